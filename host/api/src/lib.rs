@@ -1,0 +1,1 @@
+//! HTTP API: XOS-style REST, TOSCA /run and /custom_type, service onboarding, authentication

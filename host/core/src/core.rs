@@ -1,0 +1,455 @@
+//! The [`Core`] handle and its transactions.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+use syncplane_store::{Condition, Row, SqlValue, Store, StoreTx, TableSpec};
+use syncplane_xproto::{Field, File, Modifier};
+use tokio::sync::broadcast;
+
+use crate::error::{Error, Result};
+use crate::object::{Change, ChangeKind, Object, SyncState};
+use crate::registry::{
+    default_value, from_sql, is_date, to_sql, Registry, CHANGE_SEQ, ENACTED_SEQ, FAILURES,
+    NEXT_RETRY,
+};
+use crate::time::now_secs;
+use crate::users;
+
+/// The built-in core models.
+pub const CORE_XPROTO: &str = include_str!("../xproto/core.xproto");
+
+/// The model registry, object CRUD with bookkeeping, and the change feed.
+///
+/// Cloning is cheap; clones share everything.
+#[derive(Debug, Clone)]
+pub struct Core {
+    store: Store,
+    registry: Arc<RwLock<Arc<Registry>>>,
+    feed: broadcast::Sender<Change>,
+}
+
+impl Core {
+    /// Opens the database file at `db_path` and installs the core models.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be opened or prepared.
+    pub async fn open(db_path: &Path) -> Result<Core> {
+        let store = Store::open(db_path).await?;
+        let (feed, _) = broadcast::channel(4096);
+        let core = Core {
+            store,
+            registry: Arc::new(RwLock::new(Arc::new(Registry::default()))),
+            feed,
+        };
+        let file = syncplane_xproto::parse("core.xproto", CORE_XPROTO)
+            .map_err(syncplane_xproto::Error::from)?;
+        core.register_models(&[file]).await?;
+        Ok(core)
+    }
+
+    /// A snapshot of the installed models.
+    pub fn registry(&self) -> Arc<Registry> {
+        match self.registry.read() {
+            Ok(r) => Arc::clone(&r),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Adds (or replaces) the models of `files`, creating or widening their
+    /// tables, without a restart. Returns the names of the models added.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Xproto`] when the files do not fit with the installed models;
+    /// nothing is installed then.
+    pub async fn register_models(&self, files: &[File]) -> Result<Vec<String>> {
+        let current = self.registry();
+        let schema = current
+            .schema()
+            .with_files(files)
+            .map_err(syncplane_xproto::Error::from)?;
+        let next = Registry::new(schema);
+        for table in next.tables() {
+            self.store.ensure_table(table).await?;
+        }
+        let names = files
+            .iter()
+            .flat_map(|f| f.models.iter().map(|m| m.name.clone()))
+            .collect();
+        match self.registry.write() {
+            Ok(mut r) => *r = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+        Ok(names)
+    }
+
+    /// Subscribes to the change feed. Changes are sent after they commit.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.feed.subscribe()
+    }
+
+    /// Starts a transaction; changes are published when it commits.
+    ///
+    /// # Errors
+    ///
+    /// When the database is unavailable.
+    pub async fn begin(&self) -> Result<CoreTx> {
+        Ok(CoreTx {
+            tx: self.store.begin().await?,
+            registry: self.registry(),
+            changes: Vec::new(),
+            feed: self.feed.clone(),
+        })
+    }
+
+    /// Creates an object in its own transaction.
+    ///
+    /// # Errors
+    ///
+    /// See [`CoreTx::create`].
+    pub async fn create(&self, model: &str, input: Map<String, Value>) -> Result<Object> {
+        let mut tx = self.begin().await?;
+        let object = tx.create(model, input).await?;
+        tx.commit().await?;
+        Ok(object)
+    }
+
+    /// Updates an object in its own transaction.
+    ///
+    /// # Errors
+    ///
+    /// See [`CoreTx::update`].
+    pub async fn update(&self, id: i64, input: Map<String, Value>) -> Result<Object> {
+        let mut tx = self.begin().await?;
+        let object = tx.update(id, input).await?;
+        tx.commit().await?;
+        Ok(object)
+    }
+
+    /// Marks an object deleted in its own transaction.
+    ///
+    /// # Errors
+    ///
+    /// See [`CoreTx::delete`].
+    pub async fn delete(&self, id: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        tx.delete(id).await?;
+        tx.commit().await
+    }
+
+    /// Reads an object by id, in its leaf model.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn get(&self, id: i64) -> Result<Option<Object>> {
+        self.begin().await?.get(id).await
+    }
+
+    /// Lists the objects of `model` and of the models that inherit from it,
+    /// including those marked deleted, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`] or a database failure.
+    pub async fn list(&self, model: &str) -> Result<Vec<Object>> {
+        self.begin().await?.list(model, &[]).await
+    }
+}
+
+/// A transaction over model objects.
+///
+/// Reads see the transaction's own writes; the change feed hears of the
+/// writes only after [`CoreTx::commit`]. Dropping the transaction discards
+/// every write.
+#[derive(Debug)]
+pub struct CoreTx {
+    tx: StoreTx,
+    registry: Arc<Registry>,
+    changes: Vec<Change>,
+    feed: broadcast::Sender<Change>,
+}
+
+impl CoreTx {
+    /// Commits, then publishes the transaction's changes.
+    ///
+    /// # Errors
+    ///
+    /// When the commit fails; nothing was written then.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        for change in self.changes {
+            // No receivers is fine: nobody is interested yet.
+            let _ = self.feed.send(change);
+        }
+        Ok(())
+    }
+
+    /// The models this transaction works with.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Creates an object of the concrete model `model` from API field values.
+    ///
+    /// Fields not given take their xproto default; bookkeeping is set by the
+    /// core. A `ServiceInstance`-like model with an `owner_class_name` option
+    /// and no owner gets the single existing object of that class as owner,
+    /// as XOS does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidField`] for an unknown, read-only, mistyped, missing
+    /// or dangling field; [`Error::UnknownModel`]/[`Error::AbstractModel`].
+    pub async fn create(&mut self, model: &str, mut input: Map<String, Value>) -> Result<Object> {
+        let registry = Arc::clone(&self.registry);
+        let table = registry.table(model)?;
+        let model_ir = registry.model(model)?;
+        input.remove("id");
+        if let Some(owner_class) = model_ir.option_str("owner_class_name")
+            && input.get("owner_id").is_none_or(Value::is_null)
+            && registry.schema().field(model, "owner").is_some()
+        {
+            let candidates = self.list(owner_class, &[]).await?;
+            let live: Vec<&Object> = candidates
+                .iter()
+                .filter(|o| o.fields.get("deleted") != Some(&Value::Bool(true)))
+                .collect();
+            if let [only] = live.as_slice() {
+                input.insert("owner_id".into(), Value::from(only.id));
+            }
+        }
+        let now = now_secs();
+        let fields = registry.schema().all_fields(model);
+        let mut row = Row::new();
+        for field in &fields {
+            let column = field.column_name();
+            let given = input.remove(&column).or_else(|| input.remove(&field.name));
+            let value = match given {
+                Some(v) if !Registry::user_writable(field) => {
+                    return Err(Error::invalid(model, &field.name, format!(
+                        "is maintained by syncplane and cannot be written (got {v})"
+                    )));
+                }
+                Some(v) => v,
+                None => match default_value(field, now) {
+                    Some(v) => v,
+                    None if field.modifier == Modifier::Required
+                        && !is_date(field)
+                        && !field.flag("bookkeeping_state") =>
+                    {
+                        return Err(Error::invalid(model, &field.name, "is required"));
+                    }
+                    None => Value::Null,
+                },
+            };
+            let value = self.prepare_value(model, field, value).await?;
+            row.insert(column, value);
+        }
+        reject_unknown(model, &input)?;
+        row.insert("created".into(), SqlValue::Real(now));
+        row.insert("updated".into(), SqlValue::Real(now));
+        row.insert("leaf_model_name".into(), SqlValue::Text(model.to_owned()));
+        row.insert("backend_need_delete".into(), SqlValue::Integer(0));
+        let seq = self.tx.next_change_seq().await?;
+        row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
+        row.insert(FAILURES.into(), SqlValue::Integer(0));
+        let id = self.tx.allocate_id(model).await?;
+        self.tx.insert(table, id, &row).await?;
+        self.changes.push(Change { id, model: model.to_owned(), kind: ChangeKind::Created });
+        self.get(id).await?.ok_or_else(|| Error::NotFound { model: model.to_owned(), id })
+    }
+
+    /// Updates the given fields of an object, as a user change: the object's
+    /// `updated` time and change sequence advance, so it becomes pending.
+    ///
+    /// Read-only fields may be sent back unchanged (as a client does that
+    /// PUTs what it GOT); changing them is an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::InvalidField`].
+    pub async fn update(&mut self, id: i64, mut input: Map<String, Value>) -> Result<Object> {
+        let current = self.get(id).await?.ok_or_else(|| Error::NotFound { model: "object".into(), id })?;
+        let registry = Arc::clone(&self.registry);
+        let model = current.model.as_str();
+        let table = registry.table(model)?;
+        input.remove("id");
+        let mut row = Row::new();
+        for field in registry.schema().all_fields(model) {
+            let column = field.column_name();
+            let Some(value) = input.remove(&column).or_else(|| input.remove(&field.name)) else {
+                continue;
+            };
+            if !Registry::user_writable(field) {
+                if current.fields.get(&column) == Some(&value) {
+                    continue;
+                }
+                return Err(Error::invalid(model, &field.name, "is maintained by syncplane and cannot be written"));
+            }
+            if field.name == "password" && value.as_str() == Some("") {
+                continue;
+            }
+            let value = self.prepare_value(model, field, value).await?;
+            row.insert(column, value);
+        }
+        reject_unknown(model, &input)?;
+        if row.is_empty() {
+            return Ok(current);
+        }
+        row.insert("updated".into(), SqlValue::Real(now_secs()));
+        let seq = self.tx.next_change_seq().await?;
+        row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
+        self.tx.update(table, id, &row).await?;
+        self.changes.push(Change { id, model: model.to_owned(), kind: ChangeKind::Updated });
+        self.get(id).await?.ok_or_else(|| Error::NotFound { model: model.to_owned(), id })
+    }
+
+    /// Checks and converts one field value: link targets must exist and be of
+    /// the right model; passwords are hashed.
+    async fn prepare_value(&mut self, model: &str, field: &Field, value: Value) -> Result<SqlValue> {
+        if let Some(target) = field.link_target()
+            && let Some(target_id) = value.as_i64()
+        {
+            let found = self.tx.model_of(target_id).await?;
+            match found {
+                Some(leaf) if self.registry.schema().is_a(&leaf, target) => {}
+                Some(leaf) => {
+                    return Err(Error::invalid(model, &field.name, format!(
+                        "{leaf} {target_id} is not a {target}"
+                    )));
+                }
+                None => {
+                    return Err(Error::invalid(model, &field.name, format!(
+                        "{target} {target_id} does not exist"
+                    )));
+                }
+            }
+        }
+        if field.name == "password" && model == "User"
+            && let Some(plain) = value.as_str()
+            && !plain.is_empty()
+        {
+            return Ok(SqlValue::Text(users::hash_password(plain)?));
+        }
+        if field.modifier == Modifier::Required && value.is_null() && field.link_target().is_some() {
+            return Err(Error::invalid(model, &field.name, "is required"));
+        }
+        to_sql(model, field, &value)
+    }
+
+    /// Marks an object deleted (XOS's soft delete): the synchronizer runs its
+    /// teardown and then purges it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`].
+    pub async fn delete(&mut self, id: i64) -> Result<()> {
+        let current = self.get(id).await?.ok_or_else(|| Error::NotFound { model: "object".into(), id })?;
+        let table = self.registry.table(&current.model)?.clone();
+        let seq = self.tx.next_change_seq().await?;
+        let row = Row::from([
+            ("deleted".to_owned(), SqlValue::Integer(1)),
+            ("backend_need_delete".to_owned(), SqlValue::Integer(1)),
+            ("updated".to_owned(), SqlValue::Real(now_secs())),
+            (CHANGE_SEQ.to_owned(), SqlValue::Integer(seq)),
+            (NEXT_RETRY.to_owned(), SqlValue::Null),
+            (FAILURES.to_owned(), SqlValue::Integer(0)),
+        ]);
+        self.tx.update(&table, id, &row).await?;
+        self.changes.push(Change { id, model: current.model, kind: ChangeKind::Deleted });
+        Ok(())
+    }
+
+    /// Reads an object by id in its leaf model.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn get(&mut self, id: i64) -> Result<Option<Object>> {
+        let Some(model) = self.tx.model_of(id).await? else {
+            return Ok(None);
+        };
+        let registry = Arc::clone(&self.registry);
+        let Ok(table) = registry.table(&model) else {
+            return Ok(None);
+        };
+        Ok(self.tx.get(table, id).await?.map(|row| decode(&registry, &model, id, row)))
+    }
+
+    /// Lists the objects of `model` and its descendants whose fields equal
+    /// the given values, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`], [`Error::InvalidField`] for an unknown filter
+    /// field, or a database failure.
+    pub async fn list(&mut self, model: &str, filter: &[(String, Value)]) -> Result<Vec<Object>> {
+        let registry = Arc::clone(&self.registry);
+        registry.model(model)?;
+        let mut out = Vec::new();
+        for leaf in registry.schema().concrete_descendants(model) {
+            let mut conditions = Vec::new();
+            for (name, value) in filter {
+                let field = registry
+                    .schema()
+                    .all_fields(&leaf.name)
+                    .into_iter()
+                    .find(|f| &f.name == name || &f.column_name() == name)
+                    .ok_or_else(|| Error::invalid(model, name, "unknown field"))?;
+                conditions.push(match to_sql(model, field, value)? {
+                    SqlValue::Null => Condition::IsNull(field.column_name()),
+                    v => Condition::Eq(field.column_name(), v),
+                });
+            }
+            let table = registry.table(&leaf.name)?;
+            for (id, row) in self.tx.select(table, &conditions, None).await? {
+                out.push(decode(&registry, &leaf.name, id, row));
+            }
+        }
+        out.sort_by_key(|o| o.id);
+        Ok(out)
+    }
+
+    pub(crate) fn store_tx(&mut self) -> &mut StoreTx {
+        &mut self.tx
+    }
+
+    pub(crate) fn note(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+
+    pub(crate) fn table(&self, model: &str) -> Result<TableSpec> {
+        self.registry.table(model).cloned()
+    }
+}
+
+fn reject_unknown(model: &str, input: &Map<String, Value>) -> Result<()> {
+    match input.keys().next() {
+        Some(name) => Err(Error::invalid(model, name, "unknown field")),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) -> Object {
+    let int = |row: &Row, c: &str| match row.get(c) {
+        Some(SqlValue::Integer(i)) => Some(*i),
+        _ => None,
+    };
+    let sync = SyncState {
+        change_seq: int(&row, CHANGE_SEQ).unwrap_or_default(),
+        enacted_seq: int(&row, ENACTED_SEQ),
+        next_retry_ms: int(&row, NEXT_RETRY),
+        failures: int(&row, FAILURES).unwrap_or_default(),
+    };
+    let mut fields = Map::new();
+    for field in registry.schema().all_fields(model) {
+        let column = field.column_name();
+        let value = row.remove(&column).unwrap_or(SqlValue::Null);
+        fields.insert(column, from_sql(field, &value));
+    }
+    Object { id, model: model.to_owned(), fields, sync }
+}

@@ -1,0 +1,64 @@
+//! Core errors.
+
+/// What went wrong in a core operation. Variants up to [`Error::Conflict`]
+/// are the caller's fault and safe to show to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No model of that name is installed.
+    #[error("unknown model `{0}`")]
+    UnknownModel(String),
+    /// The model is abstract and cannot have objects.
+    #[error("model `{0}` is abstract and has no objects of its own")]
+    AbstractModel(String),
+    /// The object does not exist.
+    #[error("{model} {id} does not exist")]
+    NotFound {
+        /// The model asked for.
+        model: String,
+        /// The id asked for.
+        id: i64,
+    },
+    /// A field value or name is wrong.
+    #[error("{model}.{field}: {message}")]
+    InvalidField {
+        /// The model.
+        model: String,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The request conflicts with existing state.
+    #[error("{0}")]
+    Conflict(String),
+    /// Wrong user name or password.
+    #[error("invalid credentials")]
+    BadCredentials,
+    /// Models that do not fit with the installed ones.
+    #[error(transparent)]
+    Xproto(#[from] syncplane_xproto::Error),
+    /// The database failed.
+    #[error("storage failed")]
+    Store(#[from] syncplane_store::Error),
+    /// Password hashing failed.
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+impl Error {
+    /// Whether the error is the caller's fault (a 4xx, not a 5xx).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, Error::Store(_) | Error::Hash(_))
+    }
+
+    pub(crate) fn invalid(model: &str, field: &str, message: impl Into<String>) -> Self {
+        Error::InvalidField {
+            model: model.to_owned(),
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Result with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

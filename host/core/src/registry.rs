@@ -1,0 +1,184 @@
+//! The installed models and how they map onto tables.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use syncplane_store::{Column, ColumnType, SqlValue, TableSpec};
+use syncplane_xproto::{Field, FieldType, Model, OptionValue, ScalarType, Schema};
+
+use crate::error::{Error, Result};
+
+/// Internal columns every model table has, besides its fields.
+pub(crate) const CHANGE_SEQ: &str = "_change_seq";
+pub(crate) const ENACTED_SEQ: &str = "_enacted_seq";
+pub(crate) const NEXT_RETRY: &str = "_next_retry";
+pub(crate) const FAILURES: &str = "_failures";
+
+/// Fields that users may set although they are bookkeeping (XOS lets
+/// operators set them to steer the synchronizer).
+const USER_FLAGS: &[&str] = &["no_sync", "no_policy", "write_protect", "lazy_blocked", "xos_managed"];
+
+/// A snapshot of the installed models.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    schema: Schema,
+    tables: BTreeMap<String, TableSpec>,
+}
+
+impl Registry {
+    pub(crate) fn new(schema: Schema) -> Self {
+        let tables = schema
+            .models()
+            .filter(|m| !m.is_abstract())
+            .map(|m| (m.name.clone(), table_spec(&schema, m)))
+            .collect();
+        Registry { schema, tables }
+    }
+
+    /// The models as xproto sees them.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// A concrete model by name.
+    pub fn model(&self, name: &str) -> Result<&Model> {
+        self.schema
+            .model(name)
+            .ok_or_else(|| Error::UnknownModel(name.to_owned()))
+    }
+
+    pub(crate) fn table(&self, model: &str) -> Result<&TableSpec> {
+        match self.tables.get(model) {
+            Some(table) => Ok(table),
+            None if self.schema.model(model).is_some() => {
+                Err(Error::AbstractModel(model.to_owned()))
+            }
+            None => Err(Error::UnknownModel(model.to_owned())),
+        }
+    }
+
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &TableSpec> {
+        self.tables.values()
+    }
+
+    /// The URL collection name of a model: its `plural` option or its
+    /// lower-case name plus `s`, as XOS does.
+    pub fn plural(&self, model: &Model) -> String {
+        model
+            .option_str("plural")
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| format!("{}s", model.name.to_ascii_lowercase()))
+    }
+
+    /// Whether users may write the field through the API.
+    pub fn user_writable(field: &Field) -> bool {
+        USER_FLAGS.contains(&field.name.as_str())
+            || !(field.flag("bookkeeping_state") || field.flag("feedback_state"))
+    }
+}
+
+fn table_name(model: &str) -> String {
+    format!("m_{}", model.to_ascii_lowercase())
+}
+
+fn column_type(field: &Field) -> ColumnType {
+    match &field.ty {
+        FieldType::Link { .. } => ColumnType::Integer,
+        FieldType::Scalar { scalar } => match scalar {
+            ScalarType::String if is_date(field) => ColumnType::Real,
+            ScalarType::String => ColumnType::Text,
+            ScalarType::Bool | ScalarType::Int => ColumnType::Integer,
+            ScalarType::Float => ColumnType::Real,
+        },
+    }
+}
+
+/// Date fields are strings in xproto and float seconds since the epoch in the
+/// API, as in XOS.
+pub(crate) fn is_date(field: &Field) -> bool {
+    field.option_str("content_type") == Some("date")
+}
+
+fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
+    let mut columns: Vec<Column> = schema
+        .all_fields(&model.name)
+        .into_iter()
+        .map(|f| Column {
+            name: f.column_name(),
+            ty: column_type(f),
+            indexed: f.flag("db_index") || matches!(f.ty, FieldType::Link { .. }),
+        })
+        .collect();
+    for internal in [CHANGE_SEQ, ENACTED_SEQ, NEXT_RETRY, FAILURES] {
+        columns.push(Column {
+            name: internal.to_owned(),
+            ty: ColumnType::Integer,
+            indexed: false,
+        });
+    }
+    TableSpec {
+        name: table_name(&model.name),
+        columns,
+    }
+}
+
+/// Converts an API value of `field` to its stored form.
+pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlValue> {
+    let wrong = |expected: &str| {
+        Error::invalid(model, &field.name, format!("expected {expected}, got {value}"))
+    };
+    if value.is_null() {
+        return Ok(SqlValue::Null);
+    }
+    Ok(match &field.ty {
+        FieldType::Link { .. } => SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an object id"))?),
+        FieldType::Scalar { scalar } => match scalar {
+            ScalarType::String if is_date(field) => {
+                SqlValue::Real(value.as_f64().ok_or_else(|| wrong("seconds since the epoch"))?)
+            }
+            ScalarType::String => match value {
+                Value::String(s) => {
+                    if let Some(max) = field.options.get("max_length").and_then(|v| match v {
+                        OptionValue::Int(n) => Some(*n),
+                        _ => None,
+                    }) && s.chars().count() as i64 > max
+                    {
+                        return Err(Error::invalid(model, &field.name, format!("longer than max_length {max}")));
+                    }
+                    SqlValue::Text(s.clone())
+                }
+                Value::Number(n) => SqlValue::Text(n.to_string()),
+                _ => return Err(wrong("a string")),
+            },
+            ScalarType::Bool => SqlValue::Integer(i64::from(value.as_bool().ok_or_else(|| wrong("true or false"))?)),
+            ScalarType::Int => SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an integer"))?),
+            ScalarType::Float => SqlValue::Real(value.as_f64().ok_or_else(|| wrong("a number"))?),
+        },
+    })
+}
+
+/// Converts a stored value of `field` to its API form.
+pub(crate) fn from_sql(field: &Field, value: &SqlValue) -> Value {
+    match (value, &field.ty) {
+        (SqlValue::Null, _) => Value::Null,
+        (SqlValue::Integer(i), FieldType::Scalar { scalar: ScalarType::Bool }) => Value::Bool(*i != 0),
+        (SqlValue::Integer(i), _) => Value::from(*i),
+        (SqlValue::Real(f), _) => Value::from(*f),
+        (SqlValue::Text(s), _) => Value::String(s.clone()),
+    }
+}
+
+/// The default of a field as an API value, if it has one. `now()` is the
+/// current time for date fields.
+pub(crate) fn default_value(field: &Field, now: f64) -> Option<Value> {
+    let value = field.options.get("default")?;
+    Some(match value {
+        OptionValue::Bool(b) => Value::Bool(*b),
+        OptionValue::Int(i) => Value::from(*i),
+        OptionValue::Float(f) => Value::from(*f),
+        OptionValue::Str(s) if s == "now()" => Value::from(now),
+        OptionValue::Str(s) => Value::String(s.clone()),
+        OptionValue::Ident(None) => Value::Null,
+        OptionValue::Ident(Some(s)) => Value::String(s.clone()),
+    })
+}

@@ -1,0 +1,231 @@
+//! The engine loop: wake on changes or retry times, run what is pending.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use syncplane_core::{now_ms, Core, Object, SyncRecord};
+use tokio::sync::{broadcast, watch, Notify};
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::backoff::RetryPolicy;
+use crate::error::Result;
+use crate::order::sync_order;
+use crate::outcome::{Outcome, SyncStep};
+
+/// The synchronizer engine.
+///
+/// Cloning is cheap; clones share steps and state.
+///
+/// # Guarantees
+///
+/// - An object is synced only while its latest change is not enacted; a
+///   success records the change sequence the step saw, so a change made
+///   during the sync makes the object pending again.
+/// - Bookkeeping written here never makes an object pending.
+/// - Deletion runs `delete-record` and purges only after it succeeded;
+///   objects of models without a step are purged directly.
+#[derive(Clone)]
+pub struct Engine {
+    core: Core,
+    policy: RetryPolicy,
+    steps: Arc<RwLock<BTreeMap<String, Vec<SyncStep>>>>,
+    wake: Arc<Notify>,
+}
+
+impl Engine {
+    /// A new engine over `core`, with no steps yet.
+    pub fn new(core: Core, policy: RetryPolicy) -> Self {
+        Engine {
+            core,
+            policy,
+            steps: Arc::default(),
+            wake: Arc::default(),
+        }
+    }
+
+    /// Installs (or replaces) the sync steps of `service` and wakes the loop.
+    pub fn set_service_steps(&self, service: &str, steps: Vec<SyncStep>) {
+        match self.steps.write() {
+            Ok(mut all) => {
+                all.insert(service.to_owned(), steps);
+            }
+            Err(poisoned) => {
+                poisoned.into_inner().insert(service.to_owned(), steps);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn all_steps(&self) -> Vec<SyncStep> {
+        let steps = match self.steps.read() {
+            Ok(s) => s.values().flatten().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
+        };
+        steps
+    }
+
+    /// Runs until `shutdown` turns true. Sleeps until a change arrives on the
+    /// change feed, steps are installed, or the earliest retry is due.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut feed = self.core.subscribe();
+        loop {
+            let next_retry = match self.run_pass().await {
+                Ok(next) => next,
+                Err(error) => {
+                    warn!(error = %error, "synchronizer pass failed; retrying");
+                    Some(now_ms() + 1000)
+                }
+            };
+            let sleep = next_retry
+                .map(|at| Duration::from_millis((at - now_ms()).max(0) as u64))
+                .unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+                change = wait_for_work(&mut feed) => if !change { break },
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        debug!("synchronizer loop stopped");
+    }
+
+    /// Runs everything that is due once; returns the earliest retry time of
+    /// what remains.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn run_pass(&self) -> Result<Option<i64>> {
+        let steps = self.all_steps();
+        let registry = self.core.registry();
+        let mut by_model: BTreeMap<String, SyncStep> = BTreeMap::new();
+        for step in steps {
+            by_model.entry(step.observes.clone()).or_insert(step);
+        }
+        let observed: Vec<String> = by_model.keys().cloned().collect();
+        let order = sync_order(registry.schema(), &observed);
+
+        // Objects of models no step observes need no teardown.
+        for model in registry.schema().models().filter(|m| !m.is_abstract()) {
+            if !by_model.contains_key(&model.name) {
+                for object in self.core.deleted(&model.name).await? {
+                    self.core.purge(object.id).await?;
+                }
+            }
+        }
+        // Teardown runs in reverse dependency order.
+        for model in order.iter().rev() {
+            let step = &by_model[model];
+            for object in self.core.deleted(model).await? {
+                self.run_step(step, object, true).await?;
+            }
+        }
+        for model in &order {
+            let step = &by_model[model];
+            for object in self.core.pending(model).await? {
+                if let Some(waiting) = self.unsynced_dependency(&object, &by_model).await? {
+                    let message = format!("waiting on {waiting}");
+                    debug!(object.id = object.id, %message, "deferring object");
+                    self.core
+                        .record_sync(object.id, SyncRecord::Deferred {
+                            message,
+                            retry_at_ms: now_ms() + self.policy.retry_interval.as_millis() as i64,
+                        })
+                        .await?;
+                    continue;
+                }
+                self.run_step(step, object, false).await?;
+            }
+        }
+        Ok(self.core.next_retry_ms(&observed).await?)
+    }
+
+    /// A linked object that a step synchronizes and that is not in sync yet.
+    async fn unsynced_dependency(
+        &self,
+        object: &Object,
+        by_model: &BTreeMap<String, SyncStep>,
+    ) -> Result<Option<String>> {
+        let registry = self.core.registry();
+        for field in registry.schema().all_fields(&object.model) {
+            if field.link_target().is_none() {
+                continue;
+            }
+            let Some(target_id) = object.int_field(&field.column_name()) else { continue };
+            let Some(target) = self.core.get(target_id).await? else { continue };
+            if by_model.contains_key(&target.model)
+                && (target.sync.is_dirty() || target.fields.get("backend_code") == Some(&Value::from(2)))
+            {
+                return Ok(Some(format!("{} {}", target.model, target.id)));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn run_step(&self, step: &SyncStep, object: Object, delete: bool) -> Result<()> {
+        let span = info_span!(
+            "step",
+            service = %step.service,
+            step = %step.name,
+            model = %object.model,
+            object.id = object.id,
+            attempt = object.sync.failures + 1,
+        );
+        async {
+            let started = std::time::Instant::now();
+            debug!(phase = if delete { "delete" } else { "sync" }, "invoking step");
+            let outcome = if delete {
+                step.invoker.delete_record(&object).await
+            } else {
+                step.invoker.sync_record(&object).await
+            };
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match outcome {
+                Outcome::Done if delete => {
+                    info!(elapsed_ms, "deleted object");
+                    self.core.purge(object.id).await?;
+                }
+                Outcome::Done => {
+                    info!(elapsed_ms, "synced object");
+                    self.core
+                        .record_sync(object.id, SyncRecord::Enacted { synced_seq: object.sync.change_seq })
+                        .await?;
+                }
+                Outcome::Deferred(message) => {
+                    info!(elapsed_ms, %message, "step deferred");
+                    let retry_at_ms = now_ms() + self.policy.retry_interval.as_millis() as i64;
+                    self.core.record_sync(object.id, SyncRecord::Deferred { message, retry_at_ms }).await?;
+                }
+                Outcome::Failed(message) => {
+                    let failures = object.sync.failures + 1;
+                    let delay = self.policy.backoff(failures);
+                    warn!(elapsed_ms, %message, failures, retry_in_ms = delay.as_millis() as u64, "step failed");
+                    let retry_at_ms = now_ms() + delay.as_millis() as i64;
+                    self.core
+                        .record_sync(object.id, SyncRecord::Failed { message, failures, retry_at_ms })
+                        .await?;
+                }
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Waits for a change that may give the engine work; false when the feed closed.
+async fn wait_for_work(feed: &mut broadcast::Receiver<syncplane_core::Change>) -> bool {
+    loop {
+        match feed.recv().await {
+            Ok(change) if change.kind.needs_sync() => return true,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(_)) => return true,
+            Err(broadcast::error::RecvError::Closed) => return false,
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The synchronizer engine: what runs, in which order, and what happens on
+//! failure.
+//!
+//! # Brief overview
+//!
+//! - [`Engine`] wakes on the core's change feed (or when the earliest retry
+//!   is due), finds pending objects, runs their [`SyncStep`] in dependency
+//!   order ([`sync_order`]) and records the [`Outcome`].
+//! - [`StepInvoker`] is the seam to the code that does the work; the engine
+//!   never knows it is WebAssembly.
+//! - [`RetryPolicy`] sets the retry interval for deferred objects and the
+//!   exponential backoff for failed ones.
+#![deny(missing_docs)]
+
+mod backoff;
+mod engine;
+mod error;
+mod order;
+mod outcome;
+
+pub use backoff::RetryPolicy;
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use order::sync_order;
+pub use outcome::{InvokeFuture, Outcome, StepInvoker, SyncStep};

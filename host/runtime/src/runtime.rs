@@ -1,0 +1,209 @@
+//! The wasmtime engine, component loading and invocation under limits.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use syncplane_core::{Core, Object};
+use syncplane_engine::{InvokeFuture, Outcome, StepInvoker};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::WasiCtx;
+
+use crate::bindings::{SyncStep, SyncStepPre, StepError};
+use crate::error::{Error, Result};
+use crate::host::to_model_object;
+use crate::state::{Access, StepState};
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every guest invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time one call may take before it is interrupted.
+    /// Default: 10 s.
+    pub deadline: Duration,
+    /// Linear memory one instance may grow to. Default: 64 MiB.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: Duration::from_secs(10),
+            memory_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The component host.
+///
+/// One wasmtime [`Engine`] compiles every component once; each invocation
+/// gets a fresh, pre-instantiated instance in its own store, so a guest
+/// keeps no state between calls and one object's failure cannot leak into
+/// another's.
+///
+/// # Limitations with malicious guests
+///
+/// Deadlines use epoch interruption: a guest is interrupted at the next
+/// loop header or function entry after its deadline, not mid-instruction,
+/// and a host call in progress finishes first. Memory is limited per
+/// instance; the host's own allocations for a guest's requests are not.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<StepState>,
+    core: Core,
+    limits: Limits,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Runtime {
+    /// Creates the engine and its epoch ticker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Engine`] when wasmtime cannot be configured on this machine.
+    pub fn new(core: Core, limits: Limits) -> Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+        let mut linker = Linker::<StepState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+        SyncStep::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |s| s)
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let ticker_engine = engine.clone();
+        let stop = Arc::clone(&stop_ticker);
+        std::thread::Builder::new()
+            .name("syncplane-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| Error::Engine(e.to_string()))?;
+        Ok(Runtime { engine, linker, core, limits, stop_ticker })
+    }
+
+    /// Compiles a sync step component and checks that it fits the
+    /// `sync-step` world.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Compile`] for bytes that are not a valid component,
+    /// [`Error::Link`] for a component that imports what the host does not
+    /// offer or does not export `sync-record`/`delete-record`.
+    pub fn load_sync_step(&self, service: &str, step: &str, wasm: &[u8]) -> Result<Arc<WasmSyncStep>> {
+        let component = Component::new(&self.engine, wasm).map_err(|e| Error::Compile {
+            service: service.to_owned(),
+            step: step.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| Error::Link {
+            service: service.to_owned(),
+            step: step.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        let pre = SyncStepPre::new(pre).map_err(|e| Error::Link {
+            service: service.to_owned(),
+            step: step.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        Ok(Arc::new(WasmSyncStep {
+            pre,
+            engine: self.engine.clone(),
+            core: self.core.clone(),
+            limits: self.limits,
+            service: service.to_owned(),
+            step: step.to_owned(),
+        }))
+    }
+}
+
+/// A compiled, pre-instantiated sync step component.
+pub struct WasmSyncStep {
+    pre: SyncStepPre<StepState>,
+    engine: Engine,
+    core: Core,
+    limits: Limits,
+    service: String,
+    step: String,
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Sync,
+    Delete,
+}
+
+impl WasmSyncStep {
+    async fn invoke(&self, object: &Object, phase: Phase) -> Outcome {
+        let state = StepState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            access: Access {
+                core: self.core.clone(),
+                service: self.service.clone(),
+                step: self.step.clone(),
+                observed: object.id,
+                readable: HashSet::from([object.id]),
+            },
+            log_records: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            Err(e) => return Outcome::Failed(self.describe_trap(&e, "instantiate")),
+        };
+        let arg = to_model_object(object);
+        let result = match phase {
+            Phase::Sync => instance.call_sync_record(&mut store, &arg).await,
+            Phase::Delete => instance.call_delete_record(&mut store, &arg).await,
+        };
+        match result {
+            Ok(Ok(())) => Outcome::Done,
+            Ok(Err(StepError::Deferred(m))) => Outcome::Deferred(m),
+            Ok(Err(StepError::Failed(m))) => Outcome::Failed(m),
+            Err(e) => Outcome::Failed(self.describe_trap(&e, "invoke")),
+        }
+    }
+
+    fn describe_trap(&self, error: &wasmtime::Error, phase: &str) -> String {
+        let text = if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            format!("exceeded its deadline of {:?} and was interrupted", self.limits.deadline)
+        } else {
+            format!("trapped: {error:#}")
+        };
+        let message = format!("step `{}` of service `{}` {text} ({phase})", self.step, self.service);
+        tracing::warn!(service = %self.service, step = %self.step, "{message}");
+        message
+    }
+}
+
+impl StepInvoker for WasmSyncStep {
+    fn sync_record<'a>(&'a self, object: &'a Object) -> InvokeFuture<'a> {
+        Box::pin(self.invoke(object, Phase::Sync))
+    }
+
+    fn delete_record<'a>(&'a self, object: &'a Object) -> InvokeFuture<'a> {
+        Box::pin(self.invoke(object, Phase::Delete))
+    }
+}

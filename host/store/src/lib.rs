@@ -1,0 +1,24 @@
+//! Embedded SQLite storage for syncplane.
+//!
+//! # Brief overview
+//!
+//! - [`Store`] owns the database file in a data directory and hands out
+//!   transactions.
+//! - [`StoreTx`] is the only way to read or write: rows of model tables
+//!   described by a [`TableSpec`], global object ids, the change sequence,
+//!   and a small key/value area for host records.
+//! - [`SqlValue`] and [`Row`] carry values; [`Condition`] selects rows.
+//!
+//! The store knows tables and columns, not models: `syncplane-core` maps the
+//! model IR onto [`TableSpec`]s and gives the columns their meaning.
+#![deny(missing_docs)]
+
+mod error;
+mod schema;
+mod store;
+mod value;
+
+pub use error::{Error, Result};
+pub use schema::{Column, ColumnType, TableSpec};
+pub use store::{Store, StoreTx};
+pub use value::{Condition, Row, SqlValue};

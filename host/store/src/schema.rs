@@ -1,0 +1,99 @@
+//! Table descriptions.
+
+/// The SQL storage class of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// 64-bit integers (also booleans as 0/1).
+    Integer,
+    /// Floating point numbers.
+    Real,
+    /// UTF-8 text.
+    Text,
+}
+
+impl ColumnType {
+    fn sql(self) -> &'static str {
+        match self {
+            ColumnType::Integer => "INTEGER",
+            ColumnType::Real => "REAL",
+            ColumnType::Text => "TEXT",
+        }
+    }
+}
+
+/// One column of a table. Every column is nullable: required-ness is
+/// checked by the layer that knows the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Column name; must be a plain identifier.
+    pub name: String,
+    /// Storage class.
+    pub ty: ColumnType,
+    /// Whether to keep an index on the column.
+    pub indexed: bool,
+}
+
+/// A table of one model: an `id` primary key plus the given columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    /// Table name; must be a plain identifier.
+    pub name: String,
+    /// The columns other than `id`.
+    pub columns: Vec<Column>,
+}
+
+impl TableSpec {
+    /// The column named `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub(crate) fn create_sql(&self) -> String {
+        let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY", quote(&self.name));
+        for column in &self.columns {
+            sql.push_str(&format!(", {} {}", quote(&column.name), column.ty.sql()));
+        }
+        sql.push(')');
+        sql
+    }
+
+    pub(crate) fn add_column_sql(&self, column: &Column) -> String {
+        format!(
+            "ALTER TABLE {} ADD COLUMN {} {}",
+            quote(&self.name),
+            quote(&column.name),
+            column.ty.sql()
+        )
+    }
+
+    pub(crate) fn index_sql(&self, column: &Column) -> String {
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+            quote(&format!("{}__{}", self.name, column.name)),
+            quote(&self.name),
+            quote(&column.name)
+        )
+    }
+}
+
+/// Quotes an identifier for SQL.
+pub(crate) fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_sql_quotes_identifiers() {
+        let spec = TableSpec {
+            name: "m_service".into(),
+            columns: vec![Column { name: "name".into(), ty: ColumnType::Text, indexed: false }],
+        };
+        assert_eq!(
+            spec.create_sql(),
+            "CREATE TABLE IF NOT EXISTS \"m_service\" (id INTEGER PRIMARY KEY, \"name\" TEXT)"
+        );
+    }
+}

@@ -1,0 +1,452 @@
+//! The database handle and its transactions.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row as _, Sqlite, SqlitePool, Transaction};
+
+use crate::error::{query_error, Error, Result};
+use crate::schema::{quote, ColumnType, TableSpec};
+use crate::value::{Condition, Row, SqlValue};
+
+const INTERNAL_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS sp_objects (id INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sp_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO sp_meta (key, value) VALUES ('change_seq', 0)",
+    "CREATE TABLE IF NOT EXISTS sp_kv (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key))",
+];
+
+/// An embedded SQLite database.
+///
+/// Cloning is cheap and shares the connection. Writes are serialised through
+/// one connection, which keeps SQLite free of `database is locked` errors; the
+/// file is in WAL mode with `synchronous = FULL`, so a committed transaction
+/// survives a killed process.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating when missing) the database file at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when the file cannot be opened, [`Error::Migrate`] when
+    /// the internal tables cannot be created.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let display = path.display().to_string();
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{display}"))
+            .map_err(|source| Error::Open { path: display.clone(), source })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Open { path: display, source })?;
+        for statement in INTERNAL_SCHEMA {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .map_err(Error::Migrate)?;
+        }
+        Ok(Store { pool })
+    }
+
+    /// Starts a transaction. Dropping it without [`StoreTx::commit`] rolls back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the database is unavailable.
+    pub async fn begin(&self) -> Result<StoreTx> {
+        let tx = self.pool.begin().await.map_err(query_error("BEGIN"))?;
+        Ok(StoreTx { tx })
+    }
+
+    /// Creates the table of `spec`, or adds the columns it lacks.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails.
+    pub async fn ensure_table(&self, spec: &TableSpec) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let create = spec.create_sql();
+        sqlx::query(&create).execute(&mut *tx.tx).await.map_err(query_error(&create))?;
+        let info = format!("PRAGMA table_info({})", quote(&spec.name));
+        let existing: Vec<String> = sqlx::query(&info)
+            .fetch_all(&mut *tx.tx)
+            .await
+            .map_err(query_error(&info))?
+            .iter()
+            .map(|r| r.get::<String, _>("name"))
+            .collect();
+        for column in &spec.columns {
+            if !existing.contains(&column.name) {
+                let add = spec.add_column_sql(column);
+                sqlx::query(&add).execute(&mut *tx.tx).await.map_err(query_error(&add))?;
+            }
+            if column.indexed {
+                let index = spec.index_sql(column);
+                sqlx::query(&index).execute(&mut *tx.tx).await.map_err(query_error(&index))?;
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Closes the connection, waiting for it to finish.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A transaction on the [`Store`].
+pub struct StoreTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl std::fmt::Debug for StoreTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreTx")
+    }
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    values: &'q [SqlValue],
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for value in values {
+        query = match value {
+            SqlValue::Null => query.bind(None::<i64>),
+            SqlValue::Integer(i) => query.bind(*i),
+            SqlValue::Real(f) => query.bind(*f),
+            SqlValue::Text(s) => query.bind(s.as_str()),
+        };
+    }
+    query
+}
+
+fn decode(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Row)> {
+    let id: i64 = row.try_get("id").map_err(query_error("decode id"))?;
+    let mut out = Row::new();
+    for column in &spec.columns {
+        let name = column.name.as_str();
+        let value = match column.ty {
+            ColumnType::Integer => row
+                .try_get::<Option<i64>, _>(name)
+                .map(|v| v.map_or(SqlValue::Null, SqlValue::Integer)),
+            ColumnType::Real => row
+                .try_get::<Option<f64>, _>(name)
+                .map(|v| v.map_or(SqlValue::Null, SqlValue::Real)),
+            ColumnType::Text => row
+                .try_get::<Option<String>, _>(name)
+                .map(|v| v.map_or(SqlValue::Null, SqlValue::Text)),
+        }
+        .map_err(query_error(name))?;
+        out.insert(column.name.clone(), value);
+    }
+    Ok((id, out))
+}
+
+impl StoreTx {
+    /// Commits the transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the commit fails; nothing was written then.
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(query_error("COMMIT"))
+    }
+
+    /// Allocates a new object id, unique across all tables, for an object
+    /// whose most specialised model is `model`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn allocate_id(&mut self, model: &str) -> Result<i64> {
+        let sql = "INSERT INTO sp_objects (model) VALUES (?) RETURNING id";
+        let row = sqlx::query(sql)
+            .bind(model)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// The model an object id was allocated for, if it still exists.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn model_of(&mut self, id: i64) -> Result<Option<String>> {
+        let sql = "SELECT model FROM sp_objects WHERE id = ?";
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
+    /// Advances the change sequence and returns the new value. The sequence
+    /// is strictly increasing across the life of the database.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn next_change_seq(&mut self) -> Result<i64> {
+        let sql = "UPDATE sp_meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value";
+        let row = sqlx::query(sql)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(row.get::<i64, _>(0))
+    }
+
+    /// Inserts a row with the given id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn insert(&mut self, spec: &TableSpec, id: i64, row: &Row) -> Result<()> {
+        let mut columns = vec!["id".to_owned()];
+        let mut values = vec![SqlValue::Integer(id)];
+        for (name, value) in row {
+            columns.push(quote(name));
+            values.push(value.clone());
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            quote(&spec.name),
+            columns.join(", "),
+            vec!["?"; values.len()].join(", ")
+        );
+        bind_all(sqlx::query(&sql), &values)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        Ok(())
+    }
+
+    /// Updates the given columns of a row; returns whether the row exists.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn update(&mut self, spec: &TableSpec, id: i64, row: &Row) -> Result<bool> {
+        if row.is_empty() {
+            return Ok(self.get(spec, id).await?.is_some());
+        }
+        let sets: Vec<String> = row.keys().map(|c| format!("{} = ?", quote(c))).collect();
+        let mut values: Vec<SqlValue> = row.values().cloned().collect();
+        values.push(SqlValue::Integer(id));
+        let sql = format!("UPDATE {} SET {} WHERE id = ?", quote(&spec.name), sets.join(", "));
+        let done = bind_all(sqlx::query(&sql), &values)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Reads one row.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn get(&mut self, spec: &TableSpec, id: i64) -> Result<Option<Row>> {
+        let rows = self
+            .select(spec, &[Condition::Eq("id".into(), SqlValue::Integer(id))], None)
+            .await?;
+        Ok(rows.into_iter().next().map(|(_, row)| row))
+    }
+
+    /// Reads the rows matching all `conditions`, ordered by id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn select(
+        &mut self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+        limit: Option<u32>,
+    ) -> Result<Vec<(i64, Row)>> {
+        let mut sql = format!("SELECT * FROM {}", quote(&spec.name));
+        let mut binds = Vec::new();
+        for (i, condition) in conditions.iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            condition.render(&mut sql, &mut binds);
+        }
+        sql.push_str(" ORDER BY id");
+        if let Some(limit) = limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        }
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        rows.iter().map(|r| decode(spec, r)).collect()
+    }
+
+    /// The smallest value of `column` among rows matching `conditions`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn min(
+        &mut self,
+        spec: &TableSpec,
+        column: &str,
+        conditions: &[Condition],
+    ) -> Result<Option<i64>> {
+        let mut sql = format!("SELECT MIN({}) FROM {}", quote(column), quote(&spec.name));
+        let mut binds = Vec::new();
+        for (i, condition) in conditions.iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            condition.render(&mut sql, &mut binds);
+        }
+        let row = bind_all(sqlx::query(&sql), &binds)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        row.try_get::<Option<i64>, _>(0).map_err(query_error(&sql))
+    }
+
+    /// Deletes a row and releases its object id; returns whether it existed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn delete(&mut self, spec: &TableSpec, id: i64) -> Result<bool> {
+        let sql = format!("DELETE FROM {} WHERE id = ?", quote(&spec.name));
+        let done = sqlx::query(&sql)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        let objects = "DELETE FROM sp_objects WHERE id = ?";
+        sqlx::query(objects)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(objects))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Stores a host record under `namespace`/`key`, replacing an older one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn put_record(&mut self, namespace: &str, key: &str, value: &str) -> Result<()> {
+        let sql = "INSERT INTO sp_kv (namespace, key, value) VALUES (?, ?, ?) \
+                   ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value";
+        sqlx::query(sql)
+            .bind(namespace)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(())
+    }
+
+    /// All host records under `namespace`, by key.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn records(&mut self, namespace: &str) -> Result<Vec<(String, String)>> {
+        let sql = "SELECT key, value FROM sp_kv WHERE namespace = ? ORDER BY key";
+        let rows = sqlx::query(sql)
+            .bind(namespace)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Column;
+
+    fn spec() -> TableSpec {
+        TableSpec {
+            name: "m_thing".into(),
+            columns: vec![
+                Column { name: "name".into(), ty: ColumnType::Text, indexed: true },
+                Column { name: "n".into(), ty: ColumnType::Integer, indexed: false },
+            ],
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_survive_reopening_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        {
+            let store = Store::open(&path).await.expect("open");
+            store.ensure_table(&spec()).await.expect("table");
+            let mut tx = store.begin().await.expect("begin");
+            let id = tx.allocate_id("Thing").await.expect("id");
+            let row = Row::from([
+                ("name".to_owned(), SqlValue::Text("a".into())),
+                ("n".to_owned(), SqlValue::Integer(7)),
+            ]);
+            tx.insert(&spec(), id, &row).await.expect("insert");
+            assert_eq!(tx.next_change_seq().await.expect("seq"), 1);
+            tx.commit().await.expect("commit");
+            store.close().await;
+        }
+        let store = Store::open(&path).await.expect("reopen");
+        let mut tx = store.begin().await.expect("begin");
+        let rows = tx
+            .select(&spec(), &[Condition::Eq("name".into(), SqlValue::Text("a".into()))], None)
+            .await
+            .expect("select");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].1["n"], SqlValue::Integer(7));
+        assert_eq!(tx.model_of(rows[0].0).await.expect("model").as_deref(), Some("Thing"));
+        assert_eq!(tx.next_change_seq().await.expect("seq"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.sqlite")).await.expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        {
+            let mut tx = store.begin().await.expect("begin");
+            let id = tx.allocate_id("Thing").await.expect("id");
+            tx.insert(&spec(), id, &Row::new()).await.expect("insert");
+        }
+        let mut tx = store.begin().await.expect("begin");
+        assert!(tx.select(&spec(), &[], None).await.expect("select").is_empty());
+    }
+
+    #[tokio::test]
+    async fn new_columns_are_added_to_an_existing_table() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.sqlite")).await.expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let mut wider = spec();
+        wider.columns.push(Column { name: "extra".into(), ty: ColumnType::Real, indexed: false });
+        store.ensure_table(&wider).await.expect("widen");
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert(&wider, 5, &Row::from([("extra".to_owned(), SqlValue::Real(1.5))]))
+            .await
+            .expect("insert");
+        assert_eq!(tx.get(&wider, 5).await.expect("get").expect("row")["extra"], SqlValue::Real(1.5));
+    }
+}

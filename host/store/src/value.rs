@@ -1,0 +1,65 @@
+//! Values, rows and row conditions.
+
+use std::collections::BTreeMap;
+
+/// A stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// SQL NULL.
+    Null,
+    /// An integer.
+    Integer(i64),
+    /// A float.
+    Real(f64),
+    /// Text.
+    Text(String),
+}
+
+/// A row: column name to value. `id` is passed separately.
+pub type Row = BTreeMap<String, SqlValue>;
+
+/// A condition on a row, rendered to a SQL `WHERE` clause with bound values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// `column = value`.
+    Eq(String, SqlValue),
+    /// `column IS NULL`.
+    IsNull(String),
+    /// `column <= value`.
+    AtMost(String, SqlValue),
+    /// `left < right`, two columns.
+    ColumnLess(String, String),
+    /// Any of the conditions holds.
+    Any(Vec<Condition>),
+}
+
+impl Condition {
+    pub(crate) fn render(&self, sql: &mut String, binds: &mut Vec<SqlValue>) {
+        use crate::schema::quote;
+        match self {
+            Condition::Eq(c, v) => {
+                sql.push_str(&format!("{} = ?", quote(c)));
+                binds.push(v.clone());
+            }
+            Condition::IsNull(c) => sql.push_str(&format!("{} IS NULL", quote(c))),
+            Condition::AtMost(c, v) => {
+                sql.push_str(&format!("{} <= ?", quote(c)));
+                binds.push(v.clone());
+            }
+            Condition::ColumnLess(a, b) => sql.push_str(&format!("{} < {}", quote(a), quote(b))),
+            Condition::Any(all) => {
+                sql.push('(');
+                for (i, c) in all.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(" OR ");
+                    }
+                    c.render(sql, binds);
+                }
+                if all.is_empty() {
+                    sql.push_str("0");
+                }
+                sql.push(')');
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! TOSCA recipes: parsing, planning against the model IR, and custom type generation

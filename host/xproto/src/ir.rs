@@ -1,0 +1,240 @@
+//! The model IR: what a parsed xproto file says, before bases are resolved.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A position in a source file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// The file name as given to the parser.
+    pub file: String,
+    /// Line, starting at 1.
+    pub line: u32,
+    /// Column in characters, starting at 1.
+    pub column: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The value of a file, message or field option.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OptionValue {
+    /// `True` / `False`.
+    Bool(bool),
+    /// An integer literal.
+    Int(i64),
+    /// A floating point literal.
+    Float(f64),
+    /// A quoted string.
+    Str(String),
+    /// `None`, or an unquoted identifier other than `True`/`False`/`None`.
+    Ident(Option<String>),
+}
+
+impl OptionValue {
+    /// The value as a string, when it is a quoted string or an identifier.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            OptionValue::Str(s) => Some(s),
+            OptionValue::Ident(Some(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as a boolean, when it is `True`/`False`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            OptionValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
+/// Options in declaration order are not needed by any consumer; a sorted map
+/// keeps generated output deterministic.
+pub type Options = BTreeMap<String, OptionValue>;
+
+/// A parsed xproto file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct File {
+    /// The file name as given to the parser.
+    pub name: String,
+    /// `option name = value;` at the top level.
+    pub options: Options,
+    /// `policy name < expr >`, kept as source text.
+    pub policies: Vec<Policy>,
+    /// The messages, in source order.
+    pub models: Vec<Model>,
+}
+
+impl File {
+    /// The file's `app_label` option, if given.
+    pub fn app_label(&self) -> Option<&str> {
+        self.options.get("app_label").and_then(OptionValue::as_str)
+    }
+}
+
+/// A named policy expression.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    /// The policy's name.
+    pub name: String,
+    /// The expression between `<` and `>`, as written.
+    pub text: String,
+    /// Where the policy starts.
+    pub location: Location,
+}
+
+/// A `message`: one model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// The model's name, e.g. `HelloWorldService`.
+    pub name: String,
+    /// The policy named after `::`, if any.
+    pub policy: Option<String>,
+    /// The base models in parentheses, in order.
+    pub bases: Vec<String>,
+    /// Message options.
+    pub options: Options,
+    /// The fields the message declares itself (inherited ones are not here).
+    pub fields: Vec<Field>,
+    /// The `app_label` of the file the model comes from.
+    pub app_label: String,
+    /// Where the message starts.
+    pub location: Location,
+}
+
+impl Model {
+    /// Whether the model is `abstract` (it has no objects of its own).
+    pub fn is_abstract(&self) -> bool {
+        self.options.get("abstract").and_then(OptionValue::as_bool) == Some(true)
+    }
+
+    /// A string option of the model.
+    pub fn option_str(&self, name: &str) -> Option<&str> {
+        self.options.get(name).and_then(OptionValue::as_str)
+    }
+}
+
+/// Whether a field must be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modifier {
+    /// `required`.
+    Required,
+    /// `optional`.
+    Optional,
+}
+
+/// Scalar field types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScalarType {
+    /// `string`.
+    String,
+    /// `bool`.
+    Bool,
+    /// `int32`, `uint32`, `int64`, `uint64`, `sint32`, ... .
+    Int,
+    /// `float`, `double`.
+    Float,
+}
+
+impl ScalarType {
+    /// Maps an xproto type name to its scalar type.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" | "bytes" => ScalarType::String,
+            "bool" => ScalarType::Bool,
+            "int32" | "uint32" | "int64" | "uint64" | "sint32" | "sint64" | "fixed32"
+            | "fixed64" => ScalarType::Int,
+            "float" | "double" => ScalarType::Float,
+            _ => return None,
+        })
+    }
+}
+
+/// The kind of a link field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// `manytoone`: this object points to one target.
+    ManyToOne,
+    /// `onetoone`.
+    OneToOne,
+}
+
+/// What a field holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum FieldType {
+    /// A scalar value.
+    Scalar {
+        /// Its type.
+        scalar: ScalarType,
+    },
+    /// A link to an object of `target` (or one of its descendants).
+    Link {
+        /// `manytoone` or `onetoone`.
+        link: LinkKind,
+        /// The target model.
+        target: String,
+        /// The name of the reverse relation on the target, if given.
+        reverse: Option<String>,
+    },
+}
+
+/// A field of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// The field's name (for links, without the `_id` suffix).
+    pub name: String,
+    /// `required` or `optional`.
+    pub modifier: Modifier,
+    /// Scalar or link.
+    #[serde(flatten)]
+    pub ty: FieldType,
+    /// The field number after `=`.
+    pub number: i64,
+    /// The reverse id after `:` for links.
+    pub reverse_number: Option<i64>,
+    /// Field options in brackets.
+    pub options: Options,
+    /// Where the field starts.
+    pub location: Location,
+}
+
+impl Field {
+    /// A string option of the field.
+    pub fn option_str(&self, name: &str) -> Option<&str> {
+        self.options.get(name).and_then(OptionValue::as_str)
+    }
+
+    /// Whether a boolean option is `True`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.options.get(name).and_then(OptionValue::as_bool) == Some(true)
+    }
+
+    /// The link target, if this is a link.
+    pub fn link_target(&self) -> Option<&str> {
+        match &self.ty {
+            FieldType::Link { target, .. } => Some(target),
+            FieldType::Scalar { .. } => None,
+        }
+    }
+
+    /// The name of the stored column: `<name>_id` for links, else the name.
+    pub fn column_name(&self) -> String {
+        match self.ty {
+            FieldType::Link { .. } => format!("{}_id", self.name),
+            FieldType::Scalar { .. } => self.name.clone(),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! A validated set of models from several files, with inheritance resolved.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{ParseError, ValidationErrors};
+use crate::ir::{Field, File, Model};
+
+/// Bases that name the original project's Python mixins; they carry no fields.
+const MIXIN_BASES: &[&str] = &["AttributeMixin", "PlModelMixIn", "AbstractBaseUser"];
+
+/// The models known to a host, checked to fit together.
+///
+/// Link targets and bases always resolve inside the schema, so lookups by
+/// name of a model reached through another model never fail.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    models: BTreeMap<String, Model>,
+}
+
+impl Schema {
+    /// An empty schema.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns a new schema with the models of `files` added.
+    ///
+    /// # Errors
+    ///
+    /// Every problem at once: a model defined twice, a duplicate field name or
+    /// number within a model, an unknown base or link target, an inheritance
+    /// cycle.
+    pub fn with_files(&self, files: &[File]) -> Result<Schema, ValidationErrors> {
+        let mut errors = Vec::new();
+        let mut next = self.clone();
+        for file in files {
+            for model in &file.models {
+                if let Some(existing) = next.models.get(&model.name) {
+                    // Re-adding a model from the same place (reinstalling a
+                    // service) replaces it; a second definition elsewhere is an error.
+                    if existing.location.file != model.location.file
+                        || existing.app_label != model.app_label
+                    {
+                        errors.push(ParseError::new(
+                            model.location.clone(),
+                            format!(
+                                "model `{}` is already defined at {}",
+                                model.name, existing.location
+                            ),
+                        ));
+                        continue;
+                    }
+                }
+                next.models.insert(model.name.clone(), model.clone());
+            }
+        }
+        for file in files {
+            for model in &file.models {
+                next.check_model(model, &mut errors);
+            }
+        }
+        if errors.is_empty() {
+            Ok(next)
+        } else {
+            Err(ValidationErrors(errors))
+        }
+    }
+
+    fn check_model(&self, model: &Model, errors: &mut Vec<ParseError>) {
+        for base in &model.bases {
+            if !self.models.contains_key(base) && !MIXIN_BASES.contains(&base.as_str()) {
+                errors.push(ParseError::new(
+                    model.location.clone(),
+                    format!("model `{}` extends unknown model `{base}`", model.name),
+                ));
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut numbers = BTreeSet::new();
+        for field in &model.fields {
+            if !names.insert(field.name.as_str()) {
+                errors.push(ParseError::new(
+                    field.location.clone(),
+                    format!("field `{}` is defined twice in `{}`", field.name, model.name),
+                ));
+            }
+            if !numbers.insert(field.number) {
+                errors.push(ParseError::new(
+                    field.location.clone(),
+                    format!(
+                        "field number {} is used twice in `{}`",
+                        field.number, model.name
+                    ),
+                ));
+            }
+            if let Some(target) = field.link_target()
+                && !self.models.contains_key(target)
+            {
+                errors.push(ParseError::new(
+                    field.location.clone(),
+                    format!(
+                        "link `{}` of `{}` points to unknown model `{target}`",
+                        field.name, model.name
+                    ),
+                ));
+            }
+        }
+        if self.ancestors_checked(&model.name).is_none() {
+            errors.push(ParseError::new(
+                model.location.clone(),
+                format!("model `{}` inherits from itself", model.name),
+            ));
+        }
+    }
+
+    /// Ancestors from the nearest outwards, or `None` on a cycle.
+    fn ancestors_checked(&self, name: &str) -> Option<Vec<&str>> {
+        let mut out: Vec<&str> = Vec::new();
+        let mut stack: Vec<&str> = self
+            .models
+            .get(name)
+            .map(|m| m.bases.iter().rev().map(String::as_str).collect())
+            .unwrap_or_default();
+        while let Some(base) = stack.pop() {
+            if base == name {
+                return None;
+            }
+            if out.contains(&base) {
+                continue;
+            }
+            if let Some(model) = self.models.get(base) {
+                out.push(&model.name);
+                stack.extend(model.bases.iter().rev().map(String::as_str));
+            }
+        }
+        Some(out)
+    }
+
+    /// A model by name.
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.get(name)
+    }
+
+    /// A model by its name in lower case, as used in URLs and TOSCA imports.
+    pub fn model_by_lowercase(&self, lower: &str) -> Option<&Model> {
+        self.models
+            .values()
+            .find(|m| m.name.to_ascii_lowercase() == lower)
+    }
+
+    /// All models, sorted by name.
+    pub fn models(&self) -> impl Iterator<Item = &Model> {
+        self.models.values()
+    }
+
+    /// The ancestors of a model (bases, their bases, ...), nearest first.
+    pub fn ancestors(&self, name: &str) -> Vec<&str> {
+        self.ancestors_checked(name).unwrap_or_default()
+    }
+
+    /// Whether `name` is `ancestor` or inherits from it.
+    pub fn is_a(&self, name: &str, ancestor: &str) -> bool {
+        name == ancestor || self.ancestors(name).contains(&ancestor)
+    }
+
+    /// Every field of a model, inherited ones first (the furthest ancestor's
+    /// first); a field redefined lower down replaces the inherited one.
+    pub fn all_fields(&self, name: &str) -> Vec<&Field> {
+        let mut chain: Vec<&str> = self.ancestors(name);
+        chain.reverse();
+        chain.push(name);
+        let mut fields: Vec<&Field> = Vec::new();
+        for model in chain.iter().filter_map(|m| self.models.get(*m)) {
+            for field in &model.fields {
+                match fields.iter_mut().find(|f| f.name == field.name) {
+                    Some(slot) => *slot = field,
+                    None => fields.push(field),
+                }
+            }
+        }
+        fields
+    }
+
+    /// A field of a model, own or inherited.
+    pub fn field(&self, model: &str, field: &str) -> Option<&Field> {
+        self.all_fields(model).into_iter().find(|f| f.name == field)
+    }
+
+    /// Models that are `name` or inherit from it, concrete ones only.
+    pub fn concrete_descendants(&self, name: &str) -> Vec<&Model> {
+        self.models
+            .values()
+            .filter(|m| !m.is_abstract() && self.is_a(&m.name, name))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse;
+
+    fn schema(srcs: &[(&str, &str)]) -> Result<Schema, ValidationErrors> {
+        let files: Vec<File> = srcs
+            .iter()
+            .map(|(n, s)| parse(n, s).expect("parses"))
+            .collect();
+        Schema::new().with_files(&files)
+    }
+
+    #[test]
+    fn inherited_fields_come_first() {
+        let s = schema(&[(
+            "a.xproto",
+            "message Base { option abstract = True; required string a = 1; }\n\
+             message Mid (Base) { required string b = 1; }\n\
+             message Leaf (Mid, AttributeMixin) { required string c = 1; }",
+        )])
+        .expect("valid");
+        let names: Vec<_> = s.all_fields("Leaf").iter().map(|f| f.name.clone()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        assert!(s.is_a("Leaf", "Base"));
+        assert!(!s.is_a("Base", "Leaf"));
+        let concrete: Vec<_> = s.concrete_descendants("Base").iter().map(|m| m.name.clone()).collect();
+        assert_eq!(concrete, ["Leaf", "Mid"]);
+    }
+
+    #[test]
+    fn all_semantic_errors_are_reported_together() {
+        let err = schema(&[(
+            "bad.xproto",
+            "message A (Nope) {\n  required string x = 1;\n  required string x = 1;\n  required manytoone l->Missing:as = 2:1001;\n}",
+        )])
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("bad.xproto:1:1: model `A` extends unknown model `Nope`"), "{text}");
+        assert!(text.contains("bad.xproto:3:3: field `x` is defined twice in `A`"), "{text}");
+        assert!(text.contains("field number 1 is used twice"), "{text}");
+        assert!(text.contains("bad.xproto:4:3: link `l` of `A` points to unknown model `Missing`"), "{text}");
+    }
+
+    #[test]
+    fn inheritance_cycles_are_errors() {
+        let err = schema(&[("c.xproto", "message A (B) {}\nmessage B (A) {}")]).expect_err("cycle");
+        assert!(err.to_string().contains("model `A` inherits from itself"), "{err}");
+    }
+
+    #[test]
+    fn a_model_defined_in_two_files_is_an_error() {
+        let err = schema(&[("a.xproto", "message A {}"), ("b.xproto", "message A {}")])
+            .expect_err("duplicate");
+        assert!(err.to_string().contains("b.xproto:1:1: model `A` is already defined at a.xproto:1:1"), "{err}");
+    }
+}

@@ -1,0 +1,142 @@
+//! The syncplane SDK for Rust service authors.
+//!
+//! A sync step is a type implementing [`SyncStep`], exported with
+//! [`export_sync_step!`]; models are declared with [`model!`] so fields are
+//! read as typed struct fields. The tutorial's step:
+//!
+//! ```ignore
+//! use syncplane_sdk::prelude::*;
+//!
+//! model! {
+//!     pub struct HelloWorldServiceInstance { pub name: Option<String>, pub hello_to: String }
+//! }
+//!
+//! struct SyncHelloWorldServiceInstance;
+//!
+//! impl SyncStep for SyncHelloWorldServiceInstance {
+//!     type Model = HelloWorldServiceInstance;
+//!
+//!     fn sync_record(o: &Object<HelloWorldServiceInstance>) -> StepResult {
+//!         if o.hello_to == "Tyrion Lannister" {
+//!             return Err(Deferred("Maybe later".into()));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! export_sync_step!(SyncHelloWorldServiceInstance);
+//! ```
+//!
+//! The host checks every access: a step reads the object it observes and
+//! what that object links to ([`Object::follow`]), and writes only feedback
+//! fields ([`Object::set_feedback`]).
+
+mod fields;
+pub mod log;
+mod object;
+
+pub use fields::{FieldError, Fields, FromValue, Value};
+pub use object::{Model, Object, get};
+
+/// Why a step did not succeed. `?` on model access turns access errors into
+/// [`StepError::Failed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepError {
+    /// Retry later at the normal interval; not an error.
+    Deferred(String),
+    /// The step failed; the object is marked with `backend_code = 2`.
+    Failed(String),
+}
+
+pub use StepError::{Deferred, Failed};
+
+/// What a step returns.
+pub type StepResult = Result<(), StepError>;
+
+impl From<FieldError> for StepError {
+    fn from(e: FieldError) -> Self {
+        StepError::Failed(e.to_string())
+    }
+}
+
+/// A sync step over one model.
+pub trait SyncStep {
+    /// The model the step observes.
+    type Model: Model;
+
+    /// Brings the backend in line with `o`; must be idempotent.
+    fn sync_record(o: &Object<Self::Model>) -> StepResult;
+
+    /// Tears down what the backend holds for the deleted `o`.
+    fn delete_record(o: &Object<Self::Model>) -> StepResult {
+        let _ = o;
+        Ok(())
+    }
+}
+
+/// Everything a step module usually needs.
+pub mod prelude {
+    pub use crate::{
+        Deferred, Failed, Model, Object, StepError, StepResult, SyncStep, export_sync_step, model,
+    };
+    pub use crate::log;
+}
+
+#[doc(hidden)]
+pub mod __private {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "sync-step",
+        pub_export_macro: true,
+        default_bindings_module: "syncplane_sdk::__private",
+        export_macro_name: "__export_world",
+    });
+
+    use crate::{Object, SyncStep};
+
+    fn convert(result: crate::StepResult) -> Result<(), self::StepError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(crate::StepError::Deferred(m)) => Err(self::StepError::Deferred(m)),
+            Err(crate::StepError::Failed(m)) => Err(self::StepError::Failed(m)),
+        }
+    }
+
+    /// Runs `sync_record` of `S` on a raw object.
+    pub fn run_sync<S: SyncStep>(raw: ModelObject) -> Result<(), self::StepError> {
+        convert(Object::<S::Model>::from_raw(raw).map_err(crate::StepError::from).and_then(|o| S::sync_record(&o)))
+    }
+
+    /// Runs `delete_record` of `S` on a raw object.
+    pub fn run_delete<S: SyncStep>(raw: ModelObject) -> Result<(), self::StepError> {
+        convert(Object::<S::Model>::from_raw(raw).map_err(crate::StepError::from).and_then(|o| S::delete_record(&o)))
+    }
+}
+
+/// Exports a [`SyncStep`] as the component's `sync-step` world, and provides
+/// the `main` a binary target needs.
+#[macro_export]
+macro_rules! export_sync_step {
+    ($step:ty) => {
+        #[doc(hidden)]
+        struct __SyncplaneExport;
+
+        impl $crate::__private::Guest for __SyncplaneExport {
+            fn sync_record(
+                obj: $crate::__private::ModelObject,
+            ) -> ::core::result::Result<(), $crate::__private::StepError> {
+                $crate::__private::run_sync::<$step>(obj)
+            }
+
+            fn delete_record(
+                obj: $crate::__private::ModelObject,
+            ) -> ::core::result::Result<(), $crate::__private::StepError> {
+                $crate::__private::run_delete::<$step>(obj)
+            }
+        }
+
+        $crate::__private::__export_world!(__SyncplaneExport);
+
+        fn main() {}
+    };
+}

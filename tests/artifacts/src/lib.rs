@@ -1,0 +1,1 @@
+//! Compiled guest components for the end-to-end tests
