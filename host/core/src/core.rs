@@ -140,6 +140,27 @@ impl Core {
         tx.commit().await
     }
 
+    /// Stores a host record (e.g. an installed service package) under
+    /// `namespace`/`key`, replacing an older one.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn put_record(&self, namespace: &str, key: &str, value: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        tx.put_record(namespace, key, value).await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// All host records under `namespace`, sorted by key.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn records(&self, namespace: &str) -> Result<Vec<(String, String)>> {
+        Ok(self.store.begin().await?.records(namespace).await?)
+    }
+
     /// Reads an object by id, in its leaf model.
     ///
     /// # Errors

@@ -1,1 +1,135 @@
-//! Builds guest components for wasm32-wasip2, installing the target through rustup when missing
+//! Builds guest components: `cargo build --release --target wasm32-wasip2`
+//! in a guest's directory, installing the target through rustup first when
+//! it is missing (as wasm-pack does for its target).
+//!
+//! Used by build scripts (to embed or test guests) and by
+//! `syncplane service install` for source directories.
+#![deny(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Rust target guests are compiled for.
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// Why a guest could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The target is missing and rustup cannot add it.
+    #[error(
+        "the Rust target {WASM_TARGET} is not installed and could not be added: {reason}\n\
+         install it with `rustup target add {WASM_TARGET}` (or your toolchain manager's equivalent) and try again"
+    )]
+    TargetMissing {
+        /// What went wrong when adding it.
+        reason: String,
+    },
+    /// A command could not be started.
+    #[error("cannot run `{command}`")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `cargo build` failed; its output went to stderr.
+    #[error("building the guest in {dir} failed (`cargo build --release --target {WASM_TARGET}` exited with {status})")]
+    BuildFailed {
+        /// The guest directory.
+        dir: String,
+        /// The exit status.
+        status: String,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn rustc() -> String {
+    std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned())
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Whether the active toolchain has the standard library for [`WASM_TARGET`].
+pub fn target_installed() -> bool {
+    let Ok(out) = Command::new(rustc()).args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).is_dir()
+}
+
+/// Makes sure [`WASM_TARGET`] is installed, adding it with rustup when it is
+/// not. `notify` receives a line to show the user before the download.
+///
+/// # Errors
+///
+/// [`Error::TargetMissing`] when the target is missing and rustup is absent
+/// or fails.
+pub fn ensure_target(notify: impl Fn(&str)) -> Result<()> {
+    if target_installed() {
+        return Ok(());
+    }
+    notify(&format!(
+        "the Rust target {WASM_TARGET} is missing; installing it with `rustup target add {WASM_TARGET}`"
+    ));
+    let status = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .map_err(|e| Error::TargetMissing { reason: format!("rustup is not available ({e})") })?;
+    if !status.success() || !target_installed() {
+        return Err(Error::TargetMissing {
+            reason: format!("`rustup target add {WASM_TARGET}` exited with {status}"),
+        });
+    }
+    Ok(())
+}
+
+/// Builds the cargo project in `dir` for [`WASM_TARGET`] in release mode
+/// and returns the directory holding the `.wasm` files.
+///
+/// `target_dir` overrides the project's own `target/` (build scripts pass
+/// a directory under the outer build's target directory).
+///
+/// # Errors
+///
+/// [`Error::TargetMissing`], [`Error::Spawn`], [`Error::BuildFailed`].
+pub fn build(dir: &Path, target_dir: Option<&Path>, notify: impl Fn(&str)) -> Result<PathBuf> {
+    ensure_target(&notify)?;
+    let mut command = Command::new(cargo());
+    command
+        .current_dir(dir)
+        .args(["build", "--release", "--target", WASM_TARGET])
+        // Flags meant for the outer (host) build must not leak into the guest's.
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR");
+    if let Some(target_dir) = target_dir {
+        command.env("CARGO_TARGET_DIR", target_dir);
+    }
+    let status = command.status().map_err(|source| Error::Spawn {
+        command: format!("{} build --release --target {WASM_TARGET}", cargo()),
+        source,
+    })?;
+    if !status.success() {
+        return Err(Error::BuildFailed {
+            dir: dir.display().to_string(),
+            status: status.to_string(),
+        });
+    }
+    let base = target_dir.map(Path::to_path_buf).unwrap_or_else(|| dir.join("target"));
+    Ok(base.join(WASM_TARGET).join("release"))
+}
+
+/// In a build script: a shared directory for guest builds under the outer
+/// build's target directory, so every build script reuses one guest build.
+pub fn shared_target_dir() -> Option<PathBuf> {
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR")?);
+    // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out.
+    out_dir.ancestors().nth(4).map(|t| t.join("syncplane-guests"))
+}

@@ -1,1 +1,22 @@
-//! Composes core, engine and runtime into a running host; service packages and their installation
+//! The composition root of a syncplane host.
+//!
+//! # Brief overview
+//!
+//! - [`Host`] opens a data directory ([`HostConfig`]), wires the core, the
+//!   engine and the component runtime together, and installs services while
+//!   running ([`Host::install`]); installed services are reloaded on start.
+//! - [`ServicePackage`] is what gets installed: a [`Manifest`] (the
+//!   `syncplane.toml` authors write), xproto sources and compiled components.
+#![deny(missing_docs)]
+
+mod error;
+mod host;
+mod manifest;
+mod package;
+
+pub use error::{Error, Result};
+pub use host::{ADMIN_PASSWORD_FILE, Host, HostConfig, InstalledService};
+pub use manifest::{BuildSection, MANIFEST_FILE, Manifest, ServiceSection, SyncStepSection};
+pub use package::ServicePackage;
+pub use syncplane_engine::RetryPolicy;
+pub use syncplane_runtime::Limits;

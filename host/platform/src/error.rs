@@ -1,0 +1,58 @@
+//! Platform errors.
+
+/// What went wrong opening the host or installing a service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest is invalid; the message says where.
+    #[error("invalid service manifest: {0}")]
+    Manifest(String),
+    /// A file of a service directory could not be read.
+    #[error("cannot read {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory could not be prepared.
+    #[error("cannot prepare the data directory {path}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A package names a file or step that is not in it, or a model no file defines.
+    #[error("invalid service package: {0}")]
+    Package(String),
+    /// The service's models do not parse or fit.
+    #[error("service `{service}` has invalid models:\n{source}")]
+    Models {
+        /// The service.
+        service: String,
+        /// The xproto errors, with file:line:column.
+        source: syncplane_xproto::Error,
+    },
+    /// A component could not be loaded.
+    #[error(transparent)]
+    Component(#[from] syncplane_runtime::Error),
+    /// The core failed.
+    #[error(transparent)]
+    Core(#[from] syncplane_core::Error),
+}
+
+impl Error {
+    /// Whether the caller sent something wrong (a 4xx), not the host failing.
+    pub fn is_client_error(&self) -> bool {
+        match self {
+            Error::Core(e) => e.is_client_error(),
+            Error::DataDir { .. } => false,
+            _ => true,
+        }
+    }
+}
+
+/// Result with the platform's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

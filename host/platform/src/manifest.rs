@@ -1,0 +1,163 @@
+//! The service package manifest (`syncplane.toml`), as authors write it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The manifest file name in a service directory.
+pub const MANIFEST_FILE: &str = "syncplane.toml";
+
+/// A service package manifest.
+///
+/// ```toml
+/// manifest_version = 1
+///
+/// [service]
+/// name = "hello-world"
+/// version = "1.0.0"
+/// xproto = ["models/hello-world.xproto"]
+///
+/// [build]
+/// cargo = true
+///
+/// [[sync_steps]]
+/// name = "sync_hello_world_service"
+/// component = "target/wasm32-wasip2/release/sync_hello_world_service.wasm"
+/// observes = "HelloWorldService"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The manifest format; this host reads version 1.
+    pub manifest_version: u32,
+    /// What the service is.
+    pub service: ServiceSection,
+    /// How to build the components from source, if they are built here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSection>,
+    /// The service's sync steps.
+    #[serde(default)]
+    pub sync_steps: Vec<SyncStepSection>,
+}
+
+/// `[service]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// The service name, e.g. `hello-world`.
+    pub name: String,
+    /// The service version, reported to users.
+    pub version: String,
+    /// A one-line description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The xproto files with the service's models, relative to the manifest.
+    pub xproto: Vec<String>,
+}
+
+/// `[build]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSection {
+    /// Run `cargo build --release --target wasm32-wasip2` before installing.
+    #[serde(default)]
+    pub cargo: bool,
+}
+
+/// One `[[sync_steps]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncStepSection {
+    /// The step name, unique in the service.
+    pub name: String,
+    /// The component file, relative to the manifest.
+    pub component: String,
+    /// The model whose objects the step synchronizes.
+    pub observes: String,
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl Manifest {
+    /// Parses and checks a manifest; `origin` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] with the file, line and column of a syntax error,
+    /// an unknown key, or an invalid value.
+    pub fn parse(origin: &str, text: &str) -> Result<Manifest> {
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!("{origin}:{line}:{column}")
+                })
+                .unwrap_or_else(|| origin.to_owned());
+            Error::Manifest(format!("{at}: {}", e.message()))
+        })?;
+        manifest.check(origin)?;
+        Ok(manifest)
+    }
+
+    /// Checks values that the format alone does not.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`].
+    pub fn check(&self, origin: &str) -> Result<()> {
+        let bad = |m: String| Err(Error::Manifest(format!("{origin}: {m}")));
+        if self.manifest_version != 1 {
+            return bad(format!(
+                "manifest_version {} is not supported by this host (it reads version 1)",
+                self.manifest_version
+            ));
+        }
+        if !is_name(&self.service.name) {
+            return bad(format!(
+                "service name {:?} must be letters, digits, `-` and `_`",
+                self.service.name
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for step in &self.sync_steps {
+            if !is_name(&step.name) {
+                return bad(format!("step name {:?} must be letters, digits, `-` and `_`", step.name));
+            }
+            if !seen.insert(&step.name) {
+                return bad(format!("step `{}` is declared twice", step.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_position() {
+        let err = Manifest::parse(
+            "syncplane.toml",
+            "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\ncolour = 3\n",
+        )
+        .expect_err("unknown key");
+        assert!(err.to_string().contains("syncplane.toml:6:1"), "{err}");
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_manifest_version_is_refused() {
+        let err = Manifest::parse(
+            "m.toml",
+            "manifest_version = 2\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\n",
+        )
+        .expect_err("version");
+        assert!(err.to_string().contains("manifest_version 2 is not supported"), "{err}");
+    }
+}
