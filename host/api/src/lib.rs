@@ -1,1 +1,68 @@
-//! HTTP API: XOS-style REST, TOSCA /run and /custom_type, service onboarding, authentication
+//! The HTTP API of a syncplane host.
+//!
+//! # Brief overview
+//!
+//! - [`app`] builds the axum `Router`: XOS-style REST under `/xosapi/v1`,
+//!   TOSCA at `/run` and `/custom_type/<model>`, service onboarding under
+//!   `/syncplane/v1/services`.
+//! - Every route but `/custom_type` and `/healthz` needs credentials:
+//!   XOS's `xos-username`/`xos-password` headers or HTTP Basic.
+//! - [`serve`] runs the router on a listener until shutdown.
+#![deny(missing_docs)]
+
+mod auth;
+mod error;
+mod rest;
+mod services;
+mod tosca;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use syncplane_platform::Host;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The host the API serves.
+    pub host: Host,
+}
+
+/// Largest accepted service package (components are inside).
+const MAX_PACKAGE_BYTES: usize = 64 << 20;
+
+/// Builds the router.
+pub fn app(host: Host) -> Router {
+    let state = AppState { host };
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/run", post(tosca::run))
+        .route("/custom_type/{name}", get(tosca::show_custom_type))
+        .route("/xosapi/v1/{app}/{collection}", get(rest::list).post(rest::create))
+        .route(
+            "/xosapi/v1/{app}/{collection}/{id}",
+            get(rest::get).put(rest::update).delete(rest::delete),
+        )
+        .route(
+            "/syncplane/v1/services",
+            get(services::list).post(services::install).layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
+        )
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    host: Host,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(host)).with_graceful_shutdown(shutdown).await
+}

@@ -1,2 +1,53 @@
-//! The syncplane command line: serve, demo, service install
-pub fn main() -> std::process::ExitCode { std::process::ExitCode::SUCCESS }
+//! The `syncplane` command line.
+//!
+//! `main` parses arguments with clap, runs a command returning
+//! `anyhow::Result<ExitCode>`, and prints errors with their causes. The work
+//! itself lives in the library crates; this crate only wires and reports.
+
+mod args;
+mod client;
+mod demo;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, ServiceCommand};
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("syncplane: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("syncplane: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            logging::init(&args.log.filter("info,syncplane::guest=debug"));
+            serve::run(args).await
+        }
+        Command::Demo(args) => {
+            logging::init(&args.log.filter("warn,syncplane::guest=debug,syncplane_engine=info"));
+            demo::run(args).await
+        }
+        Command::Service { command: ServiceCommand::Install(args) } => {
+            logging::init(&args.log.filter("warn"));
+            client::install(args).await
+        }
+    }
+}

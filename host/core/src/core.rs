@@ -314,6 +314,11 @@ impl CoreTx {
             if field.name == "password" && value.as_str() == Some("") {
                 continue;
             }
+            // Writing a field's current value is not a change: re-applying
+            // the same recipe must not make the object pending again.
+            if field.name != "password" && current.fields.get(&column) == Some(&value) {
+                continue;
+            }
             let value = self.prepare_value(model, field, value).await?;
             row.insert(column, value);
         }

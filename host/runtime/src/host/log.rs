@@ -19,17 +19,18 @@ impl Host for StepState {
             }
             return;
         }
-        let fields = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={v:?}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        // The engine's span around the invocation already names the service,
+        // step and object; the guest's own fields go into the message.
+        let mut text = message;
+        for (key, value) in &fields {
+            text.push_str(&format!(" {key}={value:?}"));
+        }
         match level {
-            Level::Trace => tracing::trace!(target: "syncplane::guest", service, step, object, fields, "{message}"),
-            Level::Debug => tracing::debug!(target: "syncplane::guest", service, step, object, fields, "{message}"),
-            Level::Info => tracing::info!(target: "syncplane::guest", service, step, object, fields, "{message}"),
-            Level::Warn => tracing::warn!(target: "syncplane::guest", service, step, object, fields, "{message}"),
-            Level::Error => tracing::error!(target: "syncplane::guest", service, step, object, fields, "{message}"),
+            Level::Trace => tracing::trace!(target: "syncplane::guest", "{text}"),
+            Level::Debug => tracing::debug!(target: "syncplane::guest", "{text}"),
+            Level::Info => tracing::info!(target: "syncplane::guest", "{text}"),
+            Level::Warn => tracing::warn!(target: "syncplane::guest", "{text}"),
+            Level::Error => tracing::error!(target: "syncplane::guest", "{text}"),
         }
     }
 }

@@ -1,0 +1,81 @@
+//! API errors, converted to responses in one place.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An error answered to a client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No or wrong credentials.
+    Unauthorized(&'static str),
+    /// Authenticated but not allowed.
+    Forbidden(String),
+    /// Nothing at that path.
+    NotFound(String),
+    /// The request is wrong; the message says how.
+    BadRequest(String),
+    /// The host failed; details are logged, not sent.
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.to_owned()),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Internal(detail) => {
+                tracing::error!(error = %detail, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; see the server log".to_owned())
+            }
+        };
+        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"syncplane\""));
+        }
+        response
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl From<syncplane_core::Error> for ApiError {
+    fn from(e: syncplane_core::Error) -> Self {
+        match e {
+            syncplane_core::Error::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            syncplane_core::Error::BadCredentials => ApiError::Unauthorized("invalid credentials"),
+            e if e.is_client_error() => ApiError::BadRequest(e.to_string()),
+            e => ApiError::Internal(chain(&e)),
+        }
+    }
+}
+
+impl From<syncplane_platform::Error> for ApiError {
+    fn from(e: syncplane_platform::Error) -> Self {
+        if e.is_client_error() {
+            ApiError::BadRequest(chain(&e))
+        } else {
+            ApiError::Internal(chain(&e))
+        }
+    }
+}
+
+impl From<syncplane_tosca::Error> for ApiError {
+    fn from(e: syncplane_tosca::Error) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
+}

@@ -1,0 +1,93 @@
+//! REST in XOS's path convention: `/xosapi/v1/<app_label>/<plural>[/<id>]`.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::auth::User;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Resolves `<app_label>/<plural>` to a concrete-or-abstract model name.
+fn model_for(state: &AppState, app: &str, collection: &str) -> Result<String, ApiError> {
+    let registry = state.host.core().registry();
+    registry
+        .schema()
+        .models()
+        .find(|m| m.app_label == app && registry.plural(m) == collection && !m.is_abstract())
+        .map(|m| m.name.clone())
+        .ok_or_else(|| ApiError::NotFound(format!("no collection `{collection}` in app `{app}`")))
+}
+
+fn body_object(body: Value) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Value::Object(map) => Ok(map),
+        other => Err(ApiError::BadRequest(format!("expected a JSON object, got {other}"))),
+    }
+}
+
+/// `GET` a collection: `{"items": [...]}`, the model's objects and those of
+/// models that inherit from it.
+pub async fn list(
+    State(state): State<AppState>,
+    _user: User,
+    Path((app, collection)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let model = model_for(&state, &app, &collection)?;
+    let items: Vec<Value> = state.host.core().list(&model).await?.iter().map(|o| o.to_json()).collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+/// `POST` to a collection creates an object.
+pub async fn create(
+    State(state): State<AppState>,
+    _user: User,
+    Path((app, collection)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let model = model_for(&state, &app, &collection)?;
+    let object = state.host.core().create(&model, body_object(body)?).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(object.to_json())))
+}
+
+async fn object_in(state: &AppState, app: &str, collection: &str, id: i64) -> Result<syncplane_core::Object, ApiError> {
+    let model = model_for(state, app, collection)?;
+    let registry = state.host.core().registry();
+    match state.host.core().get(id).await? {
+        Some(o) if registry.schema().is_a(&o.model, &model) => Ok(o),
+        _ => Err(ApiError::NotFound(format!("{model} {id} does not exist"))),
+    }
+}
+
+/// `GET` one object.
+pub async fn get(
+    State(state): State<AppState>,
+    _user: User,
+    Path((app, collection, id)): Path<(String, String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(object_in(&state, &app, &collection, id).await?.to_json()))
+}
+
+/// `PUT` changes the given fields of one object.
+pub async fn update(
+    State(state): State<AppState>,
+    _user: User,
+    Path((app, collection, id)): Path<(String, String, i64)>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    object_in(&state, &app, &collection, id).await?;
+    let object = state.host.core().update(id, body_object(body)?).await?;
+    Ok(Json(object.to_json()))
+}
+
+/// `DELETE` marks an object deleted; the synchronizer tears it down and
+/// purges it.
+pub async fn delete(
+    State(state): State<AppState>,
+    _user: User,
+    Path((app, collection, id)): Path<(String, String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    object_in(&state, &app, &collection, id).await?;
+    state.host.core().delete(id).await?;
+    Ok(Json(json!({})))
+}

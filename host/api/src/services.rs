@@ -1,0 +1,28 @@
+//! Service onboarding: `POST /syncplane/v1/services` installs a package.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+use syncplane_platform::ServicePackage;
+
+use crate::auth::User;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Installs or upgrades a service package (admins only).
+pub async fn install(
+    State(state): State<AppState>,
+    user: User,
+    Json(package): Json<ServicePackage>,
+) -> Result<Json<Value>, ApiError> {
+    if !user.is_admin() {
+        return Err(ApiError::Forbidden("only administrators may install services".into()));
+    }
+    let installed = state.host.install(package).await?;
+    Ok(Json(json!(installed)))
+}
+
+/// Lists installed services.
+pub async fn list(State(state): State<AppState>, _user: User) -> Json<Value> {
+    Json(json!({ "items": state.host.services() }))
+}

@@ -1,0 +1,121 @@
+//! Command-line arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A control plane for service synchronizers, with service logic in
+/// WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "syncplane", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST and TOSCA API and run the synchronizer.
+    Serve(ServeArgs),
+    /// Run the hello-world tutorial end to end on a temporary data directory.
+    Demo(DemoArgs),
+    /// Manage services on a running server.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Install or upgrade a service from its directory (builds it first when
+    /// its manifest asks for a cargo build).
+    Install(InstallArgs),
+}
+
+/// Logging options shared by every command.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Log filter (tracing EnvFilter syntax); overrides RUST_LOG.
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+}
+
+impl LogArgs {
+    /// The filter to use: `--log`, else `RUST_LOG`, else `default`.
+    pub fn filter(&self, default: &str) -> String {
+        self.log
+            .clone()
+            .or_else(|| std::env::var("RUST_LOG").ok())
+            .unwrap_or_else(|| default.to_owned())
+    }
+}
+
+/// Synchronizer timing and guest limits.
+#[derive(Debug, Args)]
+pub struct TuningArgs {
+    /// Delay before retrying a deferred object.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub retry_interval: Duration,
+    /// Delay after a first failure; doubles with each failure in a row.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub backoff_base: Duration,
+    /// Longest delay between retries of a failing object.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub backoff_max: Duration,
+    /// Time one guest call may take before it is interrupted.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub step_timeout: Duration,
+    /// Memory one guest instance may use, in MiB.
+    #[arg(long, default_value_t = 64)]
+    pub memory_limit_mib: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (created when missing); holds the SQLite database.
+    #[arg(long, env = "SYNCPLANE_DATA_DIR", default_value = "syncplane-data")]
+    pub data_dir: PathBuf,
+    /// Address to serve HTTP on; port 0 picks a free port.
+    #[arg(long, env = "SYNCPLANE_HTTP", default_value = "127.0.0.1:9101")]
+    pub http: SocketAddr,
+    /// Password of admin@opencord.org on a new data directory; without it a
+    /// random one is generated, printed once, and kept in DATA_DIR/admin-password.
+    #[arg(long, env = "SYNCPLANE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep serving after the demo, until Ctrl-C.
+    #[arg(long)]
+    pub keep_serving: bool,
+    /// Address to serve HTTP on during the demo.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub http: SocketAddr,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The service directory (with syncplane.toml).
+    pub path: PathBuf,
+    /// The server's URL.
+    #[arg(long, env = "SYNCPLANE_SERVER", default_value = "http://127.0.0.1:9101")]
+    pub server: String,
+    /// User name (e-mail).
+    #[arg(long, env = "SYNCPLANE_USERNAME", default_value = "admin@opencord.org")]
+    pub username: String,
+    /// Password.
+    #[arg(long, env = "SYNCPLANE_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    #[command(flatten)]
+    pub log: LogArgs,
+}

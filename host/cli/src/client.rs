@@ -1,0 +1,121 @@
+//! Talking to a running server: `syncplane service install`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use serde_json::Value;
+use syncplane_platform::{MANIFEST_FILE, Manifest, ServicePackage};
+
+use crate::args::InstallArgs;
+
+/// An authenticated HTTP client for one server.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    username: String,
+    password: String,
+}
+
+impl Client {
+    pub fn new(base: &str, username: &str, password: &str) -> Self {
+        Client {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth(&self.username, Some(&self.password))
+    }
+
+    async fn check(response: reqwest::Response) -> anyhow::Result<String> {
+        let status = response.status();
+        let body = response.text().await.context("cannot read the server's answer")?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or(body);
+        bail!("server answered {status}: {message}")
+    }
+
+    /// Sends a request with an optional JSON body and returns the JSON answer.
+    pub async fn json(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let mut request = self.request(method.clone(), path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| format!("cannot reach {}{path}", self.base))?;
+        let text = Self::check(response).await.with_context(|| format!("{method} {path} failed"))?;
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: the answer is not JSON"))
+    }
+
+    /// `GET` that returns `None` on 404.
+    pub async fn get_optional(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}{path}", self.base))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let text = Self::check(response).await?;
+        Ok(Some(serde_json::from_str(&text)?))
+    }
+
+    /// Posts a TOSCA recipe to `/run` with XOS's headers.
+    pub async fn run_tosca(&self, recipe: &str) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(format!("{}/run", self.base))
+            .header("xos-username", &self.username)
+            .header("xos-password", &self.password)
+            .body(recipe.to_owned())
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}/run", self.base))?;
+        Self::check(response).await.context("applying the TOSCA recipe failed")
+    }
+
+    /// Installs a package.
+    pub async fn install(&self, package: &ServicePackage) -> anyhow::Result<Value> {
+        let body = serde_json::to_value(package).context("cannot encode the package")?;
+        self.json(reqwest::Method::POST, "/syncplane/v1/services", Some(&body)).await
+    }
+}
+
+/// Reads a service directory, building its components first when the
+/// manifest asks for a cargo build.
+pub fn package_from_dir(dir: &Path) -> anyhow::Result<ServicePackage> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("cannot read {} (is {} a service directory?)", manifest_path.display(), dir.display()))?;
+    let manifest = Manifest::parse(&manifest_path.display().to_string(), &text)?;
+    if manifest.build.as_ref().is_some_and(|b| b.cargo) {
+        eprintln!("building {} for {} ...", manifest.service.name, syncplane_guest_build::WASM_TARGET);
+        syncplane_guest_build::build(dir, None, |line| eprintln!("{line}"))?;
+    }
+    Ok(ServicePackage::from_dir(dir)?)
+}
+
+pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+    let package = package_from_dir(&args.path)?;
+    let client = Client::new(&args.server, &args.username, &args.password);
+    let installed = client.install(&package).await.context("installing the service failed")?;
+    println!(
+        "installed {} {}: models {}; sync steps {}",
+        installed["name"].as_str().unwrap_or("?"),
+        installed["version"].as_str().unwrap_or("?"),
+        installed["models"],
+        installed["sync_steps"],
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,77 @@
+//! `syncplane serve`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use syncplane_platform::{ADMIN_PASSWORD_FILE, Host, HostConfig, Limits, RetryPolicy};
+use syncplane_core::ADMIN_EMAIL;
+use tokio::sync::watch;
+
+use crate::args::{ServeArgs, TuningArgs};
+
+impl TuningArgs {
+    pub fn apply(&self, config: &mut HostConfig) {
+        config.retry = RetryPolicy {
+            retry_interval: self.retry_interval,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max,
+        };
+        config.limits = Limits {
+            deadline: self.step_timeout,
+            memory_bytes: self.memory_limit_mib << 20,
+        };
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Opens the host, then serves HTTP and runs the engine until shutdown.
+pub async fn serve_host(host: Host, listener: tokio::net::TcpListener, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let engine = host.spawn_engine(shutdown_rx);
+    syncplane_api::serve(listener, host, stop).await.context("HTTP server failed")?;
+    let _ = shutdown_tx.send(true);
+    let _ = engine.await;
+    Ok(())
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = HostConfig::new(&args.data_dir);
+    config.admin_password = args.admin_password.clone();
+    args.tuning.apply(&mut config);
+    let host = Host::open(config)
+        .await
+        .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
+    if let Some(password) = host.generated_admin_password() {
+        println!(
+            "created user {ADMIN_EMAIL} with password {password}\n  (shown once; kept in {}, readable only by you)",
+            args.data_dir.join(ADMIN_PASSWORD_FILE).display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
+    let addr = listener.local_addr().context("listener has no address")?;
+    println!("syncplane listening on http://{addr}");
+    serve_host(host, listener, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
