@@ -329,6 +329,9 @@ impl CoreTx {
         row.insert("updated".into(), SqlValue::Real(now_secs()));
         let seq = self.tx.next_change_seq().await?;
         row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
+        // A new version is worth trying at once, whatever the old one's backoff.
+        row.insert(NEXT_RETRY.into(), SqlValue::Null);
+        row.insert(FAILURES.into(), SqlValue::Integer(0));
         self.tx.update(table, id, &row).await?;
         self.changes.push(Change { id, model: model.to_owned(), kind: ChangeKind::Updated });
         self.get(id).await?.ok_or_else(|| Error::NotFound { model: model.to_owned(), id })

@@ -147,7 +147,6 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
                     }
                     SqlValue::Text(s.clone())
                 }
-                Value::Number(n) => SqlValue::Text(n.to_string()),
                 _ => return Err(wrong("a string")),
             },
             ScalarType::Bool => SqlValue::Integer(i64::from(value.as_bool().ok_or_else(|| wrong("true or false"))?)),

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real `syncplane` binary, real compiled guest
+//! components, a real SQLite file, over HTTP like a user.
+
+mod bad_input;
+mod hello_world;
+mod hostile;
+mod util;

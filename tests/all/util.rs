@@ -1,0 +1,184 @@
+//! The test harness: a `syncplane serve` process on a temporary data dir.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_syncplane");
+pub const ADMIN: &str = "admin@opencord.org";
+pub const PASSWORD: &str = "letmein";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running server. Killed (SIGKILL) when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `syncplane serve` on `data_dir` with quick retry timing.
+    pub fn start(data_dir: &Path) -> Server {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .expect("server log");
+        let mut child = Command::new(BIN)
+            .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(["--retry-interval", "300ms", "--backoff-base", "300ms", "--backoff-max", "20s"])
+            .args(["--step-timeout", "1s", "--memory-limit-mib", "32"])
+            .env("SYNCPLANE_ADMIN_PASSWORD", PASSWORD)
+            .env("RUST_LOG", "info,syncplane::guest=debug")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn syncplane serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("syncplane listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; log:\n{}", read_log(data_dir));
+            }
+        };
+        Server { child, url, data_dir: data_dir.to_owned(), http: reqwest::Client::new() }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        read_log(&self.data_dir)
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url)).basic_auth(ADMIN, Some(PASSWORD));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.request(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.request(reqwest::Method::PUT, path, Some(body)).await;
+        assert_eq!(status, 200, "PUT {path}: {answer}");
+        answer
+    }
+
+    /// Posts a TOSCA recipe; returns status and body text.
+    pub async fn tosca(&self, recipe: &str, username: &str, password: &str) -> (u16, String) {
+        let response = self
+            .http
+            .post(format!("{}/run", self.url))
+            .header("xos-username", username)
+            .header("xos-password", password)
+            .body(recipe.to_owned())
+            .send()
+            .await
+            .expect("POST /run");
+        (response.status().as_u16(), response.text().await.expect("body"))
+    }
+
+    /// Polls `path` until `done` holds for its JSON, or fails after `limit`
+    /// with the last state and the server log.
+    pub async fn wait_for(&self, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, body) = self.request(reqwest::Method::GET, path, None).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            if started.elapsed() > limit {
+                panic!("condition on {path} not met within {limit:?}; last: {status} {body}\nserver log:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Runs a `syncplane` client command against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("SYNCPLANE_SERVER", &self.url)
+            .env("SYNCPLANE_USERNAME", ADMIN)
+            .env("SYNCPLANE_PASSWORD", PASSWORD)
+            .output()
+            .expect("run syncplane")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_log(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default()
+}
+
+/// Asserts a CLI run succeeded, showing its output otherwise.
+pub fn assert_success(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "command failed with {}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Installs the hello-world guest from its source directory.
+pub fn install_hello_world(server: &Server) {
+    let dir = repo().join("guests/hello-world");
+    let out = assert_success(&server.cli(&["service", "install", dir.to_str().expect("utf-8 path")]));
+    assert!(out.contains("installed hello-world 1.0.0"), "{out}");
+}
+
+/// The tutorial's recipe.
+pub fn tutorial_recipe() -> String {
+    std::fs::read_to_string(repo().join("guests/hello-world/samples/hello-world.yaml")).expect("recipe")
+}
+
+/// The failure count the engine keeps in `backend_register`.
+pub fn failures(object: &Value) -> i64 {
+    object["backend_register"]
+        .as_str()
+        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+        .and_then(|r| r["failures"].as_i64())
+        .unwrap_or(0)
+}
