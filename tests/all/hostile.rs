@@ -7,14 +7,18 @@ use std::time::Duration;
 use serde_json::json;
 use syncplane_test_artifacts::test_guest;
 
-use crate::util::{assert_success, repo, Server};
+use crate::util::{Server, assert_success, repo};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Writes a service directory whose steps are the prebuilt hostile guests.
 fn hostile_service(dir: &Path) {
     std::fs::create_dir_all(dir.join("models")).expect("dir");
-    std::fs::copy(repo().join("tests/guests/models/hostile.xproto"), dir.join("models/hostile.xproto")).expect("xproto");
+    std::fs::copy(
+        repo().join("tests/guests/models/hostile.xproto"),
+        dir.join("models/hostile.xproto"),
+    )
+    .expect("xproto");
     let mut manifest = String::from(
         "manifest_version = 1\n[service]\nname = \"hostile\"\nversion = \"0.1.0\"\nxproto = [\"models/hostile.xproto\"]\n",
     );
@@ -38,13 +42,22 @@ async fn traps_loops_memory_bombs_and_undeclared_access_fail_only_their_object()
     let service = tempfile::tempdir().expect("tempdir");
     hostile_service(service.path());
     let server = Server::start(data.path());
-    assert_success(&server.cli(&["service", "install", service.path().to_str().expect("utf-8")]));
+    assert_success(&server.cli(&[
+        "service",
+        "install",
+        service.path().to_str().expect("utf-8"),
+    ]));
 
     let mut paths = Vec::new();
     for collection in ["traptargets", "looptargets", "bombtargets", "snooptargets"] {
         let url = format!("/xosapi/v1/hostile/{collection}");
-        let (status, created) =
-            server.request(reqwest::Method::POST, &url, Some(json!({ "name": collection }))).await;
+        let (status, created) = server
+            .request(
+                reqwest::Method::POST,
+                &url,
+                Some(json!({ "name": collection })),
+            )
+            .await;
         assert_eq!(status, 201, "{created}");
         paths.push(format!("{url}/{}", created["id"]));
     }
@@ -52,25 +65,46 @@ async fn traps_loops_memory_bombs_and_undeclared_access_fail_only_their_object()
 
     let trap = server.wait_for(&paths[0], LIMIT, failed).await;
     let status = trap["backend_status"].as_str().expect("status");
-    assert!(status.contains("step `hostile_trap` of service `hostile` trapped"), "{status}");
+    assert!(
+        status.contains("step `hostile_trap` of service `hostile` trapped"),
+        "{status}"
+    );
 
     let looped = server.wait_for(&paths[1], LIMIT, failed).await;
     let status = looped["backend_status"].as_str().expect("status");
-    assert!(status.contains("exceeded its deadline of 1s and was interrupted"), "{status}");
+    assert!(
+        status.contains("exceeded its deadline of 1s and was interrupted"),
+        "{status}"
+    );
 
     let bomb = server.wait_for(&paths[2], LIMIT, failed).await;
     let status = bomb["backend_status"].as_str().expect("status");
-    assert!(status.contains("hostile_memory_bomb") && status.contains("trapped"), "{status}");
+    assert!(
+        status.contains("hostile_memory_bomb") && status.contains("trapped"),
+        "{status}"
+    );
 
     let snoop = server.wait_for(&paths[3], LIMIT, failed).await;
     let status = snoop["backend_status"].as_str().expect("status");
     assert!(status.contains("read: access denied: step `hostile_undeclared_access` of service `hostile` may not read object 1"), "{status}");
-    assert!(status.contains("write: access denied") && status.contains("SnoopTarget.note"), "{status}");
-    assert_eq!(snoop["note"], serde_json::Value::Null, "the declarative write went through: {snoop}");
+    assert!(
+        status.contains("write: access denied") && status.contains("SnoopTarget.note"),
+        "{status}"
+    );
+    assert_eq!(
+        snoop["note"],
+        serde_json::Value::Null,
+        "the declarative write went through: {snoop}"
+    );
 
     // The host is still serving, and the admin user (object 1) is untouched.
-    let (status, users) = server.request(reqwest::Method::GET, "/xosapi/v1/core/users", None).await;
+    let (status, users) = server
+        .request(reqwest::Method::GET, "/xosapi/v1/core/users", None)
+        .await;
     assert_eq!(status, 200, "{users}");
     assert_eq!(users["items"][0]["email"], "admin@opencord.org");
-    assert!(users["items"][0].get("password").is_none(), "password hash leaked: {users}");
+    assert!(
+        users["items"][0].get("password").is_none(),
+        "password hash leaked: {users}"
+    );
 }

@@ -36,7 +36,14 @@ impl Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(["--retry-interval", "300ms", "--backoff-base", "300ms", "--backoff-max", "20s"])
+            .args([
+                "--retry-interval",
+                "300ms",
+                "--backoff-base",
+                "300ms",
+                "--backoff-max",
+                "20s",
+            ])
             .args(["--step-timeout", "1s", "--memory-limit-mib", "32"])
             .env("SYNCPLANE_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info,syncplane::guest=debug")
@@ -60,7 +67,12 @@ impl Server {
                 panic!("server did not start; log:\n{}", read_log(data_dir));
             }
         };
-        Server { child, url, data_dir: data_dir.to_owned(), http: reqwest::Client::new() }
+        Server {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Kills the process with SIGKILL, as a crash would.
@@ -74,15 +86,26 @@ impl Server {
         read_log(&self.data_dir)
     }
 
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method, format!("{}{path}", self.url)).basic_auth(ADMIN, Some(PASSWORD));
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .basic_auth(ADMIN, Some(PASSWORD));
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn get(&self, path: &str) -> Value {
@@ -108,12 +131,20 @@ impl Server {
             .send()
             .await
             .expect("POST /run");
-        (response.status().as_u16(), response.text().await.expect("body"))
+        (
+            response.status().as_u16(),
+            response.text().await.expect("body"),
+        )
     }
 
     /// Polls `path` until `done` holds for its JSON, or fails after `limit`
     /// with the last state and the server log.
-    pub async fn wait_for(&self, path: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_for(
+        &self,
+        path: &str,
+        limit: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let started = Instant::now();
         loop {
             let (status, body) = self.request(reqwest::Method::GET, path, None).await;
@@ -121,7 +152,10 @@ impl Server {
                 return body;
             }
             if started.elapsed() > limit {
-                panic!("condition on {path} not met within {limit:?}; last: {status} {body}\nserver log:\n{}", self.log());
+                panic!(
+                    "condition on {path} not met within {limit:?}; last: {status} {body}\nserver log:\n{}",
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -165,13 +199,15 @@ pub fn assert_success(output: &Output) -> String {
 /// Installs the hello-world guest from its source directory.
 pub fn install_hello_world(server: &Server) {
     let dir = repo().join("guests/hello-world");
-    let out = assert_success(&server.cli(&["service", "install", dir.to_str().expect("utf-8 path")]));
+    let out =
+        assert_success(&server.cli(&["service", "install", dir.to_str().expect("utf-8 path")]));
     assert!(out.contains("installed hello-world 1.0.0"), "{out}");
 }
 
 /// The tutorial's recipe.
 pub fn tutorial_recipe() -> String {
-    std::fs::read_to_string(repo().join("guests/hello-world/samples/hello-world.yaml")).expect("recipe")
+    std::fs::read_to_string(repo().join("guests/hello-world/samples/hello-world.yaml"))
+        .expect("recipe")
 }
 
 /// The failure count the engine keeps in `backend_register`.

@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use syncplane_core::Object;
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone)]
@@ -22,7 +22,13 @@ impl User {
 }
 
 fn credentials(parts: &Parts) -> Option<(String, String)> {
-    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     if let (Some(user), Some(password)) = (header("xos-username"), header("xos-password")) {
         return Some((user, password));
     }
@@ -36,13 +42,18 @@ fn credentials(parts: &Parts) -> Option<(String, String)> {
 impl FromRequestParts<AppState> for User {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (email, password) = credentials(parts).ok_or(ApiError::Unauthorized(
             "credentials required: send xos-username/xos-password headers or HTTP Basic auth",
         ))?;
         match state.host.core().authenticate(&email, &password).await {
             Ok(user) => Ok(User(user)),
-            Err(syncplane_core::Error::BadCredentials) => Err(ApiError::Unauthorized("invalid credentials")),
+            Err(syncplane_core::Error::BadCredentials) => {
+                Err(ApiError::Unauthorized("invalid credentials"))
+            }
             Err(e) => Err(e.into()),
         }
     }

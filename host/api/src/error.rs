@@ -1,8 +1,8 @@
 //! API errors, converted to responses in one place.
 
+use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 /// An error answered to a client.
@@ -29,14 +29,18 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong; see the server log".to_owned())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong; see the server log".to_owned(),
+                )
             }
         };
         let mut response = (status, Json(json!({ "error": message }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"syncplane\""));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"syncplane\""),
+            );
         }
         response
     }

@@ -16,9 +16,9 @@ mod rest;
 mod services;
 mod tosca;
 
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::Router;
 use syncplane_platform::Host;
 use tower_http::trace::TraceLayer;
 
@@ -41,14 +41,19 @@ pub fn app(host: Host) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/run", post(tosca::run))
         .route("/custom_type/{name}", get(tosca::show_custom_type))
-        .route("/xosapi/v1/{app}/{collection}", get(rest::list).post(rest::create))
+        .route(
+            "/xosapi/v1/{app}/{collection}",
+            get(rest::list).post(rest::create),
+        )
         .route(
             "/xosapi/v1/{app}/{collection}/{id}",
             get(rest::get).put(rest::update).delete(rest::delete),
         )
         .route(
             "/syncplane/v1/services",
-            get(services::list).post(services::install).layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
+            get(services::list)
+                .post(services::install)
+                .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
         )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -64,5 +69,7 @@ pub async fn serve(
     host: Host,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(host)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(host))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

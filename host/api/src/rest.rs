@@ -1,12 +1,12 @@
 //! REST in XOS's path convention: `/xosapi/v1/<app_label>/<plural>[/<id>]`.
 
-use axum::extract::{Path, State};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use axum::extract::{Path, State};
+use serde_json::{Map, Value, json};
 
+use crate::AppState;
 use crate::auth::User;
 use crate::error::ApiError;
-use crate::AppState;
 
 /// Resolves `<app_label>/<plural>` to a concrete-or-abstract model name.
 fn model_for(state: &AppState, app: &str, collection: &str) -> Result<String, ApiError> {
@@ -22,7 +22,9 @@ fn model_for(state: &AppState, app: &str, collection: &str) -> Result<String, Ap
 fn body_object(body: Value) -> Result<Map<String, Value>, ApiError> {
     match body {
         Value::Object(map) => Ok(map),
-        other => Err(ApiError::BadRequest(format!("expected a JSON object, got {other}"))),
+        other => Err(ApiError::BadRequest(format!(
+            "expected a JSON object, got {other}"
+        ))),
     }
 }
 
@@ -34,7 +36,14 @@ pub async fn list(
     Path((app, collection)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let model = model_for(&state, &app, &collection)?;
-    let items: Vec<Value> = state.host.core().list(&model).await?.iter().map(|o| o.to_json()).collect();
+    let items: Vec<Value> = state
+        .host
+        .core()
+        .list(&model)
+        .await?
+        .iter()
+        .map(|o| o.to_json())
+        .collect();
     Ok(Json(json!({ "items": items })))
 }
 
@@ -50,7 +59,12 @@ pub async fn create(
     Ok((axum::http::StatusCode::CREATED, Json(object.to_json())))
 }
 
-async fn object_in(state: &AppState, app: &str, collection: &str, id: i64) -> Result<syncplane_core::Object, ApiError> {
+async fn object_in(
+    state: &AppState,
+    app: &str,
+    collection: &str,
+    id: i64,
+) -> Result<syncplane_core::Object, ApiError> {
     let model = model_for(state, app, collection)?;
     let registry = state.host.core().registry();
     match state.host.core().get(id).await? {
@@ -65,7 +79,9 @@ pub async fn get(
     _user: User,
     Path((app, collection, id)): Path<(String, String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(object_in(&state, &app, &collection, id).await?.to_json()))
+    Ok(Json(
+        object_in(&state, &app, &collection, id).await?.to_json(),
+    ))
 }
 
 /// `PUT` changes the given fields of one object.

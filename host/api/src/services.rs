@@ -1,13 +1,13 @@
 //! Service onboarding: `POST /syncplane/v1/services` installs a package.
 
-use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use axum::extract::State;
+use serde_json::{Value, json};
 use syncplane_platform::ServicePackage;
 
+use crate::AppState;
 use crate::auth::User;
 use crate::error::ApiError;
-use crate::AppState;
 
 /// Installs or upgrades a service package (admins only).
 pub async fn install(
@@ -16,7 +16,9 @@ pub async fn install(
     Json(package): Json<ServicePackage>,
 ) -> Result<Json<Value>, ApiError> {
     if !user.is_admin() {
-        return Err(ApiError::Forbidden("only administrators may install services".into()));
+        return Err(ApiError::Forbidden(
+            "only administrators may install services".into(),
+        ));
     }
     let installed = state.host.install(package).await?;
     Ok(Json(json!(installed)))

@@ -8,14 +8,18 @@ use axum::response::IntoResponse;
 use serde_json::Value;
 use syncplane_tosca::{custom_type, key_fields, parse_recipe};
 
+use crate::AppState;
 use crate::auth::User;
 use crate::error::ApiError;
-use crate::AppState;
 
 /// Applies a recipe in one transaction: every node template creates or
 /// updates (by its key fields) one object; on any error nothing is written.
 /// Answers like XOS: `Created models: ['service', ...]`.
-pub async fn run(State(state): State<AppState>, _user: User, body: String) -> Result<String, ApiError> {
+pub async fn run(
+    State(state): State<AppState>,
+    _user: User,
+    body: String,
+) -> Result<String, ApiError> {
     let core = state.host.core();
     let recipe = parse_recipe(&body)?;
     let registry = core.registry();
@@ -31,8 +35,10 @@ pub async fn run(State(state): State<AppState>, _user: User, body: String) -> Re
             }
         }
         let keys = key_fields(registry.schema(), &template.model);
-        let filter: Vec<(String, Value)> =
-            keys.iter().filter_map(|k| input.get(k).map(|v| (k.clone(), v.clone()))).collect();
+        let filter: Vec<(String, Value)> = keys
+            .iter()
+            .filter_map(|k| input.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
         let existing = if !keys.is_empty() && filter.len() == keys.len() {
             tx.list(&template.model, &filter)
                 .await?
@@ -49,15 +55,25 @@ pub async fn run(State(state): State<AppState>, _user: User, body: String) -> Re
                     template.name, template.model, filter
                 )));
             }
-            None => tx.create(&template.model, input).await.map_err(|e| match ApiError::from(e) {
-                ApiError::BadRequest(m) => ApiError::BadRequest(format!("node template `{}`: {m}", template.name)),
-                other => other,
-            })?,
+            None => {
+                tx.create(&template.model, input)
+                    .await
+                    .map_err(|e| match ApiError::from(e) {
+                        ApiError::BadRequest(m) => {
+                            ApiError::BadRequest(format!("node template `{}`: {m}", template.name))
+                        }
+                        other => other,
+                    })?
+            }
         };
         ids.insert(template.name.clone(), object.id);
     }
     tx.commit().await?;
-    let names: Vec<String> = recipe.templates.iter().map(|t| format!("'{}'", t.name)).collect();
+    let names: Vec<String> = recipe
+        .templates
+        .iter()
+        .map(|t| format!("'{}'", t.name))
+        .collect();
     Ok(format!("Created models: [{}]", names.join(", ")))
 }
 
@@ -66,7 +82,10 @@ pub async fn show_custom_type(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = name.strip_suffix(".yaml").unwrap_or(&name).to_ascii_lowercase();
+    let name = name
+        .strip_suffix(".yaml")
+        .unwrap_or(&name)
+        .to_ascii_lowercase();
     let registry = state.host.core().registry();
     let model = registry
         .schema()

@@ -108,7 +108,11 @@ pub struct InstallArgs {
     /// The service directory (with syncplane.toml).
     pub path: PathBuf,
     /// The server's URL.
-    #[arg(long, env = "SYNCPLANE_SERVER", default_value = "http://127.0.0.1:9101")]
+    #[arg(
+        long,
+        env = "SYNCPLANE_SERVER",
+        default_value = "http://127.0.0.1:9101"
+    )]
     pub server: String,
     /// User name (e-mail).
     #[arg(long, env = "SYNCPLANE_USERNAME", default_value = "admin@opencord.org")]

@@ -35,7 +35,10 @@ impl Client {
 
     async fn check(response: reqwest::Response) -> anyhow::Result<String> {
         let status = response.status();
-        let body = response.text().await.context("cannot read the server's answer")?;
+        let body = response
+            .text()
+            .await
+            .context("cannot read the server's answer")?;
         if status.is_success() {
             return Ok(body);
         }
@@ -47,14 +50,25 @@ impl Client {
     }
 
     /// Sends a request with an optional JSON body and returns the JSON answer.
-    pub async fn json(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let mut request = self.request(method.clone(), path);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.with_context(|| format!("cannot reach {}{path}", self.base))?;
-        let text = Self::check(response).await.with_context(|| format!("{method} {path} failed"))?;
-        serde_json::from_str(&text).with_context(|| format!("{method} {path}: the answer is not JSON"))
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}{path}", self.base))?;
+        let text = Self::check(response)
+            .await
+            .with_context(|| format!("{method} {path} failed"))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{method} {path}: the answer is not JSON"))
     }
 
     /// `GET` that returns `None` on 404.
@@ -82,13 +96,16 @@ impl Client {
             .send()
             .await
             .with_context(|| format!("cannot reach {}/run", self.base))?;
-        Self::check(response).await.context("applying the TOSCA recipe failed")
+        Self::check(response)
+            .await
+            .context("applying the TOSCA recipe failed")
     }
 
     /// Installs a package.
     pub async fn install(&self, package: &ServicePackage) -> anyhow::Result<Value> {
         let body = serde_json::to_value(package).context("cannot encode the package")?;
-        self.json(reqwest::Method::POST, "/syncplane/v1/services", Some(&body)).await
+        self.json(reqwest::Method::POST, "/syncplane/v1/services", Some(&body))
+            .await
     }
 }
 
@@ -96,11 +113,20 @@ impl Client {
 /// manifest asks for a cargo build.
 pub fn package_from_dir(dir: &Path) -> anyhow::Result<ServicePackage> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("cannot read {} (is {} a service directory?)", manifest_path.display(), dir.display()))?;
+    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "cannot read {} (is {} a service directory?)",
+            manifest_path.display(),
+            dir.display()
+        )
+    })?;
     let manifest = Manifest::parse(&manifest_path.display().to_string(), &text)?;
     if manifest.build.as_ref().is_some_and(|b| b.cargo) {
-        eprintln!("building {} for {} ...", manifest.service.name, syncplane_guest_build::WASM_TARGET);
+        eprintln!(
+            "building {} for {} ...",
+            manifest.service.name,
+            syncplane_guest_build::WASM_TARGET
+        );
         syncplane_guest_build::build(dir, None, |line| eprintln!("{line}"))?;
     }
     Ok(ServicePackage::from_dir(dir)?)
@@ -109,7 +135,10 @@ pub fn package_from_dir(dir: &Path) -> anyhow::Result<ServicePackage> {
 pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let package = package_from_dir(&args.path)?;
     let client = Client::new(&args.server, &args.username, &args.password);
-    let installed = client.install(&package).await.context("installing the service failed")?;
+    let installed = client
+        .install(&package)
+        .await
+        .context("installing the service failed")?;
     println!(
         "installed {} {}: models {}; sync steps {}",
         installed["name"].as_str().unwrap_or("?"),

@@ -15,13 +15,26 @@ use crate::client::Client;
 use crate::serve::{serve_host, shutdown_signal};
 
 const HELLO_DIR: &str = env!("SYNCPLANE_HELLO_WORLD_DIR");
-const MANIFEST: &str = include_str!(concat!(env!("SYNCPLANE_HELLO_WORLD_DIR"), "/syncplane.toml"));
-const XPROTO: &str = include_str!(concat!(env!("SYNCPLANE_HELLO_WORLD_DIR"), "/models/hello-world.xproto"));
-const RECIPE: &str = include_str!(concat!(env!("SYNCPLANE_HELLO_WORLD_DIR"), "/samples/hello-world.yaml"));
-const SYNC_SERVICE: &[u8] =
-    include_bytes!(concat!(env!("SYNCPLANE_HELLO_WORLD_WASM"), "/sync_hello_world_service.wasm"));
-const SYNC_INSTANCE: &[u8] =
-    include_bytes!(concat!(env!("SYNCPLANE_HELLO_WORLD_WASM"), "/sync_hello_world_service_instance.wasm"));
+const MANIFEST: &str = include_str!(concat!(
+    env!("SYNCPLANE_HELLO_WORLD_DIR"),
+    "/syncplane.toml"
+));
+const XPROTO: &str = include_str!(concat!(
+    env!("SYNCPLANE_HELLO_WORLD_DIR"),
+    "/models/hello-world.xproto"
+));
+const RECIPE: &str = include_str!(concat!(
+    env!("SYNCPLANE_HELLO_WORLD_DIR"),
+    "/samples/hello-world.yaml"
+));
+const SYNC_SERVICE: &[u8] = include_bytes!(concat!(
+    env!("SYNCPLANE_HELLO_WORLD_WASM"),
+    "/sync_hello_world_service.wasm"
+));
+const SYNC_INSTANCE: &[u8] = include_bytes!(concat!(
+    env!("SYNCPLANE_HELLO_WORLD_WASM"),
+    "/sync_hello_world_service_instance.wasm"
+));
 
 const INSTANCES: &str = "/xosapi/v1/hello-world/helloworldserviceinstances";
 const WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -34,7 +47,10 @@ fn hello_world_package() -> anyhow::Result<ServicePackage> {
         xproto: BTreeMap::from([("models/hello-world.xproto".to_owned(), XPROTO.to_owned())]),
         components: BTreeMap::from([
             ("sync_hello_world_service".to_owned(), SYNC_SERVICE.to_vec()),
-            ("sync_hello_world_service_instance".to_owned(), SYNC_INSTANCE.to_vec()),
+            (
+                "sync_hello_world_service_instance".to_owned(),
+                SYNC_INSTANCE.to_vec(),
+            ),
         ]),
     })
 }
@@ -45,7 +61,12 @@ fn say(line: &str) {
 
 /// Polls an object until `done` holds; the demo is a client, so it watches
 /// the REST API as a user would.
-async fn wait_for(client: &Client, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+async fn wait_for(
+    client: &Client,
+    path: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
     let started = Instant::now();
     loop {
         let object = client.json(Method::GET, path, None).await?;
@@ -60,7 +81,11 @@ async fn wait_for(client: &Client, path: &str, what: &str, done: impl Fn(&Value)
 }
 
 fn status(o: &Value) -> String {
-    format!("backend_code={} backend_status={:?}", o["backend_code"], o["backend_status"].as_str().unwrap_or(""))
+    format!(
+        "backend_code={} backend_status={:?}",
+        o["backend_code"],
+        o["backend_status"].as_str().unwrap_or("")
+    )
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -73,8 +98,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         backoff_base: Duration::from_millis(500),
         backoff_max: Duration::from_secs(4),
     };
-    let host = Host::open(config).await.context("cannot open the demo data directory")?;
-    let listener = tokio::net::TcpListener::bind(args.http).await.with_context(|| format!("cannot listen on {}", args.http))?;
+    let host = Host::open(config)
+        .await
+        .context("cannot open the demo data directory")?;
+    let listener = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -83,39 +112,81 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }));
     let client = Client::new(&base, ADMIN_EMAIL, &password);
 
-    say(&format!("syncplane demo: server on {base}, data in {}", data.path().display()));
+    say(&format!(
+        "syncplane demo: server on {base}, data in {}",
+        data.path().display()
+    ));
     let mut summary = Vec::new();
 
     say("installing the hello-world service (2 sync steps as WebAssembly components)");
     let installed = client.install(&hello_world_package()?).await?;
-    println!("installed: models {}, steps {}", installed["models"], installed["sync_steps"]);
+    println!(
+        "installed: models {}, steps {}",
+        installed["models"], installed["sync_steps"]
+    );
 
     say("applying the tutorial's TOSCA recipe (POST /run)");
     println!("{}", client.run_tosca(RECIPE).await?);
     let items = client.json(Method::GET, INSTANCES, None).await?;
-    let id = items["items"][0]["id"].as_i64().context("the recipe created no HelloWorldServiceInstance")?;
+    let id = items["items"][0]["id"]
+        .as_i64()
+        .context("the recipe created no HelloWorldServiceInstance")?;
     let path = format!("{INSTANCES}/{id}");
     let started = Instant::now();
-    let o = wait_for(&client, &path, "the instance to sync", |o| o["backend_code"] == 1).await?;
-    summary.push(format!("created and synced HelloWorldServiceInstance {id} in {:?} ({})", started.elapsed(), status(&o)));
+    let o = wait_for(&client, &path, "the instance to sync", |o| {
+        o["backend_code"] == 1
+    })
+    .await?;
+    summary.push(format!(
+        "created and synced HelloWorldServiceInstance {id} in {:?} ({})",
+        started.elapsed(),
+        status(&o)
+    ));
 
     say("hello_to = \"Tyrion Lannister\": the step defers (\"Maybe later\"), no error state");
-    client.json(Method::PUT, &path, Some(&json!({ "hello_to": "Tyrion Lannister" }))).await?;
-    let o = wait_for(&client, &path, "the deferral", |o| o["backend_status"] == "Maybe later").await?;
+    client
+        .json(
+            Method::PUT,
+            &path,
+            Some(&json!({ "hello_to": "Tyrion Lannister" })),
+        )
+        .await?;
+    let o = wait_for(&client, &path, "the deferral", |o| {
+        o["backend_status"] == "Maybe later"
+    })
+    .await?;
     summary.push(format!("deferred: {}", status(&o)));
 
-    say("hello_to = \"Joffrey Baratheon\": the step fails (\"Maybe not\") and is retried with backoff");
-    client.json(Method::PUT, &path, Some(&json!({ "hello_to": "Joffrey Baratheon" }))).await?;
+    say(
+        "hello_to = \"Joffrey Baratheon\": the step fails (\"Maybe not\") and is retried with backoff",
+    );
+    client
+        .json(
+            Method::PUT,
+            &path,
+            Some(&json!({ "hello_to": "Joffrey Baratheon" })),
+        )
+        .await?;
     let o = wait_for(&client, &path, "two failed attempts", |o| {
         o["backend_code"] == 2
             && serde_json::from_str::<Value>(o["backend_register"].as_str().unwrap_or("{}"))
                 .is_ok_and(|r| r["failures"].as_i64() >= Some(2))
     })
     .await?;
-    summary.push(format!("failed and retried: {} backend_register={}", status(&o), o["backend_register"]));
+    summary.push(format!(
+        "failed and retried: {} backend_register={}",
+        status(&o),
+        o["backend_register"]
+    ));
 
     say("hello_to = \"Daenerys Targaryen\": synced again");
-    client.json(Method::PUT, &path, Some(&json!({ "hello_to": "Daenerys Targaryen" }))).await?;
+    client
+        .json(
+            Method::PUT,
+            &path,
+            Some(&json!({ "hello_to": "Daenerys Targaryen" })),
+        )
+        .await?;
     let o = wait_for(&client, &path, "the resync", |o| o["backend_code"] == 1).await?;
     summary.push(format!("recovered: {}", status(&o)));
 
@@ -139,7 +210,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     if args.keep_serving {
-        say(&format!("still serving on {base} as {ADMIN_EMAIL} / {password}; Ctrl-C to stop"));
+        say(&format!(
+            "still serving on {base} as {ADMIN_EMAIL} / {password}; Ctrl-C to stop"
+        ));
         shutdown_signal().await;
     }
     let _ = stop_tx.send(());

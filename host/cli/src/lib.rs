@@ -19,7 +19,10 @@ use crate::args::{Cli, Command, ServiceCommand};
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("syncplane: cannot start the async runtime: {e}");
@@ -42,10 +45,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::run(args).await
         }
         Command::Demo(args) => {
-            logging::init(&args.log.filter("warn,syncplane::guest=debug,syncplane_engine=info"));
+            logging::init(
+                &args
+                    .log
+                    .filter("warn,syncplane::guest=debug,syncplane_engine=info"),
+            );
             demo::run(args).await
         }
-        Command::Service { command: ServiceCommand::Install(args) } => {
+        Command::Service {
+            command: ServiceCommand::Install(args),
+        } => {
             logging::init(&args.log.filter("warn"));
             client::install(args).await
         }

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use syncplane_platform::{ADMIN_PASSWORD_FILE, Host, HostConfig, Limits, RetryPolicy};
 use syncplane_core::ADMIN_EMAIL;
+use syncplane_platform::{ADMIN_PASSWORD_FILE, Host, HostConfig, Limits, RetryPolicy};
 use tokio::sync::watch;
 
 use crate::args::{ServeArgs, TuningArgs};
@@ -28,13 +28,14 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -45,10 +46,16 @@ pub async fn shutdown_signal() {
 }
 
 /// Opens the host, then serves HTTP and runs the engine until shutdown.
-pub async fn serve_host(host: Host, listener: tokio::net::TcpListener, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve_host(
+    host: Host,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let engine = host.spawn_engine(shutdown_rx);
-    syncplane_api::serve(listener, host, stop).await.context("HTTP server failed")?;
+    syncplane_api::serve(listener, host, stop)
+        .await
+        .context("HTTP server failed")?;
     let _ = shutdown_tx.send(true);
     let _ = engine.await;
     Ok(())

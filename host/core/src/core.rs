@@ -11,8 +11,8 @@ use tokio::sync::broadcast;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::registry::{
-    default_value, from_sql, is_date, to_sql, Registry, CHANGE_SEQ, ENACTED_SEQ, FAILURES,
-    NEXT_RETRY,
+    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, Registry, default_value, from_sql, is_date,
+    to_sql,
 };
 use crate::time::now_secs;
 use crate::users;
@@ -251,9 +251,11 @@ impl CoreTx {
             let given = input.remove(&column).or_else(|| input.remove(&field.name));
             let value = match given {
                 Some(v) if !Registry::user_writable(field) => {
-                    return Err(Error::invalid(model, &field.name, format!(
-                        "is maintained by syncplane and cannot be written (got {v})"
-                    )));
+                    return Err(Error::invalid(
+                        model,
+                        &field.name,
+                        format!("is maintained by syncplane and cannot be written (got {v})"),
+                    ));
                 }
                 Some(v) => v,
                 None => match default_value(field, now) {
@@ -280,8 +282,15 @@ impl CoreTx {
         row.insert(FAILURES.into(), SqlValue::Integer(0));
         let id = self.tx.allocate_id(model).await?;
         self.tx.insert(table, id, &row).await?;
-        self.changes.push(Change { id, model: model.to_owned(), kind: ChangeKind::Created });
-        self.get(id).await?.ok_or_else(|| Error::NotFound { model: model.to_owned(), id })
+        self.changes.push(Change {
+            id,
+            model: model.to_owned(),
+            kind: ChangeKind::Created,
+        });
+        self.get(id).await?.ok_or_else(|| Error::NotFound {
+            model: model.to_owned(),
+            id,
+        })
     }
 
     /// Updates the given fields of an object, as a user change: the object's
@@ -294,7 +303,10 @@ impl CoreTx {
     ///
     /// [`Error::NotFound`], [`Error::InvalidField`].
     pub async fn update(&mut self, id: i64, mut input: Map<String, Value>) -> Result<Object> {
-        let current = self.get(id).await?.ok_or_else(|| Error::NotFound { model: "object".into(), id })?;
+        let current = self.get(id).await?.ok_or_else(|| Error::NotFound {
+            model: "object".into(),
+            id,
+        })?;
         let registry = Arc::clone(&self.registry);
         let model = current.model.as_str();
         let table = registry.table(model)?;
@@ -309,7 +321,11 @@ impl CoreTx {
                 if current.fields.get(&column) == Some(&value) {
                     continue;
                 }
-                return Err(Error::invalid(model, &field.name, "is maintained by syncplane and cannot be written"));
+                return Err(Error::invalid(
+                    model,
+                    &field.name,
+                    "is maintained by syncplane and cannot be written",
+                ));
             }
             if field.name == "password" && value.as_str() == Some("") {
                 continue;
@@ -333,13 +349,25 @@ impl CoreTx {
         row.insert(NEXT_RETRY.into(), SqlValue::Null);
         row.insert(FAILURES.into(), SqlValue::Integer(0));
         self.tx.update(table, id, &row).await?;
-        self.changes.push(Change { id, model: model.to_owned(), kind: ChangeKind::Updated });
-        self.get(id).await?.ok_or_else(|| Error::NotFound { model: model.to_owned(), id })
+        self.changes.push(Change {
+            id,
+            model: model.to_owned(),
+            kind: ChangeKind::Updated,
+        });
+        self.get(id).await?.ok_or_else(|| Error::NotFound {
+            model: model.to_owned(),
+            id,
+        })
     }
 
     /// Checks and converts one field value: link targets must exist and be of
     /// the right model; passwords are hashed.
-    async fn prepare_value(&mut self, model: &str, field: &Field, value: Value) -> Result<SqlValue> {
+    async fn prepare_value(
+        &mut self,
+        model: &str,
+        field: &Field,
+        value: Value,
+    ) -> Result<SqlValue> {
         if let Some(target) = field.link_target()
             && let Some(target_id) = value.as_i64()
         {
@@ -347,24 +375,30 @@ impl CoreTx {
             match found {
                 Some(leaf) if self.registry.schema().is_a(&leaf, target) => {}
                 Some(leaf) => {
-                    return Err(Error::invalid(model, &field.name, format!(
-                        "{leaf} {target_id} is not a {target}"
-                    )));
+                    return Err(Error::invalid(
+                        model,
+                        &field.name,
+                        format!("{leaf} {target_id} is not a {target}"),
+                    ));
                 }
                 None => {
-                    return Err(Error::invalid(model, &field.name, format!(
-                        "{target} {target_id} does not exist"
-                    )));
+                    return Err(Error::invalid(
+                        model,
+                        &field.name,
+                        format!("{target} {target_id} does not exist"),
+                    ));
                 }
             }
         }
-        if field.name == "password" && model == "User"
+        if field.name == "password"
+            && model == "User"
             && let Some(plain) = value.as_str()
             && !plain.is_empty()
         {
             return Ok(SqlValue::Text(users::hash_password(plain)?));
         }
-        if field.modifier == Modifier::Required && value.is_null() && field.link_target().is_some() {
+        if field.modifier == Modifier::Required && value.is_null() && field.link_target().is_some()
+        {
             return Err(Error::invalid(model, &field.name, "is required"));
         }
         to_sql(model, field, &value)
@@ -377,7 +411,10 @@ impl CoreTx {
     ///
     /// [`Error::NotFound`].
     pub async fn delete(&mut self, id: i64) -> Result<()> {
-        let current = self.get(id).await?.ok_or_else(|| Error::NotFound { model: "object".into(), id })?;
+        let current = self.get(id).await?.ok_or_else(|| Error::NotFound {
+            model: "object".into(),
+            id,
+        })?;
         let table = self.registry.table(&current.model)?.clone();
         let seq = self.tx.next_change_seq().await?;
         let row = Row::from([
@@ -389,7 +426,11 @@ impl CoreTx {
             (FAILURES.to_owned(), SqlValue::Integer(0)),
         ]);
         self.tx.update(&table, id, &row).await?;
-        self.changes.push(Change { id, model: current.model, kind: ChangeKind::Deleted });
+        self.changes.push(Change {
+            id,
+            model: current.model,
+            kind: ChangeKind::Deleted,
+        });
         Ok(())
     }
 
@@ -406,7 +447,11 @@ impl CoreTx {
         let Ok(table) = registry.table(&model) else {
             return Ok(None);
         };
-        Ok(self.tx.get(table, id).await?.map(|row| decode(&registry, &model, id, row)))
+        Ok(self
+            .tx
+            .get(table, id)
+            .await?
+            .map(|row| decode(&registry, &model, id, row)))
     }
 
     /// Lists the objects of `model` and its descendants whose fields equal
@@ -480,5 +525,10 @@ pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) ->
         let value = row.remove(&column).unwrap_or(SqlValue::Null);
         fields.insert(column, from_sql(field, &value));
     }
-    Object { id, model: model.to_owned(), fields, sync }
+    Object {
+        id,
+        model: model.to_owned(),
+        fields,
+        sync,
+    }
 }

@@ -25,7 +25,7 @@ mod sync;
 mod time;
 mod users;
 
-pub use crate::core::{Core, CoreTx, CORE_XPROTO};
+pub use crate::core::{CORE_XPROTO, Core, CoreTx};
 pub use error::{Error, Result};
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use registry::Registry;

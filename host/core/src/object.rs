@@ -79,7 +79,10 @@ pub enum ChangeKind {
 impl ChangeKind {
     /// Whether the change may give the synchronizer work.
     pub fn needs_sync(self) -> bool {
-        matches!(self, ChangeKind::Created | ChangeKind::Updated | ChangeKind::Deleted)
+        matches!(
+            self,
+            ChangeKind::Created | ChangeKind::Updated | ChangeKind::Deleted
+        )
     }
 }
 

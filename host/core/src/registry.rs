@@ -16,7 +16,13 @@ pub(crate) const FAILURES: &str = "_failures";
 
 /// Fields that users may set although they are bookkeeping (XOS lets
 /// operators set them to steer the synchronizer).
-const USER_FLAGS: &[&str] = &["no_sync", "no_policy", "write_protect", "lazy_blocked", "xos_managed"];
+const USER_FLAGS: &[&str] = &[
+    "no_sync",
+    "no_policy",
+    "write_protect",
+    "lazy_blocked",
+    "xos_managed",
+];
 
 /// A snapshot of the installed models.
 #[derive(Debug, Clone, Default)]
@@ -125,17 +131,25 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
 /// Converts an API value of `field` to its stored form.
 pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlValue> {
     let wrong = |expected: &str| {
-        Error::invalid(model, &field.name, format!("expected {expected}, got {value}"))
+        Error::invalid(
+            model,
+            &field.name,
+            format!("expected {expected}, got {value}"),
+        )
     };
     if value.is_null() {
         return Ok(SqlValue::Null);
     }
     Ok(match &field.ty {
-        FieldType::Link { .. } => SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an object id"))?),
+        FieldType::Link { .. } => {
+            SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an object id"))?)
+        }
         FieldType::Scalar { scalar } => match scalar {
-            ScalarType::String if is_date(field) => {
-                SqlValue::Real(value.as_f64().ok_or_else(|| wrong("seconds since the epoch"))?)
-            }
+            ScalarType::String if is_date(field) => SqlValue::Real(
+                value
+                    .as_f64()
+                    .ok_or_else(|| wrong("seconds since the epoch"))?,
+            ),
             ScalarType::String => match value {
                 Value::String(s) => {
                     if let Some(max) = field.options.get("max_length").and_then(|v| match v {
@@ -143,14 +157,22 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
                         _ => None,
                     }) && s.chars().count() as i64 > max
                     {
-                        return Err(Error::invalid(model, &field.name, format!("longer than max_length {max}")));
+                        return Err(Error::invalid(
+                            model,
+                            &field.name,
+                            format!("longer than max_length {max}"),
+                        ));
                     }
                     SqlValue::Text(s.clone())
                 }
                 _ => return Err(wrong("a string")),
             },
-            ScalarType::Bool => SqlValue::Integer(i64::from(value.as_bool().ok_or_else(|| wrong("true or false"))?)),
-            ScalarType::Int => SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an integer"))?),
+            ScalarType::Bool => SqlValue::Integer(i64::from(
+                value.as_bool().ok_or_else(|| wrong("true or false"))?,
+            )),
+            ScalarType::Int => {
+                SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an integer"))?)
+            }
             ScalarType::Float => SqlValue::Real(value.as_f64().ok_or_else(|| wrong("a number"))?),
         },
     })
@@ -160,7 +182,12 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
 pub(crate) fn from_sql(field: &Field, value: &SqlValue) -> Value {
     match (value, &field.ty) {
         (SqlValue::Null, _) => Value::Null,
-        (SqlValue::Integer(i), FieldType::Scalar { scalar: ScalarType::Bool }) => Value::Bool(*i != 0),
+        (
+            SqlValue::Integer(i),
+            FieldType::Scalar {
+                scalar: ScalarType::Bool,
+            },
+        ) => Value::Bool(*i != 0),
         (SqlValue::Integer(i), _) => Value::from(*i),
         (SqlValue::Real(f), _) => Value::from(*f),
         (SqlValue::Text(s), _) => Value::String(s.clone()),

@@ -6,10 +6,10 @@
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
-use crate::core::{decode, Core};
+use crate::core::{Core, decode};
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
-use crate::registry::{to_sql, CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY};
+use crate::registry::{CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, to_sql};
 use crate::time::{now_ms, now_secs};
 
 /// The result of one sync or delete attempt, as the core records it.
@@ -62,7 +62,10 @@ impl Core {
         let table = tx.table(model)?;
         let rows = tx.store_tx().select(&table, conditions, None).await?;
         let registry = self.registry();
-        Ok(rows.into_iter().map(|(id, row)| decode(&registry, model, id, row)).collect())
+        Ok(rows
+            .into_iter()
+            .map(|(id, row)| decode(&registry, model, id, row))
+            .collect())
     }
 
     /// Objects whose leaf model is `model` and that need a sync now: changed
@@ -73,13 +76,16 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn pending(&self, model: &str) -> Result<Vec<Object>> {
-        self.select_leaf(model, &[
-            flag("deleted", false),
-            flag("no_sync", false),
-            flag("lazy_blocked", false),
-            dirty(),
-            due(now_ms()),
-        ])
+        self.select_leaf(
+            model,
+            &[
+                flag("deleted", false),
+                flag("no_sync", false),
+                flag("lazy_blocked", false),
+                dirty(),
+                due(now_ms()),
+            ],
+        )
         .await
     }
 
@@ -89,7 +95,8 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn deleted(&self, model: &str) -> Result<Vec<Object>> {
-        self.select_leaf(model, &[flag("deleted", true), due(now_ms())]).await
+        self.select_leaf(model, &[flag("deleted", true), due(now_ms())])
+            .await
     }
 
     /// The earliest retry time among objects of `models` that have work.
@@ -109,7 +116,11 @@ impl Core {
             let Ok(table) = tx.table(model) else { continue };
             let min = tx
                 .store_tx()
-                .min(&table, NEXT_RETRY, &[has_work.clone(), flag("no_sync", false)])
+                .min(
+                    &table,
+                    NEXT_RETRY,
+                    &[has_work.clone(), flag("no_sync", false)],
+                )
                 .await?;
             earliest = match (earliest, min) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -126,7 +137,10 @@ impl Core {
     /// [`Error::NotFound`] when the object is gone, or a database failure.
     pub async fn record_sync(&self, id: i64, record: SyncRecord) -> Result<()> {
         let mut tx = self.begin().await?;
-        let object = tx.get(id).await?.ok_or_else(|| Error::NotFound { model: "object".into(), id })?;
+        let object = tx.get(id).await?.ok_or_else(|| Error::NotFound {
+            model: "object".into(),
+            id,
+        })?;
         let table = tx.table(&object.model)?;
         let row = match record {
             SyncRecord::Enacted { synced_seq } => Row::from([
@@ -159,7 +173,11 @@ impl Core {
             ]),
         };
         tx.store_tx().update(&table, id, &row).await?;
-        tx.note(Change { id, model: object.model, kind: ChangeKind::Bookkeeping });
+        tx.note(Change {
+            id,
+            model: object.model,
+            kind: ChangeKind::Bookkeeping,
+        });
         tx.commit().await
     }
 
@@ -170,10 +188,16 @@ impl Core {
     /// A database failure.
     pub async fn purge(&self, id: i64) -> Result<()> {
         let mut tx = self.begin().await?;
-        let Some(object) = tx.get(id).await? else { return Ok(()) };
+        let Some(object) = tx.get(id).await? else {
+            return Ok(());
+        };
         let table = tx.table(&object.model)?;
         tx.store_tx().delete(&table, id).await?;
-        tx.note(Change { id, model: object.model, kind: ChangeKind::Purged });
+        tx.note(Change {
+            id,
+            model: object.model,
+            kind: ChangeKind::Purged,
+        });
         tx.commit().await
     }
 
@@ -186,7 +210,10 @@ impl Core {
     /// mistyped value; [`Error::NotFound`].
     pub async fn set_feedback(&self, id: i64, input: Map<String, Value>) -> Result<()> {
         let mut tx = self.begin().await?;
-        let object = tx.get(id).await?.ok_or_else(|| Error::NotFound { model: "object".into(), id })?;
+        let object = tx.get(id).await?.ok_or_else(|| Error::NotFound {
+            model: "object".into(),
+            id,
+        })?;
         let registry = self.registry();
         let table = tx.table(&object.model)?;
         let mut row = Row::new();
@@ -196,13 +223,21 @@ impl Core {
                 .field(&object.model, name)
                 .ok_or_else(|| Error::invalid(&object.model, name, "unknown field"))?;
             if !field.flag("feedback_state") {
-                return Err(Error::invalid(&object.model, name, "is not a feedback field"));
+                return Err(Error::invalid(
+                    &object.model,
+                    name,
+                    "is not a feedback field",
+                ));
             }
             row.insert(field.column_name(), to_sql(&object.model, field, value)?);
         }
         row.insert("changed_by_step".into(), SqlValue::Real(now_secs()));
         tx.store_tx().update(&table, id, &row).await?;
-        tx.note(Change { id, model: object.model, kind: ChangeKind::Bookkeeping });
+        tx.note(Change {
+            id,
+            model: object.model,
+            kind: ChangeKind::Bookkeeping,
+        });
         tx.commit().await
     }
 }

@@ -1,8 +1,8 @@
 //! Users: the admin account and password checks.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use serde_json::{json, Value};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use serde_json::{Value, json};
 
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -22,7 +22,11 @@ pub(crate) fn hash_password(plain: &str) -> Result<String> {
 
 fn verify_password(plain: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(plain.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(plain.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -35,7 +39,9 @@ impl Core {
     /// A database or hashing failure.
     pub async fn ensure_admin(&self, password: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let existing = tx.list("User", &[("email".into(), Value::from(ADMIN_EMAIL))]).await?;
+        let existing = tx
+            .list("User", &[("email".into(), Value::from(ADMIN_EMAIL))])
+            .await?;
         if !existing.is_empty() {
             return Ok(false);
         }
@@ -47,7 +53,9 @@ impl Core {
             "lastname": "admin",
             "is_admin": true,
         });
-        let Value::Object(input) = input else { unreachable!("json! of an object literal") };
+        let Value::Object(input) = input else {
+            unreachable!("json! of an object literal")
+        };
         tx.create("User", input).await?;
         tx.commit().await?;
         Ok(true)
@@ -61,7 +69,9 @@ impl Core {
     /// wrong password, without saying which.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Object> {
         let mut tx = self.begin().await?;
-        let users = tx.list("User", &[("email".into(), Value::from(email))]).await?;
+        let users = tx
+            .list("User", &[("email".into(), Value::from(email))])
+            .await?;
         let user = users.into_iter().next().ok_or(Error::BadCredentials)?;
         let hash = user.str_field("password").unwrap_or_default().to_owned();
         let active = user.fields.get("is_active") == Some(&Value::Bool(true))
@@ -70,6 +80,10 @@ impl Core {
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .unwrap_or(false);
-        if ok && active { Ok(user) } else { Err(Error::BadCredentials) }
+        if ok && active {
+            Ok(user)
+        } else {
+            Err(Error::BadCredentials)
+        }
     }
 }

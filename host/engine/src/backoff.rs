@@ -29,7 +29,9 @@ impl RetryPolicy {
     /// capped, plus up to 10% jitter so failing objects do not retry in step.
     pub fn backoff(&self, failures: i64) -> Duration {
         let exponent = failures.saturating_sub(1).clamp(0, 30) as u32;
-        let raw = self.backoff_base.saturating_mul(2u32.saturating_pow(exponent));
+        let raw = self
+            .backoff_base
+            .saturating_mul(2u32.saturating_pow(exponent));
         let capped = raw.min(self.backoff_max);
         let jitter = capped.mul_f64(rand::random::<f64>() * 0.1);
         capped + jitter

@@ -5,9 +5,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use syncplane_core::{now_ms, Core, Object, SyncRecord};
-use tokio::sync::{broadcast, watch, Notify};
-use tracing::{debug, info, info_span, warn, Instrument};
+use syncplane_core::{Core, Object, SyncRecord, now_ms};
+use tokio::sync::{Notify, broadcast, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::backoff::RetryPolicy;
 use crate::error::Result;
@@ -59,11 +59,10 @@ impl Engine {
     }
 
     fn all_steps(&self) -> Vec<SyncStep> {
-        let steps = match self.steps.read() {
+        match self.steps.read() {
             Ok(s) => s.values().flatten().cloned().collect(),
             Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
-        };
-        steps
+        }
     }
 
     /// Runs until `shutdown` turns true. Sleeps until a change arrives on the
@@ -132,10 +131,14 @@ impl Engine {
                     let message = format!("waiting on {waiting}");
                     debug!(object.id = object.id, %message, "deferring object");
                     self.core
-                        .record_sync(object.id, SyncRecord::Deferred {
-                            message,
-                            retry_at_ms: now_ms() + self.policy.retry_interval.as_millis() as i64,
-                        })
+                        .record_sync(
+                            object.id,
+                            SyncRecord::Deferred {
+                                message,
+                                retry_at_ms: now_ms()
+                                    + self.policy.retry_interval.as_millis() as i64,
+                            },
+                        )
                         .await?;
                     continue;
                 }
@@ -156,10 +159,15 @@ impl Engine {
             if field.link_target().is_none() {
                 continue;
             }
-            let Some(target_id) = object.int_field(&field.column_name()) else { continue };
-            let Some(target) = self.core.get(target_id).await? else { continue };
+            let Some(target_id) = object.int_field(&field.column_name()) else {
+                continue;
+            };
+            let Some(target) = self.core.get(target_id).await? else {
+                continue;
+            };
             if by_model.contains_key(&target.model)
-                && (target.sync.is_dirty() || target.fields.get("backend_code") == Some(&Value::from(2)))
+                && (target.sync.is_dirty()
+                    || target.fields.get("backend_code") == Some(&Value::from(2)))
             {
                 return Ok(Some(format!("{} {}", target.model, target.id)));
             }

@@ -14,7 +14,9 @@ pub fn sync_order(schema: &Schema, models: &[String]) -> Vec<String> {
     }
     for (i, model) in models.iter().enumerate() {
         for field in schema.all_fields(model) {
-            let Some(target) = field.link_target() else { continue };
+            let Some(target) = field.link_target() else {
+                continue;
+            };
             for (j, other) in models.iter().enumerate() {
                 if i != j && schema.is_a(other, target) {
                     graph.add_edge(j, i, ());

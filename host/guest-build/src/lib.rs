@@ -34,7 +34,9 @@ pub enum Error {
         source: std::io::Error,
     },
     /// `cargo build` failed; its output went to stderr.
-    #[error("building the guest in {dir} failed (`cargo build --release --target {WASM_TARGET}` exited with {status})")]
+    #[error(
+        "building the guest in {dir} failed (`cargo build --release --target {WASM_TARGET}` exited with {status})"
+    )]
     BuildFailed {
         /// The guest directory.
         dir: String,
@@ -60,7 +62,10 @@ pub fn target_installed() -> bool {
         return false;
     };
     let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    Path::new(&sysroot).join("lib/rustlib").join(WASM_TARGET).is_dir()
+    Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(WASM_TARGET)
+        .is_dir()
 }
 
 /// Makes sure [`WASM_TARGET`] is installed, adding it with rustup when it is
@@ -80,7 +85,9 @@ pub fn ensure_target(notify: impl Fn(&str)) -> Result<()> {
     let status = Command::new("rustup")
         .args(["target", "add", WASM_TARGET])
         .status()
-        .map_err(|e| Error::TargetMissing { reason: format!("rustup is not available ({e})") })?;
+        .map_err(|e| Error::TargetMissing {
+            reason: format!("rustup is not available ({e})"),
+        })?;
     if !status.success() || !target_installed() {
         return Err(Error::TargetMissing {
             reason: format!("`rustup target add {WASM_TARGET}` exited with {status}"),
@@ -122,7 +129,9 @@ pub fn build(dir: &Path, target_dir: Option<&Path>, notify: impl Fn(&str)) -> Re
             status: status.to_string(),
         });
     }
-    let base = target_dir.map(Path::to_path_buf).unwrap_or_else(|| dir.join("target"));
+    let base = target_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("target"));
     Ok(base.join(WASM_TARGET).join("release"))
 }
 
@@ -131,5 +140,8 @@ pub fn build(dir: &Path, target_dir: Option<&Path>, notify: impl Fn(&str)) -> Re
 pub fn shared_target_dir() -> Option<PathBuf> {
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR")?);
     // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out.
-    out_dir.ancestors().nth(4).map(|t| t.join("syncplane-guests"))
+    out_dir
+        .ancestors()
+        .nth(4)
+        .map(|t| t.join("syncplane-guests"))
 }

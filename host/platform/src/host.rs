@@ -78,7 +78,10 @@ impl Host {
     /// When the data directory or database cannot be prepared, or an
     /// installed service no longer loads.
     pub async fn open(config: HostConfig) -> Result<Host> {
-        let data_err = |source| Error::DataDir { path: config.data_dir.display().to_string(), source };
+        let data_err = |source| Error::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        };
         std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
         let core = Core::open(&config.data_dir.join("syncplane.db")).await?;
         let generated_admin_password = ensure_admin(&core, &config).await?;
@@ -92,8 +95,9 @@ impl Host {
             generated_admin_password,
         };
         for (name, record) in host.core.records(SERVICES_NAMESPACE).await? {
-            let package: ServicePackage = serde_json::from_str(&record)
-                .map_err(|e| Error::Package(format!("stored package of `{name}` is unreadable: {e}")))?;
+            let package: ServicePackage = serde_json::from_str(&record).map_err(|e| {
+                Error::Package(format!("stored package of `{name}` is unreadable: {e}"))
+            })?;
             host.load(&package).await?;
         }
         Ok(host)
@@ -138,20 +142,24 @@ impl Host {
         let installed = self.load(&package).await?;
         let record = serde_json::to_string(&package)
             .map_err(|e| Error::Package(format!("cannot serialise the package: {e}")))?;
-        self.core.put_record(SERVICES_NAMESPACE, &installed.name, &record).await?;
+        self.core
+            .put_record(SERVICES_NAMESPACE, &installed.name, &record)
+            .await?;
         info!(service = %installed.name, version = %installed.version, "service installed");
         Ok(installed)
     }
 
     async fn load(&self, package: &ServicePackage) -> Result<InstalledService> {
         let service = package.manifest.service.name.clone();
-        let models_err = |source| Error::Models { service: service.clone(), source };
+        let models_err = |source| Error::Models {
+            service: service.clone(),
+            source,
+        };
         let mut files = Vec::new();
         for path in &package.manifest.service.xproto {
-            let text = package
-                .xproto
-                .get(path)
-                .ok_or_else(|| Error::Package(format!("xproto file `{path}` is not in the package")))?;
+            let text = package.xproto.get(path).ok_or_else(|| {
+                Error::Package(format!("xproto file `{path}` is not in the package"))
+            })?;
             let file = syncplane_xproto::parse(&format!("{service}/{path}"), text)
                 .map_err(|e| models_err(e.into()))?;
             files.push(file);
@@ -171,10 +179,12 @@ impl Host {
                     step.name, step.observes
                 )));
             }
-            let wasm = package
-                .components
-                .get(&step.name)
-                .ok_or_else(|| Error::Package(format!("the component of step `{}` is not in the package", step.name)))?;
+            let wasm = package.components.get(&step.name).ok_or_else(|| {
+                Error::Package(format!(
+                    "the component of step `{}` is not in the package",
+                    step.name
+                ))
+            })?;
             let invoker = self.runtime.load_sync_step(&service, &step.name, wasm)?;
             steps.push(SyncStep {
                 service: service.clone(),
@@ -188,7 +198,10 @@ impl Host {
             name: service.clone(),
             version: package.manifest.service.version.clone(),
             models,
-            sync_steps: steps.iter().map(|s| (s.name.clone(), s.observes.clone())).collect(),
+            sync_steps: steps
+                .iter()
+                .map(|s| (s.name.clone(), s.observes.clone()))
+                .collect(),
         };
         self.engine.set_service_steps(&service, steps);
         match self.services.lock() {
@@ -207,8 +220,12 @@ async fn ensure_admin(core: &Core, config: &HostConfig) -> Result<Option<String>
     if !core.ensure_admin(&password).await? || !generated {
         return Ok(None);
     }
-    write_private(&config.data_dir.join(ADMIN_PASSWORD_FILE), &password)
-        .map_err(|source| Error::DataDir { path: config.data_dir.display().to_string(), source })?;
+    write_private(&config.data_dir.join(ADMIN_PASSWORD_FILE), &password).map_err(|source| {
+        Error::DataDir {
+            path: config.data_dir.display().to_string(),
+            source,
+        }
+    })?;
     Ok(Some(password))
 }
 
@@ -216,7 +233,9 @@ fn random_password() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    (0..20).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -77,7 +77,9 @@ pub struct SyncStepSection {
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl Manifest {
@@ -126,7 +128,10 @@ impl Manifest {
         let mut seen = std::collections::BTreeSet::new();
         for step in &self.sync_steps {
             if !is_name(&step.name) {
-                return bad(format!("step name {:?} must be letters, digits, `-` and `_`", step.name));
+                return bad(format!(
+                    "step name {:?} must be letters, digits, `-` and `_`",
+                    step.name
+                ));
             }
             if !seen.insert(&step.name) {
                 return bad(format!("step `{}` is declared twice", step.name));
@@ -158,6 +163,10 @@ mod tests {
             "manifest_version = 2\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\n",
         )
         .expect_err("version");
-        assert!(err.to_string().contains("manifest_version 2 is not supported"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("manifest_version 2 is not supported"),
+            "{err}"
+        );
     }
 }

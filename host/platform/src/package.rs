@@ -25,7 +25,8 @@ pub struct ServicePackage {
 }
 
 fn to_base64<S: Serializer>(map: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-    let encoded: BTreeMap<&String, String> = map.iter().map(|(k, v)| (k, STANDARD.encode(v))).collect();
+    let encoded: BTreeMap<&String, String> =
+        map.iter().map(|(k, v)| (k, STANDARD.encode(v))).collect();
     encoded.serialize(s)
 }
 
@@ -37,7 +38,9 @@ fn from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u
             STANDARD
                 .decode(v.as_bytes())
                 .map(|bytes| (k.clone(), bytes))
-                .map_err(|e| serde::de::Error::custom(format!("component `{k}` is not valid base64: {e}")))
+                .map_err(|e| {
+                    serde::de::Error::custom(format!("component `{k}` is not valid base64: {e}"))
+                })
         })
         .collect()
 }
@@ -60,13 +63,23 @@ impl ServicePackage {
         let mut components = BTreeMap::new();
         for step in &manifest.sync_steps {
             let path = dir.join(&step.component);
-            let bytes = std::fs::read(&path).map_err(|source| Error::Read { path: path.display().to_string(), source })?;
+            let bytes = std::fs::read(&path).map_err(|source| Error::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
             components.insert(step.name.clone(), bytes);
         }
-        Ok(ServicePackage { manifest, xproto, components })
+        Ok(ServicePackage {
+            manifest,
+            xproto,
+            components,
+        })
     }
 }
 
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.display().to_string(), source })
+    std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })
 }

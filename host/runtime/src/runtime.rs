@@ -1,8 +1,8 @@
 //! The wasmtime engine, component loading and invocation under limits.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use syncplane_core::{Core, Object};
@@ -11,7 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::WasiCtx;
 
-use crate::bindings::{SyncStep, SyncStepPre, StepError};
+use crate::bindings::{StepError, SyncStep, SyncStepPre};
 use crate::error::{Error, Result};
 use crate::host::to_model_object;
 use crate::state::{Access, StepState};
@@ -77,7 +77,8 @@ impl Runtime {
         config.wasm_component_model(true);
         let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
         let mut linker = Linker::<StepState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| Error::Engine(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Engine(e.to_string()))?;
         SyncStep::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |s| s)
             .map_err(|e| Error::Engine(e.to_string()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
@@ -92,7 +93,13 @@ impl Runtime {
                 }
             })
             .map_err(|e| Error::Engine(e.to_string()))?;
-        Ok(Runtime { engine, linker, core, limits, stop_ticker })
+        Ok(Runtime {
+            engine,
+            linker,
+            core,
+            limits,
+            stop_ticker,
+        })
     }
 
     /// Compiles a sync step component and checks that it fits the
@@ -103,17 +110,25 @@ impl Runtime {
     /// [`Error::Compile`] for bytes that are not a valid component,
     /// [`Error::Link`] for a component that imports what the host does not
     /// offer or does not export `sync-record`/`delete-record`.
-    pub fn load_sync_step(&self, service: &str, step: &str, wasm: &[u8]) -> Result<Arc<WasmSyncStep>> {
+    pub fn load_sync_step(
+        &self,
+        service: &str,
+        step: &str,
+        wasm: &[u8],
+    ) -> Result<Arc<WasmSyncStep>> {
         let component = Component::new(&self.engine, wasm).map_err(|e| Error::Compile {
             service: service.to_owned(),
             step: step.to_owned(),
             message: format!("{e:#}"),
         })?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| Error::Link {
-            service: service.to_owned(),
-            step: step.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::Link {
+                service: service.to_owned(),
+                step: step.to_owned(),
+                message: format!("{e:#}"),
+            })?;
         let pre = SyncStepPre::new(pre).map_err(|e| Error::Link {
             service: service.to_owned(),
             step: step.to_owned(),
@@ -188,11 +203,17 @@ impl WasmSyncStep {
 
     fn describe_trap(&self, error: &wasmtime::Error, phase: &str) -> String {
         let text = if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            format!("exceeded its deadline of {:?} and was interrupted", self.limits.deadline)
+            format!(
+                "exceeded its deadline of {:?} and was interrupted",
+                self.limits.deadline
+            )
         } else {
             format!("trapped: {error:#}")
         };
-        let message = format!("step `{}` of service `{}` {text} ({phase})", self.step, self.service);
+        let message = format!(
+            "step `{}` of service `{}` {text} ({phase})",
+            self.step, self.service
+        );
         tracing::warn!(service = %self.service, step = %self.step, "{message}");
         message
     }

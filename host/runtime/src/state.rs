@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use syncplane_core::Core;
-use wasmtime::component::ResourceTable;
 use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Per-invocation state: limits, the WASI context (empty: no files, no

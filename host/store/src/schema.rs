@@ -49,7 +49,10 @@ impl TableSpec {
     }
 
     pub(crate) fn create_sql(&self) -> String {
-        let mut sql = format!("CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY", quote(&self.name));
+        let mut sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (id INTEGER PRIMARY KEY",
+            quote(&self.name)
+        );
         for column in &self.columns {
             sql.push_str(&format!(", {} {}", quote(&column.name), column.ty.sql()));
         }
@@ -89,7 +92,11 @@ mod tests {
     fn create_sql_quotes_identifiers() {
         let spec = TableSpec {
             name: "m_service".into(),
-            columns: vec![Column { name: "name".into(), ty: ColumnType::Text, indexed: false }],
+            columns: vec![Column {
+                name: "name".into(),
+                ty: ColumnType::Text,
+                indexed: false,
+            }],
         };
         assert_eq!(
             spec.create_sql(),

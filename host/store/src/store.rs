@@ -4,11 +4,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row as _, Sqlite, SqlitePool, Transaction};
 
-use crate::error::{query_error, Error, Result};
-use crate::schema::{quote, ColumnType, TableSpec};
+use crate::error::{Error, Result, query_error};
+use crate::schema::{ColumnType, TableSpec, quote};
 use crate::value::{Condition, Row, SqlValue};
 
 const INTERNAL_SCHEMA: &[&str] = &[
@@ -39,7 +41,10 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Store> {
         let display = path.display().to_string();
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{display}"))
-            .map_err(|source| Error::Open { path: display.clone(), source })?
+            .map_err(|source| Error::Open {
+                path: display.clone(),
+                source,
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -49,7 +54,10 @@ impl Store {
             .max_connections(1)
             .connect_with(options)
             .await
-            .map_err(|source| Error::Open { path: display, source })?;
+            .map_err(|source| Error::Open {
+                path: display,
+                source,
+            })?;
         for statement in INTERNAL_SCHEMA {
             sqlx::query(statement)
                 .execute(&pool)
@@ -77,7 +85,10 @@ impl Store {
     pub async fn ensure_table(&self, spec: &TableSpec) -> Result<()> {
         let mut tx = self.begin().await?;
         let create = spec.create_sql();
-        sqlx::query(&create).execute(&mut *tx.tx).await.map_err(query_error(&create))?;
+        sqlx::query(&create)
+            .execute(&mut *tx.tx)
+            .await
+            .map_err(query_error(&create))?;
         let info = format!("PRAGMA table_info({})", quote(&spec.name));
         let existing: Vec<String> = sqlx::query(&info)
             .fetch_all(&mut *tx.tx)
@@ -89,11 +100,17 @@ impl Store {
         for column in &spec.columns {
             if !existing.contains(&column.name) {
                 let add = spec.add_column_sql(column);
-                sqlx::query(&add).execute(&mut *tx.tx).await.map_err(query_error(&add))?;
+                sqlx::query(&add)
+                    .execute(&mut *tx.tx)
+                    .await
+                    .map_err(query_error(&add))?;
             }
             if column.indexed {
                 let index = spec.index_sql(column);
-                sqlx::query(&index).execute(&mut *tx.tx).await.map_err(query_error(&index))?;
+                sqlx::query(&index)
+                    .execute(&mut *tx.tx)
+                    .await
+                    .map_err(query_error(&index))?;
             }
         }
         tx.commit().await
@@ -246,7 +263,11 @@ impl StoreTx {
         let sets: Vec<String> = row.keys().map(|c| format!("{} = ?", quote(c))).collect();
         let mut values: Vec<SqlValue> = row.values().cloned().collect();
         values.push(SqlValue::Integer(id));
-        let sql = format!("UPDATE {} SET {} WHERE id = ?", quote(&spec.name), sets.join(", "));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = ?",
+            quote(&spec.name),
+            sets.join(", ")
+        );
         let done = bind_all(sqlx::query(&sql), &values)
             .execute(&mut *self.tx)
             .await
@@ -261,7 +282,11 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn get(&mut self, spec: &TableSpec, id: i64) -> Result<Option<Row>> {
         let rows = self
-            .select(spec, &[Condition::Eq("id".into(), SqlValue::Integer(id))], None)
+            .select(
+                spec,
+                &[Condition::Eq("id".into(), SqlValue::Integer(id))],
+                None,
+            )
             .await?;
         Ok(rows.into_iter().next().map(|(_, row)| row))
     }
@@ -385,8 +410,16 @@ mod tests {
         TableSpec {
             name: "m_thing".into(),
             columns: vec![
-                Column { name: "name".into(), ty: ColumnType::Text, indexed: true },
-                Column { name: "n".into(), ty: ColumnType::Integer, indexed: false },
+                Column {
+                    name: "name".into(),
+                    ty: ColumnType::Text,
+                    indexed: true,
+                },
+                Column {
+                    name: "n".into(),
+                    ty: ColumnType::Integer,
+                    indexed: false,
+                },
             ],
         }
     }
@@ -412,19 +445,28 @@ mod tests {
         let store = Store::open(&path).await.expect("reopen");
         let mut tx = store.begin().await.expect("begin");
         let rows = tx
-            .select(&spec(), &[Condition::Eq("name".into(), SqlValue::Text("a".into()))], None)
+            .select(
+                &spec(),
+                &[Condition::Eq("name".into(), SqlValue::Text("a".into()))],
+                None,
+            )
             .await
             .expect("select");
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].1["n"], SqlValue::Integer(7));
-        assert_eq!(tx.model_of(rows[0].0).await.expect("model").as_deref(), Some("Thing"));
+        assert_eq!(
+            tx.model_of(rows[0].0).await.expect("model").as_deref(),
+            Some("Thing")
+        );
         assert_eq!(tx.next_change_seq().await.expect("seq"), 2);
     }
 
     #[tokio::test]
     async fn a_dropped_transaction_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("db.sqlite")).await.expect("open");
+        let store = Store::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
         store.ensure_table(&spec()).await.expect("table");
         {
             let mut tx = store.begin().await.expect("begin");
@@ -432,21 +474,39 @@ mod tests {
             tx.insert(&spec(), id, &Row::new()).await.expect("insert");
         }
         let mut tx = store.begin().await.expect("begin");
-        assert!(tx.select(&spec(), &[], None).await.expect("select").is_empty());
+        assert!(
+            tx.select(&spec(), &[], None)
+                .await
+                .expect("select")
+                .is_empty()
+        );
     }
 
     #[tokio::test]
     async fn new_columns_are_added_to_an_existing_table() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("db.sqlite")).await.expect("open");
+        let store = Store::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
         store.ensure_table(&spec()).await.expect("table");
         let mut wider = spec();
-        wider.columns.push(Column { name: "extra".into(), ty: ColumnType::Real, indexed: false });
+        wider.columns.push(Column {
+            name: "extra".into(),
+            ty: ColumnType::Real,
+            indexed: false,
+        });
         store.ensure_table(&wider).await.expect("widen");
         let mut tx = store.begin().await.expect("begin");
-        tx.insert(&wider, 5, &Row::from([("extra".to_owned(), SqlValue::Real(1.5))]))
-            .await
-            .expect("insert");
-        assert_eq!(tx.get(&wider, 5).await.expect("get").expect("row")["extra"], SqlValue::Real(1.5));
+        tx.insert(
+            &wider,
+            5,
+            &Row::from([("extra".to_owned(), SqlValue::Real(1.5))]),
+        )
+        .await
+        .expect("insert");
+        assert_eq!(
+            tx.get(&wider, 5).await.expect("get").expect("row")["extra"],
+            SqlValue::Real(1.5)
+        );
     }
 }

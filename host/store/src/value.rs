@@ -56,7 +56,7 @@ impl Condition {
                     c.render(sql, binds);
                 }
                 if all.is_empty() {
-                    sql.push_str("0");
+                    sql.push('0');
                 }
                 sql.push(')');
             }

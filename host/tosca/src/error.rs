@@ -12,7 +12,9 @@ pub enum Error {
         message: String,
     },
     /// An import names a type that does not exist.
-    #[error("import `{import}` does not name an installed model (expected custom_types/<model>.yaml)")]
+    #[error(
+        "import `{import}` does not name an installed model (expected custom_types/<model>.yaml)"
+    )]
     UnknownImport {
         /// The import as written.
         import: String,

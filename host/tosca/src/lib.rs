@@ -19,7 +19,7 @@ mod recipe;
 
 pub use custom_type::custom_type;
 pub use error::{Error, Result};
-pub use recipe::{key_fields, parse_recipe, NodeTemplate, Recipe};
+pub use recipe::{NodeTemplate, Recipe, key_fields, parse_recipe};
 
 #[cfg(test)]
 mod tests {
@@ -57,7 +57,10 @@ topology_template:
 
     #[test]
     fn required_templates_are_planned_first() {
-        let plan = parse_recipe(RECIPE).expect("parses").plan(&schema()).expect("plans");
+        let plan = parse_recipe(RECIPE)
+            .expect("parses")
+            .plan(&schema())
+            .expect("plans");
         let names: Vec<_> = plan.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["svc", "si"]);
         assert_eq!(plan[1].requirements["owner"], "svc");
@@ -66,13 +69,28 @@ topology_template:
     #[test]
     fn unknown_types_and_properties_are_named() {
         let bad_type = RECIPE.replace("tosca.nodes.Service\n", "tosca.nodes.service\n");
-        let err = parse_recipe(&bad_type).expect("parses").plan(&schema()).expect_err("bad type");
-        assert_eq!(err.to_string(), "node template `svc`: unknown type `tosca.nodes.service` (did you mean `tosca.nodes.Service`?)");
+        let err = parse_recipe(&bad_type)
+            .expect("parses")
+            .plan(&schema())
+            .expect_err("bad type");
+        assert_eq!(
+            err.to_string(),
+            "node template `svc`: unknown type `tosca.nodes.service` (did you mean `tosca.nodes.Service`?)"
+        );
         let bad_prop = RECIPE.replace("name: S", "colour: red");
-        let err = parse_recipe(&bad_prop).expect("parses").plan(&schema()).expect_err("bad property");
-        assert_eq!(err.to_string(), "node template `svc`: Service has no property `colour`");
+        let err = parse_recipe(&bad_prop)
+            .expect("parses")
+            .plan(&schema())
+            .expect_err("bad property");
+        assert_eq!(
+            err.to_string(),
+            "node template `svc`: Service has no property `colour`"
+        );
         let feedback = RECIPE.replace("name: S", "backend_code: 1");
-        let err = parse_recipe(&feedback).expect("parses").plan(&schema()).expect_err("read-only");
+        let err = parse_recipe(&feedback)
+            .expect("parses")
+            .plan(&schema())
+            .expect_err("read-only");
         assert!(err.to_string().contains("maintained by syncplane"), "{err}");
     }
 

@@ -69,7 +69,10 @@ struct RawTemplate {
 #[derive(Deserialize)]
 struct RawRequirement {
     node: String,
-    #[allow(dead_code, reason = "accepted for compatibility; links are typed by the model")]
+    #[allow(
+        dead_code,
+        reason = "accepted for compatibility; links are typed by the model"
+    )]
     #[serde(default)]
     relationship: Option<String>,
 }
@@ -103,7 +106,11 @@ pub fn parse_recipe(text: &str) -> Result<Recipe> {
             location: None,
             message: format!("node template `{name}`: {e}"),
         })?;
-        let model = body.ty.strip_prefix(NODE_PREFIX).unwrap_or(&body.ty).to_owned();
+        let model = body
+            .ty
+            .strip_prefix(NODE_PREFIX)
+            .unwrap_or(&body.ty)
+            .to_owned();
         let mut properties = Map::new();
         let mut must_exist = false;
         for (key, value) in body.properties {
@@ -123,7 +130,13 @@ pub fn parse_recipe(text: &str) -> Result<Recipe> {
                 requirements.insert(field, req.node);
             }
         }
-        templates.push(NodeTemplate { name, model: model.clone(), properties, must_exist, requirements });
+        templates.push(NodeTemplate {
+            name,
+            model: model.clone(),
+            properties,
+            must_exist,
+            requirements,
+        });
         if !body.ty.starts_with(NODE_PREFIX) {
             let last = templates.len() - 1;
             return Err(Error::UnknownType {
@@ -133,7 +146,11 @@ pub fn parse_recipe(text: &str) -> Result<Recipe> {
             });
         }
     }
-    Ok(Recipe { description: raw.description, imports: raw.imports, templates })
+    Ok(Recipe {
+        description: raw.description,
+        imports: raw.imports,
+        templates,
+    })
 }
 
 impl Recipe {
@@ -151,8 +168,13 @@ impl Recipe {
                 .next()
                 .and_then(|f| f.strip_suffix(".yaml"))
                 .unwrap_or(import);
-            if schema.model_by_lowercase(&name.to_ascii_lowercase()).is_none() {
-                return Err(Error::UnknownImport { import: import.clone() });
+            if schema
+                .model_by_lowercase(&name.to_ascii_lowercase())
+                .is_none()
+            {
+                return Err(Error::UnknownImport {
+                    import: import.clone(),
+                });
             }
         }
         for template in &self.templates {
@@ -167,7 +189,12 @@ impl Recipe {
         Ok(ordered)
     }
 
-    fn visit(&self, t: &NodeTemplate, out: &mut Vec<NodeTemplate>, visiting: &mut Vec<String>) -> Result<()> {
+    fn visit(
+        &self,
+        t: &NodeTemplate,
+        out: &mut Vec<NodeTemplate>,
+        visiting: &mut Vec<String>,
+    ) -> Result<()> {
         if out.iter().any(|o| o.name == t.name) {
             return Ok(());
         }
@@ -180,11 +207,15 @@ impl Recipe {
         }
         visiting.push(t.name.clone());
         for (field, node) in &t.requirements {
-            let target = self.templates.iter().find(|o| &o.name == node).ok_or_else(|| Error::BadRequirement {
-                template: t.name.clone(),
-                requirement: field.clone(),
-                message: format!("no node template named `{node}` in this recipe"),
-            })?;
+            let target = self
+                .templates
+                .iter()
+                .find(|o| &o.name == node)
+                .ok_or_else(|| Error::BadRequirement {
+                    template: t.name.clone(),
+                    requirement: field.clone(),
+                    message: format!("no node template named `{node}` in this recipe"),
+                })?;
             self.visit(target, out, visiting)?;
         }
         visiting.pop();
@@ -193,20 +224,27 @@ impl Recipe {
     }
 
     fn check_template(&self, schema: &Schema, t: &NodeTemplate) -> Result<()> {
-        let model = schema.model(&t.model).filter(|m| !m.is_abstract()).ok_or_else(|| Error::UnknownType {
-            template: t.name.clone(),
-            ty: format!("{NODE_PREFIX}{}", t.model),
-            hint: match schema.model_by_lowercase(&t.model.to_ascii_lowercase()) {
-                Some(m) => format!(" (did you mean `{NODE_PREFIX}{}`?)", m.name),
-                None => " (no installed model has that name)".into(),
-            },
-        })?;
+        let model = schema
+            .model(&t.model)
+            .filter(|m| !m.is_abstract())
+            .ok_or_else(|| Error::UnknownType {
+                template: t.name.clone(),
+                ty: format!("{NODE_PREFIX}{}", t.model),
+                hint: match schema.model_by_lowercase(&t.model.to_ascii_lowercase()) {
+                    Some(m) => format!(" (did you mean `{NODE_PREFIX}{}`?)", m.name),
+                    None => " (no installed model has that name)".into(),
+                },
+            })?;
         let fields = schema.all_fields(&model.name);
         for property in t.properties.keys() {
-            let field = fields.iter().find(|f| &f.name == property || &f.column_name() == property);
+            let field = fields
+                .iter()
+                .find(|f| &f.name == property || &f.column_name() == property);
             let hint = match field {
                 None => String::new(),
-                Some(f) if f.link_target().is_some() => format!(" (`{}` is a link: give it as a requirement)", f.name),
+                Some(f) if f.link_target().is_some() => {
+                    format!(" (`{}` is a link: give it as a requirement)", f.name)
+                }
                 Some(f) if !is_writable(f) => " (it is maintained by syncplane)".into(),
                 Some(_) => continue,
             };
@@ -218,7 +256,10 @@ impl Recipe {
             });
         }
         for field in t.requirements.keys() {
-            if !fields.iter().any(|f| &f.name == field && f.link_target().is_some()) {
+            if !fields
+                .iter()
+                .any(|f| &f.name == field && f.link_target().is_some())
+            {
                 return Err(Error::BadRequirement {
                     template: t.name.clone(),
                     requirement: field.clone(),
@@ -232,17 +273,32 @@ impl Recipe {
 
 /// The fields users (and recipes) may write.
 pub(crate) fn is_writable(f: &syncplane_xproto::Field) -> bool {
-    const USER_FLAGS: &[&str] = &["no_sync", "no_policy", "write_protect", "lazy_blocked", "xos_managed"];
-    USER_FLAGS.contains(&f.name.as_str()) || !(f.flag("bookkeeping_state") || f.flag("feedback_state"))
+    const USER_FLAGS: &[&str] = &[
+        "no_sync",
+        "no_policy",
+        "write_protect",
+        "lazy_blocked",
+        "xos_managed",
+    ];
+    USER_FLAGS.contains(&f.name.as_str())
+        || !(f.flag("bookkeeping_state") || f.flag("feedback_state"))
 }
 
 /// The fields that identify an existing object for a template: those marked
 /// `tosca_key`, else `name` when the model has one.
 pub fn key_fields(schema: &Schema, model: &str) -> Vec<String> {
     let fields = schema.all_fields(model);
-    let keys: Vec<String> = fields.iter().filter(|f| f.flag("tosca_key")).map(|f| f.column_name()).collect();
+    let keys: Vec<String> = fields
+        .iter()
+        .filter(|f| f.flag("tosca_key"))
+        .map(|f| f.column_name())
+        .collect();
     if !keys.is_empty() {
         return keys;
     }
-    fields.iter().filter(|f| f.name == "name").map(|f| f.name.clone()).collect()
+    fields
+        .iter()
+        .filter(|f| f.name == "name")
+        .map(|f| f.name.clone())
+        .collect()
 }

@@ -57,7 +57,10 @@ impl<'s> Parser<'s> {
     fn location(&self, offset: usize) -> Location {
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts[line - 1];
-        let column = self.source[start..offset.min(self.source.len())].chars().count() + 1;
+        let column = self.source[start..offset.min(self.source.len())]
+            .chars()
+            .count()
+            + 1;
         Location {
             file: self.file.clone(),
             line: line as u32,
@@ -306,10 +309,7 @@ impl<'s> Parser<'s> {
                 )
             }
             other => match ScalarType::from_name(other) {
-                Some(scalar) => (
-                    self.ident("a field name")?,
-                    FieldType::Scalar { scalar },
-                ),
+                Some(scalar) => (self.ident("a field name")?, FieldType::Scalar { scalar }),
                 None => {
                     return Err(ParseError::new(
                         type_at,
@@ -395,10 +395,7 @@ message HelloWorldServiceInstance (ServiceInstance){
             field.option_str("help_text"),
             Some("The name of who is being greeted")
         );
-        assert_eq!(
-            field.options.get("null"),
-            Some(&OptionValue::Bool(false))
-        );
+        assert_eq!(field.options.get("null"), Some(&OptionValue::Bool(false)));
         assert_eq!(instance.location.line, 9);
     }
 
@@ -407,7 +404,10 @@ message HelloWorldServiceInstance (ServiceInstance){
         let src = "policy p < ctx.user.is_admin | (exists X: X.a = obj.b) >\n\
                    message User::p (XOSBase) {\n  required manytoone site->Site:users = 10:1001 [db_index = True];\n}";
         let file = parse("core.xproto", src).expect("parses");
-        assert_eq!(file.policies[0].text, "ctx.user.is_admin | (exists X: X.a = obj.b)");
+        assert_eq!(
+            file.policies[0].text,
+            "ctx.user.is_admin | (exists X: X.a = obj.b)"
+        );
         let field = &file.models[0].fields[0];
         assert_eq!(field.link_target(), Some("Site"));
         assert_eq!(field.reverse_number, Some(1001));
@@ -419,19 +419,27 @@ message HelloWorldServiceInstance (ServiceInstance){
     fn a_missing_semicolon_is_reported_with_line_and_column() {
         let src = "message A {\n    required string name = 1\n}\n";
         let err = parse("bad.xproto", src).expect_err("fails");
-        assert_eq!(err.to_string(), "bad.xproto:3:1: expected `;` after the field, found `}`");
+        assert_eq!(
+            err.to_string(),
+            "bad.xproto:3:1: expected `;` after the field, found `}`"
+        );
     }
 
     #[test]
     fn an_unknown_type_names_the_type() {
-        let err = parse("bad.xproto", "message A {\n  required strin name = 1;\n}")
-            .expect_err("fails");
-        assert!(err.to_string().starts_with("bad.xproto:2:12: unknown field type `strin`"), "{err}");
+        let err =
+            parse("bad.xproto", "message A {\n  required strin name = 1;\n}").expect_err("fails");
+        assert!(
+            err.to_string()
+                .starts_with("bad.xproto:2:12: unknown field type `strin`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn an_unclosed_message_is_reported_at_the_end() {
-        let err = parse("bad.xproto", "message A {\n  required string a = 1;\n").expect_err("fails");
+        let err =
+            parse("bad.xproto", "message A {\n  required string a = 1;\n").expect_err("fails");
         assert!(err.to_string().contains("to close message `A`"), "{err}");
     }
 }

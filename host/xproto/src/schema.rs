@@ -81,7 +81,10 @@ impl Schema {
             if !names.insert(field.name.as_str()) {
                 errors.push(ParseError::new(
                     field.location.clone(),
-                    format!("field `{}` is defined twice in `{}`", field.name, model.name),
+                    format!(
+                        "field `{}` is defined twice in `{}`",
+                        field.name, model.name
+                    ),
                 ));
             }
             if !numbers.insert(field.number) {
@@ -217,11 +220,19 @@ mod tests {
              message Leaf (Mid, AttributeMixin) { required string c = 1; }",
         )])
         .expect("valid");
-        let names: Vec<_> = s.all_fields("Leaf").iter().map(|f| f.name.clone()).collect();
+        let names: Vec<_> = s
+            .all_fields("Leaf")
+            .iter()
+            .map(|f| f.name.clone())
+            .collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert!(s.is_a("Leaf", "Base"));
         assert!(!s.is_a("Base", "Leaf"));
-        let concrete: Vec<_> = s.concrete_descendants("Base").iter().map(|m| m.name.clone()).collect();
+        let concrete: Vec<_> = s
+            .concrete_descendants("Base")
+            .iter()
+            .map(|m| m.name.clone())
+            .collect();
         assert_eq!(concrete, ["Leaf", "Mid"]);
     }
 
@@ -233,22 +244,38 @@ mod tests {
         )])
         .expect_err("invalid");
         let text = err.to_string();
-        assert!(text.contains("bad.xproto:1:1: model `A` extends unknown model `Nope`"), "{text}");
-        assert!(text.contains("bad.xproto:3:3: field `x` is defined twice in `A`"), "{text}");
+        assert!(
+            text.contains("bad.xproto:1:1: model `A` extends unknown model `Nope`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bad.xproto:3:3: field `x` is defined twice in `A`"),
+            "{text}"
+        );
         assert!(text.contains("field number 1 is used twice"), "{text}");
-        assert!(text.contains("bad.xproto:4:3: link `l` of `A` points to unknown model `Missing`"), "{text}");
+        assert!(
+            text.contains("bad.xproto:4:3: link `l` of `A` points to unknown model `Missing`"),
+            "{text}"
+        );
     }
 
     #[test]
     fn inheritance_cycles_are_errors() {
         let err = schema(&[("c.xproto", "message A (B) {}\nmessage B (A) {}")]).expect_err("cycle");
-        assert!(err.to_string().contains("model `A` inherits from itself"), "{err}");
+        assert!(
+            err.to_string().contains("model `A` inherits from itself"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_model_defined_in_two_files_is_an_error() {
         let err = schema(&[("a.xproto", "message A {}"), ("b.xproto", "message A {}")])
             .expect_err("duplicate");
-        assert!(err.to_string().contains("b.xproto:1:1: model `A` is already defined at a.xproto:1:1"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("b.xproto:1:1: model `A` is already defined at a.xproto:1:1"),
+            "{err}"
+        );
     }
 }

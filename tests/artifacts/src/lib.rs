@@ -25,11 +25,24 @@ pub fn test_guest(name: &str) -> PathBuf {
 mod tests {
     #[test]
     fn every_test_guest_source_was_built() {
-        let sources = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/src/bin")).expect("sources");
+        let sources = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../guests/src/bin"))
+            .expect("sources");
         for entry in sources {
-            let name = entry.expect("entry").path().file_stem().expect("stem").to_string_lossy().into_owned();
-            assert!(super::TEST_GUESTS.contains(&name.as_str()), "{name} has no entry in TEST_GUESTS");
-            assert!(super::test_guest(&name).is_file(), "{name}.wasm was not built");
+            let name = entry
+                .expect("entry")
+                .path()
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
+            assert!(
+                super::TEST_GUESTS.contains(&name.as_str()),
+                "{name} has no entry in TEST_GUESTS"
+            );
+            assert!(
+                super::test_guest(&name).is_file(),
+                "{name}.wasm was not built"
+            );
         }
     }
 }

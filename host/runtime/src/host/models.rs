@@ -57,7 +57,9 @@ impl Access {
         match self.core.get(id as i64).await {
             Ok(Some(object)) => Ok(object),
             Ok(None) => Err(AccessError::NotFound(format!("object {id} does not exist"))),
-            Err(e) => Err(AccessError::NotFound(format!("object {id} could not be read: {e}"))),
+            Err(e) => Err(AccessError::NotFound(format!(
+                "object {id} could not be read: {e}"
+            ))),
         }
     }
 
@@ -80,7 +82,11 @@ impl Host for StepState {
         Ok(to_model_object(&object))
     }
 
-    async fn get_link(&mut self, id: u64, field: String) -> Result<Option<ModelObject>, AccessError> {
+    async fn get_link(
+        &mut self,
+        id: u64,
+        field: String,
+    ) -> Result<Option<ModelObject>, AccessError> {
         self.access.check_readable(id)?;
         let object = self.access.load(id).await?;
         let registry = self.access.core.registry();
@@ -88,7 +94,9 @@ impl Host for StepState {
             .schema()
             .field(&object.model, &field)
             .filter(|f| f.link_target().is_some())
-            .ok_or_else(|| AccessError::Invalid(format!("`{field}` is not a link field of {}", object.model)))?;
+            .ok_or_else(|| {
+                AccessError::Invalid(format!("`{field}` is not a link field of {}", object.model))
+            })?;
         let Some(target) = object.int_field(&link.column_name()) else {
             return Ok(None);
         };
@@ -97,7 +105,11 @@ impl Host for StepState {
         Ok(Some(to_model_object(&linked)))
     }
 
-    async fn set_feedback(&mut self, id: u64, fields: Vec<(String, Value)>) -> Result<(), AccessError> {
+    async fn set_feedback(
+        &mut self,
+        id: u64,
+        fields: Vec<(String, Value)>,
+    ) -> Result<(), AccessError> {
         if id as i64 != self.access.observed {
             return Err(self.access.denied(format!(
                 "write object {id}: a sync step may write only the object it observes ({})",
@@ -110,7 +122,10 @@ impl Host for StepState {
         for (name, value) in fields {
             match registry.schema().field(&object.model, &name) {
                 None => {
-                    return Err(AccessError::Invalid(format!("{} has no field `{name}`", object.model)));
+                    return Err(AccessError::Invalid(format!(
+                        "{} has no field `{name}`",
+                        object.model
+                    )));
                 }
                 Some(f) if !f.flag("feedback_state") => {
                     return Err(self.access.denied(format!(
