@@ -1,7 +1,9 @@
 //! End-to-end tests: the real `syncplane` binary, real compiled guest
 //! components, a real SQLite file, over HTTP like a user.
 
+mod admin;
 mod bad_input;
+mod demo;
 mod hello_world;
 mod hostile;
 mod util;

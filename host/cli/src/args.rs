@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 /// A control plane for service synchronizers, with service logic in
 /// WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "syncplane", version, about, long_about = None)]
+#[command(name = "syncplane", version)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -241,3 +241,244 @@ impl Core {
         tx.commit().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HELLO: &str = r#"
+option app_label = "hello-world";
+message HelloWorldService (Service) { required string hello_from = 1; }
+message HelloWorldServiceInstance (ServiceInstance) {
+    option owner_class_name = "HelloWorldService";
+    required string hello_to = 1;
+}"#;
+
+    async fn core() -> (tempfile::TempDir, Core) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Core::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        let file = syncplane_xproto::parse("hello.xproto", HELLO).expect("parses");
+        core.register_models(&[file]).await.expect("models");
+        (dir, core)
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    async fn service(core: &Core) -> Object {
+        core.create(
+            "HelloWorldService",
+            map(json!({ "name": "hw", "hello_from": "Jon" })),
+        )
+        .await
+        .expect("create")
+    }
+
+    #[tokio::test]
+    async fn user_changes_make_objects_pending_and_bookkeeping_does_not() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        assert_eq!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .len(),
+            1
+        );
+        core.record_sync(
+            svc.id,
+            SyncRecord::Enacted {
+                synced_seq: svc.sync.change_seq,
+            },
+        )
+        .await
+        .expect("record");
+        assert!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .is_empty()
+        );
+        let synced = core.get(svc.id).await.expect("get").expect("exists");
+        assert_eq!(synced.fields["backend_code"], json!(1));
+        assert_eq!(synced.fields["backend_status"], json!("OK"));
+
+        core.set_feedback(svc.id, map(json!({ "backend_handle": "h-1" })))
+            .await
+            .expect("feedback");
+        assert!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .is_empty()
+        );
+
+        // Writing the current value again is no change either.
+        core.update(svc.id, map(json!({ "hello_from": "Jon" })))
+            .await
+            .expect("same");
+        assert!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .is_empty()
+        );
+
+        core.update(svc.id, map(json!({ "hello_from": "Arya" })))
+            .await
+            .expect("update");
+        assert_eq!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_change_made_during_a_sync_is_synced_again() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        let seen = core
+            .pending("HelloWorldService")
+            .await
+            .expect("pending")
+            .remove(0);
+        core.update(svc.id, map(json!({ "hello_from": "Arya" })))
+            .await
+            .expect("update");
+        core.record_sync(
+            seen.id,
+            SyncRecord::Enacted {
+                synced_seq: seen.sync.change_seq,
+            },
+        )
+        .await
+        .expect("record");
+        let again = core.pending("HelloWorldService").await.expect("pending");
+        assert_eq!(again.len(), 1, "the newer version was marked enacted");
+        assert_eq!(again[0].fields["hello_from"], json!("Arya"));
+    }
+
+    #[tokio::test]
+    async fn failed_objects_wait_for_their_retry_time() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        let retry_at_ms = now_ms() + 60_000;
+        core.record_sync(
+            svc.id,
+            SyncRecord::Failed {
+                message: "boom".into(),
+                failures: 1,
+                retry_at_ms,
+            },
+        )
+        .await
+        .expect("record");
+        assert!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .is_empty()
+        );
+        let next = core
+            .next_retry_ms(&["HelloWorldService".into()])
+            .await
+            .expect("next");
+        assert_eq!(next, Some(retry_at_ms));
+        let failed = core.get(svc.id).await.expect("get").expect("exists");
+        assert_eq!(failed.fields["backend_code"], json!(2));
+        assert_eq!(failed.fields["backend_status"], json!("boom"));
+        assert_eq!(failed.sync.failures, 1);
+        // A user change is retried at once.
+        core.update(svc.id, map(json!({ "hello_from": "Arya" })))
+            .await
+            .expect("update");
+        assert_eq!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn declarative_fields_are_not_feedback() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        let err = core
+            .set_feedback(svc.id, map(json!({ "hello_from": "x" })))
+            .await
+            .expect_err("declarative");
+        assert_eq!(
+            err.to_string(),
+            "HelloWorldService.hello_from: is not a feedback field"
+        );
+    }
+
+    #[tokio::test]
+    async fn instances_get_the_single_owner_named_by_owner_class_name() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        let si = core
+            .create(
+                "HelloWorldServiceInstance",
+                map(json!({ "name": "i", "hello_to": "Sansa" })),
+            )
+            .await
+            .expect("create");
+        assert_eq!(si.fields["owner_id"], json!(svc.id));
+        // A second service makes the owner ambiguous: it must be given.
+        core.create(
+            "HelloWorldService",
+            map(json!({ "name": "two", "hello_from": "Bran" })),
+        )
+        .await
+        .expect("second");
+        let err = core
+            .create(
+                "HelloWorldServiceInstance",
+                map(json!({ "name": "j", "hello_to": "Sansa" })),
+            )
+            .await
+            .expect_err("ambiguous owner");
+        assert_eq!(
+            err.to_string(),
+            "HelloWorldServiceInstance.owner: is required"
+        );
+    }
+
+    #[tokio::test]
+    async fn deletion_marks_and_purge_removes() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        core.delete(svc.id).await.expect("delete");
+        let marked = core.get(svc.id).await.expect("get").expect("still there");
+        assert_eq!(marked.fields["deleted"], json!(true));
+        assert_eq!(marked.fields["backend_need_delete"], json!(true));
+        assert!(
+            core.pending("HelloWorldService")
+                .await
+                .expect("pending")
+                .is_empty()
+        );
+        assert_eq!(
+            core.deleted("HelloWorldService")
+                .await
+                .expect("deleted")
+                .len(),
+            1
+        );
+        core.purge(svc.id).await.expect("purge");
+        assert!(core.get(svc.id).await.expect("get").is_none());
+    }
+}

@@ -45,17 +45,17 @@ impl Core {
         if !existing.is_empty() {
             return Ok(false);
         }
-        let input = json!({
-            "email": ADMIN_EMAIL,
-            "username": "admin",
-            "password": password,
-            "firstname": "XOS",
-            "lastname": "admin",
-            "is_admin": true,
-        });
-        let Value::Object(input) = input else {
-            unreachable!("json! of an object literal")
-        };
+        let input: serde_json::Map<String, Value> = [
+            ("email", json!(ADMIN_EMAIL)),
+            ("username", json!("admin")),
+            ("password", json!(password)),
+            ("firstname", json!("XOS")),
+            ("lastname", json!("admin")),
+            ("is_admin", json!(true)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
         tx.create("User", input).await?;
         tx.commit().await?;
         Ok(true)

@@ -237,3 +237,157 @@ async fn wait_for_work(feed: &mut broadcast::Receiver<syncplane_core::Change>) -
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::{Map, json};
+
+    use super::*;
+    use crate::outcome::{InvokeFuture, StepInvoker};
+
+    const MODELS: &str = r#"
+option app_label = "t";
+message Svc (Service) { required string from = 1; }
+message Inst (ServiceInstance) { required string to = 1; }"#;
+
+    /// Records calls and answers with a fixed outcome.
+    struct Recorder {
+        calls: Arc<Mutex<Vec<String>>>,
+        outcome: Outcome,
+    }
+
+    impl StepInvoker for Recorder {
+        fn sync_record<'a>(&'a self, object: &'a Object) -> InvokeFuture<'a> {
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("sync {} {}", object.model, object.id));
+            let outcome = self.outcome.clone();
+            Box::pin(async move { outcome })
+        }
+        fn delete_record<'a>(&'a self, object: &'a Object) -> InvokeFuture<'a> {
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("delete {} {}", object.model, object.id));
+            let outcome = self.outcome.clone();
+            Box::pin(async move { outcome })
+        }
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    async fn setup(
+        svc_outcome: Outcome,
+    ) -> (
+        tempfile::TempDir,
+        Core,
+        Engine,
+        Arc<Mutex<Vec<String>>>,
+        i64,
+        i64,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Core::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        let file = syncplane_xproto::parse("t.xproto", MODELS).expect("parses");
+        core.register_models(&[file]).await.expect("models");
+        let svc = core
+            .create("Svc", map(json!({ "name": "s", "from": "a" })))
+            .await
+            .expect("svc");
+        let inst = core
+            .create(
+                "Inst",
+                map(json!({ "name": "i", "to": "b", "owner_id": svc.id })),
+            )
+            .await
+            .expect("inst");
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let engine = Engine::new(core.clone(), RetryPolicy::default());
+        let step = |model: &str, outcome: Outcome| SyncStep {
+            service: "t".into(),
+            name: format!("sync_{model}"),
+            observes: model.into(),
+            invoker: Arc::new(Recorder {
+                calls: Arc::clone(&calls),
+                outcome,
+            }),
+        };
+        // Given in the "wrong" order on purpose: the engine orders by links.
+        engine.set_service_steps(
+            "t",
+            vec![step("Inst", Outcome::Done), step("Svc", svc_outcome)],
+        );
+        (dir, core, engine, calls, svc.id, inst.id)
+    }
+
+    #[tokio::test]
+    async fn services_sync_before_their_instances_and_are_torn_down_after_them() {
+        let (_dir, core, engine, calls, svc, inst) = setup(Outcome::Done).await;
+        engine.run_pass().await.expect("pass");
+        assert_eq!(
+            *calls.lock().expect("lock"),
+            [format!("sync Svc {svc}"), format!("sync Inst {inst}")]
+        );
+        let synced = core.get(inst).await.expect("get").expect("exists");
+        assert_eq!(synced.fields["backend_code"], json!(1));
+
+        calls.lock().expect("lock").clear();
+        core.delete(svc).await.expect("delete svc");
+        core.delete(inst).await.expect("delete inst");
+        engine.run_pass().await.expect("pass");
+        assert_eq!(
+            *calls.lock().expect("lock"),
+            [format!("delete Inst {inst}"), format!("delete Svc {svc}")]
+        );
+        assert!(core.get(svc).await.expect("get").is_none());
+        assert!(core.get(inst).await.expect("get").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_failure_backs_off_and_defers_the_objects_that_link_to_it() {
+        let (_dir, core, engine, calls, svc, inst) =
+            setup(Outcome::Failed("no backend".into())).await;
+        let next = engine.run_pass().await.expect("pass");
+        assert_eq!(*calls.lock().expect("lock"), [format!("sync Svc {svc}")]);
+        let failed = core.get(svc).await.expect("get").expect("exists");
+        assert_eq!(failed.fields["backend_code"], json!(2));
+        assert_eq!(failed.fields["backend_status"], json!("no backend"));
+        let waiting = core.get(inst).await.expect("get").expect("exists");
+        assert_eq!(waiting.fields["backend_code"], json!(0));
+        assert_eq!(
+            waiting.fields["backend_status"],
+            json!(format!("waiting on Svc {svc}"))
+        );
+        // Nothing is due now: the next wake-up is the earliest retry.
+        let next = next.expect("a retry is scheduled");
+        assert!(next > now_ms(), "retry not in the future");
+        calls.lock().expect("lock").clear();
+        engine.run_pass().await.expect("pass");
+        assert!(
+            calls.lock().expect("lock").is_empty(),
+            "retried before the backoff elapsed"
+        );
+    }
+
+    #[tokio::test]
+    async fn deleted_objects_without_a_step_are_purged() {
+        let (_dir, core, engine, _calls, _svc, _inst) = setup(Outcome::Done).await;
+        let site = core
+            .create("Site", map(json!({ "name": "here" })))
+            .await
+            .expect("site");
+        core.delete(site.id).await.expect("delete");
+        engine.run_pass().await.expect("pass");
+        assert!(core.get(site.id).await.expect("get").is_none());
+    }
+}
