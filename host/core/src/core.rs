@@ -250,7 +250,7 @@ impl CoreTx {
             let column = field.column_name();
             let given = input.remove(&column).or_else(|| input.remove(&field.name));
             let value = match given {
-                Some(v) if !Registry::user_writable(field) => {
+                Some(v) if !field.is_user_writable() => {
                     return Err(Error::invalid(
                         model,
                         &field.name,
@@ -317,7 +317,7 @@ impl CoreTx {
             let Some(value) = input.remove(&column).or_else(|| input.remove(&field.name)) else {
                 continue;
             };
-            if !Registry::user_writable(field) {
+            if !field.is_user_writable() {
                 if current.fields.get(&column) == Some(&value) {
                     continue;
                 }

@@ -14,16 +14,6 @@ pub(crate) const ENACTED_SEQ: &str = "_enacted_seq";
 pub(crate) const NEXT_RETRY: &str = "_next_retry";
 pub(crate) const FAILURES: &str = "_failures";
 
-/// Fields that users may set although they are bookkeeping (XOS lets
-/// operators set them to steer the synchronizer).
-const USER_FLAGS: &[&str] = &[
-    "no_sync",
-    "no_policy",
-    "write_protect",
-    "lazy_blocked",
-    "xos_managed",
-];
-
 /// A snapshot of the installed models.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -74,12 +64,6 @@ impl Registry {
             .option_str("plural")
             .map(str::to_ascii_lowercase)
             .unwrap_or_else(|| format!("{}s", model.name.to_ascii_lowercase()))
-    }
-
-    /// Whether users may write the field through the API.
-    pub fn user_writable(field: &Field) -> bool {
-        USER_FLAGS.contains(&field.name.as_str())
-            || !(field.flag("bookkeeping_state") || field.flag("feedback_state"))
     }
 }
 

@@ -145,3 +145,36 @@ pub fn shared_target_dir() -> Option<PathBuf> {
         .nth(4)
         .map(|t| t.join("syncplane-guests"))
 }
+
+/// In a build script: builds the guest at `root/guest` into
+/// [`shared_target_dir`], tells cargo to rerun when the guest, the SDK or the
+/// WIT change, shows messages as build warnings, and returns the directory
+/// of the `.wasm` files.
+///
+/// # Panics
+///
+/// When the build fails; a build script has no better way to stop, and the
+/// message says what to do.
+pub fn build_from_build_script(root: &Path, guest: &str) -> PathBuf {
+    // Not the whole guest directory: its own target/ changes on every build.
+    let guest_dir = root.join(guest);
+    let sources = [
+        "src",
+        "models",
+        "samples",
+        "Cargo.toml",
+        "Cargo.lock",
+        "syncplane.toml",
+    ]
+    .iter()
+    .map(|p| guest_dir.join(p))
+    .filter(|p| p.exists());
+    for watched in sources.chain([root.join("sdk/rust/src"), root.join("wit")]) {
+        println!("cargo:rerun-if-changed={}", watched.display());
+    }
+    let target_dir = shared_target_dir();
+    build(&root.join(guest), target_dir.as_deref(), |line| {
+        println!("cargo:warning={line}")
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use syncplane_xproto::{FieldType, Modifier, ScalarType, Schema};
 
-use crate::recipe::{is_writable, key_fields};
+use crate::recipe::key_fields;
 
 fn yaml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
@@ -48,7 +48,7 @@ pub fn custom_type(schema: &Schema, model: &str) -> Option<String> {
     for field in schema.all_fields(model) {
         match &field.ty {
             FieldType::Link { target, .. } => requirements.push((field, target.clone())),
-            FieldType::Scalar { scalar } if is_writable(field) => {
+            FieldType::Scalar { scalar } if field.is_user_writable() => {
                 let ty = match scalar {
                     ScalarType::String if field.option_str("content_type") == Some("date") => {
                         "float"

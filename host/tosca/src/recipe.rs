@@ -245,7 +245,7 @@ impl Recipe {
                 Some(f) if f.link_target().is_some() => {
                     format!(" (`{}` is a link: give it as a requirement)", f.name)
                 }
-                Some(f) if !is_writable(f) => " (it is maintained by syncplane)".into(),
+                Some(f) if !f.is_user_writable() => " (it is maintained by syncplane)".into(),
                 Some(_) => continue,
             };
             return Err(Error::UnknownProperty {
@@ -269,19 +269,6 @@ impl Recipe {
         }
         Ok(())
     }
-}
-
-/// The fields users (and recipes) may write.
-pub(crate) fn is_writable(f: &syncplane_xproto::Field) -> bool {
-    const USER_FLAGS: &[&str] = &[
-        "no_sync",
-        "no_policy",
-        "write_protect",
-        "lazy_blocked",
-        "xos_managed",
-    ];
-    USER_FLAGS.contains(&f.name.as_str())
-        || !(f.flag("bookkeeping_state") || f.flag("feedback_state"))
 }
 
 /// The fields that identify an existing object for a template: those marked
