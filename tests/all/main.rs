@@ -7,3 +7,4 @@ mod demo;
 mod hello_world;
 mod hostile;
 mod util;
+mod xproto;

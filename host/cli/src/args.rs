@@ -26,6 +26,43 @@ pub enum Command {
         #[command(subcommand)]
         command: ServiceCommand,
     },
+    /// Check xproto files and generate from them.
+    Xproto {
+        #[command(subcommand)]
+        command: XprotoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum XprotoCommand {
+    /// Parse and validate files; bases and links that no file defines
+    /// resolve to the built-in core models. Exits 1 on errors.
+    Check(XprotoFiles),
+    /// Generate output from files (to stdout).
+    Gen {
+        /// What to generate.
+        #[arg(long, value_enum)]
+        target: GenTarget,
+        #[command(flatten)]
+        files: XprotoFiles,
+    },
+}
+
+/// The xproto files to read.
+#[derive(Debug, Args)]
+pub struct XprotoFiles {
+    /// xproto files, read in order (e.g. a core file, then a service).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Generator targets.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GenTarget {
+    /// The model dependency graph in the original model-deps JSON format.
+    Deps,
+    /// The parsed files as JSON.
+    Ir,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,12 +9,13 @@ mod client;
 mod demo;
 mod logging;
 mod serve;
+mod xproto;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, ServiceCommand};
+use crate::args::{Cli, Command, ServiceCommand, XprotoCommand};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -52,6 +53,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             demo::run(args).await
         }
+        Command::Xproto { command } => match command {
+            XprotoCommand::Check(files) => xproto::check(&files),
+            XprotoCommand::Gen { target, files } => xproto::generate(target, &files),
+        },
         Command::Service {
             command: ServiceCommand::Install(args),
         } => {

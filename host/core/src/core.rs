@@ -12,13 +12,12 @@ use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::registry::{
     CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, Registry, default_value, from_sql, is_date,
-    to_sql,
+    stored_fields, to_sql,
 };
 use crate::time::now_secs;
 use crate::users;
 
-/// The built-in core models.
-pub const CORE_XPROTO: &str = include_str!("../xproto/core.xproto");
+pub use syncplane_xproto::CORE_XPROTO;
 
 /// The model registry, object CRUD with bookkeeping, and the change feed.
 ///
@@ -244,7 +243,7 @@ impl CoreTx {
             }
         }
         let now = now_secs();
-        let fields = registry.schema().all_fields(model);
+        let fields = stored_fields(registry.schema(), model);
         let mut row = Row::new();
         for field in &fields {
             let column = field.column_name();
@@ -312,7 +311,7 @@ impl CoreTx {
         let table = registry.table(model)?;
         input.remove("id");
         let mut row = Row::new();
-        for field in registry.schema().all_fields(model) {
+        for field in stored_fields(registry.schema(), model) {
             let column = field.column_name();
             let Some(value) = input.remove(&column).or_else(|| input.remove(&field.name)) else {
                 continue;
@@ -468,9 +467,7 @@ impl CoreTx {
         for leaf in registry.schema().concrete_descendants(model) {
             let mut conditions = Vec::new();
             for (name, value) in filter {
-                let field = registry
-                    .schema()
-                    .all_fields(&leaf.name)
+                let field = stored_fields(registry.schema(), &leaf.name)
                     .into_iter()
                     .find(|f| &f.name == name || &f.column_name() == name)
                     .ok_or_else(|| Error::invalid(model, name, "unknown field"))?;
@@ -520,7 +517,7 @@ pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) ->
         failures: int(&row, FAILURES).unwrap_or_default(),
     };
     let mut fields = Map::new();
-    for field in registry.schema().all_fields(model) {
+    for field in stored_fields(registry.schema(), model) {
         let column = field.column_name();
         let value = row.remove(&column).unwrap_or(SqlValue::Null);
         fields.insert(column, from_sql(field, &value));

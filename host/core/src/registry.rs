@@ -67,6 +67,16 @@ impl Registry {
     }
 }
 
+/// The fields of `model` that are stored in its table: all but `manytomany`
+/// links, whose join tables are not built yet.
+pub(crate) fn stored_fields<'a>(schema: &'a Schema, model: &str) -> Vec<&'a Field> {
+    schema
+        .all_fields(model)
+        .into_iter()
+        .filter(|f| !f.is_many())
+        .collect()
+}
+
 fn table_name(model: &str) -> String {
     format!("m_{}", model.to_ascii_lowercase())
 }
@@ -90,8 +100,7 @@ pub(crate) fn is_date(field: &Field) -> bool {
 }
 
 fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
-    let mut columns: Vec<Column> = schema
-        .all_fields(&model.name)
+    let mut columns: Vec<Column> = stored_fields(schema, &model.name)
         .into_iter()
         .map(|f| Column {
             name: f.column_name(),

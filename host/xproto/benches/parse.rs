@@ -3,7 +3,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 
-const CORE: &str = include_str!("../../core/xproto/core.xproto");
+const CORE: &str = include_str!("../models/core.xproto");
 const HELLO: &str = include_str!("../../../guests/hello-world/models/hello-world.xproto");
 
 fn parse_and_validate(c: &mut Criterion) {

@@ -169,6 +169,8 @@ pub enum LinkKind {
     ManyToOne,
     /// `onetoone`.
     OneToOne,
+    /// `manytomany`: a set of targets, kept in a join table.
+    ManyToMany,
 }
 
 /// What a field holds.
@@ -186,8 +188,12 @@ pub enum FieldType {
         link: LinkKind,
         /// The target model.
         target: String,
-        /// The name of the reverse relation on the target, if given.
+        /// The name of the reverse relation on the target, if given; `+`
+        /// means "no reverse relation", as in Django.
         reverse: Option<String>,
+        /// The join model of a `manytomany` link (`->Target/Through:rev`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        through: Option<String>,
     },
 }
 
@@ -244,6 +250,17 @@ impl Field {
             FieldType::Link { target, .. } => Some(target),
             FieldType::Scalar { .. } => None,
         }
+    }
+
+    /// Whether the field is a `manytomany` link, which has no column of its own.
+    pub fn is_many(&self) -> bool {
+        matches!(
+            self.ty,
+            FieldType::Link {
+                link: LinkKind::ManyToMany,
+                ..
+            }
+        )
     }
 
     /// The name of the stored column: `<name>_id` for links, else the name.

@@ -47,8 +47,10 @@ pub(crate) enum Token {
     Gt,
     #[token("/")]
     Slash,
+    #[token("+")]
+    Plus,
     /// Characters that only appear inside policy expressions.
-    #[regex(r"[*&|.!+%]")]
+    #[regex(r"[*&|.!%]")]
     Other,
 }
 
@@ -94,6 +96,7 @@ impl Token {
             Token::Lt => "`<`".into(),
             Token::Gt => "`>`".into(),
             Token::Slash => "`/`".into(),
+            Token::Plus => "`+`".into(),
             Token::Other => "symbol".into(),
         }
     }

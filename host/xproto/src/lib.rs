@@ -7,6 +7,9 @@
 //! - [`Schema`] puts files together (a service's files on top of the core
 //!   models), checks that they fit, and answers questions about inheritance:
 //!   [`Schema::all_fields`], [`Schema::is_a`], [`Schema::concrete_descendants`].
+//!   [`Schema::resolve`] checks files alone, against the built-in core.
+//! - [`model_deps`] renders the dependency graph in the original
+//!   `model-deps` format.
 //!
 //! ```
 //! let core = syncplane_xproto::parse("core.xproto", "message Service { required string name = 1; }")?;
@@ -21,12 +24,14 @@
 //! ```
 #![deny(missing_docs)]
 
+mod deps;
 mod error;
 mod ir;
 mod lexer;
 mod parser;
 mod schema;
 
+pub use deps::{Dependency, model_deps};
 pub use error::{Error, ParseError, Result, ValidationErrors};
 pub use ir::{
     Field, FieldType, File, LinkKind, Location, Model, Modifier, OptionValue, Options, Policy,
@@ -34,3 +39,10 @@ pub use ir::{
 };
 pub use parser::parse;
 pub use schema::Schema;
+
+/// syncplane's built-in core models (`XOSBase`, `User`, `Site`, `Service`,
+/// `ServiceInstance`, ...), modelled on XOS's core. Service files extend them.
+pub const CORE_XPROTO: &str = include_str!("../models/core.xproto");
+
+/// The file name the built-in core models are reported under.
+pub const CORE_FILE: &str = "core.xproto";

@@ -284,18 +284,29 @@ impl<'s> Parser<'s> {
         let type_at = self.here();
         let type_name = self.ident("a field type")?;
         let (name, ty) = match type_name.as_str() {
-            "manytoone" | "onetoone" => {
-                let link = if type_name == "manytoone" {
-                    LinkKind::ManyToOne
-                } else {
-                    LinkKind::OneToOne
+            "manytoone" | "onetoone" | "manytomany" => {
+                let link = match type_name.as_str() {
+                    "manytoone" => LinkKind::ManyToOne,
+                    "onetoone" => LinkKind::OneToOne,
+                    _ => LinkKind::ManyToMany,
                 };
                 let name = self.ident("a link field name")?;
                 self.expect(Token::Arrow, "`->` after the link field name")?;
                 let target = self.ident("the link's target model")?;
+                let through = if self.peek() == Some(&Token::Slash) {
+                    self.pos += 1;
+                    Some(self.ident("the through model after `/`")?)
+                } else {
+                    None
+                };
                 let reverse = if self.peek() == Some(&Token::Colon) {
                     self.pos += 1;
-                    Some(self.ident("the reverse relation name after `:`")?)
+                    if self.peek() == Some(&Token::Plus) {
+                        self.pos += 1;
+                        Some("+".to_owned())
+                    } else {
+                        Some(self.ident("the reverse relation name (or `+`) after `:`")?)
+                    }
                 } else {
                     None
                 };
@@ -305,6 +316,7 @@ impl<'s> Parser<'s> {
                         link,
                         target,
                         reverse,
+                        through,
                     },
                 )
             }
@@ -314,7 +326,7 @@ impl<'s> Parser<'s> {
                     return Err(ParseError::new(
                         type_at,
                         format!(
-                            "unknown field type `{other}` (expected string, bool, int32, uint32, int64, uint64, float, double, manytoone or onetoone)"
+                            "unknown field type `{other}` (expected string, bool, int32, uint32, int64, uint64, float, double, manytoone, onetoone or manytomany)"
                         ),
                     ));
                 }
@@ -331,20 +343,18 @@ impl<'s> Parser<'s> {
         let mut options = Options::new();
         if self.peek() == Some(&Token::LBracket) {
             self.pos += 1;
-            loop {
+            while self.peek() != Some(&Token::RBracket) {
                 let key = self.ident("a field option name")?;
                 self.expect(Token::Eq, "`=` after the field option name")?;
                 let value = self.literal()?;
                 options.insert(key, value);
                 match self.peek() {
                     Some(Token::Comma) => self.pos += 1,
-                    Some(Token::RBracket) => {
-                        self.pos += 1;
-                        break;
-                    }
+                    Some(Token::RBracket) => {}
                     _ => return self.error("`,` or `]` in the field options"),
                 }
             }
+            self.pos += 1; // `]`
         }
         self.expect(Token::Semi, "`;` after the field")?;
         Ok(Field {
@@ -413,6 +423,25 @@ message HelloWorldServiceInstance (ServiceInstance){
         assert_eq!(field.reverse_number, Some(1001));
         assert_eq!(field.column_name(), "site_id");
         assert_eq!(file.models[0].policy.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn many_to_many_links_through_tables_and_plus_reverses_parse() {
+        let src = "message N {\n  optional manytomany permitted->Slice/N_permitted:available = 18:1005 [];\n  required manytoone image->Image:+ = 2;\n}";
+        let file = parse("n.xproto", src).expect("parses");
+        let fields = &file.models[0].fields;
+        assert!(fields[0].is_many());
+        assert_eq!(
+            fields[0].ty,
+            FieldType::Link {
+                link: LinkKind::ManyToMany,
+                target: "Slice".into(),
+                reverse: Some("available".into()),
+                through: Some("N_permitted".into()),
+            }
+        );
+        assert!(fields[0].options.is_empty());
+        assert!(matches!(&fields[1].ty, FieldType::Link { reverse: Some(r), .. } if r == "+"));
     }
 
     #[test]

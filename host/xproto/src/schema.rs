@@ -23,6 +23,29 @@ impl Schema {
         Self::default()
     }
 
+    /// A schema of `files` alone, where bases and link targets that no file
+    /// defines resolve to syncplane's built-in core models
+    /// ([`CORE_XPROTO`](crate::CORE_XPROTO)); so a service file can be
+    /// checked by itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`Schema::with_files`].
+    pub fn resolve(files: &[File]) -> Result<Schema, ValidationErrors> {
+        let defined: BTreeSet<&str> = files
+            .iter()
+            .flat_map(|f| f.models.iter().map(|m| m.name.as_str()))
+            .collect();
+        let mut builtin = crate::parse(crate::CORE_FILE, crate::CORE_XPROTO)
+            .map_err(|e| ValidationErrors(vec![e]))?;
+        builtin
+            .models
+            .retain(|m| !defined.contains(m.name.as_str()));
+        let mut all = vec![builtin];
+        all.extend_from_slice(files);
+        Schema::new().with_files(&all)
+    }
+
     /// Returns a new schema with the models of `files` added.
     ///
     /// # Errors
@@ -256,6 +279,27 @@ mod tests {
         assert!(
             text.contains("bad.xproto:4:3: link `l` of `A` points to unknown model `Missing`"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_service_file_alone_resolves_against_the_builtin_core() {
+        let file = parse(
+            "svc.xproto",
+            "message Hello (Service) { required manytoone site->Site:hellos = 1:1001; }",
+        )
+        .expect("parses");
+        let schema = Schema::resolve(&[file]).expect("resolves");
+        assert!(schema.is_a("Hello", "XOSBase"));
+        let mine = parse(
+            "mine.xproto",
+            "message Service { required string name = 1; }",
+        )
+        .expect("parses");
+        let schema = Schema::resolve(&[mine]).expect("own Service wins");
+        assert_eq!(
+            schema.model("Service").expect("defined").location.file,
+            "mine.xproto"
         );
     }
 
