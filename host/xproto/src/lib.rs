@@ -38,7 +38,7 @@ pub use ir::{
     ScalarType,
 };
 pub use parser::parse;
-pub use schema::Schema;
+pub use schema::{ReverseLink, Schema};
 
 /// syncplane's built-in core models (`XOSBase`, `User`, `Site`, `Service`,
 /// `ServiceInstance`, ...), modelled on XOS's core. Service files extend them.

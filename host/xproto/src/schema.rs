@@ -3,10 +3,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{ParseError, ValidationErrors};
-use crate::ir::{Field, File, Model};
+use crate::ir::{Field, FieldType, File, Model};
 
 /// Bases that name the original project's Python mixins; they carry no fields.
 const MIXIN_BASES: &[&str] = &["AttributeMixin", "PlModelMixIn", "AbstractBaseUser"];
+
+/// Reverse link ids the original generator accepts.
+const REVERSE_IDS: std::ops::RangeInclusive<i64> = 1000..=1899;
+
+/// A relation seen from its target: `Site.users` for `User.site->Site:users`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseLink {
+    /// The reverse relation's name on the target (`users`).
+    pub name: String,
+    /// The model holding the link (`User`).
+    pub peer: String,
+    /// The link field on the peer (`site`).
+    pub field: String,
+}
 
 /// The models known to a host, checked to fit together.
 ///
@@ -130,13 +144,91 @@ impl Schema {
                     ),
                 ));
             }
+            if let Some(reverse_id) = field.reverse_number
+                && !REVERSE_IDS.contains(&reverse_id)
+            {
+                errors.push(ParseError::new(
+                    field.location.clone(),
+                    format!(
+                        "reverse id {reverse_id} of link `{}` in `{}` is outside {}..={} (as in the original generator)",
+                        field.name,
+                        model.name,
+                        REVERSE_IDS.start(),
+                        REVERSE_IDS.end()
+                    ),
+                ));
+            }
         }
+        self.check_reverse_names(model, errors);
         if self.ancestors_checked(&model.name).is_none() {
             errors.push(ParseError::new(
                 model.location.clone(),
                 format!("model `{}` inherits from itself", model.name),
             ));
         }
+    }
+
+    /// A reverse name must not clash with another reverse name or a field
+    /// of the target (own or inherited).
+    fn check_reverse_names(&self, model: &Model, errors: &mut Vec<ParseError>) {
+        for field in &model.fields {
+            let FieldType::Link {
+                target,
+                reverse: Some(reverse),
+                ..
+            } = &field.ty
+            else {
+                continue;
+            };
+            if reverse == "+" || !self.models.contains_key(target) {
+                continue;
+            }
+            if self.all_fields(target).iter().any(|f| &f.name == reverse) {
+                errors.push(ParseError::new(
+                    field.location.clone(),
+                    format!("reverse name `{reverse}` of link `{}.{}` clashes with field `{target}.{reverse}`", model.name, field.name),
+                ));
+            }
+            let clashes: Vec<ReverseLink> = self
+                .reverse_links(target)
+                .into_iter()
+                .filter(|r| &r.name == reverse && !(r.peer == model.name && r.field == field.name))
+                .collect();
+            if let Some(other) = clashes.first() {
+                errors.push(ParseError::new(
+                    field.location.clone(),
+                    format!(
+                        "reverse name `{reverse}` of link `{}.{}` is also used by `{}.{}` on `{target}`",
+                        model.name, field.name, other.peer, other.field
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// The reverse relations on `target`: links of any model that point to
+    /// `target` or one of its ancestors and name a reverse (`+` means none).
+    pub fn reverse_links(&self, target: &str) -> Vec<ReverseLink> {
+        let mut out = Vec::new();
+        for model in self.models.values() {
+            for field in &model.fields {
+                if let FieldType::Link {
+                    target: t,
+                    reverse: Some(reverse),
+                    ..
+                } = &field.ty
+                    && reverse != "+"
+                    && self.is_a(target, t)
+                {
+                    out.push(ReverseLink {
+                        name: reverse.clone(),
+                        peer: model.name.clone(),
+                        field: field.name.clone(),
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Ancestors from the nearest outwards, or `None` on a cycle.
@@ -300,6 +392,53 @@ mod tests {
         assert_eq!(
             schema.model("Service").expect("defined").location.file,
             "mine.xproto"
+        );
+    }
+
+    #[test]
+    fn reverse_ids_outside_the_original_range_are_errors() {
+        let err = schema(&[(
+            "r.xproto",
+            "message S {}\nmessage A { required manytoone s->S:as = 1:7; }",
+        )])
+        .expect_err("bad reverse id");
+        assert!(
+            err.to_string()
+                .contains("r.xproto:2:13: reverse id 7 of link `s` in `A` is outside 1000..=1899"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reverse_names_must_not_clash() {
+        let err = schema(&[(
+            "r.xproto",
+            "message S { required string as = 1; }\n\
+             message A { required manytoone s->S:as = 1:1001; }\n\
+             message B { required manytoone s->S:bs = 1:1002; required manytoone t->S:bs = 2:1003; }",
+        )])
+        .expect_err("clashes");
+        let text = err.to_string();
+        assert!(
+            text.contains("reverse name `as` of link `A.s` clashes with field `S.as`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reverse name `bs` of link `B.s` is also used by `B.t` on `S`"),
+            "{text}"
+        );
+        let ok = schema(&[(
+            "r.xproto",
+            "message S {}\nmessage A { required manytoone s->S:as = 1:1001; }",
+        )])
+        .expect("valid");
+        assert_eq!(
+            ok.reverse_links("S"),
+            [ReverseLink {
+                name: "as".into(),
+                peer: "A".into(),
+                field: "s".into()
+            }]
         );
     }
 
