@@ -50,7 +50,10 @@ impl Schema {
             .iter()
             .flat_map(|f| f.models.iter().map(|m| m.name.as_str()))
             .collect();
-        let mut builtin = crate::parse(crate::CORE_FILE, crate::CORE_XPROTO)
+        static BUILTIN: std::sync::OnceLock<Result<File, ParseError>> = std::sync::OnceLock::new();
+        let mut builtin = BUILTIN
+            .get_or_init(|| crate::parse(crate::CORE_FILE, crate::CORE_XPROTO))
+            .clone()
             .map_err(|e| ValidationErrors(vec![e]))?;
         builtin
             .models
