@@ -59,25 +59,37 @@ fn say(line: &str) {
     println!("\n==> {line}");
 }
 
-/// Polls an object until `done` holds; the demo is a client, so it watches
-/// the REST API as a user would.
+/// Polls `path` until `done` holds for the object (`None` once it is gone);
+/// the demo is a client, so it watches the REST API as a user would.
+async fn poll(
+    client: &Client,
+    path: &str,
+    what: &str,
+    done: impl Fn(Option<&Value>) -> bool,
+) -> anyhow::Result<Option<Value>> {
+    let started = Instant::now();
+    loop {
+        let object = client.get_optional(path).await?;
+        if done(object.as_ref()) {
+            return Ok(object);
+        }
+        if started.elapsed() > WAIT_LIMIT {
+            bail!("gave up waiting for {what} after {WAIT_LIMIT:?}; last state: {object:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls an existing object until `done` holds.
 async fn wait_for(
     client: &Client,
     path: &str,
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> anyhow::Result<Value> {
-    let started = Instant::now();
-    loop {
-        let object = client.json(Method::GET, path, None).await?;
-        if done(&object) {
-            return Ok(object);
-        }
-        if started.elapsed() > WAIT_LIMIT {
-            bail!("gave up waiting for {what} after {WAIT_LIMIT:?}; last state: {object}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll(client, path, what, |o| o.is_some_and(&done))
+        .await?
+        .with_context(|| format!("{path} disappeared while waiting for {what}"))
 }
 
 fn status(o: &Value) -> String {
@@ -193,15 +205,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     say("deleting the instance: delete-record runs, then the object is purged");
     client.json(Method::DELETE, &path, None).await?;
     let started = Instant::now();
-    loop {
-        if client.get_optional(&path).await?.is_none() {
-            break;
-        }
-        if started.elapsed() > WAIT_LIMIT {
-            bail!("the deleted instance was not purged within {WAIT_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll(&client, &path, "the purge", |o| o.is_none()).await?;
     summary.push(format!("deleted and purged in {:?}", started.elapsed()));
 
     say("summary");

@@ -286,10 +286,7 @@ impl CoreTx {
             model: model.to_owned(),
             kind: ChangeKind::Created,
         });
-        self.get(id).await?.ok_or_else(|| Error::NotFound {
-            model: model.to_owned(),
-            id,
-        })
+        self.get_existing(id).await
     }
 
     /// Updates the given fields of an object, as a user change: the object's
@@ -302,10 +299,7 @@ impl CoreTx {
     ///
     /// [`Error::NotFound`], [`Error::InvalidField`].
     pub async fn update(&mut self, id: i64, mut input: Map<String, Value>) -> Result<Object> {
-        let current = self.get(id).await?.ok_or_else(|| Error::NotFound {
-            model: "object".into(),
-            id,
-        })?;
+        let current = self.get_existing(id).await?;
         let registry = Arc::clone(&self.registry);
         let model = current.model.as_str();
         let table = registry.table(model)?;
@@ -353,10 +347,7 @@ impl CoreTx {
             model: model.to_owned(),
             kind: ChangeKind::Updated,
         });
-        self.get(id).await?.ok_or_else(|| Error::NotFound {
-            model: model.to_owned(),
-            id,
-        })
+        self.get_existing(id).await
     }
 
     /// Checks and converts one field value: link targets must exist and be of
@@ -410,10 +401,7 @@ impl CoreTx {
     ///
     /// [`Error::NotFound`].
     pub async fn delete(&mut self, id: i64) -> Result<()> {
-        let current = self.get(id).await?.ok_or_else(|| Error::NotFound {
-            model: "object".into(),
-            id,
-        })?;
+        let current = self.get_existing(id).await?;
         let table = self.registry.table(&current.model)?.clone();
         let seq = self.tx.next_change_seq().await?;
         let row = Row::from([
@@ -451,6 +439,18 @@ impl CoreTx {
             .get(table, id)
             .await?
             .map(|row| decode(&registry, &model, id, row)))
+    }
+
+    /// Reads an object that must exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], or a database failure.
+    pub async fn get_existing(&mut self, id: i64) -> Result<Object> {
+        self.get(id).await?.ok_or_else(|| Error::NotFound {
+            model: "object".into(),
+            id,
+        })
     }
 
     /// Lists the objects of `model` and its descendants whose fields equal

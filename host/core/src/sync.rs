@@ -137,10 +137,7 @@ impl Core {
     /// [`Error::NotFound`] when the object is gone, or a database failure.
     pub async fn record_sync(&self, id: i64, record: SyncRecord) -> Result<()> {
         let mut tx = self.begin().await?;
-        let object = tx.get(id).await?.ok_or_else(|| Error::NotFound {
-            model: "object".into(),
-            id,
-        })?;
+        let object = tx.get_existing(id).await?;
         let table = tx.table(&object.model)?;
         let row = match record {
             SyncRecord::Enacted { synced_seq } => Row::from([
@@ -210,10 +207,7 @@ impl Core {
     /// mistyped value; [`Error::NotFound`].
     pub async fn set_feedback(&self, id: i64, input: Map<String, Value>) -> Result<()> {
         let mut tx = self.begin().await?;
-        let object = tx.get(id).await?.ok_or_else(|| Error::NotFound {
-            model: "object".into(),
-            id,
-        })?;
+        let object = tx.get_existing(id).await?;
         let registry = self.registry();
         let table = tx.table(&object.model)?;
         let mut row = Row::new();
