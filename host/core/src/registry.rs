@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use syncplane_store::{Column, ColumnType, SqlValue, TableSpec};
+use syncplane_store::{Column, ColumnType, PartialIndex, SqlValue, TableSpec};
 use syncplane_xproto::{Field, FieldType, Model, OptionValue, ScalarType, Schema};
 
 use crate::error::{Error, Result};
@@ -13,6 +13,15 @@ pub(crate) const CHANGE_SEQ: &str = "_change_seq";
 pub(crate) const ENACTED_SEQ: &str = "_enacted_seq";
 pub(crate) const NEXT_RETRY: &str = "_next_retry";
 pub(crate) const FAILURES: &str = "_failures";
+
+/// The rows that need a sync (retry time aside). The text must stay equal to
+/// the pending partial index's predicate for SQLite to use that index, which
+/// keeps finding work proportional to the work, not to the table.
+pub(crate) const PENDING: &str = "deleted = 0 AND no_sync = 0 AND lazy_blocked = 0 \
+     AND (_enacted_seq IS NULL OR _enacted_seq < _change_seq)";
+
+/// The rows marked deleted and waiting for teardown or purge.
+pub(crate) const DELETED: &str = "deleted = 1";
 
 /// A snapshot of the installed models.
 #[derive(Debug, Clone, Default)]
@@ -118,6 +127,18 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
     TableSpec {
         name: table_name(&model.name),
         columns,
+        partial_indexes: vec![
+            PartialIndex {
+                name: "pending".into(),
+                columns: vec!["id".into()],
+                predicate: PENDING,
+            },
+            PartialIndex {
+                name: "deleted".into(),
+                columns: vec!["id".into()],
+                predicate: DELETED,
+            },
+        ],
     }
 }
 

@@ -3,13 +3,15 @@
 //! These writes never advance an object's change sequence, so they never make
 //! the object pending again.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
 use crate::core::{Core, decode};
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
-use crate::registry::{CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, to_sql};
+use crate::registry::{DELETED, ENACTED_SEQ, FAILURES, NEXT_RETRY, PENDING, to_sql};
 use crate::time::{now_ms, now_secs};
 
 /// The result of one sync or delete attempt, as the core records it.
@@ -45,22 +47,103 @@ fn due(now: i64) -> Condition {
     ])
 }
 
-fn dirty() -> Condition {
-    Condition::Any(vec![
-        Condition::IsNull(ENACTED_SEQ.into()),
-        Condition::ColumnLess(ENACTED_SEQ.into(), CHANGE_SEQ.into()),
+/// Outcomes of one engine pass, written together in one transaction.
+///
+/// Successes are grouped per model so that thousands of them cost one
+/// statement; failures, deferrals and purges are rare and written one by one.
+#[derive(Debug, Default)]
+pub struct SyncBatch {
+    enacted: BTreeMap<String, Vec<(i64, SqlValue)>>,
+    others: Vec<(i64, String, SyncRecord)>,
+    purges: Vec<(i64, String)>,
+}
+
+impl SyncBatch {
+    /// Records `record` for `object`.
+    pub fn record(&mut self, object: &Object, record: SyncRecord) {
+        match record {
+            SyncRecord::Enacted { synced_seq } => self
+                .enacted
+                .entry(object.model.clone())
+                .or_default()
+                .push((object.id, SqlValue::Integer(synced_seq))),
+            other => self.others.push((object.id, object.model.clone(), other)),
+        }
+    }
+
+    /// Removes `object` for good (its teardown succeeded, or it needs none).
+    pub fn purge(&mut self, object: &Object) {
+        self.purges.push((object.id, object.model.clone()));
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.enacted.is_empty() && self.others.is_empty() && self.purges.is_empty()
+    }
+
+    /// How many outcomes were recorded.
+    pub fn len(&self) -> usize {
+        self.enacted.values().map(Vec::len).sum::<usize>() + self.others.len() + self.purges.len()
+    }
+}
+
+fn enacted_row() -> Row {
+    Row::from([
+        ("enacted".to_owned(), SqlValue::Real(now_secs())),
+        ("backend_code".to_owned(), SqlValue::Integer(1)),
+        ("backend_status".to_owned(), SqlValue::Text("OK".into())),
+        ("backend_register".to_owned(), SqlValue::Text("{}".into())),
+        (FAILURES.to_owned(), SqlValue::Integer(0)),
+        (NEXT_RETRY.to_owned(), SqlValue::Null),
     ])
 }
 
-fn flag(name: &str, on: bool) -> Condition {
-    Condition::Eq(name.into(), SqlValue::Integer(i64::from(on)))
+fn outcome_row(record: SyncRecord) -> Row {
+    match record {
+        SyncRecord::Enacted { synced_seq } => {
+            let mut row = enacted_row();
+            row.insert(ENACTED_SEQ.to_owned(), SqlValue::Integer(synced_seq));
+            row
+        }
+        SyncRecord::Failed {
+            message,
+            failures,
+            retry_at_ms,
+        } => Row::from([
+            ("backend_code".to_owned(), SqlValue::Integer(2)),
+            ("backend_status".to_owned(), SqlValue::Text(message)),
+            (
+                "backend_register".to_owned(),
+                SqlValue::Text(
+                    serde_json::json!({ "failures": failures, "next_run": retry_at_ms as f64 / 1000.0 })
+                        .to_string(),
+                ),
+            ),
+            (FAILURES.to_owned(), SqlValue::Integer(failures)),
+            (NEXT_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
+        ]),
+        SyncRecord::Deferred {
+            message,
+            retry_at_ms,
+        } => Row::from([
+            ("backend_code".to_owned(), SqlValue::Integer(0)),
+            ("backend_status".to_owned(), SqlValue::Text(message)),
+            (FAILURES.to_owned(), SqlValue::Integer(0)),
+            (NEXT_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
+        ]),
+    }
 }
 
 impl Core {
-    async fn select_leaf(&self, model: &str, conditions: &[Condition]) -> Result<Vec<Object>> {
+    async fn select_leaf(
+        &self,
+        model: &str,
+        conditions: &[Condition],
+        limit: Option<u32>,
+    ) -> Result<Vec<Object>> {
         let mut tx = self.begin().await?;
         let table = tx.table(model)?;
-        let rows = tx.store_tx().select(&table, conditions, None).await?;
+        let rows = tx.store_tx().select(&table, conditions, limit).await?;
         let registry = self.registry();
         Ok(rows
             .into_iter()
@@ -70,32 +153,26 @@ impl Core {
 
     /// Objects whose leaf model is `model` and that need a sync now: changed
     /// since last enacted, not deleted, not `no_sync` or `lazy_blocked`, and
-    /// not waiting for a retry.
+    /// not waiting for a retry. At most `limit`, lowest ids first.
+    ///
+    /// The cost is proportional to the pending objects, not to the table.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownModel`] or a database failure.
-    pub async fn pending(&self, model: &str) -> Result<Vec<Object>> {
-        self.select_leaf(
-            model,
-            &[
-                flag("deleted", false),
-                flag("no_sync", false),
-                flag("lazy_blocked", false),
-                dirty(),
-                due(now_ms()),
-            ],
-        )
-        .await
+    pub async fn pending(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
+        self.select_leaf(model, &[Condition::Sql(PENDING), due(now_ms())], limit)
+            .await
     }
 
-    /// Objects whose leaf model is `model`, marked deleted and due for teardown.
+    /// Objects whose leaf model is `model`, marked deleted and due for
+    /// teardown. At most `limit`, lowest ids first.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownModel`] or a database failure.
-    pub async fn deleted(&self, model: &str) -> Result<Vec<Object>> {
-        self.select_leaf(model, &[flag("deleted", true), due(now_ms())])
+    pub async fn deleted(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
+        self.select_leaf(model, &[Condition::Sql(DELETED), due(now_ms())], limit)
             .await
     }
 
@@ -107,27 +184,71 @@ impl Core {
     pub async fn next_retry_ms(&self, models: &[String]) -> Result<Option<i64>> {
         let mut tx = self.begin().await?;
         let mut earliest: Option<i64> = None;
-        let has_work = Condition::Any(vec![
-            flag("deleted", true),
-            Condition::IsNull(ENACTED_SEQ.into()),
-            Condition::ColumnLess(ENACTED_SEQ.into(), CHANGE_SEQ.into()),
-        ]);
         for model in models {
             let Ok(table) = tx.table(model) else { continue };
-            let min = tx
-                .store_tx()
-                .min(
-                    &table,
-                    NEXT_RETRY,
-                    &[has_work.clone(), flag("no_sync", false)],
-                )
-                .await?;
-            earliest = match (earliest, min) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            for predicate in [PENDING, DELETED] {
+                let min = tx
+                    .store_tx()
+                    .min(&table, NEXT_RETRY, &[Condition::Sql(predicate)])
+                    .await?;
+                earliest = match (earliest, min) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
         }
         Ok(earliest)
+    }
+
+    /// Writes a pass's outcomes in one transaction. Objects that vanished
+    /// meanwhile are skipped.
+    ///
+    /// # Errors
+    ///
+    /// A database failure; nothing is written then.
+    pub async fn apply(&self, batch: SyncBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        if !batch.enacted.is_empty() {
+            let common = enacted_row();
+            for (model, rows) in &batch.enacted {
+                let table = tx.table(model)?;
+                tx.store_tx()
+                    .update_many(&table, &common, ENACTED_SEQ, rows)
+                    .await?;
+                for (id, _) in rows {
+                    tx.note(Change {
+                        id: *id,
+                        model: model.clone(),
+                        kind: ChangeKind::Bookkeeping,
+                    });
+                }
+            }
+        }
+        for (id, model, record) in batch.others {
+            let table = tx.table(&model)?;
+            tx.store_tx()
+                .update(&table, id, &outcome_row(record))
+                .await?;
+            tx.note(Change {
+                id,
+                model,
+                kind: ChangeKind::Bookkeeping,
+            });
+        }
+        for (id, model) in batch.purges {
+            let table = tx.table(&model)?;
+            if tx.store_tx().delete(&table, id).await? {
+                tx.note(Change {
+                    id,
+                    model,
+                    kind: ChangeKind::Purged,
+                });
+            }
+        }
+        tx.commit().await
     }
 
     /// Records the outcome of a sync or delete attempt.
@@ -139,36 +260,7 @@ impl Core {
         let mut tx = self.begin().await?;
         let object = tx.get_existing(id).await?;
         let table = tx.table(&object.model)?;
-        let row = match record {
-            SyncRecord::Enacted { synced_seq } => Row::from([
-                ("enacted".to_owned(), SqlValue::Real(now_secs())),
-                (ENACTED_SEQ.to_owned(), SqlValue::Integer(synced_seq)),
-                ("backend_code".to_owned(), SqlValue::Integer(1)),
-                ("backend_status".to_owned(), SqlValue::Text("OK".into())),
-                ("backend_register".to_owned(), SqlValue::Text("{}".into())),
-                (FAILURES.to_owned(), SqlValue::Integer(0)),
-                (NEXT_RETRY.to_owned(), SqlValue::Null),
-            ]),
-            SyncRecord::Failed { message, failures, retry_at_ms } => Row::from([
-                ("backend_code".to_owned(), SqlValue::Integer(2)),
-                ("backend_status".to_owned(), SqlValue::Text(message)),
-                (
-                    "backend_register".to_owned(),
-                    SqlValue::Text(
-                        serde_json::json!({ "failures": failures, "next_run": retry_at_ms as f64 / 1000.0 })
-                            .to_string(),
-                    ),
-                ),
-                (FAILURES.to_owned(), SqlValue::Integer(failures)),
-                (NEXT_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
-            ]),
-            SyncRecord::Deferred { message, retry_at_ms } => Row::from([
-                ("backend_code".to_owned(), SqlValue::Integer(0)),
-                ("backend_status".to_owned(), SqlValue::Text(message)),
-                (FAILURES.to_owned(), SqlValue::Integer(0)),
-                (NEXT_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
-            ]),
-        };
+        let row = outcome_row(record);
         tx.store_tx().update(&table, id, &row).await?;
         tx.note(Change {
             id,
@@ -276,11 +368,70 @@ message HelloWorldServiceInstance (ServiceInstance) {
     }
 
     #[tokio::test]
+    async fn finding_work_uses_the_partial_indexes() {
+        let (_dir, core) = core().await;
+        let mut tx = core.begin().await.expect("begin");
+        let table = tx.table("HelloWorldService").expect("table");
+        for (predicate, index) in [(PENDING, "pending"), (DELETED, "deleted")] {
+            let plan = tx
+                .store_tx()
+                .select_plan(&table, &[Condition::Sql(predicate), due(now_ms())])
+                .await
+                .expect("plan");
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains(&format!("m_helloworldservice__{index}"))),
+                "{index}: {plan:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_writes_successes_failures_and_purges_together() {
+        let (_dir, core) = core().await;
+        let a = service(&core).await;
+        let b = service(&core).await;
+        let c = service(&core).await;
+        core.delete(c.id).await.expect("delete");
+        let mut batch = SyncBatch::default();
+        batch.record(
+            &a,
+            SyncRecord::Enacted {
+                synced_seq: a.sync.change_seq,
+            },
+        );
+        batch.record(
+            &b,
+            SyncRecord::Failed {
+                message: "down".into(),
+                failures: 1,
+                retry_at_ms: now_ms() + 60_000,
+            },
+        );
+        batch.purge(&c);
+        assert_eq!(batch.len(), 3);
+        core.apply(batch).await.expect("apply");
+        let a = core.get(a.id).await.expect("get").expect("a");
+        assert_eq!(a.fields["backend_code"], json!(1));
+        assert!(!a.sync.is_dirty());
+        let b = core.get(b.id).await.expect("get").expect("b");
+        assert_eq!(b.fields["backend_code"], json!(2));
+        assert_eq!(b.fields["backend_status"], json!("down"));
+        assert!(core.get(c.id).await.expect("get").is_none());
+        assert!(
+            core.pending("HelloWorldService", None)
+                .await
+                .expect("pending")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
     async fn user_changes_make_objects_pending_and_bookkeeping_does_not() {
         let (_dir, core) = core().await;
         let svc = service(&core).await;
         assert_eq!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .len(),
@@ -295,7 +446,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
         .await
         .expect("record");
         assert!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .is_empty()
@@ -308,7 +459,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
             .await
             .expect("feedback");
         assert!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .is_empty()
@@ -319,7 +470,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
             .await
             .expect("same");
         assert!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .is_empty()
@@ -329,7 +480,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
             .await
             .expect("update");
         assert_eq!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .len(),
@@ -342,7 +493,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
         let (_dir, core) = core().await;
         let svc = service(&core).await;
         let seen = core
-            .pending("HelloWorldService")
+            .pending("HelloWorldService", None)
             .await
             .expect("pending")
             .remove(0);
@@ -357,7 +508,10 @@ message HelloWorldServiceInstance (ServiceInstance) {
         )
         .await
         .expect("record");
-        let again = core.pending("HelloWorldService").await.expect("pending");
+        let again = core
+            .pending("HelloWorldService", None)
+            .await
+            .expect("pending");
         assert_eq!(again.len(), 1, "the newer version was marked enacted");
         assert_eq!(again[0].fields["hello_from"], json!("Arya"));
     }
@@ -378,7 +532,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
         .await
         .expect("record");
         assert!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .is_empty()
@@ -397,7 +551,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
             .await
             .expect("update");
         assert_eq!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .len(),
@@ -460,13 +614,13 @@ message HelloWorldServiceInstance (ServiceInstance) {
         assert_eq!(marked.fields["deleted"], json!(true));
         assert_eq!(marked.fields["backend_need_delete"], json!(true));
         assert!(
-            core.pending("HelloWorldService")
+            core.pending("HelloWorldService", None)
                 .await
                 .expect("pending")
                 .is_empty()
         );
         assert_eq!(
-            core.deleted("HelloWorldService")
+            core.deleted("HelloWorldService", None)
                 .await
                 .expect("deleted")
                 .len(),

@@ -19,6 +19,6 @@ mod store;
 mod value;
 
 pub use error::{Error, Result};
-pub use schema::{Column, ColumnType, TableSpec};
+pub use schema::{Column, ColumnType, PartialIndex, TableSpec};
 pub use store::{Store, StoreTx};
 pub use value::{Condition, Row, SqlValue};

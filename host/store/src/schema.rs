@@ -33,6 +33,19 @@ pub struct Column {
     pub indexed: bool,
 }
 
+/// An index over the rows that satisfy a predicate, so that a query for
+/// those rows costs what they are, not what the table holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialIndex {
+    /// Suffix of the index name (the table name is prepended).
+    pub name: String,
+    /// The indexed columns.
+    pub columns: Vec<String>,
+    /// The `WHERE` predicate. A query uses the index only when it contains
+    /// this exact text as a term: pass it as [`crate::Condition::Sql`].
+    pub predicate: &'static str,
+}
+
 /// A table of one model: an `id` primary key plus the given columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableSpec {
@@ -40,6 +53,8 @@ pub struct TableSpec {
     pub name: String,
     /// The columns other than `id`.
     pub columns: Vec<Column>,
+    /// Indexes over subsets of the rows.
+    pub partial_indexes: Vec<PartialIndex>,
 }
 
 impl TableSpec {
@@ -79,6 +94,19 @@ impl TableSpec {
     }
 }
 
+impl PartialIndex {
+    pub(crate) fn create_sql(&self, table: &str) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({}) WHERE {}",
+            quote(&format!("{table}__{}", self.name)),
+            quote(table),
+            columns.join(", "),
+            self.predicate
+        )
+    }
+}
+
 /// Quotes an identifier for SQL.
 pub(crate) fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
@@ -97,6 +125,7 @@ mod tests {
                 ty: ColumnType::Text,
                 indexed: false,
             }],
+            partial_indexes: Vec::new(),
         };
         assert_eq!(
             spec.create_sql(),

@@ -113,6 +113,13 @@ impl Store {
                     .map_err(query_error(&index))?;
             }
         }
+        for index in &spec.partial_indexes {
+            let create = index.create_sql(&spec.name);
+            sqlx::query(&create)
+                .execute(&mut *tx.tx)
+                .await
+                .map_err(query_error(&create))?;
+        }
         tx.commit().await
     }
 
@@ -146,6 +153,24 @@ fn bind_all<'q>(
         };
     }
     query
+}
+
+fn select_sql(
+    spec: &TableSpec,
+    conditions: &[Condition],
+    limit: Option<u32>,
+) -> (String, Vec<SqlValue>) {
+    let mut sql = format!("SELECT * FROM {}", quote(&spec.name));
+    let mut binds = Vec::new();
+    for (i, condition) in conditions.iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        condition.render(&mut sql, &mut binds);
+    }
+    sql.push_str(" ORDER BY id");
+    if let Some(limit) = limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    (sql, binds)
 }
 
 fn decode(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Row)> {
@@ -275,6 +300,48 @@ impl StoreTx {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Sets `common` on every row in `per_row`, and `column` to that row's
+    /// own value: `per_row` pairs an id with its value. One statement per
+    /// chunk of rows instead of one per row; ids that do not exist are
+    /// skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails.
+    pub async fn update_many(
+        &mut self,
+        spec: &TableSpec,
+        common: &Row,
+        column: &str,
+        per_row: &[(i64, SqlValue)],
+    ) -> Result<()> {
+        // SQLite allows 32766 bound values per statement.
+        const CHUNK: usize = 8000;
+        let sets: Vec<String> = common
+            .keys()
+            .map(|c| format!("{} = ?", quote(c)))
+            .chain(std::iter::once(format!("{} = v.column2", quote(column))))
+            .collect();
+        for chunk in per_row.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE {table} SET {sets} FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
+                table = quote(&spec.name),
+                sets = sets.join(", "),
+                values = vec!["(?, ?)"; chunk.len()].join(", "),
+            );
+            let mut values: Vec<SqlValue> = common.values().cloned().collect();
+            for (id, value) in chunk {
+                values.push(SqlValue::Integer(*id));
+                values.push(value.clone());
+            }
+            bind_all(sqlx::query(&sql), &values)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(query_error(&sql))?;
+        }
+        Ok(())
+    }
+
     /// Reads one row.
     ///
     /// # Errors
@@ -302,21 +369,32 @@ impl StoreTx {
         conditions: &[Condition],
         limit: Option<u32>,
     ) -> Result<Vec<(i64, Row)>> {
-        let mut sql = format!("SELECT * FROM {}", quote(&spec.name));
-        let mut binds = Vec::new();
-        for (i, condition) in conditions.iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            condition.render(&mut sql, &mut binds);
-        }
-        sql.push_str(" ORDER BY id");
-        if let Some(limit) = limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        }
+        let (sql, binds) = select_sql(spec, conditions, limit);
         let rows = bind_all(sqlx::query(&sql), &binds)
             .fetch_all(&mut *self.tx)
             .await
             .map_err(query_error(&sql))?;
         rows.iter().map(|r| decode(spec, r)).collect()
+    }
+
+    /// SQLite's plan for [`StoreTx::select`] with these conditions, one line
+    /// per step: lets tests and diagnostics check that an index is used.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn select_plan(
+        &mut self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+    ) -> Result<Vec<String>> {
+        let (sql, binds) = select_sql(spec, conditions, None);
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(3)).collect())
     }
 
     /// The smallest value of `column` among rows matching `conditions`.
@@ -421,7 +499,66 @@ mod tests {
                     indexed: false,
                 },
             ],
+            partial_indexes: vec![crate::PartialIndex {
+                name: "big".into(),
+                columns: vec!["id".into()],
+                predicate: "n > 10",
+            }],
         }
+    }
+
+    #[tokio::test]
+    async fn update_many_sets_common_and_per_row_values_and_the_partial_index_is_used() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let mut tx = store.begin().await.expect("begin");
+        for id in 1..=3 {
+            let row = Row::from([("n".to_owned(), SqlValue::Integer(id))]);
+            tx.insert(&spec(), id, &row).await.expect("insert");
+        }
+        let common = Row::from([("name".to_owned(), SqlValue::Text("same".into()))]);
+        let per_row = [
+            (1, SqlValue::Integer(11)),
+            (3, SqlValue::Integer(33)),
+            (9, SqlValue::Integer(99)),
+        ];
+        tx.update_many(&spec(), &common, "n", &per_row)
+            .await
+            .expect("update");
+        let big = tx
+            .select(&spec(), &[Condition::Sql("n > 10")], None)
+            .await
+            .expect("select");
+        assert_eq!(
+            big,
+            [
+                (
+                    1,
+                    Row::from([
+                        ("name".to_owned(), SqlValue::Text("same".into())),
+                        ("n".to_owned(), SqlValue::Integer(11))
+                    ])
+                ),
+                (
+                    3,
+                    Row::from([
+                        ("name".to_owned(), SqlValue::Text("same".into())),
+                        ("n".to_owned(), SqlValue::Integer(33))
+                    ])
+                ),
+            ]
+        );
+        let plan = tx
+            .select_plan(&spec(), &[Condition::Sql("n > 10")])
+            .await
+            .expect("plan");
+        assert!(
+            plan.iter().any(|p| p.contains("m_thing__big")),
+            "plan: {plan:?}"
+        );
     }
 
     #[tokio::test]

@@ -31,6 +31,10 @@ pub enum Condition {
     ColumnLess(String, String),
     /// Any of the conditions holds.
     Any(Vec<Condition>),
+    /// A fixed predicate written by the caller, rendered verbatim (no bound
+    /// values). Used where the text must equal a partial index's `WHERE`
+    /// so that SQLite picks the index; never build it from user input.
+    Sql(&'static str),
 }
 
 impl Condition {
@@ -47,6 +51,11 @@ impl Condition {
                 binds.push(v.clone());
             }
             Condition::ColumnLess(a, b) => sql.push_str(&format!("{} < {}", quote(a), quote(b))),
+            Condition::Sql(predicate) => {
+                sql.push('(');
+                sql.push_str(predicate);
+                sql.push(')');
+            }
             Condition::Any(all) => {
                 sql.push('(');
                 for (i, c) in all.iter().enumerate() {
