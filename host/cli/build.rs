@@ -1,4 +1,5 @@
-//! Builds the hello-world guest so `syncplane demo` can embed it.
+//! Builds the hello-world guest so `syncplane demo` can embed it, and the
+//! no-op guest for `syncplane bench sync`.
 
 use std::path::PathBuf;
 
@@ -13,5 +14,14 @@ fn main() {
     println!(
         "cargo:rustc-env=SYNCPLANE_HELLO_WORLD_DIR={}",
         root.join("guests/hello-world").display()
+    );
+    let noop_wasm = syncplane_guest_build::build_from_build_script(&root, "guests/noop");
+    println!(
+        "cargo:rustc-env=SYNCPLANE_NOOP_WASM={}",
+        noop_wasm.display()
+    );
+    println!(
+        "cargo:rustc-env=SYNCPLANE_NOOP_DIR={}",
+        root.join("guests/noop").display()
     );
 }

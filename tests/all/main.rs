@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod demo;
+mod engine;
 mod hello_world;
 mod hostile;
 mod util;

@@ -4,8 +4,9 @@
 //!
 //! - [`app`] builds the axum `Router`: XOS-style REST under `/xosapi/v1`,
 //!   TOSCA at `/run` and `/custom_type/<model>`, service onboarding under
-//!   `/syncplane/v1/services`.
-//! - Every route but `/custom_type` and `/healthz` needs credentials:
+//!   `/syncplane/v1/services`, synchronizer status at `/syncplane/v1/status`,
+//!   Prometheus metrics at `/metrics`.
+//! - Every route but `/custom_type`, `/healthz` and `/metrics` needs credentials:
 //!   XOS's `xos-username`/`xos-password` headers or HTTP Basic.
 //! - [`serve`] runs the router on a listener until shutdown.
 #![deny(missing_docs)]
@@ -55,6 +56,8 @@ pub fn app(host: Host) -> Router {
                 .post(services::install)
                 .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
         )
+        .route("/syncplane/v1/status", get(services::status))
+        .route("/metrics", get(services::metrics))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

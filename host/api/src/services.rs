@@ -1,4 +1,5 @@
-//! Service onboarding: `POST /syncplane/v1/services` installs a package.
+//! Service onboarding (`POST /syncplane/v1/services` installs a package),
+//! synchronizer status and metrics.
 
 use axum::Json;
 use axum::extract::State;
@@ -27,4 +28,21 @@ pub async fn install(
 /// Lists installed services.
 pub async fn list(State(state): State<AppState>, _user: User) -> Json<Value> {
     Json(json!({ "items": state.host.services() }))
+}
+
+/// What the synchronizer is doing, per service and step.
+pub async fn status(State(state): State<AppState>, _user: User) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!(state.host.status().await?)))
+}
+
+/// Engine metrics in the Prometheus text format. Unauthenticated, as
+/// scrapers expect; it names services and steps, never object data.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.host.engine().stats().prometheus_text(),
+    )
 }

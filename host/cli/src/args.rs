@@ -31,6 +31,53 @@ pub enum Command {
         #[command(subcommand)]
         command: XprotoCommand,
     },
+    /// Measure the host with a no-op guest and print the figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Show what the synchronizer of a running server is doing: per step,
+    /// pending, running, failed and deferred objects, last error, next retry.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Sync freshly created objects through a no-op step on a temporary
+    /// SQLite store; then time single changes among them.
+    Sync(BenchSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSyncArgs {
+    /// How many objects to create and sync.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub objects: u32,
+    /// How many single-object changes to time after the bulk sync.
+    #[arg(long, default_value_t = 100)]
+    pub changes: u32,
+    /// How many back-to-back invocations to time for the per-call overhead.
+    #[arg(long, default_value_t = 2000)]
+    pub invocations: u32,
+    /// Print one JSON object instead of a summary (no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the store here instead of a temporary directory (must not exist).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Print the JSON the server returns.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +149,15 @@ pub struct TuningArgs {
     /// Longest delay between retries of a failing object.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub backoff_max: Duration,
+    /// Retry failing objects at --retry-interval instead of backing off.
+    #[arg(long)]
+    pub backoff_disabled: bool,
+    /// Cohorts (groups of linked objects) synchronized at the same time.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=128))]
+    pub concurrency: u32,
+    /// The most objects one engine pass takes on before writing outcomes.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
     /// Time one guest call may take before it is interrupted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_timeout: Duration,
@@ -144,6 +200,15 @@ pub struct DemoArgs {
 pub struct InstallArgs {
     /// The service directory (with syncplane.toml).
     pub path: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Which server to talk to, and as whom.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
     /// The server's URL.
     #[arg(
         long,
@@ -157,6 +222,4 @@ pub struct InstallArgs {
     /// Password.
     #[arg(long, env = "SYNCPLANE_PASSWORD", hide_env_values = true)]
     pub password: String,
-    #[command(flatten)]
-    pub log: LogArgs,
 }

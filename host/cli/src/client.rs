@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use syncplane_platform::{MANIFEST_FILE, Manifest, ServicePackage};
 
-use crate::args::InstallArgs;
+use crate::args::{InstallArgs, ServerArgs, StatusArgs};
 
 /// An authenticated HTTP client for one server.
 pub struct Client {
@@ -18,6 +18,10 @@ pub struct Client {
 }
 
 impl Client {
+    pub fn from_args(args: &ServerArgs) -> Self {
+        Client::new(&args.server, &args.username, &args.password)
+    }
+
     pub fn new(base: &str, username: &str, password: &str) -> Self {
         Client {
             http: reqwest::Client::new(),
@@ -134,7 +138,7 @@ pub fn package_from_dir(dir: &Path) -> anyhow::Result<ServicePackage> {
 
 pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
     let package = package_from_dir(&args.path)?;
-    let client = Client::new(&args.server, &args.username, &args.password);
+    let client = Client::from_args(&args.server);
     let installed = client
         .install(&package)
         .await
@@ -147,4 +151,85 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         installed["sync_steps"],
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `syncplane status`: the server's synchronizer status as a table.
+pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server);
+    let status = client
+        .json(reqwest::Method::GET, "/syncplane/v1/status", None)
+        .await
+        .context("cannot read the server's status")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render_status(&status));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_status(status: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let empty = Vec::new();
+    let services = status["services"].as_array().unwrap_or(&empty);
+    if services.is_empty() {
+        out.push_str("no services installed\n");
+    }
+    let int = |v: &Value| v.as_i64().unwrap_or_default();
+    let when = |v: &Value| match v.as_i64() {
+        Some(ms) => {
+            let secs = (ms - syncplane_core::now_ms()) as f64 / 1000.0;
+            if secs <= 0.0 {
+                "due".to_owned()
+            } else {
+                format!("in {secs:.1}s")
+            }
+        }
+        None => "-".to_owned(),
+    };
+    for service in services {
+        let _ = writeln!(
+            out,
+            "service {} {}",
+            service["name"].as_str().unwrap_or("?"),
+            service["version"].as_str().unwrap_or("?")
+        );
+        let _ = writeln!(
+            out,
+            "  {:<36} {:>8} {:>8} {:>8} {:>8} {:>7}  last error",
+            "step", "calls", "done", "failed", "deferred", "running"
+        );
+        for step in service["steps"].as_array().unwrap_or(&empty) {
+            let _ = writeln!(
+                out,
+                "  {:<36} {:>8} {:>8} {:>8} {:>8} {:>7}  {}",
+                step["name"].as_str().unwrap_or("?"),
+                int(&step["invocations"]),
+                int(&step["done"]),
+                int(&step["failed"]),
+                int(&step["deferred"]),
+                int(&step["running"]),
+                step["last_error"].as_str().unwrap_or("-"),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  {:<36} {:>8} {:>8} {:>8} {:>8}  next retry",
+            "model", "pending", "failed", "deferred", "deleted"
+        );
+        for model in service["models"].as_array().unwrap_or(&empty) {
+            let _ = writeln!(
+                out,
+                "  {:<36} {:>8} {:>8} {:>8} {:>8}  {}",
+                model["model"].as_str().unwrap_or("?"),
+                int(&model["pending"]),
+                int(&model["failed"]),
+                int(&model["deferred"]),
+                int(&model["deleted"]),
+                when(&model["next_retry_ms"]),
+            );
+        }
+    }
+    out
 }

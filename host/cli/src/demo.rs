@@ -105,10 +105,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let password = "letmein".to_owned();
     let mut config = HostConfig::new(data.path());
     config.admin_password = Some(password.clone());
-    config.retry = RetryPolicy {
+    config.engine.retry = RetryPolicy {
         retry_interval: Duration::from_secs(1),
         backoff_base: Duration::from_millis(500),
         backoff_max: Duration::from_secs(4),
+        backoff_disabled: false,
     };
     let host = Host::open(config)
         .await

@@ -5,6 +5,7 @@
 //! itself lives in the library crates; this crate only wires and reports.
 
 mod args;
+mod bench;
 mod client;
 mod demo;
 mod logging;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, ServiceCommand, XprotoCommand};
+use crate::args::{BenchCommand, Cli, Command, ServiceCommand, XprotoCommand};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -57,6 +58,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             XprotoCommand::Check(files) => xproto::check(&files),
             XprotoCommand::Gen { target, files } => xproto::generate(target, &files),
         },
+        Command::Bench {
+            command: BenchCommand::Sync(args),
+        } => {
+            logging::init(&args.log.filter("warn"));
+            bench::sync(args).await
+        }
+        Command::Status(args) => client::status(args).await,
         Command::Service {
             command: ServiceCommand::Install(args),
         } => {

@@ -4,17 +4,24 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use syncplane_core::ADMIN_EMAIL;
-use syncplane_platform::{ADMIN_PASSWORD_FILE, Host, HostConfig, Limits, RetryPolicy};
+use syncplane_platform::{
+    ADMIN_PASSWORD_FILE, EngineConfig, Host, HostConfig, Limits, RetryPolicy,
+};
 use tokio::sync::watch;
 
 use crate::args::{ServeArgs, TuningArgs};
 
 impl TuningArgs {
     pub fn apply(&self, config: &mut HostConfig) {
-        config.retry = RetryPolicy {
-            retry_interval: self.retry_interval,
-            backoff_base: self.backoff_base,
-            backoff_max: self.backoff_max,
+        config.engine = EngineConfig {
+            retry: RetryPolicy {
+                retry_interval: self.retry_interval,
+                backoff_base: self.backoff_base,
+                backoff_max: self.backoff_max,
+                backoff_disabled: self.backoff_disabled,
+            },
+            concurrency: self.concurrency as usize,
+            batch_size: self.batch_size,
         };
         config.limits = Limits {
             deadline: self.step_timeout,

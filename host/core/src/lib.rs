@@ -29,6 +29,6 @@ pub use crate::core::{CORE_XPROTO, Core, CoreTx};
 pub use error::{Error, Result};
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use registry::Registry;
-pub use sync::{SyncBatch, SyncRecord};
+pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord};
 pub use time::{now_ms, now_secs};
 pub use users::ADMIN_EMAIL;

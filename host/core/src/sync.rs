@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
@@ -134,7 +135,62 @@ fn outcome_row(record: SyncRecord) -> Row {
     }
 }
 
+/// Where the objects of one model stand with the synchronizer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ModelSyncCounts {
+    /// The model.
+    pub model: String,
+    /// Objects whose latest version is not enacted (including those below).
+    pub pending: i64,
+    /// Pending objects whose last attempt failed (`backend_code = 2`).
+    pub failed: i64,
+    /// Pending objects waiting to be retried without an error (deferred, or
+    /// waiting on another object).
+    pub deferred: i64,
+    /// Objects marked deleted and not purged yet.
+    pub deleted: i64,
+    /// The earliest retry time, milliseconds since the epoch.
+    pub next_retry_ms: Option<i64>,
+}
+
 impl Core {
+    /// Counts of pending, failed, deferred and deleted objects of `model`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`] or a database failure.
+    pub async fn sync_counts(&self, model: &str) -> Result<ModelSyncCounts> {
+        let mut tx = self.begin().await?;
+        let table = tx.table(model)?;
+        let store = tx.store_tx();
+        let pending = Condition::Sql(PENDING);
+        Ok(ModelSyncCounts {
+            model: model.to_owned(),
+            pending: store.count(&table, std::slice::from_ref(&pending)).await?,
+            failed: store
+                .count(
+                    &table,
+                    &[
+                        pending.clone(),
+                        Condition::Eq("backend_code".into(), SqlValue::Integer(2)),
+                    ],
+                )
+                .await?,
+            deferred: store
+                .count(
+                    &table,
+                    &[
+                        pending.clone(),
+                        Condition::Eq("backend_code".into(), SqlValue::Integer(0)),
+                        Condition::Sql("_next_retry IS NOT NULL"),
+                    ],
+                )
+                .await?,
+            deleted: store.count(&table, &[Condition::Sql(DELETED)]).await?,
+            next_retry_ms: store.min(&table, NEXT_RETRY, &[pending]).await?,
+        })
+    }
+
     async fn select_leaf(
         &self,
         model: &str,

@@ -12,6 +12,9 @@ pub struct RetryPolicy {
     pub backoff_base: Duration,
     /// The longest delay after failures. Default: 5 min.
     pub backoff_max: Duration,
+    /// Retry failed objects at `retry_interval` instead of backing off, as
+    /// the original's `backoff_disabled` setting. Default: false.
+    pub backoff_disabled: bool,
 }
 
 impl Default for RetryPolicy {
@@ -20,11 +23,22 @@ impl Default for RetryPolicy {
             retry_interval: Duration::from_secs(5),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),
+            backoff_disabled: false,
         }
     }
 }
 
 impl RetryPolicy {
+    /// When to retry after `failures` failures in a row: the backoff, or
+    /// the plain retry interval when backoff is disabled.
+    pub fn delay_after_failure(&self, failures: i64) -> Duration {
+        if self.backoff_disabled {
+            self.retry_interval
+        } else {
+            self.backoff(failures)
+        }
+    }
+
     /// The delay after `failures` failures in a row (at least 1): exponential,
     /// capped, plus up to 10% jitter so failing objects do not retry in step.
     pub fn backoff(&self, failures: i64) -> Duration {
@@ -48,6 +62,7 @@ mod tests {
             retry_interval: Duration::from_secs(1),
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_millis(1000),
+            backoff_disabled: false,
         };
         let within = |d: Duration, base: u64| {
             d >= Duration::from_millis(base) && d <= Duration::from_millis(base + base / 10)
@@ -57,5 +72,11 @@ mod tests {
         assert!(within(policy.backoff(4), 800));
         assert!(within(policy.backoff(5), 1000));
         assert!(within(policy.backoff(60), 1000));
+        assert!(within(policy.delay_after_failure(2), 200));
+        let flat = RetryPolicy {
+            backoff_disabled: true,
+            ..policy
+        };
+        assert_eq!(flat.delay_after_failure(5), Duration::from_secs(1));
     }
 }

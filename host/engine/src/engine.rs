@@ -1,18 +1,56 @@
-//! The engine loop: wake on changes or retry times, run what is pending.
+//! The engine loop: wake on changes or retry times, run what is due.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use serde_json::Value;
-use syncplane_core::{Core, Object, SyncRecord, now_ms};
+use syncplane_core::{Core, Object, Registry, SyncBatch, now_ms};
 use tokio::sync::{Notify, broadcast, watch};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
 
 use crate::backoff::RetryPolicy;
+use crate::cohort::{Node, cohorts};
 use crate::error::Result;
-use crate::order::sync_order;
-use crate::outcome::{Outcome, SyncStep};
+use crate::outcome::SyncStep;
+use crate::runner::{Phase, Runner, Verdict, Work};
+use crate::stats::Stats;
+use crate::steps::StepTable;
+
+/// How the engine schedules work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Retry timing for deferred and failed objects.
+    pub retry: RetryPolicy,
+    /// How many cohorts run at the same time. Default: 4.
+    pub concurrency: usize,
+    /// The most objects one pass takes on; the rest waits for the next pass,
+    /// which follows at once. Bounds memory and makes progress durable in
+    /// steps. Default: 2000.
+    pub batch_size: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            retry: RetryPolicy::default(),
+            concurrency: 4,
+            batch_size: 2000,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Objects run through steps (synced or torn down), deferred or purged.
+    pub handled: usize,
+    /// Whether more work was due than the pass took on.
+    pub more: bool,
+    /// The earliest retry time (ms since the epoch) of what remains.
+    pub next_retry_ms: Option<i64>,
+}
 
 /// The synchronizer engine.
 ///
@@ -24,25 +62,44 @@ use crate::outcome::{Outcome, SyncStep};
 ///   success records the change sequence the step saw, so a change made
 ///   during the sync makes the object pending again.
 /// - Bookkeeping written here never makes an object pending.
+/// - No database transaction is open while a step runs; a pass's outcomes
+///   are written together afterwards, so a crash loses at most the pass in
+///   flight, whose objects are then simply pending again.
 /// - Deletion runs `delete-record` and purges only after it succeeded;
 ///   objects of models without a step are purged directly.
 #[derive(Clone)]
 pub struct Engine {
     core: Core,
-    policy: RetryPolicy,
+    config: EngineConfig,
     steps: Arc<RwLock<BTreeMap<String, Vec<SyncStep>>>>,
+    table: Arc<Mutex<Option<CachedTable>>>,
     wake: Arc<Notify>,
+    stats: Arc<Stats>,
+}
+
+/// The step table for the installed steps and one registry; dropped when
+/// steps change.
+struct CachedTable {
+    registry: Arc<Registry>,
+    table: Arc<StepTable>,
 }
 
 impl Engine {
     /// A new engine over `core`, with no steps yet.
-    pub fn new(core: Core, policy: RetryPolicy) -> Self {
+    pub fn new(core: Core, config: EngineConfig) -> Self {
         Engine {
             core,
-            policy,
+            config,
             steps: Arc::default(),
+            table: Arc::default(),
             wake: Arc::default(),
+            stats: Arc::default(),
         }
+    }
+
+    /// The engine's counters and metrics.
+    pub fn stats(&self) -> Arc<Stats> {
+        Arc::clone(&self.stats)
     }
 
     /// Installs (or replaces) the sync steps of `service` and wakes the loop.
@@ -55,36 +112,75 @@ impl Engine {
                 poisoned.into_inner().insert(service.to_owned(), steps);
             }
         }
+        if let Ok(mut cached) = self.table.lock() {
+            *cached = None;
+        }
         self.wake.notify_one();
     }
 
-    fn all_steps(&self) -> Vec<SyncStep> {
-        match self.steps.read() {
+    /// The steps resolved against the current models, rebuilt only when
+    /// steps or models changed.
+    fn step_table(&self) -> Arc<StepTable> {
+        let registry = self.core.registry();
+        let mut cached = match self.table.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(c) = cached.as_ref()
+            && Arc::ptr_eq(&c.registry, &registry)
+        {
+            return Arc::clone(&c.table);
+        }
+        let steps: Vec<SyncStep> = match self.steps.read() {
             Ok(s) => s.values().flatten().cloned().collect(),
             Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
-        }
+        };
+        let table = Arc::new(StepTable::build(registry.schema(), steps));
+        *cached = Some(CachedTable {
+            registry,
+            table: Arc::clone(&table),
+        });
+        table
     }
 
     /// Runs until `shutdown` turns true. Sleeps until a change arrives on the
     /// change feed, steps are installed, or the earliest retry is due.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut feed = self.core.subscribe();
+        // Deleted objects of models without steps are looked for at start
+        // and after a deletion, not on every pass.
+        let mut purge_scan = true;
         loop {
-            let next_retry = match self.run_pass().await {
-                Ok(next) => next,
+            let report = match self.pass(std::mem::take(&mut purge_scan)).await {
+                Ok(report) => report,
                 Err(error) => {
-                    warn!(error = %error, "synchronizer pass failed; retrying");
-                    Some(now_ms() + 1000)
+                    warn!(error = %error, "synchronizer pass failed; retrying in 1 s");
+                    purge_scan = true;
+                    PassReport {
+                        next_retry_ms: Some(now_ms() + 1000),
+                        ..PassReport::default()
+                    }
                 }
             };
-            let sleep = next_retry
+            if *shutdown.borrow() {
+                break;
+            }
+            if report.more {
+                purge_scan = true;
+                continue;
+            }
+            let sleep = report
+                .next_retry_ms
                 .map(|at| Duration::from_millis((at - now_ms()).max(0) as u64))
                 .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
-                change = wait_for_work(&mut feed) => if !change { break },
+                change = wait_for_work(&mut feed) => match change {
+                    Some(deleted) => purge_scan |= deleted,
+                    None => break,
+                },
             }
             if *shutdown.borrow() {
                 break;
@@ -93,147 +189,257 @@ impl Engine {
         debug!("synchronizer loop stopped");
     }
 
-    /// Runs everything that is due once; returns the earliest retry time of
-    /// what remains.
+    /// Runs what is due once: purges, teardowns in reverse dependency
+    /// order, then syncs by cohort; writes the outcomes in one transaction.
     ///
     /// # Errors
     ///
-    /// When the store fails.
-    pub async fn run_pass(&self) -> Result<Option<i64>> {
-        let steps = self.all_steps();
-        let registry = self.core.registry();
-        let mut by_model: BTreeMap<String, SyncStep> = BTreeMap::new();
-        for step in steps {
-            by_model.entry(step.observes.clone()).or_insert(step);
-        }
-        let observed: Vec<String> = by_model.keys().cloned().collect();
-        let order = sync_order(registry.schema(), &observed);
+    /// When the store fails; nothing of the pass is written then.
+    pub async fn run_pass(&self) -> Result<PassReport> {
+        self.pass(true).await
+    }
 
-        // Objects of models no step observes need no teardown.
+    async fn pass(&self, purge_scan: bool) -> Result<PassReport> {
+        let table = self.step_table();
+        let registry = self.core.registry();
+        let mut budget = self.config.batch_size.max(1) as usize;
+        let mut more = false;
+        let mut batch = SyncBatch::default();
+
+        // Objects of models no step serves need no teardown.
         for model in registry.schema().models().filter(|m| !m.is_abstract()) {
-            if !by_model.contains_key(&model.name) {
-                for object in self.core.deleted(&model.name).await? {
-                    self.core.purge(object.id).await?;
-                }
+            if !purge_scan || table.serves(&model.name) {
+                continue;
+            }
+            let found = self.core.deleted(&model.name, Some(budget as u32)).await?;
+            more |= found.len() == budget;
+            budget -= found.len();
+            for object in found {
+                batch.purge(&object);
             }
         }
-        // Teardown runs in reverse dependency order.
-        for model in order.iter().rev() {
-            let step = &by_model[model];
-            for object in self.core.deleted(model).await? {
-                self.run_step(step, object, true).await?;
+
+        let mut deleted = Vec::new();
+        for model in table.order().iter().rev() {
+            if budget == 0 {
+                more = true;
+                break;
             }
+            let found = self.core.deleted(model, Some(budget as u32)).await?;
+            more |= found.len() == budget;
+            budget -= found.len();
+            deleted.extend(found);
         }
-        for model in &order {
-            let step = &by_model[model];
-            for object in self.core.pending(model).await? {
-                if let Some(waiting) = self.unsynced_dependency(&object, &by_model).await? {
-                    let message = format!("waiting on {waiting}");
-                    debug!(object.id = object.id, %message, "deferring object");
-                    self.core
-                        .record_sync(
-                            object.id,
-                            SyncRecord::Deferred {
-                                message,
-                                retry_at_ms: now_ms()
-                                    + self.policy.retry_interval.as_millis() as i64,
-                            },
-                        )
-                        .await?;
-                    continue;
-                }
-                self.run_step(step, object, false).await?;
+        let mut pending = Vec::new();
+        for model in table.order() {
+            if budget == 0 {
+                more = true;
+                break;
             }
+            let found = self.core.pending(model, Some(budget as u32)).await?;
+            more |= found.len() == budget;
+            budget -= found.len();
+            pending.extend(found);
         }
-        Ok(self.core.next_retry_ms(&observed).await?)
+        let queue_depth = deleted.len() + pending.len();
+        self.stats.pass(queue_depth);
+        let handled = batch.len() + queue_depth;
+        if queue_depth > 0 {
+            debug!(
+                deleted = deleted.len(),
+                pending = pending.len(),
+                "engine pass"
+            );
+        }
+
+        let runner = Runner {
+            steps: Arc::clone(&table),
+            policy: self.config.retry,
+            stats: Arc::clone(&self.stats),
+        };
+        let teardown = self.plan(&registry, &table, deleted, Phase::Delete).await?;
+        for (object, verdict) in self.run_cohorts(&runner, teardown, Phase::Delete).await {
+            record(&mut batch, &object, verdict);
+        }
+        let sync = self.plan(&registry, &table, pending, Phase::Sync).await?;
+        for (object, verdict) in self.run_cohorts(&runner, sync, Phase::Sync).await {
+            record(&mut batch, &object, verdict);
+        }
+        self.core.apply(batch).await?;
+
+        let next_retry_ms = self.core.next_retry_ms(table.order()).await?;
+        Ok(PassReport {
+            handled,
+            more,
+            next_retry_ms,
+        })
     }
 
-    /// A linked object that a step synchronizes and that is not in sync yet.
-    async fn unsynced_dependency(
+    /// Splits objects into cohorts of [`Work`], in the order they must run.
+    async fn plan(
         &self,
-        object: &Object,
-        by_model: &BTreeMap<String, SyncStep>,
-    ) -> Result<Option<String>> {
-        let registry = self.core.registry();
-        for field in registry.schema().all_fields(&object.model) {
-            if field.link_target().is_none() {
-                continue;
-            }
-            let Some(target_id) = object.int_field(&field.column_name()) else {
-                continue;
-            };
-            let Some(target) = self.core.get(target_id).await? else {
-                continue;
-            };
-            if by_model.contains_key(&target.model)
-                && (target.sync.is_dirty()
-                    || target.fields.get("backend_code") == Some(&Value::from(2)))
-            {
-                return Ok(Some(format!("{} {}", target.model, target.id)));
+        registry: &Registry,
+        table: &StepTable,
+        objects: Vec<Object>,
+        phase: Phase,
+    ) -> Result<Vec<Vec<Work>>> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut link_columns: HashMap<String, Vec<String>> = HashMap::new();
+        let mut nodes = Vec::with_capacity(objects.len());
+        for object in &objects {
+            let columns = link_columns.entry(object.model.clone()).or_insert_with(|| {
+                registry
+                    .schema()
+                    .all_fields(&object.model)
+                    .into_iter()
+                    .filter(|f| f.link_target().is_some() && !f.is_many())
+                    .map(|f| f.column_name())
+                    .collect()
+            });
+            nodes.push(Node {
+                id: object.id,
+                rank: table.rank(&object.model),
+                links: columns.iter().filter_map(|c| object.int_field(c)).collect(),
+            });
+        }
+        // A sync must wait for linked objects outside the pass that are not
+        // in sync (failed, deferred, or beyond this pass's batch).
+        let in_pass: HashSet<i64> = nodes.iter().map(|n| n.id).collect();
+        let mut outside: HashMap<i64, Option<String>> = HashMap::new();
+        if phase == Phase::Sync {
+            for node in &nodes {
+                for target in &node.links {
+                    if !in_pass.contains(target) && !outside.contains_key(target) {
+                        let blocking = self.blocking(table, *target).await?;
+                        outside.insert(*target, blocking);
+                    }
+                }
             }
         }
-        Ok(None)
+        let groups = cohorts(&nodes);
+        let mut slots: Vec<Option<(Object, Node)>> =
+            objects.into_iter().zip(nodes).map(Some).collect();
+        let mut out = Vec::with_capacity(groups.len());
+        for group in groups {
+            let mut cohort = Vec::with_capacity(group.len());
+            for i in group {
+                let Some((object, node)) = slots[i].take() else {
+                    continue;
+                };
+                let waiting_on = node
+                    .links
+                    .iter()
+                    .find_map(|t| outside.get(t).cloned().flatten());
+                cohort.push(Work {
+                    object,
+                    links: node.links,
+                    waiting_on,
+                });
+            }
+            if phase == Phase::Delete {
+                cohort.reverse();
+            }
+            out.push(cohort);
+        }
+        Ok(out)
     }
 
-    async fn run_step(&self, step: &SyncStep, object: Object, delete: bool) -> Result<()> {
-        let span = info_span!(
-            "step",
-            service = %step.service,
-            step = %step.name,
-            model = %object.model,
-            object.id = object.id,
-            attempt = object.sync.failures + 1,
-        );
-        async {
-            let started = std::time::Instant::now();
-            debug!(phase = if delete { "delete" } else { "sync" }, "invoking step");
-            let outcome = if delete {
-                step.invoker.delete_record(&object).await
-            } else {
-                step.invoker.sync_record(&object).await
-            };
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-            match outcome {
-                Outcome::Done if delete => {
-                    info!(elapsed_ms, "deleted object");
-                    self.core.purge(object.id).await?;
-                }
-                Outcome::Done => {
-                    info!(elapsed_ms, "synced object");
-                    self.core
-                        .record_sync(object.id, SyncRecord::Enacted { synced_seq: object.sync.change_seq })
-                        .await?;
-                }
-                Outcome::Deferred(message) => {
-                    info!(elapsed_ms, %message, "step deferred");
-                    let retry_at_ms = now_ms() + self.policy.retry_interval.as_millis() as i64;
-                    self.core.record_sync(object.id, SyncRecord::Deferred { message, retry_at_ms }).await?;
-                }
-                Outcome::Failed(message) => {
-                    let failures = object.sync.failures + 1;
-                    let delay = self.policy.backoff(failures);
-                    warn!(elapsed_ms, %message, failures, retry_in_ms = delay.as_millis() as u64, "step failed");
-                    let retry_at_ms = now_ms() + delay.as_millis() as i64;
-                    self.core
-                        .record_sync(object.id, SyncRecord::Failed { message, failures, retry_at_ms })
-                        .await?;
-                }
-            }
-            Ok(())
+    /// Why the object `id` (outside the pass) holds up objects linking to
+    /// it, if it does: a step serves it and it is not in sync.
+    async fn blocking(&self, table: &StepTable, id: i64) -> Result<Option<String>> {
+        let Some(target) = self.core.get(id).await? else {
+            return Ok(None);
+        };
+        let flag = |name: &str| target.fields.get(name) == Some(&Value::Bool(true));
+        if !table.serves(&target.model) || flag("no_sync") || flag("deleted") {
+            return Ok(None);
         }
-        .instrument(span)
-        .await
+        let failed = target.fields.get("backend_code") == Some(&Value::from(2));
+        if !failed && !target.sync.is_dirty() {
+            return Ok(None);
+        }
+        let status = target.str_field("backend_status").unwrap_or_default();
+        Ok(Some(if status.is_empty() {
+            format!("{} {}", target.model, target.id)
+        } else {
+            format!("{} {}: {status}", target.model, target.id)
+        }))
+    }
+
+    /// Runs cohorts on up to `concurrency` worker tasks; one cohort's
+    /// objects run one after another.
+    async fn run_cohorts(
+        &self,
+        runner: &Runner,
+        cohorts: Vec<Vec<Work>>,
+        phase: Phase,
+    ) -> Vec<(Object, Verdict)> {
+        if cohorts.is_empty() {
+            return Vec::new();
+        }
+        let workers = self.config.concurrency.clamp(1, cohorts.len());
+        let queue = Arc::new(Mutex::new(VecDeque::from(cohorts)));
+        let mut set = JoinSet::new();
+        for _ in 0..workers {
+            let queue = Arc::clone(&queue);
+            let runner = runner.clone();
+            set.spawn(async move {
+                let mut out = Vec::new();
+                loop {
+                    let next = match queue.lock() {
+                        Ok(mut q) => q.pop_front(),
+                        Err(poisoned) => poisoned.into_inner().pop_front(),
+                    };
+                    let Some(cohort) = next else { break };
+                    out.extend(runner.run_cohort(cohort, phase).await);
+                }
+                out
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(results) => out.extend(results),
+                // The objects of a crashed worker stay pending and run again.
+                Err(e) => error!(error = %e, "engine worker crashed"),
+            }
+        }
+        let done = out
+            .iter()
+            .filter(|(_, v)| {
+                matches!(
+                    v,
+                    Verdict::Purge | Verdict::Record(syncplane_core::SyncRecord::Enacted { .. })
+                )
+            })
+            .count();
+        if !out.is_empty() {
+            info!(phase = ?phase, objects = out.len(), done, "ran cohorts");
+        }
+        out
     }
 }
 
-/// Waits for a change that may give the engine work; false when the feed closed.
-async fn wait_for_work(feed: &mut broadcast::Receiver<syncplane_core::Change>) -> bool {
+fn record(batch: &mut SyncBatch, object: &Object, verdict: Verdict) {
+    match verdict {
+        Verdict::Record(record) => batch.record(object, record),
+        Verdict::Purge => batch.purge(object),
+    }
+}
+
+/// Waits for a change that may give the engine work: `Some(true)` when it
+/// was (or may have been) a deletion, `None` when the feed closed.
+async fn wait_for_work(feed: &mut broadcast::Receiver<syncplane_core::Change>) -> Option<bool> {
     loop {
         match feed.recv().await {
-            Ok(change) if change.kind.needs_sync() => return true,
+            Ok(change) if change.kind.needs_sync() => {
+                return Some(change.kind == syncplane_core::ChangeKind::Deleted);
+            }
             Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(_)) => return true,
-            Err(broadcast::error::RecvError::Closed) => return false,
+            Err(broadcast::error::RecvError::Lagged(_)) => return Some(true),
+            Err(broadcast::error::RecvError::Closed) => return None,
         }
     }
 }
@@ -245,7 +451,7 @@ mod tests {
     use serde_json::{Map, json};
 
     use super::*;
-    use crate::outcome::{InvokeFuture, StepInvoker};
+    use crate::outcome::{InvokeFuture, Outcome, StepInvoker};
 
     const MODELS: &str = r#"
 option app_label = "t";
@@ -312,11 +518,11 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
             .await
             .expect("inst");
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let engine = Engine::new(core.clone(), RetryPolicy::default());
+        let engine = Engine::new(core.clone(), EngineConfig::default());
         let step = |model: &str, outcome: Outcome| SyncStep {
             service: "t".into(),
             name: format!("sync_{model}"),
-            observes: model.into(),
+            observes: vec![model.into()],
             invoker: Arc::new(Recorder {
                 calls: Arc::clone(&calls),
                 outcome,
@@ -366,10 +572,10 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
         assert_eq!(waiting.fields["backend_code"], json!(0));
         assert_eq!(
             waiting.fields["backend_status"],
-            json!(format!("waiting on Svc {svc}"))
+            json!(format!("waiting on Svc {svc}: no backend"))
         );
         // Nothing is due now: the next wake-up is the earliest retry.
-        let next = next.expect("a retry is scheduled");
+        let next = next.next_retry_ms.expect("a retry is scheduled");
         assert!(next > now_ms(), "retry not in the future");
         calls.lock().expect("lock").clear();
         engine.run_pass().await.expect("pass");
@@ -389,5 +595,212 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
         core.delete(site.id).await.expect("delete");
         engine.run_pass().await.expect("pass");
         assert!(core.get(site.id).await.expect("get").is_none());
+    }
+
+    const CHAIN: &str = r#"
+option app_label = "c";
+message Region (XOSBase) { required string name = 1; }
+message Zone (XOSBase) { required string name = 1; required manytoone region->Region:zones = 2:1001; }
+message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone:racks = 2:1001; }"#;
+
+    /// Fails objects whose name starts with "bad", sleeps a little, and
+    /// records calls and the most calls seen running at once.
+    struct Scripted {
+        label: &'static str,
+        calls: Arc<Mutex<Vec<String>>>,
+        running: Arc<std::sync::atomic::AtomicUsize>,
+        max_running: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Scripted {
+        async fn call(&self, what: &str, object: &Object) -> Outcome {
+            use std::sync::atomic::Ordering;
+            let name = object.str_field("name").unwrap_or_default().to_owned();
+            self.calls
+                .lock()
+                .expect("lock")
+                .push(format!("{} {what} {name}", self.label));
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_running.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            if name.starts_with("bad") {
+                Outcome::Failed(format!("{name} is broken"))
+            } else {
+                Outcome::Done
+            }
+        }
+    }
+
+    impl StepInvoker for Scripted {
+        fn sync_record<'a>(&'a self, object: &'a Object) -> InvokeFuture<'a> {
+            Box::pin(self.call("sync", object))
+        }
+        fn delete_record<'a>(&'a self, object: &'a Object) -> InvokeFuture<'a> {
+            Box::pin(self.call("delete", object))
+        }
+    }
+
+    struct Chain {
+        _dir: tempfile::TempDir,
+        core: Core,
+        engine: Engine,
+        calls: Arc<Mutex<Vec<String>>>,
+        max_running: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    async fn chain(steps_per_model: &[&'static str], config: EngineConfig) -> Chain {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Core::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        let file = syncplane_xproto::parse("c.xproto", CHAIN).expect("parses");
+        core.register_models(&[file]).await.expect("models");
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let max_running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let engine = Engine::new(core.clone(), config);
+        let mut steps = Vec::new();
+        for model in ["Rack", "Zone", "Region"] {
+            for label in steps_per_model {
+                steps.push(SyncStep {
+                    service: "c".into(),
+                    name: format!("{label}_{model}"),
+                    observes: vec![model.into()],
+                    invoker: Arc::new(Scripted {
+                        label,
+                        calls: Arc::clone(&calls),
+                        running: Arc::clone(&running),
+                        max_running: Arc::clone(&max_running),
+                    }),
+                });
+            }
+        }
+        engine.set_service_steps("c", steps);
+        Chain {
+            _dir: dir,
+            core,
+            engine,
+            calls,
+            max_running,
+        }
+    }
+
+    async fn create(core: &Core, model: &str, fields: Value) -> i64 {
+        core.create(model, map(fields)).await.expect("create").id
+    }
+
+    #[tokio::test]
+    async fn a_failing_middle_object_defers_its_dependents_and_spares_other_cohorts() {
+        let c = chain(&["s"], EngineConfig::default()).await;
+        let region = create(&c.core, "Region", json!({ "name": "eu" })).await;
+        let zone = create(
+            &c.core,
+            "Zone",
+            json!({ "name": "bad-zone", "region_id": region }),
+        )
+        .await;
+        let rack = create(&c.core, "Rack", json!({ "name": "r1", "zone_id": zone })).await;
+        let other = create(&c.core, "Region", json!({ "name": "us" })).await;
+        let report = c.engine.run_pass().await.expect("pass");
+        assert_eq!(report.handled, 4);
+
+        let calls = c.calls.lock().expect("lock").clone();
+        assert!(calls.contains(&"s sync us".to_owned()), "{calls:?}");
+        let pos = |what: &str| calls.iter().position(|c| c == what).expect(what);
+        assert!(pos("s sync eu") < pos("s sync bad-zone"), "{calls:?}");
+        assert!(
+            !calls.iter().any(|c| c.ends_with(" r1")),
+            "the rack ran: {calls:?}"
+        );
+
+        let get = |id| {
+            let core = c.core.clone();
+            async move { core.get(id).await.expect("get").expect("exists") }
+        };
+        assert_eq!(get(region).await.fields["backend_code"], json!(1));
+        assert_eq!(get(other).await.fields["backend_code"], json!(1));
+        let z = get(zone).await;
+        assert_eq!(z.fields["backend_code"], json!(2));
+        assert_eq!(z.fields["backend_status"], json!("bad-zone is broken"));
+        let r = get(rack).await;
+        assert_eq!(r.fields["backend_code"], json!(0));
+        assert_eq!(
+            r.fields["backend_status"],
+            json!(format!("waiting on Zone {zone}: bad-zone is broken"))
+        );
+        assert!(r.sync.is_dirty());
+    }
+
+    #[tokio::test]
+    async fn several_steps_serve_one_model_in_order_and_independent_cohorts_run_concurrently() {
+        let c = chain(&["first", "second"], EngineConfig::default()).await;
+        for name in ["a", "b", "c", "d"] {
+            create(&c.core, "Region", json!({ "name": name })).await;
+        }
+        c.engine.run_pass().await.expect("pass");
+        let calls = c.calls.lock().expect("lock").clone();
+        assert_eq!(calls.len(), 8, "{calls:?}");
+        for name in ["a", "b", "c", "d"] {
+            let first = calls
+                .iter()
+                .position(|x| *x == format!("first sync {name}"));
+            let second = calls
+                .iter()
+                .position(|x| *x == format!("second sync {name}"));
+            assert!(first < second, "{name}: {calls:?}");
+        }
+        let max = c.max_running.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(max >= 2, "cohorts ran one at a time (max {max})");
+    }
+
+    #[tokio::test]
+    async fn a_chain_is_torn_down_dependents_first() {
+        let c = chain(&["s"], EngineConfig::default()).await;
+        let region = create(&c.core, "Region", json!({ "name": "eu" })).await;
+        let zone = create(&c.core, "Zone", json!({ "name": "z", "region_id": region })).await;
+        let rack = create(&c.core, "Rack", json!({ "name": "r", "zone_id": zone })).await;
+        c.engine.run_pass().await.expect("pass");
+        c.calls.lock().expect("lock").clear();
+        for id in [region, zone, rack] {
+            c.core.delete(id).await.expect("delete");
+        }
+        c.engine.run_pass().await.expect("pass");
+        assert_eq!(
+            *c.calls.lock().expect("lock"),
+            ["s delete r", "s delete z", "s delete eu"]
+        );
+        for id in [region, zone, rack] {
+            assert!(c.core.get(id).await.expect("get").is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pass_takes_at_most_a_batch_and_says_when_more_is_due() {
+        let config = EngineConfig {
+            batch_size: 3,
+            ..EngineConfig::default()
+        };
+        let c = chain(&["s"], config).await;
+        for i in 0..7 {
+            create(&c.core, "Region", json!({ "name": format!("r{i}") })).await;
+        }
+        let mut handled = Vec::new();
+        loop {
+            let report = c.engine.run_pass().await.expect("pass");
+            handled.push(report.handled);
+            if !report.more {
+                break;
+            }
+            assert!(handled.len() < 10, "never finished: {handled:?}");
+        }
+        assert_eq!(handled, [3, 3, 1]);
+        assert!(
+            c.core
+                .pending("Region", None)
+                .await
+                .expect("pending")
+                .is_empty()
+        );
     }
 }

@@ -13,13 +13,18 @@
 #![deny(missing_docs)]
 
 mod backoff;
+mod cohort;
 mod engine;
 mod error;
 mod order;
 mod outcome;
+mod runner;
+mod stats;
+mod steps;
 
 pub use backoff::RetryPolicy;
-pub use engine::Engine;
+pub use engine::{Engine, EngineConfig, PassReport};
 pub use error::{Error, Result};
 pub use order::sync_order;
 pub use outcome::{InvokeFuture, Outcome, StepInvoker, SyncStep};
+pub use stats::{Stats, StepActivity};

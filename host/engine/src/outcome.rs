@@ -18,6 +18,17 @@ pub enum Outcome {
     Failed(String),
 }
 
+impl Outcome {
+    /// `done`, `deferred` or `failed`, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Deferred(_) => "deferred",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
 /// A boxed future returned by [`StepInvoker`].
 pub type InvokeFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
@@ -38,8 +49,9 @@ pub struct SyncStep {
     pub service: String,
     /// The step's name, unique within the service.
     pub name: String,
-    /// The model whose objects the step synchronizes.
-    pub observes: String,
+    /// The models whose objects the step synchronizes. A model stands for
+    /// itself and every concrete model that inherits from it.
+    pub observes: Vec<String>,
     /// Runs the step.
     pub invoker: Arc<dyn StepInvoker>,
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use syncplane_core::Core;
-use syncplane_engine::{Engine, RetryPolicy, SyncStep};
+use syncplane_core::{Core, ModelSyncCounts};
+use syncplane_engine::{Engine, EngineConfig, StepActivity, SyncStep};
 use syncplane_runtime::{Limits, Runtime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -28,8 +28,8 @@ pub struct HostConfig {
     /// The admin password for a new data directory; when `None`, a random
     /// one is generated, shown once and kept in [`ADMIN_PASSWORD_FILE`].
     pub admin_password: Option<String>,
-    /// Retry timing of the engine.
-    pub retry: RetryPolicy,
+    /// How the engine schedules and retries.
+    pub engine: EngineConfig,
     /// Limits of guest invocations.
     pub limits: Limits,
 }
@@ -40,7 +40,7 @@ impl HostConfig {
         HostConfig {
             data_dir: data_dir.into(),
             admin_password: None,
-            retry: RetryPolicy::default(),
+            engine: EngineConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -55,8 +55,40 @@ pub struct InstalledService {
     pub version: String,
     /// The models its files define.
     pub models: Vec<String>,
-    /// Its sync steps as `name -> observed model`.
-    pub sync_steps: BTreeMap<String, String>,
+    /// Its sync steps as `name -> observed models`.
+    pub sync_steps: BTreeMap<String, Vec<String>>,
+}
+
+/// What the synchronizer of a host is doing, per service.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostStatus {
+    /// Installed services, by name.
+    pub services: Vec<ServiceStatus>,
+}
+
+/// One service's steps and the objects of the models they serve.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    /// The service name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Its steps: what they observe and what they did since the host started.
+    pub steps: Vec<StepStatus>,
+    /// Objects of the models its steps observe.
+    pub models: Vec<ModelSyncCounts>,
+}
+
+/// One step's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepStatus {
+    /// The step name.
+    pub name: String,
+    /// The models it observes.
+    pub observes: Vec<String>,
+    /// What it did since the host started.
+    #[serde(flatten)]
+    pub activity: StepActivity,
 }
 
 /// A host: owns the core, the engine and the component runtime.
@@ -86,7 +118,7 @@ impl Host {
         let core = Core::open(&config.data_dir.join("syncplane.db")).await?;
         let generated_admin_password = ensure_admin(&core, &config).await?;
         let runtime = Arc::new(Runtime::new(core.clone(), config.limits)?);
-        let engine = Engine::new(core.clone(), config.retry);
+        let engine = Engine::new(core.clone(), config.engine);
         let host = Host {
             core,
             engine,
@@ -116,6 +148,69 @@ impl Host {
     /// Starts the synchronizer loop; it stops when `shutdown` turns true.
     pub fn spawn_engine(&self, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         tokio::spawn(self.engine.clone().run(shutdown))
+    }
+
+    /// Per service and step: invocations, failures, last error; per
+    /// observed model: pending, failed, deferred and deleted objects and
+    /// the next retry time.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn status(&self) -> Result<HostStatus> {
+        let activity = self.engine.stats().activity();
+        let registry = self.core.registry();
+        let mut services = Vec::new();
+        for service in self.services() {
+            let mut steps = Vec::new();
+            let mut models = std::collections::BTreeSet::new();
+            for (name, observes) in &service.sync_steps {
+                for observed in observes {
+                    models.extend(
+                        registry
+                            .schema()
+                            .concrete_descendants(observed)
+                            .into_iter()
+                            .map(|m| m.name.clone()),
+                    );
+                }
+                let activity = activity
+                    .iter()
+                    .find(|a| a.service == service.name && &a.step == name)
+                    .cloned()
+                    .unwrap_or_else(|| StepActivity {
+                        service: service.name.clone(),
+                        step: name.clone(),
+                        ..StepActivity::default()
+                    });
+                steps.push(StepStatus {
+                    name: name.clone(),
+                    observes: observes.clone(),
+                    activity,
+                });
+            }
+            let mut counts = Vec::new();
+            for model in models {
+                counts.push(self.core.sync_counts(&model).await?);
+            }
+            services.push(ServiceStatus {
+                name: service.name,
+                version: service.version,
+                steps,
+                models: counts,
+            });
+        }
+        Ok(HostStatus { services })
+    }
+
+    /// The component runtime (for loading components outside a service).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The engine (for one-off passes, counters and metrics).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The installed services, by name.
@@ -173,11 +268,14 @@ impl Host {
             .map_err(|e| models_err(e.into()))?;
         let mut steps = Vec::new();
         for step in &package.manifest.sync_steps {
-            if schema.model(&step.observes).is_none_or(|m| m.is_abstract()) {
-                return Err(Error::Package(format!(
-                    "step `{}` observes `{}`, which is not a concrete model",
-                    step.name, step.observes
-                )));
+            for observed in &step.observes.0 {
+                if schema.concrete_descendants(observed).is_empty() {
+                    return Err(Error::Package(format!(
+                        "step `{}` observes `{observed}`, which is not a model with objects \
+                         (unknown, or abstract with no concrete model inheriting it)",
+                        step.name
+                    )));
+                }
             }
             let wasm = package.components.get(&step.name).ok_or_else(|| {
                 Error::Package(format!(
@@ -189,7 +287,7 @@ impl Host {
             steps.push(SyncStep {
                 service: service.clone(),
                 name: step.name.clone(),
-                observes: step.observes.clone(),
+                observes: step.observes.0.clone(),
                 invoker,
             });
         }

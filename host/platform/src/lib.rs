@@ -15,8 +15,12 @@ mod manifest;
 mod package;
 
 pub use error::{Error, Result};
-pub use host::{ADMIN_PASSWORD_FILE, Host, HostConfig, InstalledService};
-pub use manifest::{BuildSection, MANIFEST_FILE, Manifest, ServiceSection, SyncStepSection};
+pub use host::{
+    ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InstalledService, ServiceStatus, StepStatus,
+};
+pub use manifest::{
+    BuildSection, MANIFEST_FILE, Manifest, Observes, ServiceSection, SyncStepSection,
+};
 pub use package::ServicePackage;
-pub use syncplane_engine::RetryPolicy;
+pub use syncplane_engine::{EngineConfig, RetryPolicy, Stats, StepActivity};
 pub use syncplane_runtime::Limits;

@@ -72,8 +72,39 @@ pub struct SyncStepSection {
     pub name: String,
     /// The component file, relative to the manifest.
     pub component: String,
-    /// The model whose objects the step synchronizes.
-    pub observes: String,
+    /// The models whose objects the step synchronizes: one name or a list.
+    /// A model stands for itself and every concrete model inheriting it.
+    pub observes: Observes,
+}
+
+/// `observes = "Model"` or `observes = ["A", "B"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "OneOrMany", into = "OneOrMany")]
+pub struct Observes(pub Vec<String>);
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<OneOrMany> for Observes {
+    fn from(v: OneOrMany) -> Self {
+        match v {
+            OneOrMany::One(s) => Observes(vec![s]),
+            OneOrMany::Many(v) => Observes(v),
+        }
+    }
+}
+
+impl From<Observes> for OneOrMany {
+    fn from(v: Observes) -> Self {
+        match <[String; 1]>::try_from(v.0) {
+            Ok([one]) => OneOrMany::One(one),
+            Err(many) => OneOrMany::Many(many),
+        }
+    }
 }
 
 fn is_name(s: &str) -> bool {
@@ -136,6 +167,9 @@ impl Manifest {
             if !seen.insert(&step.name) {
                 return bad(format!("step `{}` is declared twice", step.name));
             }
+            if step.observes.0.is_empty() {
+                return bad(format!("step `{}` observes no model", step.name));
+            }
         }
         Ok(())
     }
@@ -154,6 +188,22 @@ mod tests {
         .expect_err("unknown key");
         assert!(err.to_string().contains("syncplane.toml:6:1"), "{err}");
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn observes_takes_one_model_or_a_list() {
+        let text = |observes: &str| {
+            format!(
+                "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\n\
+                 [[sync_steps]]\nname = \"s\"\ncomponent = \"s.wasm\"\nobserves = {observes}\n"
+            )
+        };
+        let one = Manifest::parse("m.toml", &text("\"A\"")).expect("one");
+        assert_eq!(one.sync_steps[0].observes.0, ["A"]);
+        let many = Manifest::parse("m.toml", &text("[\"A\", \"B\"]")).expect("many");
+        assert_eq!(many.sync_steps[0].observes.0, ["A", "B"]);
+        let none = Manifest::parse("m.toml", &text("[]")).expect_err("none");
+        assert!(none.to_string().contains("observes no model"), "{none}");
     }
 
     #[test]

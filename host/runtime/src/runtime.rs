@@ -8,7 +8,10 @@ use std::time::Duration;
 use syncplane_core::{Core, Object};
 use syncplane_engine::{InvokeFuture, Outcome, StepInvoker};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    Trap,
+};
 use wasmtime_wasi::WasiCtx;
 
 use crate::bindings::{StepError, SyncStep, SyncStepPre};
@@ -36,6 +39,29 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
         }
     }
+}
+
+/// Guest instances that may be alive at once; more invocations wait for a
+/// free slot in wasmtime rather than failing only when far beyond the
+/// engine's concurrency.
+const POOL_INSTANCES: u32 = 256;
+
+/// Pre-reserved slots for instances, so that an invocation's instantiation
+/// reuses memory instead of mapping it anew.
+fn pooling(limits: &Limits) -> InstanceAllocationStrategy {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 4)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 4)
+        .total_stacks(POOL_INSTANCES)
+        .max_memory_size(limits.memory_bytes)
+        // Small guests touch little memory per call: resetting it in place
+        // is cheaper than returning it to the kernel and faulting it back.
+        .linear_memory_keep_resident(128 << 10)
+        .table_keep_resident(64 << 10)
+        .async_stack_keep_resident(64 << 10);
+    InstanceAllocationStrategy::Pooling(pool)
 }
 
 /// The component host.
@@ -75,7 +101,15 @@ impl Runtime {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
-        let engine = Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?;
+        let engine = match Engine::new(config.clone().allocation_strategy(pooling(&limits))) {
+            Ok(engine) => engine,
+            // Some machines cap virtual memory; instances are then made one
+            // by one, a little slower.
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling instance allocator unavailable; allocating on demand");
+                Engine::new(&config).map_err(|e| Error::Engine(e.to_string()))?
+            }
+        };
         let mut linker = Linker::<StepState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Engine(e.to_string()))?;

@@ -397,6 +397,25 @@ impl StoreTx {
         Ok(rows.iter().map(|r| r.get::<String, _>(3)).collect())
     }
 
+    /// How many rows match all `conditions`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn count(&mut self, spec: &TableSpec, conditions: &[Condition]) -> Result<i64> {
+        let mut sql = format!("SELECT COUNT(*) FROM {}", quote(&spec.name));
+        let mut binds = Vec::new();
+        for (i, condition) in conditions.iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            condition.render(&mut sql, &mut binds);
+        }
+        let row = bind_all(sqlx::query(&sql), &binds)
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        row.try_get::<i64, _>(0).map_err(query_error(&sql))
+    }
+
     /// The smallest value of `column` among rows matching `conditions`.
     ///
     /// # Errors

@@ -14,6 +14,7 @@ pub const TEST_GUESTS: &[&str] = &[
     "hostile_infinite_loop",
     "hostile_memory_bomb",
     "hostile_undeclared_access",
+    "chain_step",
 ];
 
 /// The path of a compiled test guest.

@@ -1,0 +1,268 @@
+//! `syncplane bench sync`: what the host costs per object, with a guest that
+//! does nothing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use syncplane_core::{ChangeKind, Core};
+use syncplane_engine::{Outcome, StepInvoker as _};
+use syncplane_platform::{Host, HostConfig, Manifest, ServicePackage};
+use tokio::sync::{broadcast, watch};
+
+use crate::args::BenchSyncArgs;
+
+const NOOP_DIR: &str = env!("SYNCPLANE_NOOP_DIR");
+const NOOP_MANIFEST: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/syncplane.toml"));
+const NOOP_XPROTO: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/models/noop.xproto"));
+const NOOP_WASM: &[u8] = include_bytes!(concat!(env!("SYNCPLANE_NOOP_WASM"), "/noop.wasm"));
+
+const MODEL: &str = "NoopItem";
+/// Objects created per transaction while setting up.
+const CREATE_CHUNK: u32 = 5000;
+/// Give up when the engine makes no progress for this long.
+const STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// The figures, as `--json` prints them.
+#[derive(Debug, Serialize)]
+struct Figures {
+    objects: u32,
+    concurrency: usize,
+    batch_size: u32,
+    create_seconds: f64,
+    sync_seconds: f64,
+    objects_per_sec: f64,
+    changes: usize,
+    change_p50_ms: f64,
+    change_p99_ms: f64,
+    change_max_ms: f64,
+    invocations: u32,
+    invoke_overhead_us: f64,
+}
+
+fn noop_package() -> anyhow::Result<ServicePackage> {
+    let manifest = Manifest::parse(&format!("{NOOP_DIR}/syncplane.toml"), NOOP_MANIFEST)?;
+    Ok(ServicePackage {
+        manifest,
+        xproto: BTreeMap::from([("models/noop.xproto".to_owned(), NOOP_XPROTO.to_owned())]),
+        components: BTreeMap::from([("sync_noop_item".to_owned(), NOOP_WASM.to_vec())]),
+    })
+}
+
+fn progress(hidden: bool, len: u64, what: &'static str) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, {elapsed})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
+fn fields(name: String) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert("name".into(), Value::String(name));
+    map
+}
+
+pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
+    let temp;
+    let data_dir: PathBuf = match &args.data_dir {
+        Some(dir) if dir.exists() => bail!("{} exists; give a new directory", dir.display()),
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            temp.path().to_owned()
+        }
+    };
+    let mut config = HostConfig::new(&data_dir);
+    config.admin_password = Some("bench".into());
+    args.tuning.apply(&mut config);
+    let engine_config = config.engine;
+    let host = Host::open(config)
+        .await
+        .context("cannot open the bench store")?;
+    host.install(noop_package()?)
+        .await
+        .context("cannot install the no-op service")?;
+    let core = host.core().clone();
+    let n = args.objects;
+
+    let started = Instant::now();
+    let ids = create(&core, n, args.json).await?;
+    let create_seconds = started.elapsed().as_secs_f64();
+
+    let (stop, stopped) = watch::channel(false);
+    let started = Instant::now();
+    let engine = host.spawn_engine(stopped);
+    wait_until_synced(&host, n, args.json).await?;
+    let sync_seconds = started.elapsed().as_secs_f64();
+
+    let mut latencies = time_changes(&core, &ids, args.changes).await?;
+    let _ = stop.send(true);
+    engine.await.context("the engine task failed")?;
+
+    let invoke_overhead_us = time_invocations(&host, &core, ids[0], args.invocations).await?;
+
+    latencies.sort();
+    let percentile = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[i].as_secs_f64() * 1000.0
+    };
+    let figures = Figures {
+        objects: n,
+        concurrency: engine_config.concurrency,
+        batch_size: engine_config.batch_size,
+        create_seconds,
+        sync_seconds,
+        objects_per_sec: f64::from(n) / sync_seconds,
+        changes: latencies.len(),
+        change_p50_ms: percentile(0.50),
+        change_p99_ms: percentile(0.99),
+        change_max_ms: percentile(1.0),
+        invocations: args.invocations,
+        invoke_overhead_us,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    } else {
+        print_summary(&figures);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates `n` objects in large transactions; returns their ids.
+async fn create(core: &Core, n: u32, quiet: bool) -> anyhow::Result<Vec<i64>> {
+    let bar = progress(quiet, u64::from(n), "creating");
+    let mut ids = Vec::with_capacity(n as usize);
+    while ids.len() < n as usize {
+        let chunk = CREATE_CHUNK.min(n - ids.len() as u32);
+        let mut tx = core.begin().await?;
+        for _ in 0..chunk {
+            let object = tx
+                .create(MODEL, fields(format!("item-{}", ids.len())))
+                .await?;
+            ids.push(object.id);
+        }
+        tx.commit().await?;
+        bar.set_position(ids.len() as u64);
+    }
+    bar.finish();
+    Ok(ids)
+}
+
+/// Waits until every object is enacted, showing the engine's progress.
+async fn wait_until_synced(host: &Host, n: u32, quiet: bool) -> anyhow::Result<()> {
+    let bar = progress(quiet, u64::from(n), "syncing");
+    let stats = host.engine().stats();
+    let mut last = (0, Instant::now());
+    loop {
+        let done: u64 = stats.activity().iter().map(|a| a.done).sum();
+        bar.set_position(done.min(u64::from(n)));
+        if done >= u64::from(n) && host.core().pending(MODEL, Some(1)).await?.is_empty() {
+            bar.finish();
+            return Ok(());
+        }
+        if done != last.0 {
+            last = (done, Instant::now());
+        } else if last.1.elapsed() > STALL_LIMIT {
+            bail!("the engine made no progress for {STALL_LIMIT:?} ({done} of {n} objects synced)");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Changes one object at a time and measures until its new version is
+/// enacted (the engine's durable write, seen on the change feed).
+async fn time_changes(core: &Core, ids: &[i64], changes: u32) -> anyhow::Result<Vec<Duration>> {
+    let mut feed = core.subscribe();
+    let mut out = Vec::with_capacity(changes as usize);
+    for k in 0..changes {
+        let id = ids[(k as usize * 7919) % ids.len()];
+        let started = Instant::now();
+        core.update(id, fields(format!("changed-{k}"))).await?;
+        tokio::time::timeout(STALL_LIMIT, enacted(&mut feed, id))
+            .await
+            .with_context(|| format!("object {id} was not enacted within {STALL_LIMIT:?}"))??;
+        out.push(started.elapsed());
+    }
+    Ok(out)
+}
+
+async fn enacted(
+    feed: &mut broadcast::Receiver<syncplane_core::Change>,
+    id: i64,
+) -> anyhow::Result<()> {
+    loop {
+        match feed.recv().await {
+            Ok(change) if change.id == id && change.kind == ChangeKind::Bookkeeping => {
+                return Ok(());
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => bail!("the change feed closed"),
+        }
+    }
+}
+
+/// The mean time of one call of the no-op step, back to back, with the
+/// engine stopped: instantiation, argument passing and limits.
+async fn time_invocations(host: &Host, core: &Core, id: i64, calls: u32) -> anyhow::Result<f64> {
+    let step = host.runtime().load_sync_step("noop", "bench", NOOP_WASM)?;
+    let object = core
+        .get(id)
+        .await?
+        .context("the benchmark object vanished")?;
+    for _ in 0..calls.min(100) {
+        if step.sync_record(&object).await != Outcome::Done {
+            bail!("the no-op step did not succeed");
+        }
+    }
+    let started = Instant::now();
+    for _ in 0..calls {
+        let _ = step.sync_record(&object).await;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(calls.max(1)))
+}
+
+fn print_summary(f: &Figures) {
+    let rows = [
+        ("objects", f.objects.to_string()),
+        (
+            "concurrency / batch",
+            format!("{} / {}", f.concurrency, f.batch_size),
+        ),
+        ("create", format!("{:.2} s", f.create_seconds)),
+        ("sync", format!("{:.2} s", f.sync_seconds)),
+        ("throughput", format!("{:.0} objects/s", f.objects_per_sec)),
+        (
+            "change -> enacted",
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} changes)",
+                f.change_p50_ms, f.change_p99_ms, f.change_max_ms, f.changes
+            ),
+        ),
+        (
+            "invocation",
+            format!(
+                "{:.1} µs per no-op call ({} calls)",
+                f.invoke_overhead_us, f.invocations
+            ),
+        ),
+    ];
+    println!("\nsyncplane bench sync (no-op guest, embedded SQLite)");
+    for (what, figure) in rows {
+        println!("  {what:<20} {figure}");
+    }
+}

@@ -1,0 +1,195 @@
+//! Running one cohort: its objects in order, dependents of a failure deferred.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use syncplane_core::{Object, SyncRecord, now_ms};
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::backoff::RetryPolicy;
+use crate::outcome::{Outcome, SyncStep};
+use crate::stats::Stats;
+use crate::steps::StepTable;
+
+/// Whether a pass brings objects up (sync) or tears them down (delete).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// `sync-record`, dependencies first.
+    Sync,
+    /// `delete-record`, dependents first.
+    Delete,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Sync => "sync",
+            Phase::Delete => "delete",
+        }
+    }
+}
+
+/// One object to run, with what the engine found out about its links.
+#[derive(Debug)]
+pub(crate) struct Work {
+    pub object: Object,
+    /// Ids the object links to.
+    pub links: Vec<i64>,
+    /// A linked object outside this pass that is not in sync: the object
+    /// must wait for it ("Site 3: <its status>").
+    pub waiting_on: Option<String>,
+}
+
+/// What to write for an object after its cohort ran.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Verdict {
+    Record(SyncRecord),
+    Purge,
+}
+
+/// Runs cohorts; cheap to clone into worker tasks.
+#[derive(Clone)]
+pub(crate) struct Runner {
+    pub steps: Arc<StepTable>,
+    pub policy: RetryPolicy,
+    pub stats: Arc<Stats>,
+}
+
+impl Runner {
+    /// Runs `cohort` (already in dependency order) one object at a time.
+    ///
+    /// For a sync, an object whose linked object failed or was deferred in
+    /// this cohort is deferred with a status naming that object; for a
+    /// delete, the same holds for an object whose dependents could not be
+    /// torn down.
+    pub(crate) async fn run_cohort(
+        &self,
+        cohort: Vec<Work>,
+        phase: Phase,
+    ) -> Vec<(Object, Verdict)> {
+        let ids: HashMap<i64, usize> = cohort
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.object.id, i))
+            .collect();
+        // Who must succeed before each object may run.
+        let mut before: Vec<Vec<usize>> = vec![Vec::new(); cohort.len()];
+        for (i, work) in cohort.iter().enumerate() {
+            for target in &work.links {
+                if let Some(&j) = ids.get(target)
+                    && j != i
+                {
+                    match phase {
+                        Phase::Sync => before[i].push(j),
+                        Phase::Delete => before[j].push(i),
+                    }
+                }
+            }
+        }
+        let mut blocked: Vec<Option<String>> = vec![None; cohort.len()];
+        let mut out = Vec::with_capacity(cohort.len());
+        for (i, work) in cohort.into_iter().enumerate() {
+            let waiting = work
+                .waiting_on
+                .clone()
+                .or_else(|| before[i].iter().find_map(|&j| blocked[j].clone()));
+            let verdict = match waiting {
+                Some(reason) => {
+                    debug!(object.id = work.object.id, %reason, "deferring: waiting on another object");
+                    blocked[i] = Some(reason.clone());
+                    Verdict::Record(SyncRecord::Deferred {
+                        message: format!("waiting on {reason}"),
+                        retry_at_ms: now_ms() + self.policy.retry_interval.as_millis() as i64,
+                    })
+                }
+                None => {
+                    let verdict = self.run_steps(&work.object, phase).await;
+                    if let Verdict::Record(
+                        SyncRecord::Failed { message, .. } | SyncRecord::Deferred { message, .. },
+                    ) = &verdict
+                    {
+                        blocked[i] = Some(format!(
+                            "{} {}: {message}",
+                            work.object.model, work.object.id
+                        ));
+                    }
+                    verdict
+                }
+            };
+            out.push((work.object, verdict));
+        }
+        out
+    }
+
+    /// Runs every step of the object's model; the first that does not
+    /// succeed decides.
+    async fn run_steps(&self, object: &Object, phase: Phase) -> Verdict {
+        let steps = self.steps.steps(&object.model);
+        let ordered: Vec<&SyncStep> = match phase {
+            Phase::Sync => steps.iter().collect(),
+            Phase::Delete => steps.iter().rev().collect(),
+        };
+        for step in ordered {
+            match self.invoke(step, object, phase).await {
+                Outcome::Done => {}
+                Outcome::Deferred(message) => {
+                    return Verdict::Record(SyncRecord::Deferred {
+                        message,
+                        retry_at_ms: now_ms() + self.policy.retry_interval.as_millis() as i64,
+                    });
+                }
+                Outcome::Failed(message) => {
+                    let failures = object.sync.failures + 1;
+                    let delay = self.policy.delay_after_failure(failures);
+                    warn!(
+                        service = %step.service, step = %step.name, model = %object.model,
+                        object.id = object.id, %message, failures,
+                        retry_in_ms = delay.as_millis() as u64, "step failed"
+                    );
+                    return Verdict::Record(SyncRecord::Failed {
+                        message,
+                        failures,
+                        retry_at_ms: now_ms() + delay.as_millis() as i64,
+                    });
+                }
+            }
+        }
+        match phase {
+            Phase::Sync => Verdict::Record(SyncRecord::Enacted {
+                synced_seq: object.sync.change_seq,
+            }),
+            Phase::Delete => Verdict::Purge,
+        }
+    }
+
+    async fn invoke(&self, step: &SyncStep, object: &Object, phase: Phase) -> Outcome {
+        let span = info_span!(
+            "invoke",
+            service = %step.service,
+            step = %step.name,
+            phase = phase.name(),
+            model = %object.model,
+            object.id = object.id,
+            attempt = object.sync.failures + 1,
+        );
+        async {
+            let running = self.stats.start(step);
+            let started = Instant::now();
+            let outcome = match phase {
+                Phase::Sync => step.invoker.sync_record(object).await,
+                Phase::Delete => step.invoker.delete_record(object).await,
+            };
+            let elapsed = started.elapsed();
+            running.finish(&outcome, elapsed);
+            debug!(
+                elapsed_us = elapsed.as_micros() as u64,
+                outcome = outcome.name(),
+                "invoked"
+            );
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+}

@@ -1,0 +1,280 @@
+//! The dependency engine through a real multi-model guest: order, deferral
+//! behind a failure, teardown order, status and metrics, and a SIGKILL in
+//! the middle of a cohort.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use syncplane_test_artifacts::test_guest;
+
+use crate::util::{Server, assert_success, repo};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const REGIONS: &str = "/xosapi/v1/chain/chainregions";
+const ZONES: &str = "/xosapi/v1/chain/chainzones";
+const RACKS: &str = "/xosapi/v1/chain/chainracks";
+
+/// A service directory whose one step serves the three chain models.
+fn chain_service(dir: &Path) {
+    std::fs::create_dir_all(dir.join("models")).expect("dir");
+    std::fs::copy(
+        repo().join("tests/guests/models/chain.xproto"),
+        dir.join("models/chain.xproto"),
+    )
+    .expect("xproto");
+    let manifest = format!(
+        "manifest_version = 1\n[service]\nname = \"chain\"\nversion = \"0.1.0\"\n\
+         xproto = [\"models/chain.xproto\"]\n\n[[sync_steps]]\nname = \"chain_step\"\n\
+         component = {:?}\nobserves = [\"ChainRegion\", \"ChainZone\", \"ChainRack\"]\n",
+        test_guest("chain_step").display().to_string()
+    );
+    std::fs::write(dir.join("syncplane.toml"), manifest).expect("manifest");
+}
+
+async fn start_with_chain(data: &Path) -> Server {
+    let service = tempfile::tempdir().expect("tempdir");
+    chain_service(service.path());
+    let server = Server::start(data);
+    assert_success(&server.cli(&[
+        "service",
+        "install",
+        service.path().to_str().expect("utf-8"),
+    ]));
+    server
+}
+
+async fn create(server: &Server, collection: &str, body: Value) -> i64 {
+    let (status, created) = server
+        .request(reqwest::Method::POST, collection, Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_i64().expect("id")
+}
+
+/// Position of a line in the log, panicking with the log when absent.
+fn position(log: &str, line: &str) -> usize {
+    log.find(line)
+        .unwrap_or_else(|| panic!("`{line}` not in the log:\n{log}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chain_syncs_in_order_waits_behind_a_failure_and_is_torn_down_dependents_first() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start_with_chain(data.path()).await;
+    let eu = create(&server, REGIONS, json!({ "name": "eu" })).await;
+    let zone = create(
+        &server,
+        ZONES,
+        json!({ "name": "bad-zone", "region_id": eu }),
+    )
+    .await;
+    let rack = create(&server, RACKS, json!({ "name": "r1", "zone_id": zone })).await;
+    let us = create(&server, REGIONS, json!({ "name": "us" })).await;
+
+    // The failing middle object: an error with its message; its dependent
+    // waits with a status naming it; the others are unaffected.
+    let failed = server
+        .wait_for(&format!("{ZONES}/{zone}"), LIMIT, |o| {
+            o["backend_code"] == 2
+        })
+        .await;
+    assert_eq!(failed["backend_status"], "bad-zone is broken");
+    let waiting = server
+        .wait_for(&format!("{RACKS}/{rack}"), LIMIT, |o| {
+            o["backend_status"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("waiting on"))
+        })
+        .await;
+    assert_eq!(
+        waiting["backend_status"],
+        format!("waiting on ChainZone {zone}: bad-zone is broken")
+    );
+    assert_eq!(waiting["backend_code"], 0, "deferral is not an error");
+    for region in [eu, us] {
+        server
+            .wait_for(&format!("{REGIONS}/{region}"), LIMIT, |o| {
+                o["backend_code"] == 1
+            })
+            .await;
+    }
+    assert!(
+        !server.log().contains("chain synced r1"),
+        "the rack ran early"
+    );
+
+    // Status over REST and the CLI, and Prometheus metrics.
+    let status = server.get("/syncplane/v1/status").await;
+    let chain = &status["services"][0];
+    assert_eq!(chain["name"], "chain", "{status}");
+    let step = &chain["steps"][0];
+    assert_eq!(step["name"], "chain_step", "{status}");
+    assert!(step["failed"].as_i64().unwrap_or(0) >= 1, "{status}");
+    assert_eq!(step["last_error"], "bad-zone is broken", "{status}");
+    let zones = chain["models"]
+        .as_array()
+        .expect("models")
+        .iter()
+        .find(|m| m["model"] == "ChainZone")
+        .expect("zone counts");
+    assert_eq!(
+        (zones["pending"].clone(), zones["failed"].clone()),
+        (json!(1), json!(1)),
+        "{status}"
+    );
+    let table = assert_success(&server.cli(&["status"]));
+    assert!(
+        table.contains("chain_step") && table.contains("bad-zone is broken"),
+        "{table}"
+    );
+    assert!(table.contains("ChainRack"), "{table}");
+    let (code, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
+    assert_eq!(code, 200);
+    let metrics = metrics.as_str().expect("text").to_owned();
+    assert!(
+        metrics.contains(
+            r#"syncplane_step_invocations_total{service="chain",step="chain_step",outcome="failed"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("syncplane_step_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
+    // Repairing the zone lets the rack through, in order.
+    server
+        .put(&format!("{ZONES}/{zone}"), json!({ "name": "good-zone" }))
+        .await;
+    server
+        .wait_for(&format!("{RACKS}/{rack}"), LIMIT, |o| {
+            o["backend_code"] == 1
+        })
+        .await;
+    let log = server.log();
+    assert!(
+        position(&log, "chain synced eu") < position(&log, "chain synced good-zone")
+            && position(&log, "chain synced good-zone") < position(&log, "chain synced r1"),
+        "out of order:\n{log}"
+    );
+
+    // Teardown: the rack before its zone before its region, then purge.
+    for path in [
+        format!("{REGIONS}/{eu}"),
+        format!("{ZONES}/{zone}"),
+        format!("{RACKS}/{rack}"),
+    ] {
+        let (status, body) = server.request(reqwest::Method::DELETE, &path, None).await;
+        assert!(status < 300, "DELETE {path}: {status} {body}");
+    }
+    let started = Instant::now();
+    loop {
+        let (status, _) = server
+            .request(reqwest::Method::GET, &format!("{REGIONS}/{eu}"), None)
+            .await;
+        if status == 404 {
+            break;
+        }
+        assert!(started.elapsed() < LIMIT, "never purged:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.log();
+    assert!(
+        position(&log, "chain deleted r1") < position(&log, "chain deleted good-zone")
+            && position(&log, "chain deleted good-zone") < position(&log, "chain deleted eu"),
+        "teardown out of order:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sigkill_in_the_middle_of_a_cohort_loses_nothing_and_redoes_only_what_was_not_recorded() {
+    const ZONE_COUNT: usize = 30;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start_with_chain(data.path()).await;
+    // One cohort, created in one transaction: every zone links to the same
+    // region, and each takes 40 ms.
+    let mut recipe = String::from(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n    \
+         root:\n      type: tosca.nodes.ChainRegion\n      properties:\n        name: slow-root\n",
+    );
+    for i in 0..ZONE_COUNT {
+        recipe.push_str(&format!(
+            "    zone{i}:\n      type: tosca.nodes.ChainZone\n      properties:\n        name: slow-z{i}\n      \
+             requirements:\n        - region:\n            node: root\n            \
+             relationship: tosca.relationships.BelongsToOne\n"
+        ));
+    }
+    let (status, answer) = server
+        .tosca(&recipe, crate::util::ADMIN, crate::util::PASSWORD)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let listed = server.get(ZONES).await;
+    let zones: Vec<i64> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|z| z["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(zones.len(), ZONE_COUNT);
+    // Kill once some zones of the cohort ran but not all.
+    let started = Instant::now();
+    loop {
+        let synced = server.log().matches("chain synced slow-z").count();
+        if synced >= 3 {
+            assert!(synced < ZONE_COUNT, "the cohort finished before the kill");
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "zones never started:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill();
+
+    let before_restart = std::fs::read_to_string(data.path().join("server.log"))
+        .unwrap_or_default()
+        .len();
+    let server = Server::start(data.path());
+    // Right after the restart every zone is either enacted for its version
+    // or pending again; none is lost or duplicated.
+    let listed = server.get(ZONES).await;
+    let items = listed["items"].as_array().expect("items");
+    assert_eq!(items.len(), ZONE_COUNT, "{listed}");
+    let mut enacted_before = Vec::new();
+    for zone in items {
+        let enacted = zone["backend_code"] == 1;
+        assert!(
+            enacted || (zone["backend_code"] == 0 && zone["enacted"].is_null()),
+            "neither enacted nor pending: {zone}"
+        );
+        if enacted {
+            enacted_before.push(zone["name"].as_str().expect("name").to_owned());
+        }
+    }
+    for zone in &zones {
+        server
+            .wait_for(&format!("{ZONES}/{zone}"), LIMIT, |o| {
+                o["backend_code"] == 1
+            })
+            .await;
+    }
+    // What was recorded as enacted before the crash is not synced again.
+    let log = server.log();
+    let after = &log[before_restart.min(log.len())..];
+    for name in &enacted_before {
+        assert!(
+            !after.contains(&format!("chain synced {name}\n"))
+                && !after.contains(&format!("chain synced {name} ")),
+            "{name} was enacted before the crash yet synced again:\n{after}"
+        );
+    }
+    let resynced = after.matches("chain synced slow-z").count();
+    assert_eq!(
+        resynced,
+        ZONE_COUNT - enacted_before.len(),
+        "each zone not recorded before the crash syncs exactly once after it:\n{after}"
+    );
+}
