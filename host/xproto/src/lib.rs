@@ -29,6 +29,7 @@ mod error;
 mod ir;
 mod lexer;
 mod parser;
+mod resolved;
 mod schema;
 
 pub use deps::{Dependency, model_deps};
@@ -38,6 +39,9 @@ pub use ir::{
     ScalarType,
 };
 pub use parser::parse;
+pub use resolved::{
+    IR_VERSION, Link, RelationKind, ResolvedField, ResolvedModel, ResolvedSchema, ReverseField,
+};
 pub use schema::{ReverseLink, Schema};
 
 /// syncplane's built-in core models (`XOSBase`, `User`, `Site`, `Service`,
