@@ -257,6 +257,21 @@ impl ResolvedSchema {
     }
 }
 
+impl ResolvedModel {
+    /// One model of `schema`, resolved without its file: its options are
+    /// its own (file options are not inherited), and reverse links are
+    /// ordered by file name, then position. `None` for an unknown model.
+    pub fn resolve(schema: &Schema, name: &str) -> Option<ResolvedModel> {
+        let model = schema.model(name)?;
+        Some(resolve_model(
+            schema,
+            &numbering::SourceOrder::new(&[]),
+            &Options::new(),
+            model,
+        ))
+    }
+}
+
 fn resolve_model(
     schema: &Schema,
     order: &numbering::SourceOrder,

@@ -47,6 +47,7 @@ impl SourceOrder {
         out.sort_by_key(|(_, f)| {
             (
                 self.rank(&f.location.file),
+                f.location.file.clone(),
                 f.location.line,
                 f.location.column,
             )
