@@ -72,6 +72,9 @@ pub struct File {
     pub policies: Vec<Policy>,
     /// The messages, in source order.
     pub models: Vec<Model>,
+    /// Top-level `enum`s, in source order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enums: Vec<Enum>,
 }
 
 impl File {
@@ -107,6 +110,9 @@ pub struct Model {
     pub fields: Vec<Field>,
     /// The `app_label` of the file the model comes from.
     pub app_label: String,
+    /// `enum`s declared inside the message, in source order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enums: Vec<Enum>,
     /// Where the message starts.
     pub location: Location,
 }
@@ -213,6 +219,15 @@ pub struct Field {
     pub reverse_number: Option<i64>,
     /// Field options in brackets.
     pub options: Options,
+    /// Whether the field was declared `repeated` (a plain protobuf list, as
+    /// the original parser accepted it); its `modifier` is then `Optional`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
+    /// For a field typed with an `enum` of the same file (`optional Color c = 1;`),
+    /// the enum's name; such a field holds the value's number
+    /// (`ty` is an integer scalar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_type: Option<String>,
     /// Where the field starts.
     pub location: Location,
 }
@@ -270,4 +285,27 @@ impl Field {
             FieldType::Scalar { .. } => self.name.clone(),
         }
     }
+}
+
+/// A plain protobuf `enum`: named integer constants, at the top level of a
+/// file or inside a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enum {
+    /// The enum's name.
+    pub name: String,
+    /// Its constants, in source order.
+    pub values: Vec<EnumValue>,
+    /// Where the enum starts.
+    pub location: Location,
+}
+
+/// One constant of an [`Enum`]: `NAME = number;`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumValue {
+    /// The constant's name.
+    pub name: String,
+    /// Its number.
+    pub number: i64,
+    /// Where the constant is.
+    pub location: Location,
 }

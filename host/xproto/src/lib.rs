@@ -25,20 +25,26 @@
 #![deny(missing_docs)]
 
 mod deps;
+mod diagnostic;
 mod error;
+mod fmt;
 mod ir;
+mod layout;
 mod lexer;
+mod options;
 mod parser;
 mod resolved;
 mod schema;
 
 pub use deps::{Dependency, model_deps};
+pub use diagnostic::{Diagnostic, Severity, Warning, render};
 pub use error::{Error, ParseError, Result, ValidationErrors};
+pub use fmt::{format, format_file, format_source};
 pub use ir::{
-    Field, FieldType, File, LinkKind, Location, Model, Modifier, OptionValue, Options, Policy,
-    ScalarType,
+    Enum, EnumValue, Field, FieldType, File, LinkKind, Location, Model, Modifier, OptionValue,
+    Options, Policy, ScalarType,
 };
-pub use parser::parse;
+pub use parser::{Parsed, parse, parse_full};
 pub use resolved::{
     IR_VERSION, Link, RelationKind, ResolvedField, ResolvedModel, ResolvedSchema, ReverseField,
 };
