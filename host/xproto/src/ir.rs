@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{PolicyExpr, Validator, parse_validators};
+
 /// A position in a source file, 1-based.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
@@ -68,7 +70,7 @@ pub struct File {
     pub name: String,
     /// `option name = value;` at the top level.
     pub options: Options,
-    /// `policy name < expr >`, kept as source text.
+    /// `policy name < expr >`, in source order.
     pub policies: Vec<Policy>,
     /// The messages, in source order.
     pub models: Vec<Model>,
@@ -89,8 +91,10 @@ impl File {
 pub struct Policy {
     /// The policy's name.
     pub name: String,
-    /// The expression between `<` and `>`, as written.
+    /// The expression between `<` and `>`, as written (trimmed).
     pub text: String,
+    /// The expression, parsed.
+    pub expr: PolicyExpr,
     /// Where the policy starts.
     pub location: Location,
 }
@@ -126,6 +130,16 @@ impl Model {
     /// A string option of the model.
     pub fn option_str(&self, name: &str) -> Option<&str> {
         self.options.get(name).and_then(OptionValue::as_str)
+    }
+
+    /// The policies bound as validators by `option validators =
+    /// "policy:message, ..."`, in order; empty without the option. A
+    /// malformed list yields nothing here: [`Schema`](crate::Schema)
+    /// validation reports it.
+    pub fn validators(&self) -> Vec<Validator> {
+        self.option_str("validators")
+            .and_then(|v| parse_validators(v).ok())
+            .unwrap_or_default()
     }
 }
 

@@ -8,6 +8,12 @@
 //!   models), checks that they fit, and answers questions about inheritance:
 //!   [`Schema::all_fields`], [`Schema::is_a`], [`Schema::concrete_descendants`].
 //!   [`Schema::resolve`] checks files alone, against the built-in core.
+//! - [`ResolvedSchema`] is the stable IR every generator reads: inheritance
+//!   resolved, links and reverse links computed, the original field numbering.
+//! - [`Policy`] expressions are typed trees ([`PolicyExpr`]), type-checked
+//!   by [`Schema`] against the models and decided by [`eval`] over a
+//!   [`PolicyEnv`]; [`Model::validators`] lists the policies a model is
+//!   validated with.
 //! - [`model_deps`] renders the dependency graph in the original
 //!   `model-deps` format.
 //!
@@ -27,12 +33,14 @@
 mod deps;
 mod diagnostic;
 mod error;
+mod field_check;
 mod fmt;
 mod ir;
 mod layout;
 mod lexer;
 mod options;
 mod parser;
+mod policy;
 mod resolved;
 mod schema;
 
@@ -47,6 +55,11 @@ pub use ir::{
 pub use parser::{Parsed, parse, parse_full};
 pub use resolved::{
     IR_VERSION, Link, RelationKind, ResolvedField, ResolvedModel, ResolvedSchema, ReverseField,
+};
+pub use policy::{
+    Access, BinaryOp, CompareOp, EvalContext, EvalError, ExprKind, ObjectRef, PolicyEnv, PolicyPath,
+    PolicyExpr, Quantifier, Term, TermKind, Validator, Value, eval, parse_policy_expr,
+    parse_validators,
 };
 pub use schema::{ReverseLink, Schema};
 

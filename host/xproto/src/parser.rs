@@ -9,6 +9,7 @@ use crate::ir::{
 use crate::layout::{Anchor, Layout, Trivia};
 use crate::lexer::{Comment, Token};
 use crate::options::{FIELD_OPTIONS, MODEL_OPTIONS};
+use crate::policy::parse_policy_expr;
 
 /// Parses one xproto source file.
 ///
@@ -404,14 +405,15 @@ impl<'s> Parser<'s> {
         Ok(value)
     }
 
-    /// `policy name < expression >`; the expression is kept as text.
+    /// `policy name < expression >`: the extent is found on xproto tokens,
+    /// then the text between is read as a [`PolicyExpr`](crate::PolicyExpr).
     fn policy(&mut self) -> Result<Policy, ParseError> {
         let location = self.here();
         self.bump(); // `policy`
         let name = self.ident("a policy name")?;
         let open = self.here();
         self.expect(Token::Lt, "`<` to open the policy expression")?;
-        let start = self.tokens.get(self.pos).map(|(_, s)| s.start);
+        let body_start = self.tokens[self.pos - 1].1.end;
         let mut depth = 0usize;
         loop {
             match self.bump() {
@@ -428,10 +430,12 @@ impl<'s> Parser<'s> {
             }
         }
         let end = self.tokens[self.pos - 1].1.start;
-        let text = self.source[start.unwrap_or(end)..end].trim().to_owned();
+        let body = &self.source[body_start..end];
+        let expr = parse_policy_expr(body, &self.location(body_start))?;
         Ok(Policy {
             name,
-            text,
+            text: body.trim().to_owned(),
+            expr,
             location,
         })
     }

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::diagnostic::Warning;
 use crate::error::{ParseError, ValidationErrors};
-use crate::ir::{Field, FieldType, File, Model};
+use crate::ir::{Field, FieldType, File, Model, Policy};
 
 /// Bases that name the original project's Python mixins; they carry no fields.
 const MIXIN_BASES: &[&str] = &["AttributeMixin", "PlModelMixIn", "AbstractBaseUser"];
@@ -29,6 +30,8 @@ pub struct ReverseLink {
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
     models: BTreeMap<String, Model>,
+    policies: BTreeMap<String, Policy>,
+    warnings: Vec<Warning>,
 }
 
 impl Schema {
@@ -58,6 +61,35 @@ impl Schema {
         builtin
             .models
             .retain(|m| !defined.contains(m.name.as_str()));
+        // Built-in policies come along only for the built-in models kept
+        // (and what they call), and a policy the files define wins.
+        let own_policies: BTreeSet<&str> = files
+            .iter()
+            .flat_map(|f| f.policies.iter().map(|p| p.name.as_str()))
+            .collect();
+        let mut used: BTreeSet<String> = builtin
+            .models
+            .iter()
+            .flat_map(|m| {
+                m.policy
+                    .iter()
+                    .cloned()
+                    .chain(m.validators().into_iter().map(|v| v.policy))
+            })
+            .collect();
+        let mut pending: Vec<String> = used.iter().cloned().collect();
+        while let Some(name) = pending.pop() {
+            if let Some(policy) = builtin.policies.iter().find(|p| p.name == name) {
+                for called in policy.expr.calls() {
+                    if used.insert(called.to_owned()) {
+                        pending.push(called.to_owned());
+                    }
+                }
+            }
+        }
+        builtin
+            .policies
+            .retain(|p| used.contains(&p.name) && !own_policies.contains(p.name.as_str()));
         let mut all = vec![builtin];
         all.extend_from_slice(files);
         Schema::new().with_files(&all)
@@ -69,10 +101,39 @@ impl Schema {
     ///
     /// Every problem at once: a model defined twice, a duplicate field name or
     /// number within a model, an unknown base or link target, an inheritance
-    /// cycle.
+    /// cycle, a field option that does not fit the field's type (`default`,
+    /// `max_length`, `min_value`, `max_value`), a policy defined twice, and
+    /// policies that do not fit the models: an unknown guarding policy or
+    /// validator, `obj`/`ctx.user`/`Model.` paths through unknown fields,
+    /// `exists`/`forall` over unknown models, calls of undefined policies.
+    /// Problems that do not stop the files being used are kept as
+    /// [`Schema::warnings`].
     pub fn with_files(&self, files: &[File]) -> Result<Schema, ValidationErrors> {
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut next = self.clone();
+        let mut batch_policies = BTreeSet::new();
+        for file in files {
+            for policy in &file.policies {
+                // As models: re-adding from the same file replaces.
+                let clash = !batch_policies.insert(policy.name.as_str())
+                    || self
+                        .policies
+                        .get(&policy.name)
+                        .is_some_and(|p| p.location.file != policy.location.file);
+                if clash && let Some(existing) = next.policies.get(&policy.name) {
+                    errors.push(ParseError::new(
+                        policy.location.clone(),
+                        format!(
+                            "policy `{}` is already defined at {}",
+                            policy.name, existing.location
+                        ),
+                    ));
+                    continue;
+                }
+                next.policies.insert(policy.name.clone(), policy.clone());
+            }
+        }
         for file in files {
             for model in &file.models {
                 if let Some(existing) = next.models.get(&model.name) {
@@ -97,9 +158,12 @@ impl Schema {
         for file in files {
             for model in &file.models {
                 next.check_model(model, &mut errors);
+                crate::field_check::check_field_options(model, &mut errors, &mut warnings);
             }
         }
+        crate::policy::check::check_policies(&next, files, &mut errors, &mut warnings);
         if errors.is_empty() {
+            next.warnings = warnings;
             Ok(next)
         } else {
             Err(ValidationErrors(errors))
@@ -255,6 +319,24 @@ impl Schema {
             }
         }
         Some(out)
+    }
+
+    /// Warnings about the files last added with [`Schema::with_files`]:
+    /// checks the corpus of real services trips, kept as warnings so those
+    /// files still load (a quoted number as an integer `default`,
+    /// `max_length` on a link), and policies with `{{ python }}` escapes.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// A policy by name.
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.get(name)
+    }
+
+    /// All policies, sorted by name.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.values()
     }
 
     /// A model by name.
