@@ -59,3 +59,38 @@ fn gen_deps_prints_the_model_deps_json() {
         "only the given files' models: {deps}"
     );
 }
+
+#[test]
+fn gen_proto_sql_and_svg_for_a_service() {
+    let hello = repo().join("guests/hello-world/models/hello-world.xproto");
+    let run = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["xproto", "gen"])
+            .args(args)
+            .arg(&hello)
+            .output()
+            .expect("run");
+        assert_success(&output)
+    };
+    let proto = run(&["--target", "proto"]);
+    // ServiceInstance's fields are numbered from 101, the service's from 201.
+    assert!(proto.contains("string hello_to = 201"), "{proto}");
+    assert!(
+        proto.contains("message HelloWorldServiceInstance {"),
+        "{proto}"
+    );
+    let pg = run(&["--target", "sql", "--dialect", "postgres"]);
+    assert!(
+        pg.contains("CREATE TABLE IF NOT EXISTS \"m_helloworldserviceinstance\""),
+        "{pg}"
+    );
+    assert!(pg.contains("id BIGINT PRIMARY KEY"), "{pg}");
+    let svg = run(&["--target", "svg"]);
+    assert!(svg.starts_with("<svg"), "{svg}");
+    let openapi: serde_json::Value =
+        serde_json::from_str(&run(&["--target", "openapi"])).expect("json");
+    assert!(
+        openapi["paths"]["/xosapi/v1/hello-world/helloworldserviceinstances"].is_object(),
+        "{openapi}"
+    );
+}

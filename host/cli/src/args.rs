@@ -43,6 +43,9 @@ pub enum XprotoCommand {
         /// What to generate.
         #[arg(long, value_enum)]
         target: GenTarget,
+        /// The SQL dialect of `--target sql`.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        dialect: SqlDialect,
         #[command(flatten)]
         files: XprotoFiles,
     },
@@ -61,8 +64,33 @@ pub struct XprotoFiles {
 pub enum GenTarget {
     /// The model dependency graph in the original model-deps JSON format.
     Deps,
-    /// The parsed files as JSON.
+    /// The resolved IR (inheritance, links, field numbers) as JSON.
     Ir,
+    /// Protobuf for the gRPC API, with the original field numbering.
+    Proto,
+    /// OpenAPI 3 (JSON) for the REST API.
+    Openapi,
+    /// TOSCA custom types, as /custom_type/<model> serves them.
+    Tosca,
+    /// CREATE TABLE statements (see --dialect).
+    Sql,
+    /// Typed model structs for the Rust guest SDK.
+    Rust,
+    /// The model graph in Graphviz's dot language.
+    Dot,
+    /// The model graph as SVG (no Graphviz needed).
+    Svg,
+    /// A Markdown reference of the models.
+    Docs,
+}
+
+/// SQL dialects for `--target sql`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SqlDialect {
+    /// SQLite, the embedded default.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
 }
 
 #[derive(Debug, Subcommand)]

@@ -55,7 +55,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Xproto { command } => match command {
             XprotoCommand::Check(files) => xproto::check(&files),
-            XprotoCommand::Gen { target, files } => xproto::generate(target, &files),
+            XprotoCommand::Gen {
+                target,
+                dialect,
+                files,
+            } => xproto::generate(target, dialect, &files),
         },
         Command::Service {
             command: ServiceCommand::Install(args),

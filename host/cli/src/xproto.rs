@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use syncplane_xproto::{File, Schema};
 
-use crate::args::{GenTarget, XprotoFiles};
+use syncplane_xproto_gen::{Dialect, Target};
+
+use crate::args::{GenTarget, SqlDialect, XprotoFiles};
 
 /// The outcome of reading and checking the files.
 enum Checked {
@@ -59,20 +61,36 @@ pub fn check(files: &XprotoFiles) -> anyhow::Result<ExitCode> {
     }
 }
 
-pub fn generate(target: GenTarget, files: &XprotoFiles) -> anyhow::Result<ExitCode> {
+pub fn generate(
+    target: GenTarget,
+    dialect: SqlDialect,
+    files: &XprotoFiles,
+) -> anyhow::Result<ExitCode> {
     let (parsed, schema) = match check_files(files)? {
         Checked::Valid { files, schema } => (files, schema),
         Checked::Invalid(errors) => return Ok(report(&errors)),
     };
-    let json = match target {
-        GenTarget::Deps => {
-            let models = parsed
-                .iter()
-                .flat_map(|f| f.models.iter().map(|m| m.name.as_str()));
-            serde_json::to_string_pretty(&syncplane_xproto::model_deps(&schema, models))?
-        }
-        GenTarget::Ir => serde_json::to_string_pretty(&parsed)?,
+    let dialect = match dialect {
+        SqlDialect::Sqlite => Dialect::Sqlite,
+        SqlDialect::Postgres => Dialect::Postgres,
     };
-    println!("{json}");
+    let target = match target {
+        GenTarget::Deps => Target::Deps,
+        GenTarget::Ir => Target::Ir,
+        GenTarget::Proto => Target::Proto,
+        GenTarget::Openapi => Target::Openapi,
+        GenTarget::Tosca => Target::Tosca,
+        GenTarget::Sql => Target::Sql(dialect),
+        GenTarget::Rust => Target::Rust,
+        GenTarget::Dot => Target::Dot,
+        GenTarget::Svg => Target::Svg,
+        GenTarget::Docs => Target::Docs,
+    };
+    let text = syncplane_xproto_gen::generate(target, &schema, &parsed)
+        .with_context(|| format!("while generating {target}"))?;
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -218,6 +218,26 @@ mod tests {
     }
 
     #[test]
+    fn every_target_renders_the_corpus_core() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/xproto/xos/core.xproto");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the corpus ships in shared/ beside the checkout: {e}"));
+        let files = [syncplane_xproto::parse("core.xproto", &text).expect("parses")];
+        let schema = Schema::resolve(&files).expect("valid");
+        for name in Target::NAMES {
+            let target: Target = name.parse().expect("known");
+            let out = generate(target, &schema, &files).expect("generates");
+            assert!(out.contains("Slice"), "{name} lacks the Slice model");
+        }
+        let rust = generate(Target::Rust, &schema, &files).expect("rust");
+        syn::parse_file(&rust).unwrap_or_else(|e| panic!("{e}\n{rust}"));
+        let openapi = generate(Target::Openapi, &schema, &files).expect("openapi");
+        let doc: serde_json::Value = serde_json::from_str(&openapi).expect("json");
+        assert!(doc["paths"]["/xosapi/v1/core/slices"].is_object());
+    }
+
+    #[test]
     fn unknown_targets_are_errors() {
         let err = "pdf".parse::<Target>().expect_err("unknown");
         assert!(err.to_string().contains("pdf"), "{err}");

@@ -107,7 +107,7 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
                     },
                     ty: api_type(f),
                     number: f.proto_number,
-                    repeated: f.column.is_none(),
+                    repeated: f.column.is_none() || f.repeated,
                     options: api_options(f),
                 })
                 .collect(),
@@ -130,6 +130,39 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
 mod tests {
     use crate::testing::hello;
     use crate::{Target, generate};
+
+    #[test]
+    fn a_corpus_service_is_numbered_as_the_original() {
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/xproto");
+        let load = |path: &str| {
+            let text = std::fs::read_to_string(corpus.join(path))
+                .unwrap_or_else(|e| panic!("the corpus ships in shared/ beside the checkout: {e}"));
+            syncplane_xproto::parse(path, &text).expect("parses")
+        };
+        let files = [
+            load("xos/core.xproto"),
+            load("simpleexampleservice/simpleexampleservice.xproto"),
+        ];
+        let schema = syncplane_xproto::Schema::resolve(&files).expect("valid");
+        let proto = generate(Target::Proto, &schema, &files[1..]).expect("proto");
+        // XOSBase, ServiceInstance, ServiceInstanceWithCompute2, then the
+        // model itself: four levels, offsets 0, 100, 200, 300.
+        for line in [
+            "string name = 101 [(val).maxLength = 200];",
+            "int32 compute_instance_id = 201 [",
+            "string tenant_message = 301 [(val).maxLength = 256];",
+            "int32 foreground_color_id = 302 [",
+            "repeated int32 serviceinstance_foreground_colors_ids = 1001 [",
+            "repeated int32 serviceinstance_background_colors_ids = 1002 [",
+        ] {
+            assert!(proto.contains(line), "{line} missing in\n{proto}");
+        }
+        assert!(
+            !proto.contains("message Site {"),
+            "only the service's models"
+        );
+    }
 
     #[test]
     fn fields_are_numbered_by_inheritance_level() {

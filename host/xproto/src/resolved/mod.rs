@@ -115,6 +115,12 @@ pub struct ResolvedField {
     pub column: Option<String>,
     /// Whether users (REST, TOSCA) may write it ([`Field::is_user_writable`]).
     pub writable: bool,
+    /// Whether the field was declared `repeated` (a plain protobuf list).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
+    /// The `enum` a field is typed with (it then holds the value's number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_type: Option<String>,
     /// The field's options as written.
     pub options: Options,
 }
@@ -298,6 +304,8 @@ fn resolve_model(
             reverse_id: f.reverse_number,
             column: (!f.is_many()).then(|| f.column_name()),
             writable: f.is_user_writable(),
+            repeated: f.repeated,
+            enum_type: f.enum_type.clone(),
             options: f.options.clone(),
         })
         .collect();
