@@ -2,7 +2,7 @@
 //! generator's model table (`../shared/corpus/expected/ir/`), file by file:
 //! model names, bases, app labels, model policies, options, declared fields
 //! (names, ids, modifiers, types, link targets and ports, options), links,
-//! reverse links and policy names.
+//! reverse links and policies (names and expression trees).
 //!
 //! Where syncplane differs on purpose, the comparison normalizes, and says
 //! why at that spot:
@@ -418,6 +418,15 @@ fn the_resolved_ir_matches_the_original_model_table_file_by_file() {
                 "{path}: policies {want_policies:?} vs {our_policies:?}"
             ));
         }
+        for (name, policy) in &ir.policies {
+            let tree = policy.expr.to_original_json();
+            if want["policies"][name] != tree {
+                problems.push(format!(
+                    "{path}: policy {name}: expected {}, got {tree}",
+                    want["policies"][name]
+                ));
+            }
+        }
         let mut parts = BTreeMap::new();
         let models = want["models"].as_array().cloned().unwrap_or_default();
         for model in &models {
@@ -432,7 +441,11 @@ fn the_resolved_ir_matches_the_original_model_table_file_by_file() {
         } else {
             "DIFFER"
         };
-        println!("ir: {path}: {verdict}: {}", summary.join(", "));
+        println!(
+            "ir: {path}: {verdict}: {}, policies {}",
+            summary.join(", "),
+            ir.policies.len()
+        );
         compared += 1;
     }
     assert!(compared >= 30, "compared only {compared} files");
