@@ -6,6 +6,8 @@
 //! `<name>_id`), else `name`; `tosca_key_one_of` names alternative keys, as
 //! in the original.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use syncplane_xproto::{FieldType, Modifier, ResolvedModel, ResolvedSchema, ScalarType, Schema};
 
@@ -21,6 +23,7 @@ struct ToscaType {
     properties: Vec<Property>,
     requirements: Vec<Requirement>,
     keys: Vec<String>,
+    one_of: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +33,6 @@ struct Property {
     required: bool,
     description: Option<String>,
     key: bool,
-    one_of: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -41,28 +43,75 @@ struct Requirement {
     key: bool,
 }
 
-/// The key fields of a model as the original's `xproto_fields_to_tosca_keys`
-/// computes them: `tosca_key` fields (links as `<name>_id`), else `name`.
-pub fn tosca_keys(model: &ResolvedModel) -> Vec<String> {
-    let keys: Vec<String> = model
+/// How a TOSCA template finds an existing object of a model, as the
+/// original's `xproto_fields_to_tosca_keys` computes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ToscaKeys {
+    /// Fields that are all part of the key: the `tosca_key` fields (links as
+    /// `<name>_id`), else `name` when the model has one.
+    pub fields: Vec<String>,
+    /// Groups of which one field completes the key: the connected fields of
+    /// `tosca_key_one_of` options, each group sorted (links as `<name>_id`).
+    pub one_of: Vec<Vec<String>>,
+}
+
+/// The TOSCA keys of `model` (see [`ToscaKeys`]).
+pub fn tosca_keys(model: &ResolvedModel) -> ToscaKeys {
+    let column = |name: &str| {
+        model
+            .fields
+            .iter()
+            .find(|f| f.name == name)
+            .and_then(|f| f.column.clone())
+            .unwrap_or_else(|| name.to_owned())
+    };
+    let mut fields: Vec<String> = model
         .fields
         .iter()
         .filter(|f| f.flag("tosca_key"))
         .filter_map(|f| f.column.clone())
         .collect();
-    if !keys.is_empty() {
-        return keys;
+    if fields.is_empty() && model.fields.iter().any(|f| f.name == "name") {
+        fields.push("name".to_owned());
     }
-    model
-        .fields
-        .iter()
-        .filter(|f| f.name == "name")
-        .map(|f| f.name.clone())
-        .collect()
+    // Connected components of the graph whose edges are the
+    // `tosca_key_one_of` options (a field and each field it names).
+    let mut groups: Vec<BTreeSet<String>> = Vec::new();
+    for f in &model.fields {
+        let Some(others) = f.option_str("tosca_key_one_of") else {
+            continue;
+        };
+        let mut group: BTreeSet<String> = others
+            .split(',')
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        group.insert(f.name.clone());
+        let (joined, rest): (Vec<_>, Vec<_>) =
+            groups.into_iter().partition(|g| !g.is_disjoint(&group));
+        for g in joined {
+            group.extend(g);
+        }
+        groups = rest;
+        groups.push(group);
+    }
+    let mut one_of: Vec<Vec<String>> = groups
+        .into_iter()
+        .map(|g| g.into_iter().collect::<Vec<_>>())
+        .collect();
+    one_of.sort();
+    let one_of = one_of
+        .into_iter()
+        .map(|g| g.iter().map(|n| column(n)).collect())
+        .collect();
+    ToscaKeys { fields, one_of }
 }
 
 fn tosca_type(model: &ResolvedModel) -> ToscaType {
-    let keys = tosca_keys(model);
+    let ToscaKeys {
+        fields: keys,
+        one_of,
+    } = tosca_keys(model);
     let mut properties = Vec::new();
     let mut requirements = Vec::new();
     for field in &model.fields {
@@ -92,11 +141,12 @@ fn tosca_type(model: &ResolvedModel) -> ToscaType {
                 properties.push(Property {
                     name: field.name.clone(),
                     ty,
+                    // The original's `xproto_tosca_required`.
                     required: field.modifier == Modifier::Required
+                        && !field.flag("blank")
                         && !field.options.contains_key("default"),
                     description: field.option_str("help_text").map(quoted),
                     key,
-                    one_of: field.option_str("tosca_key_one_of").map(str::to_owned),
                 });
             }
             FieldType::Scalar { .. } => {}
@@ -116,6 +166,7 @@ fn tosca_type(model: &ResolvedModel) -> ToscaType {
         properties,
         requirements,
         keys,
+        one_of: one_of.iter().map(|g| g.join(", ")).collect(),
     }
 }
 
@@ -185,15 +236,47 @@ mod tests {
     }
 
     #[test]
-    fn tosca_key_one_of_is_shown() {
+    fn tosca_key_one_of_groups_connected_fields_as_the_original() {
+        // The documented example: ServiceInstanceLink's key is
+        // provider_service_instance plus one of the subscriber links.
         let file = syncplane_xproto::parse(
             "k.xproto",
-            "message K (XOSBase) { optional string a = 1 [tosca_key_one_of = \"b\"]; optional string b = 2 [tosca_key = True]; }",
+            "message K (XOSBase) {\n\
+             required manytoone provider_service_instance->ServiceInstance:k_provided = 1:1001 [tosca_key = True];\n\
+             optional manytoone subscriber_service_instance->ServiceInstance:k_subscribed = 3:1002;\n\
+             optional manytoone subscriber_service->Service:k_subscribed = 4:1003 [tosca_key_one_of = subscriber_service_instance];\n\
+             optional manytoone subscriber_network->Site:k_subscribed = 5:1004 [tosca_key_one_of = subscriber_service_instance];\n\
+             optional string label = 6 [blank = True];\n\
+             required string other = 7 [blank = True];\n}",
         )
         .expect("parses");
         let schema = Schema::resolve(std::slice::from_ref(&file)).expect("valid");
+        let model = ResolvedModel::resolve(&schema, "K").expect("known");
+        assert_eq!(
+            tosca_keys(&model),
+            ToscaKeys {
+                fields: vec!["provider_service_instance_id".into()],
+                one_of: vec![vec![
+                    "subscriber_network_id".into(),
+                    "subscriber_service_id".into(),
+                    "subscriber_service_instance_id".into(),
+                ]],
+            }
+        );
         let text = custom_type(&schema, "K").expect("renders").expect("known");
-        assert!(text.contains("# key: b"), "{text}");
-        assert!(text.contains("# key, or one of: b"), "{text}");
+        assert!(
+            text.contains("# key: provider_service_instance_id"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# key, one of: subscriber_network_id, subscriber_service_id, subscriber_service_instance_id"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "            other:\n                type: string\n                required: false"
+            ),
+            "blank = True makes a field optional in TOSCA: {text}"
+        );
     }
 }
