@@ -204,3 +204,44 @@ fn policies_that_do_not_fit_the_models_are_located_errors() {
         ]
     );
 }
+
+#[test]
+fn comparisons_of_different_kinds_are_errors() {
+    let errors = check(
+        "policy user_policy < obj.site = \"Site\" | obj.is_admin = 1 | ctx.user in obj.site | obj.id = 2.0 | obj.site = ctx.user.site | obj in obj.site.users.all() | obj.site = None >\n\
+         policy site_policy < exists Privilege: Privilege.accessor_id = obj >",
+        "",
+    );
+    assert_eq!(
+        errors,
+        [
+            "p.xproto:1:22: `obj.site = \"Site\"` compares a `Site` with a string",
+            "p.xproto:1:42: `obj.is_admin = 1` compares a bool with an integer",
+            "p.xproto:1:61: `ctx.user in obj.site`: the right side of `in` is a `Site`, not a collection",
+        ]
+    );
+}
+
+proptest::proptest! {
+    /// Any text, and any jumble of the policy language's tokens, gives a
+    /// tree or a located error, never a panic.
+    #[test]
+    fn the_policy_parser_never_panics(
+        text in "\\PC{0,40}",
+        words in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "obj.a", "ctx.user.b", "X.c", "exists", "forall", "X", ":", "not", "in", "=",
+                "&", "|", "->", "(", ")", "*p(f)", "*", "\"s\"", "-1", "2.5", "True", "None",
+                "{{ x }}", "{{", "}}", "/*", "//", "\n", "é", "all()",
+            ]),
+            0..24,
+        ),
+    ) {
+        let at = syncplane_xproto::Location { file: "f".into(), line: 1, column: 1 };
+        let _ = syncplane_xproto::parse_policy_expr(&text, &at);
+        if let Ok(expr) = syncplane_xproto::parse_policy_expr(&words.join(" "), &at) {
+            // What parses can be turned into the original's shape.
+            let _ = expr.to_original_json();
+        }
+    }
+}

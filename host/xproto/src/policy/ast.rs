@@ -151,7 +151,7 @@ pub struct Term {
 pub enum TermKind {
     /// A dotted reference: `obj.site.id`, `ctx.user.is_admin`,
     /// `Privilege.object_id`.
-    PolicyPath(PolicyPath),
+    Path(PolicyPath),
     /// A double-quoted string.
     Str(String),
     /// An integer.
@@ -202,7 +202,7 @@ impl Term {
     /// `{"policy": [name, arg]}`, escapes as `{"python": text}`.
     pub fn to_original_json(&self) -> Json {
         match &self.kind {
-            TermKind::PolicyPath(p) => Json::String(p.text()),
+            TermKind::Path(p) => Json::String(p.text()),
             TermKind::Str(s) => Json::String(format!(
                 "\"{}\"",
                 s.replace('\\', "\\\\").replace('"', "\\\"")

@@ -9,21 +9,52 @@ use std::collections::BTreeSet;
 
 use crate::diagnostic::Warning;
 use crate::error::ParseError;
-use crate::ir::{FieldType, File, LinkKind, Location};
+use crate::ir::{FieldType, File, LinkKind, Location, ScalarType};
 use crate::schema::Schema;
 
-use super::ast::{ExprKind, PolicyExpr, PolicyPath, Term, TermKind};
+use super::ast::{CompareOp, ExprKind, PolicyExpr, PolicyPath, Term, TermKind};
 use super::validator::parse_validators;
 
-/// What a path leads to.
+/// What a term stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Resolved {
-    /// A scalar (or `ctx.read_access`).
-    Scalar,
+    /// A scalar: a field, a constant, `ctx.write_access`, a policy call.
+    Scalar(ScalarType),
     /// One object of a model.
     Object(String),
     /// A collection of objects of a model.
     Many(String),
+    /// `None`.
+    Null,
+}
+
+impl Resolved {
+    fn describe(&self) -> String {
+        match self {
+            Resolved::Scalar(ScalarType::String) => "a string".into(),
+            Resolved::Scalar(ScalarType::Bool) => "a bool".into(),
+            Resolved::Scalar(ScalarType::Int) => "an integer".into(),
+            Resolved::Scalar(ScalarType::Float) => "a number".into(),
+            Resolved::Object(m) => format!("a `{m}`"),
+            Resolved::Many(m) => format!("a collection of `{m}`"),
+            Resolved::Null => "None".into(),
+        }
+    }
+}
+
+/// A term as written, for messages.
+fn term_text(term: &Term) -> String {
+    match &term.kind {
+        TermKind::Path(p) => p.text(),
+        TermKind::Str(s) => format!("{s:?}"),
+        TermKind::Int(i) => i.to_string(),
+        TermKind::Float(f) => f.to_string(),
+        TermKind::Bool(true) => "True".into(),
+        TermKind::Bool(false) => "False".into(),
+        TermKind::Null => "None".into(),
+        TermKind::Call { policy, arg } => format!("*{policy}({})", arg.text()),
+        TermKind::Python(text) => format!("{{{{ {text} }}}}"),
+    }
 }
 
 /// Checks the policies of `files` and every policy use by their models,
@@ -128,10 +159,15 @@ impl Checker<'_> {
 
     fn expr(&mut self, expr: &PolicyExpr, obj: Option<&str>, bound: &mut Vec<String>) {
         match &expr.kind {
-            ExprKind::Term(t) => self.term(t, obj, bound),
-            ExprKind::Compare { lhs, rhs, .. } => {
-                self.term(lhs, obj, bound);
-                self.term(rhs, obj, bound);
+            ExprKind::Term(t) => {
+                self.term(t, obj, bound);
+            }
+            ExprKind::Compare { op, lhs, rhs } => {
+                let l = self.term(lhs, obj, bound);
+                let r = self.term(rhs, obj, bound);
+                if let (Some(l), Some(r)) = (l, r) {
+                    self.compare(*op, (lhs, &l), (rhs, &r), &expr.location);
+                }
             }
             ExprKind::Not(e) | ExprKind::Group(e) => self.expr(e, obj, bound),
             ExprKind::Binary { lhs, rhs, .. } => {
@@ -159,19 +195,16 @@ impl Checker<'_> {
         }
     }
 
-    fn term(&mut self, term: &Term, obj: Option<&str>, bound: &[String]) {
+    /// Checks a term; what it stands for, when that is known.
+    fn term(&mut self, term: &Term, obj: Option<&str>, bound: &[String]) -> Option<Resolved> {
         match &term.kind {
-            TermKind::PolicyPath(path) => {
-                self.path(path, obj, bound, &term.location);
-            }
+            TermKind::Path(path) => self.path(path, obj, bound, &term.location),
             TermKind::Call { policy, arg } => {
                 if self.schema.policy(policy).is_none() {
                     self.error(&term.location, format!("policy `{policy}` is not defined"));
-                    return;
+                    return None;
                 }
-                let Some(model) = obj else {
-                    return;
-                };
+                let model = obj?;
                 match self.follow(model, arg, &term.location) {
                     Some(Resolved::Object(target)) => self.check(policy, Some(&target)),
                     Some(_) => self.error(
@@ -183,68 +216,136 @@ impl Checker<'_> {
                     ),
                     None => {}
                 }
+                Some(Resolved::Scalar(ScalarType::Bool))
             }
-            TermKind::Python(_) => self.warnings.push(Warning::new(
-                term.location.clone(),
-                "python escapes (`{{ ... }}`) are kept but syncplane cannot evaluate them; the policy will deny".into(),
-            )),
-            TermKind::Str(_)
-            | TermKind::Int(_)
-            | TermKind::Float(_)
-            | TermKind::Bool(_)
-            | TermKind::Null => {}
+            TermKind::Python(_) => {
+                self.warnings.push(Warning::new(
+                    term.location.clone(),
+                    "python escapes (`{{ ... }}`) are kept but syncplane cannot evaluate them; the policy will deny".into(),
+                ));
+                None
+            }
+            TermKind::Str(_) => Some(Resolved::Scalar(ScalarType::String)),
+            TermKind::Int(_) => Some(Resolved::Scalar(ScalarType::Int)),
+            TermKind::Float(_) => Some(Resolved::Scalar(ScalarType::Float)),
+            TermKind::Bool(_) => Some(Resolved::Scalar(ScalarType::Bool)),
+            TermKind::Null => Some(Resolved::Null),
         }
     }
 
-    fn path(&mut self, path: &PolicyPath, obj: Option<&str>, bound: &[String], at: &Location) {
-        let Some((first, rest)) = path.segments.split_first() else {
-            return;
+    /// `=` needs operands of one kind (numbers mix, an object matches its
+    /// id, related models match); `in` needs a collection (or a string).
+    fn compare(
+        &mut self,
+        op: CompareOp,
+        (lhs, l): (&Term, &Resolved),
+        (rhs, r): (&Term, &Resolved),
+        at: &Location,
+    ) {
+        let written = format!("{} {} {}", term_text(lhs), op.symbol(), term_text(rhs));
+        let problem = match (op, r) {
+            (CompareOp::Eq, _) if self.comparable(l, r) => None,
+            (CompareOp::In, Resolved::Many(m))
+                if self.comparable(l, &Resolved::Object(m.clone())) =>
+            {
+                None
+            }
+            (CompareOp::In, Resolved::Scalar(ScalarType::String))
+                if matches!(l, Resolved::Scalar(ScalarType::String) | Resolved::Null) =>
+            {
+                None
+            }
+            (CompareOp::In, Resolved::Many(_) | Resolved::Scalar(ScalarType::String))
+            | (CompareOp::Eq, _) => Some(format!(
+                "`{written}` compares {} with {}",
+                l.describe(),
+                r.describe()
+            )),
+            (CompareOp::In, _) => Some(format!(
+                "`{written}`: the right side of `in` is {}, not a collection",
+                r.describe()
+            )),
         };
+        if let Some(message) = problem {
+            self.error(at, message);
+        }
+    }
+
+    fn comparable(&self, a: &Resolved, b: &Resolved) -> bool {
+        use Resolved::{Many, Null, Object, Scalar};
+        let numeric = |s: &ScalarType| matches!(s, ScalarType::Int | ScalarType::Float);
+        match (a, b) {
+            (Null, _) | (_, Null) => true,
+            (Scalar(x), Scalar(y)) => x == y || (numeric(x) && numeric(y)),
+            (Object(_), Scalar(ScalarType::Int)) | (Scalar(ScalarType::Int), Object(_)) => true,
+            (Object(m), Object(n)) => self.schema.is_a(m, n) || self.schema.is_a(n, m),
+            (Many(m), Many(n)) => m == n,
+            _ => false,
+        }
+    }
+
+    /// Checks a dotted path; what it leads to, when that is known.
+    fn path(
+        &mut self,
+        path: &PolicyPath,
+        obj: Option<&str>,
+        bound: &[String],
+        at: &Location,
+    ) -> Option<Resolved> {
+        let (first, rest) = path.segments.split_first()?;
         let rel = |segments: &[String]| PolicyPath {
             segments: segments.to_vec(),
             call: path.call,
         };
         match first.as_str() {
-            "obj" => {
-                if let Some(model) = obj {
-                    self.follow_reporting(model, &rel(rest), path, at);
-                }
-            }
+            "obj" => self.follow_reporting(obj?, &rel(rest), path, at),
             "ctx" => match rest.first().map(String::as_str) {
                 Some("user") => {
-                    if rest.len() > 1 {
-                        if self.schema.model("User").is_none() {
-                            self.error(at, format!("`{}` needs a `User` model", path.text()));
-                        } else {
-                            self.follow_reporting("User", &rel(&rest[1..]), path, at);
-                        }
+                    if self.schema.model("User").is_none() {
+                        self.error(at, format!("`{}` needs a `User` model", path.text()));
+                        None
+                    } else {
+                        self.follow_reporting("User", &rel(&rest[1..]), path, at)
                     }
                 }
-                Some("read_access" | "write_access") if rest.len() == 1 && !path.call => {}
-                Some(attribute @ ("read_access" | "write_access")) => self.error(
-                    at,
-                    format!("`ctx.{attribute}` is a boolean; `{}` does not exist", path.text()),
-                ),
-                _ => self.error(
-                    at,
-                    format!(
-                        "unknown context `{}` (expected `ctx.user`, `ctx.read_access` or `ctx.write_access`)",
-                        path.text()
-                    ),
-                ),
+                Some("read_access" | "write_access") if rest.len() == 1 && !path.call => {
+                    Some(Resolved::Scalar(ScalarType::Bool))
+                }
+                Some(attribute @ ("read_access" | "write_access")) => {
+                    self.error(
+                        at,
+                        format!(
+                            "`ctx.{attribute}` is a boolean; `{}` does not exist",
+                            path.text()
+                        ),
+                    );
+                    None
+                }
+                _ => {
+                    self.error(
+                        at,
+                        format!(
+                            "unknown context `{}` (expected `ctx.user`, `ctx.read_access` or `ctx.write_access`)",
+                            path.text()
+                        ),
+                    );
+                    None
+                }
             },
             name if bound.iter().any(|b| b == name) => {
-                if self.schema.model(name).is_some() {
-                    self.follow_reporting(name, &rel(rest), path, at);
-                }
+                self.schema.model(name)?;
+                self.follow_reporting(name, &rel(rest), path, at)
             }
-            name => self.error(
-                at,
-                format!(
-                    "unknown name `{name}` in `{}` (expected `obj`, `ctx` or a model bound by `exists`/`forall`)",
-                    path.text()
-                ),
-            ),
+            name => {
+                self.error(
+                    at,
+                    format!(
+                        "unknown name `{name}` in `{}` (expected `obj`, `ctx` or a model bound by `exists`/`forall`)",
+                        path.text()
+                    ),
+                );
+                None
+            }
         }
     }
 
@@ -254,10 +355,14 @@ impl Checker<'_> {
         rel: &PolicyPath,
         whole: &PolicyPath,
         at: &Location,
-    ) {
+    ) -> Option<Resolved> {
         let offset = whole.segments.len() - rel.segments.len();
-        if let Err(message) = self.resolve(model, rel, whole, offset) {
-            self.error(at, message);
+        match self.resolve(model, rel, whole, offset) {
+            Ok(r) => Some(r),
+            Err(message) => {
+                self.error(at, message);
+                None
+            }
         }
     }
 
@@ -297,7 +402,7 @@ impl Checker<'_> {
                 Resolved::Object(m) => self.member(m, segment).ok_or_else(|| {
                     format!("`{}`: model `{m}` has no field `{segment}`", whole.text())
                 })?,
-                Resolved::Scalar => {
+                Resolved::Scalar(_) | Resolved::Null => {
                     return Err(format!(
                         "`{}`: `{}` is not an object, it has no field `{segment}`",
                         whole.text(),
@@ -319,11 +424,11 @@ impl Checker<'_> {
     /// A field, `id`, `<link>_id` or reverse relation of `model`.
     fn member(&self, model: &str, name: &str) -> Option<Resolved> {
         if name == "id" || name == "pk" {
-            return Some(Resolved::Scalar);
+            return Some(Resolved::Scalar(ScalarType::Int));
         }
         if let Some(field) = self.schema.field(model, name) {
             return Some(match &field.ty {
-                FieldType::Scalar { .. } => Resolved::Scalar,
+                FieldType::Scalar { scalar } => Resolved::Scalar(*scalar),
                 FieldType::Link {
                     link: LinkKind::ManyToMany,
                     target,
@@ -338,7 +443,7 @@ impl Checker<'_> {
                 .field(model, link)
                 .is_some_and(|f| f.link_target().is_some())
         {
-            return Some(Resolved::Scalar);
+            return Some(Resolved::Scalar(ScalarType::Int));
         }
         self.schema
             .reverse_links(model)

@@ -292,7 +292,7 @@ impl Evaluator<'_, '_> {
 
     fn term(&self, term: &Term, scope: &Scope<'_>) -> Result<Value, EvalError> {
         Ok(match &term.kind {
-            TermKind::PolicyPath(p) => self.path(p, scope, &term.location)?,
+            TermKind::Path(p) => self.path(p, scope, &term.location)?,
             TermKind::Str(s) => Value::Str(s.clone()),
             TermKind::Int(i) => Value::Int(*i),
             TermKind::Float(f) => Value::Float(*f),

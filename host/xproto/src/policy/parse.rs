@@ -44,7 +44,7 @@ pub fn parse_policy_expr(text: &str, start: &Location) -> Result<PolicyExpr, Par
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    PolicyPath(PolicyPath),
+    Path(PolicyPath),
     Str(String),
     Int(i64),
     Float(f64),
@@ -63,7 +63,7 @@ enum Tok {
 impl Tok {
     fn describe(&self) -> String {
         match self {
-            Tok::PolicyPath(p) => format!("`{}`", p.text()),
+            Tok::Path(p) => format!("`{}`", p.text()),
             Tok::Str(s) => format!("string {s:?}"),
             Tok::Int(i) => format!("number `{i}`"),
             Tok::Float(f) => format!("number `{f}`"),
@@ -194,7 +194,7 @@ fn lex(text: &str, start: &Location) -> Result<Vec<(Tok, Location)>, ParseError>
                 if call {
                     i += 2;
                 }
-                Tok::PolicyPath(PolicyPath { segments, call })
+                Tok::Path(PolicyPath { segments, call })
             }
         } else {
             i += 1;
@@ -297,9 +297,7 @@ impl ExprParser {
                 };
                 self.pos += 1;
                 let model = match self.peek() {
-                    Some(Tok::PolicyPath(p)) if p.segments.len() == 1 && !p.call => {
-                        p.segments[0].clone()
-                    }
+                    Some(Tok::Path(p)) if p.segments.len() == 1 && !p.call => p.segments[0].clone(),
                     _ => {
                         return self
                             .error(&format!("a model name after `{}`", quantifier.keyword()));
@@ -360,7 +358,7 @@ impl ExprParser {
             return self.error("a condition");
         };
         let kind = match tok {
-            Tok::PolicyPath(p) => TermKind::PolicyPath(p),
+            Tok::Path(p) => TermKind::Path(p),
             Tok::Str(s) => TermKind::Str(s),
             Tok::Int(i) => TermKind::Int(i),
             Tok::Float(f) => TermKind::Float(f),
@@ -371,9 +369,7 @@ impl ExprParser {
             Tok::Star => {
                 self.pos += 1;
                 let policy = match self.peek() {
-                    Some(Tok::PolicyPath(p)) if p.segments.len() == 1 && !p.call => {
-                        p.segments[0].clone()
-                    }
+                    Some(Tok::Path(p)) if p.segments.len() == 1 && !p.call => p.segments[0].clone(),
                     _ => return self.error("a policy name after `*`"),
                 };
                 self.pos += 1;
@@ -382,7 +378,7 @@ impl ExprParser {
                 }
                 self.pos += 1;
                 let arg = match self.peek() {
-                    Some(Tok::PolicyPath(p)) => p.clone(),
+                    Some(Tok::Path(p)) => p.clone(),
                     _ => {
                         return self
                             .error(&format!("a field of `obj` as the argument of `*{policy}`"));
