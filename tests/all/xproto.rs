@@ -1,4 +1,4 @@
-//! `syncplane xproto check` and `gen` as authors run them.
+//! `syncplane xproto check`, `fmt` and `gen` as authors run them.
 
 use std::process::Command;
 
@@ -39,6 +39,114 @@ fn check_accepts_a_service_alone_and_locates_errors() {
         "{stderr}"
     );
     assert!(stderr.contains("2 error(s)"), "{stderr}");
+    // Each error comes with its source line; no colour outside a terminal.
+    assert!(
+        stderr.contains(&format!(
+            "error: {at}:2:3: link `x` of `A` points to unknown model `Nowhere`"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(" 2 │   required manytoone x->Nowhere:as = 1:1001;"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+}
+
+#[test]
+fn check_reports_warnings_with_snippets_and_still_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svc = dir.path().join("svc.xproto");
+    std::fs::write(
+        &svc,
+        "option app_label = \"svc\";\nmessage S (Service) {\n  required string a = 1 [colour = \"red\"];\n}\n",
+    )
+    .expect("write");
+    let output = Command::new(BIN)
+        .args(["xproto", "check"])
+        .arg(&svc)
+        .output()
+        .expect("run");
+    let stdout = assert_success(&output);
+    assert!(stdout.contains("ok: 1 file(s), 1 model(s)"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let at = svc.display();
+    assert!(
+        stderr.contains(&format!(
+            "warning: {at}:3:26: unknown field option `colour` (kept, but syncplane does not use it)"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(" 3 │   required string a = 1 [colour = \"red\"];"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 warning(s)"), "{stderr}");
+
+    // A syntax error still shows the warnings of the files that parsed.
+    let bad = dir.path().join("bad.xproto");
+    std::fs::write(&bad, "message B {\n  required strin b = 1;\n}\n").expect("write");
+    let output = Command::new(BIN)
+        .args(["xproto", "check"])
+        .arg(&svc)
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: {}:2:12: unknown field type `strin`",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 error(s), 1 warning(s)"), "{stderr}");
+}
+
+#[test]
+fn fmt_prints_checks_and_rewrites_keeping_comments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("svc.xproto");
+    let messy = "// The service.\noption app_label='svc';\nmessage S(Service){ // the model\nrequired string a=1[max_length=10];}\n";
+    let tidy = "// The service.\noption app_label = \"svc\";\n\nmessage S (Service) { // the model\n    required string a = 1 [max_length = 10];\n}\n";
+    std::fs::write(&file, messy).expect("write");
+    let fmt = |args: &[&str]| {
+        Command::new(BIN)
+            .args(["xproto", "fmt"])
+            .args(args)
+            .arg(&file)
+            .output()
+            .expect("run")
+    };
+
+    assert_eq!(assert_success(&fmt(&[])), tidy);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), messy);
+
+    let check = fmt(&["--check"]);
+    assert_eq!(check.status.code(), Some(1));
+    let listed = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(listed.trim(), file.display().to_string());
+
+    let write = fmt(&["--write"]);
+    assert_success(&write);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), tidy);
+    let again = fmt(&["--check"]);
+    assert_eq!(assert_success(&again), "");
+
+    std::fs::write(&file, "message S {\n  required string a = 1\n}\n").expect("write");
+    let broken = fmt(&["--write"]);
+    assert_eq!(broken.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        stderr.contains("3:1: expected `;` after the field, found `}`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        "message S {\n  required string a = 1\n}\n",
+        "a file that does not parse is left alone"
+    );
 }
 
 #[test]

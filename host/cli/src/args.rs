@@ -38,6 +38,10 @@ pub enum XprotoCommand {
     /// Parse and validate files; bases and links that no file defines
     /// resolve to the built-in core models. Exits 1 on errors.
     Check(XprotoFiles),
+    /// Format files canonically: to stdout, or in place with --write;
+    /// --check lists the files that would change and exits 1 if any.
+    /// Comments are kept (docs/xproto.md says how).
+    Fmt(FmtArgs),
     /// Generate output from files (to stdout).
     Gen {
         /// What to generate.
@@ -49,6 +53,20 @@ pub enum XprotoCommand {
         #[command(flatten)]
         files: XprotoFiles,
     },
+}
+
+/// What `xproto fmt` does with the files.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Only list the files whose formatting would change; exit 1 if any.
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
+    /// Rewrite the files that change in place (and list them).
+    #[arg(long)]
+    pub write: bool,
+    /// xproto files to format.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// The xproto files to read.

@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Xproto { command } => match command {
             XprotoCommand::Check(files) => xproto::check(&files),
+            XprotoCommand::Fmt(args) => xproto::fmt(&args),
             XprotoCommand::Gen {
                 target,
                 dialect,
