@@ -93,8 +93,12 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
                 .iter()
                 .map(|f| DocField {
                     name: f.name.clone(),
-                    ty: cell(&type_name(&f.ty)),
+                    ty: cell(&match &f.enum_type {
+                        Some(e) => format!("enum `{e}`"),
+                        None => type_name(&f.ty),
+                    }),
                     modifier: match f.modifier {
+                        _ if f.repeated => "repeated",
                         Modifier::Required => "required",
                         Modifier::Optional => "optional",
                     },

@@ -238,6 +238,35 @@ mod tests {
     }
 
     #[test]
+    fn repeated_and_enum_fields_are_shown_as_such() {
+        let file = syncplane_xproto::parse(
+            "k.xproto",
+            "enum Kind { VM = 0; CONTAINER = 1; }\n\
+             message K (XOSBase) { repeated string tags = 1; optional Kind kind = 2; }",
+        )
+        .expect("parses");
+        let files = [file];
+        let schema = Schema::resolve(&files).expect("valid");
+        let proto = generate(Target::Proto, &schema, &files).expect("proto");
+        assert!(proto.contains("  repeated string tags = 101;"), "{proto}");
+        let docs = generate(Target::Docs, &schema, &files).expect("docs");
+        assert!(docs.contains("| `tags` | string | repeated |"), "{docs}");
+        assert!(
+            docs.contains("| `kind` | enum `Kind` | optional |"),
+            "{docs}"
+        );
+        let openapi: serde_json::Value =
+            serde_json::from_str(&generate(Target::Openapi, &schema, &files).expect("openapi"))
+                .expect("json");
+        let tags = &openapi["components"]["schemas"]["K"]["properties"]["tags"];
+        assert_eq!(tags["type"], "array", "{tags}");
+        assert_eq!(tags["items"]["type"], "string", "{tags}");
+        let rust = generate(Target::Rust, &schema, &files).expect("rust");
+        assert!(!rust.contains("pub tags"), "{rust}");
+        assert!(rust.contains("pub kind: Option<i64>,"), "{rust}");
+    }
+
+    #[test]
     fn unknown_targets_are_errors() {
         let err = "pdf".parse::<Target>().expect_err("unknown");
         assert!(err.to_string().contains("pdf"), "{err}");

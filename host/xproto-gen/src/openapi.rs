@@ -40,6 +40,11 @@ fn property(field: &ResolvedField) -> Value {
     if !field.writable {
         p.insert("readOnly".into(), json!(true));
     }
+    if field.repeated {
+        let item = Value::Object(std::mem::take(&mut p));
+        p.insert("type".into(), json!("array"));
+        p.insert("items".into(), item);
+    }
     if field.modifier == Modifier::Optional {
         p.insert("nullable".into(), json!(true));
     }

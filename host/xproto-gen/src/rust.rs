@@ -7,7 +7,8 @@
 //! `String`, booleans `bool`, integers and link ids `i64`, floats and dates
 //! `f64`. A field is `Option<_>` unless it is `required` and users write it
 //! (the core checks those on create); bookkeeping the host may leave unset
-//! is optional. `manytomany` links have no value in the object and are left out.
+//! is optional. `manytomany` links have no value in the object and are left
+//! out, as are `repeated` fields (read them from `Object::fields`).
 
 use serde::Serialize;
 use syncplane_xproto::{FieldType, Modifier, ResolvedField, ResolvedSchema, ScalarType};
@@ -94,6 +95,9 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
             let fields = m
                 .fields
                 .iter()
+                // The SDK has no list values yet, so `repeated` fields
+                // (which no corpus model uses) are left to `o.fields`.
+                .filter(|f| !f.repeated)
                 .filter_map(|f| {
                     let key = f.column.clone()?;
                     let ident = ident(&key)?;
