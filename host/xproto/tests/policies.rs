@@ -224,7 +224,8 @@ fn comparisons_of_different_kinds_are_errors() {
 
 proptest::proptest! {
     /// Any text, and any jumble of the policy language's tokens, gives a
-    /// tree or a located error, never a panic.
+    /// tree or a located error, never a panic; a tree prints as text that
+    /// reads back as the same tree.
     #[test]
     fn the_policy_parser_never_panics(
         text in "\\PC{0,40}",
@@ -240,8 +241,87 @@ proptest::proptest! {
         let at = syncplane_xproto::Location { file: "f".into(), line: 1, column: 1 };
         let _ = syncplane_xproto::parse_policy_expr(&text, &at);
         if let Ok(expr) = syncplane_xproto::parse_policy_expr(&words.join(" "), &at) {
-            // What parses can be turned into the original's shape.
-            let _ = expr.to_original_json();
+            // What parses prints as text that reads back as the same tree.
+            let printed = expr.to_string();
+            let again = syncplane_xproto::parse_policy_expr(&printed, &at);
+            proptest::prop_assert!(again.is_ok(), "{printed}: {again:?}");
+            if let Ok(again) = again {
+                proptest::prop_assert_eq!(again.to_original_json(), expr.to_original_json());
+            }
+        }
+    }
+}
+
+#[test]
+fn every_corpus_policy_prints_as_text_that_reads_back_as_the_same_tree() {
+    let root = corpus().join("xproto");
+    let mut count = 0;
+    for path in [
+        "xos/core.xproto",
+        "xos/historical-pre-SEBA-457/core.xproto",
+        "xos-tosca/test/test.xproto",
+    ] {
+        for policy in load(&root, path).policies {
+            let printed = policy.expr.to_string();
+            let at = policy.expr.location.clone();
+            let again = syncplane_xproto::parse_policy_expr(&printed, &at)
+                .unwrap_or_else(|e| panic!("{path}: {}: {printed}: {e}", policy.name));
+            assert_eq!(
+                again.to_original_json(),
+                policy.expr.to_original_json(),
+                "{path}: {}: {printed}",
+                policy.name
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 40, "only {count} policies");
+}
+
+/// Well-formed policy texts, nested up to a few levels.
+fn policy_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let leaf = proptest::sample::select(vec![
+        "obj.a",
+        "ctx.user.b",
+        "X.c = 1",
+        "*p(f.g)",
+        "True",
+        "a in b.all()",
+        "{{ x }}",
+        "Y.d = \"s\"",
+    ])
+    .prop_map(str::to_owned);
+    leaf.prop_recursive(5, 48, 2, |inner| {
+        prop_oneof![
+            (
+                inner.clone(),
+                proptest::sample::select(vec!["&", "|", "->"]),
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+            inner.clone().prop_map(|a| format!("not {a}")),
+            inner.clone().prop_map(|a| format!("({a})")),
+            inner.prop_map(|a| format!("forall X: {a}")),
+        ]
+    })
+}
+
+proptest::proptest! {
+    /// Printing a parsed policy gives text that reads back as the same tree.
+    #[test]
+    fn well_formed_policies_print_and_read_back(text in policy_text()) {
+        let at = syncplane_xproto::Location { file: "f".into(), line: 1, column: 1 };
+        let expr = syncplane_xproto::parse_policy_expr(&text, &at);
+        proptest::prop_assert!(expr.is_ok(), "{text}: {expr:?}");
+        if let Ok(expr) = expr {
+            let printed = expr.to_string();
+            let again = syncplane_xproto::parse_policy_expr(&printed, &at);
+            proptest::prop_assert!(again.is_ok(), "{printed}: {again:?}");
+            if let Ok(again) = again {
+                proptest::prop_assert_eq!(again.to_original_json(), expr.to_original_json());
+                proptest::prop_assert_eq!(again.to_string(), printed);
+            }
         }
     }
 }

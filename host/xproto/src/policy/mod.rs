@@ -2,7 +2,8 @@
 //! what to which object, and validators built from them.
 //!
 //! - [`PolicyExpr`] is the typed tree of `policy name < expr >`, read by
-//!   [`parse_policy_expr`] (the xproto parser calls it for every policy).
+//!   [`parse_policy_expr`] (the xproto parser calls it for every policy) and
+//!   written back by its `Display`.
 //! - [`check`](crate::Schema) type-checks policies against the models when
 //!   files are put into a [`Schema`](crate::Schema): `obj.field`, `ctx.user.field`,
 //!   `exists Model: ...` and `*policy(link)` must all resolve.
@@ -13,6 +14,7 @@
 
 mod ast;
 pub(crate) mod check;
+mod display;
 mod eval;
 mod parse;
 mod validator;
