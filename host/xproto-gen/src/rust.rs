@@ -20,6 +20,8 @@ use crate::render::{quoted, render};
 struct RustModel {
     name: String,
     doc: Vec<String>,
+    /// Whether a field name is not snake case (`dataPlaneIp` in the corpus).
+    camel: bool,
     fields: Vec<RustField>,
 }
 
@@ -92,7 +94,7 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
                 doc.push(String::new());
                 doc.extend(doc_lines(description));
             }
-            let fields = m
+            let fields: Vec<RustField> = m
                 .fields
                 .iter()
                 // The SDK has no list values yet, so `repeated` fields
@@ -119,6 +121,9 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
             RustModel {
                 name: m.name.clone(),
                 doc,
+                camel: fields
+                    .iter()
+                    .any(|f| f.ident.chars().any(|c| c.is_ascii_uppercase())),
                 fields,
             }
         })
