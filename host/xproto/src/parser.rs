@@ -333,6 +333,7 @@ impl<'s> Parser<'s> {
             } else if self.at_keyword("enum") {
                 let index = file.enums.len();
                 let declared = self.enum_decl(None, index)?;
+                unique_enum(&file.enums, &declared)?;
                 file.enums.push(declared);
                 Anchor::FileEnum(index)
             } else if self.peek() == Some(&Token::Semi) {
@@ -508,7 +509,9 @@ impl<'s> Parser<'s> {
                 }
                 Some(Token::Ident(k)) if k == "enum" => {
                     let n = model.enums.len();
-                    model.enums.push(self.enum_decl(Some(index), n)?);
+                    let declared = self.enum_decl(Some(index), n)?;
+                    unique_enum(&model.enums, &declared)?;
+                    model.enums.push(declared);
                     Anchor::ModelEnum(index, n)
                 }
                 Some(Token::Ident(k)) if k == "required" || k == "optional" || k == "repeated" => {
@@ -554,6 +557,12 @@ impl<'s> Parser<'s> {
                 Some(Token::Ident(_)) => {
                     let at = self.here();
                     let value = self.ident("an enum value name")?;
+                    if values.iter().any(|v: &EnumValue| v.name == value) {
+                        return Err(ParseError::new(
+                            at,
+                            format!("`{value}` is defined twice in enum `{name}`"),
+                        ));
+                    }
                     self.expect(Token::Eq, "`=` after the enum value name")?;
                     let number = self.int("the enum value's number")?;
                     self.expect(Token::Semi, "`;` after the enum value")?;
@@ -688,6 +697,20 @@ impl<'s> Parser<'s> {
     }
 }
 
+/// An enum's name must be new in its scope (the file, or its message).
+fn unique_enum(scope: &[Enum], declared: &Enum) -> Result<(), ParseError> {
+    match scope.iter().find(|e| e.name == declared.name) {
+        Some(first) => Err(ParseError::new(
+            declared.location.clone(),
+            format!(
+                "enum `{}` is already defined at {}",
+                declared.name, first.location
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Whether whitespace between two items holds an empty line.
 fn blank_line(gap: &str) -> bool {
     gap.matches('\n').count() >= 2
@@ -809,6 +832,30 @@ message HelloWorldServiceInstance (ServiceInstance){
             }
         );
         assert_eq!(model.fields[2].enum_type.as_deref(), Some("Kind"));
+    }
+
+    #[test]
+    fn enum_names_and_constants_must_be_unique() {
+        let err = parse("a.xproto", "enum E { A = 0; A = 1; }").expect_err("fails");
+        assert_eq!(
+            err.to_string(),
+            "a.xproto:1:17: `A` is defined twice in enum `E`"
+        );
+        let err = parse(
+            "a.xproto",
+            "message M {\n  enum E { A = 0; }\n  enum E { B = 0; }\n}",
+        )
+        .expect_err("fails");
+        assert_eq!(
+            err.to_string(),
+            "a.xproto:3:3: enum `E` is already defined at a.xproto:2:3"
+        );
+        // The same name in another scope is another enum.
+        parse(
+            "a.xproto",
+            "enum E { A = 0; }\nmessage M { enum E { A = 0; } }",
+        )
+        .expect("parses");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Property tests: the lexer and parser never panic, whatever the input, and
 //! `fmt` output always reads back as the same IR.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use syncplane_xproto::{
-    Enum, EnumValue, Field, FieldType, File, LinkKind, Location, Model, Modifier, OptionValue,
-    Options, ScalarType, format_file, format_source, parse, parse_full,
+    Diagnostic, Enum, EnumValue, Field, FieldType, File, LinkKind, Location, Model, Modifier,
+    OptionValue, Options, ScalarType, format_file, format_source, parse, parse_full, render,
 };
 
 /// The IR as JSON without `location`s, which formatting moves.
@@ -45,6 +46,21 @@ fn assert_fmt_round_trips(src: &str) -> Result<(), TestCaseError> {
     let twice = format_source("p.xproto", &once).expect("parses");
     prop_assert_eq!(&once, &twice);
     Ok(())
+}
+
+/// Parses `src` and renders its error or warnings with snippets, as
+/// `xproto check` does; none of it may panic, and a rendered error names
+/// its place.
+fn render_outcome(src: &str) {
+    let sources = BTreeMap::from([("p.xproto".to_owned(), src.to_owned())]);
+    let diagnostics: Vec<Diagnostic> = match parse_full("p.xproto", src) {
+        Ok(parsed) => parsed.warnings.iter().map(Diagnostic::from).collect(),
+        Err(e) => vec![Diagnostic::from(&e)],
+    };
+    let text = render(&diagnostics, &sources, false);
+    for d in &diagnostics {
+        assert!(text.contains(&d.location.to_string()), "{text}");
+    }
 }
 
 fn corpus() -> &'static [String] {
@@ -86,11 +102,12 @@ proptest! {
 
     #[test]
     fn arbitrary_text_never_panics(src in any::<String>()) {
-        let _ = parse_full("p.xproto", &src);
+        render_outcome(&src);
     }
 
     #[test]
     fn xproto_like_text_never_panics_and_formats_faithfully(src in XPROTO_CHARS) {
+        render_outcome(&src);
         assert_fmt_round_trips(&src)?;
     }
 
@@ -156,7 +173,8 @@ fn options(max: usize) -> impl Strategy<Value = Options> {
 fn enumeration() -> impl Strategy<Value = Enum> {
     (
         model_name(),
-        prop::collection::vec(("[A-Z][A-Z0-9_]{0,6}", any::<i64>()), 0..4),
+        // Constant names are unique within an enum.
+        prop::collection::btree_map("[A-Z][A-Z0-9_]{0,6}", any::<i64>(), 0..4),
     )
         .prop_map(|(name, values)| Enum {
             name,
@@ -170,6 +188,12 @@ fn enumeration() -> impl Strategy<Value = Enum> {
                 .collect(),
             location: here(),
         })
+}
+
+/// Keeps the first enum of each name: names are unique within a scope.
+fn unique_names(enums: &mut Vec<Enum>) {
+    let mut seen = std::collections::BTreeSet::new();
+    enums.retain(|e| seen.insert(e.name.clone()));
 }
 
 fn field_type() -> impl Strategy<Value = FieldType> {
@@ -240,28 +264,31 @@ fn model() -> impl Strategy<Value = Model> {
         prop::collection::vec(enumeration(), 0..2),
         any::<prop::sample::Index>(),
     )
-        .prop_map(|(name, policy, bases, options, mut fields, enums, pick)| {
-            // One field typed with the message's first enum, when it has one.
-            if let (Some(e), false) = (enums.first(), fields.is_empty()) {
-                let i = pick.index(fields.len());
-                let f = &mut fields[i];
-                f.ty = FieldType::Scalar {
-                    scalar: ScalarType::Int,
-                };
-                f.reverse_number = None;
-                f.enum_type = Some(e.name.clone());
-            }
-            Model {
-                name,
-                policy,
-                bases,
-                options,
-                fields,
-                app_label: String::new(),
-                enums,
-                location: here(),
-            }
-        })
+        .prop_map(
+            |(name, policy, bases, options, mut fields, mut enums, pick)| {
+                unique_names(&mut enums);
+                // One field typed with the message's first enum, when it has one.
+                if let (Some(e), false) = (enums.first(), fields.is_empty()) {
+                    let i = pick.index(fields.len());
+                    let f = &mut fields[i];
+                    f.ty = FieldType::Scalar {
+                        scalar: ScalarType::Int,
+                    };
+                    f.reverse_number = None;
+                    f.enum_type = Some(e.name.clone());
+                }
+                Model {
+                    name,
+                    policy,
+                    bases,
+                    options,
+                    fields,
+                    app_label: String::new(),
+                    enums,
+                    location: here(),
+                }
+            },
+        )
 }
 
 prop_compose! {
@@ -277,6 +304,7 @@ prop_compose! {
             models,
             enums,
         };
+        unique_names(&mut file.enums);
         let label = file.app_label().unwrap_or("core").to_owned();
         for m in &mut file.models {
             m.app_label = label.clone();
