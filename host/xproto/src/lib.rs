@@ -16,6 +16,11 @@
 //!   validated with.
 //! - [`model_deps`] renders the dependency graph in the original
 //!   `model-deps` format.
+//! - [`parse_full`] also returns the file's [`Warning`]s (unknown or repeated
+//!   options) and its comments; [`format`] / [`format_source`] print it
+//!   back canonically with them (`syncplane xproto fmt`).
+//! - [`render`] draws errors and warnings ([`Diagnostic`]) with a snippet of
+//!   the source and a caret under the place.
 //!
 //! ```
 //! let core = syncplane_xproto::parse("core.xproto", "message Service { required string name = 1; }")?;
