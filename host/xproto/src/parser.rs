@@ -198,7 +198,7 @@ impl<'s> Parser<'s> {
         options: &mut Options,
         owner: Anchor,
         kind: OptionKind,
-        (name, value, at): (String, OptionValue, Location),
+        (name, value, at): (String, OptionValue, usize),
     ) {
         let (known, what): (&[&str], &str) = match kind {
             OptionKind::File => (MODEL_OPTIONS, "file option"),
@@ -207,13 +207,13 @@ impl<'s> Parser<'s> {
         };
         if !known.contains(&name.as_str()) {
             self.warnings.push(Warning::new(
-                at.clone(),
+                self.location(at),
                 format!("unknown {what} `{name}` (kept, but syncplane does not use it)"),
             ));
         }
         if options.insert(name.clone(), value).is_some() {
             self.warnings.push(Warning::new(
-                at,
+                self.location(at),
                 format!("{what} `{name}` is given twice; the last value counts"),
             ));
         } else {
@@ -378,10 +378,11 @@ impl<'s> Parser<'s> {
         Ok(())
     }
 
-    /// `option name = value;`
-    fn option_statement(&mut self) -> Result<(String, OptionValue, Location), ParseError> {
+    /// `option name = value;`: the name, the value and the byte offset of the name (its location is
+    /// computed only for a warning: options are many).
+    fn option_statement(&mut self) -> Result<(String, OptionValue, usize), ParseError> {
         self.bump(); // `option`
-        let at = self.here();
+        let at = self.offset();
         let name = self.ident("an option name")?;
         self.expect(Token::Eq, "`=` after the option name")?;
         let value = self.literal()?;
@@ -664,7 +665,7 @@ impl<'s> Parser<'s> {
         if self.peek() == Some(&Token::LBracket) {
             self.pos += 1;
             while self.peek() != Some(&Token::RBracket) {
-                let at = self.here();
+                let at = self.offset();
                 let key = self.ident("a field option name")?;
                 self.expect(Token::Eq, "`=` after the field option name")?;
                 let value = self.literal()?;
