@@ -58,13 +58,13 @@ pub use ir::{
     Options, Policy, ScalarType,
 };
 pub use parser::{Parsed, parse, parse_full};
+pub use policy::{
+    Access, BinaryOp, CompareOp, EvalContext, EvalError, ExprKind, ObjectRef, PolicyEnv,
+    PolicyExpr, PolicyPath, Quantifier, Term, TermKind, Validator, Value, eval, parse_policy_expr,
+    parse_validators,
+};
 pub use resolved::{
     IR_VERSION, Link, RelationKind, ResolvedField, ResolvedModel, ResolvedSchema, ReverseField,
-};
-pub use policy::{
-    Access, BinaryOp, CompareOp, EvalContext, EvalError, ExprKind, ObjectRef, PolicyEnv, PolicyPath,
-    PolicyExpr, Quantifier, Term, TermKind, Validator, Value, eval, parse_policy_expr,
-    parse_validators,
 };
 pub use schema::{ReverseLink, Schema};
 
