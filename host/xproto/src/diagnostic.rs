@@ -111,7 +111,11 @@ pub fn render(
 ) -> String {
     let mut out = String::new();
     for d in diagnostics {
-        out.push_str(&render_one(d, sources, color));
+        // ariadne pads some lines with spaces; they only get in the way.
+        for line in render_one(d, sources, color).lines() {
+            out.push_str(line.trim_end_matches(' '));
+            out.push('\n');
+        }
     }
     out
 }
