@@ -5,7 +5,7 @@
 //! policy), with `obj` typed as that model; a policy nothing uses is checked
 //! without a type for `obj`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostic::Warning;
 use crate::error::ParseError;
@@ -68,6 +68,8 @@ pub(crate) fn check_policies(
     let mut checker = Checker {
         schema,
         done: BTreeSet::new(),
+        members: BTreeMap::new(),
+        reverse_members: BTreeMap::new(),
         errors: Vec::new(),
         warnings: Vec::new(),
     };
@@ -137,6 +139,11 @@ struct Checker<'s> {
     schema: &'s Schema,
     /// (policy, model of `obj`) pairs checked or being checked.
     done: BTreeSet<(String, Option<String>)>,
+    /// What each model's members lead to, built once per model: looking
+    /// fields up through inheritance for every path segment is slow.
+    members: BTreeMap<String, BTreeMap<String, Resolved>>,
+    /// Reverse relations by model, listed on the first miss in `members`.
+    reverse_members: BTreeMap<String, BTreeMap<String, Resolved>>,
     errors: Vec<ParseError>,
     warnings: Vec<Warning>,
 }
@@ -379,7 +386,7 @@ impl Checker<'_> {
     /// Follows `rel` from an object of `model`; errors name the prefix of
     /// `whole` (of which `rel` is the tail from segment `offset`).
     fn resolve(
-        &self,
+        &mut self,
         model: &str,
         rel: &PolicyPath,
         whole: &PolicyPath,
@@ -422,33 +429,51 @@ impl Checker<'_> {
     }
 
     /// A field, `id`, `<link>_id` or reverse relation of `model`.
-    fn member(&self, model: &str, name: &str) -> Option<Resolved> {
-        if name == "id" || name == "pk" {
-            return Some(Resolved::Scalar(ScalarType::Int));
+    fn member(&mut self, model: &str, name: &str) -> Option<Resolved> {
+        let schema = self.schema;
+        let members = self
+            .members
+            .entry(model.to_owned())
+            .or_insert_with(|| model_members(schema, model));
+        if let Some(found) = members.get(name) {
+            return Some(found.clone());
         }
-        if let Some(field) = self.schema.field(model, name) {
-            return Some(match &field.ty {
-                FieldType::Scalar { scalar } => Resolved::Scalar(*scalar),
-                FieldType::Link {
-                    link: LinkKind::ManyToMany,
-                    target,
-                    ..
-                } => Resolved::Many(target.clone()),
-                FieldType::Link { target, .. } => Resolved::Object(target.clone()),
+        // Reverse relations are rarely named and costly to list: only on a miss.
+        let reverse = self
+            .reverse_members
+            .entry(model.to_owned())
+            .or_insert_with(|| {
+                schema
+                    .reverse_links(model)
+                    .into_iter()
+                    .map(|r| (r.name, Resolved::Many(r.peer)))
+                    .collect()
             });
-        }
-        if let Some(link) = name.strip_suffix("_id")
-            && self
-                .schema
-                .field(model, link)
-                .is_some_and(|f| f.link_target().is_some())
-        {
-            return Some(Resolved::Scalar(ScalarType::Int));
-        }
-        self.schema
-            .reverse_links(model)
-            .into_iter()
-            .find(|r| r.name == name)
-            .map(|r| Resolved::Many(r.peer))
+        reverse.get(name).cloned()
     }
+}
+
+/// The members a path may name on `model` besides reverse relations:
+/// `id`/`pk`, own and inherited fields, `<link>_id` columns.
+fn model_members(schema: &Schema, model: &str) -> BTreeMap<String, Resolved> {
+    let mut out = BTreeMap::new();
+    for field in schema.all_fields(model) {
+        let resolved = match &field.ty {
+            FieldType::Scalar { scalar } => Resolved::Scalar(*scalar),
+            FieldType::Link {
+                link: LinkKind::ManyToMany,
+                target,
+                ..
+            } => Resolved::Many(target.clone()),
+            FieldType::Link { target, .. } => {
+                out.entry(format!("{}_id", field.name))
+                    .or_insert(Resolved::Scalar(ScalarType::Int));
+                Resolved::Object(target.clone())
+            }
+        };
+        out.insert(field.name.clone(), resolved);
+    }
+    out.insert("id".into(), Resolved::Scalar(ScalarType::Int));
+    out.insert("pk".into(), Resolved::Scalar(ScalarType::Int));
+    out
 }

@@ -29,11 +29,12 @@ use super::ast::{
 ///
 /// The first syntax error, located.
 pub fn parse_policy_expr(text: &str, start: &Location) -> Result<PolicyExpr, ParseError> {
-    let tokens = lex(text, start)?;
+    let locator = Locator::new(text, start);
+    let tokens = lex(text, &locator)?;
     let mut parser = ExprParser {
         tokens,
         pos: 0,
-        end: locate(text, start, text.len()),
+        end: locator.locate(text.len()),
     };
     let expr = parser.expr()?;
     match parser.tokens.get(parser.pos) {
@@ -83,28 +84,54 @@ impl Tok {
 
 const KEYWORDS: &[&str] = &["exists", "forall", "not", "in", "True", "False", "None"];
 
-/// The location of byte `offset` of `text`, which starts at `start`.
-fn locate(text: &str, start: &Location, offset: usize) -> Location {
-    let before = &text[..offset.min(text.len())];
-    match before.rfind('\n') {
-        None => Location {
-            file: start.file.clone(),
-            line: start.line,
-            column: start.column + before.chars().count() as u32,
-        },
-        Some(nl) => Location {
-            file: start.file.clone(),
-            line: start.line + before.matches('\n').count() as u32,
-            column: before[nl + 1..].chars().count() as u32 + 1,
-        },
+/// Positions in a policy's text, which starts at `start` in its file.
+struct Locator<'t> {
+    text: &'t str,
+    start: &'t Location,
+    /// Byte offsets where lines after the first begin.
+    line_starts: Vec<usize>,
+}
+
+impl<'t> Locator<'t> {
+    fn new(text: &'t str, start: &'t Location) -> Self {
+        let line_starts = text.match_indices('\n').map(|(i, _)| i + 1).collect();
+        Locator {
+            text,
+            start,
+            line_starts,
+        }
+    }
+
+    /// The location of byte `offset` of the text.
+    fn locate(&self, offset: usize) -> Location {
+        let offset = offset.min(self.text.len());
+        let lines_before = self.line_starts.partition_point(|&s| s <= offset);
+        let (line, column) = match lines_before.checked_sub(1) {
+            None => (
+                self.start.line,
+                self.start.column + self.text[..offset].chars().count() as u32,
+            ),
+            Some(i) => {
+                let line_start = self.line_starts[i];
+                (
+                    self.start.line + lines_before as u32,
+                    self.text[line_start..offset].chars().count() as u32 + 1,
+                )
+            }
+        };
+        Location {
+            file: self.start.file.clone(),
+            line,
+            column,
+        }
     }
 }
 
-fn lex(text: &str, start: &Location) -> Result<Vec<(Tok, Location)>, ParseError> {
+fn lex(text: &str, locator: &Locator<'_>) -> Result<Vec<(Tok, Location)>, ParseError> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    let err = |at: usize, message: String| Err(ParseError::new(locate(text, start, at), message));
+    let err = |at: usize, message: String| Err(ParseError::new(locator.locate(at), message));
     while i < bytes.len() {
         let c = bytes[i];
         let at = i;
@@ -212,7 +239,7 @@ fn lex(text: &str, start: &Location) -> Result<Vec<(Tok, Location)>, ParseError>
                 }
             }
         };
-        out.push((tok, locate(text, start, at)));
+        out.push((tok, locator.locate(at)));
     }
     Ok(out)
 }
