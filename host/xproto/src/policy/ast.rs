@@ -199,7 +199,9 @@ impl PolicyPath {
 impl Term {
     /// The term in the original parser's JSON shape: paths, numbers and
     /// constants as their text (strings keep their double quotes), calls as
-    /// `{"policy": [name, arg]}`, escapes as `{"python": text}`.
+    /// `{"policy": [name, arg]}`, escapes as `{"python": text}`. Numbers are
+    /// written canonically (`+1` as `1`, `2.50` as `2.5`), where the
+    /// original kept them as typed.
     pub fn to_original_json(&self) -> Json {
         match &self.kind {
             TermKind::Path(p) => Json::String(p.text()),
@@ -208,7 +210,7 @@ impl Term {
                 s.replace('\\', "\\\\").replace('"', "\\\"")
             )),
             TermKind::Int(i) => Json::String(i.to_string()),
-            TermKind::Float(f) => Json::String(f.to_string()),
+            TermKind::Float(_) => Json::String(self.to_string()),
             TermKind::Bool(true) => Json::String("True".into()),
             TermKind::Bool(false) => Json::String("False".into()),
             TermKind::Null => Json::String("None".into()),

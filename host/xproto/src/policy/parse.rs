@@ -521,8 +521,8 @@ mod tests {
             json!({"in": ["obj.slice", "obj.network.permitted_slices.all()"]})
         );
         assert_eq!(
-            original("forall X: X.n = -2.5"),
-            json!({"forall": ["X", {"=": ["X.n", "-2.5"]}]})
+            original("forall X: X.n = -2.5 | X.m = 3.0"),
+            json!({"|": [{"forall": ["X", {"=": ["X.n", "-2.5"]}]}, {"=": ["X.m", "3.0"]}]})
         );
     }
 
