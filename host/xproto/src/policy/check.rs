@@ -61,7 +61,7 @@ fn term_text(term: &Term) -> String {
 /// against `schema` (which already holds the files' models and policies).
 pub(crate) fn check_policies(
     schema: &Schema,
-    files: &[File],
+    files: &[&File],
     errors: &mut Vec<ParseError>,
     warnings: &mut Vec<Warning>,
 ) {

@@ -289,7 +289,8 @@ fn resolve_model(
         options.entry(k.clone()).or_insert_with(|| v.clone());
     }
     let numbers = numbering::field_numbers(schema, &model.name);
-    let fields = fields_with_origin(schema, &model.name)
+    let fields = schema
+        .all_fields_with_origin(&model.name)
         .into_iter()
         .map(|(origin, f)| ResolvedField {
             name: f.name.clone(),
@@ -340,25 +341,6 @@ fn resolve_model(
         rlinks,
         reverse_fields: numbering::reverse_fields(schema, order, &model.name),
     }
-}
-
-/// Every field of `name` with the model declaring it, in
-/// [`Schema::all_fields`] order.
-fn fields_with_origin<'a>(schema: &'a Schema, name: &'a str) -> Vec<(&'a str, &'a Field)> {
-    let mut chain: Vec<&str> = schema.ancestors(name);
-    chain.reverse();
-    chain.push(name);
-    let mut fields: Vec<(&str, &Field)> = Vec::new();
-    for model in chain.iter().filter_map(|m| schema.model(m)) {
-        for field in &model.fields {
-            let entry = (model.name.as_str(), field);
-            match fields.iter_mut().find(|(_, f)| f.name == field.name) {
-                Some(slot) => *slot = entry,
-                None => fields.push(entry),
-            }
-        }
-    }
-    fields
 }
 
 fn forward_link(field: &Field) -> Option<Link> {
