@@ -77,17 +77,9 @@ fn check_default(field: &Field, value: &OptionValue, report: &mut impl FnMut(boo
                 // An enum field's default is one of its constants.
                 (ScalarType::Int, OptionValue::Ident(Some(_))) => field.enum_type.is_some(),
                 (ScalarType::Float, OptionValue::Int(_) | OptionValue::Float(_)) => true,
-                (ScalarType::Int, OptionValue::Str(s)) if s.trim().parse::<i64>().is_ok() => {
-                    report(
-                        true,
-                        format!(
-                            "`default = {shown}` is a quoted number; write `default = {}`",
-                            s.trim()
-                        ),
-                    );
-                    true
-                }
-                (ScalarType::Float, OptionValue::Str(s)) if s.trim().parse::<f64>().is_ok() => {
+                (ScalarType::Int | ScalarType::Float, OptionValue::Str(s))
+                    if quoted_number(*scalar, s) =>
+                {
                     report(
                         true,
                         format!(
@@ -115,6 +107,15 @@ fn check_default(field: &Field, value: &OptionValue, report: &mut impl FnMut(boo
                 );
             }
         }
+    }
+}
+
+/// Whether `text` is a number that fits a field of type `scalar`.
+fn quoted_number(scalar: ScalarType, text: &str) -> bool {
+    match scalar {
+        ScalarType::Int => text.trim().parse::<i64>().is_ok(),
+        ScalarType::Float => text.trim().parse::<f64>().is_ok(),
+        ScalarType::String | ScalarType::Bool => false,
     }
 }
 

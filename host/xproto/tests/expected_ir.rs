@@ -20,86 +20,18 @@
 //!   resolved IR lists inherited ones too, each with its origin, so the
 //!   comparison takes the fields whose origin is the model itself.
 //! - files syncplane rejects (legacy services on models the current core no
-//!   longer has, see `tests/corpus.rs` `EXPECTED_FAILURES` and
+//!   longer has, see `tests/common/mod.rs` `EXPECTED_FAILURES` and
 //!   `expected/README.md`) have no IR; the test checks they still fail.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::{corpus, expected_failure, files_under, inputs};
 use serde_json::{Map, Value, json};
 use syncplane_xproto::{
-    FieldType, File, Modifier, OptionValue, Options, RelationKind, ResolvedSchema, ScalarType,
-    Schema, parse,
+    FieldType, Modifier, OptionValue, Options, RelationKind, ResolvedSchema, ScalarType, Schema,
 };
-
-/// Corpus files syncplane rejects on purpose; the reasons are in
-/// `tests/corpus.rs` (`EXPECTED_FAILURES`).
-const REJECTED: &[&str] = &[
-    "epc-service/vepc.xproto",
-    "internetemulator/internetemulator.xproto",
-    "monitoring/monitoring.xproto",
-    "vEG/veg.xproto",
-    "vHSS/vhss.xproto",
-    "vMME/vmme.xproto",
-    "venb/venb.xproto",
-    "vsg/vsg.xproto",
-    "vspgwc/vspgwc.xproto",
-    "vspgwu/vspgwu.xproto",
-    "xos/xos-genx-tests/vrouterport.xproto",
-];
-
-fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    assert!(
-        dir.is_dir(),
-        "the corpus is missing at {}: it ships in shared/ beside the checkout",
-        dir.display()
-    );
-    dir
-}
-
-/// Files generated alone by the original (not with core.xproto prepended).
-fn is_standalone(path: &str) -> bool {
-    path == "xos/core.xproto"
-        || path.starts_with("xos/historical-pre-SEBA-457/")
-        || path.starts_with("xos/xos-genx-tests/")
-        || path == "xos-tosca/test/test.xproto"
-}
-
-fn load(root: &Path, path: &str) -> File {
-    let text = std::fs::read_to_string(root.join(path)).expect("readable");
-    parse(path, &text).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn inputs(root: &Path, path: &str) -> Vec<File> {
-    if is_standalone(path) {
-        vec![load(root, path)]
-    } else {
-        vec![load(root, "xos/core.xproto"), load(root, path)]
-    }
-}
-
-fn expected_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("readable") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Some(rel) = path
-                .strip_prefix(root)
-                .expect("inside")
-                .to_str()
-                .and_then(|p| p.strip_suffix(".json"))
-            {
-                out.push(rel.to_owned());
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 /// The original's raw option text as a JSON value.
 fn raw_to_json(raw: &str) -> Value {
@@ -363,11 +295,11 @@ fn the_resolved_ir_matches_the_original_model_table_file_by_file() {
     let expected_root = corpus.join("expected/ir");
     let mut problems = Vec::new();
     let mut compared = 0;
-    for path in expected_files(&expected_root) {
+    for path in files_under(&expected_root, ".json") {
         let files = inputs(&root, &path);
         let schema = match Schema::resolve(&files) {
             Ok(schema) => schema,
-            Err(e) if REJECTED.contains(&path.as_str()) => {
+            Err(e) if expected_failure(&path).is_some() => {
                 println!("ir: {path}: rejected on purpose ({})", e.0[0]);
                 continue;
             }
@@ -376,7 +308,7 @@ fn the_resolved_ir_matches_the_original_model_table_file_by_file() {
                 continue;
             }
         };
-        if REJECTED.contains(&path.as_str()) {
+        if expected_failure(&path).is_some() {
             problems.push(format!("{path}: accepted, but is listed as rejected"));
         }
         let text =

@@ -2,54 +2,26 @@
 //! (locations aside), formatting twice changes nothing, and no comment is
 //! lost. Also the warnings the corpus gives, which must stay few and true.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::without_locations;
 use syncplane_xproto::{format_source, parse, parse_full};
 
 fn corpus_files() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/xproto");
-    assert!(root.is_dir(), "the corpus is missing at {}", root.display());
-    let mut out = Vec::new();
-    let mut dirs: Vec<PathBuf> = vec![root.clone()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "xproto") {
-                let name = path
-                    .strip_prefix(&root)
-                    .expect("under root")
-                    .display()
-                    .to_string();
-                out.push((name, std::fs::read_to_string(&path).expect("read")));
-            }
-        }
-    }
-    out.sort();
+    let root = common::corpus().join("xproto");
+    let out: Vec<(String, String)> = common::xproto_files(&root)
+        .into_iter()
+        .map(|name| {
+            let text = std::fs::read_to_string(root.join(&name)).expect("read");
+            (name, text)
+        })
+        .collect();
     assert!(
         out.len() >= 40,
         "expected the whole corpus, found {}",
         out.len()
     );
     out
-}
-
-/// The IR as JSON without `location`s, which formatting moves.
-fn without_locations(file: &syncplane_xproto::File) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                map.remove("location");
-                map.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(file).expect("serialises");
-    strip(&mut v);
-    v
 }
 
 /// Comment lines (`// ...`) of a source, trimmed, outside policies.

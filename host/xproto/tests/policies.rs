@@ -3,58 +3,19 @@
 //! real policies type-check against the real models; policies that do not
 //! fit the models are located errors.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
+use common::{corpus, files_under, is_standalone, load};
 use serde_json::Value;
-use syncplane_xproto::{File, Schema, parse};
-
-fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    assert!(
-        dir.is_dir(),
-        "the corpus is missing at {}: it ships in shared/ beside the checkout",
-        dir.display()
-    );
-    dir
-}
-
-/// Files the original generated alone (else `xos/core.xproto` came first).
-fn is_standalone(path: &str) -> bool {
-    path == "xos/core.xproto"
-        || path.starts_with("xos/historical-pre-SEBA-457/")
-        || path.starts_with("xos/xos-genx-tests/")
-        || path == "xos-tosca/test/test.xproto"
-}
-
-fn load(root: &Path, path: &str) -> File {
-    let text = std::fs::read_to_string(root.join(path)).expect("readable");
-    parse(path, &text).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn expected_files(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).expect("readable expected/ir") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .expect("named")
-            .to_string_lossy()
-            .into_owned();
-        if path.is_dir() {
-            expected_files(&path, &format!("{prefix}{name}/"), out);
-        } else if let Some(source) = name.strip_suffix(".json") {
-            out.push(format!("{prefix}{source}"));
-        }
-    }
-}
+use syncplane_xproto::{Schema, parse};
 
 #[test]
 fn policy_trees_match_the_original_generator_file_by_file() {
     let corpus = corpus();
     let root = corpus.join("xproto");
-    let mut paths = Vec::new();
-    expected_files(&corpus.join("expected/ir"), "", &mut paths);
-    paths.sort();
+    let paths = files_under(&corpus.join("expected/ir"), ".json");
     let mut compared = 0;
     let mut policies_compared = 0;
     let mut problems = Vec::new();

@@ -1,32 +1,18 @@
 //! Property tests: the lexer and parser never panic, whatever the input, and
 //! `fmt` output always reads back as the same IR.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::OnceLock;
+
+use common::without_locations;
 
 use proptest::prelude::*;
 use syncplane_xproto::{
     Diagnostic, Enum, EnumValue, Field, FieldType, File, LinkKind, Location, Model, Modifier,
     OptionValue, Options, ScalarType, format_file, format_source, parse, parse_full, render,
 };
-
-/// The IR as JSON without `location`s, which formatting moves.
-fn without_locations(file: &File) -> serde_json::Value {
-    fn strip(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(map) => {
-                map.remove("location");
-                map.values_mut().for_each(strip);
-            }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut v = serde_json::to_value(file).expect("serialises");
-    strip(&mut v);
-    v
-}
 
 /// When `src` parses, its formatted text parses to the same IR and
 /// formatting that text again changes nothing.
@@ -66,21 +52,11 @@ fn render_outcome(src: &str) {
 fn corpus() -> &'static [String] {
     static FILES: OnceLock<Vec<String>> = OnceLock::new();
     FILES.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/xproto");
-        let mut out = Vec::new();
-        let mut dirs = vec![root];
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).expect("the corpus is beside the checkout") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.extension().is_some_and(|e| e == "xproto") {
-                    out.push(std::fs::read_to_string(&path).expect("read"));
-                }
-            }
-        }
-        out.sort();
-        out
+        let root = common::corpus().join("xproto");
+        common::xproto_files(&root)
+            .into_iter()
+            .map(|name| std::fs::read_to_string(root.join(name)).expect("read"))
+            .collect()
     })
 }
 

@@ -91,17 +91,9 @@ fn base_fields<'a>(
     model: &'a Model,
     depth: usize,
 ) -> Vec<(&'a str, &'a Field)> {
-    let mut out = Vec::new();
-    if depth > MAX_DEPTH {
-        return out;
-    }
-    for base in &model.bases {
-        let Some(b) = schema.model(base) else {
-            continue;
-        };
-        out.extend(base_fields(schema, b, depth + 1));
-        out.extend(b.fields.iter().map(|f| (b.name.as_str(), f)));
-    }
+    let mut out = through_bases(schema, model, depth, &mut |b| {
+        b.fields.iter().map(|f| (b.name.as_str(), f)).collect()
+    });
     let truthy = |key: &str| {
         model
             .options
@@ -130,6 +122,20 @@ fn base_reverses<'a>(
     model: &'a Model,
     depth: usize,
 ) -> Vec<Reverse<'a>> {
+    through_bases(schema, model, depth, &mut |b| {
+        own_reverses(schema, order, b)
+    })
+}
+
+/// The original's walk over bases: for each base in order, what its own
+/// bases give (recursively), then what `own` gives for the base itself.
+/// A base reached twice counts twice, as in the original.
+fn through_bases<'a, T>(
+    schema: &'a Schema,
+    model: &'a Model,
+    depth: usize,
+    own: &mut impl FnMut(&'a Model) -> Vec<T>,
+) -> Vec<T> {
     let mut out = Vec::new();
     if depth > MAX_DEPTH {
         return out;
@@ -138,8 +144,8 @@ fn base_reverses<'a>(
         let Some(b) = schema.model(base) else {
             continue;
         };
-        out.extend(base_reverses(schema, order, b, depth + 1));
-        out.extend(own_reverses(schema, order, b));
+        out.extend(through_bases(schema, b, depth + 1, own));
+        out.extend(own(b));
     }
     out
 }
