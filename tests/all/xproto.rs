@@ -105,6 +105,56 @@ fn check_reports_warnings_with_snippets_and_still_succeeds() {
 }
 
 #[test]
+fn check_and_gen_report_semantic_warnings_and_still_succeed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svc = dir.path().join("svc.xproto");
+    std::fs::write(
+        &svc,
+        "option app_label = \"svc\";\n\
+         policy svc_policy < ctx.user.is_admin | {{ obj.owner_check() }} >\n\
+         message S::svc_policy (Service) {\n\
+         \x20 optional int32 n = 1 [default = \"0\"];\n\
+         \x20 required manytoone owner->Service:owned_s = 2:1001 [max_length = 30];\n\
+         }\n",
+    )
+    .expect("write");
+    let at = svc.display();
+    let expected = [
+        format!(
+            "warning: {at}:4:3: field `S.n`: `default = \"0\"` is a quoted number; write `default = 0`"
+        ),
+        format!("warning: {at}:5:3: field `S.owner`: `max_length` on a link is ignored"),
+        format!("warning: {at}:2:41: python escapes"),
+    ];
+    for args in [&["check"][..], &["gen", "--target", "ir"]] {
+        let output = Command::new(BIN)
+            .arg("xproto")
+            .args(args)
+            .arg(&svc)
+            .output()
+            .expect("run");
+        // Warnings only: exit 0, and what was asked for on stdout.
+        let stdout = assert_success(&output);
+        if args[0] == "check" {
+            assert!(stdout.contains("ok: 1 file(s), 1 model(s)"), "{stdout}");
+        } else {
+            let ir: serde_json::Value = serde_json::from_str(&stdout).expect("IR is JSON");
+            assert!(ir.get("models").is_some(), "{stdout}");
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for warning in &expected {
+            assert!(stderr.contains(warning.as_str()), "{args:?}: {stderr}");
+        }
+        // Rendered as the parse warnings are: with the source line.
+        assert!(
+            stderr.contains(" 4 │   optional int32 n = 1 [default = \"0\"];"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("3 warning(s)"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn fmt_prints_checks_and_rewrites_keeping_comments() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("svc.xproto");
