@@ -85,14 +85,35 @@ pub enum XprotoCommand {
     /// Parse and validate files; bases and links that no file defines
     /// resolve to the built-in core models. Exits 1 on errors.
     Check(XprotoFiles),
+    /// Format files canonically: to stdout, or in place with --write;
+    /// --check lists the files that would change and exits 1 if any.
+    /// Comments are kept (docs/xproto.md says how).
+    Fmt(FmtArgs),
     /// Generate output from files (to stdout).
     Gen {
         /// What to generate.
         #[arg(long, value_enum)]
         target: GenTarget,
+        /// The SQL dialect of `--target sql`.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        dialect: SqlDialect,
         #[command(flatten)]
         files: XprotoFiles,
     },
+}
+
+/// What `xproto fmt` does with the files.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Only list the files whose formatting would change; exit 1 if any.
+    #[arg(long, conflicts_with = "write")]
+    pub check: bool,
+    /// Rewrite the files that change in place (and list them).
+    #[arg(long)]
+    pub write: bool,
+    /// xproto files to format.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
 }
 
 /// The xproto files to read.
@@ -108,8 +129,33 @@ pub struct XprotoFiles {
 pub enum GenTarget {
     /// The model dependency graph in the original model-deps JSON format.
     Deps,
-    /// The parsed files as JSON.
+    /// The resolved IR (inheritance, links, field numbers) as JSON.
     Ir,
+    /// Protobuf for the gRPC API, with the original field numbering.
+    Proto,
+    /// OpenAPI 3 (JSON) for the REST API.
+    Openapi,
+    /// TOSCA custom types, as /custom_type/<model> serves them.
+    Tosca,
+    /// CREATE TABLE statements (see --dialect).
+    Sql,
+    /// Typed model structs for the Rust guest SDK.
+    Rust,
+    /// The model graph in Graphviz's dot language.
+    Dot,
+    /// The model graph as SVG (no Graphviz needed).
+    Svg,
+    /// A Markdown reference of the models.
+    Docs,
+}
+
+/// SQL dialects for `--target sql`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SqlDialect {
+    /// SQLite, the embedded default.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
 }
 
 #[derive(Debug, Subcommand)]

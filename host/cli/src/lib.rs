@@ -56,7 +56,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Xproto { command } => match command {
             XprotoCommand::Check(files) => xproto::check(&files),
-            XprotoCommand::Gen { target, files } => xproto::generate(target, &files),
+            XprotoCommand::Fmt(args) => xproto::fmt(&args),
+            XprotoCommand::Gen {
+                target,
+                dialect,
+                files,
+            } => xproto::generate(target, dialect, &files),
         },
         Command::Bench {
             command: BenchCommand::Sync(args),

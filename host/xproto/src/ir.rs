@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::policy::{PolicyExpr, Validator, parse_validators};
+
 /// A position in a source file, 1-based.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
@@ -68,10 +70,13 @@ pub struct File {
     pub name: String,
     /// `option name = value;` at the top level.
     pub options: Options,
-    /// `policy name < expr >`, kept as source text.
+    /// `policy name < expr >`, in source order.
     pub policies: Vec<Policy>,
     /// The messages, in source order.
     pub models: Vec<Model>,
+    /// Top-level `enum`s, in source order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enums: Vec<Enum>,
 }
 
 impl File {
@@ -86,8 +91,10 @@ impl File {
 pub struct Policy {
     /// The policy's name.
     pub name: String,
-    /// The expression between `<` and `>`, as written.
+    /// The expression between `<` and `>`, as written (trimmed).
     pub text: String,
+    /// The expression, parsed.
+    pub expr: PolicyExpr,
     /// Where the policy starts.
     pub location: Location,
 }
@@ -107,6 +114,9 @@ pub struct Model {
     pub fields: Vec<Field>,
     /// The `app_label` of the file the model comes from.
     pub app_label: String,
+    /// `enum`s declared inside the message, in source order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enums: Vec<Enum>,
     /// Where the message starts.
     pub location: Location,
 }
@@ -120,6 +130,16 @@ impl Model {
     /// A string option of the model.
     pub fn option_str(&self, name: &str) -> Option<&str> {
         self.options.get(name).and_then(OptionValue::as_str)
+    }
+
+    /// The policies bound as validators by `option validators =
+    /// "policy:message, ..."`, in order; empty without the option. A
+    /// malformed list yields nothing here: [`Schema`](crate::Schema)
+    /// validation reports it.
+    pub fn validators(&self) -> Vec<Validator> {
+        self.option_str("validators")
+            .and_then(|v| parse_validators(v).ok())
+            .unwrap_or_default()
     }
 }
 
@@ -213,6 +233,15 @@ pub struct Field {
     pub reverse_number: Option<i64>,
     /// Field options in brackets.
     pub options: Options,
+    /// Whether the field was declared `repeated` (a plain protobuf list, as
+    /// the original parser accepted it); its `modifier` is then `Optional`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repeated: bool,
+    /// For a field typed with an `enum` of the same file (`optional Color c = 1;`),
+    /// the enum's name; such a field holds the value's number
+    /// (`ty` is an integer scalar).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enum_type: Option<String>,
     /// Where the field starts.
     pub location: Location,
 }
@@ -270,4 +299,27 @@ impl Field {
             FieldType::Scalar { .. } => self.name.clone(),
         }
     }
+}
+
+/// A plain protobuf `enum`: named integer constants, at the top level of a
+/// file or inside a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enum {
+    /// The enum's name.
+    pub name: String,
+    /// Its constants, in source order.
+    pub values: Vec<EnumValue>,
+    /// Where the enum starts.
+    pub location: Location,
+}
+
+/// One constant of an [`Enum`]: `NAME = number;`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnumValue {
+    /// The constant's name.
+    pub name: String,
+    /// Its number.
+    pub number: i64,
+    /// Where the constant is.
+    pub location: Location,
 }

@@ -1,4 +1,6 @@
-//! Tokens of the xproto language.
+//! Tokens of the xproto language, and the comments between them.
+
+use std::ops::Range;
 
 use logos::Logos;
 
@@ -54,6 +56,92 @@ pub(crate) enum Token {
     Other,
 }
 
+/// A comment as written (`// ...` or `/* ... */`), kept for the formatter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Comment {
+    /// Byte range in the source.
+    pub span: Range<usize>,
+    /// The comment's text, without trailing whitespace.
+    pub text: String,
+    /// Whether it follows a token on the same line (`x = 1; // why`).
+    pub trailing: bool,
+}
+
+/// A source file split into tokens and comments.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lexed {
+    /// Tokens with their byte ranges.
+    pub tokens: Vec<(Token, Range<usize>)>,
+    /// Comments in source order.
+    pub comments: Vec<Comment>,
+}
+
+/// Splits `source` into tokens and comments.
+///
+/// # Errors
+///
+/// The byte range of the first piece of text that is no token.
+pub(crate) fn lex(source: &str) -> Result<Lexed, Range<usize>> {
+    let mut out = Lexed::default();
+    let mut lexer = Token::lexer(source);
+    let mut gap_start = 0;
+    while let Some(tok) = lexer.next() {
+        let span = lexer.span();
+        match tok {
+            Ok(tok) => {
+                collect_comments(
+                    source,
+                    gap_start..span.start,
+                    !out.tokens.is_empty(),
+                    &mut out.comments,
+                );
+                gap_start = span.end;
+                out.tokens.push((tok, span));
+            }
+            Err(()) => return Err(span),
+        }
+    }
+    collect_comments(
+        source,
+        gap_start..source.len(),
+        !out.tokens.is_empty(),
+        &mut out.comments,
+    );
+    Ok(out)
+}
+
+/// Finds the comments in a gap between tokens, which logos skipped: the gap
+/// holds only whitespace and comments.
+fn collect_comments(source: &str, gap: Range<usize>, after_token: bool, out: &mut Vec<Comment>) {
+    let Some(text) = source.get(gap.clone()) else {
+        return;
+    };
+    let mut i = 0;
+    let mut on_token_line = after_token;
+    while i < text.len() {
+        let rest = &text[i..];
+        let len = if rest.starts_with("//") {
+            rest.find('\n').unwrap_or(rest.len())
+        } else if let Some(body) = rest.strip_prefix("/*") {
+            body.find("*/").map_or(rest.len(), |end| end + 4)
+        } else {
+            let c = rest.chars().next().map_or(1, char::len_utf8);
+            if rest.starts_with('\n') {
+                on_token_line = false;
+            }
+            i += c;
+            continue;
+        };
+        let start = gap.start + i;
+        out.push(Comment {
+            span: start..start + len,
+            text: rest[..len].trim_end().to_owned(),
+            trailing: on_token_line,
+        });
+        i += len;
+    }
+}
+
 fn unescape(quoted: &str) -> String {
     let inner = &quoted[1..quoted.len() - 1];
     let mut out = String::with_capacity(inner.len());
@@ -106,13 +194,13 @@ impl Token {
 mod tests {
     use super::*;
 
-    fn lex(src: &str) -> Vec<Token> {
+    fn tokens(src: &str) -> Vec<Token> {
         Token::lexer(src).map(|t| t.expect("valid token")).collect()
     }
 
     #[test]
     fn comments_are_skipped_and_strings_unescaped() {
-        let toks = lex("option x = \"a\\\"b\"; // c\n/* d */ 'e'");
+        let toks = tokens("option x = \"a\\\"b\"; // c\n/* d */ 'e'");
         assert_eq!(
             toks,
             vec![
@@ -127,8 +215,35 @@ mod tests {
     }
 
     #[test]
+    fn comments_are_kept_with_their_place() {
+        let src = "// lead\nmessage A { // trail\n  /* inner */ x\n}\n// end";
+        let lexed = lex(src).expect("lexes");
+        let texts: Vec<_> = lexed
+            .comments
+            .iter()
+            .map(|c| (c.text.as_str(), c.trailing))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                ("// lead", false),
+                ("// trail", true),
+                ("/* inner */", false),
+                ("// end", false)
+            ]
+        );
+        assert_eq!(&src[lexed.comments[1].span.clone()], "// trail");
+        assert_eq!(lexed.tokens.len(), 5);
+    }
+
+    #[test]
+    fn the_first_bad_character_is_reported_by_range() {
+        assert_eq!(lex("message A { # }").expect_err("fails"), 12..13);
+    }
+
+    #[test]
     fn link_arrows_and_ids_lex_as_separate_tokens() {
-        let toks = lex("owner->Service:service_instances = 2:1009");
+        let toks = tokens("owner->Service:service_instances = 2:1009");
         assert_eq!(toks[1], Token::Arrow);
         assert_eq!(toks[3], Token::Colon);
         assert_eq!(toks[6], Token::Int(2));

@@ -2,8 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::diagnostic::Warning;
 use crate::error::{ParseError, ValidationErrors};
-use crate::ir::{Field, FieldType, File, Model};
+use crate::ir::{Field, FieldType, File, Model, Policy};
+
+mod index;
+
+use index::Index;
 
 /// Bases that name the original project's Python mixins; they carry no fields.
 const MIXIN_BASES: &[&str] = &["AttributeMixin", "PlModelMixIn", "AbstractBaseUser"];
@@ -29,6 +34,10 @@ pub struct ReverseLink {
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
     models: BTreeMap<String, Model>,
+    policies: BTreeMap<String, Policy>,
+    warnings: Vec<Warning>,
+    /// Inheritance and reverse relations of `models`, rebuilt when they change.
+    index: Index,
 }
 
 impl Schema {
@@ -51,16 +60,58 @@ impl Schema {
             .flat_map(|f| f.models.iter().map(|m| m.name.as_str()))
             .collect();
         static BUILTIN: std::sync::OnceLock<Result<File, ParseError>> = std::sync::OnceLock::new();
-        let mut builtin = BUILTIN
+        let core = BUILTIN
             .get_or_init(|| crate::parse(crate::CORE_FILE, crate::CORE_XPROTO))
-            .clone()
-            .map_err(|e| ValidationErrors(vec![e]))?;
-        builtin
+            .as_ref()
+            .map_err(|e| ValidationErrors(vec![e.clone()]))?;
+        // Only what is kept is copied: a service checked with its own core
+        // file keeps few built-in models.
+        let mut builtin = File {
+            name: core.name.clone(),
+            options: core.options.clone(),
+            policies: Vec::new(),
+            models: core
+                .models
+                .iter()
+                .filter(|m| !defined.contains(m.name.as_str()))
+                .cloned()
+                .collect(),
+            enums: core.enums.clone(),
+        };
+        // Built-in policies come along only for the built-in models kept
+        // (and what they call), and a policy the files define wins.
+        let own_policies: BTreeSet<&str> = files
+            .iter()
+            .flat_map(|f| f.policies.iter().map(|p| p.name.as_str()))
+            .collect();
+        let mut used: BTreeSet<String> = builtin
             .models
-            .retain(|m| !defined.contains(m.name.as_str()));
-        let mut all = vec![builtin];
-        all.extend_from_slice(files);
-        Schema::new().with_files(&all)
+            .iter()
+            .flat_map(|m| {
+                m.policy
+                    .iter()
+                    .cloned()
+                    .chain(m.validators().into_iter().map(|v| v.policy))
+            })
+            .collect();
+        let mut pending: Vec<String> = used.iter().cloned().collect();
+        while let Some(name) = pending.pop() {
+            if let Some(policy) = core.policies.iter().find(|p| p.name == name) {
+                for called in policy.expr.calls() {
+                    if used.insert(called.to_owned()) {
+                        pending.push(called.to_owned());
+                    }
+                }
+            }
+        }
+        builtin.policies = core
+            .policies
+            .iter()
+            .filter(|p| used.contains(&p.name) && !own_policies.contains(p.name.as_str()))
+            .cloned()
+            .collect();
+        let all: Vec<&File> = std::iter::once(&builtin).chain(files).collect();
+        Schema::new().add(&all)
     }
 
     /// Returns a new schema with the models of `files` added.
@@ -69,10 +120,45 @@ impl Schema {
     ///
     /// Every problem at once: a model defined twice, a duplicate field name or
     /// number within a model, an unknown base or link target, an inheritance
-    /// cycle.
+    /// cycle, a field option that does not fit the field's type (`default`,
+    /// `max_length`, `min_value`, `max_value`), a policy defined twice, and
+    /// policies that do not fit the models: an unknown guarding policy or
+    /// validator, `obj`/`ctx.user`/`Model.` paths through unknown fields,
+    /// `exists`/`forall` over unknown models, calls of undefined policies.
+    /// Problems that do not stop the files being used are kept as
+    /// [`Schema::warnings`].
     pub fn with_files(&self, files: &[File]) -> Result<Schema, ValidationErrors> {
+        let files: Vec<&File> = files.iter().collect();
+        self.add(&files)
+    }
+
+    /// [`Schema::with_files`] over borrowed files.
+    fn add(&self, files: &[&File]) -> Result<Schema, ValidationErrors> {
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         let mut next = self.clone();
+        let mut batch_policies = BTreeSet::new();
+        for file in files {
+            for policy in &file.policies {
+                // As models: re-adding from the same file replaces.
+                let clash = !batch_policies.insert(policy.name.as_str())
+                    || self
+                        .policies
+                        .get(&policy.name)
+                        .is_some_and(|p| p.location.file != policy.location.file);
+                if clash && let Some(existing) = next.policies.get(&policy.name) {
+                    errors.push(ParseError::new(
+                        policy.location.clone(),
+                        format!(
+                            "policy `{}` is already defined at {}",
+                            policy.name, existing.location
+                        ),
+                    ));
+                    continue;
+                }
+                next.policies.insert(policy.name.clone(), policy.clone());
+            }
+        }
         for file in files {
             for model in &file.models {
                 if let Some(existing) = next.models.get(&model.name) {
@@ -94,12 +180,16 @@ impl Schema {
                 next.models.insert(model.name.clone(), model.clone());
             }
         }
+        next.index = Index::build(&next.models);
         for file in files {
             for model in &file.models {
                 next.check_model(model, &mut errors);
+                crate::field_check::check_field_options(model, &mut errors, &mut warnings);
             }
         }
+        crate::policy::check::check_policies(&next, files, &mut errors, &mut warnings);
         if errors.is_empty() {
+            next.warnings = warnings;
             Ok(next)
         } else {
             Err(ValidationErrors(errors))
@@ -163,7 +253,7 @@ impl Schema {
             }
         }
         self.check_reverse_names(model, errors);
-        if self.ancestors_checked(&model.name).is_none() {
+        if self.index.ancestors(&model.name).is_none() {
             errors.push(ParseError::new(
                 model.location.clone(),
                 format!("model `{}` inherits from itself", model.name),
@@ -186,18 +276,17 @@ impl Schema {
             if reverse == "+" || !self.models.contains_key(target) {
                 continue;
             }
-            if self.all_fields(target).iter().any(|f| &f.name == reverse) {
+            if self.field(target, reverse).is_some() {
                 errors.push(ParseError::new(
                     field.location.clone(),
                     format!("reverse name `{reverse}` of link `{}.{}` clashes with field `{target}.{reverse}`", model.name, field.name),
                 ));
             }
-            let clashes: Vec<ReverseLink> = self
-                .reverse_links(target)
-                .into_iter()
-                .filter(|r| &r.name == reverse && !(r.peer == model.name && r.field == field.name))
-                .collect();
-            if let Some(other) = clashes.first() {
+            let mut clashes = self
+                .index
+                .reverse_links_iter(target)
+                .filter(|r| &r.name == reverse && !(r.peer == model.name && r.field == field.name));
+            if let Some(other) = clashes.next() {
                 errors.push(ParseError::new(
                     field.location.clone(),
                     format!(
@@ -210,51 +299,28 @@ impl Schema {
     }
 
     /// The reverse relations on `target`: links of any model that point to
-    /// `target` or one of its ancestors and name a reverse (`+` means none).
+    /// `target` or one of its ancestors and name a reverse (`+` means none),
+    /// models in name order, fields in declaration order.
     pub fn reverse_links(&self, target: &str) -> Vec<ReverseLink> {
-        let mut out = Vec::new();
-        for model in self.models.values() {
-            for field in &model.fields {
-                if let FieldType::Link {
-                    target: t,
-                    reverse: Some(reverse),
-                    ..
-                } = &field.ty
-                    && reverse != "+"
-                    && self.is_a(target, t)
-                {
-                    out.push(ReverseLink {
-                        name: reverse.clone(),
-                        peer: model.name.clone(),
-                        field: field.name.clone(),
-                    });
-                }
-            }
-        }
-        out
+        self.index.reverse_links_iter(target).cloned().collect()
     }
 
-    /// Ancestors from the nearest outwards, or `None` on a cycle.
-    fn ancestors_checked(&self, name: &str) -> Option<Vec<&str>> {
-        let mut out: Vec<&str> = Vec::new();
-        let mut stack: Vec<&str> = self
-            .models
-            .get(name)
-            .map(|m| m.bases.iter().rev().map(String::as_str).collect())
-            .unwrap_or_default();
-        while let Some(base) = stack.pop() {
-            if base == name {
-                return None;
-            }
-            if out.contains(&base) {
-                continue;
-            }
-            if let Some(model) = self.models.get(base) {
-                out.push(&model.name);
-                stack.extend(model.bases.iter().rev().map(String::as_str));
-            }
-        }
-        Some(out)
+    /// Warnings about the files last added with [`Schema::with_files`]:
+    /// checks the corpus of real services trips, kept as warnings so those
+    /// files still load (a quoted number as an integer `default`,
+    /// `max_length` on a link), and policies with `{{ python }}` escapes.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// A policy by name.
+    pub fn policy(&self, name: &str) -> Option<&Policy> {
+        self.policies.get(name)
+    }
+
+    /// All policies, sorted by name.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.values()
     }
 
     /// A model by name.
@@ -276,26 +342,44 @@ impl Schema {
 
     /// The ancestors of a model (bases, their bases, ...), nearest first.
     pub fn ancestors(&self, name: &str) -> Vec<&str> {
-        self.ancestors_checked(name).unwrap_or_default()
+        self.index
+            .ancestors(name)
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .collect()
     }
 
     /// Whether `name` is `ancestor` or inherits from it.
     pub fn is_a(&self, name: &str, ancestor: &str) -> bool {
-        name == ancestor || self.ancestors(name).contains(&ancestor)
+        name == ancestor
+            || self
+                .index
+                .ancestors(name)
+                .is_some_and(|a| a.iter().any(|a| a == ancestor))
     }
 
     /// Every field of a model, inherited ones first (the furthest ancestor's
     /// first); a field redefined lower down replaces the inherited one.
     pub fn all_fields(&self, name: &str) -> Vec<&Field> {
+        self.all_fields_with_origin(name)
+            .into_iter()
+            .map(|(_, field)| field)
+            .collect()
+    }
+
+    /// [`Schema::all_fields`], each with the name of the model declaring it.
+    pub(crate) fn all_fields_with_origin(&self, name: &str) -> Vec<(&str, &Field)> {
         let mut chain: Vec<&str> = self.ancestors(name);
         chain.reverse();
         chain.push(name);
-        let mut fields: Vec<&Field> = Vec::new();
+        let mut fields: Vec<(&str, &Field)> = Vec::new();
         for model in chain.iter().filter_map(|m| self.models.get(*m)) {
             for field in &model.fields {
-                match fields.iter_mut().find(|f| f.name == field.name) {
-                    Some(slot) => *slot = field,
-                    None => fields.push(field),
+                let entry = (model.name.as_str(), field);
+                match fields.iter_mut().find(|(_, f)| f.name == field.name) {
+                    Some(slot) => *slot = entry,
+                    None => fields.push(entry),
                 }
             }
         }
@@ -304,7 +388,17 @@ impl Schema {
 
     /// A field of a model, own or inherited.
     pub fn field(&self, model: &str, field: &str) -> Option<&Field> {
-        self.all_fields(model).into_iter().find(|f| f.name == field)
+        // The nearest definition wins, as in `all_fields`.
+        std::iter::once(model)
+            .chain(
+                self.index
+                    .ancestors(model)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(String::as_str),
+            )
+            .filter_map(|m| self.models.get(m))
+            .find_map(|m| m.fields.iter().find(|f| f.name == field))
     }
 
     /// Models that are `name` or inherit from it, concrete ones only.
@@ -443,6 +537,30 @@ mod tests {
                 field: "s".into()
             }]
         );
+    }
+
+    #[test]
+    fn reverse_links_reach_through_ancestors_in_model_then_field_order() {
+        let s = schema(&[(
+            "r.xproto",
+            "message Base { required string a = 1; }\n\
+             message Leaf (Base) { required string a = 1 [max_length = 3]; }\n\
+             message B { required manytoone x->Leaf:bx = 1:1001; required manytoone y->Base:by = 2:1002; }\n\
+             message A { required manytoone z->Base:az = 1:1003; required manytoone n->Leaf:+ = 2:1004; }",
+        )])
+        .expect("valid");
+        let names = |target: &str| -> Vec<String> {
+            s.reverse_links(target)
+                .into_iter()
+                .map(|r| format!("{}.{}:{}", r.peer, r.field, r.name))
+                .collect()
+        };
+        assert_eq!(names("Leaf"), ["A.z:az", "B.x:bx", "B.y:by"]);
+        assert_eq!(names("Base"), ["A.z:az", "B.y:by"]);
+        // The nearest definition of a field wins.
+        let a = s.field("Leaf", "a").expect("inherited name");
+        assert_eq!(a.location.line, 2);
+        assert!(s.field("Leaf", "nope").is_none());
     }
 
     #[test]

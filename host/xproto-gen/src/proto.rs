@@ -1,0 +1,206 @@
+//! Protobuf for the gRPC API, as the original `protoapi` target lays it out.
+
+use serde::Serialize;
+use syncplane_xproto::{FieldType, ResolvedField, ResolvedSchema, ScalarType};
+
+use crate::error::Result;
+use crate::render::{quoted, render};
+
+#[derive(Serialize)]
+struct ProtoModel {
+    name: String,
+    content_type: String,
+    fields: Vec<ProtoField>,
+    reverse: Vec<ProtoReverse>,
+    path: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ProtoField {
+    name: String,
+    ty: &'static str,
+    number: i64,
+    repeated: bool,
+    options: String,
+}
+
+#[derive(Serialize)]
+struct ProtoReverse {
+    name: String,
+    number: i64,
+    peer: String,
+}
+
+/// The original's `xproto_api_type`: dates are doubles (seconds).
+fn api_type(field: &ResolvedField) -> &'static str {
+    match &field.ty {
+        FieldType::Link { .. } => "int32",
+        FieldType::Scalar { .. } if field.option_str("content_type") == Some("date") => "double",
+        FieldType::Scalar { scalar } => match scalar {
+            ScalarType::String => "string",
+            ScalarType::Bool => "bool",
+            ScalarType::Int => "int32",
+            ScalarType::Float => "float",
+        },
+    }
+}
+
+/// The original's `xproto_api_opts`.
+fn api_options(field: &ResolvedField) -> String {
+    let mut options = Vec::new();
+    if let (
+        Some(max),
+        FieldType::Scalar {
+            scalar: ScalarType::String,
+        },
+    ) = (field.options.get("max_length"), &field.ty)
+        && let Some(max) = serde_json::to_value(max).ok().and_then(|v| v.as_i64())
+    {
+        options.push(format!("(val).maxLength = {max}"));
+    }
+    for (flag, option) in [
+        ("feedback_state", "(feedbackState) = true"),
+        ("gui_hidden", "(guiHidden) = true"),
+        ("bookkeeping_state", "(bookkeepingState) = true"),
+    ] {
+        if field.flag(flag) {
+            options.push(option.to_owned());
+        }
+    }
+    if field.options.get("null") == Some(&syncplane_xproto::OptionValue::Bool(false)) {
+        options.push("(val).nonNull = true".to_owned());
+    }
+    if let FieldType::Link {
+        target, reverse, ..
+    } = &field.ty
+    {
+        options.push(format!("(foreignKey).modelName = {}", quoted(target)));
+        if let Some(reverse) = reverse {
+            options.push(format!(
+                "(foreignKey).reverseFieldName = {}",
+                quoted(reverse)
+            ));
+        }
+    }
+    if options.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", options.join(", "))
+    }
+}
+
+pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
+    let models: Vec<ProtoModel> = ir
+        .models
+        .iter()
+        .map(|m| ProtoModel {
+            name: m.name.clone(),
+            content_type: format!("{}.{}", m.app_label, m.name.to_ascii_lowercase()),
+            fields: m
+                .fields
+                .iter()
+                .map(|f| ProtoField {
+                    name: match (&f.ty, f.column.as_deref()) {
+                        (FieldType::Link { .. }, None) => format!("{}_ids", f.name),
+                        (_, Some(column)) => column.to_owned(),
+                        (_, None) => f.name.clone(),
+                    },
+                    ty: api_type(f),
+                    number: f.proto_number,
+                    repeated: f.column.is_none() || f.repeated,
+                    options: api_options(f),
+                })
+                .collect(),
+            reverse: m
+                .reverse_fields
+                .iter()
+                .map(|r| ProtoReverse {
+                    name: format!("{}_ids", r.name),
+                    number: r.proto_number,
+                    peer: quoted(&r.peer),
+                })
+                .collect(),
+            path: (!m.is_abstract).then(|| format!("/xosapi/v1/{}/{}", m.app_label, m.plural)),
+        })
+        .collect();
+    render("proto", minijinja::context! { models })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::hello;
+    use crate::{Target, generate};
+
+    #[test]
+    fn a_corpus_service_is_numbered_as_the_original() {
+        let corpus =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/xproto");
+        let load = |path: &str| {
+            let text = std::fs::read_to_string(corpus.join(path))
+                .unwrap_or_else(|e| panic!("the corpus ships in shared/ beside the checkout: {e}"));
+            syncplane_xproto::parse(path, &text).expect("parses")
+        };
+        let files = [
+            load("xos/core.xproto"),
+            load("simpleexampleservice/simpleexampleservice.xproto"),
+        ];
+        let schema = syncplane_xproto::Schema::resolve(&files).expect("valid");
+        let proto = generate(Target::Proto, &schema, &files[1..]).expect("proto");
+        // XOSBase, ServiceInstance, ServiceInstanceWithCompute2, then the
+        // model itself: four levels, offsets 0, 100, 200, 300.
+        for line in [
+            "string name = 101 [(val).maxLength = 200];",
+            "int32 compute_instance_id = 201 [",
+            "string tenant_message = 301 [(val).maxLength = 256];",
+            "int32 foreground_color_id = 302 [",
+            "repeated int32 serviceinstance_foreground_colors_ids = 1001 [",
+            "repeated int32 serviceinstance_background_colors_ids = 1002 [",
+        ] {
+            assert!(proto.contains(line), "{line} missing in\n{proto}");
+        }
+        assert!(
+            !proto.contains("message Site {"),
+            "only the service's models"
+        );
+    }
+
+    #[test]
+    fn fields_are_numbered_by_inheritance_level() {
+        let (schema, files) = hello();
+        let proto = generate(Target::Proto, &schema, &files).expect("proto");
+        // XOSBase keeps its numbers, ServiceInstance's are +100, the
+        // service's own +200.
+        assert!(
+            proto.contains("message HelloWorldServiceInstance {"),
+            "{proto}"
+        );
+        assert!(proto.contains("int32 id = 1;"), "{proto}");
+        assert!(
+            proto.contains("double created = 2 [(bookkeepingState) = true];"),
+            "{proto}"
+        );
+        assert!(
+            proto.contains("string name = 101 [(val).maxLength = 200];"),
+            "{proto}"
+        );
+        assert!(proto.contains("string hello_to = 201;"), "{proto}");
+        assert!(
+            proto.contains("int32 greeter_id = 202 [(foreignKey).modelName = \"HelloWorldService\", (foreignKey).reverseFieldName = \"greetings\"];"),
+            "{proto}"
+        );
+        assert!(
+            proto.contains("string hello_from = 201 [(val).maxLength = 64];"),
+            "{proto}"
+        );
+        // Reverse links: Service's `service_instances` from the core, then
+        // the service's own `greetings` one level down (+100).
+        assert!(
+            proto.contains("repeated int32 greetings_ids = 1101 [(reverseForeignKey).modelName = \"HelloWorldServiceInstance\"];"),
+            "{proto}"
+        );
+        assert!(
+            proto.contains("get: \"/xosapi/v1/hello-world/helloworldserviceinstances\""),
+            "{proto}"
+        );
+    }
+}
