@@ -15,7 +15,8 @@ const REGIONS: &str = "/xosapi/v1/chain/chainregions";
 const ZONES: &str = "/xosapi/v1/chain/chainzones";
 const RACKS: &str = "/xosapi/v1/chain/chainracks";
 
-/// A service directory whose one step serves the three chain models.
+/// A service directory whose sync step serves the three chain models, with
+/// two event steps.
 fn chain_service(dir: &Path) {
     std::fs::create_dir_all(dir.join("models")).expect("dir");
     std::fs::copy(
@@ -26,8 +27,12 @@ fn chain_service(dir: &Path) {
     let manifest = format!(
         "manifest_version = 1\n[service]\nname = \"chain\"\nversion = \"0.1.0\"\n\
          xproto = [\"models/chain.xproto\"]\n\n[[sync_steps]]\nname = \"chain_step\"\n\
-         component = {:?}\nobserves = [\"ChainRegion\", \"ChainZone\", \"ChainRack\"]\n",
-        test_guest("chain_step").display().to_string()
+         component = {:?}\nobserves = [\"ChainRegion\", \"ChainZone\", \"ChainRack\"]\n\n\
+         [[event_steps]]\nname = \"event_regions\"\ncomponent = {:?}\ntopics = [\"regions\"]\n\n\
+         [[event_steps]]\nname = \"event_snoop\"\ncomponent = {:?}\ntopics = [\"snoop\"]\n",
+        test_guest("chain_step").display().to_string(),
+        test_guest("event_regions").display().to_string(),
+        test_guest("event_snoop").display().to_string(),
     );
     std::fs::write(dir.join("syncplane.toml"), manifest).expect("manifest");
 }
@@ -277,4 +282,101 @@ async fn a_sigkill_in_the_middle_of_a_cohort_loses_nothing_and_redoes_only_what_
         ZONE_COUNT - enacted_before.len(),
         "each zone not recorded before the crash syncs exactly once after it:\n{after}"
     );
+}
+
+/// Waits until `count` holds for the server log.
+async fn wait_for_log(server: &Server, what: &str, done: impl Fn(&str) -> bool) {
+    let started = Instant::now();
+    loop {
+        let log = server.log();
+        if done(&log) {
+            return;
+        }
+        assert!(started.elapsed() < LIMIT, "{what} never happened:\n{log}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn event_steps_turn_events_into_synced_models_and_touch_only_their_own_models() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start_with_chain(data.path()).await;
+
+    let out =
+        assert_success(&server.cli(&["event", "publish", "regions", "hello", "--key", "north"]));
+    assert!(out.contains("1 event step(s) subscribed"), "{out}");
+    wait_for_log(&server, "the first sync of north", |log| {
+        log.contains("chain synced north")
+    })
+    .await;
+    let regions = server.get(REGIONS).await;
+    let north = regions["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["name"] == "north")
+        .cloned()
+        .expect("the event created the region");
+    let path = format!("{REGIONS}/{}", north["id"]);
+    let first = server
+        .wait_for(&path, LIMIT, |o| o["backend_code"] == 1)
+        .await;
+
+    // The same key again: nothing differs, yet `always_update_timestamp`
+    // makes the region pending and it is synced a second time.
+    assert_success(&server.cli(&["event", "publish", "regions", "again", "--key", "north"]));
+    wait_for_log(&server, "the second sync of north", |log| {
+        log.matches("chain synced north").count() == 2
+    })
+    .await;
+    let second = server
+        .wait_for(&path, LIMIT, |o| o["backend_code"] == 1)
+        .await;
+    assert!(
+        second["updated"].as_f64() > first["updated"].as_f64(),
+        "updated did not move: {first} {second}"
+    );
+
+    // A step may not touch models of other services (or core's).
+    assert_success(&server.cli(&["event", "publish", "snoop", "x"]));
+    let started = Instant::now();
+    let snoop = loop {
+        let status = server.get("/syncplane/v1/status").await;
+        let steps = status["services"][0]["event_steps"].clone();
+        if let Some(s) = steps.as_array().and_then(|a| {
+            a.iter()
+                .find(|s| s["name"] == "event_snoop" && s["events"] == 1)
+        }) {
+            break s.clone();
+        }
+        assert!(started.elapsed() < LIMIT, "snoop never ran: {status}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(snoop["failed"], 1, "{snoop}");
+    let error = snoop["last_error"].as_str().expect("error");
+    assert!(
+        error.contains("access denied") && error.contains("only the models of its own service"),
+        "{error}"
+    );
+    let sites = server.get("/xosapi/v1/core/sites").await;
+    assert!(
+        !sites["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|s| s["name"] == "stolen"),
+        "{sites}"
+    );
+
+    // Deleting through an event tears the region down.
+    assert_success(&server.cli(&["event", "publish", "regions", "delete", "--key", "north"]));
+    wait_for_log(&server, "the teardown of north", |log| {
+        log.contains("chain deleted north")
+    })
+    .await;
+
+    // An event nobody subscribes to is dropped, with a warning.
+    let output = server.cli(&["event", "publish", "nobody", "x"]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no event step subscribes"));
 }

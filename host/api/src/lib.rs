@@ -5,7 +5,8 @@
 //! - [`app`] builds the axum `Router`: XOS-style REST under `/xosapi/v1`,
 //!   TOSCA at `/run` and `/custom_type/<model>`, service onboarding under
 //!   `/syncplane/v1/services`, synchronizer status at `/syncplane/v1/status`,
-//!   Prometheus metrics at `/metrics`.
+//!   Prometheus metrics at `/metrics`, event publishing at
+//!   `/syncplane/v1/events/<topic>`.
 //! - Every route but `/custom_type`, `/healthz` and `/metrics` needs credentials:
 //!   XOS's `xos-username`/`xos-password` headers or HTTP Basic.
 //! - [`serve`] runs the router on a listener until shutdown.
@@ -58,6 +59,7 @@ pub fn app(host: Host) -> Router {
         )
         .route("/syncplane/v1/status", get(services::status))
         .route("/metrics", get(services::metrics))
+        .route("/syncplane/v1/events/{topic}", post(services::publish))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

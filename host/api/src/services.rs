@@ -46,3 +46,25 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
         state.host.engine().stats().prometheus_text(),
     )
 }
+
+/// What `POST /syncplane/v1/events/{topic}` takes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    /// The event's key.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// The payload, as text.
+    pub value: String,
+}
+
+/// Publishes an event on the in-process bus.
+pub async fn publish(
+    State(state): State<AppState>,
+    _user: User,
+    axum::extract::Path(topic): axum::extract::Path<String>,
+    Json(body): Json<PublishBody>,
+) -> Json<Value> {
+    let subscribers = state.host.publish(&topic, body.key, body.value);
+    Json(json!({ "topic": topic, "subscribers": subscribers }))
+}

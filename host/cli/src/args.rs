@@ -36,9 +36,33 @@ pub enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Publish events to a running server's event steps.
+    Event {
+        #[command(subcommand)]
+        command: EventCommand,
+    },
     /// Show what the synchronizer of a running server is doing: per step,
     /// pending, running, failed and deferred objects, last error, next retry.
     Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Publish one event on the server's in-process bus.
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The topic, e.g. `regions`.
+    pub topic: String,
+    /// The payload (often JSON).
+    pub value: String,
+    /// The event's key.
+    #[arg(long)]
+    pub key: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 use syncplane_platform::{MANIFEST_FILE, Manifest, ServicePackage};
 
-use crate::args::{InstallArgs, ServerArgs, StatusArgs};
+use crate::args::{InstallArgs, PublishArgs, ServerArgs, StatusArgs};
 
 /// An authenticated HTTP client for one server.
 pub struct Client {
@@ -230,6 +230,58 @@ fn render_status(status: &Value) -> String {
                 when(&model["next_retry_ms"]),
             );
         }
+        let events = service["event_steps"].as_array().unwrap_or(&empty);
+        if !events.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<36} {:>8} {:>8} {:>8}  topics; last error",
+                "event step", "events", "failed", "dropped"
+            );
+        }
+        for step in events {
+            let topics: Vec<&str> = step["topics"]
+                .as_array()
+                .unwrap_or(&empty)
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:<36} {:>8} {:>8} {:>8}  {}; {}",
+                step["name"].as_str().unwrap_or("?"),
+                int(&step["events"]),
+                int(&step["failed"]),
+                int(&step["dropped"]),
+                topics.join(","),
+                step["last_error"].as_str().unwrap_or("-"),
+            );
+        }
     }
     out
+}
+
+/// `syncplane event publish`: one event on the server's bus.
+pub async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server);
+    let body = serde_json::json!({ "key": args.key, "value": args.value });
+    let answer = client
+        .json(
+            reqwest::Method::POST,
+            &format!("/syncplane/v1/events/{}", args.topic),
+            Some(&body),
+        )
+        .await
+        .context("publishing the event failed")?;
+    let subscribers = answer["subscribers"].as_i64().unwrap_or(0);
+    if subscribers == 0 {
+        eprintln!(
+            "warning: no event step subscribes to `{}`; the event was dropped",
+            args.topic
+        );
+    }
+    println!(
+        "published to `{}` ({subscribers} event step(s) subscribed)",
+        args.topic
+    );
+    Ok(ExitCode::SUCCESS)
 }

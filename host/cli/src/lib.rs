@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{BenchCommand, Cli, Command, ServiceCommand, XprotoCommand};
+use crate::args::{BenchCommand, Cli, Command, EventCommand, ServiceCommand, XprotoCommand};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -70,6 +70,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::sync(args).await
         }
         Command::Status(args) => client::status(args).await,
+        Command::Event {
+            command: EventCommand::Publish(args),
+        } => client::publish(args).await,
         Command::Service {
             command: ServiceCommand::Install(args),
         } => {

@@ -394,6 +394,31 @@ impl CoreTx {
         to_sql(model, field, &value)
     }
 
+    /// Counts `id` as changed without changing a value, so its steps run
+    /// again (XOS's `save(always_update_timestamp=True)`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] or a database failure.
+    pub async fn touch(&mut self, id: i64) -> Result<()> {
+        let current = self.get_existing(id).await?;
+        let table = self.registry.table(&current.model)?.clone();
+        let seq = self.tx.next_change_seq().await?;
+        let row = Row::from([
+            ("updated".to_owned(), SqlValue::Real(now_secs())),
+            (CHANGE_SEQ.to_owned(), SqlValue::Integer(seq)),
+            (NEXT_RETRY.to_owned(), SqlValue::Null),
+            (FAILURES.to_owned(), SqlValue::Integer(0)),
+        ]);
+        self.tx.update(&table, id, &row).await?;
+        self.changes.push(Change {
+            id,
+            model: current.model,
+            kind: ChangeKind::Updated,
+        });
+        Ok(())
+    }
+
     /// Marks an object deleted (XOS's soft delete): the synchronizer runs its
     /// teardown and then purges it.
     ///

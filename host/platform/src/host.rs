@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::error::{Error, Result};
+use crate::events::{EventBus, EventStepStatus};
 use crate::package::ServicePackage;
 
 /// Where installed packages are kept in the store.
@@ -77,6 +78,8 @@ pub struct ServiceStatus {
     pub steps: Vec<StepStatus>,
     /// Objects of the models its steps observe.
     pub models: Vec<ModelSyncCounts>,
+    /// Its event steps: topics and what they handled.
+    pub event_steps: Vec<EventStepStatus>,
 }
 
 /// One step's status.
@@ -98,6 +101,7 @@ pub struct Host {
     engine: Engine,
     runtime: Arc<Runtime>,
     services: Arc<Mutex<BTreeMap<String, InstalledService>>>,
+    events: EventBus,
     generated_admin_password: Option<String>,
 }
 
@@ -124,6 +128,7 @@ impl Host {
             engine,
             runtime,
             services: Arc::default(),
+            events: EventBus::default(),
             generated_admin_password,
         };
         for (name, record) in host.core.records(SERVICES_NAMESPACE).await? {
@@ -194,6 +199,7 @@ impl Host {
                 counts.push(self.core.sync_counts(&model).await?);
             }
             services.push(ServiceStatus {
+                event_steps: self.events.status(&service.name),
                 name: service.name,
                 version: service.version,
                 steps,
@@ -201,6 +207,12 @@ impl Host {
             });
         }
         Ok(HostStatus { services })
+    }
+
+    /// Publishes an event on the in-process bus; returns how many event
+    /// steps subscribe to `topic`.
+    pub fn publish(&self, topic: &str, key: Option<String>, value: String) -> usize {
+        self.events.publish(topic, key, value)
     }
 
     /// The component runtime (for loading components outside a service).
@@ -301,7 +313,37 @@ impl Host {
                 .map(|s| (s.name.clone(), s.observes.clone()))
                 .collect(),
         };
+        let own_models: Arc<std::collections::BTreeSet<String>> = Arc::new(
+            files
+                .iter()
+                .flat_map(|f| f.models.iter())
+                .flat_map(|m| {
+                    schema
+                        .concrete_descendants(&m.name)
+                        .into_iter()
+                        .map(|d| d.name.clone())
+                        .chain(std::iter::once(m.name.clone()))
+                })
+                .collect(),
+        );
+        let mut event_steps = Vec::new();
+        for step in &package.manifest.event_steps {
+            let wasm = package.components.get(&step.name).ok_or_else(|| {
+                Error::Package(format!(
+                    "the component of step `{}` is not in the package",
+                    step.name
+                ))
+            })?;
+            let loaded = self.runtime.load_event_step(
+                &service,
+                &step.name,
+                wasm,
+                Arc::clone(&own_models),
+            )?;
+            event_steps.push((loaded, step.topics.clone()));
+        }
         self.engine.set_service_steps(&service, steps);
+        self.events.set_service_steps(&service, event_steps);
         match self.services.lock() {
             Ok(mut s) => s.insert(service, installed.clone()),
             Err(poisoned) => poisoned.into_inner().insert(service, installed.clone()),

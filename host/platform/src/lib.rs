@@ -10,16 +10,19 @@
 #![deny(missing_docs)]
 
 mod error;
+mod events;
 mod host;
 mod manifest;
 mod package;
 
 pub use error::{Error, Result};
+pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InstalledService, ServiceStatus, StepStatus,
 };
 pub use manifest::{
-    BuildSection, MANIFEST_FILE, Manifest, Observes, ServiceSection, SyncStepSection,
+    BuildSection, EventStepSection, MANIFEST_FILE, Manifest, Observes, ServiceSection,
+    SyncStepSection,
 };
 pub use package::ServicePackage;
 pub use syncplane_engine::{EngineConfig, RetryPolicy, Stats, StepActivity};

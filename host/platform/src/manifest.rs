@@ -38,6 +38,28 @@ pub struct Manifest {
     /// The service's sync steps.
     #[serde(default)]
     pub sync_steps: Vec<SyncStepSection>,
+    /// The service's event steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_steps: Vec<EventStepSection>,
+}
+
+/// One `[[event_steps]]` entry.
+///
+/// ```toml
+/// [[event_steps]]
+/// name = "track_regions"
+/// component = "target/wasm32-wasip2/release/track_regions.wasm"
+/// topics = ["regions"]
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventStepSection {
+    /// The step name, unique in the service (among all its steps).
+    pub name: String,
+    /// The component file, relative to the manifest.
+    pub component: String,
+    /// The topics whose events the step receives.
+    pub topics: Vec<String>,
 }
 
 /// `[service]`.
@@ -157,6 +179,20 @@ impl Manifest {
             ));
         }
         let mut seen = std::collections::BTreeSet::new();
+        for step in &self.event_steps {
+            if !is_name(&step.name) {
+                return bad(format!(
+                    "step name {:?} must be letters, digits, `-` and `_`",
+                    step.name
+                ));
+            }
+            if !seen.insert(&step.name) {
+                return bad(format!("step `{}` is declared twice", step.name));
+            }
+            if step.topics.is_empty() {
+                return bad(format!("event step `{}` subscribes to no topic", step.name));
+            }
+        }
         for step in &self.sync_steps {
             if !is_name(&step.name) {
                 return bad(format!(
@@ -204,6 +240,26 @@ mod tests {
         assert_eq!(many.sync_steps[0].observes.0, ["A", "B"]);
         let none = Manifest::parse("m.toml", &text("[]")).expect_err("none");
         assert!(none.to_string().contains("observes no model"), "{none}");
+    }
+
+    #[test]
+    fn event_steps_need_topics_and_names_unique_among_all_steps() {
+        let base = "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\n\
+                    [[sync_steps]]\nname = \"s\"\ncomponent = \"s.wasm\"\nobserves = \"A\"\n";
+        let event = |name: &str, topics: &str| {
+            format!(
+                "{base}[[event_steps]]\nname = \"{name}\"\ncomponent = \"e.wasm\"\ntopics = {topics}\n"
+            )
+        };
+        let ok = Manifest::parse("m.toml", &event("e", "[\"t\"]")).expect("valid");
+        assert_eq!(ok.event_steps[0].topics, ["t"]);
+        let none = Manifest::parse("m.toml", &event("e", "[]")).expect_err("no topics");
+        assert!(
+            none.to_string().contains("subscribes to no topic"),
+            "{none}"
+        );
+        let twice = Manifest::parse("m.toml", &event("s", "[\"t\"]")).expect_err("dup");
+        assert!(twice.to_string().contains("declared twice"), "{twice}");
     }
 
     #[test]

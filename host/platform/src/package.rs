@@ -61,13 +61,18 @@ impl ServicePackage {
             xproto.insert(file.clone(), read_text(&dir.join(file))?);
         }
         let mut components = BTreeMap::new();
-        for step in &manifest.sync_steps {
-            let path = dir.join(&step.component);
+        let steps = manifest
+            .sync_steps
+            .iter()
+            .map(|s| (&s.name, &s.component))
+            .chain(manifest.event_steps.iter().map(|s| (&s.name, &s.component)));
+        for (name, component) in steps {
+            let path = dir.join(component);
             let bytes = std::fs::read(&path).map_err(|source| Error::Read {
                 path: path.display().to_string(),
                 source,
             })?;
-            components.insert(step.name.clone(), bytes);
+            components.insert(name.clone(), bytes);
         }
         Ok(ServicePackage {
             manifest,

@@ -1,7 +1,9 @@
 //! Host bindings of every WIT world, generated in one place.
 //!
 //! `bindgen!` emits `SyncStep` (the world), `SyncStepPre`, and the host
-//! traits `syncplane::plugin::models::Host` and `syncplane::plugin::log::Host`.
+//! traits `syncplane::plugin::models::Host` and `syncplane::plugin::log::Host`;
+//! [`event`] adds the `event-step` world and its `declarative` interface,
+//! sharing the `types` and `log` interfaces with the first.
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -9,3 +11,17 @@ wasmtime::component::bindgen!({
     imports: { default: async },
     exports: { default: async },
 });
+
+/// The `event-step` world.
+pub mod event {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "event-step",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "syncplane:plugin/types": super::syncplane::plugin::types,
+            "syncplane:plugin/log": super::syncplane::plugin::log,
+        },
+    });
+}

@@ -11,14 +11,18 @@
 //!   or running out of memory fails only that object.
 //! - Host interfaces (`host/`): `models` lets a step read the object it
 //!   observes and objects reached through its links, and write only
-//!   feedback fields; `log` forwards records into `tracing`.
+//!   feedback fields; `declarative` lets an event step ([`WasmEventStep`])
+//!   create, change and delete objects of its own service's models; `log`
+//!   forwards records into `tracing`.
 #![deny(missing_docs)]
 
 mod bindings;
 mod error;
+mod event_step;
 mod host;
 mod runtime;
 mod state;
 
 pub use error::{Error, Result};
+pub use event_step::{Event, WasmEventStep};
 pub use runtime::{Limits, Runtime, WasmSyncStep};

@@ -1,6 +1,6 @@
 //! The wasmtime engine, component loading and invocation under limits.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,8 +14,10 @@ use wasmtime::{
 };
 use wasmtime_wasi::WasiCtx;
 
+use crate::bindings::event::EventStepPre;
 use crate::bindings::{StepError, SyncStep, SyncStepPre};
 use crate::error::{Error, Result};
+use crate::event_step::WasmEventStep;
 use crate::host::to_model_object;
 use crate::state::{Access, StepState};
 
@@ -115,6 +117,11 @@ impl Runtime {
             .map_err(|e| Error::Engine(e.to_string()))?;
         SyncStep::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |s| s)
             .map_err(|e| Error::Engine(e.to_string()))?;
+        crate::bindings::event::syncplane::plugin::declarative::add_to_linker::<
+            _,
+            HasSelf<StepState>,
+        >(&mut linker, |s| s)
+        .map_err(|e| Error::Engine(e.to_string()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
         let stop = Arc::clone(&stop_ticker);
@@ -150,19 +157,7 @@ impl Runtime {
         step: &str,
         wasm: &[u8],
     ) -> Result<Arc<WasmSyncStep>> {
-        let component = Component::new(&self.engine, wasm).map_err(|e| Error::Compile {
-            service: service.to_owned(),
-            step: step.to_owned(),
-            message: format!("{e:#}"),
-        })?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| Error::Link {
-                service: service.to_owned(),
-                step: step.to_owned(),
-                message: format!("{e:#}"),
-            })?;
+        let pre = self.instantiate_pre(service, step, wasm)?;
         let pre = SyncStepPre::new(pre).map_err(|e| Error::Link {
             service: service.to_owned(),
             step: step.to_owned(),
@@ -175,6 +170,100 @@ impl Runtime {
             limits: self.limits,
             service: service.to_owned(),
             step: step.to_owned(),
+        }))
+    }
+}
+
+/// A store for one invocation: empty WASI, the memory limit, the deadline.
+pub(crate) fn new_store(engine: &Engine, limits: Limits, access: Access) -> Store<StepState> {
+    let state = StepState {
+        wasi: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .trap_on_grow_failure(true)
+            .build(),
+        access,
+        log_records: 0,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let ticks = (limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+    store
+}
+
+/// Says what went wrong with a guest call, and logs it.
+pub(crate) fn describe_trap(
+    service: &str,
+    step: &str,
+    limits: Limits,
+    error: &wasmtime::Error,
+    phase: &str,
+) -> String {
+    let text = if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        format!(
+            "exceeded its deadline of {:?} and was interrupted",
+            limits.deadline
+        )
+    } else {
+        format!("trapped: {error:#}")
+    };
+    let message = format!("step `{step}` of service `{service}` {text} ({phase})");
+    tracing::warn!(service, step, "{message}");
+    message
+}
+
+impl Runtime {
+    /// Compiles a component and resolves its imports against the linker.
+    fn instantiate_pre(
+        &self,
+        service: &str,
+        step: &str,
+        wasm: &[u8],
+    ) -> Result<wasmtime::component::InstancePre<StepState>> {
+        let component = Component::new(&self.engine, wasm).map_err(|e| Error::Compile {
+            service: service.to_owned(),
+            step: step.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        self.linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::Link {
+                service: service.to_owned(),
+                step: step.to_owned(),
+                message: format!("{e:#}"),
+            })
+    }
+
+    /// Compiles an event step component for `service`, which may change the
+    /// models in `own_models`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::load_sync_step`], for the `event-step` world.
+    pub fn load_event_step(
+        &self,
+        service: &str,
+        step: &str,
+        wasm: &[u8],
+        own_models: Arc<BTreeSet<String>>,
+    ) -> Result<Arc<WasmEventStep>> {
+        let pre = self.instantiate_pre(service, step, wasm)?;
+        let pre = EventStepPre::new(pre).map_err(|e| Error::Link {
+            service: service.to_owned(),
+            step: step.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        Ok(Arc::new(WasmEventStep {
+            pre,
+            engine: self.engine.clone(),
+            core: self.core.clone(),
+            limits: self.limits,
+            service: service.to_owned(),
+            step: step.to_owned(),
+            own_models,
         }))
     }
 }
@@ -197,27 +286,15 @@ enum Phase {
 
 impl WasmSyncStep {
     async fn invoke(&self, object: &Object, phase: Phase) -> Outcome {
-        let state = StepState {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            access: Access {
-                core: self.core.clone(),
-                service: self.service.clone(),
-                step: self.step.clone(),
-                observed: object.id,
-                readable: HashSet::from([object.id]),
-            },
-            log_records: 0,
+        let access = Access {
+            core: self.core.clone(),
+            service: self.service.clone(),
+            step: self.step.clone(),
+            observed: object.id,
+            readable: HashSet::from([object.id]),
+            own_models: Arc::default(),
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        let mut store = new_store(&self.engine, self.limits, access);
         let instance = match self.pre.instantiate_async(&mut store).await {
             Ok(instance) => instance,
             Err(e) => return Outcome::Failed(self.describe_trap(&e, "instantiate")),
@@ -236,20 +313,7 @@ impl WasmSyncStep {
     }
 
     fn describe_trap(&self, error: &wasmtime::Error, phase: &str) -> String {
-        let text = if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            format!(
-                "exceeded its deadline of {:?} and was interrupted",
-                self.limits.deadline
-            )
-        } else {
-            format!("trapped: {error:#}")
-        };
-        let message = format!(
-            "step `{}` of service `{}` {text} ({phase})",
-            self.step, self.service
-        );
-        tracing::warn!(service = %self.service, step = %self.step, "{message}");
-        message
+        describe_trap(&self.service, &self.step, self.limits, error, phase)
     }
 }
 

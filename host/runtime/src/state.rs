@@ -1,6 +1,7 @@
 //! What one invocation's store holds.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use syncplane_core::Core;
 use wasmtime::StoreLimits;
@@ -26,6 +27,9 @@ pub(crate) struct Access {
     pub(crate) observed: i64,
     /// Objects the step may read: the observed one and those reached by links.
     pub(crate) readable: HashSet<i64>,
+    /// For event steps: the models whose objects the step may create, read,
+    /// change and delete (its own service's). Empty for sync steps.
+    pub(crate) own_models: Arc<BTreeSet<String>>,
 }
 
 impl WasiView for StepState {

@@ -31,6 +31,7 @@
 //! what that object links to ([`Object::follow`]), and writes only feedback
 //! fields ([`Object::set_feedback`]).
 
+pub mod event;
 mod fields;
 pub mod log;
 mod object;
@@ -80,6 +81,43 @@ pub mod prelude {
         Deferred, Failed, Model, Object, StepError, StepResult, SyncStep, export_sync_step, model,
     };
     pub use crate::log;
+}
+
+#[doc(hidden)]
+pub mod __private_event {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "event-step",
+        pub_export_macro: true,
+        default_bindings_module: "syncplane_sdk::__private_event",
+        export_macro_name: "__export_event_world",
+        with: {
+            "syncplane:plugin/types@0.1.0": crate::__private::syncplane::plugin::types,
+            "syncplane:plugin/log@0.1.0": crate::__private::syncplane::plugin::log,
+        },
+    });
+}
+
+/// Exports an [`event::EventStep`] as the component's `event-step` world,
+/// and provides the `main` a binary target needs.
+#[macro_export]
+macro_rules! export_event_step {
+    ($step:ty) => {
+        #[doc(hidden)]
+        struct __SyncplaneEventExport;
+
+        impl $crate::__private_event::Guest for __SyncplaneEventExport {
+            fn process_event(
+                event: $crate::__private_event::Event,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                <$step as $crate::event::EventStep>::process_event(&event)
+            }
+        }
+
+        $crate::__private_event::__export_event_world!(__SyncplaneEventExport);
+
+        fn main() {}
+    };
 }
 
 #[doc(hidden)]

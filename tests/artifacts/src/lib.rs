@@ -15,6 +15,8 @@ pub const TEST_GUESTS: &[&str] = &[
     "hostile_memory_bomb",
     "hostile_undeclared_access",
     "chain_step",
+    "event_regions",
+    "event_snoop",
 ];
 
 /// The path of a compiled test guest.

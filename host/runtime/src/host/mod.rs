@@ -1,6 +1,7 @@
 //! Host interfaces, one per file.
 
+mod declarative;
 mod log;
-mod models;
+pub(crate) mod models;
 
 pub(crate) use models::to_model_object;

@@ -34,7 +34,7 @@ pub(crate) fn to_model_object(object: &Object) -> ModelObject {
     }
 }
 
-fn to_json(value: Value) -> Json {
+pub(crate) fn to_json(value: Value) -> Json {
     match value {
         Value::Null => Json::Null,
         Value::Boolean(b) => Json::Bool(b),
@@ -45,7 +45,7 @@ fn to_json(value: Value) -> Json {
 }
 
 impl Access {
-    fn denied(&self, what: String) -> AccessError {
+    pub(crate) fn denied(&self, what: String) -> AccessError {
         tracing::warn!(service = %self.service, step = %self.step, object = self.observed, "denied guest access: {what}");
         AccessError::Denied(format!(
             "step `{}` of service `{}` may not {what}",
@@ -53,7 +53,7 @@ impl Access {
         ))
     }
 
-    async fn load(&self, id: u64) -> Result<Object, AccessError> {
+    pub(crate) async fn load(&self, id: u64) -> Result<Object, AccessError> {
         match self.core.get(id as i64).await {
             Ok(Some(object)) => Ok(object),
             Ok(None) => Err(AccessError::NotFound(format!("object {id} does not exist"))),

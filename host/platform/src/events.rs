@@ -1,0 +1,156 @@
+//! The in-process event bus and the event steps listening on it.
+//!
+//! Delivery is at most once: an event published while no step subscribes to
+//! its topic, or while a step lags more than [`BUS_CAPACITY`] events behind,
+//! is dropped (with a warning for the lagging step).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use syncplane_core::now_secs;
+use syncplane_runtime::{Event, WasmEventStep};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+use tracing::{Instrument, debug, info_span, warn};
+
+/// Events buffered for a slow step before it starts losing them.
+pub const BUS_CAPACITY: usize = 4096;
+
+/// What one event step has done since the host started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EventStepStatus {
+    /// The step name.
+    pub name: String,
+    /// The topics it subscribes to.
+    pub topics: Vec<String>,
+    /// Events handled.
+    pub events: u64,
+    /// Events whose handling failed.
+    pub failed: u64,
+    /// Events lost because the step lagged behind.
+    pub dropped: u64,
+    /// The latest failure.
+    pub last_error: Option<String>,
+}
+
+struct Listener {
+    status: Arc<Mutex<EventStepStatus>>,
+    task: JoinHandle<()>,
+}
+
+/// The bus plus the listening steps of every service.
+#[derive(Clone)]
+pub(crate) struct EventBus {
+    tx: broadcast::Sender<Arc<Event>>,
+    listeners: Arc<Mutex<BTreeMap<String, Vec<Listener>>>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus {
+            tx: broadcast::channel(BUS_CAPACITY).0,
+            listeners: Arc::default(),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl EventBus {
+    /// Publishes an event; returns how many event steps subscribe to its topic.
+    pub(crate) fn publish(&self, topic: &str, key: Option<String>, value: String) -> usize {
+        let event = Arc::new(Event {
+            topic: topic.to_owned(),
+            key,
+            value,
+            timestamp: now_secs(),
+        });
+        let subscribed = lock(&self.listeners)
+            .values()
+            .flatten()
+            .filter(|l| lock(&l.status).topics.iter().any(|t| t == topic))
+            .count();
+        // No receiver at all is not an error: the event is simply not wanted.
+        let _ = self.tx.send(event);
+        subscribed
+    }
+
+    /// Replaces the listening steps of `service`.
+    pub(crate) fn set_service_steps(
+        &self,
+        service: &str,
+        steps: Vec<(Arc<WasmEventStep>, Vec<String>)>,
+    ) {
+        let mut listeners = Vec::new();
+        for (step, topics) in steps {
+            let status = Arc::new(Mutex::new(EventStepStatus {
+                name: step.name().to_owned(),
+                topics: topics.clone(),
+                ..EventStepStatus::default()
+            }));
+            let rx = self.tx.subscribe();
+            let task = tokio::spawn(listen(step, topics, rx, Arc::clone(&status)));
+            listeners.push(Listener { status, task });
+        }
+        if let Some(old) = lock(&self.listeners).insert(service.to_owned(), listeners) {
+            for listener in old {
+                listener.task.abort();
+            }
+        }
+    }
+
+    /// The event steps of `service`.
+    pub(crate) fn status(&self, service: &str) -> Vec<EventStepStatus> {
+        lock(&self.listeners)
+            .get(service)
+            .map(|ls| ls.iter().map(|l| lock(&l.status).clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+async fn listen(
+    step: Arc<WasmEventStep>,
+    topics: Vec<String>,
+    mut rx: broadcast::Receiver<Arc<Event>>,
+    status: Arc<Mutex<EventStepStatus>>,
+) {
+    loop {
+        let event = match rx.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                warn!(
+                    service = step.service(),
+                    step = step.name(),
+                    dropped = n,
+                    "event step lagged behind; events dropped"
+                );
+                lock(&status).dropped += n;
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !topics.iter().any(|t| *t == event.topic) {
+            continue;
+        }
+        let span = info_span!("event", service = step.service(), step = step.name(), topic = %event.topic, key = ?event.key);
+        let result = step.process_event(&event).instrument(span).await;
+        let mut status = lock(&status);
+        status.events += 1;
+        match result {
+            Ok(()) => {
+                debug!(service = step.service(), step = step.name(), topic = %event.topic, "event handled")
+            }
+            Err(message) => {
+                warn!(service = step.service(), step = step.name(), topic = %event.topic, %message, "event step failed");
+                status.failed += 1;
+                status.last_error = Some(message);
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Event step components: one fresh instance per event.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use syncplane_core::Core;
+use wasmtime::Engine;
+
+use crate::bindings::event::Event as WitEvent;
+use crate::bindings::event::EventStepPre;
+use crate::runtime::{Limits, describe_trap, new_store};
+use crate::state::Access;
+
+/// One event from a bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The topic it was published on.
+    pub topic: String,
+    /// Its key, if any.
+    pub key: Option<String>,
+    /// The payload as text.
+    pub value: String,
+    /// When it was published, seconds since the epoch.
+    pub timestamp: f64,
+}
+
+/// A compiled, pre-instantiated event step component.
+pub struct WasmEventStep {
+    pub(crate) pre: EventStepPre<crate::state::StepState>,
+    pub(crate) engine: Engine,
+    pub(crate) core: Core,
+    pub(crate) limits: Limits,
+    pub(crate) service: String,
+    pub(crate) step: String,
+    pub(crate) own_models: Arc<BTreeSet<String>>,
+}
+
+impl WasmEventStep {
+    /// The service the step belongs to.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.step
+    }
+
+    /// Runs `process-event` in a fresh instance under the usual limits.
+    ///
+    /// # Errors
+    ///
+    /// The guest's own error message, or what trapped.
+    pub async fn process_event(&self, event: &Event) -> Result<(), String> {
+        let access = Access {
+            core: self.core.clone(),
+            service: self.service.clone(),
+            step: self.step.clone(),
+            observed: 0,
+            readable: HashSet::new(),
+            own_models: Arc::clone(&self.own_models),
+        };
+        let mut store = new_store(&self.engine, self.limits, access);
+        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {
+            describe_trap(&self.service, &self.step, self.limits, &e, "instantiate")
+        })?;
+        let arg = WitEvent {
+            topic: event.topic.clone(),
+            key: event.key.clone(),
+            value: event.value.clone(),
+            timestamp: event.timestamp,
+        };
+        match instance.call_process_event(&mut store, &arg).await {
+            Ok(result) => result,
+            Err(e) => Err(describe_trap(
+                &self.service,
+                &self.step,
+                self.limits,
+                &e,
+                "process-event",
+            )),
+        }
+    }
+}

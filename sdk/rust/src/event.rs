@@ -1,0 +1,121 @@
+//! Event steps: turn events from a bus into model changes.
+//!
+//! ```ignore
+//! use syncplane_sdk::event::{Event, EventStep, declarative};
+//!
+//! struct Track;
+//! impl EventStep for Track {
+//!     fn process_event(event: &Event) -> Result<(), String> {
+//!         let name = event.key.clone().unwrap_or_default();
+//!         declarative::create("Region", &[("name", name.into())])?;
+//!         Ok(())
+//!     }
+//! }
+//! syncplane_sdk::export_event_step!(Track);
+//! ```
+
+pub use crate::__private_event::Event;
+use crate::__private::syncplane::plugin::types::AccessError;
+use crate::fields::{Fields, Value};
+
+/// An event step.
+pub trait EventStep {
+    /// Handles one event of a subscribed topic. An error is logged and
+    /// counted by the host; the event is not redelivered.
+    fn process_event(event: &Event) -> Result<(), String>;
+}
+
+fn message(e: AccessError) -> String {
+    match e {
+        AccessError::Denied(m) => format!("access denied: {m}"),
+        AccessError::NotFound(m) => format!("not found: {m}"),
+        AccessError::Invalid(m) => format!("invalid access: {m}"),
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Integer(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Boolean(b)
+    }
+}
+
+/// Changes to the service's own models, as a user would make them: every
+/// write makes the object pending for its sync steps.
+pub mod declarative {
+    use super::{Fields, Value, message};
+    use crate::__private_event::syncplane::plugin::declarative as host;
+
+    /// An object found or read: id, leaf model and fields.
+    #[derive(Debug, Clone)]
+    pub struct Found {
+        /// The object id.
+        pub id: u64,
+        /// Its most specialised model.
+        pub model: String,
+        /// Its fields.
+        pub fields: Fields,
+    }
+
+    fn owned(fields: &[(&str, Value)]) -> Vec<(String, Value)> {
+        fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    /// The objects of `model` whose `field` equals `value`.
+    ///
+    /// # Errors
+    ///
+    /// What the host refused, as text.
+    pub fn find(model: &str, field: &str, value: Value) -> Result<Vec<Found>, String> {
+        let found = host::find(model, field, &value).map_err(message)?;
+        Ok(found
+            .into_iter()
+            .map(|o| Found { id: o.id, model: o.model, fields: Fields(o.fields) })
+            .collect())
+    }
+
+    /// Creates an object; returns its id.
+    ///
+    /// # Errors
+    ///
+    /// What the host refused, as text.
+    pub fn create(model: &str, fields: &[(&str, Value)]) -> Result<u64, String> {
+        host::create(model, &owned(fields)).map_err(message)
+    }
+
+    /// Changes fields of an object. With `always_update_timestamp` the object
+    /// is synced again even when no value differs.
+    ///
+    /// # Errors
+    ///
+    /// What the host refused, as text.
+    pub fn update(id: u64, fields: &[(&str, Value)], always_update_timestamp: bool) -> Result<(), String> {
+        host::update(id, &owned(fields), always_update_timestamp).map_err(message)
+    }
+
+    /// Marks an object deleted.
+    ///
+    /// # Errors
+    ///
+    /// What the host refused, as text.
+    pub fn delete(id: u64) -> Result<(), String> {
+        host::delete(id).map_err(message)
+    }
+}
