@@ -16,7 +16,7 @@ const ZONES: &str = "/xosapi/v1/chain/chainzones";
 const RACKS: &str = "/xosapi/v1/chain/chainracks";
 
 /// A service directory whose sync step serves the three chain models, with
-/// two event steps.
+/// two event steps and a pull step.
 fn chain_service(dir: &Path) {
     std::fs::create_dir_all(dir.join("models")).expect("dir");
     std::fs::copy(
@@ -29,10 +29,12 @@ fn chain_service(dir: &Path) {
          xproto = [\"models/chain.xproto\"]\n\n[[sync_steps]]\nname = \"chain_step\"\n\
          component = {:?}\nobserves = [\"ChainRegion\", \"ChainZone\", \"ChainRack\"]\n\n\
          [[event_steps]]\nname = \"event_regions\"\ncomponent = {:?}\ntopics = [\"regions\"]\n\n\
-         [[event_steps]]\nname = \"event_snoop\"\ncomponent = {:?}\ntopics = [\"snoop\"]\n",
+         [[event_steps]]\nname = \"event_snoop\"\ncomponent = {:?}\ntopics = [\"snoop\"]\n\n\
+         [[pull_steps]]\nname = \"pull_regions\"\ncomponent = {:?}\ninterval = \"200ms\"\n",
         test_guest("chain_step").display().to_string(),
         test_guest("event_regions").display().to_string(),
         test_guest("event_snoop").display().to_string(),
+        test_guest("pull_regions").display().to_string(),
     );
     std::fs::write(dir.join("syncplane.toml"), manifest).expect("manifest");
 }
@@ -379,4 +381,62 @@ async fn event_steps_turn_events_into_synced_models_and_touch_only_their_own_mod
     let output = server.cli(&["event", "publish", "nobody", "x"]);
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no event step subscribes"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_step_runs_on_its_interval_and_its_no_sync_imports_are_not_synced() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = start_with_chain(data.path()).await;
+    let started = Instant::now();
+    let pull = loop {
+        let status = server.get("/syncplane/v1/status").await;
+        let steps = status["services"][0]["pull_steps"].clone();
+        if let Some(p) = steps
+            .as_array()
+            .and_then(|a| a.first())
+            .filter(|p| p["runs"].as_i64() >= Some(3))
+        {
+            break p.clone();
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "the pull step did not run 3 times: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        (pull["name"].clone(), pull["failed"].clone()),
+        (json!("pull_regions"), json!(0)),
+        "{pull}"
+    );
+    assert_eq!(pull["interval_ms"], 200);
+
+    let regions = server.get(REGIONS).await;
+    let imported: Vec<&Value> = regions["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["name"] == "imported")
+        .collect();
+    assert_eq!(
+        imported.len(),
+        1,
+        "created once, found afterwards: {regions}"
+    );
+    assert_eq!(imported[0]["no_sync"], true, "{regions}");
+    // An ordinary region syncs meanwhile; the imported one never does.
+    let other = create(&server, REGIONS, json!({ "name": "ordinary" })).await;
+    server
+        .wait_for(&format!("{REGIONS}/{other}"), LIMIT, |o| {
+            o["backend_code"] == 1
+        })
+        .await;
+    let imported = server
+        .get(&format!("{REGIONS}/{}", imported[0]["id"]))
+        .await;
+    assert_eq!(imported["backend_code"], 0, "{imported}");
+    assert!(
+        !server.log().contains("chain synced imported"),
+        "a no_sync import was synced"
+    );
 }

@@ -238,6 +238,25 @@ fn render_status(status: &Value) -> String {
                 "event step", "events", "failed", "dropped"
             );
         }
+        let pulls = service["pull_steps"].as_array().unwrap_or(&empty);
+        if !pulls.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {:<36} {:>8} {:>8} {:>8}  last error",
+                "pull step", "every", "runs", "failed"
+            );
+        }
+        for step in pulls {
+            let _ = writeln!(
+                out,
+                "  {:<36} {:>7}s {:>8} {:>8}  {}",
+                step["name"].as_str().unwrap_or("?"),
+                int(&step["interval_ms"]) as f64 / 1000.0,
+                int(&step["runs"]),
+                int(&step["failed"]),
+                step["last_error"].as_str().unwrap_or("-"),
+            );
+        }
         for step in events {
             let topics: Vec<&str> = step["topics"]
                 .as_array()

@@ -394,6 +394,21 @@ impl CoreTx {
         to_sql(model, field, &value)
     }
 
+    /// Sets `no_sync` of `id`: with it, sync steps leave the object alone
+    /// (an object a pull step imported from the backend it mirrors). A
+    /// bookkeeping write: it makes nothing pending.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] or a database failure.
+    pub async fn set_no_sync(&mut self, id: i64, no_sync: bool) -> Result<()> {
+        let current = self.get_existing(id).await?;
+        let table = self.registry.table(&current.model)?.clone();
+        let row = Row::from([("no_sync".to_owned(), SqlValue::Integer(i64::from(no_sync)))]);
+        self.tx.update(&table, id, &row).await?;
+        Ok(())
+    }
+
     /// Counts `id` as changed without changing a value, so its steps run
     /// again (XOS's `save(always_update_timestamp=True)`).
     ///

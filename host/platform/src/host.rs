@@ -15,6 +15,7 @@ use tracing::info;
 use crate::error::{Error, Result};
 use crate::events::{EventBus, EventStepStatus};
 use crate::package::ServicePackage;
+use crate::pulls::{PullStepStatus, Pullers};
 
 /// Where installed packages are kept in the store.
 const SERVICES_NAMESPACE: &str = "services";
@@ -80,6 +81,8 @@ pub struct ServiceStatus {
     pub models: Vec<ModelSyncCounts>,
     /// Its event steps: topics and what they handled.
     pub event_steps: Vec<EventStepStatus>,
+    /// Its pull steps: interval and what they did.
+    pub pull_steps: Vec<PullStepStatus>,
 }
 
 /// One step's status.
@@ -102,6 +105,7 @@ pub struct Host {
     runtime: Arc<Runtime>,
     services: Arc<Mutex<BTreeMap<String, InstalledService>>>,
     events: EventBus,
+    pullers: Pullers,
     generated_admin_password: Option<String>,
 }
 
@@ -129,6 +133,7 @@ impl Host {
             runtime,
             services: Arc::default(),
             events: EventBus::default(),
+            pullers: Pullers::default(),
             generated_admin_password,
         };
         for (name, record) in host.core.records(SERVICES_NAMESPACE).await? {
@@ -200,6 +205,7 @@ impl Host {
             }
             services.push(ServiceStatus {
                 event_steps: self.events.status(&service.name),
+                pull_steps: self.pullers.status(&service.name),
                 name: service.name,
                 version: service.version,
                 steps,
@@ -342,8 +348,22 @@ impl Host {
             )?;
             event_steps.push((loaded, step.topics.clone()));
         }
+        let mut pull_steps = Vec::new();
+        for step in &package.manifest.pull_steps {
+            let wasm = package.components.get(&step.name).ok_or_else(|| {
+                Error::Package(format!(
+                    "the component of step `{}` is not in the package",
+                    step.name
+                ))
+            })?;
+            let loaded =
+                self.runtime
+                    .load_pull_step(&service, &step.name, wasm, Arc::clone(&own_models))?;
+            pull_steps.push((loaded, step.interval()?));
+        }
         self.engine.set_service_steps(&service, steps);
         self.events.set_service_steps(&service, event_steps);
+        self.pullers.set_service_steps(&service, pull_steps);
         match self.services.lock() {
             Ok(mut s) => s.insert(service, installed.clone()),
             Err(poisoned) => poisoned.into_inner().insert(service, installed.clone()),

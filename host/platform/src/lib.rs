@@ -14,6 +14,7 @@ mod events;
 mod host;
 mod manifest;
 mod package;
+mod pulls;
 
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
@@ -21,9 +22,10 @@ pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InstalledService, ServiceStatus, StepStatus,
 };
 pub use manifest::{
-    BuildSection, EventStepSection, MANIFEST_FILE, Manifest, Observes, ServiceSection,
-    SyncStepSection,
+    BuildSection, EventStepSection, MANIFEST_FILE, Manifest, Observes, PullStepSection,
+    ServiceSection, SyncStepSection,
 };
 pub use package::ServicePackage;
+pub use pulls::PullStepStatus;
 pub use syncplane_engine::{EngineConfig, RetryPolicy, Stats, StepActivity};
 pub use syncplane_runtime::Limits;

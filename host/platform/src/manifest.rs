@@ -41,6 +41,51 @@ pub struct Manifest {
     /// The service's event steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event_steps: Vec<EventStepSection>,
+    /// The service's pull steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pull_steps: Vec<PullStepSection>,
+}
+
+/// One `[[pull_steps]]` entry.
+///
+/// ```toml
+/// [[pull_steps]]
+/// name = "pull_regions"
+/// component = "target/wasm32-wasip2/release/pull_regions.wasm"
+/// interval = "30s"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullStepSection {
+    /// The step name, unique in the service (among all its steps).
+    pub name: String,
+    /// The component file, relative to the manifest.
+    pub component: String,
+    /// How often to call `pull-records`, e.g. `30s` or `5m`; at least 100ms.
+    pub interval: String,
+}
+
+impl PullStepSection {
+    /// The interval as a duration.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Manifest`] for text that is not a duration or is under 100 ms.
+    pub fn interval(&self) -> Result<std::time::Duration> {
+        let interval = humantime::parse_duration(&self.interval).map_err(|e| {
+            Error::Manifest(format!(
+                "pull step `{}`: interval {:?} is not a duration ({e}); write e.g. \"30s\"",
+                self.name, self.interval
+            ))
+        })?;
+        if interval < std::time::Duration::from_millis(100) {
+            return Err(Error::Manifest(format!(
+                "pull step `{}`: interval {:?} is shorter than 100ms",
+                self.name, self.interval
+            )));
+        }
+        Ok(interval)
+    }
 }
 
 /// One `[[event_steps]]` entry.
@@ -193,6 +238,20 @@ impl Manifest {
                 return bad(format!("event step `{}` subscribes to no topic", step.name));
             }
         }
+        for step in &self.pull_steps {
+            if !is_name(&step.name) {
+                return bad(format!(
+                    "step name {:?} must be letters, digits, `-` and `_`",
+                    step.name
+                ));
+            }
+            if !seen.insert(&step.name) {
+                return bad(format!("step `{}` is declared twice", step.name));
+            }
+            if let Err(e) = step.interval() {
+                return bad(e.to_string());
+            }
+        }
         for step in &self.sync_steps {
             if !is_name(&step.name) {
                 return bad(format!(
@@ -260,6 +319,25 @@ mod tests {
         );
         let twice = Manifest::parse("m.toml", &event("s", "[\"t\"]")).expect_err("dup");
         assert!(twice.to_string().contains("declared twice"), "{twice}");
+    }
+
+    #[test]
+    fn pull_steps_need_a_sane_interval() {
+        let pull = |interval: &str| {
+            format!(
+                "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\n\
+                 [[pull_steps]]\nname = \"p\"\ncomponent = \"p.wasm\"\ninterval = \"{interval}\"\n"
+            )
+        };
+        let ok = Manifest::parse("m.toml", &pull("2s")).expect("valid");
+        assert_eq!(
+            ok.pull_steps[0].interval().expect("interval"),
+            std::time::Duration::from_secs(2)
+        );
+        let bad = Manifest::parse("m.toml", &pull("soon")).expect_err("not a duration");
+        assert!(bad.to_string().contains("is not a duration"), "{bad}");
+        let fast = Manifest::parse("m.toml", &pull("1ms")).expect_err("too short");
+        assert!(fast.to_string().contains("shorter than 100ms"), "{fast}");
     }
 
     #[test]

@@ -25,3 +25,18 @@ pub mod event {
         },
     });
 }
+
+/// The `pull-step` world.
+pub mod pull {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "pull-step",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "syncplane:plugin/types": super::syncplane::plugin::types,
+            "syncplane:plugin/log": super::syncplane::plugin::log,
+            "syncplane:plugin/declarative": super::event::syncplane::plugin::declarative,
+        },
+    });
+}

@@ -1,4 +1,4 @@
-//! Event step components: one fresh instance per event.
+//! Event and pull step components: one fresh instance per event or pull.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -8,8 +8,9 @@ use wasmtime::Engine;
 
 use crate::bindings::event::Event as WitEvent;
 use crate::bindings::event::EventStepPre;
+use crate::bindings::pull::PullStepPre;
 use crate::runtime::{Limits, describe_trap, new_store};
-use crate::state::Access;
+use crate::state::{Access, StepState};
 
 /// One event from a bus.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +25,8 @@ pub struct Event {
     pub timestamp: f64,
 }
 
-/// A compiled, pre-instantiated event step component.
-pub struct WasmEventStep {
-    pub(crate) pre: EventStepPre<crate::state::StepState>,
+/// What event and pull steps share: where they run and what they may touch.
+pub(crate) struct Declarative {
     pub(crate) engine: Engine,
     pub(crate) core: Core,
     pub(crate) limits: Limits,
@@ -35,23 +35,8 @@ pub struct WasmEventStep {
     pub(crate) own_models: Arc<BTreeSet<String>>,
 }
 
-impl WasmEventStep {
-    /// The service the step belongs to.
-    pub fn service(&self) -> &str {
-        &self.service
-    }
-
-    /// The step's name.
-    pub fn name(&self) -> &str {
-        &self.step
-    }
-
-    /// Runs `process-event` in a fresh instance under the usual limits.
-    ///
-    /// # Errors
-    ///
-    /// The guest's own error message, or what trapped.
-    pub async fn process_event(&self, event: &Event) -> Result<(), String> {
+impl Declarative {
+    fn store(&self) -> wasmtime::Store<StepState> {
         let access = Access {
             core: self.core.clone(),
             service: self.service.clone(),
@@ -60,10 +45,79 @@ impl WasmEventStep {
             readable: HashSet::new(),
             own_models: Arc::clone(&self.own_models),
         };
-        let mut store = new_store(&self.engine, self.limits, access);
-        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {
-            describe_trap(&self.service, &self.step, self.limits, &e, "instantiate")
-        })?;
+        new_store(&self.engine, self.limits, access)
+    }
+
+    fn trap(&self, error: &wasmtime::Error, phase: &str) -> String {
+        describe_trap(&self.service, &self.step, self.limits, error, phase)
+    }
+}
+
+/// A compiled, pre-instantiated event step component.
+pub struct WasmEventStep {
+    pub(crate) pre: EventStepPre<StepState>,
+    pub(crate) common: Declarative,
+}
+
+/// A compiled, pre-instantiated pull step component.
+pub struct WasmPullStep {
+    pub(crate) pre: PullStepPre<StepState>,
+    pub(crate) common: Declarative,
+}
+
+impl WasmPullStep {
+    /// The service the step belongs to.
+    pub fn service(&self) -> &str {
+        &self.common.service
+    }
+
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.common.step
+    }
+
+    /// Runs `pull-records` in a fresh instance under the usual limits.
+    ///
+    /// # Errors
+    ///
+    /// The guest's own error message, or what trapped.
+    pub async fn pull_records(&self) -> Result<(), String> {
+        let mut store = self.common.store();
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.common.trap(&e, "instantiate"))?;
+        match instance.call_pull_records(&mut store).await {
+            Ok(result) => result,
+            Err(e) => Err(self.common.trap(&e, "pull-records")),
+        }
+    }
+}
+
+impl WasmEventStep {
+    /// The service the step belongs to.
+    pub fn service(&self) -> &str {
+        &self.common.service
+    }
+
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.common.step
+    }
+
+    /// Runs `process-event` in a fresh instance under the usual limits.
+    ///
+    /// # Errors
+    ///
+    /// The guest's own error message, or what trapped.
+    pub async fn process_event(&self, event: &Event) -> Result<(), String> {
+        let mut store = self.common.store();
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.common.trap(&e, "instantiate"))?;
         let arg = WitEvent {
             topic: event.topic.clone(),
             key: event.key.clone(),
@@ -72,13 +126,7 @@ impl WasmEventStep {
         };
         match instance.call_process_event(&mut store, &arg).await {
             Ok(result) => result,
-            Err(e) => Err(describe_trap(
-                &self.service,
-                &self.step,
-                self.limits,
-                &e,
-                "process-event",
-            )),
+            Err(e) => Err(self.common.trap(&e, "process-event")),
         }
     }
 }

@@ -15,9 +15,10 @@ use wasmtime::{
 use wasmtime_wasi::WasiCtx;
 
 use crate::bindings::event::EventStepPre;
+use crate::bindings::pull::PullStepPre;
 use crate::bindings::{StepError, SyncStep, SyncStepPre};
 use crate::error::{Error, Result};
-use crate::event_step::WasmEventStep;
+use crate::event_step::{Declarative, WasmEventStep, WasmPullStep};
 use crate::host::to_model_object;
 use crate::state::{Access, StepState};
 
@@ -258,13 +259,49 @@ impl Runtime {
         })?;
         Ok(Arc::new(WasmEventStep {
             pre,
+            common: self.declarative(service, step, own_models),
+        }))
+    }
+
+    /// Compiles a pull step component for `service`, which may change the
+    /// models in `own_models`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::load_sync_step`], for the `pull-step` world.
+    pub fn load_pull_step(
+        &self,
+        service: &str,
+        step: &str,
+        wasm: &[u8],
+        own_models: Arc<BTreeSet<String>>,
+    ) -> Result<Arc<WasmPullStep>> {
+        let pre = self.instantiate_pre(service, step, wasm)?;
+        let pre = PullStepPre::new(pre).map_err(|e| Error::Link {
+            service: service.to_owned(),
+            step: step.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        Ok(Arc::new(WasmPullStep {
+            pre,
+            common: self.declarative(service, step, own_models),
+        }))
+    }
+
+    fn declarative(
+        &self,
+        service: &str,
+        step: &str,
+        own_models: Arc<BTreeSet<String>>,
+    ) -> Declarative {
+        Declarative {
             engine: self.engine.clone(),
             core: self.core.clone(),
             limits: self.limits,
             service: service.to_owned(),
             step: step.to_owned(),
             own_models,
-        }))
+        }
     }
 }
 

@@ -1,4 +1,6 @@
-//! Event steps: turn events from a bus into model changes.
+//! Event steps turn events from a bus into model changes; pull steps import
+//! what a backend has, periodically. Both change models through
+//! [`declarative`].
 //!
 //! ```ignore
 //! use syncplane_sdk::event::{Event, EventStep, declarative};
@@ -23,6 +25,15 @@ pub trait EventStep {
     /// Handles one event of a subscribed topic. An error is logged and
     /// counted by the host; the event is not redelivered.
     fn process_event(event: &Event) -> Result<(), String>;
+}
+
+/// A pull step.
+pub trait PullStep {
+    /// Imports what the backend has into models. Objects created with
+    /// `("no_sync", true.into())` are left alone by sync steps. An error is
+    /// logged and counted by the host; the next call comes at the next
+    /// interval.
+    fn pull_records() -> Result<(), String>;
 }
 
 fn message(e: AccessError) -> String {

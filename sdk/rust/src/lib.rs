@@ -98,6 +98,42 @@ pub mod __private_event {
     });
 }
 
+#[doc(hidden)]
+pub mod __private_pull {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "pull-step",
+        pub_export_macro: true,
+        default_bindings_module: "syncplane_sdk::__private_pull",
+        export_macro_name: "__export_pull_world",
+        with: {
+            "syncplane:plugin/types@0.1.0": crate::__private::syncplane::plugin::types,
+            "syncplane:plugin/log@0.1.0": crate::__private::syncplane::plugin::log,
+            "syncplane:plugin/declarative@0.1.0": crate::__private_event::syncplane::plugin::declarative,
+        },
+    });
+}
+
+/// Exports an [`event::PullStep`] as the component's `pull-step` world, and
+/// provides the `main` a binary target needs.
+#[macro_export]
+macro_rules! export_pull_step {
+    ($step:ty) => {
+        #[doc(hidden)]
+        struct __SyncplanePullExport;
+
+        impl $crate::__private_pull::Guest for __SyncplanePullExport {
+            fn pull_records() -> ::core::result::Result<(), ::std::string::String> {
+                <$step as $crate::event::PullStep>::pull_records()
+            }
+        }
+
+        $crate::__private_pull::__export_pull_world!(__SyncplanePullExport);
+
+        fn main() {}
+    };
+}
+
 /// Exports an [`event::EventStep`] as the component's `event-step` world,
 /// and provides the `main` a binary target needs.
 #[macro_export]

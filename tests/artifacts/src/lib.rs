@@ -17,6 +17,7 @@ pub const TEST_GUESTS: &[&str] = &[
     "chain_step",
     "event_regions",
     "event_snoop",
+    "pull_regions",
 ];
 
 /// The path of a compiled test guest.
