@@ -295,12 +295,7 @@ impl Host {
                     )));
                 }
             }
-            let wasm = package.components.get(&step.name).ok_or_else(|| {
-                Error::Package(format!(
-                    "the component of step `{}` is not in the package",
-                    step.name
-                ))
-            })?;
+            let wasm = package.component(&step.name)?;
             let invoker = self.runtime.load_sync_step(&service, &step.name, wasm)?;
             steps.push(SyncStep {
                 service: service.clone(),
@@ -334,12 +329,7 @@ impl Host {
         );
         let mut event_steps = Vec::new();
         for step in &package.manifest.event_steps {
-            let wasm = package.components.get(&step.name).ok_or_else(|| {
-                Error::Package(format!(
-                    "the component of step `{}` is not in the package",
-                    step.name
-                ))
-            })?;
+            let wasm = package.component(&step.name)?;
             let loaded = self.runtime.load_event_step(
                 &service,
                 &step.name,
@@ -350,12 +340,7 @@ impl Host {
         }
         let mut pull_steps = Vec::new();
         for step in &package.manifest.pull_steps {
-            let wasm = package.components.get(&step.name).ok_or_else(|| {
-                Error::Package(format!(
-                    "the component of step `{}` is not in the package",
-                    step.name
-                ))
-            })?;
+            let wasm = package.component(&step.name)?;
             let loaded =
                 self.runtime
                     .load_pull_step(&service, &step.name, wasm, Arc::clone(&own_models))?;

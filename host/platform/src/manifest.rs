@@ -223,47 +223,38 @@ impl Manifest {
                 self.service.name
             ));
         }
+        // Step names are unique across all kinds of step: they key the
+        // package's components.
         let mut seen = std::collections::BTreeSet::new();
-        for step in &self.event_steps {
-            if !is_name(&step.name) {
+        let names = self
+            .sync_steps
+            .iter()
+            .map(|s| &s.name)
+            .chain(self.event_steps.iter().map(|s| &s.name))
+            .chain(self.pull_steps.iter().map(|s| &s.name));
+        for name in names {
+            if !is_name(name) {
                 return bad(format!(
-                    "step name {:?} must be letters, digits, `-` and `_`",
-                    step.name
+                    "step name {name:?} must be letters, digits, `-` and `_`"
                 ));
             }
-            if !seen.insert(&step.name) {
-                return bad(format!("step `{}` is declared twice", step.name));
+            if !seen.insert(name) {
+                return bad(format!("step `{name}` is declared twice"));
             }
+        }
+        for step in &self.sync_steps {
+            if step.observes.0.is_empty() {
+                return bad(format!("step `{}` observes no model", step.name));
+            }
+        }
+        for step in &self.event_steps {
             if step.topics.is_empty() {
                 return bad(format!("event step `{}` subscribes to no topic", step.name));
             }
         }
         for step in &self.pull_steps {
-            if !is_name(&step.name) {
-                return bad(format!(
-                    "step name {:?} must be letters, digits, `-` and `_`",
-                    step.name
-                ));
-            }
-            if !seen.insert(&step.name) {
-                return bad(format!("step `{}` is declared twice", step.name));
-            }
             if let Err(e) = step.interval() {
                 return bad(e.to_string());
-            }
-        }
-        for step in &self.sync_steps {
-            if !is_name(&step.name) {
-                return bad(format!(
-                    "step name {:?} must be letters, digits, `-` and `_`",
-                    step.name
-                ));
-            }
-            if !seen.insert(&step.name) {
-                return bad(format!("step `{}` is declared twice", step.name));
-            }
-            if step.observes.0.is_empty() {
-                return bad(format!("step `{}` observes no model", step.name));
             }
         }
         Ok(())

@@ -46,6 +46,19 @@ fn from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u
 }
 
 impl ServicePackage {
+    /// The component of the step `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Package`] when the package lacks it.
+    pub fn component(&self, name: &str) -> Result<&[u8]> {
+        self.components.get(name).map(Vec::as_slice).ok_or_else(|| {
+            Error::Package(format!(
+                "the component of step `{name}` is not in the package"
+            ))
+        })
+    }
+
     /// Reads a service directory: its manifest, the xproto files it names and
     /// the components of its steps (which must already be built).
     ///
