@@ -17,7 +17,7 @@ const RACKS: &str = "/xosapi/v1/chain/chainracks";
 
 /// A service directory whose sync step serves the three chain models, with
 /// two event steps and a pull step.
-fn chain_service(dir: &Path) {
+fn chain_service(dir: &Path, extra: &str) {
     std::fs::create_dir_all(dir.join("models")).expect("dir");
     std::fs::copy(
         repo().join("tests/guests/models/chain.xproto"),
@@ -36,12 +36,17 @@ fn chain_service(dir: &Path) {
         test_guest("event_snoop").display().to_string(),
         test_guest("pull_regions").display().to_string(),
     );
-    std::fs::write(dir.join("syncplane.toml"), manifest).expect("manifest");
+    std::fs::write(dir.join("syncplane.toml"), manifest + extra).expect("manifest");
 }
 
 async fn start_with_chain(data: &Path) -> Server {
+    start_with_chain_and(data, "").await
+}
+
+/// As [`start_with_chain`], with more manifest entries.
+async fn start_with_chain_and(data: &Path, extra: &str) -> Server {
     let service = tempfile::tempdir().expect("tempdir");
-    chain_service(service.path());
+    chain_service(service.path(), extra);
     let server = Server::start(data);
     assert_success(&server.cli(&[
         "service",
@@ -438,5 +443,68 @@ async fn a_pull_step_runs_on_its_interval_and_its_no_sync_imports_are_not_synced
     assert!(
         !server.log().contains("chain synced imported"),
         "a no_sync import was synced"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_policy_creates_a_linked_object_before_the_sync_and_cleans_up_on_delete() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let extra = format!(
+        "\n[[model_policies]]\nname = \"zone_policy\"\ncomponent = {:?}\nmodel = \"ChainZone\"\n",
+        test_guest("zone_policy").display().to_string()
+    );
+    let server = start_with_chain_and(data.path(), &extra).await;
+    let region = create(&server, REGIONS, json!({ "name": "west" })).await;
+    let zone = create(&server, ZONES, json!({ "name": "w1", "region_id": region })).await;
+
+    // The policy's rack exists, links to the zone, and syncs after it.
+    wait_for_log(&server, "the rack's sync", |log| {
+        log.contains("chain synced w1-rack1")
+    })
+    .await;
+    let racks = server.get(RACKS).await;
+    let rack = racks["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["name"] == "w1-rack1")
+        .cloned()
+        .expect("the policy created the rack");
+    assert_eq!(rack["zone_id"], zone, "{rack}");
+    let log = server.log();
+    assert!(
+        position(&log, "policy created w1-rack1") < position(&log, "chain synced w1 "),
+        "the zone was synced before its policy ran:\n{log}"
+    );
+    assert!(
+        position(&log, "chain synced w1") < position(&log, "chain synced w1-rack1"),
+        "{log}"
+    );
+    let zone_now = server
+        .wait_for(&format!("{ZONES}/{zone}"), LIMIT, |o| {
+            o["backend_code"] == 1
+        })
+        .await;
+    assert_eq!(zone_now["policy_code"], 1, "{zone_now}");
+    assert!(
+        zone_now["policed"].as_f64() <= zone_now["enacted"].as_f64(),
+        "{zone_now}"
+    );
+
+    // Deleting the zone: handle-delete deletes the rack; both are torn
+    // down, the rack first, and purged.
+    let (status, body) = server
+        .request(reqwest::Method::DELETE, &format!("{ZONES}/{zone}"), None)
+        .await;
+    assert!(status < 300, "{status} {body}");
+    wait_for_log(&server, "the zone's teardown", |log| {
+        log.contains("chain deleted w1 ")
+    })
+    .await;
+    let log = server.log();
+    assert!(log.contains("policy deleted the racks of w1"), "{log}");
+    assert!(
+        position(&log, "chain deleted w1-rack1") < position(&log, "chain deleted w1 "),
+        "{log}"
     );
 }

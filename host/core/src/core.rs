@@ -11,8 +11,8 @@ use tokio::sync::broadcast;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::registry::{
-    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, Registry, default_value, from_sql, is_date,
-    stored_fields, to_sql,
+    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, default_value, from_sql,
+    is_date, stored_fields, to_sql,
 };
 use crate::time::now_secs;
 use crate::users;
@@ -555,6 +555,7 @@ pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) ->
         enacted_seq: int(&row, ENACTED_SEQ),
         next_retry_ms: int(&row, NEXT_RETRY),
         failures: int(&row, FAILURES).unwrap_or_default(),
+        policed_seq: int(&row, POLICED_SEQ),
     };
     let mut fields = Map::new();
     for field in stored_fields(registry.schema(), model) {

@@ -20,6 +20,7 @@
 mod core;
 mod error;
 mod object;
+mod policy;
 mod registry;
 mod sync;
 mod time;

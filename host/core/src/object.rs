@@ -14,9 +14,16 @@ pub struct SyncState {
     pub next_retry_ms: Option<i64>,
     /// Failures since the last success; drives the backoff.
     pub failures: i64,
+    /// The change sequence model policies last handled, if any.
+    pub policed_seq: Option<i64>,
 }
 
 impl SyncState {
+    /// Whether model policies have handled the latest version.
+    pub fn is_policed(&self) -> bool {
+        self.policed_seq.is_some_and(|p| p >= self.change_seq)
+    }
+
     /// Whether the latest version is not enacted yet.
     pub fn is_dirty(&self) -> bool {
         self.enacted_seq.is_none_or(|e| e < self.change_seq)
@@ -74,6 +81,8 @@ pub enum ChangeKind {
     Bookkeeping,
     /// Removed from the database.
     Purged,
+    /// Model policies handled the latest version: its sync may go ahead.
+    Policed,
 }
 
 impl ChangeKind {
@@ -81,7 +90,7 @@ impl ChangeKind {
     pub fn needs_sync(self) -> bool {
         matches!(
             self,
-            ChangeKind::Created | ChangeKind::Updated | ChangeKind::Deleted
+            ChangeKind::Created | ChangeKind::Updated | ChangeKind::Deleted | ChangeKind::Policed
         )
     }
 }

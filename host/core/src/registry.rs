@@ -13,6 +13,14 @@ pub(crate) const CHANGE_SEQ: &str = "_change_seq";
 pub(crate) const ENACTED_SEQ: &str = "_enacted_seq";
 pub(crate) const NEXT_RETRY: &str = "_next_retry";
 pub(crate) const FAILURES: &str = "_failures";
+/// The change sequence model policies last handled.
+pub(crate) const POLICED_SEQ: &str = "_policed_seq";
+/// When (ms since the epoch) a failed model policy is retried.
+pub(crate) const POLICY_RETRY: &str = "_policy_retry";
+
+/// The rows whose latest change model policies have not handled yet.
+pub(crate) const POLICY_PENDING: &str =
+    "no_policy = 0 AND (_policed_seq IS NULL OR _policed_seq < _change_seq)";
 
 /// The rows that need a sync (retry time aside). The text must stay equal to
 /// the pending partial index's predicate for SQLite to use that index, which
@@ -117,7 +125,14 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
             indexed: f.flag("db_index") || matches!(f.ty, FieldType::Link { .. }),
         })
         .collect();
-    for internal in [CHANGE_SEQ, ENACTED_SEQ, NEXT_RETRY, FAILURES] {
+    for internal in [
+        CHANGE_SEQ,
+        ENACTED_SEQ,
+        NEXT_RETRY,
+        FAILURES,
+        POLICED_SEQ,
+        POLICY_RETRY,
+    ] {
         columns.push(Column {
             name: internal.to_owned(),
             ty: ColumnType::Integer,
@@ -137,6 +152,11 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
                 name: "deleted".into(),
                 columns: vec!["id".into()],
                 predicate: DELETED,
+            },
+            PartialIndex {
+                name: "unpoliced".into(),
+                columns: vec!["id".into()],
+                predicate: POLICY_PENDING,
             },
         ],
     }

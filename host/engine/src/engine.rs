@@ -14,6 +14,7 @@ use crate::backoff::RetryPolicy;
 use crate::cohort::{Node, cohorts};
 use crate::error::Result;
 use crate::outcome::SyncStep;
+use crate::policy::{ModelPolicy, awaits_policies, run_policies};
 use crate::runner::{Phase, Runner, Verdict, Work};
 use crate::stats::Stats;
 use crate::steps::StepTable;
@@ -72,6 +73,7 @@ pub struct Engine {
     core: Core,
     config: EngineConfig,
     steps: Arc<RwLock<BTreeMap<String, Vec<SyncStep>>>>,
+    policies: Arc<RwLock<BTreeMap<String, Vec<ModelPolicy>>>>,
     table: Arc<Mutex<Option<CachedTable>>>,
     wake: Arc<Notify>,
     stats: Arc<Stats>,
@@ -91,6 +93,7 @@ impl Engine {
             core,
             config,
             steps: Arc::default(),
+            policies: Arc::default(),
             table: Arc::default(),
             wake: Arc::default(),
             stats: Arc::default(),
@@ -118,6 +121,22 @@ impl Engine {
         self.wake.notify_one();
     }
 
+    /// Installs (or replaces) the model policies of `service` and wakes the loop.
+    pub fn set_service_policies(&self, service: &str, policies: Vec<ModelPolicy>) {
+        match self.policies.write() {
+            Ok(mut all) => {
+                all.insert(service.to_owned(), policies);
+            }
+            Err(poisoned) => {
+                poisoned.into_inner().insert(service.to_owned(), policies);
+            }
+        }
+        if let Ok(mut cached) = self.table.lock() {
+            *cached = None;
+        }
+        self.wake.notify_one();
+    }
+
     /// The steps resolved against the current models, rebuilt only when
     /// steps or models changed.
     fn step_table(&self) -> Arc<StepTable> {
@@ -135,7 +154,11 @@ impl Engine {
             Ok(s) => s.values().flatten().cloned().collect(),
             Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
         };
-        let table = Arc::new(StepTable::build(registry.schema(), steps));
+        let policies: Vec<ModelPolicy> = match self.policies.read() {
+            Ok(p) => p.values().flatten().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
+        };
+        let table = Arc::new(StepTable::build(registry.schema(), steps, policies));
         *cached = Some(CachedTable {
             registry,
             table: Arc::clone(&table),
@@ -206,6 +229,11 @@ impl Engine {
         let mut more = false;
         let mut batch = SyncBatch::default();
 
+        // Policies first: their writes may create work for this pass.
+        let policed = run_policies(&self.core, &table, self.config.retry, budget).await?;
+        more |= policed == budget;
+        budget -= policed;
+
         // Objects of models no step serves need no teardown.
         for model in registry.schema().models().filter(|m| !m.is_abstract()) {
             if !purge_scan || table.serves(&model.name) {
@@ -215,7 +243,9 @@ impl Engine {
             more |= found.len() == budget;
             budget -= found.len();
             for object in found {
-                batch.purge(&object);
+                if !awaits_policies(&table, &object) {
+                    batch.purge(&object);
+                }
             }
         }
 
@@ -241,9 +271,12 @@ impl Engine {
             budget -= found.len();
             pending.extend(found);
         }
+        // An object's policies see each version before its steps do.
+        deleted.retain(|o| !awaits_policies(&table, o));
+        pending.retain(|o| !awaits_policies(&table, o));
         let queue_depth = deleted.len() + pending.len();
         self.stats.pass(queue_depth);
-        let handled = batch.len() + queue_depth;
+        let handled = policed + batch.len() + queue_depth;
         if queue_depth > 0 {
             debug!(
                 deleted = deleted.len(),
@@ -267,7 +300,15 @@ impl Engine {
         }
         self.core.apply(batch).await?;
 
-        let next_retry_ms = self.core.next_retry_ms(table.order()).await?;
+        let next_retry_ms = match (
+            self.core.next_retry_ms(table.order()).await?,
+            self.core
+                .next_policy_retry_ms(table.policed_models())
+                .await?,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(PassReport {
             handled,
             more,
@@ -801,6 +842,73 @@ message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone
                 .await
                 .expect("pending")
                 .is_empty()
+        );
+    }
+
+    /// A policy that fails for names starting with "bad" and records events.
+    struct Policing {
+        events: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl crate::policy::PolicyInvoker for Policing {
+        fn handle<'a>(
+            &'a self,
+            object: &'a Object,
+            event: crate::policy::PolicyEvent,
+        ) -> crate::policy::PolicyFuture<'a> {
+            let name = object.str_field("name").unwrap_or_default().to_owned();
+            self.events
+                .lock()
+                .expect("lock")
+                .push(format!("{event:?} {name}"));
+            Box::pin(async move {
+                if name.starts_with("bad") {
+                    Err(format!("cannot police {name}"))
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn policies_run_before_syncs_and_a_failing_policy_holds_the_sync_back() {
+        let c = chain(&["s"], EngineConfig::default()).await;
+        let events = Arc::new(Mutex::new(Vec::new()));
+        c.engine.set_service_policies(
+            "c",
+            vec![crate::policy::ModelPolicy {
+                service: "c".into(),
+                name: "p".into(),
+                model: "Region".into(),
+                invoker: Arc::new(Policing {
+                    events: Arc::clone(&events),
+                }),
+            }],
+        );
+        let good = create(&c.core, "Region", json!({ "name": "good" })).await;
+        let bad = create(&c.core, "Region", json!({ "name": "bad" })).await;
+        c.engine.run_pass().await.expect("pass");
+        assert_eq!(*events.lock().expect("lock"), ["Create good", "Create bad"]);
+        assert_eq!(*c.calls.lock().expect("lock"), ["s sync good"]);
+        let bad = c.core.get(bad).await.expect("get").expect("bad");
+        assert_eq!(bad.fields["policy_code"], json!(2));
+        assert_eq!(bad.fields["policy_status"], json!("cannot police bad"));
+        assert!(bad.sync.is_dirty());
+
+        // A change is an update for the policy, and the sync follows it.
+        c.core
+            .update(good, map(json!({ "name": "good2" })))
+            .await
+            .expect("update");
+        c.engine.run_pass().await.expect("pass");
+        assert_eq!(
+            events.lock().expect("lock").last().map(String::as_str),
+            Some("Update good2")
+        );
+        assert_eq!(
+            c.calls.lock().expect("lock").last().map(String::as_str),
+            Some("s sync good2")
         );
     }
 }

@@ -6,6 +6,7 @@ use syncplane_xproto::Schema;
 
 use crate::order::sync_order;
 use crate::outcome::SyncStep;
+use crate::policy::ModelPolicy;
 
 /// The installed steps, resolved against the current models.
 #[derive(Debug, Default)]
@@ -15,10 +16,29 @@ pub(crate) struct StepTable {
     /// Models with steps, in dependency order.
     order: Vec<String>,
     rank: HashMap<String, usize>,
+    /// Concrete model → its model policies, in installation order.
+    policies: BTreeMap<String, Vec<ModelPolicy>>,
+    /// Models with policies, in dependency order.
+    policed_order: Vec<String>,
 }
 
 impl StepTable {
-    pub(crate) fn build(schema: &Schema, steps: impl IntoIterator<Item = SyncStep>) -> Self {
+    pub(crate) fn build(
+        schema: &Schema,
+        steps: impl IntoIterator<Item = SyncStep>,
+        model_policies: impl IntoIterator<Item = ModelPolicy>,
+    ) -> Self {
+        let mut policies: BTreeMap<String, Vec<ModelPolicy>> = BTreeMap::new();
+        for policy in model_policies {
+            for model in schema.concrete_descendants(&policy.model) {
+                policies
+                    .entry(model.name.clone())
+                    .or_default()
+                    .push(policy.clone());
+            }
+        }
+        let policed: Vec<String> = policies.keys().cloned().collect();
+        let policed_order = sync_order(schema, &policed);
         let mut by_model: BTreeMap<String, Vec<SyncStep>> = BTreeMap::new();
         for step in steps {
             for observed in &step.observes {
@@ -44,6 +64,8 @@ impl StepTable {
             by_model,
             order,
             rank,
+            policies,
+            policed_order,
         }
     }
 
@@ -53,6 +75,19 @@ impl StepTable {
             .get(model)
             .map(Vec::as_slice)
             .unwrap_or_default()
+    }
+
+    /// The model policies of a concrete model; empty when none.
+    pub(crate) fn policies(&self, model: &str) -> &[ModelPolicy] {
+        self.policies
+            .get(model)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Models with policies, dependencies first.
+    pub(crate) fn policed_models(&self) -> &[String] {
+        &self.policed_order
     }
 
     /// Whether some step serves `model`.

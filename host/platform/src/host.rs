@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use syncplane_core::{Core, ModelSyncCounts};
-use syncplane_engine::{Engine, EngineConfig, StepActivity, SyncStep};
+use syncplane_engine::{Engine, EngineConfig, ModelPolicy, StepActivity, SyncStep};
 use syncplane_runtime::{Limits, Runtime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -346,6 +346,29 @@ impl Host {
                     .load_pull_step(&service, &step.name, wasm, Arc::clone(&own_models))?;
             pull_steps.push((loaded, step.interval()?));
         }
+        let mut policies = Vec::new();
+        for policy in &package.manifest.model_policies {
+            if schema.concrete_descendants(&policy.model).is_empty() {
+                return Err(Error::Package(format!(
+                    "model policy `{}` polices `{}`, which is not a model with objects",
+                    policy.name, policy.model
+                )));
+            }
+            let wasm = package.component(&policy.name)?;
+            let invoker = self.runtime.load_model_policy(
+                &service,
+                &policy.name,
+                wasm,
+                Arc::clone(&own_models),
+            )?;
+            policies.push(ModelPolicy {
+                service: service.clone(),
+                name: policy.name.clone(),
+                model: policy.model.clone(),
+                invoker,
+            });
+        }
+        self.engine.set_service_policies(&service, policies);
         self.engine.set_service_steps(&service, steps);
         self.events.set_service_steps(&service, event_steps);
         self.pullers.set_service_steps(&service, pull_steps);

@@ -22,8 +22,8 @@ pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InstalledService, ServiceStatus, StepStatus,
 };
 pub use manifest::{
-    BuildSection, EventStepSection, MANIFEST_FILE, Manifest, Observes, PullStepSection,
-    ServiceSection, SyncStepSection,
+    BuildSection, EventStepSection, MANIFEST_FILE, Manifest, ModelPolicySection, Observes,
+    PullStepSection, ServiceSection, SyncStepSection,
 };
 pub use package::ServicePackage;
 pub use pulls::PullStepStatus;

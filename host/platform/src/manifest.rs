@@ -44,6 +44,28 @@ pub struct Manifest {
     /// The service's pull steps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pull_steps: Vec<PullStepSection>,
+    /// The service's model policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_policies: Vec<ModelPolicySection>,
+}
+
+/// One `[[model_policies]]` entry.
+///
+/// ```toml
+/// [[model_policies]]
+/// name = "zone_policy"
+/// component = "target/wasm32-wasip2/release/zone_policy.wasm"
+/// model = "Zone"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPolicySection {
+    /// The policy name, unique in the service (among all its steps).
+    pub name: String,
+    /// The component file, relative to the manifest.
+    pub component: String,
+    /// The model it polices (and every concrete model inheriting it).
+    pub model: String,
 }
 
 /// One `[[pull_steps]]` entry.
@@ -231,7 +253,8 @@ impl Manifest {
             .iter()
             .map(|s| &s.name)
             .chain(self.event_steps.iter().map(|s| &s.name))
-            .chain(self.pull_steps.iter().map(|s| &s.name));
+            .chain(self.pull_steps.iter().map(|s| &s.name))
+            .chain(self.model_policies.iter().map(|s| &s.name));
         for name in names {
             if !is_name(name) {
                 return bad(format!(

@@ -79,7 +79,13 @@ impl ServicePackage {
             .iter()
             .map(|s| (&s.name, &s.component))
             .chain(manifest.event_steps.iter().map(|s| (&s.name, &s.component)))
-            .chain(manifest.pull_steps.iter().map(|s| (&s.name, &s.component)));
+            .chain(manifest.pull_steps.iter().map(|s| (&s.name, &s.component)))
+            .chain(
+                manifest
+                    .model_policies
+                    .iter()
+                    .map(|s| (&s.name, &s.component)),
+            );
         for (name, component) in steps {
             let path = dir.join(component);
             let bytes = std::fs::read(&path).map_err(|source| Error::Read {

@@ -40,3 +40,18 @@ pub mod pull {
         },
     });
 }
+
+/// The `model-policy` world.
+pub mod policy {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "model-policy",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "syncplane:plugin/types": super::syncplane::plugin::types,
+            "syncplane:plugin/log": super::syncplane::plugin::log,
+            "syncplane:plugin/declarative": super::event::syncplane::plugin::declarative,
+        },
+    });
+}

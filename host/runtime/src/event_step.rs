@@ -1,14 +1,18 @@
-//! Event and pull step components: one fresh instance per event or pull.
+//! Event steps, pull steps and model policies: components that change
+//! declarative state, one fresh instance per call.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
-use syncplane_core::Core;
+use syncplane_core::{Core, Object};
+use syncplane_engine::{PolicyEvent, PolicyFuture, PolicyInvoker};
 use wasmtime::Engine;
 
 use crate::bindings::event::Event as WitEvent;
 use crate::bindings::event::EventStepPre;
+use crate::bindings::policy::ModelPolicyPre;
 use crate::bindings::pull::PullStepPre;
+use crate::host::to_model_object;
 use crate::runtime::{Limits, describe_trap, new_store};
 use crate::state::{Access, StepState};
 
@@ -63,6 +67,48 @@ pub struct WasmEventStep {
 pub struct WasmPullStep {
     pub(crate) pre: PullStepPre<StepState>,
     pub(crate) common: Declarative,
+}
+
+/// A compiled, pre-instantiated model policy component.
+pub struct WasmModelPolicy {
+    pub(crate) pre: ModelPolicyPre<StepState>,
+    pub(crate) common: Declarative,
+}
+
+impl WasmModelPolicy {
+    async fn run(&self, object: &Object, event: PolicyEvent) -> Result<(), String> {
+        let mut store = self.common.store();
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| self.common.trap(&e, "instantiate"))?;
+        let arg = to_model_object(object);
+        let (result, phase) = match event {
+            PolicyEvent::Create => (
+                instance.call_handle_create(&mut store, &arg).await,
+                "handle-create",
+            ),
+            PolicyEvent::Update => (
+                instance.call_handle_update(&mut store, &arg).await,
+                "handle-update",
+            ),
+            PolicyEvent::Delete => (
+                instance.call_handle_delete(&mut store, &arg).await,
+                "handle-delete",
+            ),
+        };
+        match result {
+            Ok(result) => result,
+            Err(e) => Err(self.common.trap(&e, phase)),
+        }
+    }
+}
+
+impl PolicyInvoker for WasmModelPolicy {
+    fn handle<'a>(&'a self, object: &'a Object, event: PolicyEvent) -> PolicyFuture<'a> {
+        Box::pin(self.run(object, event))
+    }
 }
 
 impl WasmPullStep {

@@ -24,5 +24,5 @@ mod runtime;
 mod state;
 
 pub use error::{Error, Result};
-pub use event_step::{Event, WasmEventStep, WasmPullStep};
+pub use event_step::{Event, WasmEventStep, WasmModelPolicy, WasmPullStep};
 pub use runtime::{Limits, Runtime, WasmSyncStep};

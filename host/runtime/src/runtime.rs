@@ -15,10 +15,11 @@ use wasmtime::{
 use wasmtime_wasi::WasiCtx;
 
 use crate::bindings::event::EventStepPre;
+use crate::bindings::policy::ModelPolicyPre;
 use crate::bindings::pull::PullStepPre;
 use crate::bindings::{StepError, SyncStep, SyncStepPre};
 use crate::error::{Error, Result};
-use crate::event_step::{Declarative, WasmEventStep, WasmPullStep};
+use crate::event_step::{Declarative, WasmEventStep, WasmModelPolicy, WasmPullStep};
 use crate::host::to_model_object;
 use crate::state::{Access, StepState};
 
@@ -285,6 +286,31 @@ impl Runtime {
         Ok(Arc::new(WasmPullStep {
             pre,
             common: self.declarative(service, step, own_models),
+        }))
+    }
+
+    /// Compiles a model policy component for `service`, which may change
+    /// the models in `own_models`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::load_sync_step`], for the `model-policy` world.
+    pub fn load_model_policy(
+        &self,
+        service: &str,
+        policy: &str,
+        wasm: &[u8],
+        own_models: Arc<BTreeSet<String>>,
+    ) -> Result<Arc<WasmModelPolicy>> {
+        let pre = self.instantiate_pre(service, policy, wasm)?;
+        let pre = ModelPolicyPre::new(pre).map_err(|e| Error::Link {
+            service: service.to_owned(),
+            step: policy.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        Ok(Arc::new(WasmModelPolicy {
+            pre,
+            common: self.declarative(service, policy, own_models),
         }))
     }
 

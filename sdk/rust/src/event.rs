@@ -27,6 +27,31 @@ pub trait EventStep {
     fn process_event(event: &Event) -> Result<(), String>;
 }
 
+/// A model policy over one model: reacts to its objects by changing
+/// declarative state through [`declarative`]. Runs before the object's sync
+/// steps see the version it handled.
+pub trait ModelPolicy {
+    /// The model it polices.
+    type Model: crate::Model;
+
+    /// The object is new.
+    fn handle_create(o: &crate::Object<Self::Model>) -> Result<(), String> {
+        Self::handle_update(o)
+    }
+
+    /// The object changed since it was last policed.
+    fn handle_update(o: &crate::Object<Self::Model>) -> Result<(), String> {
+        let _ = o;
+        Ok(())
+    }
+
+    /// The object was deleted; its teardown waits for this.
+    fn handle_delete(o: &crate::Object<Self::Model>) -> Result<(), String> {
+        let _ = o;
+        Ok(())
+    }
+}
+
 /// A pull step.
 pub trait PullStep {
     /// Imports what the backend has into models. Objects created with

@@ -134,6 +134,65 @@ macro_rules! export_pull_step {
     };
 }
 
+#[doc(hidden)]
+pub mod __private_policy {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "model-policy",
+        pub_export_macro: true,
+        default_bindings_module: "syncplane_sdk::__private_policy",
+        export_macro_name: "__export_policy_world",
+        with: {
+            "syncplane:plugin/types@0.1.0": crate::__private::syncplane::plugin::types,
+            "syncplane:plugin/log@0.1.0": crate::__private::syncplane::plugin::log,
+            "syncplane:plugin/declarative@0.1.0": crate::__private_event::syncplane::plugin::declarative,
+        },
+    });
+
+    use crate::Object;
+
+    /// Runs a handler of `P` on a raw object.
+    pub fn run<P: crate::event::ModelPolicy>(
+        raw: crate::__private::ModelObject,
+        handler: fn(&Object<P::Model>) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let object = Object::<P::Model>::from_raw(raw).map_err(|e| e.to_string())?;
+        handler(&object)
+    }
+}
+
+/// Exports an [`event::ModelPolicy`] as the component's `model-policy`
+/// world, and provides the `main` a binary target needs.
+#[macro_export]
+macro_rules! export_model_policy {
+    ($policy:ty) => {
+        #[doc(hidden)]
+        struct __SyncplanePolicyExport;
+
+        impl $crate::__private_policy::Guest for __SyncplanePolicyExport {
+            fn handle_create(
+                obj: $crate::__private::ModelObject,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private_policy::run::<$policy>(obj, <$policy as $crate::event::ModelPolicy>::handle_create)
+            }
+            fn handle_update(
+                obj: $crate::__private::ModelObject,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private_policy::run::<$policy>(obj, <$policy as $crate::event::ModelPolicy>::handle_update)
+            }
+            fn handle_delete(
+                obj: $crate::__private::ModelObject,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private_policy::run::<$policy>(obj, <$policy as $crate::event::ModelPolicy>::handle_delete)
+            }
+        }
+
+        $crate::__private_policy::__export_policy_world!(__SyncplanePolicyExport);
+
+        fn main() {}
+    };
+}
+
 /// Exports an [`event::EventStep`] as the component's `event-step` world,
 /// and provides the `main` a binary target needs.
 #[macro_export]

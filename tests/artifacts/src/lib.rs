@@ -18,6 +18,7 @@ pub const TEST_GUESTS: &[&str] = &[
     "event_regions",
     "event_snoop",
     "pull_regions",
+    "zone_policy",
 ];
 
 /// The path of a compiled test guest.

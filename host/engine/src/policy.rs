@@ -1,0 +1,140 @@
+//! Model policies: code that reacts to a model's objects being created,
+//! changed or deleted by changing declarative state (XOS's
+//! `handle_create`/`handle_update`/`handle_delete`). They run before the
+//! object's sync steps see the version they handled.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use syncplane_core::{Core, Object, now_ms};
+use tracing::{Instrument, debug, info_span, warn};
+
+use crate::backoff::RetryPolicy;
+use crate::error::Result;
+use crate::steps::StepTable;
+
+/// Which handler a policy runs for an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyEvent {
+    /// The object was never policed.
+    Create,
+    /// The object changed since it was last policed.
+    Update,
+    /// The object was deleted.
+    Delete,
+}
+
+impl PolicyEvent {
+    /// The event for `object`'s current state.
+    pub fn of(object: &Object) -> PolicyEvent {
+        if object.fields.get("deleted") == Some(&serde_json::Value::Bool(true)) {
+            PolicyEvent::Delete
+        } else if object
+            .fields
+            .get("policed")
+            .is_none_or(serde_json::Value::is_null)
+        {
+            PolicyEvent::Create
+        } else {
+            PolicyEvent::Update
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PolicyEvent::Create => "create",
+            PolicyEvent::Update => "update",
+            PolicyEvent::Delete => "delete",
+        }
+    }
+}
+
+/// A boxed future returned by [`PolicyInvoker`].
+pub type PolicyFuture<'a> =
+    Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send + 'a>>;
+
+/// Runs a model policy's code; `syncplane-runtime` implements it for
+/// components.
+pub trait PolicyInvoker: Send + Sync {
+    /// Runs the handler for `event` on `object`.
+    fn handle<'a>(&'a self, object: &'a Object, event: PolicyEvent) -> PolicyFuture<'a>;
+}
+
+/// A model policy as the engine knows it.
+#[derive(Clone)]
+pub struct ModelPolicy {
+    /// The service it belongs to.
+    pub service: String,
+    /// Its name, unique within the service.
+    pub name: String,
+    /// The model it polices; it stands for its concrete descendants too.
+    pub model: String,
+    /// Runs it.
+    pub invoker: Arc<dyn PolicyInvoker>,
+}
+
+impl std::fmt::Debug for ModelPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelPolicy")
+            .field("service", &self.service)
+            .field("name", &self.name)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `object` still waits for its model policies.
+pub(crate) fn awaits_policies(table: &StepTable, object: &Object) -> bool {
+    !table.policies(&object.model).is_empty()
+        && !object.sync.is_policed()
+        && object.fields.get("no_policy") != Some(&serde_json::Value::Bool(true))
+}
+
+/// Runs the policies of every unpoliced object, models in dependency
+/// order, objects one at a time; returns how many objects it handled.
+pub(crate) async fn run_policies(
+    core: &Core,
+    table: &StepTable,
+    retry: RetryPolicy,
+    budget: usize,
+) -> Result<usize> {
+    let mut handled = 0;
+    for model in table.policed_models() {
+        if handled >= budget {
+            break;
+        }
+        for object in core
+            .policy_pending(model, Some((budget - handled) as u32))
+            .await?
+        {
+            handled += 1;
+            let event = PolicyEvent::of(&object);
+            let mut outcome = Ok(());
+            for policy in table.policies(model) {
+                let span = info_span!(
+                    "policy",
+                    service = %policy.service,
+                    policy = %policy.name,
+                    event = event.name(),
+                    model = %object.model,
+                    object.id = object.id,
+                );
+                outcome = policy.invoker.handle(&object, event).instrument(span).await;
+                if let Err(message) = &outcome {
+                    warn!(service = %policy.service, policy = %policy.name, object.id = object.id, %message, "model policy failed");
+                    break;
+                }
+            }
+            debug!(
+                object.id = object.id,
+                event = event.name(),
+                ok = outcome.is_ok(),
+                "policed"
+            );
+            let retry_at = now_ms() + retry.retry_interval.as_millis() as i64;
+            core.record_policy(&object, outcome, retry_at).await?;
+        }
+    }
+    Ok(handled)
+}
