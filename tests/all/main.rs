@@ -7,5 +7,6 @@ mod demo;
 mod engine;
 mod hello_world;
 mod hostile;
+mod kafka;
 mod util;
 mod xproto;

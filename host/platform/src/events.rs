@@ -37,6 +37,21 @@ pub struct EventStepStatus {
 struct Listener {
     status: Arc<Mutex<EventStepStatus>>,
     task: JoinHandle<()>,
+    /// Whether it listens on the in-process bus (not a broker).
+    in_process: bool,
+}
+
+/// Where a service's event steps get their events.
+pub(crate) enum EventSource {
+    /// The host's in-process bus.
+    InProcess,
+    /// A Kafka-compatible broker.
+    Kafka {
+        /// Keeps consumed offsets.
+        core: syncplane_core::Core,
+        /// `host:port` of a bootstrap broker.
+        endpoint: String,
+    },
 }
 
 /// The bus plus the listening steps of every service.
@@ -74,7 +89,7 @@ impl EventBus {
         let subscribed = lock(&self.listeners)
             .values()
             .flatten()
-            .filter(|l| lock(&l.status).topics.iter().any(|t| t == topic))
+            .filter(|l| l.in_process && lock(&l.status).topics.iter().any(|t| t == topic))
             .count();
         // No receiver at all is not an error: the event is simply not wanted.
         let _ = self.tx.send(event);
@@ -86,6 +101,7 @@ impl EventBus {
         &self,
         service: &str,
         steps: Vec<(Arc<WasmEventStep>, Vec<String>)>,
+        source: &EventSource,
     ) {
         let mut listeners = Vec::new();
         for (step, topics) in steps {
@@ -94,9 +110,24 @@ impl EventBus {
                 topics: topics.clone(),
                 ..EventStepStatus::default()
             }));
-            let rx = self.tx.subscribe();
-            let task = tokio::spawn(listen(step, topics, rx, Arc::clone(&status)));
-            listeners.push(Listener { status, task });
+            let task = match source {
+                EventSource::InProcess => {
+                    let rx = self.tx.subscribe();
+                    tokio::spawn(listen(step, topics, rx, Arc::clone(&status)))
+                }
+                EventSource::Kafka { core, endpoint } => tokio::spawn(crate::kafka::consume(
+                    core.clone(),
+                    endpoint.clone(),
+                    step,
+                    topics,
+                    Arc::clone(&status),
+                )),
+            };
+            listeners.push(Listener {
+                status,
+                task,
+                in_process: matches!(source, EventSource::InProcess),
+            });
         }
         if let Some(old) = lock(&self.listeners).insert(service.to_owned(), listeners) {
             for listener in old {
@@ -138,19 +169,22 @@ async fn listen(
         if !topics.iter().any(|t| *t == event.topic) {
             continue;
         }
-        let span = info_span!("event", service = step.service(), step = step.name(), topic = %event.topic, key = ?event.key);
-        let result = step.process_event(&event).instrument(span).await;
-        let mut status = lock(&status);
-        status.events += 1;
-        match result {
-            Ok(()) => {
-                debug!(service = step.service(), step = step.name(), topic = %event.topic, "event handled")
-            }
-            Err(message) => {
-                warn!(service = step.service(), step = step.name(), topic = %event.topic, %message, "event step failed");
-                status.failed += 1;
-                status.last_error = Some(message);
-            }
+        handle(&step, &event, &status).await;
+    }
+}
+
+/// Runs the step on one event and counts the outcome.
+pub(crate) async fn handle(step: &WasmEventStep, event: &Event, status: &Mutex<EventStepStatus>) {
+    let span = info_span!("event", service = step.service(), step = step.name(), topic = %event.topic, key = ?event.key);
+    let result = step.process_event(event).instrument(span).await;
+    let mut status = lock(status);
+    status.events += 1;
+    match result {
+        Ok(()) => debug!(service = step.service(), step = step.name(), topic = %event.topic, "event handled"),
+        Err(message) => {
+            warn!(service = step.service(), step = step.name(), topic = %event.topic, %message, "event step failed");
+            status.failed += 1;
+            status.last_error = Some(message);
         }
     }
 }

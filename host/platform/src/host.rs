@@ -13,7 +13,8 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::error::{Error, Result};
-use crate::events::{EventBus, EventStepStatus};
+use crate::events::{EventBus, EventSource, EventStepStatus};
+use crate::manifest::{EventBusKind, EventBusSection};
 use crate::package::ServicePackage;
 use crate::pulls::{PullStepStatus, Pullers};
 
@@ -370,7 +371,17 @@ impl Host {
         }
         self.engine.set_service_policies(&service, policies);
         self.engine.set_service_steps(&service, steps);
-        self.events.set_service_steps(&service, event_steps);
+        let source = match &package.manifest.event_bus {
+            Some(EventBusSection {
+                kind: EventBusKind::Kafka,
+                endpoint: Some(endpoint),
+            }) => EventSource::Kafka {
+                core: self.core.clone(),
+                endpoint: endpoint.clone(),
+            },
+            _ => EventSource::InProcess,
+        };
+        self.events.set_service_steps(&service, event_steps, &source);
         self.pullers.set_service_steps(&service, pull_steps);
         match self.services.lock() {
             Ok(mut s) => s.insert(service, installed.clone()),

@@ -12,6 +12,7 @@
 mod error;
 mod events;
 mod host;
+mod kafka;
 mod manifest;
 mod package;
 mod pulls;
@@ -22,7 +23,7 @@ pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InstalledService, ServiceStatus, StepStatus,
 };
 pub use manifest::{
-    BuildSection, EventStepSection, MANIFEST_FILE, Manifest, ModelPolicySection, Observes,
+    BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest, ModelPolicySection, Observes,
     PullStepSection, ServiceSection, SyncStepSection,
 };
 pub use package::ServicePackage;

@@ -47,6 +47,37 @@ pub struct Manifest {
     /// The service's model policies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_policies: Vec<ModelPolicySection>,
+    /// Where the service's event steps get their events; the host's
+    /// in-process bus when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bus: Option<EventBusSection>,
+}
+
+/// `[event_bus]`.
+///
+/// ```toml
+/// [event_bus]
+/// kind = "kafka"
+/// endpoint = "127.0.0.1:9092"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventBusSection {
+    /// `in-process` (the default) or `kafka`.
+    pub kind: EventBusKind,
+    /// For `kafka`: `host:port` of a bootstrap broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// The kinds of event bus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventBusKind {
+    /// The host's own bus (`syncplane event publish`).
+    InProcess,
+    /// A Kafka-compatible broker.
+    Kafka,
 }
 
 /// One `[[model_policies]]` entry.
@@ -274,6 +305,12 @@ impl Manifest {
             if step.topics.is_empty() {
                 return bad(format!("event step `{}` subscribes to no topic", step.name));
             }
+        }
+        if let Some(bus) = &self.event_bus
+            && bus.kind == EventBusKind::Kafka
+            && bus.endpoint.as_deref().is_none_or(str::is_empty)
+        {
+            return bad("[event_bus] kind = \"kafka\" needs `endpoint = \"host:port\"`".into());
         }
         for step in &self.pull_steps {
             if let Err(e) = step.interval() {

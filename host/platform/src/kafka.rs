@@ -1,0 +1,130 @@
+//! Event steps fed from a Kafka-compatible broker.
+//!
+//! Each step reads every partition of each of its topics from the offset
+//! after the last event it handled, which the host keeps in its database:
+//! delivery is at least once across restarts (an event handled just before
+//! a crash may be handled again), and events published while the host was
+//! down are not lost.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use rskafka::client::ClientBuilder;
+use rskafka::client::consumer::{StartOffset, StreamConsumerBuilder};
+use rskafka::client::partition::UnknownTopicHandling;
+use syncplane_core::Core;
+use syncplane_runtime::{Event, WasmEventStep};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::events::{EventStepStatus, handle, lock};
+
+/// Where consumed offsets are kept (`Core::put_record`).
+const OFFSETS: &str = "kafka-offsets";
+/// Pause before reconnecting or looking for a topic again.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Consumes `topics` from the broker at `endpoint` for `step`, forever.
+pub(crate) async fn consume(
+    core: Core,
+    endpoint: String,
+    step: Arc<WasmEventStep>,
+    topics: Vec<String>,
+    status: Arc<Mutex<EventStepStatus>>,
+) {
+    loop {
+        match consume_once(&core, &endpoint, &step, &topics, &status).await {
+            Ok(()) => return,
+            Err(message) => {
+                warn!(service = step.service(), step = step.name(), %endpoint, %message, "kafka consumer failed; reconnecting");
+                lock(&status).last_error = Some(format!("kafka: {message}"));
+                tokio::time::sleep(RETRY).await;
+            }
+        }
+    }
+}
+
+async fn consume_once(
+    core: &Core,
+    endpoint: &str,
+    step: &Arc<WasmEventStep>,
+    topics: &[String],
+    status: &Arc<Mutex<EventStepStatus>>,
+) -> Result<(), String> {
+    let client = ClientBuilder::new(vec![endpoint.to_owned()])
+        .build()
+        .await
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    let mut partitions = JoinSet::new();
+    for topic in topics {
+        // A topic may be created after the service is installed.
+        let found = loop {
+            let listed = client.list_topics().await.map_err(|e| format!("cannot list topics: {e}"))?;
+            if let Some(t) = listed.into_iter().find(|t| t.name == *topic) {
+                break t;
+            }
+            tokio::time::sleep(RETRY).await;
+        };
+        for partition in found.partitions {
+            let client = client
+                .partition_client(topic.clone(), partition, UnknownTopicHandling::Retry)
+                .await
+                .map_err(|e| format!("topic {topic} partition {partition}: {e}"))?;
+            partitions.spawn(read_partition(
+                core.clone(),
+                Arc::clone(step),
+                topic.clone(),
+                partition,
+                Arc::new(client),
+                Arc::clone(status),
+            ));
+        }
+    }
+    info!(service = step.service(), step = step.name(), endpoint, "consuming from kafka");
+    while let Some(done) = partitions.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("partition reader crashed: {e}")),
+        }
+    }
+    Ok(())
+}
+
+async fn read_partition(
+    core: Core,
+    step: Arc<WasmEventStep>,
+    topic: String,
+    partition: i32,
+    client: Arc<rskafka::client::partition::PartitionClient>,
+    status: Arc<Mutex<EventStepStatus>>,
+) -> Result<(), String> {
+    let key = format!("{}/{}/{topic}/{partition}", step.service(), step.name());
+    let stored = core
+        .records(OFFSETS)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse::<i64>().ok());
+    let start = stored.map_or(StartOffset::Earliest, StartOffset::At);
+    let mut stream = StreamConsumerBuilder::new(client, start)
+        .with_max_wait_ms(200)
+        .build();
+    while let Some(next) = stream.next().await {
+        let (record, _high_watermark) = next.map_err(|e| format!("{topic}/{partition}: {e}"))?;
+        let text = |bytes: Option<Vec<u8>>| bytes.map(|b| String::from_utf8_lossy(&b).into_owned());
+        let event = Event {
+            topic: topic.clone(),
+            key: text(record.record.key),
+            value: text(record.record.value).unwrap_or_default(),
+            timestamp: record.record.timestamp.timestamp_millis() as f64 / 1000.0,
+        };
+        handle(&step, &event, &status).await;
+        core.put_record(OFFSETS, &key, &(record.offset + 1).to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
