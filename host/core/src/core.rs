@@ -24,7 +24,7 @@ pub use syncplane_xproto::CORE_XPROTO;
 /// Cloning is cheap; clones share everything.
 #[derive(Debug, Clone)]
 pub struct Core {
-    store: Store,
+    pub(crate) store: Store,
     registry: Arc<RwLock<Arc<Registry>>>,
     feed: broadcast::Sender<Change>,
 }
@@ -505,7 +505,26 @@ fn reject_unknown(model: &str, input: &Map<String, Value>) -> Result<()> {
     }
 }
 
-pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) -> Object {
+pub(crate) fn decode(registry: &Registry, model: &str, id: i64, row: Row) -> Object {
+    decode_with(&stored_columns(registry, model), model, id, row)
+}
+
+/// The stored fields of `model` with their column names: worked out once
+/// when many rows of one model are decoded.
+pub(crate) fn stored_columns<'a>(registry: &'a Registry, model: &str) -> Vec<(String, &'a Field)> {
+    stored_fields(registry.schema(), model)
+        .into_iter()
+        .map(|f| (f.column_name(), f))
+        .collect()
+}
+
+/// [`decode`] with the model's [`stored_columns`] at hand.
+pub(crate) fn decode_with(
+    columns: &[(String, &Field)],
+    model: &str,
+    id: i64,
+    mut row: Row,
+) -> Object {
     let int = |row: &Row, c: &str| match row.get(c) {
         Some(SqlValue::Integer(i)) => Some(*i),
         _ => None,
@@ -517,10 +536,14 @@ pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) ->
         failures: int(&row, FAILURES).unwrap_or_default(),
     };
     let mut fields = Map::new();
-    for field in stored_fields(registry.schema(), model) {
-        let column = field.column_name();
-        let value = row.remove(&column).unwrap_or(SqlValue::Null);
-        fields.insert(column, from_sql(field, &value));
+    for (column, field) in columns {
+        let value = match row.remove(column) {
+            // Moved rather than copied, as `from_sql` would.
+            Some(SqlValue::Text(s)) => Value::String(s),
+            Some(value) => from_sql(field, &value),
+            None => Value::Null,
+        };
+        fields.insert(column.clone(), value);
     }
     Object {
         id,

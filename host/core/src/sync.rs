@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
-use crate::core::{Core, decode};
+use crate::core::{Core, decode_with, stored_columns};
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
 use crate::registry::{DELETED, ENACTED_SEQ, FAILURES, NEXT_RETRY, PENDING, to_sql};
@@ -197,13 +197,13 @@ impl Core {
         conditions: &[Condition],
         limit: Option<u32>,
     ) -> Result<Vec<Object>> {
-        let mut tx = self.begin().await?;
-        let table = tx.table(model)?;
-        let rows = tx.store_tx().select(&table, conditions, limit).await?;
         let registry = self.registry();
+        let table = registry.table(model)?;
+        let rows = self.store.select(table, conditions, limit).await?;
+        let columns = stored_columns(&registry, model);
         Ok(rows
             .into_iter()
-            .map(|(id, row)| decode(&registry, model, id, row))
+            .map(|(id, row)| decode_with(&columns, model, id, row))
             .collect())
     }
 

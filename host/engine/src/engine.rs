@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use syncplane_core::{Core, Object, Registry, SyncBatch, now_ms};
@@ -48,7 +48,8 @@ pub struct PassReport {
     pub handled: usize,
     /// Whether more work was due than the pass took on.
     pub more: bool,
-    /// The earliest retry time (ms since the epoch) of what remains.
+    /// The earliest retry time (ms since the epoch) of what remains; not
+    /// looked up (`None`) when `more` is set.
     pub next_retry_ms: Option<i64>,
 }
 
@@ -205,6 +206,7 @@ impl Engine {
         let mut budget = self.config.batch_size.max(1) as usize;
         let mut more = false;
         let mut batch = SyncBatch::default();
+        let started = Instant::now();
 
         // Objects of models no step serves need no teardown.
         for model in registry.schema().models().filter(|m| !m.is_abstract()) {
@@ -252,6 +254,7 @@ impl Engine {
             );
         }
 
+        let fetched = started.elapsed();
         let runner = Runner {
             steps: Arc::clone(&table),
             policy: self.config.retry,
@@ -265,9 +268,27 @@ impl Engine {
         for (object, verdict) in self.run_cohorts(&runner, sync, Phase::Sync).await {
             record(&mut batch, &object, verdict);
         }
+        let ran = started.elapsed();
         self.core.apply(batch).await?;
+        let applied = started.elapsed();
 
-        let next_retry_ms = self.core.next_retry_ms(table.order()).await?;
+        // With more due, the loop runs the next pass at once: no need to
+        // look for the earliest retry.
+        let next_retry_ms = if more {
+            None
+        } else {
+            self.core.next_retry_ms(table.order()).await?
+        };
+        if handled > 0 {
+            debug!(
+                handled,
+                fetch_us = fetched.as_micros() as u64,
+                run_us = (ran - fetched).as_micros() as u64,
+                apply_us = (applied - ran).as_micros() as u64,
+                next_retry_us = (started.elapsed() - applied).as_micros() as u64,
+                "pass timings"
+            );
+        }
         Ok(PassReport {
             handled,
             more,
