@@ -518,6 +518,63 @@ pub(crate) fn stored_columns<'a>(registry: &'a Registry, model: &str) -> Vec<(St
         .collect()
 }
 
+/// Where an object's fields and sync state sit among a table's columns:
+/// decodes rows of values (see `Store::select_values`) into objects.
+pub(crate) struct ValueColumns<'a> {
+    fields: Vec<(String, &'a Field, Option<usize>)>,
+    /// change_seq, enacted_seq, next_retry, failures.
+    sync: [Option<usize>; 4],
+}
+
+impl<'a> ValueColumns<'a> {
+    pub(crate) fn new(registry: &'a Registry, table: &TableSpec, model: &str) -> Self {
+        let at = |name: &str| table.columns.iter().position(|c| c.name == name);
+        ValueColumns {
+            fields: stored_columns(registry, model)
+                .into_iter()
+                .map(|(column, field)| {
+                    let i = at(&column);
+                    (column, field, i)
+                })
+                .collect(),
+            sync: [CHANGE_SEQ, ENACTED_SEQ, NEXT_RETRY, FAILURES].map(at),
+        }
+    }
+
+    /// The object in `values` (in the table's column order); the same as
+    /// [`decode`] of the row with those values.
+    pub(crate) fn decode(&self, model: &str, id: i64, mut values: Vec<SqlValue>) -> Object {
+        let int = |values: &[SqlValue], i: Option<usize>| match i.and_then(|i| values.get(i)) {
+            Some(SqlValue::Integer(v)) => Some(*v),
+            _ => None,
+        };
+        let [change, enacted, retry, failures] = self.sync;
+        let sync = SyncState {
+            change_seq: int(&values, change).unwrap_or_default(),
+            enacted_seq: int(&values, enacted),
+            next_retry_ms: int(&values, retry),
+            failures: int(&values, failures).unwrap_or_default(),
+        };
+        let mut fields = Map::new();
+        for (column, field, i) in &self.fields {
+            let value = match i.and_then(|i| values.get_mut(i)) {
+                Some(v) => match std::mem::replace(v, SqlValue::Null) {
+                    SqlValue::Text(s) => Value::String(s),
+                    other => from_sql(field, &other),
+                },
+                None => Value::Null,
+            };
+            fields.insert(column.clone(), value);
+        }
+        Object {
+            id,
+            model: model.to_owned(),
+            fields,
+            sync,
+        }
+    }
+}
+
 /// [`decode`] with the model's [`stored_columns`] at hand.
 pub(crate) fn decode_with(
     columns: &[(String, &Field)],

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
-use crate::core::{Core, decode_with, stored_columns};
+use crate::core::{Core, ValueColumns};
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
 use crate::registry::{DELETED, ENACTED_SEQ, FAILURES, NEXT_RETRY, PENDING, to_sql};
@@ -199,11 +199,11 @@ impl Core {
     ) -> Result<Vec<Object>> {
         let registry = self.registry();
         let table = registry.table(model)?;
-        let rows = self.store.select(table, conditions, limit).await?;
-        let columns = stored_columns(&registry, model);
+        let rows = self.store.select_values(table, conditions, limit).await?;
+        let columns = ValueColumns::new(&registry, table, model);
         Ok(rows
             .into_iter()
-            .map(|(id, row)| decode_with(&columns, model, id, row))
+            .map(|(id, values)| columns.decode(model, id, values))
             .collect())
     }
 
@@ -440,6 +440,19 @@ message HelloWorldServiceInstance (ServiceInstance) {
                 "{index}: {plan:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn pending_objects_read_by_position_equal_those_read_one_by_one() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        let got = core.get(svc.id).await.expect("get").expect("exists");
+        let pending = core
+            .pending("HelloWorldService", None)
+            .await
+            .expect("pending");
+        assert_eq!(pending, [got]);
+        assert_eq!(pending[0].fields["hello_from"], json!("Jon"));
     }
 
     #[tokio::test]

@@ -140,12 +140,36 @@ impl Store {
         conditions: &[Condition],
         limit: Option<u32>,
     ) -> Result<Vec<(i64, Row)>> {
+        Ok(self
+            .select_values(spec, conditions, limit)
+            .await?
+            .into_iter()
+            .map(|(id, values)| {
+                let names = spec.columns.iter().map(|c| c.name.clone());
+                (id, names.zip(values).collect())
+            })
+            .collect())
+    }
+
+    /// [`Store::select`] with each row's values in the order of
+    /// `spec.columns`: no column name is copied, which matters when a
+    /// pass reads thousands of rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn select_values(
+        &self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+        limit: Option<u32>,
+    ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
         let (sql, binds) = select_sql(spec, conditions, limit);
         let rows = bind_all(sqlx::query(&sql), &binds)
             .fetch_all(&self.pool)
             .await
             .map_err(query_error(&sql))?;
-        rows.iter().map(|r| decode(spec, r)).collect()
+        rows.iter().map(|r| decode_values(spec, r)).collect()
     }
 
     /// Closes the connection, waiting for it to finish.
@@ -207,8 +231,15 @@ fn select_sql(
 
 /// Decodes a row selected by [`select_sql`]: `id`, then `spec`'s columns.
 fn decode(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Row)> {
+    let (id, values) = decode_values(spec, row)?;
+    let names = spec.columns.iter().map(|c| c.name.clone());
+    Ok((id, names.zip(values).collect()))
+}
+
+/// [`decode`] into values in `spec.columns` order.
+fn decode_values(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Vec<SqlValue>)> {
     let id: i64 = row.try_get(0).map_err(query_error("decode id"))?;
-    let mut out = Row::new();
+    let mut out = Vec::with_capacity(spec.columns.len());
     for (i, column) in spec.columns.iter().enumerate() {
         let at = i + 1;
         let value = match column.ty {
@@ -223,7 +254,7 @@ fn decode(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Row)> {
                 .map(|v| v.map_or(SqlValue::Null, SqlValue::Text)),
         }
         .map_err(query_error(&column.name))?;
-        out.insert(column.name.clone(), value);
+        out.push(value);
     }
     Ok((id, out))
 }
