@@ -21,7 +21,11 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn tansu_binary() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let candidates = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join("tansu")).collect::<Vec<_>>())
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("tansu"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default()
         .into_iter()
         .chain(home.map(|h| h.join(".cargo/bin/tansu")));
@@ -48,7 +52,13 @@ fn start_broker(tansu: &PathBuf, log: &std::path::Path) -> Broker {
         .port();
     let url = format!("tcp://127.0.0.1:{port}");
     let child = Command::new(tansu)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("broker log"))
@@ -57,14 +67,20 @@ fn start_broker(tansu: &PathBuf, log: &std::path::Path) -> Broker {
     let endpoint = format!("127.0.0.1:{port}");
     let started = Instant::now();
     while std::net::TcpStream::connect(&endpoint).is_err() {
-        assert!(started.elapsed() < LIMIT, "tansu did not listen on {endpoint}");
+        assert!(
+            started.elapsed() < LIMIT,
+            "tansu did not listen on {endpoint}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     Broker { child, endpoint }
 }
 
 async fn produce(endpoint: &str, topic: &str, key: &str, value: &str) {
-    let client = ClientBuilder::new(vec![endpoint.to_owned()]).build().await.expect("connect");
+    let client = ClientBuilder::new(vec![endpoint.to_owned()])
+        .build()
+        .await
+        .expect("connect");
     let partition = client
         .partition_client(topic.to_owned(), 0, UnknownTopicHandling::Retry)
         .await
@@ -75,7 +91,10 @@ async fn produce(endpoint: &str, topic: &str, key: &str, value: &str) {
         headers: Default::default(),
         timestamp: chrono::Utc::now(),
     };
-    partition.produce(vec![record], Compression::NoCompression).await.expect("produce");
+    partition
+        .produce(vec![record], Compression::NoCompression)
+        .await
+        .expect("produce");
 }
 
 async fn region_names(server: &Server) -> Vec<String> {
@@ -91,7 +110,11 @@ async fn region_names(server: &Server) -> Vec<String> {
 async fn wait_for_region(server: &Server, name: &str) {
     let started = Instant::now();
     while !region_names(server).await.iter().any(|n| n == name) {
-        assert!(started.elapsed() < LIMIT, "region {name} never appeared:\n{}", server.log());
+        assert!(
+            started.elapsed() < LIMIT,
+            "region {name} never appeared:\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -100,13 +123,19 @@ async fn wait_for_region(server: &Server, name: &str) {
 async fn event_steps_consume_a_real_kafka_broker_and_resume_after_a_restart() {
     let Some(tansu) = tansu_binary() else {
         let message = "tansu is not installed: `cargo install tansu --locked --features dynostore`";
-        assert!(std::env::var("SYNCPLANE_REQUIRE_KAFKA").as_deref() != Ok("1"), "{message}");
+        assert!(
+            std::env::var("SYNCPLANE_REQUIRE_KAFKA").as_deref() != Ok("1"),
+            "{message}"
+        );
         eprintln!("\n!!! SKIPPED the Kafka test: {message} !!!\n");
         return;
     };
     let data = tempfile::tempdir().expect("tempdir");
     let broker = start_broker(&tansu, &data.path().join("tansu.log"));
-    let client = ClientBuilder::new(vec![broker.endpoint.clone()]).build().await.expect("connect");
+    let client = ClientBuilder::new(vec![broker.endpoint.clone()])
+        .build()
+        .await
+        .expect("connect");
     client
         .controller_client()
         .expect("controller")
@@ -133,7 +162,11 @@ async fn event_steps_consume_a_real_kafka_broker_and_resume_after_a_restart() {
     std::fs::write(service.path().join("syncplane.toml"), manifest).expect("manifest");
 
     let server = Server::start(&data.path().join("server"));
-    assert_success(&server.cli(&["service", "install", service.path().to_str().expect("utf-8")]));
+    assert_success(&server.cli(&[
+        "service",
+        "install",
+        service.path().to_str().expect("utf-8"),
+    ]));
     produce(&broker.endpoint, "regions", "kafka-north", "hello").await;
     wait_for_region(&server, "kafka-north").await;
 
@@ -144,9 +177,17 @@ async fn event_steps_consume_a_real_kafka_broker_and_resume_after_a_restart() {
     let server = Server::start(&data.path().join("server"));
     wait_for_region(&server, "kafka-south").await;
     let names = region_names(&server).await;
-    assert_eq!(names.iter().filter(|n| *n == "kafka-north").count(), 1, "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| *n == "kafka-north").count(),
+        1,
+        "{names:?}"
+    );
     let log = server.log();
-    assert_eq!(log.matches("event created region kafka-north").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("event created region kafka-north").count(),
+        1,
+        "{log}"
+    );
     let status = server.get("/syncplane/v1/status").await;
     let step = &status["services"][0]["event_steps"][0];
     assert_eq!(step["failed"], 0, "{status}");

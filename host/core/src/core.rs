@@ -24,7 +24,7 @@ pub use syncplane_xproto::CORE_XPROTO;
 /// Cloning is cheap; clones share everything.
 #[derive(Debug, Clone)]
 pub struct Core {
-    store: Store,
+    pub(crate) store: Store,
     registry: Arc<RwLock<Arc<Registry>>>,
     feed: broadcast::Sender<Change>,
 }
@@ -545,7 +545,84 @@ fn reject_unknown(model: &str, input: &Map<String, Value>) -> Result<()> {
     }
 }
 
-pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) -> Object {
+pub(crate) fn decode(registry: &Registry, model: &str, id: i64, row: Row) -> Object {
+    decode_with(&stored_columns(registry, model), model, id, row)
+}
+
+/// The stored fields of `model` with their column names: worked out once
+/// when many rows of one model are decoded.
+pub(crate) fn stored_columns<'a>(registry: &'a Registry, model: &str) -> Vec<(String, &'a Field)> {
+    stored_fields(registry.schema(), model)
+        .into_iter()
+        .map(|f| (f.column_name(), f))
+        .collect()
+}
+
+/// Where an object's fields and sync state sit among a table's columns:
+/// decodes rows of values (see `Store::select_values`) into objects.
+pub(crate) struct ValueColumns<'a> {
+    fields: Vec<(String, &'a Field, Option<usize>)>,
+    /// change_seq, enacted_seq, next_retry, failures.
+    sync: [Option<usize>; 5],
+}
+
+impl<'a> ValueColumns<'a> {
+    pub(crate) fn new(registry: &'a Registry, table: &TableSpec, model: &str) -> Self {
+        let at = |name: &str| table.columns.iter().position(|c| c.name == name);
+        ValueColumns {
+            fields: stored_columns(registry, model)
+                .into_iter()
+                .map(|(column, field)| {
+                    let i = at(&column);
+                    (column, field, i)
+                })
+                .collect(),
+            sync: [CHANGE_SEQ, ENACTED_SEQ, NEXT_RETRY, FAILURES, POLICED_SEQ].map(at),
+        }
+    }
+
+    /// The object in `values` (in the table's column order); the same as
+    /// [`decode`] of the row with those values.
+    pub(crate) fn decode(&self, model: &str, id: i64, mut values: Vec<SqlValue>) -> Object {
+        let int = |values: &[SqlValue], i: Option<usize>| match i.and_then(|i| values.get(i)) {
+            Some(SqlValue::Integer(v)) => Some(*v),
+            _ => None,
+        };
+        let [change, enacted, retry, failures, policed] = self.sync;
+        let sync = SyncState {
+            change_seq: int(&values, change).unwrap_or_default(),
+            enacted_seq: int(&values, enacted),
+            next_retry_ms: int(&values, retry),
+            failures: int(&values, failures).unwrap_or_default(),
+            policed_seq: int(&values, policed),
+        };
+        let mut fields = Map::new();
+        for (column, field, i) in &self.fields {
+            let value = match i.and_then(|i| values.get_mut(i)) {
+                Some(v) => match std::mem::replace(v, SqlValue::Null) {
+                    SqlValue::Text(s) => Value::String(s),
+                    other => from_sql(field, &other),
+                },
+                None => Value::Null,
+            };
+            fields.insert(column.clone(), value);
+        }
+        Object {
+            id,
+            model: model.to_owned(),
+            fields,
+            sync,
+        }
+    }
+}
+
+/// [`decode`] with the model's [`stored_columns`] at hand.
+pub(crate) fn decode_with(
+    columns: &[(String, &Field)],
+    model: &str,
+    id: i64,
+    mut row: Row,
+) -> Object {
     let int = |row: &Row, c: &str| match row.get(c) {
         Some(SqlValue::Integer(i)) => Some(*i),
         _ => None,
@@ -558,10 +635,14 @@ pub(crate) fn decode(registry: &Registry, model: &str, id: i64, mut row: Row) ->
         policed_seq: int(&row, POLICED_SEQ),
     };
     let mut fields = Map::new();
-    for field in stored_fields(registry.schema(), model) {
-        let column = field.column_name();
-        let value = row.remove(&column).unwrap_or(SqlValue::Null);
-        fields.insert(column, from_sql(field, &value));
+    for (column, field) in columns {
+        let value = match row.remove(column) {
+            // Moved rather than copied, as `from_sql` would.
+            Some(SqlValue::Text(s)) => Value::String(s),
+            Some(value) => from_sql(field, &value),
+            None => Value::Null,
+        };
+        fields.insert(column.clone(), value);
     }
     Object {
         id,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
-use crate::core::{Core, decode};
+use crate::core::{Core, ValueColumns};
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
 use crate::registry::{DELETED, ENACTED_SEQ, FAILURES, NEXT_RETRY, PENDING, to_sql};
@@ -197,13 +197,13 @@ impl Core {
         conditions: &[Condition],
         limit: Option<u32>,
     ) -> Result<Vec<Object>> {
-        let mut tx = self.begin().await?;
-        let table = tx.table(model)?;
-        let rows = tx.store_tx().select(&table, conditions, limit).await?;
         let registry = self.registry();
+        let table = registry.table(model)?;
+        let rows = self.store.select_values(table, conditions, limit).await?;
+        let columns = ValueColumns::new(&registry, table, model);
         Ok(rows
             .into_iter()
-            .map(|(id, row)| decode(&registry, model, id, row))
+            .map(|(id, values)| columns.decode(model, id, values))
             .collect())
     }
 
@@ -254,6 +254,44 @@ impl Core {
             }
         }
         Ok(earliest)
+    }
+
+    /// An object that is not deleted and still links to `object`, as
+    /// `(model, id)`: tearing `object` down must wait for it.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn live_referrer(&self, object: &Object) -> Result<Option<(String, i64)>> {
+        let registry = self.registry();
+        let schema = registry.schema();
+        let mut tx = self.begin().await?;
+        for model in schema.models().filter(|m| !m.is_abstract()) {
+            for field in schema.all_fields(&model.name) {
+                let Some(target) = field.link_target() else {
+                    continue;
+                };
+                if field.is_many() || !schema.is_a(&object.model, target) {
+                    continue;
+                }
+                let table = tx.table(&model.name)?;
+                let found = tx
+                    .store_tx()
+                    .select(
+                        &table,
+                        &[
+                            Condition::Eq(field.column_name(), SqlValue::Integer(object.id)),
+                            Condition::Eq("deleted".into(), SqlValue::Integer(0)),
+                        ],
+                        Some(1),
+                    )
+                    .await?;
+                if let Some((id, _)) = found.first() {
+                    return Ok(Some((model.name.clone(), *id)));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Writes a pass's outcomes in one transaction. Objects that vanished
@@ -440,6 +478,19 @@ message HelloWorldServiceInstance (ServiceInstance) {
                 "{index}: {plan:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn pending_objects_read_by_position_equal_those_read_one_by_one() {
+        let (_dir, core) = core().await;
+        let svc = service(&core).await;
+        let got = core.get(svc.id).await.expect("get").expect("exists");
+        let pending = core
+            .pending("HelloWorldService", None)
+            .await
+            .expect("pending");
+        assert_eq!(pending, [got]);
+        assert_eq!(pending[0].fields["hello_from"], json!("Jon"));
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use syncplane_core::{Core, Object, Registry, SyncBatch, now_ms};
@@ -49,7 +49,8 @@ pub struct PassReport {
     pub handled: usize,
     /// Whether more work was due than the pass took on.
     pub more: bool,
-    /// The earliest retry time (ms since the epoch) of what remains.
+    /// The earliest retry time (ms since the epoch) of what remains; not
+    /// looked up (`None`) when `more` is set.
     pub next_retry_ms: Option<i64>,
 }
 
@@ -228,6 +229,7 @@ impl Engine {
         let mut budget = self.config.batch_size.max(1) as usize;
         let mut more = false;
         let mut batch = SyncBatch::default();
+        let started = Instant::now();
 
         // Policies first: their writes may create work for this pass.
         let policed = run_policies(&self.core, &table, self.config.retry, budget).await?;
@@ -285,6 +287,7 @@ impl Engine {
             );
         }
 
+        let fetched = started.elapsed();
         let runner = Runner {
             steps: Arc::clone(&table),
             policy: self.config.retry,
@@ -298,17 +301,35 @@ impl Engine {
         for (object, verdict) in self.run_cohorts(&runner, sync, Phase::Sync).await {
             record(&mut batch, &object, verdict);
         }
+        let ran = started.elapsed();
         self.core.apply(batch).await?;
+        let applied = started.elapsed();
 
-        let next_retry_ms = match (
-            self.core.next_retry_ms(table.order()).await?,
-            self.core
-                .next_policy_retry_ms(table.policed_models())
-                .await?,
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        // With more due, the loop runs the next pass at once: no need to
+        // look for the earliest retry.
+        let next_retry_ms = if more {
+            None
+        } else {
+            match (
+                self.core.next_retry_ms(table.order()).await?,
+                self.core
+                    .next_policy_retry_ms(table.policed_models())
+                    .await?,
+            ) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
         };
+        if handled > 0 {
+            debug!(
+                handled,
+                fetch_us = fetched.as_micros() as u64,
+                run_us = (ran - fetched).as_micros() as u64,
+                apply_us = (applied - ran).as_micros() as u64,
+                next_retry_us = (started.elapsed() - applied).as_micros() as u64,
+                "pass timings"
+            );
+        }
         Ok(PassReport {
             handled,
             more,
@@ -359,6 +380,16 @@ impl Engine {
                 }
             }
         }
+        // A teardown waits for objects that still link to the object and are
+        // not deleted: they may still need what it provides.
+        let mut referenced: HashMap<i64, String> = HashMap::new();
+        if phase == Phase::Delete {
+            for object in &objects {
+                if let Some((model, id)) = self.core.live_referrer(object).await? {
+                    referenced.insert(object.id, format!("{model} {id}: it still links here"));
+                }
+            }
+        }
         let groups = cohorts(&nodes);
         let mut slots: Vec<Option<(Object, Node)>> =
             objects.into_iter().zip(nodes).map(Some).collect();
@@ -369,10 +400,11 @@ impl Engine {
                 let Some((object, node)) = slots[i].take() else {
                     continue;
                 };
-                let waiting_on = node
-                    .links
-                    .iter()
-                    .find_map(|t| outside.get(t).cloned().flatten());
+                let waiting_on = referenced.remove(&object.id).or_else(|| {
+                    node.links
+                        .iter()
+                        .find_map(|t| outside.get(t).cloned().flatten())
+                });
                 cohort.push(Work {
                     object,
                     links: node.links,
@@ -909,6 +941,26 @@ message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone
         assert_eq!(
             c.calls.lock().expect("lock").last().map(String::as_str),
             Some("s sync good2")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_teardown_waits_for_live_objects_that_still_link_to_it() {
+        let c = chain(&["s"], EngineConfig::default()).await;
+        let region = create(&c.core, "Region", json!({ "name": "eu" })).await;
+        let zone = create(&c.core, "Zone", json!({ "name": "z", "region_id": region })).await;
+        c.engine.run_pass().await.expect("pass");
+        c.calls.lock().expect("lock").clear();
+        c.core.delete(region).await.expect("delete");
+        c.engine.run_pass().await.expect("pass");
+        assert!(
+            c.calls.lock().expect("lock").is_empty(),
+            "torn down while linked"
+        );
+        let waiting = c.core.get(region).await.expect("get").expect("still there");
+        assert_eq!(
+            waiting.fields["backend_status"],
+            json!(format!("waiting on Zone {zone}: it still links here"))
         );
     }
 }

@@ -180,7 +180,9 @@ pub(crate) async fn handle(step: &WasmEventStep, event: &Event, status: &Mutex<E
     let mut status = lock(status);
     status.events += 1;
     match result {
-        Ok(()) => debug!(service = step.service(), step = step.name(), topic = %event.topic, "event handled"),
+        Ok(()) => {
+            debug!(service = step.service(), step = step.name(), topic = %event.topic, "event handled")
+        }
         Err(message) => {
             warn!(service = step.service(), step = step.name(), topic = %event.topic, %message, "event step failed");
             status.failed += 1;

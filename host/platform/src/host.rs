@@ -381,7 +381,8 @@ impl Host {
             },
             _ => EventSource::InProcess,
         };
-        self.events.set_service_steps(&service, event_steps, &source);
+        self.events
+            .set_service_steps(&service, event_steps, &source);
         self.pullers.set_service_steps(&service, pull_steps);
         match self.services.lock() {
             Ok(mut s) => s.insert(service, installed.clone()),

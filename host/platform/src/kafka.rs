@@ -60,7 +60,10 @@ async fn consume_once(
     for topic in topics {
         // A topic may be created after the service is installed.
         let found = loop {
-            let listed = client.list_topics().await.map_err(|e| format!("cannot list topics: {e}"))?;
+            let listed = client
+                .list_topics()
+                .await
+                .map_err(|e| format!("cannot list topics: {e}"))?;
             if let Some(t) = listed.into_iter().find(|t| t.name == *topic) {
                 break t;
             }
@@ -81,7 +84,12 @@ async fn consume_once(
             ));
         }
     }
-    info!(service = step.service(), step = step.name(), endpoint, "consuming from kafka");
+    info!(
+        service = step.service(),
+        step = step.name(),
+        endpoint,
+        "consuming from kafka"
+    );
     while let Some(done) = partitions.join_next().await {
         match done {
             Ok(Ok(())) => {}

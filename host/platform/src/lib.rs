@@ -23,8 +23,8 @@ pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InstalledService, ServiceStatus, StepStatus,
 };
 pub use manifest::{
-    BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest, ModelPolicySection, Observes,
-    PullStepSection, ServiceSection, SyncStepSection,
+    BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest,
+    ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection,
 };
 pub use package::ServicePackage;
 pub use pulls::PullStepStatus;

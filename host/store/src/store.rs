@@ -49,7 +49,14 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(false);
+            .foreign_keys(false)
+            // A pass reads up to a few thousand rows at once; a deep row
+            // buffer lets the worker thread produce them without waiting for
+            // the reader every 50 rows (a context switch each time).
+            .row_buffer_size(4096)
+            // Reads through a memory map instead of a read() call per page;
+            // writes still go through the WAL as before.
+            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
@@ -123,6 +130,51 @@ impl Store {
         tx.commit().await
     }
 
+    /// Reads the rows matching all `conditions`, ordered by id, outside a
+    /// transaction: one statement, one consistent snapshot, and no
+    /// `BEGIN`/`ROLLBACK` round trips to the connection's worker thread.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn select(
+        &self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+        limit: Option<u32>,
+    ) -> Result<Vec<(i64, Row)>> {
+        Ok(self
+            .select_values(spec, conditions, limit)
+            .await?
+            .into_iter()
+            .map(|(id, values)| {
+                let names = spec.columns.iter().map(|c| c.name.clone());
+                (id, names.zip(values).collect())
+            })
+            .collect())
+    }
+
+    /// [`Store::select`] with each row's values in the order of
+    /// `spec.columns`: no column name is copied, which matters when a
+    /// pass reads thousands of rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn select_values(
+        &self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+        limit: Option<u32>,
+    ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
+        let (sql, binds) = select_sql(spec, conditions, limit);
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(&sql))?;
+        rows.iter().map(|r| decode_values(spec, r)).collect()
+    }
+
     /// Closes the connection, waiting for it to finish.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -160,7 +212,14 @@ fn select_sql(
     conditions: &[Condition],
     limit: Option<u32>,
 ) -> (String, Vec<SqlValue>) {
-    let mut sql = format!("SELECT * FROM {}", quote(&spec.name));
+    // Columns named in spec order, so that rows decode by position.
+    let mut sql = String::from("SELECT id");
+    for column in &spec.columns {
+        sql.push_str(", ");
+        sql.push_str(&quote(&column.name));
+    }
+    sql.push_str(" FROM ");
+    sql.push_str(&quote(&spec.name));
     let mut binds = Vec::new();
     for (i, condition) in conditions.iter().enumerate() {
         sql.push_str(if i == 0 { " WHERE " } else { " AND " });
@@ -173,24 +232,32 @@ fn select_sql(
     (sql, binds)
 }
 
+/// Decodes a row selected by [`select_sql`]: `id`, then `spec`'s columns.
 fn decode(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Row)> {
-    let id: i64 = row.try_get("id").map_err(query_error("decode id"))?;
-    let mut out = Row::new();
-    for column in &spec.columns {
-        let name = column.name.as_str();
+    let (id, values) = decode_values(spec, row)?;
+    let names = spec.columns.iter().map(|c| c.name.clone());
+    Ok((id, names.zip(values).collect()))
+}
+
+/// [`decode`] into values in `spec.columns` order.
+fn decode_values(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Vec<SqlValue>)> {
+    let id: i64 = row.try_get(0).map_err(query_error("decode id"))?;
+    let mut out = Vec::with_capacity(spec.columns.len());
+    for (i, column) in spec.columns.iter().enumerate() {
+        let at = i + 1;
         let value = match column.ty {
             ColumnType::Integer => row
-                .try_get::<Option<i64>, _>(name)
+                .try_get::<Option<i64>, _>(at)
                 .map(|v| v.map_or(SqlValue::Null, SqlValue::Integer)),
             ColumnType::Real => row
-                .try_get::<Option<f64>, _>(name)
+                .try_get::<Option<f64>, _>(at)
                 .map(|v| v.map_or(SqlValue::Null, SqlValue::Real)),
             ColumnType::Text => row
-                .try_get::<Option<String>, _>(name)
+                .try_get::<Option<String>, _>(at)
                 .map(|v| v.map_or(SqlValue::Null, SqlValue::Text)),
         }
-        .map_err(query_error(name))?;
-        out.insert(column.name.clone(), value);
+        .map_err(query_error(&column.name))?;
+        out.push(value);
     }
     Ok((id, out))
 }
@@ -578,6 +645,12 @@ mod tests {
             plan.iter().any(|p| p.contains("m_thing__big")),
             "plan: {plan:?}"
         );
+        tx.commit().await.expect("commit");
+        let outside = store
+            .select(&spec(), &[Condition::Sql("n > 10")], Some(1))
+            .await
+            .expect("select outside a transaction");
+        assert_eq!(outside, big[..1]);
     }
 
     #[tokio::test]
