@@ -444,6 +444,14 @@ async fn a_pull_step_runs_on_its_interval_and_its_no_sync_imports_are_not_synced
         !server.log().contains("chain synced imported"),
         "a no_sync import was synced"
     );
+    // It is write-protected: users may neither change nor delete it.
+    let path = format!("{REGIONS}/{}", imported["id"]);
+    for method in [reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let body = (method == reqwest::Method::PUT).then(|| json!({ "name": "renamed" }));
+        let (status, answer) = server.request(method, &path, body).await;
+        assert_eq!(status, 403, "{answer}");
+        assert!(answer.to_string().contains("write-protected"), "{answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

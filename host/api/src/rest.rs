@@ -73,6 +73,18 @@ async fn object_in(
     }
 }
 
+/// As in XOS, a `write_protect`ed object cannot be changed or deleted
+/// through the API; steps and policies still may.
+fn refuse_write_protected(object: &syncplane_core::Object) -> Result<(), ApiError> {
+    if object.fields.get("write_protect") == Some(&Value::Bool(true)) {
+        return Err(ApiError::Forbidden(format!(
+            "{} {} is write-protected: it cannot be changed or deleted through the API",
+            object.model, object.id
+        )));
+    }
+    Ok(())
+}
+
 /// `GET` one object.
 pub async fn get(
     State(state): State<AppState>,
@@ -91,7 +103,7 @@ pub async fn update(
     Path((app, collection, id)): Path<(String, String, i64)>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    object_in(&state, &app, &collection, id).await?;
+    refuse_write_protected(&object_in(&state, &app, &collection, id).await?)?;
     let object = state.host.core().update(id, body_object(body)?).await?;
     Ok(Json(object.to_json()))
 }
@@ -103,7 +115,7 @@ pub async fn delete(
     _user: User,
     Path((app, collection, id)): Path<(String, String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    object_in(&state, &app, &collection, id).await?;
+    refuse_write_protected(&object_in(&state, &app, &collection, id).await?)?;
     state.host.core().delete(id).await?;
     Ok(Json(json!({})))
 }

@@ -19,6 +19,10 @@ use crate::users;
 
 pub use syncplane_xproto::CORE_XPROTO;
 
+/// Bookkeeping flags that event steps, pull steps and policies may set when
+/// they create an object ([`CoreTx::set_flags`]).
+pub const IMPORT_FLAGS: &[&str] = &["no_sync", "write_protect"];
+
 /// The model registry, object CRUD with bookkeeping, and the change feed.
 ///
 /// Cloning is cheap; clones share everything.
@@ -394,17 +398,29 @@ impl CoreTx {
         to_sql(model, field, &value)
     }
 
-    /// Sets `no_sync` of `id`: with it, sync steps leave the object alone
-    /// (an object a pull step imported from the backend it mirrors). A
-    /// bookkeeping write: it makes nothing pending.
+    /// Sets bookkeeping flags of `id` that importers may set: `no_sync`
+    /// (sync steps leave the object alone, as for an object a pull step
+    /// mirrors from a backend) and `write_protect` (the API may not change
+    /// or delete it). A bookkeeping write: it makes nothing pending.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`] or a database failure.
-    pub async fn set_no_sync(&mut self, id: i64, no_sync: bool) -> Result<()> {
+    /// [`Error::NotFound`]; [`Error::Invalid`] for another flag name; a
+    /// database failure.
+    pub async fn set_flags(&mut self, id: i64, flags: &[(&str, bool)]) -> Result<()> {
         let current = self.get_existing(id).await?;
         let table = self.registry.table(&current.model)?.clone();
-        let row = Row::from([("no_sync".to_owned(), SqlValue::Integer(i64::from(no_sync)))]);
+        let mut row = Row::new();
+        for (name, on) in flags {
+            if !IMPORT_FLAGS.contains(name) {
+                return Err(Error::invalid(
+                    &current.model,
+                    name,
+                    "is not a flag importers may set",
+                ));
+            }
+            row.insert((*name).to_owned(), SqlValue::Integer(i64::from(*on)));
+        }
         self.tx.update(&table, id, &row).await?;
         Ok(())
     }

@@ -26,7 +26,7 @@ mod sync;
 mod time;
 mod users;
 
-pub use crate::core::{CORE_XPROTO, Core, CoreTx};
+pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS};
 pub use error::{Error, Result};
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use registry::Registry;

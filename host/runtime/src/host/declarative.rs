@@ -65,20 +65,23 @@ impl Host for StepState {
     ) -> Result<u64, AccessError> {
         self.access.check_own(&model)?;
         let mut fields = input(fields);
-        let no_sync = match fields.remove("no_sync") {
-            None | Some(Json::Null) => None,
-            Some(Json::Bool(b)) => Some(b),
-            Some(other) => {
-                return Err(AccessError::Invalid(format!(
-                    "{model}.no_sync: expected true or false, got {other}"
-                )));
+        let mut flags = Vec::new();
+        for name in syncplane_core::IMPORT_FLAGS {
+            match fields.remove(*name) {
+                None | Some(Json::Null) => {}
+                Some(Json::Bool(on)) => flags.push((*name, on)),
+                Some(other) => {
+                    return Err(AccessError::Invalid(format!(
+                        "{model}.{name}: expected true or false, got {other}"
+                    )));
+                }
             }
-        };
-        // One transaction: the engine never sees the object without its flag.
+        }
+        // One transaction: the engine never sees the object without its flags.
         let mut tx = self.access.core.begin().await.map_err(invalid)?;
         let object = tx.create(&model, fields).await.map_err(invalid)?;
-        if let Some(flag) = no_sync {
-            tx.set_no_sync(object.id, flag).await.map_err(invalid)?;
+        if !flags.is_empty() {
+            tx.set_flags(object.id, &flags).await.map_err(invalid)?;
         }
         tx.commit().await.map_err(invalid)?;
         Ok(object.id as u64)
