@@ -50,6 +50,7 @@ fn noop_package() -> anyhow::Result<ServicePackage> {
     Ok(ServicePackage {
         manifest,
         xproto: BTreeMap::from([("models/noop.xproto".to_owned(), NOOP_XPROTO.to_owned())]),
+        model_deps: None,
         components: BTreeMap::from([("sync_noop_item".to_owned(), NOOP_WASM.to_vec())]),
     })
 }

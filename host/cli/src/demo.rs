@@ -45,6 +45,7 @@ fn hello_world_package() -> anyhow::Result<ServicePackage> {
     Ok(ServicePackage {
         manifest,
         xproto: BTreeMap::from([("models/hello-world.xproto".to_owned(), XPROTO.to_owned())]),
+        model_deps: None,
         components: BTreeMap::from([
             ("sync_hello_world_service".to_owned(), SYNC_SERVICE.to_vec()),
             (

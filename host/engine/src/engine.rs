@@ -75,6 +75,7 @@ pub struct Engine {
     config: EngineConfig,
     steps: Arc<RwLock<BTreeMap<String, Vec<SyncStep>>>>,
     policies: Arc<RwLock<BTreeMap<String, Vec<ModelPolicy>>>>,
+    model_deps: Arc<RwLock<BTreeMap<String, Vec<(String, String)>>>>,
     table: Arc<Mutex<Option<CachedTable>>>,
     wake: Arc<Notify>,
     stats: Arc<Stats>,
@@ -95,6 +96,7 @@ impl Engine {
             config,
             steps: Arc::default(),
             policies: Arc::default(),
+            model_deps: Arc::default(),
             table: Arc::default(),
             wake: Arc::default(),
             stats: Arc::default(),
@@ -120,6 +122,22 @@ impl Engine {
             *cached = None;
         }
         self.wake.notify_one();
+    }
+
+    /// Installs (or replaces) the extra model dependencies `(model,
+    /// depends_on)` a service's model-deps file declares.
+    pub fn set_service_model_deps(&self, service: &str, deps: Vec<(String, String)>) {
+        match self.model_deps.write() {
+            Ok(mut all) => {
+                all.insert(service.to_owned(), deps);
+            }
+            Err(poisoned) => {
+                poisoned.into_inner().insert(service.to_owned(), deps);
+            }
+        }
+        if let Ok(mut cached) = self.table.lock() {
+            *cached = None;
+        }
     }
 
     /// Installs (or replaces) the model policies of `service` and wakes the loop.
@@ -159,7 +177,11 @@ impl Engine {
             Ok(p) => p.values().flatten().cloned().collect(),
             Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
         };
-        let table = Arc::new(StepTable::build(registry.schema(), steps, policies));
+        let deps: Vec<(String, String)> = match self.model_deps.read() {
+            Ok(d) => d.values().flatten().cloned().collect(),
+            Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
+        };
+        let table = Arc::new(StepTable::build(registry.schema(), steps, policies, &deps));
         *cached = Some(CachedTable {
             registry,
             table: Arc::clone(&table),

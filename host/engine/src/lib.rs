@@ -26,7 +26,7 @@ mod steps;
 pub use backoff::RetryPolicy;
 pub use engine::{Engine, EngineConfig, PassReport};
 pub use error::{Error, Result};
-pub use order::sync_order;
+pub use order::{sync_order, sync_order_with};
 pub use outcome::{InvokeFuture, Outcome, StepInvoker, SyncStep};
 pub use policy::{ModelPolicy, PolicyEvent, PolicyFuture, PolicyInvoker};
 pub use stats::{Stats, StepActivity};

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use syncplane_xproto::Schema;
 
-use crate::order::sync_order;
+use crate::order::sync_order_with;
 use crate::outcome::SyncStep;
 use crate::policy::ModelPolicy;
 
@@ -27,6 +27,7 @@ impl StepTable {
         schema: &Schema,
         steps: impl IntoIterator<Item = SyncStep>,
         model_policies: impl IntoIterator<Item = ModelPolicy>,
+        extra_deps: &[(String, String)],
     ) -> Self {
         let mut policies: BTreeMap<String, Vec<ModelPolicy>> = BTreeMap::new();
         for policy in model_policies {
@@ -38,7 +39,7 @@ impl StepTable {
             }
         }
         let policed: Vec<String> = policies.keys().cloned().collect();
-        let policed_order = sync_order(schema, &policed);
+        let policed_order = sync_order_with(schema, &policed, extra_deps);
         let mut by_model: BTreeMap<String, Vec<SyncStep>> = BTreeMap::new();
         for step in steps {
             for observed in &step.observes {
@@ -54,7 +55,7 @@ impl StepTable {
             }
         }
         let models: Vec<String> = by_model.keys().cloned().collect();
-        let order = sync_order(schema, &models);
+        let order = sync_order_with(schema, &models, extra_deps);
         let rank = order
             .iter()
             .enumerate()

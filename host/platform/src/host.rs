@@ -369,6 +369,16 @@ impl Host {
                 invoker,
             });
         }
+        let deps = package.model_dependencies()?;
+        if let Some((model, dep)) = deps
+            .iter()
+            .find(|(m, d)| schema.model(m).is_none() || schema.model(d).is_none())
+        {
+            return Err(Error::Package(format!(
+                "the model-deps file names an unknown model (`{model}` depends on `{dep}`)"
+            )));
+        }
+        self.engine.set_service_model_deps(&service, deps);
         self.engine.set_service_policies(&service, policies);
         self.engine.set_service_steps(&service, steps);
         let source = match &package.manifest.event_bus {

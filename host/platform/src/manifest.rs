@@ -173,6 +173,11 @@ pub struct ServiceSection {
     pub description: Option<String>,
     /// The xproto files with the service's models, relative to the manifest.
     pub xproto: Vec<String>,
+    /// A model dependency file in the original `model-deps` JSON format
+    /// (`{"User": [["Site", "site", "users"]]}`), relative to the manifest;
+    /// its dependencies order syncs on top of those xproto links give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_deps: Option<String>,
 }
 
 /// `[build]`.

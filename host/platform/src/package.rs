@@ -19,6 +19,9 @@ pub struct ServicePackage {
     pub manifest: Manifest,
     /// xproto sources by their path in the manifest.
     pub xproto: BTreeMap<String, String>,
+    /// The model-deps file's text, when the manifest names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_deps: Option<String>,
     /// Component bytes by step name (base64 in JSON).
     #[serde(serialize_with = "to_base64", deserialize_with = "from_base64")]
     pub components: BTreeMap<String, Vec<u8>>,
@@ -46,6 +49,43 @@ fn from_base64<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u
 }
 
 impl ServicePackage {
+    /// The dependencies `(model, depends_on)` of the package's model-deps
+    /// file; none without one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Package`] for text that is not the model-deps format.
+    pub fn model_dependencies(&self) -> Result<Vec<(String, String)>> {
+        let Some(text) = &self.model_deps else {
+            return Ok(Vec::new());
+        };
+        let name = self
+            .manifest
+            .service
+            .model_deps
+            .as_deref()
+            .unwrap_or("model-deps");
+        let parsed: BTreeMap<String, Vec<Vec<String>>> = serde_json::from_str(text).map_err(|e| {
+            Error::Package(format!(
+                "{name}:{}:{}: not a model-deps file ({{\"Model\": [[\"Dependency\", \"field\", \"reverse\"]]}}): {e}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let mut deps = Vec::new();
+        for (model, entries) in parsed {
+            for entry in entries {
+                let Some(dependency) = entry.first() else {
+                    return Err(Error::Package(format!(
+                        "{name}: an entry of `{model}` is empty"
+                    )));
+                };
+                deps.push((model.clone(), dependency.clone()));
+            }
+        }
+        Ok(deps)
+    }
+
     /// The component of the step `name`.
     ///
     /// # Errors
@@ -73,6 +113,10 @@ impl ServicePackage {
         for file in &manifest.service.xproto {
             xproto.insert(file.clone(), read_text(&dir.join(file))?);
         }
+        let model_deps = match &manifest.service.model_deps {
+            Some(path) => Some(read_text(&dir.join(path))?),
+            None => None,
+        };
         let mut components = BTreeMap::new();
         let steps = manifest
             .sync_steps
@@ -97,6 +141,7 @@ impl ServicePackage {
         Ok(ServicePackage {
             manifest,
             xproto,
+            model_deps,
             components,
         })
     }
@@ -107,4 +152,36 @@ fn read_text(path: &Path) -> Result<String> {
         path: path.display().to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(deps: Option<&str>) -> ServicePackage {
+        let manifest = Manifest::parse(
+            "m.toml",
+            "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\nmodel_deps = \"deps.json\"\n",
+        )
+        .expect("manifest");
+        ServicePackage {
+            manifest,
+            xproto: BTreeMap::new(),
+            model_deps: deps.map(str::to_owned),
+            components: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_model_deps_file_reads_in_the_original_format() {
+        let deps = package(Some(r#"{"User": [["Site", "site", "users"]], "Site": []}"#))
+            .model_dependencies()
+            .expect("deps");
+        assert_eq!(deps, [("User".to_owned(), "Site".to_owned())]);
+        assert!(package(None).model_dependencies().expect("none").is_empty());
+        let bad = package(Some("{\"User\": 3}"))
+            .model_dependencies()
+            .expect_err("bad");
+        assert!(bad.to_string().contains("deps.json:1:"), "{bad}");
+    }
 }
