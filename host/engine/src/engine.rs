@@ -19,6 +19,9 @@ use crate::runner::{Phase, Runner, Verdict, Work};
 use crate::stats::Stats;
 use crate::steps::StepTable;
 
+/// `(model, depends_on)` from a model-deps file.
+type ModelDep = (String, String);
+
 /// How the engine schedules work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -75,7 +78,7 @@ pub struct Engine {
     config: EngineConfig,
     steps: Arc<RwLock<BTreeMap<String, Vec<SyncStep>>>>,
     policies: Arc<RwLock<BTreeMap<String, Vec<ModelPolicy>>>>,
-    model_deps: Arc<RwLock<BTreeMap<String, Vec<(String, String)>>>>,
+    model_deps: Arc<RwLock<BTreeMap<String, Vec<ModelDep>>>>,
     table: Arc<Mutex<Option<CachedTable>>>,
     wake: Arc<Notify>,
     stats: Arc<Stats>,
