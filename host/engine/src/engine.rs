@@ -113,44 +113,28 @@ impl Engine {
 
     /// Installs (or replaces) the sync steps of `service` and wakes the loop.
     pub fn set_service_steps(&self, service: &str, steps: Vec<SyncStep>) {
-        match self.steps.write() {
-            Ok(mut all) => {
-                all.insert(service.to_owned(), steps);
-            }
-            Err(poisoned) => {
-                poisoned.into_inner().insert(service.to_owned(), steps);
-            }
-        }
-        if let Ok(mut cached) = self.table.lock() {
-            *cached = None;
-        }
-        self.wake.notify_one();
+        self.replace(&self.steps, service, steps);
     }
 
     /// Installs (or replaces) the extra model dependencies `(model,
     /// depends_on)` a service's model-deps file declares.
-    pub fn set_service_model_deps(&self, service: &str, deps: Vec<(String, String)>) {
-        match self.model_deps.write() {
-            Ok(mut all) => {
-                all.insert(service.to_owned(), deps);
-            }
-            Err(poisoned) => {
-                poisoned.into_inner().insert(service.to_owned(), deps);
-            }
-        }
-        if let Ok(mut cached) = self.table.lock() {
-            *cached = None;
-        }
+    pub fn set_service_model_deps(&self, service: &str, deps: Vec<ModelDep>) {
+        self.replace(&self.model_deps, service, deps);
     }
 
     /// Installs (or replaces) the model policies of `service` and wakes the loop.
     pub fn set_service_policies(&self, service: &str, policies: Vec<ModelPolicy>) {
-        match self.policies.write() {
+        self.replace(&self.policies, service, policies);
+    }
+
+    /// Replaces one service's entry, drops the step table and wakes the loop.
+    fn replace<T>(&self, map: &RwLock<BTreeMap<String, T>>, service: &str, value: T) {
+        match map.write() {
             Ok(mut all) => {
-                all.insert(service.to_owned(), policies);
+                all.insert(service.to_owned(), value);
             }
             Err(poisoned) => {
-                poisoned.into_inner().insert(service.to_owned(), policies);
+                poisoned.into_inner().insert(service.to_owned(), value);
             }
         }
         if let Ok(mut cached) = self.table.lock() {
