@@ -256,13 +256,18 @@ impl Core {
         Ok(earliest)
     }
 
-    /// An object that is not deleted and still links to `object`, as
-    /// `(model, id)`: tearing `object` down must wait for it.
+    /// An object that still exists and links to `object`, other than those
+    /// in `except`, as `(model, id)`: tearing `object` down must wait for it
+    /// (deleted or not: a deleted one is torn down first).
     ///
     /// # Errors
     ///
     /// A database failure.
-    pub async fn live_referrer(&self, object: &Object) -> Result<Option<(String, i64)>> {
+    pub async fn referrer(
+        &self,
+        object: &Object,
+        except: &std::collections::HashSet<i64>,
+    ) -> Result<Option<(String, i64)>> {
         let registry = self.registry();
         let schema = registry.schema();
         let mut tx = self.begin().await?;
@@ -279,14 +284,14 @@ impl Core {
                     .store_tx()
                     .select(
                         &table,
-                        &[
-                            Condition::Eq(field.column_name(), SqlValue::Integer(object.id)),
-                            Condition::Eq("deleted".into(), SqlValue::Integer(0)),
-                        ],
-                        Some(1),
+                        &[Condition::Eq(
+                            field.column_name(),
+                            SqlValue::Integer(object.id),
+                        )],
+                        Some(except.len() as u32 + 1),
                     )
                     .await?;
-                if let Some((id, _)) = found.first() {
+                if let Some((id, _)) = found.iter().find(|(id, _)| !except.contains(id)) {
                     return Ok(Some((model.name.clone(), *id)));
                 }
             }

@@ -389,12 +389,14 @@ impl Engine {
                 }
             }
         }
-        // A teardown waits for objects that still link to the object and are
-        // not deleted: they may still need what it provides.
+        // A teardown waits for objects that still link to the object: they
+        // may still need what it provides, or must be torn down first.
         let mut referenced: HashMap<i64, String> = HashMap::new();
         if phase == Phase::Delete {
+            // Those in this pass are ordered by the cohorts instead.
+            let in_teardown: HashSet<i64> = objects.iter().map(|o| o.id).collect();
             for object in &objects {
-                if let Some((model, id)) = self.core.live_referrer(object).await? {
+                if let Some((model, id)) = self.core.referrer(object, &in_teardown).await? {
                     referenced.insert(object.id, format!("{model} {id}: it still links here"));
                 }
             }
