@@ -425,6 +425,18 @@ impl CoreTx {
         Ok(())
     }
 
+    /// The bookkeeping of a new version: a fresh change sequence, `updated`,
+    /// and no pending retry or failure count from the old one.
+    async fn new_version(&mut self) -> Result<Row> {
+        let seq = self.tx.next_change_seq().await?;
+        Ok(Row::from([
+            ("updated".to_owned(), SqlValue::Real(now_secs())),
+            (CHANGE_SEQ.to_owned(), SqlValue::Integer(seq)),
+            (NEXT_RETRY.to_owned(), SqlValue::Null),
+            (FAILURES.to_owned(), SqlValue::Integer(0)),
+        ]))
+    }
+
     /// Counts `id` as changed without changing a value, so its steps run
     /// again (XOS's `save(always_update_timestamp=True)`).
     ///
@@ -434,13 +446,7 @@ impl CoreTx {
     pub async fn touch(&mut self, id: i64) -> Result<()> {
         let current = self.get_existing(id).await?;
         let table = self.registry.table(&current.model)?.clone();
-        let seq = self.tx.next_change_seq().await?;
-        let row = Row::from([
-            ("updated".to_owned(), SqlValue::Real(now_secs())),
-            (CHANGE_SEQ.to_owned(), SqlValue::Integer(seq)),
-            (NEXT_RETRY.to_owned(), SqlValue::Null),
-            (FAILURES.to_owned(), SqlValue::Integer(0)),
-        ]);
+        let row = self.new_version().await?;
         self.tx.update(&table, id, &row).await?;
         self.changes.push(Change {
             id,
@@ -459,15 +465,9 @@ impl CoreTx {
     pub async fn delete(&mut self, id: i64) -> Result<()> {
         let current = self.get_existing(id).await?;
         let table = self.registry.table(&current.model)?.clone();
-        let seq = self.tx.next_change_seq().await?;
-        let row = Row::from([
-            ("deleted".to_owned(), SqlValue::Integer(1)),
-            ("backend_need_delete".to_owned(), SqlValue::Integer(1)),
-            ("updated".to_owned(), SqlValue::Real(now_secs())),
-            (CHANGE_SEQ.to_owned(), SqlValue::Integer(seq)),
-            (NEXT_RETRY.to_owned(), SqlValue::Null),
-            (FAILURES.to_owned(), SqlValue::Integer(0)),
-        ]);
+        let mut row = self.new_version().await?;
+        row.insert("deleted".to_owned(), SqlValue::Integer(1));
+        row.insert("backend_need_delete".to_owned(), SqlValue::Integer(1));
         self.tx.update(&table, id, &row).await?;
         self.changes.push(Change {
             id,
