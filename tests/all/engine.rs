@@ -362,7 +362,9 @@ async fn event_steps_turn_events_into_synced_models_and_touch_only_their_own_mod
     assert_eq!(snoop["failed"], 1, "{snoop}");
     let error = snoop["last_error"].as_str().expect("error");
     assert!(
-        error.contains("access denied") && error.contains("only the models of its own service"),
+        error.contains("access denied")
+            && error.contains("may not change `Site`")
+            && error.contains("not granted for writing"),
         "{error}"
     );
     let sites = server.get("/xosapi/v1/core/sites").await;

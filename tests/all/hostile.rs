@@ -66,21 +66,23 @@ async fn traps_loops_memory_bombs_and_undeclared_access_fail_only_their_object()
     let trap = server.wait_for(&paths[0], LIMIT, failed).await;
     let status = trap["backend_status"].as_str().expect("status");
     assert!(
-        status.contains("step `hostile_trap` of service `hostile` trapped"),
+        status.starts_with("trap (crash): step `hostile_trap` of service `hostile` trapped"),
         "{status}"
     );
 
     let looped = server.wait_for(&paths[1], LIMIT, failed).await;
     let status = looped["backend_status"].as_str().expect("status");
     assert!(
-        status.contains("exceeded its deadline of 1s and was interrupted"),
+        status.starts_with("trap (deadline): ")
+            && status.contains("exceeded its deadline of 1s and was interrupted"),
         "{status}"
     );
 
     let bomb = server.wait_for(&paths[2], LIMIT, failed).await;
     let status = bomb["backend_status"].as_str().expect("status");
     assert!(
-        status.contains("hostile_memory_bomb") && status.contains("trapped"),
+        status.starts_with("trap (memory): step `hostile_memory_bomb`")
+            && status.contains("beyond the limit of 32 MiB"),
         "{status}"
     );
 

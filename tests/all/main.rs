@@ -3,10 +3,12 @@
 
 mod admin;
 mod bad_input;
+mod capabilities;
 mod demo;
 mod engine;
 mod hello_world;
 mod hostile;
 mod kafka;
+mod powerdns;
 mod util;
 mod xproto;

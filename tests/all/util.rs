@@ -27,24 +27,35 @@ pub struct Server {
 impl Server {
     /// Starts `syncplane serve` on `data_dir` with quick retry timing.
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    /// As [`Server::start`], with some of its flags set otherwise, e.g.
+    /// `[("--memory-limit-mib", "96")]`, or more flags added.
+    pub fn start_with(data_dir: &Path, flags: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data_dir.join("server.log"))
             .expect("server log");
+        let mut settings = vec![
+            ("--retry-interval", "300ms"),
+            ("--backoff-base", "300ms"),
+            ("--backoff-max", "20s"),
+            ("--step-timeout", "1s"),
+            ("--memory-limit-mib", "32"),
+        ];
+        for &(flag, value) in flags {
+            match settings.iter_mut().find(|(f, _)| *f == flag) {
+                Some(setting) => setting.1 = value,
+                None => settings.push((flag, value)),
+            }
+        }
         let mut child = Command::new(BIN)
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args([
-                "--retry-interval",
-                "300ms",
-                "--backoff-base",
-                "300ms",
-                "--backoff-max",
-                "20s",
-            ])
-            .args(["--step-timeout", "1s", "--memory-limit-mib", "32"])
+            .args(settings.iter().flat_map(|(f, v)| [*f, *v]))
             .env("SYNCPLANE_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info,syncplane::guest=debug")
             .stdout(Stdio::piped())
@@ -171,6 +182,57 @@ impl Server {
             .output()
             .expect("run syncplane")
     }
+
+    /// As [`Server::cli`], writing `stdin` to the command's standard input
+    /// (for `service secret`).
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("SYNCPLANE_SERVER", &self.url)
+            .env("SYNCPLANE_USERNAME", ADMIN)
+            .env("SYNCPLANE_PASSWORD", PASSWORD)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run syncplane");
+        {
+            let mut input = child.stdin.take().expect("stdin");
+            std::io::Write::write_all(&mut input, stdin.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("wait for syncplane")
+    }
+
+    /// Sets operator config values of `service` with `syncplane service
+    /// config SERVICE key=value...`.
+    pub fn set_config(&self, service: &str, values: &[(&str, &str)]) {
+        let pairs: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut args = vec!["service", "config", service];
+        args.extend(pairs.iter().map(String::as_str));
+        assert_success(&self.cli(&args));
+    }
+
+    /// Sets the secret `key` of `service` with `syncplane service secret
+    /// SERVICE KEY`, the value on standard input; checks the command does
+    /// not echo it.
+    pub fn set_secret(&self, service: &str, key: &str, value: &str) {
+        let output = self.cli_with_stdin(&["service", "secret", service, key], value);
+        let stdout = assert_success(&output);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stdout.contains(value) && !stderr.contains(value),
+            "`service secret` echoed the value:\n{stdout}\n{stderr}"
+        );
+    }
+
+    /// Installs the service package in `dir`, with `--allow` flags.
+    pub fn install(&self, dir: &Path, allow: &[&str]) -> Output {
+        let mut args = vec!["service", "install", dir.to_str().expect("utf-8 path")];
+        for grant in allow {
+            args.extend(["--allow", grant]);
+        }
+        self.cli(&args)
+    }
 }
 
 impl Drop for Server {
@@ -217,4 +279,51 @@ pub fn failures(object: &Value) -> i64 {
         .and_then(|r| serde_json::from_str::<Value>(r).ok())
         .and_then(|r| r["failures"].as_i64())
         .unwrap_or(0)
+}
+
+/// A port on 127.0.0.1 that was free a moment ago (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Exit code and both outputs of a command, for assertion messages.
+pub fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Copies the service package in `source` (its manifest and xproto files)
+/// to `dest`, pointing the manifest's components at the prebuilt ones in
+/// `wasm_dir` instead of building them: `[build]` goes, and
+/// `target/wasm32-wasip2/release/X.wasm` becomes `wasm_dir/X.wasm`.
+/// `edit` may change the manifest text further.
+pub fn prebuilt_package(
+    source: &Path,
+    wasm_dir: &str,
+    dest: &Path,
+    edit: impl FnOnce(String) -> String,
+) {
+    std::fs::create_dir_all(dest.join("models")).expect("package dir");
+    for entry in std::fs::read_dir(source.join("models")).expect("models") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(
+            &path,
+            dest.join("models").join(path.file_name().expect("name")),
+        )
+        .expect("copy model");
+    }
+    let manifest = std::fs::read_to_string(source.join("syncplane.toml")).expect("manifest");
+    assert!(manifest.contains("[build]\ncargo = true\n"), "{manifest}");
+    let manifest = manifest.replace("[build]\ncargo = true\n", "").replace(
+        "\"target/wasm32-wasip2/release/",
+        &format!("\"{}/", wasm_dir.trim_end_matches('/')),
+    );
+    std::fs::write(dest.join("syncplane.toml"), edit(manifest)).expect("manifest");
 }

@@ -1,4 +1,5 @@
-//! Builds the test guests and hello-world for wasm32-wasip2.
+//! Builds the test guests, hello-world and the PowerDNS service for
+//! wasm32-wasip2.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ fn main() {
     for (var, guest) in [
         ("SYNCPLANE_TEST_GUESTS_WASM", "tests/guests"),
         ("SYNCPLANE_HELLO_WORLD_WASM", "guests/hello-world"),
+        ("SYNCPLANE_POWERDNS_WASM", "guests/powerdns"),
     ] {
         let wasm_dir = syncplane_guest_build::build_from_build_script(&root, guest);
         println!("cargo:rustc-env={var}={}", wasm_dir.display());

@@ -70,6 +70,12 @@ impl From<syncplane_core::Error> for ApiError {
 
 impl From<syncplane_platform::Error> for ApiError {
     fn from(e: syncplane_platform::Error) -> Self {
+        if let syncplane_platform::Error::UnknownService(_) = e {
+            return ApiError::NotFound(e.to_string());
+        }
+        if let syncplane_platform::Error::Refused { .. } = e {
+            return ApiError::Forbidden(e.to_string());
+        }
         if e.is_client_error() {
             ApiError::BadRequest(chain(&e))
         } else {

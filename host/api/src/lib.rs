@@ -57,6 +57,19 @@ pub fn app(host: Host) -> Router {
                 .post(services::install)
                 .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
         )
+        .route(
+            "/syncplane/v1/services/inspect",
+            post(services::inspect).layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
+        )
+        .route("/syncplane/v1/services/{name}", get(services::show))
+        .route(
+            "/syncplane/v1/services/{name}/config",
+            axum::routing::put(services::set_config),
+        )
+        .route(
+            "/syncplane/v1/services/{name}/secrets/{key}",
+            axum::routing::put(services::set_secret),
+        )
         .route("/syncplane/v1/status", get(services::status))
         .route("/metrics", get(services::metrics))
         .route("/syncplane/v1/events/{topic}", post(services::publish))

@@ -1,28 +1,168 @@
 //! Service onboarding (`POST /syncplane/v1/services` installs a package),
 //! synchronizer status and metrics.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use syncplane_platform::ServicePackage;
+use syncplane_platform::capability::Allow;
 
 use crate::AppState;
 use crate::auth::User;
 use crate::error::ApiError;
 
-/// Installs or upgrades a service package (admins only).
+/// What `POST /syncplane/v1/services` and `.../inspect` take: a package,
+/// or `{"package": ..., "allow": ["outbound_http=...", ...]}` with the
+/// operator's `--allow` flags.
+pub struct InstallRequest {
+    package: ServicePackage,
+    allow: Vec<Allow>,
+}
+
+impl InstallRequest {
+    fn from_json(body: Value) -> Result<Self, ApiError> {
+        let bad =
+            |e: serde_json::Error| ApiError::BadRequest(format!("invalid service package: {e}"));
+        let Value::Object(mut map) = body else {
+            return Err(ApiError::BadRequest(
+                "expected a service package (a JSON object)".into(),
+            ));
+        };
+        let Some(package) = map.remove("package") else {
+            let package = serde_json::from_value(Value::Object(map)).map_err(bad)?;
+            return Ok(InstallRequest {
+                package,
+                allow: Vec::new(),
+            });
+        };
+        let allow = match map.remove("allow") {
+            None => Vec::new(),
+            Some(value) => {
+                let texts: Vec<String> = serde_json::from_value(value).map_err(|e| {
+                    ApiError::BadRequest(format!(
+                        "allow: expected a list of KIND=VALUE strings: {e}"
+                    ))
+                })?;
+                texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        t.parse()
+                            .map_err(|e| ApiError::BadRequest(format!("allow[{i}]: {e}")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        if let Some(key) = map.keys().next() {
+            return Err(ApiError::BadRequest(format!(
+                "unknown field `{key}`; expected `package` and `allow`"
+            )));
+        }
+        Ok(InstallRequest {
+            package: serde_json::from_value(package).map_err(bad)?,
+            allow,
+        })
+    }
+}
+
+fn admin_only(user: &User, what: &str) -> Result<(), ApiError> {
+    if user.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "only administrators may {what}"
+        )))
+    }
+}
+
+/// Installs or upgrades a service package (admins only). Refused (403)
+/// when the package asks for capabilities the operator's policy, widened
+/// by the request's `allow` list, does not allow.
 pub async fn install(
     State(state): State<AppState>,
     user: User,
-    Json(package): Json<ServicePackage>,
+    Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    if !user.is_admin() {
-        return Err(ApiError::Forbidden(
-            "only administrators may install services".into(),
-        ));
-    }
-    let installed = state.host.install(package).await?;
+    admin_only(&user, "install services")?;
+    let request = InstallRequest::from_json(body)?;
+    let installed = state.host.install(request.package, &request.allow).await?;
     Ok(Json(json!(installed)))
+}
+
+/// What a package asks for and whether it may be installed; changes
+/// nothing (admins only).
+pub async fn inspect(
+    State(state): State<AppState>,
+    user: User,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "inspect service packages")?;
+    let request = InstallRequest::from_json(body)?;
+    Ok(Json(json!(
+        state.host.inspect(&request.package, &request.allow)?
+    )))
+}
+
+/// One installed service with its config values and which secrets are set
+/// (never their values).
+pub async fn show(
+    State(state): State<AppState>,
+    user: User,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "read service settings")?;
+    let service = state
+        .host
+        .services()
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no service `{name}` is installed")))?;
+    let settings = state.host.settings(&name).await?;
+    Ok(Json(json!({ "service": service, "settings": settings })))
+}
+
+/// Sets config values: a JSON object of strings; an empty string unsets.
+pub async fn set_config(
+    State(state): State<AppState>,
+    user: User,
+    Path(name): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "change service config")?;
+    let values: BTreeMap<String, String> = serde_json::from_value(body).map_err(|e| {
+        ApiError::BadRequest(format!("expected a JSON object of string values: {e}"))
+    })?;
+    state.host.set_config(&name, &values).await?;
+    Ok(Json(json!(state.host.settings(&name).await?)))
+}
+
+/// Largest accepted secret value.
+const MAX_SECRET_BYTES: usize = 64 << 10;
+
+/// Sets a secret from the raw request body; an empty body unsets it. The
+/// answer says only whether it is set.
+pub async fn set_secret(
+    State(state): State<AppState>,
+    user: User,
+    Path((name, key)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "change service secrets")?;
+    if body.len() > MAX_SECRET_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "a secret may have at most {MAX_SECRET_BYTES} bytes"
+        )));
+    }
+    let value = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("a secret must be UTF-8 text".into()))?;
+    // A trailing newline comes from `echo` and files, not from the secret.
+    let value = value.strip_suffix('\n').unwrap_or(value);
+    state.host.set_secret(&name, &key, value).await?;
+    Ok(Json(
+        json!({ "service": name, "secret": key, "set": !value.is_empty() }),
+    ))
 }
 
 /// Lists installed services.

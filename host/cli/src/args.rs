@@ -185,8 +185,69 @@ pub enum SqlDialect {
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
     /// Install or upgrade a service from its directory (builds it first when
-    /// its manifest asks for a cargo build).
+    /// its manifest asks for a cargo build). Shows what the package asks
+    /// for first, and installs only when the server's policy, widened by
+    /// `--allow`, allows every capability.
     Install(InstallArgs),
+    /// Show what a package asks for (hosts, models, config, secrets, steps,
+    /// limits) and whether the server would install it; PATH is a service
+    /// directory, NAME an installed service.
+    Inspect(InspectArgs),
+    /// Set config values of an installed service (`key=value`; `key=`
+    /// unsets). Its components see them on their next call.
+    Config(ConfigArgs),
+    /// Set a secret of an installed service. The value is read from stdin
+    /// (or --file), never from the command line, and never shown again.
+    Secret(SecretArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A service directory (with syncplane.toml) or an installed service's name.
+    pub target: String,
+    /// Capabilities to allow for this package beyond the server's policy,
+    /// as `--allow` does for install.
+    #[arg(long = "allow", value_name = "KIND=VALUE")]
+    pub allow: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The installed service.
+    pub name: String,
+    /// `key=value` pairs; the keys must be declared in the manifest's
+    /// `[capabilities] config`. Without pairs, the current values are shown.
+    #[arg(value_name = "KEY=VALUE")]
+    pub values: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    /// The installed service.
+    pub name: String,
+    /// The secret's name, declared in the manifest's `[capabilities] secrets`.
+    pub key: String,
+    /// Read the value from this file instead of stdin.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Unset the secret.
+    #[arg(long, conflicts_with = "file")]
+    pub unset: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Logging options shared by every command.
@@ -248,6 +309,15 @@ pub struct ServeArgs {
     /// random one is generated, printed once, and kept in DATA_DIR/admin-password.
     #[arg(long, env = "SYNCPLANE_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
+    /// The operator's policy (TOML): which capabilities packages may be
+    /// granted. Without one, packages get their own models, config and
+    /// secrets and nothing else, unless an install says `--allow`.
+    #[arg(long, env = "SYNCPLANE_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// The key that seals secrets at rest (32 bytes, base64). Default:
+    /// `<data-dir>/secret.key`, generated with mode 0600 on first start.
+    #[arg(long, env = "SYNCPLANE_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]
@@ -270,6 +340,12 @@ pub struct DemoArgs {
 pub struct InstallArgs {
     /// The service directory (with syncplane.toml).
     pub path: PathBuf,
+    /// Allow a capability the package asks for beyond the server's policy:
+    /// `outbound_http=ORIGIN` (e.g. `http://127.0.0.1:*`), `network=CIDR`
+    /// (where outbound requests may connect), `read=app.Model`,
+    /// `write=app.Model` (`app.*` for all of an app). Repeatable.
+    #[arg(long = "allow", value_name = "KIND=VALUE")]
+    pub allow: Vec<String>,
     #[command(flatten)]
     pub server: ServerArgs,
     #[command(flatten)]

@@ -92,7 +92,7 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
     let host = Host::open(config)
         .await
         .context("cannot open the bench store")?;
-    host.install(noop_package()?)
+    host.install(noop_package()?, &[])
         .await
         .context("cannot install the no-op service")?;
     let core = host.core().clone();
@@ -220,7 +220,11 @@ async fn enacted(
 /// The mean time of one call of the no-op step, back to back, with the
 /// engine stopped: instantiation, argument passing and limits.
 async fn time_invocations(host: &Host, core: &Core, id: i64, calls: u32) -> anyhow::Result<f64> {
-    let step = host.runtime().load_sync_step("noop", "bench", NOOP_WASM)?;
+    let ctx = std::sync::Arc::new(syncplane_platform::capability::ServiceContext::own_only(
+        "noop",
+        std::collections::BTreeSet::new(),
+    ));
+    let step = host.runtime().load_sync_step(&ctx, "bench", NOOP_WASM)?;
     let object = core
         .get(id)
         .await?

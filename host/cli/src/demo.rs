@@ -133,7 +133,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut summary = Vec::new();
 
     say("installing the hello-world service (2 sync steps as WebAssembly components)");
-    let installed = client.install(&hello_world_package()?).await?;
+    let installed = client.install(&hello_world_package()?, &[]).await?;
     println!(
         "installed: models {}, steps {}",
         installed["models"], installed["sync_steps"]

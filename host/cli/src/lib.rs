@@ -10,6 +10,7 @@ mod client;
 mod demo;
 mod logging;
 mod serve;
+mod service;
 mod xproto;
 
 use std::process::ExitCode;
@@ -73,11 +74,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Event {
             command: EventCommand::Publish(args),
         } => client::publish(args).await,
-        Command::Service {
-            command: ServiceCommand::Install(args),
-        } => {
-            logging::init(&args.log.filter("warn"));
-            client::install(args).await
-        }
+        Command::Service { command } => match command {
+            ServiceCommand::Install(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::install(args).await
+            }
+            ServiceCommand::Inspect(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::inspect(args).await
+            }
+            ServiceCommand::Config(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::config(args).await
+            }
+            ServiceCommand::Secret(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::secret(args).await
+            }
+        },
     }
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use syncplane_core::ADMIN_EMAIL;
+use syncplane_platform::capability::OperatorPolicy;
 use syncplane_platform::{
     ADMIN_PASSWORD_FILE, EngineConfig, Host, HostConfig, Limits, RetryPolicy,
 };
@@ -26,6 +27,7 @@ impl TuningArgs {
         config.limits = Limits {
             deadline: self.step_timeout,
             memory_bytes: self.memory_limit_mib << 20,
+            ..Limits::default()
         };
     }
 }
@@ -68,9 +70,31 @@ pub async fn serve_host(
     Ok(())
 }
 
+/// Reads an operator policy file, naming the file and position of a mistake.
+fn read_policy(path: &std::path::Path) -> anyhow::Result<OperatorPolicy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the policy file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!("{}:{line}:{column}", path.display())
+            })
+            .unwrap_or_else(|| path.display().to_string());
+        anyhow::anyhow!("{at}: {}", e.message())
+    })
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = HostConfig::new(&args.data_dir);
     config.admin_password = args.admin_password.clone();
+    config.secret_key_file = args.secret_key_file.clone();
+    if let Some(path) = &args.policy {
+        config.policy = read_policy(path)?;
+    }
     args.tuning.apply(&mut config);
     let host = Host::open(config)
         .await

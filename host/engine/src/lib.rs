@@ -27,6 +27,6 @@ pub use backoff::RetryPolicy;
 pub use engine::{Engine, EngineConfig, PassReport};
 pub use error::{Error, Result};
 pub use order::{sync_order, sync_order_with};
-pub use outcome::{InvokeFuture, Outcome, StepInvoker, SyncStep};
+pub use outcome::{InvokeFuture, Outcome, StepInvoker, SyncStep, Trap, TrapCause};
 pub use policy::{ModelPolicy, PolicyEvent, PolicyFuture, PolicyInvoker};
 pub use stats::{Stats, StepActivity};

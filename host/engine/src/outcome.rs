@@ -7,6 +7,13 @@ use std::sync::Arc;
 use syncplane_core::Object;
 
 /// The result of running a step on one object.
+///
+/// Three ways not to succeed are kept apart, in the manner of wasmtime's
+/// split between a typed error and a trap: the step may ask to be retried
+/// later ([`Outcome::Deferred`]), report a failure it understood
+/// ([`Outcome::Failed`]), or be stopped by the host ([`Outcome::Trapped`]).
+/// The last two are both retried with backoff; they differ in how they are
+/// shown (`backend_status`, status, metrics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Outcome {
@@ -14,18 +21,78 @@ pub enum Outcome {
     Done,
     /// Not an error: retry later at the normal interval, without backoff.
     Deferred(String),
-    /// The step failed (a typed failure or a trap); retried with backoff.
+    /// The step reported a failure; retried with backoff.
     Failed(String),
+    /// The host stopped the step; retried with backoff.
+    Trapped(Trap),
 }
 
 impl Outcome {
-    /// `done`, `deferred` or `failed`, for logs and metrics.
+    /// `done`, `deferred`, `failed` or `trapped`, for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {
             Outcome::Done => "done",
             Outcome::Deferred(_) => "deferred",
             Outcome::Failed(_) => "failed",
+            Outcome::Trapped(_) => "trapped",
         }
+    }
+}
+
+/// Why the host stopped a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TrapCause {
+    /// The guest crashed: a panic, an `unreachable`, a bad memory access.
+    Crash,
+    /// The guest ran past its deadline (computing, or waiting in a host
+    /// call such as an HTTP request or a WASI sleep).
+    Deadline,
+    /// The guest tried to grow its memory beyond the limit.
+    Memory,
+    /// The guest produced more output (logs, host calls) than allowed.
+    OutputLimit,
+    /// The guest trapped after the host denied it an access it had not
+    /// been granted.
+    Denied,
+    /// The host failed while serving the guest (for example a database
+    /// error); not the guest's fault.
+    HostError,
+}
+
+impl TrapCause {
+    /// `crash`, `deadline`, `memory`, `output-limit`, `denied` or
+    /// `host-error`: how the cause appears in statuses and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrapCause::Crash => "crash",
+            TrapCause::Deadline => "deadline",
+            TrapCause::Memory => "memory",
+            TrapCause::OutputLimit => "output-limit",
+            TrapCause::Denied => "denied",
+            TrapCause::HostError => "host-error",
+        }
+    }
+}
+
+impl std::fmt::Display for TrapCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A guest stopped by the host, with what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trap {
+    /// Why it was stopped.
+    pub cause: TrapCause,
+    /// What happened, naming the step and service.
+    pub message: String,
+}
+
+impl std::fmt::Display for Trap {
+    /// `trap (<cause>): <message>`, as `backend_status` shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "trap ({}): {}", self.cause, self.message)
     }
 }
 

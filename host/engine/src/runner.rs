@@ -139,20 +139,8 @@ impl Runner {
                         retry_at_ms: now_ms() + self.policy.retry_interval.as_millis() as i64,
                     });
                 }
-                Outcome::Failed(message) => {
-                    let failures = object.sync.failures + 1;
-                    let delay = self.policy.delay_after_failure(failures);
-                    warn!(
-                        service = %step.service, step = %step.name, model = %object.model,
-                        object.id = object.id, %message, failures,
-                        retry_in_ms = delay.as_millis() as u64, "step failed"
-                    );
-                    return Verdict::Record(SyncRecord::Failed {
-                        message,
-                        failures,
-                        retry_at_ms: now_ms() + delay.as_millis() as i64,
-                    });
-                }
+                Outcome::Failed(message) => return self.failure(step, object, message),
+                Outcome::Trapped(trap) => return self.failure(step, object, trap.to_string()),
             }
         }
         match phase {
@@ -161,6 +149,23 @@ impl Runner {
             }),
             Phase::Delete => Verdict::Purge,
         }
+    }
+
+    /// A failed or trapped step: `backend_code = 2` and a retry after the
+    /// backoff for the object's failure count.
+    fn failure(&self, step: &SyncStep, object: &Object, message: String) -> Verdict {
+        let failures = object.sync.failures + 1;
+        let delay = self.policy.delay_after_failure(failures);
+        warn!(
+            service = %step.service, step = %step.name, model = %object.model,
+            object.id = object.id, %message, failures,
+            retry_in_ms = delay.as_millis() as u64, "step failed"
+        );
+        Verdict::Record(SyncRecord::Failed {
+            message,
+            failures,
+            retry_at_ms: now_ms() + delay.as_millis() as i64,
+        })
     }
 
     async fn invoke(&self, step: &SyncStep, object: &Object, phase: Phase) -> Outcome {

@@ -22,6 +22,19 @@ struct StepLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TrapLabels {
+    service: String,
+    step: String,
+    cause: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeniedLabels {
+    service: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     service: String,
     step: String,
@@ -46,13 +59,19 @@ pub struct StepActivity {
     pub invocations: u64,
     /// Invocations that succeeded.
     pub done: u64,
-    /// Invocations that failed (typed failures and traps).
+    /// Invocations whose step reported a failure.
     pub failed: u64,
+    /// Invocations the host stopped (crash, deadline, memory, output
+    /// limit, unhandled denial, host error).
+    pub trapped: u64,
+    /// Traps by cause (`deadline`, `crash`, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub traps: BTreeMap<String, u64>,
     /// Invocations that asked to be retried later.
     pub deferred: u64,
     /// Invocations running now.
     pub running: u64,
-    /// The message of the latest failure.
+    /// The message of the latest failure or trap.
     pub last_error: Option<String>,
     /// When the latest failure happened, milliseconds since the epoch.
     pub last_error_at_ms: Option<i64>,
@@ -63,6 +82,8 @@ pub struct StepActivity {
 pub struct Stats {
     registry: Registry,
     invocations: Family<OutcomeLabels, Counter>,
+    traps: Family<TrapLabels, Counter>,
+    denied: Family<DeniedLabels, Counter>,
     latency: HistogramFamily,
     running: Family<StepLabels, Gauge>,
     queue_depth: Gauge,
@@ -80,14 +101,26 @@ impl Default for Stats {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("syncplane");
         let invocations = Family::<OutcomeLabels, Counter>::default();
+        let traps = Family::<TrapLabels, Counter>::default();
+        let denied = Family::<DeniedLabels, Counter>::default();
         let latency = HistogramFamily::new_with_constructor(latency_histogram as fn() -> Histogram);
         let running = Family::<StepLabels, Gauge>::default();
         let queue_depth = Gauge::default();
         let passes = Counter::default();
         registry.register(
             "step_invocations",
-            "Step invocations finished, by outcome (done, deferred, failed)",
+            "Step invocations finished, by outcome (done, deferred, failed, trapped)",
             invocations.clone(),
+        );
+        registry.register(
+            "step_traps",
+            "Step invocations the host stopped, by cause (crash, deadline, memory, output-limit, denied, host-error)",
+            traps.clone(),
+        );
+        registry.register(
+            "capability_denied",
+            "Guest accesses the host refused, by service and kind (outbound_http, model_read, model_write, config, secret)",
+            denied.clone(),
         );
         registry.register(
             "step_duration_seconds",
@@ -108,6 +141,8 @@ impl Default for Stats {
         Stats {
             registry,
             invocations,
+            traps,
+            denied,
             latency,
             running,
             queue_depth,
@@ -130,6 +165,17 @@ impl Stats {
             stats: self,
             labels,
         }
+    }
+
+    /// Counts a guest access the host refused; `kind` names the capability
+    /// (`outbound_http`, `model_read`, `model_write`, `config`, `secret`).
+    pub fn capability_denied(&self, service: &str, kind: &'static str) {
+        self.denied
+            .get_or_create(&DeniedLabels {
+                service: service.to_owned(),
+                kind,
+            })
+            .inc();
     }
 
     pub(crate) fn pass(&self, queue_depth: usize) {
@@ -202,7 +248,23 @@ impl Running<'_> {
                     a.last_error = Some(message.clone());
                     a.last_error_at_ms = Some(now_ms());
                 }
+                Outcome::Trapped(trap) => {
+                    a.trapped += 1;
+                    *a.traps.entry(trap.cause.name().to_owned()).or_default() += 1;
+                    a.last_error = Some(trap.to_string());
+                    a.last_error_at_ms = Some(now_ms());
+                }
             }
         });
+        if let Outcome::Trapped(trap) = outcome {
+            stats
+                .traps
+                .get_or_create(&TrapLabels {
+                    service: self.labels.service.clone(),
+                    step: self.labels.step.clone(),
+                    cause: trap.cause.name(),
+                })
+                .inc();
+        }
     }
 }

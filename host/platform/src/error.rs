@@ -38,6 +38,48 @@ pub enum Error {
     /// A component could not be loaded.
     #[error(transparent)]
     Component(#[from] syncplane_runtime::Error),
+    /// The operator's policy does not allow what the package asks for;
+    /// nothing was installed.
+    #[error("service `{service}` asks for capabilities the operator's policy does not allow:\n  - {}", .refused.join("\n  - "))]
+    Refused {
+        /// The service.
+        service: String,
+        /// Each grant not allowed, with how to allow it.
+        refused: Vec<String>,
+    },
+    /// No such service is installed.
+    #[error("no service `{0}` is installed")]
+    UnknownService(String),
+    /// A config or secret name the service's manifest does not declare.
+    #[error("service `{service}` declares no {kind} `{name}` (its manifest lists: {declared})")]
+    Undeclared {
+        /// The service.
+        service: String,
+        /// `config` or `secret`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// What the manifest declares.
+        declared: String,
+    },
+    /// The secret key file is missing or unusable.
+    #[error("secret key {path}: {message}")]
+    SecretKey {
+        /// The key file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A stored secret does not open with the host's key.
+    #[error(
+        "secret `{name}` of service `{service}` cannot be opened with this host's secret key (was the key replaced?)"
+    )]
+    Secret {
+        /// The service.
+        service: String,
+        /// The secret's name.
+        name: String,
+    },
     /// The core failed.
     #[error(transparent)]
     Core(#[from] syncplane_core::Error),
@@ -48,7 +90,7 @@ impl Error {
     pub fn is_client_error(&self) -> bool {
         match self {
             Error::Core(e) => e.is_client_error(),
-            Error::DataDir { .. } => false,
+            Error::DataDir { .. } | Error::SecretKey { .. } | Error::Secret { .. } => false,
             _ => true,
         }
     }

@@ -16,11 +16,13 @@ mod kafka;
 mod manifest;
 mod package;
 mod pulls;
+mod secrets;
 
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use host::{
-    ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InstalledService, ServiceStatus, StepStatus,
+    ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InspectedLimits, Inspection,
+    InstalledService, ServiceSettings, ServiceStatus, StepStatus,
 };
 pub use manifest::{
     BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest,
@@ -28,5 +30,7 @@ pub use manifest::{
 };
 pub use package::ServicePackage;
 pub use pulls::PullStepStatus;
+pub use secrets::{SECRET_KEY_FILE, SecretBox};
 pub use syncplane_engine::{EngineConfig, RetryPolicy, Stats, StepActivity};
 pub use syncplane_runtime::Limits;
+pub use syncplane_runtime::capability;

@@ -1,6 +1,7 @@
 //! The service package manifest (`syncplane.toml`), as authors write it.
 
 use serde::{Deserialize, Serialize};
+use syncplane_runtime::capability::Grants;
 
 use crate::error::{Error, Result};
 
@@ -47,6 +48,11 @@ pub struct Manifest {
     /// The service's model policies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub model_policies: Vec<ModelPolicySection>,
+    /// What the service's components may reach beyond their own models:
+    /// outbound HTTP, config values, secrets, other services' models.
+    /// Nothing when absent.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub capabilities: Grants,
     /// Where the service's event steps get their events; the host's
     /// in-process bus when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,6 +238,10 @@ impl From<Observes> for OneOrMany {
     }
 }
 
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -322,6 +332,22 @@ impl Manifest {
                 return bad(e.to_string());
             }
         }
+        for (kind, names) in [
+            ("config", &self.capabilities.config),
+            ("secrets", &self.capabilities.secrets),
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for name in names {
+                if !is_name(name) {
+                    return bad(format!(
+                        "[capabilities] {kind}: name {name:?} must be letters, digits, `-` and `_`"
+                    ));
+                }
+                if !seen.insert(name) {
+                    return bad(format!("[capabilities] {kind}: `{name}` is listed twice"));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -394,6 +420,27 @@ mod tests {
         assert!(bad.to_string().contains("is not a duration"), "{bad}");
         let fast = Manifest::parse("m.toml", &pull("1ms")).expect_err("too short");
         assert!(fast.to_string().contains("shorter than 100ms"), "{fast}");
+    }
+
+    #[test]
+    fn capabilities_are_parsed_and_bad_origins_located() {
+        let text = |origin: &str| {
+            format!(
+                "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\n\
+                 [capabilities]\noutbound_http = [\"{origin}\"]\nconfig = [\"api_url\"]\nsecrets = [\"api_key\"]\n\
+                 [capabilities.models]\nread = [\"core.Site\"]\nwrite = [\"other.*\"]\n"
+            )
+        };
+        let ok = Manifest::parse("m.toml", &text("http://127.0.0.1:*")).expect("valid");
+        assert_eq!(
+            ok.capabilities.outbound_http[0].to_string(),
+            "http://127.0.0.1:*"
+        );
+        assert_eq!(ok.capabilities.secrets, ["api_key"]);
+        assert_eq!(ok.capabilities.models.write[0].to_string(), "other.*");
+        let bad = Manifest::parse("m.toml", &text("127.0.0.1:80")).expect_err("origin");
+        assert!(bad.to_string().contains("m.toml:7:"), "{bad}");
+        assert!(bad.to_string().contains("is not an origin"), "{bad}");
     }
 
     #[test]

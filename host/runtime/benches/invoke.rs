@@ -9,6 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
 use syncplane_core::Core;
 use syncplane_engine::{Outcome, StepInvoker};
+use syncplane_runtime::capability::ServiceContext;
 use syncplane_runtime::{Limits, Runtime};
 
 const HELLO: &str = include_str!("../../../guests/hello-world/models/hello-world.xproto");
@@ -42,14 +43,18 @@ fn invoke(c: &mut Criterion) {
             )
             .await
             .expect("instance");
-        let runtime = Runtime::new(core, Limits::default()).expect("runtime");
+        let runtime = Runtime::new(core, Limits::default(), Arc::default()).expect("runtime");
         let wasm = std::fs::read(
             PathBuf::from(syncplane_test_artifacts::HELLO_WORLD_DIR)
                 .join("sync_hello_world_service_instance.wasm"),
         )
         .expect("component");
         let step = runtime
-            .load_sync_step("hello-world", "instance", &wasm)
+            .load_sync_step(
+                &Arc::new(ServiceContext::own_only("hello-world", Default::default())),
+                "instance",
+                &wasm,
+            )
             .expect("loads");
         (runtime, step, object)
     });

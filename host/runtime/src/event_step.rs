@@ -1,20 +1,16 @@
 //! Event steps, pull steps and model policies: components that change
 //! declarative state, one fresh instance per call.
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
-
-use syncplane_core::{Core, Object};
+use syncplane_core::Object;
 use syncplane_engine::{PolicyEvent, PolicyFuture, PolicyInvoker};
-use wasmtime::Engine;
 
-use crate::bindings::event::Event as WitEvent;
-use crate::bindings::event::EventStepPre;
-use crate::bindings::policy::ModelPolicyPre;
-use crate::bindings::pull::PullStepPre;
-use crate::host::to_model_object;
-use crate::runtime::{Limits, describe_trap, new_store};
-use crate::state::{Access, StepState};
+use crate::bindings::v2::event::Event as WitEvent;
+use crate::bindings::v2::event::EventStepPre;
+use crate::bindings::v2::policy::ModelPolicyPre;
+use crate::bindings::v2::pull::PullStepPre;
+use crate::host::adapters::v2::object as to_model_object;
+use crate::runtime::Common;
+use crate::state::{Role, StepState};
 
 /// One event from a bus.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,79 +25,64 @@ pub struct Event {
     pub timestamp: f64,
 }
 
-/// What event and pull steps share: where they run and what they may touch.
-pub(crate) struct Declarative {
-    pub(crate) engine: Engine,
-    pub(crate) core: Core,
-    pub(crate) limits: Limits,
-    pub(crate) service: String,
-    pub(crate) step: String,
-    pub(crate) own_models: Arc<BTreeSet<String>>,
-}
-
-impl Declarative {
-    fn store(&self) -> wasmtime::Store<StepState> {
-        let access = Access {
-            core: self.core.clone(),
-            service: self.service.clone(),
-            step: self.step.clone(),
-            observed: 0,
-            readable: HashSet::new(),
-            own_models: Arc::clone(&self.own_models),
-        };
-        new_store(&self.engine, self.limits, access)
-    }
-
-    fn trap(&self, error: &wasmtime::Error, phase: &str) -> String {
-        describe_trap(&self.service, &self.step, self.limits, error, phase)
-    }
-}
-
 /// A compiled, pre-instantiated event step component.
 pub struct WasmEventStep {
     pub(crate) pre: EventStepPre<StepState>,
-    pub(crate) common: Declarative,
+    pub(crate) common: Common,
 }
 
 /// A compiled, pre-instantiated pull step component.
 pub struct WasmPullStep {
     pub(crate) pre: PullStepPre<StepState>,
-    pub(crate) common: Declarative,
+    pub(crate) common: Common,
 }
 
 /// A compiled, pre-instantiated model policy component.
 pub struct WasmModelPolicy {
     pub(crate) pre: ModelPolicyPre<StepState>,
-    pub(crate) common: Declarative,
+    pub(crate) common: Common,
 }
 
 impl WasmModelPolicy {
     async fn run(&self, object: &Object, event: PolicyEvent) -> Result<(), String> {
-        let mut store = self.common.store();
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.common.trap(&e, "instantiate"))?;
+        let common = &self.common;
+        let mut store = common.store(Role::Declarative, 0);
         let arg = to_model_object(object);
-        let (result, phase) = match event {
-            PolicyEvent::Create => (
-                instance.call_handle_create(&mut store, &arg).await,
-                "handle-create",
-            ),
-            PolicyEvent::Update => (
-                instance.call_handle_update(&mut store, &arg).await,
-                "handle-update",
-            ),
-            PolicyEvent::Delete => (
-                instance.call_handle_delete(&mut store, &arg).await,
-                "handle-delete",
-            ),
+        let phase = match event {
+            PolicyEvent::Create => "handle-create",
+            PolicyEvent::Update => "handle-update",
+            PolicyEvent::Delete => "handle-delete",
         };
-        match result {
-            Ok(result) => result,
-            Err(e) => Err(self.common.trap(&e, phase)),
-        }
+        let result = {
+            let store = &mut store;
+            common
+                .within_deadline(async {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    match event {
+                        PolicyEvent::Create => instance.call_handle_create(&mut *store, &arg).await,
+                        PolicyEvent::Update => instance.call_handle_update(&mut *store, &arg).await,
+                        PolicyEvent::Delete => instance.call_handle_delete(&mut *store, &arg).await,
+                    }
+                })
+                .await
+        };
+        finish(common, result, &store, phase)
+    }
+}
+
+/// A declarative component's result as the engine and bus take it: the
+/// guest's own message (redacted, capped), or the trap as
+/// `trap (<cause>): ...`.
+fn finish(
+    common: &Common,
+    result: wasmtime::Result<Result<(), String>>,
+    store: &wasmtime::Store<StepState>,
+    phase: &str,
+) -> Result<(), String> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(common.status(message)),
+        Err(e) => Err(common.trap(&e, store, phase).to_string()),
     }
 }
 
@@ -114,7 +95,7 @@ impl PolicyInvoker for WasmModelPolicy {
 impl WasmPullStep {
     /// The service the step belongs to.
     pub fn service(&self) -> &str {
-        &self.common.service
+        self.common.service()
     }
 
     /// The step's name.
@@ -128,23 +109,25 @@ impl WasmPullStep {
     ///
     /// The guest's own error message, or what trapped.
     pub async fn pull_records(&self) -> Result<(), String> {
-        let mut store = self.common.store();
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.common.trap(&e, "instantiate"))?;
-        match instance.call_pull_records(&mut store).await {
-            Ok(result) => result,
-            Err(e) => Err(self.common.trap(&e, "pull-records")),
-        }
+        let common = &self.common;
+        let mut store = common.store(Role::Declarative, 0);
+        let result = {
+            let store = &mut store;
+            common
+                .within_deadline(async {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    instance.call_pull_records(&mut *store).await
+                })
+                .await
+        };
+        finish(common, result, &store, "pull-records")
     }
 }
 
 impl WasmEventStep {
     /// The service the step belongs to.
     pub fn service(&self) -> &str {
-        &self.common.service
+        self.common.service()
     }
 
     /// The step's name.
@@ -158,21 +141,23 @@ impl WasmEventStep {
     ///
     /// The guest's own error message, or what trapped.
     pub async fn process_event(&self, event: &Event) -> Result<(), String> {
-        let mut store = self.common.store();
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.common.trap(&e, "instantiate"))?;
+        let common = &self.common;
+        let mut store = common.store(Role::Declarative, 0);
         let arg = WitEvent {
             topic: event.topic.clone(),
             key: event.key.clone(),
             value: event.value.clone(),
             timestamp: event.timestamp,
         };
-        match instance.call_process_event(&mut store, &arg).await {
-            Ok(result) => result,
-            Err(e) => Err(self.common.trap(&e, "process-event")),
-        }
+        let result = {
+            let store = &mut store;
+            common
+                .within_deadline(async {
+                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    instance.call_process_event(&mut *store, &arg).await
+                })
+                .await
+        };
+        finish(common, result, &store, "process-event")
     }
 }

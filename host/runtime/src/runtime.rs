@@ -1,39 +1,59 @@
 //! The wasmtime engine, component loading and invocation under limits.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use syncplane_core::{Core, Object};
-use syncplane_engine::{InvokeFuture, Outcome, StepInvoker};
+use syncplane_engine::{InvokeFuture, Outcome, Stats, StepInvoker, Trap, TrapCause};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-    StoreLimitsBuilder, Trap,
+    StoreLimitsBuilder,
 };
 use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::bindings::event::EventStepPre;
-use crate::bindings::policy::ModelPolicyPre;
-use crate::bindings::pull::PullStepPre;
-use crate::bindings::{StepError, SyncStep, SyncStepPre};
+use crate::bindings::v2::event::EventStepPre;
+use crate::bindings::v2::policy::ModelPolicyPre;
+use crate::bindings::v2::pull::PullStepPre;
+use crate::bindings::v2::{StepError, SyncStepPre};
+use crate::bindings::{v1, v2};
+use crate::capability::outbound::{LastDenial, OutboundGate};
+use crate::capability::{HttpLimits, ServiceContext, truncate};
 use crate::error::{Error, Result};
-use crate::event_step::{Declarative, WasmEventStep, WasmModelPolicy, WasmPullStep};
-use crate::host::to_model_object;
-use crate::state::{Access, StepState};
+use crate::event_step::{WasmEventStep, WasmModelPolicy, WasmPullStep};
+use crate::host::HostTrap;
+use crate::host::adapters::v2::object as to_model_object;
+use crate::state::{Access, Output, Role, StepState};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Limits applied to every guest invocation.
+/// Limits applied to every guest invocation. None of them can be raised
+/// by the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock time one call may take before it is interrupted.
+    /// Wall-clock time one call may take before it is interrupted,
+    /// including time spent waiting in host calls (HTTP, WASI sleep).
     /// Default: 10 s.
     pub deadline: Duration,
     /// Linear memory one instance may grow to. Default: 64 MiB.
     pub memory_bytes: usize,
+    /// Outbound HTTP timeouts and body size.
+    pub http: HttpLimits,
+    /// Log bytes one invocation may write; more traps (`output-limit`).
+    /// Default: 1 MiB.
+    pub log_bytes: usize,
+    /// Bytes of one log record; longer ones are truncated. Default: 4 KiB.
+    pub log_line_bytes: usize,
+    /// Bytes of a failure message or status; longer ones are truncated.
+    /// Default: 4 KiB.
+    pub status_bytes: usize,
+    /// Host calls one invocation may make; more traps (`output-limit`).
+    /// Default: 100,000.
+    pub host_calls: u32,
 }
 
 impl Default for Limits {
@@ -41,6 +61,11 @@ impl Default for Limits {
         Limits {
             deadline: Duration::from_secs(10),
             memory_bytes: 64 << 20,
+            http: HttpLimits::default(),
+            log_bytes: 1 << 20,
+            log_line_bytes: 4 << 10,
+            status_bytes: 4 << 10,
+            host_calls: 100_000,
         }
     }
 }
@@ -90,15 +115,17 @@ fn pooling(limits: &Limits) -> InstanceAllocationStrategy {
 ///
 /// # Limitations with malicious guests
 ///
-/// Deadlines use epoch interruption: a guest is interrupted at the next
-/// loop header or function entry after its deadline, not mid-instruction,
-/// and a host call in progress finishes first. Memory is limited per
-/// instance; the host's own allocations for a guest's requests are not.
+/// Deadlines use epoch interruption for guest code (a guest is interrupted
+/// at the next loop header or function entry after its deadline) and a
+/// timer around the whole call for time spent in host calls, which are
+/// cancelled. Memory is limited per instance; the host's own allocations
+/// for a guest's requests are bounded by the output caps of [`Limits`].
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StepState>,
     core: Core,
     limits: Limits,
+    stats: Arc<Stats>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -109,12 +136,13 @@ impl Drop for Runtime {
 }
 
 impl Runtime {
-    /// Creates the engine and its epoch ticker.
+    /// Creates the engine and its epoch ticker; denials are counted in
+    /// `stats`.
     ///
     /// # Errors
     ///
     /// [`Error::Engine`] when wasmtime cannot be configured on this machine.
-    pub fn new(core: Core, limits: Limits) -> Result<Self> {
+    pub fn new(core: Core, limits: Limits, stats: Arc<Stats>) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
@@ -128,15 +156,26 @@ impl Runtime {
             }
         };
         let mut linker = Linker::<StepState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| Error::Engine(e.to_string()))?;
-        SyncStep::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |s| s)
-            .map_err(|e| Error::Engine(e.to_string()))?;
-        crate::bindings::event::syncplane::plugin::declarative::add_to_linker::<
-            _,
-            HasSelf<StepState>,
-        >(&mut linker, |s| s)
-        .map_err(|e| Error::Engine(e.to_string()))?;
+        let engine_err = |e: wasmtime::Error| Error::Engine(e.to_string());
+        // WASI with an empty context: no files, no environment, and sockets
+        // that refuse every address. Outbound HTTP goes through the gate.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_err)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_err)?;
+        // Both contract versions: a component imports one or the other.
+        v2::SyncStep::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |s| s)
+            .map_err(engine_err)?;
+        v2::event::syncplane::plugin::declarative::add_to_linker::<_, HasSelf<StepState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(engine_err)?;
+        v1::SyncStep::add_to_linker::<_, HasSelf<StepState>>(&mut linker, |s| s)
+            .map_err(engine_err)?;
+        v1::event::syncplane::plugin::declarative::add_to_linker::<_, HasSelf<StepState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(engine_err)?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
         let stop = Arc::clone(&stop_ticker);
@@ -154,12 +193,14 @@ impl Runtime {
             linker,
             core,
             limits,
+            stats,
             stop_ticker,
         })
     }
 
-    /// Compiles a sync step component and checks that it fits the
-    /// `sync-step` world.
+    /// Compiles a sync step component of the service `ctx` describes and
+    /// checks that it fits the `sync-step` world (of either contract
+    /// version).
     ///
     /// # Errors
     ///
@@ -168,66 +209,167 @@ impl Runtime {
     /// offer or does not export `sync-record`/`delete-record`.
     pub fn load_sync_step(
         &self,
-        service: &str,
+        ctx: &Arc<ServiceContext>,
         step: &str,
         wasm: &[u8],
     ) -> Result<Arc<WasmSyncStep>> {
-        let pre = self.instantiate_pre(service, step, wasm)?;
-        let pre = SyncStepPre::new(pre).map_err(|e| Error::Link {
-            service: service.to_owned(),
-            step: step.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = self.instantiate_pre(ctx.service(), step, wasm)?;
+        // Exports are typed structurally: the 0.2 bindings call 0.1
+        // components too.
+        let pre = SyncStepPre::new(pre).map_err(|e| self.link_error(ctx, step, e))?;
         Ok(Arc::new(WasmSyncStep {
             pre,
+            common: self.common(ctx, step),
+        }))
+    }
+
+    fn link_error(&self, ctx: &ServiceContext, step: &str, e: wasmtime::Error) -> Error {
+        Error::Link {
+            service: ctx.service().to_owned(),
+            step: step.to_owned(),
+            message: format!("{e:#}"),
+        }
+    }
+
+    fn common(&self, ctx: &Arc<ServiceContext>, step: &str) -> Common {
+        Common {
             engine: self.engine.clone(),
             core: self.core.clone(),
+            stats: Arc::clone(&self.stats),
             limits: self.limits,
-            service: service.to_owned(),
+            ctx: Arc::clone(ctx),
             step: step.to_owned(),
-        }))
+        }
     }
 }
 
-/// A store for one invocation: empty WASI, the memory limit, the deadline.
-pub(crate) fn new_store(engine: &Engine, limits: Limits, access: Access) -> Store<StepState> {
-    let state = StepState {
-        wasi: WasiCtx::builder().build(),
-        table: ResourceTable::new(),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .trap_on_grow_failure(true)
-            .build(),
-        access,
-        log_records: 0,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limits);
-    let ticks = (limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
-    store
+/// What every loaded component keeps: where it runs, under which limits,
+/// and what its service may touch.
+pub(crate) struct Common {
+    engine: Engine,
+    core: Core,
+    stats: Arc<Stats>,
+    pub(crate) limits: Limits,
+    pub(crate) ctx: Arc<ServiceContext>,
+    pub(crate) step: String,
 }
 
-/// Says what went wrong with a guest call, and logs it.
-pub(crate) fn describe_trap(
-    service: &str,
-    step: &str,
-    limits: Limits,
-    error: &wasmtime::Error,
-    phase: &str,
-) -> String {
-    let text = if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        format!(
-            "exceeded its deadline of {:?} and was interrupted",
-            limits.deadline
-        )
-    } else {
-        format!("trapped: {error:#}")
-    };
-    let message = format!("step `{step}` of service `{service}` {text} ({phase})");
-    tracing::warn!(service, step, "{message}");
-    message
+impl Common {
+    /// The store of one invocation: empty WASI, outbound HTTP behind the
+    /// grants, the memory limit, the deadline.
+    pub(crate) fn store(&self, role: Role, observed: i64) -> Store<StepState> {
+        let last_denial = LastDenial::default();
+        let state = StepState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            gate: OutboundGate {
+                ctx: Arc::clone(&self.ctx),
+                stats: Arc::clone(&self.stats),
+                limits: self.limits.http,
+                last_denial: Arc::clone(&last_denial),
+            },
+            store_limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            access: Access {
+                core: self.core.clone(),
+                ctx: Arc::clone(&self.ctx),
+                stats: Arc::clone(&self.stats),
+                limits: self.limits,
+                step: self.step.clone(),
+                role,
+                observed,
+                readable: HashSet::from([observed]),
+                last_denial,
+            },
+            output: Output::default(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.store_limits);
+        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Awaits a guest call, ending it at the deadline even while it waits
+    /// in a host call (the epoch only interrupts guest code).
+    pub(crate) async fn within_deadline<T>(
+        &self,
+        call: impl Future<Output = wasmtime::Result<T>>,
+    ) -> wasmtime::Result<T> {
+        let deadline = self.limits.deadline;
+        match tokio::time::timeout(deadline + 2 * EPOCH_TICK, call).await {
+            Ok(result) => result,
+            Err(_) => Err(wasmtime::Error::new(HostTrap::new(
+                TrapCause::Deadline,
+                format!("exceeded its deadline of {deadline:?} while waiting in a host call"),
+            ))),
+        }
+    }
+
+    /// What stopped the guest, from the error wasmtime returned and what
+    /// the invocation did before.
+    pub(crate) fn trap(
+        &self,
+        error: &wasmtime::Error,
+        store: &Store<StepState>,
+        phase: &str,
+    ) -> Trap {
+        let (cause, what) = if let Some(trap) = error.downcast_ref::<HostTrap>() {
+            (trap.cause, trap.message.clone())
+        } else if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            (
+                TrapCause::Deadline,
+                format!(
+                    "exceeded its deadline of {:?} and was interrupted",
+                    self.limits.deadline
+                ),
+            )
+        } else if format!("{error:#}").contains("forcing trap when growing memory") {
+            (
+                TrapCause::Memory,
+                format!(
+                    "tried to grow its memory beyond the limit of {} MiB",
+                    self.limits.memory_bytes >> 20
+                ),
+            )
+        } else if let Some(denial) = store
+            .data()
+            .access
+            .last_denial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            (
+                TrapCause::Denied,
+                format!("trapped after an access was denied ({denial}): {error:#}"),
+            )
+        } else {
+            (TrapCause::Crash, format!("trapped: {error:#}"))
+        };
+        Trap {
+            cause,
+            message: self.status(format!(
+                "step `{}` of service `{}` {what} ({phase})",
+                self.step,
+                self.ctx.service()
+            )),
+        }
+    }
+
+    /// A message fit for `backend_status`: secrets redacted, size capped.
+    pub(crate) fn status(&self, message: String) -> String {
+        truncate(self.ctx.redact(&message), self.limits.status_bytes)
+    }
+
+    /// The service the component belongs to.
+    pub(crate) fn service(&self) -> &str {
+        self.ctx.service()
+    }
 }
 
 impl Runtime {
@@ -252,106 +394,68 @@ impl Runtime {
             })
     }
 
-    /// Compiles an event step component for `service`, which may change the
-    /// models in `own_models`.
+    /// Compiles an event step component of the service `ctx` describes.
     ///
     /// # Errors
     ///
     /// As [`Runtime::load_sync_step`], for the `event-step` world.
     pub fn load_event_step(
         &self,
-        service: &str,
+        ctx: &Arc<ServiceContext>,
         step: &str,
         wasm: &[u8],
-        own_models: Arc<BTreeSet<String>>,
     ) -> Result<Arc<WasmEventStep>> {
-        let pre = self.instantiate_pre(service, step, wasm)?;
-        let pre = EventStepPre::new(pre).map_err(|e| Error::Link {
-            service: service.to_owned(),
-            step: step.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = self.instantiate_pre(ctx.service(), step, wasm)?;
+        let pre = EventStepPre::new(pre).map_err(|e| self.link_error(ctx, step, e))?;
         Ok(Arc::new(WasmEventStep {
             pre,
-            common: self.declarative(service, step, own_models),
+            common: self.common(ctx, step),
         }))
     }
 
-    /// Compiles a pull step component for `service`, which may change the
-    /// models in `own_models`.
+    /// Compiles a pull step component of the service `ctx` describes.
     ///
     /// # Errors
     ///
     /// As [`Runtime::load_sync_step`], for the `pull-step` world.
     pub fn load_pull_step(
         &self,
-        service: &str,
+        ctx: &Arc<ServiceContext>,
         step: &str,
         wasm: &[u8],
-        own_models: Arc<BTreeSet<String>>,
     ) -> Result<Arc<WasmPullStep>> {
-        let pre = self.instantiate_pre(service, step, wasm)?;
-        let pre = PullStepPre::new(pre).map_err(|e| Error::Link {
-            service: service.to_owned(),
-            step: step.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = self.instantiate_pre(ctx.service(), step, wasm)?;
+        let pre = PullStepPre::new(pre).map_err(|e| self.link_error(ctx, step, e))?;
         Ok(Arc::new(WasmPullStep {
             pre,
-            common: self.declarative(service, step, own_models),
+            common: self.common(ctx, step),
         }))
     }
 
-    /// Compiles a model policy component for `service`, which may change
-    /// the models in `own_models`.
+    /// Compiles a model policy component of the service `ctx` describes.
     ///
     /// # Errors
     ///
     /// As [`Runtime::load_sync_step`], for the `model-policy` world.
     pub fn load_model_policy(
         &self,
-        service: &str,
+        ctx: &Arc<ServiceContext>,
         policy: &str,
         wasm: &[u8],
-        own_models: Arc<BTreeSet<String>>,
     ) -> Result<Arc<WasmModelPolicy>> {
-        let pre = self.instantiate_pre(service, policy, wasm)?;
-        let pre = ModelPolicyPre::new(pre).map_err(|e| Error::Link {
-            service: service.to_owned(),
-            step: policy.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = self.instantiate_pre(ctx.service(), policy, wasm)?;
+        let pre = ModelPolicyPre::new(pre).map_err(|e| self.link_error(ctx, policy, e))?;
         Ok(Arc::new(WasmModelPolicy {
             pre,
-            common: self.declarative(service, policy, own_models),
+            common: self.common(ctx, policy),
         }))
-    }
-
-    fn declarative(
-        &self,
-        service: &str,
-        step: &str,
-        own_models: Arc<BTreeSet<String>>,
-    ) -> Declarative {
-        Declarative {
-            engine: self.engine.clone(),
-            core: self.core.clone(),
-            limits: self.limits,
-            service: service.to_owned(),
-            step: step.to_owned(),
-            own_models,
-        }
     }
 }
 
 /// A compiled, pre-instantiated sync step component.
 pub struct WasmSyncStep {
     pre: SyncStepPre<StepState>,
-    engine: Engine,
-    core: Core,
-    limits: Limits,
-    service: String,
-    step: String,
+    common: Common,
 }
 
 #[derive(Clone, Copy)]
@@ -362,34 +466,30 @@ enum Phase {
 
 impl WasmSyncStep {
     async fn invoke(&self, object: &Object, phase: Phase) -> Outcome {
-        let access = Access {
-            core: self.core.clone(),
-            service: self.service.clone(),
-            step: self.step.clone(),
-            observed: object.id,
-            readable: HashSet::from([object.id]),
-            own_models: Arc::default(),
-        };
-        let mut store = new_store(&self.engine, self.limits, access);
-        let instance = match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
-            Err(e) => return Outcome::Failed(self.describe_trap(&e, "instantiate")),
-        };
+        let common = &self.common;
+        let mut store = common.store(Role::Sync, object.id);
         let arg = to_model_object(object);
-        let result = match phase {
-            Phase::Sync => instance.call_sync_record(&mut store, &arg).await,
-            Phase::Delete => instance.call_delete_record(&mut store, &arg).await,
+        let (result, name) = {
+            let store = &mut store;
+            let call = async {
+                let instance = self.pre.instantiate_async(&mut *store).await?;
+                match phase {
+                    Phase::Sync => instance.call_sync_record(&mut *store, &arg).await,
+                    Phase::Delete => instance.call_delete_record(&mut *store, &arg).await,
+                }
+            };
+            let name = match phase {
+                Phase::Sync => "sync-record",
+                Phase::Delete => "delete-record",
+            };
+            (common.within_deadline(call).await, name)
         };
         match result {
             Ok(Ok(())) => Outcome::Done,
-            Ok(Err(StepError::Deferred(m))) => Outcome::Deferred(m),
-            Ok(Err(StepError::Failed(m))) => Outcome::Failed(m),
-            Err(e) => Outcome::Failed(self.describe_trap(&e, "invoke")),
+            Ok(Err(StepError::Deferred(m))) => Outcome::Deferred(common.status(m)),
+            Ok(Err(StepError::Failed(m))) => Outcome::Failed(common.status(m)),
+            Err(e) => Outcome::Trapped(common.trap(&e, &store, name)),
         }
-    }
-
-    fn describe_trap(&self, error: &wasmtime::Error, phase: &str) -> String {
-        describe_trap(&self.service, &self.step, self.limits, error, phase)
     }
 }
 

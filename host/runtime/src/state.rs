@@ -1,35 +1,71 @@
 //! What one invocation's store holds.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use syncplane_core::Core;
+use syncplane_engine::Stats;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::capability::ServiceContext;
+use crate::capability::outbound::{LastDenial, OutboundGate};
+use crate::runtime::Limits;
 
 /// Per-invocation state: limits, the WASI context (empty: no files, no
-/// sockets, no environment), and the step's capabilities.
+/// sockets, no environment), outbound HTTP behind the service's grants,
+/// and the step's capabilities.
 pub(crate) struct StepState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) gate: OutboundGate,
+    pub(crate) store_limits: StoreLimits,
     pub(crate) access: Access,
+    pub(crate) output: Output,
+}
+
+/// What the guest produced so far in this invocation, against its caps.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
     pub(crate) log_records: u32,
+    pub(crate) log_bytes: usize,
+    pub(crate) host_calls: u32,
+}
+
+/// Which contract the running component has: a sync step reaches its
+/// observed object and what that links to; the others (event and pull
+/// steps, model policies) change declarative state of their own models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Sync,
+    Declarative,
 }
 
 /// What the running step may touch.
 pub(crate) struct Access {
     pub(crate) core: Core,
-    pub(crate) service: String,
+    pub(crate) ctx: Arc<ServiceContext>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) limits: Limits,
     pub(crate) step: String,
-    /// The object the step was invoked for; the only one it may write.
+    pub(crate) role: Role,
+    /// The object the step was invoked for; the only one a sync step may
+    /// write. 0 for event and pull steps.
     pub(crate) observed: i64,
-    /// Objects the step may read: the observed one and those reached by links.
+    /// Objects a sync step may read: the observed one and those reached
+    /// by links.
     pub(crate) readable: HashSet<i64>,
-    /// For event steps: the models whose objects the step may create, read,
-    /// change and delete (its own service's). Empty for sync steps.
-    pub(crate) own_models: Arc<BTreeSet<String>>,
+    pub(crate) last_denial: LastDenial,
+}
+
+impl Access {
+    /// The service the step belongs to.
+    pub(crate) fn service(&self) -> &str {
+        self.ctx.service()
+    }
 }
 
 impl WasiView for StepState {
@@ -37,6 +73,16 @@ impl WasiView for StepState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for StepState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.gate,
         }
     }
 }

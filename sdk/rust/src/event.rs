@@ -2,7 +2,7 @@
 //! what a backend has, periodically. Both change models through
 //! [`declarative`].
 //!
-//! ```ignore
+//! ```no_run
 //! use syncplane_sdk::event::{Event, EventStep, declarative};
 //!
 //! struct Track;
@@ -16,8 +16,8 @@
 //! syncplane_sdk::export_event_step!(Track);
 //! ```
 
-pub use crate::__private_event::Event;
 use crate::__private::syncplane::plugin::types::AccessError;
+pub use crate::__private_event::Event;
 use crate::fields::{Fields, Value};
 
 /// An event step.
@@ -93,8 +93,21 @@ impl From<bool> for Value {
     }
 }
 
-/// Changes to the service's own models, as a user would make them: every
-/// write makes the object pending for its sync steps.
+/// Changes to models, as a user would make them: every write makes the
+/// object pending for its sync steps.
+///
+/// A step may read and write its own service's models, read the models its
+/// manifest grants for reading and write those it grants for writing:
+///
+/// ```toml
+/// [capabilities.models]
+/// read = ["core.Site"]
+/// write = ["chainb.ChainBInstance"]
+/// ```
+///
+/// Models are named as in xproto (`ChainBInstance`). Anything else is
+/// refused with an error naming the step and the access; bookkeeping and
+/// feedback fields are never writable here.
 pub mod declarative {
     use super::{Fields, Value, message};
     use crate::__private_event::syncplane::plugin::declarative as host;
@@ -111,7 +124,10 @@ pub mod declarative {
     }
 
     fn owned(fields: &[(&str, Value)]) -> Vec<(String, Value)> {
-        fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+        fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     /// The objects of `model` whose `field` equals `value`.
@@ -123,7 +139,11 @@ pub mod declarative {
         let found = host::find(model, field, &value).map_err(message)?;
         Ok(found
             .into_iter()
-            .map(|o| Found { id: o.id, model: o.model, fields: Fields(o.fields) })
+            .map(|o| Found {
+                id: o.id,
+                model: o.model,
+                fields: Fields(o.fields),
+            })
             .collect())
     }
 
@@ -142,7 +162,11 @@ pub mod declarative {
     /// # Errors
     ///
     /// What the host refused, as text.
-    pub fn update(id: u64, fields: &[(&str, Value)], always_update_timestamp: bool) -> Result<(), String> {
+    pub fn update(
+        id: u64,
+        fields: &[(&str, Value)],
+        always_update_timestamp: bool,
+    ) -> Result<(), String> {
         host::update(id, &owned(fields), always_update_timestamp).map_err(message)
     }
 

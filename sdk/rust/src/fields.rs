@@ -37,7 +37,10 @@ impl Fields {
     ///
     /// When the field is missing or of another type.
     pub fn get<T: FromValue>(&self, name: &str) -> Result<T, FieldError> {
-        T::from_value(self.raw(name)).map_err(|message| FieldError { field: name.to_owned(), message })
+        T::from_value(self.raw(name)).map_err(|message| FieldError {
+            field: name.to_owned(),
+            message,
+        })
     }
 }
 

@@ -4,7 +4,7 @@
 //! [`export_sync_step!`]; models are declared with [`model!`] so fields are
 //! read as typed struct fields. The tutorial's step:
 //!
-//! ```ignore
+//! ```no_run
 //! use syncplane_sdk::prelude::*;
 //!
 //! model! {
@@ -27,20 +27,56 @@
 //! export_sync_step!(SyncHelloWorldServiceInstance);
 //! ```
 //!
-//! The host checks every access: a step reads the object it observes and
-//! what that object links to ([`Object::follow`]), and writes only feedback
-//! fields ([`Object::set_feedback`]).
+//! # What a guest may reach
+//!
+//! The host checks every access against the service's manifest:
+//!
+//! - **Models.** A sync step reads the object it observes and what that
+//!   object links to ([`Object::follow`]), objects of models granted for
+//!   reading ([`get`], [`find`]), and writes only feedback fields
+//!   ([`Object::set_feedback`]). Policies, pull steps and event steps change
+//!   their own service's models and models granted for writing through
+//!   [`event::declarative`].
+//! - **Configuration and secrets** the manifest declares: [`config`],
+//!   [`require_config`], [`secret`].
+//! - **HTTP** to the origins the manifest grants: [`http`].
+//!
+//! ```toml
+//! [capabilities]
+//! outbound_http = ["http://127.0.0.1:8081"]
+//! config = ["api_url"]
+//! secrets = ["api_key"]
+//!
+//! [capabilities.models]
+//! read = ["core.Site"]
+//! write = ["chainb.ChainBInstance"]
+//! ```
+//!
+//! Every refusal is an ordinary error that `?` turns into
+//! [`StepError::Failed`] (sync steps) or a `String` (the other kinds), so it
+//! ends up in the object's `backend_status`.
+//!
+//! # Caveats
+//!
+//! Guests built with this SDK need a host speaking `syncplane:plugin@0.2.0`.
+//! A host-side failure (a database error, exceeding the log budget) is not
+//! an error the guest sees: the host stops the invocation (a trap).
+
+#![deny(missing_docs)]
 
 pub mod event;
 mod fields;
+pub mod http;
 pub mod log;
 mod object;
+mod settings;
 
 pub use fields::{FieldError, Fields, FromValue, Value};
-pub use object::{Model, Object, get};
+pub use object::{Model, Object, find, get};
+pub use settings::{Setting, SettingError, SettingErrorKind, config, require_config, secret};
 
-/// Why a step did not succeed. `?` on model access turns access errors into
-/// [`StepError::Failed`].
+/// Why a step did not succeed. `?` turns model access errors,
+/// [`SettingError`]s and [`http::HttpError`]s into [`StepError::Failed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepError {
     /// Retry later at the normal interval; not an error.
@@ -77,13 +113,17 @@ pub trait SyncStep {
 
 /// Everything a step module usually needs.
 pub mod prelude {
+    pub use crate::log;
     pub use crate::{
         Deferred, Failed, Model, Object, StepError, StepResult, SyncStep, export_sync_step, model,
     };
-    pub use crate::log;
 }
 
 #[doc(hidden)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the generated export of `process-event` takes the flattened event record"
+)]
 pub mod __private_event {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -92,8 +132,10 @@ pub mod __private_event {
         default_bindings_module: "syncplane_sdk::__private_event",
         export_macro_name: "__export_event_world",
         with: {
-            "syncplane:plugin/types@0.1.0": crate::__private::syncplane::plugin::types,
-            "syncplane:plugin/log@0.1.0": crate::__private::syncplane::plugin::log,
+            "syncplane:plugin/types@0.2.0": crate::__private::syncplane::plugin::types,
+            "syncplane:plugin/log@0.2.0": crate::__private::syncplane::plugin::log,
+            "syncplane:plugin/config@0.2.0": crate::__private::syncplane::plugin::config,
+            "syncplane:plugin/secrets@0.2.0": crate::__private::syncplane::plugin::secrets,
         },
     });
 }
@@ -107,9 +149,11 @@ pub mod __private_pull {
         default_bindings_module: "syncplane_sdk::__private_pull",
         export_macro_name: "__export_pull_world",
         with: {
-            "syncplane:plugin/types@0.1.0": crate::__private::syncplane::plugin::types,
-            "syncplane:plugin/log@0.1.0": crate::__private::syncplane::plugin::log,
-            "syncplane:plugin/declarative@0.1.0": crate::__private_event::syncplane::plugin::declarative,
+            "syncplane:plugin/types@0.2.0": crate::__private::syncplane::plugin::types,
+            "syncplane:plugin/log@0.2.0": crate::__private::syncplane::plugin::log,
+            "syncplane:plugin/config@0.2.0": crate::__private::syncplane::plugin::config,
+            "syncplane:plugin/secrets@0.2.0": crate::__private::syncplane::plugin::secrets,
+            "syncplane:plugin/declarative@0.2.0": crate::__private_event::syncplane::plugin::declarative,
         },
     });
 }
@@ -143,9 +187,11 @@ pub mod __private_policy {
         default_bindings_module: "syncplane_sdk::__private_policy",
         export_macro_name: "__export_policy_world",
         with: {
-            "syncplane:plugin/types@0.1.0": crate::__private::syncplane::plugin::types,
-            "syncplane:plugin/log@0.1.0": crate::__private::syncplane::plugin::log,
-            "syncplane:plugin/declarative@0.1.0": crate::__private_event::syncplane::plugin::declarative,
+            "syncplane:plugin/types@0.2.0": crate::__private::syncplane::plugin::types,
+            "syncplane:plugin/log@0.2.0": crate::__private::syncplane::plugin::log,
+            "syncplane:plugin/config@0.2.0": crate::__private::syncplane::plugin::config,
+            "syncplane:plugin/secrets@0.2.0": crate::__private::syncplane::plugin::secrets,
+            "syncplane:plugin/declarative@0.2.0": crate::__private_event::syncplane::plugin::declarative,
         },
     });
 
@@ -173,17 +219,26 @@ macro_rules! export_model_policy {
             fn handle_create(
                 obj: $crate::__private::ModelObject,
             ) -> ::core::result::Result<(), ::std::string::String> {
-                $crate::__private_policy::run::<$policy>(obj, <$policy as $crate::event::ModelPolicy>::handle_create)
+                $crate::__private_policy::run::<$policy>(
+                    obj,
+                    <$policy as $crate::event::ModelPolicy>::handle_create,
+                )
             }
             fn handle_update(
                 obj: $crate::__private::ModelObject,
             ) -> ::core::result::Result<(), ::std::string::String> {
-                $crate::__private_policy::run::<$policy>(obj, <$policy as $crate::event::ModelPolicy>::handle_update)
+                $crate::__private_policy::run::<$policy>(
+                    obj,
+                    <$policy as $crate::event::ModelPolicy>::handle_update,
+                )
             }
             fn handle_delete(
                 obj: $crate::__private::ModelObject,
             ) -> ::core::result::Result<(), ::std::string::String> {
-                $crate::__private_policy::run::<$policy>(obj, <$policy as $crate::event::ModelPolicy>::handle_delete)
+                $crate::__private_policy::run::<$policy>(
+                    obj,
+                    <$policy as $crate::event::ModelPolicy>::handle_delete,
+                )
             }
         }
 
@@ -237,12 +292,20 @@ pub mod __private {
 
     /// Runs `sync_record` of `S` on a raw object.
     pub fn run_sync<S: SyncStep>(raw: ModelObject) -> Result<(), self::StepError> {
-        convert(Object::<S::Model>::from_raw(raw).map_err(crate::StepError::from).and_then(|o| S::sync_record(&o)))
+        convert(
+            Object::<S::Model>::from_raw(raw)
+                .map_err(crate::StepError::from)
+                .and_then(|o| S::sync_record(&o)),
+        )
     }
 
     /// Runs `delete_record` of `S` on a raw object.
     pub fn run_delete<S: SyncStep>(raw: ModelObject) -> Result<(), self::StepError> {
-        convert(Object::<S::Model>::from_raw(raw).map_err(crate::StepError::from).and_then(|o| S::delete_record(&o)))
+        convert(
+            Object::<S::Model>::from_raw(raw)
+                .map_err(crate::StepError::from)
+                .and_then(|o| S::delete_record(&o)),
+        )
     }
 }
 

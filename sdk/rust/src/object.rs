@@ -6,8 +6,8 @@ use std::ops::Deref;
 use crate::__private::ModelObject;
 use crate::__private::syncplane::plugin::models;
 use crate::__private::syncplane::plugin::types::AccessError;
-use crate::fields::{FieldError, Fields, Value};
 use crate::StepError;
+use crate::fields::{FieldError, Fields, Value};
 
 /// A model type, usually declared with [`model!`](crate::model).
 pub trait Model: Sized {
@@ -64,7 +64,12 @@ impl<M: Model> Object<M> {
     pub(crate) fn from_raw(raw: ModelObject) -> Result<Self, FieldError> {
         let fields = Fields(raw.fields);
         let typed = M::from_fields(&fields)?;
-        Ok(Object { id: raw.id, model: raw.model, fields, typed })
+        Ok(Object {
+            id: raw.id,
+            model: raw.model,
+            fields,
+            typed,
+        })
     }
 
     /// Follows the link field `field` (e.g. `"owner"`) and reads the linked
@@ -77,7 +82,10 @@ impl<M: Model> Object<M> {
     pub fn follow<T: Model>(&self, field: &str) -> Result<Object<T>, StepError> {
         match models::get_link(self.id, field)? {
             Some(raw) => Ok(Object::from_raw(raw)?),
-            None => Err(StepError::Failed(format!("link `{field}` of {} {} is empty", self.model, self.id))),
+            None => Err(StepError::Failed(format!(
+                "link `{field}` of {} {} is empty",
+                self.model, self.id
+            ))),
         }
     }
 
@@ -87,19 +95,58 @@ impl<M: Model> Object<M> {
     ///
     /// [`StepError::Failed`] when the host refuses, e.g. for declarative fields.
     pub fn set_feedback(&self, fields: &[(&str, Value)]) -> Result<(), StepError> {
-        let fields = fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect::<Vec<_>>();
+        let fields = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect::<Vec<_>>();
         Ok(models::set_feedback(self.id, &fields)?)
     }
 }
 
-/// Reads any object by id as `T`. The host allows only the observed object
-/// and objects reached through links; anything else is denied.
+/// Reads any object by id as `T`. The host allows the observed object,
+/// objects reached through links, and objects of models the manifest grants
+/// for reading (`[capabilities.models] read`); anything else is denied.
 ///
 /// # Errors
 ///
 /// [`StepError::Failed`] when access is denied or the object is not a `T`.
 pub fn get<T: Model>(id: u64) -> Result<Object<T>, StepError> {
     Ok(Object::from_raw(models::get(id)?)?)
+}
+
+/// The objects of model `T` (and of the models inheriting it) whose field
+/// `field` equals `value`. `T::NAME` must be granted for reading in the
+/// manifest:
+///
+/// ```toml
+/// [capabilities.models]
+/// read = ["core.Site"]
+/// ```
+///
+/// ```no_run
+/// use syncplane_sdk::prelude::*;
+///
+/// model! { pub struct Site { pub name: String, pub login_base: String } }
+///
+/// # fn step() -> StepResult {
+/// let sites = syncplane_sdk::find::<Site>("login_base", "mysite")?;
+/// for site in &sites {
+///     log::info!("found site {}", site.name);
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`StepError::Failed`] when the model is not granted for reading, the
+/// field does not exist, or an object found is not a `T`.
+pub fn find<T: Model>(field: &str, value: impl Into<Value>) -> Result<Vec<Object<T>>, StepError> {
+    let found = models::find(T::NAME, field, &value.into())?;
+    let mut objects = Vec::with_capacity(found.len());
+    for raw in found {
+        objects.push(Object::from_raw(raw)?);
+    }
+    Ok(objects)
 }
 
 /// Declares a model type with typed fields; field names are the xproto

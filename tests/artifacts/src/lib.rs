@@ -7,6 +7,9 @@ use std::path::PathBuf;
 pub const TEST_GUESTS_DIR: &str = env!("SYNCPLANE_TEST_GUESTS_WASM");
 /// Directory with the compiled hello-world components.
 pub const HELLO_WORLD_DIR: &str = env!("SYNCPLANE_HELLO_WORLD_WASM");
+/// Directory with the compiled PowerDNS service components
+/// (`guests/powerdns`).
+pub const POWERDNS_DIR: &str = env!("SYNCPLANE_POWERDNS_WASM");
 
 /// The test guest components, by name.
 pub const TEST_GUESTS: &[&str] = &[
@@ -19,6 +22,18 @@ pub const TEST_GUESTS: &[&str] = &[
     "event_snoop",
     "pull_regions",
     "zone_policy",
+    "legacy_v01_step",
+    "cap_unlisted_host",
+    "cap_secret_snoop",
+    "cap_write_ungranted",
+    "cap_user_read",
+    "cap_sleep_forever",
+    "cap_endless_body",
+    "cap_log_flood",
+    "cap_huge_error",
+    "cap_http_ok",
+    "cap_chain_policy",
+    "cap_chain_step",
 ];
 
 /// The path of a compiled test guest.

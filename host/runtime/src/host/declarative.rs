@@ -1,109 +1,125 @@
-//! `syncplane:plugin/declarative`: event steps change their own service's
-//! models, as users do.
+//! `declarative`: event steps, pull steps and model policies change
+//! declarative state, as users do, of their own service's models and of
+//! models granted for writing; they read those and models granted for
+//! reading.
 
 use serde_json::{Map, Value as Json};
+use syncplane_core::Object;
 
-use crate::bindings::event::syncplane::plugin::declarative::Host;
-use crate::bindings::syncplane::plugin::types::{AccessError, ModelObject, Value};
-use crate::host::models::{to_json, to_model_object};
+use super::models::{HIDDEN_FIELDS, find};
+use super::{Fault, Kind, core_fault};
 use crate::state::{Access, StepState};
 
 impl Access {
-    /// Denies access to models outside the step's own service.
-    fn check_own(&self, model: &str) -> Result<(), AccessError> {
-        if self.own_models.contains(model) {
-            Ok(())
-        } else {
-            Err(self.denied(format!(
-                "touch `{model}`: an event step may change only the models of its own service"
-            )))
+    /// Denies writes outside the service's own and write-granted models.
+    fn check_write(&self, model: &str) -> Result<(), Fault> {
+        if self.ctx.owns(model) || self.ctx.may_write_granted(model) {
+            return Ok(());
         }
+        Err(self.denied(
+            Kind::ModelWrite,
+            format!(
+                "change `{model}`: it is not one of the service's models and not granted for writing in [capabilities.models]"
+            ),
+        ))
     }
 
-    async fn own_object(&self, id: u64) -> Result<syncplane_core::Object, AccessError> {
+    /// Reads an object of a model the step may read.
+    async fn readable_object(&self, id: u64) -> Result<Object, Fault> {
         let object = self.load(id).await?;
-        self.check_own(&object.model)?;
+        self.check_find(&object.model)?;
+        Ok(object)
+    }
+
+    /// Reads an object of a model the step may change.
+    async fn writable_object(&self, id: u64) -> Result<Object, Fault> {
+        let object = self.load(id).await?;
+        self.check_write(&object.model)?;
         Ok(object)
     }
 }
 
-fn input(fields: Vec<(String, Value)>) -> Map<String, Json> {
-    fields.into_iter().map(|(k, v)| (k, to_json(v))).collect()
+/// Refuses fields no guest may see or set.
+fn visible(model: &str, fields: Vec<(String, Json)>) -> Result<Map<String, Json>, Fault> {
+    if let Some((name, _)) = fields
+        .iter()
+        .find(|(k, _)| HIDDEN_FIELDS.contains(&k.as_str()))
+    {
+        return Err(Fault::Invalid(format!(
+            "{model}.{name} cannot be set by a component"
+        )));
+    }
+    Ok(fields.into_iter().collect())
 }
 
-/// Core errors on writes are the caller's fault (unknown field, wrong type,
-/// read-only field) or a vanished object.
-fn invalid(e: syncplane_core::Error) -> AccessError {
-    match e {
-        syncplane_core::Error::NotFound { .. } => AccessError::NotFound(e.to_string()),
-        other => AccessError::Invalid(other.to_string()),
-    }
-}
-
-impl Host for StepState {
-    async fn get(&mut self, id: u64) -> Result<ModelObject, AccessError> {
-        Ok(to_model_object(&self.access.own_object(id).await?))
+impl StepState {
+    pub(crate) async fn decl_get(&mut self, id: u64) -> Result<Object, Fault> {
+        self.enter()?;
+        self.access.readable_object(id).await
     }
 
-    async fn find(
+    pub(crate) async fn decl_find(
         &mut self,
         model: String,
         field: String,
-        value: Value,
-    ) -> Result<Vec<ModelObject>, AccessError> {
-        self.access.check_own(&model)?;
-        let filter = [(field, to_json(value))];
-        let mut tx = self.access.core.begin().await.map_err(invalid)?;
-        let found = tx.list(&model, &filter).await.map_err(invalid)?;
-        Ok(found.iter().map(to_model_object).collect())
+        value: Json,
+    ) -> Result<Vec<Object>, Fault> {
+        self.enter()?;
+        self.access.check_find(&model)?;
+        find(&self.access, &model, field, value).await
     }
 
-    async fn create(
+    pub(crate) async fn decl_create(
         &mut self,
         model: String,
-        fields: Vec<(String, Value)>,
-    ) -> Result<u64, AccessError> {
-        self.access.check_own(&model)?;
-        let mut fields = input(fields);
+        fields: Vec<(String, Json)>,
+    ) -> Result<u64, Fault> {
+        self.enter()?;
+        self.access.check_write(&model)?;
+        let mut fields = visible(&model, fields)?;
         let mut flags = Vec::new();
         for name in syncplane_core::IMPORT_FLAGS {
             match fields.remove(*name) {
                 None | Some(Json::Null) => {}
                 Some(Json::Bool(on)) => flags.push((*name, on)),
                 Some(other) => {
-                    return Err(AccessError::Invalid(format!(
+                    return Err(Fault::Invalid(format!(
                         "{model}.{name}: expected true or false, got {other}"
                     )));
                 }
             }
         }
         // One transaction: the engine never sees the object without its flags.
-        let mut tx = self.access.core.begin().await.map_err(invalid)?;
-        let object = tx.create(&model, fields).await.map_err(invalid)?;
+        let core = &self.access.core;
+        let mut tx = core.begin().await.map_err(core_fault)?;
+        let object = tx.create(&model, fields).await.map_err(core_fault)?;
         if !flags.is_empty() {
-            tx.set_flags(object.id, &flags).await.map_err(invalid)?;
+            tx.set_flags(object.id, &flags).await.map_err(core_fault)?;
         }
-        tx.commit().await.map_err(invalid)?;
+        tx.commit().await.map_err(core_fault)?;
         Ok(object.id as u64)
     }
 
-    async fn update(
+    pub(crate) async fn decl_update(
         &mut self,
         id: u64,
-        fields: Vec<(String, Value)>,
+        fields: Vec<(String, Json)>,
         always_update_timestamp: bool,
-    ) -> Result<(), AccessError> {
-        let before = self.access.own_object(id).await?;
-        let mut tx = self.access.core.begin().await.map_err(invalid)?;
-        let after = tx.update(before.id, input(fields)).await.map_err(invalid)?;
+    ) -> Result<(), Fault> {
+        self.enter()?;
+        let before = self.access.writable_object(id).await?;
+        let fields = visible(&before.model, fields)?;
+        let mut tx = self.access.core.begin().await.map_err(core_fault)?;
+        let after = tx.update(before.id, fields).await.map_err(core_fault)?;
         if always_update_timestamp && after.sync.change_seq == before.sync.change_seq {
-            tx.touch(before.id).await.map_err(invalid)?;
+            tx.touch(before.id).await.map_err(core_fault)?;
         }
-        tx.commit().await.map_err(invalid)
+        tx.commit().await.map_err(core_fault)
     }
 
-    async fn delete(&mut self, id: u64) -> Result<(), AccessError> {
-        let object = self.access.own_object(id).await?;
-        self.access.core.delete(object.id).await.map_err(invalid)
+    pub(crate) async fn decl_delete(&mut self, id: u64) -> Result<(), Fault> {
+        self.enter()?;
+        let object = self.access.writable_object(id).await?;
+        self.access.core.delete(object.id).await.map_err(core_fault)
     }
 }

@@ -1,120 +1,116 @@
-//! `syncplane:plugin/models`: capability-checked model access for sync steps.
+//! `models`: what a sync step may read and write.
+//!
+//! A sync step reads the object it observes, the objects reached through
+//! its links, and objects of models its service is granted to read; it
+//! writes only feedback fields of the object it observes.
 
 use serde_json::{Map, Value as Json};
 use syncplane_core::Object;
 
-use crate::bindings::syncplane::plugin::models::Host;
-use crate::bindings::syncplane::plugin::types::{AccessError, ModelObject, Value};
+use super::{Fault, Kind, core_fault};
 use crate::state::{Access, StepState};
 
-/// Converts a core object into what the guest sees (secrets left out).
-pub(crate) fn to_model_object(object: &Object) -> ModelObject {
-    let fields = object
-        .fields
-        .iter()
-        .filter(|(k, _)| k.as_str() != "password")
-        .map(|(k, v)| {
-            let value = match v {
-                Json::Null => Value::Null,
-                Json::Bool(b) => Value::Boolean(*b),
-                Json::Number(n) => match n.as_i64() {
-                    Some(i) => Value::Integer(i),
-                    None => Value::Float(n.as_f64().unwrap_or_default()),
-                },
-                Json::String(s) => Value::Text(s.clone()),
-                other => Value::Text(other.to_string()),
-            };
-            (k.clone(), value)
-        })
-        .collect();
-    ModelObject {
-        model: object.model.clone(),
-        id: object.id as u64,
-        fields,
-    }
-}
-
-pub(crate) fn to_json(value: Value) -> Json {
-    match value {
-        Value::Null => Json::Null,
-        Value::Boolean(b) => Json::Bool(b),
-        Value::Integer(i) => Json::from(i),
-        Value::Float(f) => Json::from(f),
-        Value::Text(s) => Json::String(s),
-    }
-}
+/// Fields no guest ever sees.
+pub(crate) const HIDDEN_FIELDS: &[&str] = &["password"];
 
 impl Access {
-    pub(crate) fn denied(&self, what: String) -> AccessError {
-        tracing::warn!(service = %self.service, step = %self.step, object = self.observed, "denied guest access: {what}");
-        AccessError::Denied(format!(
-            "step `{}` of service `{}` may not {what}",
-            self.step, self.service
+    /// Reads an object; a missing one is `not-found`.
+    pub(crate) async fn load(&self, id: u64) -> Result<Object, Fault> {
+        let id = i64::try_from(id)
+            .map_err(|_| Fault::NotFound(format!("object {id} does not exist")))?;
+        match self.core.get(id).await {
+            Ok(Some(object)) => Ok(object),
+            Ok(None) => Err(Fault::NotFound(format!("object {id} does not exist"))),
+            Err(e) => Err(core_fault(e)),
+        }
+    }
+
+    /// Whether a sync step may read `object`: reached already, or of a
+    /// model granted for reading.
+    fn check_sync_read(&self, object: &Object) -> Result<(), Fault> {
+        if self.readable.contains(&object.id) || self.ctx.may_read_granted(&object.model) {
+            return Ok(());
+        }
+        Err(self.denied(
+            Kind::ModelRead,
+            format!(
+                "read object {}: a sync step may read the object it observes ({}), objects reached through its links, and models granted in [capabilities.models]",
+                object.id, self.observed
+            ),
         ))
     }
 
-    pub(crate) async fn load(&self, id: u64) -> Result<Object, AccessError> {
-        match self.core.get(id as i64).await {
-            Ok(Some(object)) => Ok(object),
-            Ok(None) => Err(AccessError::NotFound(format!("object {id} does not exist"))),
-            Err(e) => Err(AccessError::NotFound(format!(
-                "object {id} could not be read: {e}"
-            ))),
+    /// Whether `model` may be searched: granted for reading, or (for
+    /// declarative components) one of the service's own.
+    pub(crate) fn check_find(&self, model: &str) -> Result<(), Fault> {
+        let own = self.role == crate::state::Role::Declarative && self.ctx.owns(model);
+        if own || self.ctx.may_read_granted(model) {
+            return Ok(());
         }
-    }
-
-    fn check_readable(&self, id: u64) -> Result<(), AccessError> {
-        if self.readable.contains(&(id as i64)) {
-            Ok(())
-        } else {
-            Err(self.denied(format!(
-                "read object {id}: a sync step may read the object it observes ({}) and objects reached through its links",
-                self.observed
-            )))
-        }
+        Err(self.denied(
+            Kind::ModelRead,
+            format!("read `{model}`: it is not granted in [capabilities.models]"),
+        ))
     }
 }
 
-impl Host for StepState {
-    async fn get(&mut self, id: u64) -> Result<ModelObject, AccessError> {
-        self.access.check_readable(id)?;
+impl StepState {
+    pub(crate) async fn sync_get(&mut self, id: u64) -> Result<Object, Fault> {
+        self.enter()?;
         let object = self.access.load(id).await?;
-        Ok(to_model_object(&object))
+        self.access.check_sync_read(&object)?;
+        Ok(object)
     }
 
-    async fn get_link(
+    pub(crate) async fn sync_get_link(
         &mut self,
         id: u64,
         field: String,
-    ) -> Result<Option<ModelObject>, AccessError> {
-        self.access.check_readable(id)?;
+    ) -> Result<Option<Object>, Fault> {
+        self.enter()?;
         let object = self.access.load(id).await?;
+        self.access.check_sync_read(&object)?;
         let registry = self.access.core.registry();
         let link = registry
             .schema()
             .field(&object.model, &field)
             .filter(|f| f.link_target().is_some())
             .ok_or_else(|| {
-                AccessError::Invalid(format!("`{field}` is not a link field of {}", object.model))
+                Fault::Invalid(format!("`{field}` is not a link field of {}", object.model))
             })?;
         let Some(target) = object.int_field(&link.column_name()) else {
             return Ok(None);
         };
         let linked = self.access.load(target as u64).await?;
         self.access.readable.insert(linked.id);
-        Ok(Some(to_model_object(&linked)))
+        Ok(Some(linked))
     }
 
-    async fn set_feedback(
+    pub(crate) async fn sync_find(
+        &mut self,
+        model: String,
+        field: String,
+        value: Json,
+    ) -> Result<Vec<Object>, Fault> {
+        self.enter()?;
+        self.access.check_find(&model)?;
+        find(&self.access, &model, field, value).await
+    }
+
+    pub(crate) async fn sync_set_feedback(
         &mut self,
         id: u64,
-        fields: Vec<(String, Value)>,
-    ) -> Result<(), AccessError> {
+        fields: Vec<(String, Json)>,
+    ) -> Result<(), Fault> {
+        self.enter()?;
         if id as i64 != self.access.observed {
-            return Err(self.access.denied(format!(
-                "write object {id}: a sync step may write only the object it observes ({})",
-                self.access.observed
-            )));
+            return Err(self.access.denied(
+                Kind::ModelWrite,
+                format!(
+                    "write object {id}: a sync step may write only the object it observes ({})",
+                    self.access.observed
+                ),
+            ));
         }
         let object = self.access.load(id).await?;
         let registry = self.access.core.registry();
@@ -122,19 +118,22 @@ impl Host for StepState {
         for (name, value) in fields {
             match registry.schema().field(&object.model, &name) {
                 None => {
-                    return Err(AccessError::Invalid(format!(
+                    return Err(Fault::Invalid(format!(
                         "{} has no field `{name}`",
                         object.model
                     )));
                 }
                 Some(f) if !f.flag("feedback_state") => {
-                    return Err(self.access.denied(format!(
-                        "write `{}.{name}`: it is declarative state, and sync steps write only feedback fields",
-                        object.model
-                    )));
+                    return Err(self.access.denied(
+                        Kind::ModelWrite,
+                        format!(
+                            "write `{}.{name}`: it is declarative state, and sync steps write only feedback fields",
+                            object.model
+                        ),
+                    ));
                 }
                 Some(_) => {
-                    input.insert(name, to_json(value));
+                    input.insert(name, value);
                 }
             }
         }
@@ -142,8 +141,21 @@ impl Host for StepState {
             .core
             .set_feedback(id as i64, input)
             .await
-            .map_err(|e| AccessError::Invalid(e.to_string()))
+            .map_err(core_fault)
     }
 }
 
-impl crate::bindings::syncplane::plugin::types::Host for StepState {}
+/// The objects of `model` (and its descendants) whose `field` is `value`.
+pub(crate) async fn find(
+    access: &Access,
+    model: &str,
+    field: String,
+    value: Json,
+) -> Result<Vec<Object>, Fault> {
+    if HIDDEN_FIELDS.contains(&field.as_str()) {
+        return Err(Fault::Invalid(format!("{model} has no field `{field}`")));
+    }
+    let filter = [(field, value)];
+    let mut tx = access.core.begin().await.map_err(core_fault)?;
+    tx.list(model, &filter).await.map_err(core_fault)
+}

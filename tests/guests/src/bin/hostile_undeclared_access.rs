@@ -1,6 +1,6 @@
 //! Reads an unrelated object and writes declarative state; both must be denied.
-use syncplane_sdk::prelude::*;
 use syncplane_sdk::Value;
+use syncplane_sdk::prelude::*;
 use syncplane_test_guests::Target;
 
 struct Step;

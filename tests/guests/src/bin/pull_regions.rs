@@ -10,7 +10,11 @@ impl PullStep for Pull {
         if declarative::find("ChainRegion", "name", "imported".into())?.is_empty() {
             declarative::create(
                 "ChainRegion",
-                &[("name", "imported".into()), ("no_sync", true.into()), ("write_protect", true.into())],
+                &[
+                    ("name", "imported".into()),
+                    ("no_sync", true.into()),
+                    ("write_protect", true.into()),
+                ],
             )?;
         }
         Ok(())

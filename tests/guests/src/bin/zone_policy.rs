@@ -13,7 +13,10 @@ impl ModelPolicy for ZonePolicy {
         let rack = format!("{}-rack1", zone.name);
         let id = declarative::create(
             "ChainRack",
-            &[("name", rack.as_str().into()), ("zone_id", (zone.id as i64).into())],
+            &[
+                ("name", rack.as_str().into()),
+                ("zone_id", (zone.id as i64).into()),
+            ],
         )?;
         log::info!("policy created {} as {}", rack, id);
         Ok(())

@@ -1,0 +1,183 @@
+//! What one installed service may touch, resolved against the installed
+//! models, with the operator's current config and secret values.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::RwLock;
+
+use ipnet::IpNet;
+
+use super::grants::Grants;
+
+/// Replaces secret values in text the guest produced.
+pub const REDACTED: &str = "[redacted]";
+
+/// A service's capabilities as every invocation of its components sees
+/// them. Shared by all its components; config and secrets change live.
+#[derive(Debug)]
+pub struct ServiceContext {
+    service: String,
+    own_models: BTreeSet<String>,
+    readable: BTreeSet<String>,
+    writable: BTreeSet<String>,
+    grants: Grants,
+    networks: Vec<IpNet>,
+    values: RwLock<Values>,
+}
+
+#[derive(Debug, Default)]
+struct Values {
+    config: BTreeMap<String, String>,
+    secrets: BTreeMap<String, String>,
+}
+
+impl ServiceContext {
+    /// A context for `service`.
+    ///
+    /// `own_models` are the models its files define (with their concrete
+    /// descendants); `readable` and `writable` the other models its grants
+    /// resolve to; `networks` the operator's limits on where outbound
+    /// requests may connect (empty: anywhere its origins allow).
+    pub fn new(
+        service: impl Into<String>,
+        own_models: BTreeSet<String>,
+        readable: BTreeSet<String>,
+        writable: BTreeSet<String>,
+        grants: Grants,
+        networks: Vec<IpNet>,
+    ) -> Self {
+        ServiceContext {
+            service: service.into(),
+            own_models,
+            readable,
+            writable,
+            grants,
+            networks,
+            values: RwLock::default(),
+        }
+    }
+
+    /// A context with no grants: own models only.
+    pub fn own_only(service: impl Into<String>, own_models: BTreeSet<String>) -> Self {
+        Self::new(
+            service,
+            own_models,
+            BTreeSet::new(),
+            BTreeSet::new(),
+            Grants::default(),
+            Vec::new(),
+        )
+    }
+
+    /// The service's name.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// What the package declared.
+    pub fn grants(&self) -> &Grants {
+        &self.grants
+    }
+
+    /// The operator's network limits for outbound requests.
+    pub fn networks(&self) -> &[IpNet] {
+        &self.networks
+    }
+
+    /// Whether the model is one of the service's own.
+    pub fn owns(&self, model: &str) -> bool {
+        self.own_models.contains(model)
+    }
+
+    /// Whether a grant lets the service read objects of `model` (a model of
+    /// another service or of core; own models are separate).
+    pub fn may_read_granted(&self, model: &str) -> bool {
+        self.readable.contains(model) || self.writable.contains(model)
+    }
+
+    /// Whether a grant lets the service change objects of `model`.
+    pub fn may_write_granted(&self, model: &str) -> bool {
+        self.writable.contains(model)
+    }
+
+    /// Replaces the operator's config and secret values.
+    pub fn set_values(&self, config: BTreeMap<String, String>, secrets: BTreeMap<String, String>) {
+        let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
+        *values = Values { config, secrets };
+    }
+
+    /// The config value `name`, if set.
+    pub fn config(&self, name: &str) -> Option<String> {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        values.config.get(name).cloned()
+    }
+
+    /// The secret `name`, if set.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        values.secrets.get(name).cloned()
+    }
+
+    /// `text` with every secret value of the service replaced by
+    /// [`REDACTED`].
+    pub fn redact(&self, text: &str) -> String {
+        let values = self.values.read().unwrap_or_else(|p| p.into_inner());
+        let mut text = text.to_owned();
+        // Longest first, so a secret containing another is replaced whole.
+        let mut secrets: Vec<&String> = values.secrets.values().filter(|s| !s.is_empty()).collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        for secret in secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), REDACTED);
+            }
+        }
+        text
+    }
+}
+
+/// Cuts `text` to at most `max` bytes (at a character boundary), saying how
+/// much was cut.
+pub fn truncate(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let total = text.len();
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!(" … [truncated: {total} bytes in all]"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_longest_first() {
+        let ctx = ServiceContext::own_only("s", BTreeSet::new());
+        ctx.set_values(
+            BTreeMap::new(),
+            BTreeMap::from([
+                ("short".to_owned(), "abc".to_owned()),
+                ("long".to_owned(), "abcdef".to_owned()),
+                ("empty".to_owned(), String::new()),
+            ]),
+        );
+        assert_eq!(
+            ctx.redact("key abcdef and abc"),
+            "key [redacted] and [redacted]"
+        );
+        assert_eq!(ctx.secret("short").as_deref(), Some("abc"));
+        assert_eq!(ctx.config("short"), None);
+    }
+
+    #[test]
+    fn truncation_keeps_characters_whole_and_says_so() {
+        assert_eq!(truncate("short".into(), 10), "short");
+        let cut = truncate("ééééé".into(), 3);
+        assert!(cut.starts_with('é') && !cut.starts_with("éé"), "{cut}");
+        assert!(cut.ends_with("[truncated: 10 bytes in all]"), "{cut}");
+    }
+}
