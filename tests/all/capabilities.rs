@@ -538,3 +538,96 @@ async fn a_policy_chains_two_services_only_when_the_operator_allows_its_write_gr
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The operator's policy file decides what installs without `--allow`, and
+/// its networks are checked against the address a granted host name
+/// resolves to when the request is made: `localhost` is granted, but it
+/// resolves to 127.0.0.1, outside the allowed 10.0.0.0/8, so no connection
+/// is made.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_policy_file_gates_installs_and_resolved_addresses() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let port = listener.local_addr().expect("addr").port();
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let policy = data.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[outbound_http]\norigins = [\"http://localhost:*\"]\nnetworks = [\"10.0.0.0/8\"]\n",
+    )
+    .expect("policy");
+    let server = Server::start_with(
+        data.path(),
+        &[("--policy", policy.to_str().expect("utf-8 path"))],
+    );
+
+    // A grant the policy does not cover is refused before anything loads.
+    let refused_dir = tempfile::tempdir().expect("tempdir");
+    package(
+        refused_dir.path(),
+        "elsewhere",
+        &["capabilities.xproto"],
+        &format!(
+            "[capabilities]\noutbound_http = [\"http://127.0.0.1:{port}\"]\nconfig = [\"url\"]\n\n{}",
+            sync_step("cap_http_ok", "HttpOkTarget")
+        ),
+    );
+    let refused = server.install(refused_dir.path(), &[]);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "outbound_http \"http://127.0.0.1:{port}\" is not allowed"
+        )) && stderr.contains("not installed"),
+        "{stderr}"
+    );
+    let (status, _) = server
+        .request(
+            reqwest::Method::GET,
+            "/syncplane/v1/services/elsewhere",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "a refused package was installed");
+
+    // A grant the policy covers installs without --allow ...
+    let dir = tempfile::tempdir().expect("tempdir");
+    package(
+        dir.path(),
+        "resolver",
+        &["capabilities.xproto"],
+        &format!(
+            "[capabilities]\noutbound_http = [\"http://localhost:{port}\"]\nconfig = [\"url\"]\n\n{}",
+            sync_step("cap_http_ok", "HttpOkTarget")
+        ),
+    );
+    assert_success(&server.install(dir.path(), &[]));
+    server.set_config("resolver", &[("url", &format!("http://localhost:{port}"))]);
+
+    // ... but the name resolves outside the allowed networks.
+    let path = create(
+        &server,
+        "/xosapi/v1/capabilities/httpoktargets",
+        json!({ "name": "pinned" }),
+    )
+    .await;
+    let failed = server
+        .wait_for(&path, LIMIT, |o| o["backend_code"] == 2)
+        .await;
+    let status = status_of(&failed);
+    assert!(
+        status.contains("denied") && status.contains("outside the networks the operator allows"),
+        "{status}"
+    );
+    assert_eq!(connections(&listener), 0, "the host connected anyway");
+    let (code, metrics) = server.request(reqwest::Method::GET, "/metrics", None).await;
+    assert_eq!(code, 200);
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(
+        metrics.contains(
+            r#"syncplane_capability_denied_total{service="resolver",kind="outbound_http"}"#
+        ),
+        "{metrics}"
+    );
+}
