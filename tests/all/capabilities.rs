@@ -41,7 +41,7 @@ fn package(dir: &Path, name: &str, xproto: &[&str], body: &str) {
         "manifest_version = 1\n\n[service]\nname = \"{name}\"\nversion = \"0.1.0\"\nxproto = [{}]\n\n{body}",
         files.join(", ")
     );
-    std::fs::write(dir.join("syncplane.toml"), manifest).expect("manifest");
+    crate::util::write_manifest(dir, &manifest);
 }
 
 /// A `[[sync_steps]]` entry for a prebuilt test guest.

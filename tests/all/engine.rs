@@ -36,7 +36,7 @@ fn chain_service(dir: &Path, extra: &str) {
         test_guest("event_snoop").display().to_string(),
         test_guest("pull_regions").display().to_string(),
     );
-    std::fs::write(dir.join("syncplane.toml"), manifest + extra).expect("manifest");
+    crate::util::write_manifest(dir, &(manifest + extra));
 }
 
 async fn start_with_chain(data: &Path) -> Server {

@@ -33,7 +33,7 @@ fn hostile_service(dir: &Path) {
             test_guest(step).display().to_string()
         ));
     }
-    std::fs::write(dir.join("syncplane.toml"), manifest).expect("manifest");
+    crate::util::write_manifest(dir, &manifest);
 }
 
 #[tokio::test(flavor = "multi_thread")]

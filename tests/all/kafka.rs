@@ -159,7 +159,7 @@ async fn event_steps_consume_a_real_kafka_broker_and_resume_after_a_restart() {
         test_guest("chain_step").display().to_string(),
         test_guest("event_regions").display().to_string(),
     );
-    std::fs::write(service.path().join("syncplane.toml"), manifest).expect("manifest");
+    crate::util::write_manifest(service.path(), &manifest);
 
     let server = Server::start(&data.path().join("server"));
     assert_success(&server.cli(&[

@@ -304,6 +304,37 @@ pub fn describe(output: &Output) -> String {
 /// `wasm_dir` instead of building them: `[build]` goes, and
 /// `target/wasm32-wasip2/release/X.wasm` becomes `wasm_dir/X.wasm`.
 /// `edit` may change the manifest text further.
+/// Writes `manifest` as the package's `syncplane.toml`, first copying
+/// each component it names by absolute path (the prebuilt test guests)
+/// into the package's `components/`, since a package may only name files
+/// inside itself.
+pub fn write_manifest(dir: &Path, manifest: &str) {
+    let mut out = String::new();
+    for line in manifest.lines() {
+        let absolute = line
+            .trim_start()
+            .strip_prefix("component = \"")
+            .and_then(|rest| rest.strip_suffix('"'))
+            .filter(|path| Path::new(path).is_absolute());
+        match absolute {
+            Some(path) => {
+                let name = Path::new(path).file_name().expect("a file name");
+                std::fs::create_dir_all(dir.join("components")).expect("components dir");
+                std::fs::copy(path, dir.join("components").join(name)).expect("copy component");
+                out.push_str(&format!(
+                    "component = \"components/{}\"\n",
+                    name.to_string_lossy()
+                ));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    std::fs::write(dir.join("syncplane.toml"), out).expect("manifest");
+}
+
 pub fn prebuilt_package(
     source: &Path,
     wasm_dir: &str,
@@ -325,5 +356,5 @@ pub fn prebuilt_package(
         "\"target/wasm32-wasip2/release/",
         &format!("\"{}/", wasm_dir.trim_end_matches('/')),
     );
-    std::fs::write(dest.join("syncplane.toml"), edit(manifest)).expect("manifest");
+    write_manifest(dest, &edit(manifest));
 }

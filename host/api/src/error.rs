@@ -16,6 +16,9 @@ pub enum ApiError {
     NotFound(String),
     /// The request is wrong; the message says how.
     BadRequest(String),
+    /// The request conflicts with what is installed (a clash, a downgrade,
+    /// an incompatible upgrade, objects or dependents left).
+    Conflict(String),
     /// The host failed; details are logged, not sent.
     Internal(String),
 }
@@ -27,6 +30,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 (
@@ -73,8 +77,16 @@ impl From<syncplane_platform::Error> for ApiError {
         if let syncplane_platform::Error::UnknownService(_) = e {
             return ApiError::NotFound(e.to_string());
         }
-        if let syncplane_platform::Error::Refused { .. } = e {
-            return ApiError::Forbidden(e.to_string());
+        use syncplane_platform::Error as E;
+        match e {
+            E::Refused { .. } => return ApiError::Forbidden(e.to_string()),
+            E::Collision { .. }
+            | E::Downgrade { .. }
+            | E::Incompatible { .. }
+            | E::Dependents { .. }
+            | E::HasObjects { .. }
+            | E::NoPrevious(_) => return ApiError::Conflict(e.to_string()),
+            _ => {}
         }
         if e.is_client_error() {
             ApiError::BadRequest(chain(&e))

@@ -61,7 +61,14 @@ pub fn app(host: Host) -> Router {
             "/syncplane/v1/services/inspect",
             post(services::inspect).layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
         )
-        .route("/syncplane/v1/services/{name}", get(services::show))
+        .route(
+            "/syncplane/v1/services/{name}",
+            get(services::show).delete(services::uninstall),
+        )
+        .route(
+            "/syncplane/v1/services/{name}/rollback",
+            post(services::rollback),
+        )
         .route(
             "/syncplane/v1/services/{name}/config",
             axum::routing::put(services::set_config),

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
-use syncplane_platform::ServicePackage;
 use syncplane_platform::capability::Allow;
+use syncplane_platform::{InstallOptions, ServicePackage};
 
 use crate::AppState;
 use crate::auth::User;
@@ -19,6 +19,8 @@ use crate::error::ApiError;
 pub struct InstallRequest {
     package: ServicePackage,
     allow: Vec<Allow>,
+    dry_run: bool,
+    allow_downgrade: bool,
 }
 
 impl InstallRequest {
@@ -35,6 +37,8 @@ impl InstallRequest {
             return Ok(InstallRequest {
                 package,
                 allow: Vec::new(),
+                dry_run: false,
+                allow_downgrade: false,
             });
         };
         let allow = match map.remove("allow") {
@@ -55,14 +59,25 @@ impl InstallRequest {
                     .collect::<Result<_, _>>()?
             }
         };
+        let flag = |map: &mut serde_json::Map<String, Value>, name: &str| match map.remove(name) {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(b),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "{name}: expected true or false, got {other}"
+            ))),
+        };
+        let dry_run = flag(&mut map, "dry_run")?;
+        let allow_downgrade = flag(&mut map, "allow_downgrade")?;
         if let Some(key) = map.keys().next() {
             return Err(ApiError::BadRequest(format!(
-                "unknown field `{key}`; expected `package` and `allow`"
+                "unknown field `{key}`; expected `package`, `allow`, `dry_run` and `allow_downgrade`"
             )));
         }
         Ok(InstallRequest {
             package: serde_json::from_value(package).map_err(bad)?,
             allow,
+            dry_run,
+            allow_downgrade,
         })
     }
 }
@@ -77,9 +92,11 @@ fn admin_only(user: &User, what: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Installs or upgrades a service package (admins only). Refused (403)
-/// when the package asks for capabilities the operator's policy, widened
-/// by the request's `allow` list, does not allow.
+/// Installs or upgrades a service package (admins only); with `dry_run`,
+/// answers the plan instead. Refused (403) when the package asks for
+/// capabilities the operator's policy, widened by the request's `allow`
+/// list, does not allow; 400 for clashes, downgrades and incompatible
+/// upgrades, with what blocks them.
 pub async fn install(
     State(state): State<AppState>,
     user: User,
@@ -87,8 +104,53 @@ pub async fn install(
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "install services")?;
     let request = InstallRequest::from_json(body)?;
-    let installed = state.host.install(request.package, &request.allow).await?;
+    let options = InstallOptions {
+        allow: request.allow,
+        allow_downgrade: request.allow_downgrade,
+    };
+    if request.dry_run {
+        return Ok(Json(json!(
+            state.host.plan(request.package, &options).await?
+        )));
+    }
+    let installed = state.host.install(request.package, &options).await?;
     Ok(Json(json!(installed)))
+}
+
+/// `?dry_run=true` / `?purge=true`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleQuery {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    purge: bool,
+}
+
+/// Returns a service to its previous version (admins only).
+pub async fn rollback(
+    State(state): State<AppState>,
+    user: User,
+    Path(name): Path<String>,
+    Query(query): Query<LifecycleQuery>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "roll back services")?;
+    Ok(Json(json!(
+        state.host.rollback(&name, query.dry_run).await?
+    )))
+}
+
+/// Uninstalls a service (admins only); `?purge=true` deletes its objects
+/// first, running their delete steps.
+pub async fn uninstall(
+    State(state): State<AppState>,
+    user: User,
+    Path(name): Path<String>,
+    Query(query): Query<LifecycleQuery>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "uninstall services")?;
+    let purged = state.host.uninstall(&name, query.purge).await?;
+    Ok(Json(json!({ "uninstalled": name, "purged": purged })))
 }
 
 /// What a package asks for and whether it may be installed; changes
@@ -105,22 +167,15 @@ pub async fn inspect(
     )))
 }
 
-/// One installed service with its config values and which secrets are set
-/// (never their values).
+/// One installed service: version, state, previous version, objects per
+/// model, config values and which secrets are set (never their values).
 pub async fn show(
     State(state): State<AppState>,
     user: User,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "read service settings")?;
-    let service = state
-        .host
-        .services()
-        .into_iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| ApiError::NotFound(format!("no service `{name}` is installed")))?;
-    let settings = state.host.settings(&name).await?;
-    Ok(Json(json!({ "service": service, "settings": settings })))
+    Ok(Json(json!(state.host.service_details(&name).await?)))
 }
 
 /// Sets config values: a JSON object of strings; an empty string unsets.

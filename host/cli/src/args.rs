@@ -189,6 +189,20 @@ pub enum ServiceCommand {
     /// for first, and installs only when the server's policy, widened by
     /// `--allow`, allows every capability.
     Install(InstallArgs),
+    /// Upgrade an installed service from its directory: as install, but the
+    /// service must be installed already.
+    Upgrade(InstallArgs),
+    /// Return an installed service to its previous version.
+    Rollback(RollbackArgs),
+    /// Remove an installed service: its routes, tables and steps go at
+    /// once. Refused while it has objects, unless --purge.
+    Uninstall(UninstallArgs),
+    /// List installed services: version, state, installed at, previous
+    /// version.
+    List(ListArgs),
+    /// Show an installed service: version, state, previous version, models
+    /// with object counts, steps, grants, config.
+    Show(ShowArgs),
     /// Show what a package asks for (hosts, models, config, secrets, steps,
     /// limits) and whether the server would install it; PATH is a service
     /// directory, NAME an installed service.
@@ -199,6 +213,57 @@ pub enum ServiceCommand {
     /// Set a secret of an installed service. The value is read from stdin
     /// (or --file), never from the command line, and never shown again.
     Secret(SecretArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The installed service.
+    pub name: String,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    /// The installed service.
+    pub name: String,
+    /// Delete the service's objects first, through the normal deletion path
+    /// (its delete steps run, dependents first), then uninstall.
+    #[arg(long)]
+    pub purge: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The installed service.
+    pub name: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -346,6 +411,13 @@ pub struct InstallArgs {
     /// `write=app.Model` (`app.*` for all of an app). Repeatable.
     #[arg(long = "allow", value_name = "KIND=VALUE")]
     pub allow: Vec<String>,
+    /// Print the resolved plan (models and fields added, changed and
+    /// removed with object counts, steps, grants); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Let an older version replace the installed one.
+    #[arg(long)]
+    pub allow_downgrade: bool,
     #[command(flatten)]
     pub server: ServerArgs,
     #[command(flatten)]

@@ -92,7 +92,7 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
     let host = Host::open(config)
         .await
         .context("cannot open the bench store")?;
-    host.install(noop_package()?, &[])
+    host.install(noop_package()?, &Default::default())
         .await
         .context("cannot install the no-op service")?;
     let core = host.core().clone();

@@ -77,7 +77,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Service { command } => match command {
             ServiceCommand::Install(args) => {
                 logging::init(&args.log.filter("warn"));
-                service::install(args).await
+                service::install(args, false).await
+            }
+            ServiceCommand::Upgrade(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::install(args, true).await
+            }
+            ServiceCommand::Rollback(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::rollback(args).await
+            }
+            ServiceCommand::Uninstall(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::uninstall(args).await
+            }
+            ServiceCommand::List(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::list(args).await
+            }
+            ServiceCommand::Show(args) => {
+                logging::init(&args.log.filter("warn"));
+                service::show(args).await
             }
             ServiceCommand::Inspect(args) => {
                 logging::init(&args.log.filter("warn"));

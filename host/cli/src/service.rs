@@ -10,15 +10,28 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::args::{ConfigArgs, InspectArgs, InstallArgs, SecretArgs};
+use crate::args::{
+    ConfigArgs, InspectArgs, InstallArgs, ListArgs, RollbackArgs, SecretArgs, ShowArgs,
+    UninstallArgs,
+};
 use crate::client::{Client, package_from_dir};
 
-/// `service install`: shows what the package asks for, then installs it
-/// when the server's policy (with `--allow`) allows all of it.
-pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+/// `service install` (and `service upgrade`, with `upgrade`): shows what
+/// the package asks for, then installs it when the server's policy (with
+/// `--allow`) allows all of it; `--dry-run` prints the plan instead.
+pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
     let package = package_from_dir(&args.path)?;
     let client = Client::from_args(&args.server);
+    let name = &package.manifest.service.name;
+    if upgrade
+        && client
+            .get_optional(&format!("/syncplane/v1/services/{name}"))
+            .await?
+            .is_none()
+    {
+        bail!("service `{name}` is not installed; use `syncplane service install`");
+    }
     let body = json!({ "package": package, "allow": args.allow });
     let inspection = client
         .json(
@@ -33,18 +46,218 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         eprintln!("not installed: nothing was changed on the server");
         return Ok(ExitCode::FAILURE);
     }
-    let installed = client
-        .install(&package, &args.allow)
+    let body = json!({
+        "package": package,
+        "allow": args.allow,
+        "dry_run": args.dry_run,
+        "allow_downgrade": args.allow_downgrade,
+    });
+    let answer = client
+        .json(reqwest::Method::POST, "/syncplane/v1/services", Some(&body))
         .await
-        .context("installing the service failed")?;
+        .context(if args.dry_run {
+            "planning the change failed"
+        } else {
+            "installing the service failed"
+        })?;
+    if args.dry_run {
+        print!("{}", render_plan(&answer));
+        return Ok(ExitCode::SUCCESS);
+    }
     println!(
         "installed {} {}: models {}; sync steps {}",
-        installed["name"].as_str().unwrap_or("?"),
-        installed["version"].as_str().unwrap_or("?"),
-        installed["models"],
-        installed["sync_steps"],
+        answer["name"].as_str().unwrap_or("?"),
+        answer["version"].as_str().unwrap_or("?"),
+        answer["models"],
+        answer["sync_steps"],
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `service rollback NAME [--dry-run]`.
+pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server);
+    let path = format!(
+        "/syncplane/v1/services/{}/rollback?dry_run={}",
+        args.name, args.dry_run
+    );
+    let answer = client
+        .json(reqwest::Method::POST, &path, None)
+        .await
+        .context("rolling back failed")?;
+    if args.dry_run {
+        print!("{}", render_plan(&answer));
+    } else {
+        println!(
+            "rolled {} back to {}",
+            answer["name"].as_str().unwrap_or("?"),
+            answer["version"].as_str().unwrap_or("?")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `service uninstall NAME [--purge]`.
+pub async fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server);
+    if args.purge {
+        eprintln!(
+            "deleting the objects of {} and waiting for their teardown ...",
+            args.name
+        );
+    }
+    let path = format!("/syncplane/v1/services/{}?purge={}", args.name, args.purge);
+    let answer = client
+        .json(reqwest::Method::DELETE, &path, None)
+        .await
+        .context("uninstalling failed")?;
+    let purged: Vec<String> = answer["purged"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| format!("{} {}", c["model"].as_str().unwrap_or("?"), c["objects"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    if purged.is_empty() {
+        println!("uninstalled {}", args.name);
+    } else {
+        println!("uninstalled {} (purged {})", args.name, purged.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `service list`.
+pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server);
+    let answer = client
+        .json(reqwest::Method::GET, "/syncplane/v1/services", None)
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let empty = Vec::new();
+    let items = answer["items"].as_array().unwrap_or(&empty);
+    if items.is_empty() {
+        println!("no services installed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<12} {:<9} {:<20} previous",
+        "name", "version", "state", "installed at"
+    );
+    for item in items {
+        println!(
+            "{:<24} {:<12} {:<9} {:<20} {}",
+            item["name"].as_str().unwrap_or("?"),
+            item["version"].as_str().unwrap_or("?"),
+            item["state"].as_str().unwrap_or("?"),
+            when(&item["installed_at"]),
+            item["previous_version"].as_str().unwrap_or("-"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `service show NAME`.
+pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server);
+    let Some(answer) = client
+        .get_optional(&format!("/syncplane/v1/services/{}", args.name))
+        .await?
+    else {
+        bail!("no service `{}` is installed", args.name);
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{}", render_installed(&answer));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds since the epoch as UTC `YYYY-MM-DD HH:MM:SS`.
+fn when(value: &Value) -> String {
+    value
+        .as_f64()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| chrono::DateTime::from_timestamp(s as i64, 0))
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+}
+
+/// A resolved plan, as `--dry-run` prints it.
+fn render_plan(plan: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan: {} {} {} -> {}",
+        plan["action"].as_str().unwrap_or("?"),
+        plan["service"].as_str().unwrap_or("?"),
+        plan["from_version"].as_str().unwrap_or("(not installed)"),
+        plan["to_version"].as_str().unwrap_or("?"),
+    );
+    let _ = writeln!(out, "  models added:    {}", list_of(&plan["models_added"]));
+    let removed: Vec<String> = plan["models_removed"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    format!(
+                        "{} ({} objects)",
+                        m["model"].as_str().unwrap_or("?"),
+                        m["objects"]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  models removed:  {}",
+        if removed.is_empty() {
+            "none".to_owned()
+        } else {
+            removed.join(", ")
+        }
+    );
+    for change in plan["models_changed"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            out,
+            "  model {} ({} objects): added [{}] removed [{}] changed [{}]",
+            change["model"].as_str().unwrap_or("?"),
+            change["objects"],
+            strings(&change["fields_added"]).join(", "),
+            strings(&change["fields_removed"]).join(", "),
+            strings(&change["fields_changed"]).join(", "),
+        );
+    }
+    let _ = writeln!(out, "  steps added:     {}", list_of(&plan["steps_added"]));
+    let _ = writeln!(
+        out,
+        "  steps removed:   {}",
+        list_of(&plan["steps_removed"])
+    );
+    let _ = writeln!(out, "  steps replaced:  {}", list_of(&plan["steps_kept"]));
+    let _ = writeln!(out, "  grants added:    {}", list_of(&plan["grants_added"]));
+    let _ = writeln!(
+        out,
+        "  grants removed:  {}",
+        list_of(&plan["grants_removed"])
+    );
+    let blockers = strings(&plan["blockers"]);
+    if blockers.is_empty() {
+        out.push_str("  nothing blocks it (dry run: nothing was changed)\n");
+    } else {
+        out.push_str("  blocked by:\n");
+        for b in blockers {
+            let _ = writeln!(out, "    - {b}");
+        }
+    }
+    out
 }
 
 /// `service inspect PATH|NAME`.
@@ -185,7 +398,7 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn list(value: &Value) -> String {
+fn list_of(value: &Value) -> String {
     let items = strings(value);
     if items.is_empty() {
         "none".to_owned()
@@ -195,11 +408,19 @@ fn list(value: &Value) -> String {
 }
 
 fn render_capabilities(out: &mut String, caps: &Value) {
-    let _ = writeln!(out, "  outbound HTTP:  {}", list(&caps["outbound_http"]));
-    let _ = writeln!(out, "  reads models:   {}", list(&caps["models"]["read"]));
-    let _ = writeln!(out, "  writes models:  {}", list(&caps["models"]["write"]));
-    let _ = writeln!(out, "  config:         {}", list(&caps["config"]));
-    let _ = writeln!(out, "  secrets:        {}", list(&caps["secrets"]));
+    let _ = writeln!(out, "  outbound HTTP:  {}", list_of(&caps["outbound_http"]));
+    let _ = writeln!(
+        out,
+        "  reads models:   {}",
+        list_of(&caps["models"]["read"])
+    );
+    let _ = writeln!(
+        out,
+        "  writes models:  {}",
+        list_of(&caps["models"]["write"])
+    );
+    let _ = writeln!(out, "  config:         {}", list_of(&caps["config"]));
+    let _ = writeln!(out, "  secrets:        {}", list_of(&caps["secrets"]));
 }
 
 /// What a package asks for, as install and inspect print it.
@@ -211,7 +432,7 @@ fn render_inspection(i: &Value) -> String {
         i["name"].as_str().unwrap_or("?"),
         i["version"].as_str().unwrap_or("?")
     );
-    let _ = writeln!(out, "  models:         {}", list(&i["models"]));
+    let _ = writeln!(out, "  models:         {}", list_of(&i["models"]));
     for kind in ["sync_steps", "model_policies", "pull_steps", "event_steps"] {
         let steps = strings(&i["steps"][kind]);
         if !steps.is_empty() {
@@ -255,7 +476,34 @@ fn render_installed(shown: &Value) -> String {
         service["name"].as_str().unwrap_or("?"),
         service["version"].as_str().unwrap_or("?")
     );
-    let _ = writeln!(out, "  models:         {}", list(&service["models"]));
+    let _ = writeln!(
+        out,
+        "  state:          {}, installed {}",
+        service["state"].as_str().unwrap_or("?"),
+        when(&service["installed_at"])
+    );
+    let _ = writeln!(
+        out,
+        "  previous:       {}",
+        service["previous_version"].as_str().unwrap_or("none")
+    );
+    let objects: Vec<String> = shown["objects"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| format!("{} ({})", m["model"].as_str().unwrap_or("?"), m["objects"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  models:         {}",
+        if objects.is_empty() {
+            list_of(&service["models"])
+        } else {
+            objects.join(", ")
+        }
+    );
     let steps: Vec<String> = service["sync_steps"]
         .as_object()
         .map(|m| m.keys().cloned().collect())

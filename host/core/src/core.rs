@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue, Store, StoreTx, TableSpec};
-use syncplane_xproto::{Field, File, Modifier};
+use syncplane_xproto::{Field, File, Modifier, Schema};
 use tokio::sync::broadcast;
 
 use crate::error::{Error, Result};
@@ -30,7 +30,31 @@ pub const IMPORT_FLAGS: &[&str] = &["no_sync", "write_protect"];
 pub struct Core {
     pub(crate) store: Store,
     registry: Arc<RwLock<Arc<Registry>>>,
+    /// The built-in core models alone: services' models are added to it.
+    core_schema: Arc<Schema>,
     feed: broadcast::Sender<Change>,
+}
+
+/// A change of a host record, written in the same transaction as the
+/// tables of [`Core::activate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordWrite {
+    /// Sets `key` of `namespace` to the value.
+    Put {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+        /// The new value.
+        value: String,
+    },
+    /// Removes `key` of `namespace`.
+    Delete {
+        /// The namespace.
+        namespace: String,
+        /// The key.
+        key: String,
+    },
 }
 
 impl Core {
@@ -42,14 +66,18 @@ impl Core {
     pub async fn open(db_path: &Path) -> Result<Core> {
         let store = Store::open(db_path).await?;
         let (feed, _) = broadcast::channel(4096);
+        let file = syncplane_xproto::parse("core.xproto", CORE_XPROTO)
+            .map_err(syncplane_xproto::Error::from)?;
+        let core_schema = Schema::default()
+            .with_files(std::slice::from_ref(&file))
+            .map_err(syncplane_xproto::Error::from)?;
         let core = Core {
             store,
             registry: Arc::new(RwLock::new(Arc::new(Registry::default()))),
+            core_schema: Arc::new(core_schema.clone()),
             feed,
         };
-        let file = syncplane_xproto::parse("core.xproto", CORE_XPROTO)
-            .map_err(syncplane_xproto::Error::from)?;
-        core.register_models(&[file]).await?;
+        core.activate(core_schema, &[], &[]).await?;
         Ok(core)
     }
 
@@ -61,6 +89,79 @@ impl Core {
         }
     }
 
+    /// The built-in core models alone, to build a host's schema on:
+    /// `core_schema().with_files(every service's files)`.
+    pub fn core_schema(&self) -> &Schema {
+        &self.core_schema
+    }
+
+    /// Switches to the models of `schema` in one transaction: creates or
+    /// widens the tables it needs, drops the tables of `drop` (models that
+    /// leave, whose tables the caller found empty), and applies `records`;
+    /// then swaps the registry. Either all of it happens or none.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails; nothing changed then.
+    pub async fn activate(
+        &self,
+        schema: Schema,
+        drop: &[String],
+        records: &[RecordWrite],
+    ) -> Result<()> {
+        let current = self.registry();
+        let next = Registry::new(schema);
+        let mut tx = self.store.begin().await?;
+        for table in next.tables() {
+            tx.ensure_table(table).await?;
+        }
+        for model in drop {
+            if next.schema().model(model).is_none()
+                && let Ok(table) = current.table(model)
+            {
+                tx.drop_table(table).await?;
+            }
+        }
+        for record in records {
+            match record {
+                RecordWrite::Put {
+                    namespace,
+                    key,
+                    value,
+                } => tx.put_record(namespace, key, value).await?,
+                RecordWrite::Delete { namespace, key } => {
+                    tx.delete_record(namespace, key).await?;
+                }
+            }
+        }
+        crate::failpoint::hit("activate:before-commit");
+        tx.commit().await?;
+        crate::failpoint::hit("activate:after-commit");
+        match self.registry.write() {
+            Ok(mut r) => *r = Arc::new(next),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
+        }
+        Ok(())
+    }
+
+    /// How many objects `model` and the concrete models inheriting it
+    /// hold, those marked deleted included.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`] or a database failure.
+    pub async fn object_count(&self, model: &str) -> Result<i64> {
+        let registry = self.registry();
+        registry.model(model)?;
+        let mut tx = self.store.begin().await?;
+        let mut total = 0;
+        for concrete in registry.schema().concrete_descendants(model) {
+            let table = registry.table(&concrete.name)?;
+            total += tx.count(table, &[]).await?;
+        }
+        Ok(total)
+    }
+
     /// Adds (or replaces) the models of `files`, creating or widening their
     /// tables, without a restart. Returns the names of the models added.
     ///
@@ -69,24 +170,16 @@ impl Core {
     /// [`Error::Xproto`] when the files do not fit with the installed models;
     /// nothing is installed then.
     pub async fn register_models(&self, files: &[File]) -> Result<Vec<String>> {
-        let current = self.registry();
-        let schema = current
+        let schema = self
+            .registry()
             .schema()
             .with_files(files)
             .map_err(syncplane_xproto::Error::from)?;
-        let next = Registry::new(schema);
-        for table in next.tables() {
-            self.store.ensure_table(table).await?;
-        }
-        let names = files
+        self.activate(schema, &[], &[]).await?;
+        Ok(files
             .iter()
             .flat_map(|f| f.models.iter().map(|m| m.name.clone()))
-            .collect();
-        match self.registry.write() {
-            Ok(mut r) => *r = Arc::new(next),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(next),
-        }
-        Ok(names)
+            .collect())
     }
 
     /// Subscribes to the change feed. Changes are sent after they commit.

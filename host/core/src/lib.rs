@@ -19,6 +19,7 @@
 
 mod core;
 mod error;
+pub mod failpoint;
 mod object;
 mod policy;
 mod registry;
@@ -26,7 +27,7 @@ mod sync;
 mod time;
 mod users;
 
-pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS};
+pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
 pub use error::{Error, Result};
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use registry::Registry;

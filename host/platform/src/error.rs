@@ -24,6 +24,39 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A file of a package has a path that is absolute, not normalized or
+    /// leaves the package (directly or through a symlink), or is too large;
+    /// nothing of it was read.
+    #[error("{file} {problem}")]
+    PackageFile {
+        /// The file, as the manifest names it.
+        file: crate::package_files::PackageFile,
+        /// What is wrong with it.
+        problem: crate::package_files::FileProblem,
+    },
+    /// A file of a package directory could not be read.
+    #[error("cannot read {file} in {dir}")]
+    ReadPackageFile {
+        /// The file, as the manifest names it.
+        file: crate::package_files::PackageFile,
+        /// The package directory.
+        dir: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A package's files together are larger than the host accepts.
+    #[error(
+        "the package's files total at least {}; the limit is {}",
+        crate::package_files::human_size(*.bytes),
+        crate::package_files::human_size(*.limit)
+    )]
+    PackageTooLarge {
+        /// Their size in bytes, counted up to the file that went over.
+        bytes: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// A package names a file or step that is not in it, or a model no file defines.
     #[error("invalid service package: {0}")]
     Package(String),
@@ -46,6 +79,63 @@ pub enum Error {
         service: String,
         /// Each grant not allowed, with how to allow it.
         refused: Vec<String>,
+    },
+    /// Names the package would take belong to another service or to core.
+    #[error("service `{service}` cannot be installed; its names clash:\n  - {}", .clashes.join("\n  - "))]
+    Collision {
+        /// The service.
+        service: String,
+        /// Each clash, naming both sides.
+        clashes: Vec<String>,
+    },
+    /// An older version would replace the installed one.
+    #[error(
+        "service `{service}` {installed} is installed; {requested} is older (pass --allow-downgrade to install it anyway, or `service rollback` to return to the previous version)"
+    )]
+    Downgrade {
+        /// The service.
+        service: String,
+        /// The installed version.
+        installed: String,
+        /// The version asked for.
+        requested: String,
+    },
+    /// The change cannot be applied to the installed version and its objects.
+    #[error("service `{service}` cannot be changed as asked; what blocks it:\n  - {}", .blockers.join("\n  - "))]
+    Incompatible {
+        /// The service.
+        service: String,
+        /// What blocks the change.
+        blockers: Vec<String>,
+        /// The whole plan, blockers included.
+        plan: Box<crate::plan::Plan>,
+    },
+    /// Rollback of a service with no earlier version kept.
+    #[error("service `{0}` has no previous version to roll back to")]
+    NoPrevious(String),
+    /// Other installed services depend on the service's models.
+    #[error("service `{service}` cannot be uninstalled:\n  - {}", .dependents.join("\n  - "))]
+    Dependents {
+        /// The service.
+        service: String,
+        /// Each dependent, naming the model.
+        dependents: Vec<String>,
+    },
+    /// The service's models still hold objects.
+    #[error("service `{service}` still has objects: {}; uninstall with --purge to delete them first (their delete steps run)", .counts.iter().map(|c| format!("{} {}", c.model, c.objects)).collect::<Vec<_>>().join(", "))]
+    HasObjects {
+        /// The service.
+        service: String,
+        /// Objects per model.
+        counts: Vec<crate::plan::ModelCount>,
+    },
+    /// The purge did not finish in time.
+    #[error("service `{service}`: the purge did not finish; objects still being torn down: {} (see `syncplane status`; uninstall --purge again to go on)", .remaining.iter().map(|c| format!("{} {}", c.model, c.objects)).collect::<Vec<_>>().join(", "))]
+    PurgeIncomplete {
+        /// The service.
+        service: String,
+        /// Objects left per model.
+        remaining: Vec<crate::plan::ModelCount>,
     },
     /// No such service is installed.
     #[error("no service `{0}` is installed")]
@@ -90,7 +180,10 @@ impl Error {
     pub fn is_client_error(&self) -> bool {
         match self {
             Error::Core(e) => e.is_client_error(),
-            Error::DataDir { .. } | Error::SecretKey { .. } | Error::Secret { .. } => false,
+            Error::DataDir { .. }
+            | Error::SecretKey { .. }
+            | Error::Secret { .. }
+            | Error::PurgeIncomplete { .. } => false,
             _ => true,
         }
     }

@@ -2,32 +2,29 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use syncplane_core::{Core, ModelSyncCounts};
-use syncplane_engine::{Engine, EngineConfig, ModelPolicy, StepActivity, SyncStep};
+use syncplane_engine::{Engine, EngineConfig, StepActivity};
 use syncplane_runtime::capability::{Allow, Grants, OperatorPolicy, ServiceContext};
 use syncplane_runtime::{Limits, Runtime};
-use syncplane_xproto::Schema;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::error::{Error, Result};
-use crate::events::{EventBus, EventSource, EventStepStatus};
-use crate::manifest::{EventBusKind, EventBusSection};
+use crate::events::{EventBus, EventStepStatus};
 use crate::package::ServicePackage;
 use crate::pulls::{PullStepStatus, Pullers};
+use crate::registry::{InstalledService, Registry};
 use crate::secrets::SecretBox;
 
-/// Where installed packages are kept in the store.
-const SERVICES_NAMESPACE: &str = "services";
 /// Where each service's config values are kept (one JSON object per service).
-const CONFIG_NAMESPACE: &str = "service-config";
+pub(crate) const CONFIG_NAMESPACE: &str = "service-config";
 /// Where each service's sealed secrets are kept, apart from models and
 /// config (one JSON object of sealed values per service).
-const SECRETS_NAMESPACE: &str = "service-secrets";
+pub(crate) const SECRETS_NAMESPACE: &str = "service-secrets";
 /// The file that keeps a generated admin password, readable by its owner only.
 pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 
@@ -63,33 +60,6 @@ impl HostConfig {
             secret_key_file: None,
         }
     }
-}
-
-/// A service as installed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InstalledService {
-    /// The service name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// The models its files define.
-    pub models: Vec<String>,
-    /// Its sync steps as `name -> observed models`.
-    pub sync_steps: BTreeMap<String, Vec<String>>,
-    /// What its manifest asks for beyond its own models.
-    pub capabilities: Grants,
-    /// The `--allow` flags it was installed with.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub allowed: Vec<String>,
-}
-
-/// A package as the host keeps it, with what the operator allowed for it.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoredService {
-    package: ServicePackage,
-    #[serde(default)]
-    allowed: Vec<String>,
 }
 
 /// One service's config values and which secrets are set (never their
@@ -181,19 +151,22 @@ pub struct StepStatus {
 /// A host: owns the core, the engine and the component runtime.
 #[derive(Clone)]
 pub struct Host {
-    core: Core,
-    engine: Engine,
-    runtime: Arc<Runtime>,
-    services: Arc<Mutex<BTreeMap<String, InstalledService>>>,
-    events: EventBus,
-    pullers: Pullers,
+    pub(crate) core: Core,
+    pub(crate) engine: Engine,
+    pub(crate) runtime: Arc<Runtime>,
+    /// What is installed: the one place the host keeps it.
+    pub(crate) registry: Registry,
+    pub(crate) events: EventBus,
+    pub(crate) pullers: Pullers,
     generated_admin_password: Option<String>,
     policy: Arc<OperatorPolicy>,
     limits: Limits,
     secret_box: SecretBox,
-    contexts: Arc<Mutex<BTreeMap<String, Arc<ServiceContext>>>>,
     /// Serialises changes of config and secrets (read, change, write).
     settings_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Serialises installs, upgrades, rollbacks and uninstalls, so each
+    /// resolves against the host as the previous one left it.
+    pub(crate) lifecycle_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Host {
@@ -222,31 +195,17 @@ impl Host {
             core,
             engine,
             runtime,
-            services: Arc::default(),
+            registry: Registry::default(),
             events: EventBus::default(),
             pullers: Pullers::default(),
             generated_admin_password,
             policy: Arc::new(config.policy),
             limits: config.limits,
             secret_box,
-            contexts: Arc::default(),
             settings_lock: Arc::default(),
+            lifecycle_lock: Arc::default(),
         };
-        for (name, record) in host.core.records(SERVICES_NAMESPACE).await? {
-            // Data directories from before capabilities keep the bare package.
-            let stored = serde_json::from_str::<StoredService>(&record)
-                .or_else(|_| {
-                    serde_json::from_str::<ServicePackage>(&record).map(|package| StoredService {
-                        package,
-                        allowed: Vec::new(),
-                    })
-                })
-                .map_err(|e| {
-                    Error::Package(format!("stored package of `{name}` is unreadable: {e}"))
-                })?;
-            let allowed = parse_allows(&stored.allowed)?;
-            host.load(&stored.package, &allowed).await?;
-        }
+        host.restore().await?;
         Ok(host)
     }
 
@@ -338,55 +297,11 @@ impl Host {
 
     /// The installed services, by name.
     pub fn services(&self) -> Vec<InstalledService> {
-        match self.services.lock() {
-            Ok(s) => s.values().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().values().cloned().collect(),
-        }
-    }
-
-    /// Installs or upgrades a service while the host runs: checks the
-    /// package, compiles its components, onboards its models, stores it so
-    /// it survives restarts, and starts its steps.
-    ///
-    /// Nothing is changed when any part fails. `allowed` widens the host's
-    /// operator policy for this package (`--allow` flags); every
-    /// capability the package asks for must be allowed before any of its
-    /// code is compiled.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Refused`] listing each capability the policy does not allow,
-    /// [`Error::Models`] with file:line:column for bad xproto,
-    /// [`Error::Component`] for a component that does not load,
-    /// [`Error::Package`] for inconsistencies.
-    pub async fn install(
-        &self,
-        package: ServicePackage,
-        allowed: &[Allow],
-    ) -> Result<InstalledService> {
-        package.manifest.check("manifest")?;
-        let refused = self.refusals(&package, allowed);
-        if !refused.is_empty() {
-            return Err(Error::Refused {
-                service: package.manifest.service.name.clone(),
-                refused,
-            });
-        }
-        let installed = self.load(&package, allowed).await?;
-        let record = serde_json::to_string(&StoredService {
-            package,
-            allowed: allowed.iter().map(ToString::to_string).collect(),
-        })
-        .map_err(|e| Error::Package(format!("cannot serialise the package: {e}")))?;
-        self.core
-            .put_record(SERVICES_NAMESPACE, &installed.name, &record)
-            .await?;
-        info!(service = %installed.name, version = %installed.version, "service installed");
-        Ok(installed)
+        self.registry.all().into_iter().map(|s| s.info).collect()
     }
 
     /// The host's policy widened by `allowed`.
-    fn policy_with(&self, allowed: &[Allow]) -> OperatorPolicy {
+    pub(crate) fn policy_with(&self, allowed: &[Allow]) -> OperatorPolicy {
         let mut policy = (*self.policy).clone();
         for allow in allowed {
             policy.allow(allow.clone());
@@ -409,7 +324,7 @@ impl Host {
     pub fn inspect(&self, package: &ServicePackage, allowed: &[Allow]) -> Result<Inspection> {
         package.manifest.check("manifest")?;
         let manifest = &package.manifest;
-        let files = parse_files(package)?;
+        let files = crate::resolve::parse_files(package)?;
         let names = |steps: Vec<&String>| steps.into_iter().cloned().collect::<Vec<_>>();
         let steps = BTreeMap::from([
             (
@@ -454,11 +369,7 @@ impl Host {
     }
 
     fn context(&self, service: &str) -> Result<Arc<ServiceContext>> {
-        let contexts = self.contexts.lock().unwrap_or_else(|p| p.into_inner());
-        contexts
-            .get(service)
-            .cloned()
-            .ok_or_else(|| Error::UnknownService(service.to_owned()))
+        self.registry.context(service)
     }
 
     /// Sets config values of `service` (an empty value unsets it); the
@@ -563,7 +474,7 @@ impl Host {
     }
 
     /// Loads the stored config and secrets of a service into its context.
-    async fn refresh_values(&self, ctx: &ServiceContext) -> Result<()> {
+    pub(crate) async fn refresh_values(&self, ctx: &ServiceContext) -> Result<()> {
         let service = ctx.service();
         let config = self.stored_map(CONFIG_NAMESPACE, service).await?;
         let mut secrets = BTreeMap::new();
@@ -574,216 +485,6 @@ impl Host {
         ctx.set_values(config, secrets);
         Ok(())
     }
-
-    async fn load(&self, package: &ServicePackage, allowed: &[Allow]) -> Result<InstalledService> {
-        let service = package.manifest.service.name.clone();
-        let models_err = |source| Error::Models {
-            service: service.clone(),
-            source,
-        };
-        let files = parse_files(package)?;
-        // Check the models before anything is installed.
-        let schema = self
-            .core
-            .registry()
-            .schema()
-            .with_files(&files)
-            .map_err(|e| models_err(e.into()))?;
-        let own_models: std::collections::BTreeSet<String> = files
-            .iter()
-            .flat_map(|f| f.models.iter())
-            .flat_map(|m| {
-                schema
-                    .concrete_descendants(&m.name)
-                    .into_iter()
-                    .map(|d| d.name.clone())
-                    .chain(std::iter::once(m.name.clone()))
-            })
-            .collect();
-        let grants = &package.manifest.capabilities;
-        let readable = resolve_models(&schema, &grants.models.read, "read")?;
-        let writable = resolve_models(&schema, &grants.models.write, "write")?;
-        let ctx = Arc::new(ServiceContext::new(
-            service.clone(),
-            own_models,
-            readable,
-            writable,
-            grants.clone(),
-            self.policy_with(allowed).outbound_http.networks,
-        ));
-        self.refresh_values(&ctx).await?;
-        // Observing a model means reading its objects: another service's
-        // models (or core's, `User` above all) need a read grant.
-        let observed = package
-            .manifest
-            .sync_steps
-            .iter()
-            .flat_map(|s| s.observes.0.iter().map(move |m| (&s.name, m)))
-            .chain(
-                package
-                    .manifest
-                    .model_policies
-                    .iter()
-                    .map(|p| (&p.name, &p.model)),
-            );
-        for (step, model) in observed {
-            if schema.model(model).is_some() && !ctx.owns(model) && !ctx.may_read_granted(model) {
-                return Err(Error::Package(format!(
-                    "`{step}` observes `{model}`, which is not one of the service's models; \
-                     reading another service's or core's objects needs a grant \
-                     ([capabilities.models] read = [\"{}.{model}\"])",
-                    schema.model(model).map_or("app", |m| m.app_label.as_str())
-                )));
-            }
-        }
-        let mut steps = Vec::new();
-        for step in &package.manifest.sync_steps {
-            for observed in &step.observes.0 {
-                if schema.concrete_descendants(observed).is_empty() {
-                    return Err(Error::Package(format!(
-                        "step `{}` observes `{observed}`, which is not a model with objects \
-                         (unknown, or abstract with no concrete model inheriting it)",
-                        step.name
-                    )));
-                }
-            }
-            let wasm = package.component(&step.name)?;
-            let invoker = self.runtime.load_sync_step(&ctx, &step.name, wasm)?;
-            steps.push(SyncStep {
-                service: service.clone(),
-                name: step.name.clone(),
-                observes: step.observes.0.clone(),
-                invoker,
-            });
-        }
-        let models = self.core.register_models(&files).await?;
-        let installed = InstalledService {
-            name: service.clone(),
-            version: package.manifest.service.version.clone(),
-            models,
-            sync_steps: steps
-                .iter()
-                .map(|s| (s.name.clone(), s.observes.clone()))
-                .collect(),
-            capabilities: grants.clone(),
-            allowed: allowed.iter().map(ToString::to_string).collect(),
-        };
-        let mut event_steps = Vec::new();
-        for step in &package.manifest.event_steps {
-            let wasm = package.component(&step.name)?;
-            let loaded = self.runtime.load_event_step(&ctx, &step.name, wasm)?;
-            event_steps.push((loaded, step.topics.clone()));
-        }
-        let mut pull_steps = Vec::new();
-        for step in &package.manifest.pull_steps {
-            let wasm = package.component(&step.name)?;
-            let loaded = self.runtime.load_pull_step(&ctx, &step.name, wasm)?;
-            pull_steps.push((loaded, step.interval()?));
-        }
-        let mut policies = Vec::new();
-        for policy in &package.manifest.model_policies {
-            if schema.concrete_descendants(&policy.model).is_empty() {
-                return Err(Error::Package(format!(
-                    "model policy `{}` polices `{}`, which is not a model with objects",
-                    policy.name, policy.model
-                )));
-            }
-            let wasm = package.component(&policy.name)?;
-            let invoker = self.runtime.load_model_policy(&ctx, &policy.name, wasm)?;
-            policies.push(ModelPolicy {
-                service: service.clone(),
-                name: policy.name.clone(),
-                model: policy.model.clone(),
-                invoker,
-            });
-        }
-        let deps = package.model_dependencies()?;
-        if let Some((model, dep)) = deps
-            .iter()
-            .find(|(m, d)| schema.model(m).is_none() || schema.model(d).is_none())
-        {
-            return Err(Error::Package(format!(
-                "the model-deps file names an unknown model (`{model}` depends on `{dep}`)"
-            )));
-        }
-        self.engine.set_service_model_deps(&service, deps);
-        self.engine.set_service_policies(&service, policies);
-        self.engine.set_service_steps(&service, steps);
-        let source = match &package.manifest.event_bus {
-            Some(EventBusSection {
-                kind: EventBusKind::Kafka,
-                endpoint: Some(endpoint),
-            }) => EventSource::Kafka {
-                core: self.core.clone(),
-                endpoint: endpoint.clone(),
-            },
-            _ => EventSource::InProcess,
-        };
-        self.events
-            .set_service_steps(&service, event_steps, &source);
-        self.pullers.set_service_steps(&service, pull_steps);
-        self.contexts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(service.clone(), ctx);
-        match self.services.lock() {
-            Ok(mut s) => s.insert(service, installed.clone()),
-            Err(poisoned) => poisoned.into_inner().insert(service, installed.clone()),
-        };
-        Ok(installed)
-    }
-}
-
-/// Parses the xproto files of a package.
-fn parse_files(package: &ServicePackage) -> Result<Vec<syncplane_xproto::File>> {
-    let service = &package.manifest.service.name;
-    let mut files = Vec::new();
-    for path in &package.manifest.service.xproto {
-        let text = package
-            .xproto
-            .get(path)
-            .ok_or_else(|| Error::Package(format!("xproto file `{path}` is not in the package")))?;
-        let file = syncplane_xproto::parse(&format!("{service}/{path}"), text).map_err(|e| {
-            Error::Models {
-                service: service.clone(),
-                source: e.into(),
-            }
-        })?;
-        files.push(file);
-    }
-    Ok(files)
-}
-
-/// The concrete models (and the named abstract ones) model patterns of a
-/// grant stand for. A pattern naming one model that does not exist is an
-/// error; a wildcard may match nothing.
-fn resolve_models(
-    schema: &Schema,
-    patterns: &[syncplane_runtime::capability::ModelPattern],
-    kind: &str,
-) -> Result<std::collections::BTreeSet<String>> {
-    let mut models = std::collections::BTreeSet::new();
-    for pattern in patterns {
-        let matched: Vec<&syncplane_xproto::Model> = schema
-            .models()
-            .filter(|m| pattern.matches(&m.app_label, &m.name))
-            .collect();
-        if matched.is_empty() && pattern.is_exact() {
-            return Err(Error::Package(format!(
-                "[capabilities.models] {kind} names `{pattern}`, which is not an installed model"
-            )));
-        }
-        for model in matched {
-            models.insert(model.name.clone());
-            models.extend(
-                schema
-                    .concrete_descendants(&model.name)
-                    .into_iter()
-                    .map(|d| d.name.clone()),
-            );
-        }
-    }
-    Ok(models)
 }
 
 fn undeclared(service: &str, kind: &'static str, name: &str, declared: &[String]) -> Error {
@@ -797,17 +498,6 @@ fn undeclared(service: &str, kind: &'static str, name: &str, declared: &[String]
             declared.join(", ")
         },
     }
-}
-
-/// Parses stored `--allow` flags.
-fn parse_allows(texts: &[String]) -> Result<Vec<Allow>> {
-    texts
-        .iter()
-        .map(|t| {
-            t.parse()
-                .map_err(|e| Error::Package(format!("stored --allow `{t}` is unreadable: {e}")))
-        })
-        .collect()
 }
 
 async fn ensure_admin(core: &Core, config: &HostConfig) -> Result<Option<String>> {

@@ -9,27 +9,40 @@
 //!   `syncplane.toml` authors write), xproto sources and compiled components.
 #![deny(missing_docs)]
 
+mod collision;
 mod error;
 mod events;
 mod host;
 mod kafka;
+mod lifecycle;
 mod manifest;
 mod package;
+mod package_files;
+mod plan;
 mod pulls;
+mod registry;
+mod resolve;
 mod secrets;
 
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InspectedLimits, Inspection,
-    InstalledService, ServiceSettings, ServiceStatus, StepStatus,
+    ServiceSettings, ServiceStatus, StepStatus,
 };
+pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{
     BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest,
     ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection,
 };
 pub use package::ServicePackage;
+pub use package_files::{
+    FileProblem, MAX_COMPONENT_BYTES, MAX_MANIFEST_BYTES, MAX_MODEL_DEPS_BYTES,
+    MAX_PACKAGE_FILES_BYTES, MAX_XPROTO_BYTES, PackageFile,
+};
+pub use plan::{Action, ModelChange, ModelCount, Plan};
 pub use pulls::PullStepStatus;
+pub use registry::InstalledService;
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
 pub use syncplane_engine::{EngineConfig, RetryPolicy, Stats, StepActivity};
 pub use syncplane_runtime::Limits;

@@ -91,42 +91,7 @@ impl Store {
     /// [`Error::Query`] when a statement fails.
     pub async fn ensure_table(&self, spec: &TableSpec) -> Result<()> {
         let mut tx = self.begin().await?;
-        let create = spec.create_sql();
-        sqlx::query(&create)
-            .execute(&mut *tx.tx)
-            .await
-            .map_err(query_error(&create))?;
-        let info = format!("PRAGMA table_info({})", quote(&spec.name));
-        let existing: Vec<String> = sqlx::query(&info)
-            .fetch_all(&mut *tx.tx)
-            .await
-            .map_err(query_error(&info))?
-            .iter()
-            .map(|r| r.get::<String, _>("name"))
-            .collect();
-        for column in &spec.columns {
-            if !existing.contains(&column.name) {
-                let add = spec.add_column_sql(column);
-                sqlx::query(&add)
-                    .execute(&mut *tx.tx)
-                    .await
-                    .map_err(query_error(&add))?;
-            }
-            if column.indexed {
-                let index = spec.index_sql(column);
-                sqlx::query(&index)
-                    .execute(&mut *tx.tx)
-                    .await
-                    .map_err(query_error(&index))?;
-            }
-        }
-        for index in &spec.partial_indexes {
-            let create = index.create_sql(&spec.name);
-            sqlx::query(&create)
-                .execute(&mut *tx.tx)
-                .await
-                .map_err(query_error(&create))?;
-        }
+        tx.ensure_table(spec).await?;
         tx.commit().await
     }
 
@@ -263,6 +228,83 @@ fn decode_values(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Vec<SqlValue
 }
 
 impl StoreTx {
+    /// Creates the table of `spec`, or adds the columns it lacks, as part
+    /// of this transaction (SQLite's DDL is transactional: a rollback
+    /// leaves no table behind).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails.
+    pub async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()> {
+        let create = spec.create_sql();
+        sqlx::query(&create)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(&create))?;
+        let info = format!("PRAGMA table_info({})", quote(&spec.name));
+        let existing: Vec<String> = sqlx::query(&info)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query_error(&info))?
+            .iter()
+            .map(|r| r.get::<String, _>("name"))
+            .collect();
+        for column in &spec.columns {
+            if !existing.contains(&column.name) {
+                let add = spec.add_column_sql(column);
+                sqlx::query(&add)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(query_error(&add))?;
+            }
+            if column.indexed {
+                let index = spec.index_sql(column);
+                sqlx::query(&index)
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(query_error(&index))?;
+            }
+        }
+        for index in &spec.partial_indexes {
+            let create = index.create_sql(&spec.name);
+            sqlx::query(&create)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(query_error(&create))?;
+        }
+        Ok(())
+    }
+
+    /// Drops the table of `spec` (the caller checked that it is empty).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails.
+    pub async fn drop_table(&mut self, spec: &TableSpec) -> Result<()> {
+        let drop = format!("DROP TABLE IF EXISTS {}", quote(&spec.name));
+        sqlx::query(&drop)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(&drop))?;
+        Ok(())
+    }
+
+    /// Removes the host record `key` of `namespace`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn delete_record(&mut self, namespace: &str, key: &str) -> Result<()> {
+        let sql = "DELETE FROM sp_kv WHERE namespace = ? AND key = ?";
+        sqlx::query(sql)
+            .bind(namespace)
+            .bind(key)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(())
+    }
+
     /// Commits the transaction.
     ///
     /// # Errors

@@ -1,0 +1,414 @@
+//! Install, upgrade, roll back and uninstall, live: each is a resolve
+//! (pure, `resolve.rs`) and then one activation — one database transaction
+//! (tables and the registry row) and an in-memory swap that cannot fail.
+//! A failure before the commit leaves the old state whole; a crash after
+//! it comes back with the new one.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use syncplane_core::{RecordWrite, now_secs};
+use syncplane_runtime::capability::Allow;
+
+use crate::error::{Error, Result};
+use crate::events::EventSource;
+use crate::host::{CONFIG_NAMESPACE, Host, SECRETS_NAMESPACE, ServiceSettings};
+use crate::package::ServicePackage;
+use crate::plan::{Action, ModelCount, Plan};
+use crate::registry::{Installed, InstalledService, SERVICES_NAMESPACE, ServiceRecord};
+use crate::resolve::{LockedService, Mode, parse_files};
+
+/// How to install or upgrade.
+#[derive(Debug, Clone, Default)]
+pub struct InstallOptions {
+    /// Capabilities allowed for this package beyond the operator's policy.
+    pub allow: Vec<Allow>,
+    /// Whether an older version may replace the installed one.
+    pub allow_downgrade: bool,
+}
+
+/// An installed service with its models' object counts and its settings,
+/// as `service show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDetails {
+    /// The service.
+    pub service: InstalledService,
+    /// Objects per model (concrete models only).
+    pub objects: Vec<ModelCount>,
+    /// Config values and which secrets are set.
+    pub settings: ServiceSettings,
+}
+
+/// How long `uninstall --purge` waits for the service's objects to be
+/// torn down.
+pub const PURGE_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl Host {
+    /// Loads every installed service at start: their models are resolved
+    /// together, so the order they were installed in does not matter.
+    pub(crate) async fn restore(&self) -> Result<()> {
+        let mut records = Vec::new();
+        for (name, text) in self.core.records(SERVICES_NAMESPACE).await? {
+            records.push(ServiceRecord::parse(&name, &text)?);
+        }
+        let mut files = Vec::new();
+        for record in &records {
+            files.extend(parse_files(&record.package)?);
+        }
+        let schema = self.core.core_schema().with_files(&files).map_err(|e| {
+            Error::Package(format!(
+                "the installed services no longer load together:\n{e}"
+            ))
+        })?;
+        self.core.activate(schema.clone(), &[], &[]).await?;
+        for record in records {
+            let locked = self
+                .resolve(
+                    record,
+                    Mode::Restore {
+                        schema: schema.clone(),
+                    },
+                )
+                .await?;
+            self.swap_in(locked);
+        }
+        Ok(())
+    }
+
+    /// What installing (or upgrading to) `package` would change, checked
+    /// as for a real install but activating nothing. A plan whose
+    /// `blockers` are not empty could not be activated.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::install`], except that incompatibilities are returned in
+    /// the plan.
+    pub async fn plan(&self, package: ServicePackage, options: &InstallOptions) -> Result<Plan> {
+        let _guard = self.lifecycle_lock.lock().await;
+        let record = self.next_record(package, &options.allow);
+        match self
+            .resolve(
+                record,
+                Mode::Change {
+                    action_hint: None,
+                    allow_downgrade: options.allow_downgrade,
+                },
+            )
+            .await
+        {
+            Ok(locked) => locked
+                .plan
+                .ok_or_else(|| Error::Package("a change without a plan".into())),
+            Err(Error::Incompatible { plan, .. }) => Ok(*plan),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Installs or upgrades a service while the host runs: resolves the
+    /// package against the installed services (models, collisions,
+    /// version, compatibility, grants, components), then activates it in
+    /// one step. The version it replaces is kept for `rollback`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`] for capabilities the policy does not allow,
+    /// [`Error::Collision`] for names another service or core owns,
+    /// [`Error::Downgrade`], [`Error::Incompatible`] with what blocks an
+    /// upgrade, [`Error::Models`] with file:line:column for bad xproto,
+    /// [`Error::Component`] for a component that does not load. Nothing is
+    /// changed then.
+    pub async fn install(
+        &self,
+        package: ServicePackage,
+        options: &InstallOptions,
+    ) -> Result<InstalledService> {
+        package.check_paths_and_sizes()?;
+        let _guard = self.lifecycle_lock.lock().await;
+        let record = self.next_record(package, &options.allow);
+        let locked = self
+            .resolve(
+                record,
+                Mode::Change {
+                    action_hint: None,
+                    allow_downgrade: options.allow_downgrade,
+                },
+            )
+            .await?;
+        self.activate(locked).await
+    }
+
+    /// Returns `name` to the version before the installed one, through the
+    /// same checks as an upgrade; the installed version becomes the one to
+    /// return to. With `dry_run`, only the plan.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`], [`Error::NoPrevious`], and as
+    /// [`Host::install`].
+    pub async fn rollback(&self, name: &str, dry_run: bool) -> Result<RollbackOutcome> {
+        let _guard = self.lifecycle_lock.lock().await;
+        let current = self
+            .registry
+            .get(name)
+            .ok_or_else(|| Error::UnknownService(name.to_owned()))?;
+        let Some(previous) = current.record.previous.clone() else {
+            return Err(Error::NoPrevious(name.to_owned()));
+        };
+        let mut current_record = current.record;
+        current_record.previous = None;
+        let record = ServiceRecord {
+            package: previous.package,
+            allowed: previous.allowed,
+            installed_at: now_secs(),
+            previous: Some(Box::new(current_record)),
+        };
+        let mode = Mode::Change {
+            action_hint: Some(Action::Rollback),
+            allow_downgrade: true,
+        };
+        let locked = match self.resolve(record, mode).await {
+            Err(Error::Incompatible { plan, .. }) if dry_run => {
+                return Ok(RollbackOutcome::Planned(*plan));
+            }
+            other => other?,
+        };
+        if dry_run {
+            let plan = locked
+                .plan
+                .ok_or_else(|| Error::Package("a change without a plan".into()))?;
+            return Ok(RollbackOutcome::Planned(plan));
+        }
+        Ok(RollbackOutcome::Done(self.activate(locked).await?))
+    }
+
+    /// The record an install of `package` writes: the installed version
+    /// becomes the one to roll back to.
+    fn next_record(&self, package: ServicePackage, allow: &[Allow]) -> ServiceRecord {
+        let previous = self
+            .registry
+            .get(&package.manifest.service.name)
+            .map(|installed| {
+                let mut record = installed.record;
+                record.previous = None;
+                Box::new(record)
+            });
+        ServiceRecord {
+            package,
+            allowed: allow.iter().map(ToString::to_string).collect(),
+            installed_at: now_secs(),
+            previous,
+        }
+    }
+
+    /// Switches the host to a resolved service: the registry row and the
+    /// tables in one transaction, then the in-memory swap.
+    async fn activate(&self, locked: LockedService) -> Result<InstalledService> {
+        if let Some(plan) = &locked.plan
+            && !plan.blockers.is_empty()
+        {
+            return Err(Error::Incompatible {
+                service: locked.info.name.clone(),
+                blockers: plan.blockers.clone(),
+                plan: Box::new(plan.clone()),
+            });
+        }
+        let writes = [RecordWrite::Put {
+            namespace: SERVICES_NAMESPACE.to_owned(),
+            key: locked.info.name.clone(),
+            value: locked.record.to_json()?,
+        }];
+        self.core
+            .activate(locked.schema.clone(), &locked.drop, &writes)
+            .await?;
+        let info = locked.info.clone();
+        let action = locked.plan.as_ref().map(|p| p.action);
+        self.swap_in(locked);
+        tracing::info!(service = %info.name, version = %info.version, ?action, "service activated");
+        Ok(info)
+    }
+
+    /// The in-memory half of an activation; nothing here can fail.
+    fn swap_in(&self, locked: LockedService) {
+        let name = locked.info.name.clone();
+        let loaded = locked.loaded;
+        self.engine.set_service_model_deps(&name, loaded.deps);
+        self.engine.set_service_policies(&name, loaded.policies);
+        self.engine.set_service_steps(&name, loaded.steps);
+        self.events
+            .set_service_steps(&name, loaded.event_steps, &loaded.source);
+        self.pullers.set_service_steps(&name, loaded.pull_steps);
+        self.registry.insert(Installed {
+            record: locked.record,
+            files: locked.files,
+            ctx: locked.ctx,
+            info: locked.info,
+        });
+    }
+
+    /// Objects per concrete model of an installed service.
+    async fn object_counts(&self, installed: &Installed) -> Result<Vec<ModelCount>> {
+        let registry = self.core.registry();
+        let mut counts = Vec::new();
+        for model in installed.files.iter().flat_map(|f| f.models.iter()) {
+            if model.is_abstract() || registry.schema().model(&model.name).is_none() {
+                continue;
+            }
+            counts.push(ModelCount {
+                model: model.name.clone(),
+                objects: self.core.object_count(&model.name).await?,
+            });
+        }
+        Ok(counts)
+    }
+
+    /// An installed service with its object counts and settings.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`] or a store failure.
+    pub async fn service_details(&self, name: &str) -> Result<ServiceDetails> {
+        let installed = self
+            .registry
+            .get(name)
+            .ok_or_else(|| Error::UnknownService(name.to_owned()))?;
+        Ok(ServiceDetails {
+            objects: self.object_counts(&installed).await?,
+            settings: self.settings(name).await?,
+            service: installed.info,
+        })
+    }
+
+    /// Removes a service: refused while another service depends on its
+    /// models, or while its models hold objects unless `purge`, which first
+    /// deletes them through the normal deletion path (delete steps run,
+    /// dependents first) and waits for their teardown. Then its tables,
+    /// routes, steps, config and secrets go, in one step.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`], [`Error::Dependents`],
+    /// [`Error::HasObjects`], [`Error::PurgeIncomplete`] when the teardown
+    /// does not finish within [`PURGE_TIMEOUT`] (the service stays, its
+    /// objects marked deleted; uninstall again to go on).
+    pub async fn uninstall(&self, name: &str, purge: bool) -> Result<Vec<ModelCount>> {
+        let _guard = self.lifecycle_lock.lock().await;
+        let installed = self
+            .registry
+            .get(name)
+            .ok_or_else(|| Error::UnknownService(name.to_owned()))?;
+        let own: BTreeSet<&str> = installed
+            .files
+            .iter()
+            .flat_map(|f| f.models.iter().map(|m| m.name.as_str()))
+            .collect();
+        let mut dependents = Vec::new();
+        let others = self.registry.others(name);
+        for other in &others {
+            for model in other.files.iter().flat_map(|f| f.models.iter()) {
+                let used = model
+                    .bases
+                    .iter()
+                    .map(String::as_str)
+                    .chain(model.fields.iter().filter_map(|f| f.link_target()))
+                    .find(|used| own.contains(used));
+                if let Some(used) = used {
+                    dependents.push(format!(
+                        "service `{}` depends on it: its model `{}` uses `{used}`",
+                        other.info.name, model.name
+                    ));
+                }
+            }
+        }
+        if !dependents.is_empty() {
+            return Err(Error::Dependents {
+                service: name.to_owned(),
+                dependents,
+            });
+        }
+        let counts = self.object_counts(&installed).await?;
+        let held: Vec<ModelCount> = counts.iter().filter(|c| c.objects > 0).cloned().collect();
+        if !held.is_empty() {
+            if !purge {
+                return Err(Error::HasObjects {
+                    service: name.to_owned(),
+                    counts: held,
+                });
+            }
+            self.purge(name, &held).await?;
+        }
+        let schema = self
+            .schema_with(&others, &[])
+            .map_err(|source| Error::Models {
+                service: name.to_owned(),
+                source,
+            })?;
+        let drop: Vec<String> = counts.iter().map(|c| c.model.clone()).collect();
+        let writes: Vec<RecordWrite> = [SERVICES_NAMESPACE, CONFIG_NAMESPACE, SECRETS_NAMESPACE]
+            .into_iter()
+            .map(|namespace| RecordWrite::Delete {
+                namespace: namespace.to_owned(),
+                key: name.to_owned(),
+            })
+            .collect();
+        self.core.activate(schema, &drop, &writes).await?;
+        self.engine.set_service_model_deps(name, Vec::new());
+        self.engine.set_service_policies(name, Vec::new());
+        self.engine.set_service_steps(name, Vec::new());
+        self.events
+            .set_service_steps(name, Vec::new(), &EventSource::InProcess);
+        self.pullers.set_service_steps(name, Vec::new());
+        self.registry.remove(name);
+        tracing::info!(service = name, purged = ?held, "service uninstalled");
+        Ok(held)
+    }
+
+    /// Deletes every object of `held` models through the normal path and
+    /// waits until the engine has torn them all down.
+    async fn purge(&self, name: &str, held: &[ModelCount]) -> Result<()> {
+        self.registry.set_state(name, "purging");
+        for count in held {
+            for object in self.core.list(&count.model).await? {
+                if object.fields.get("deleted") != Some(&serde_json::Value::Bool(true)) {
+                    match self.core.delete(object.id).await {
+                        Ok(()) | Err(syncplane_core::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        let started = Instant::now();
+        loop {
+            let mut remaining = Vec::new();
+            for count in held {
+                let objects = self.core.object_count(&count.model).await?;
+                if objects > 0 {
+                    remaining.push(ModelCount {
+                        model: count.model.clone(),
+                        objects,
+                    });
+                }
+            }
+            if remaining.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() > PURGE_TIMEOUT {
+                return Err(Error::PurgeIncomplete {
+                    service: name.to_owned(),
+                    remaining,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// What `rollback` did.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum RollbackOutcome {
+    /// The plan of a dry run.
+    Planned(Plan),
+    /// The service as it is now.
+    Done(InstalledService),
+}

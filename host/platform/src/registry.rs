@@ -1,0 +1,143 @@
+//! The registry of installed services: one place that says what is
+//! installed. Its rows in the store (namespace `services`, one per service)
+//! are the source of truth; the in-memory map mirrors them and holds what
+//! each service runs with.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use syncplane_runtime::capability::{Grants, ServiceContext};
+use syncplane_xproto::File;
+
+use crate::error::{Error, Result};
+use crate::package::ServicePackage;
+
+/// Where installed services are kept in the store.
+pub(crate) const SERVICES_NAMESPACE: &str = "services";
+
+/// One service as the store keeps it: the package, what the operator
+/// allowed for it, when it was installed, and the version before (kept so
+/// `service rollback` can return to it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ServiceRecord {
+    pub(crate) package: ServicePackage,
+    #[serde(default)]
+    pub(crate) allowed: Vec<String>,
+    /// Seconds since the epoch.
+    #[serde(default)]
+    pub(crate) installed_at: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) previous: Option<Box<ServiceRecord>>,
+}
+
+impl ServiceRecord {
+    /// Reads a stored row; rows written before the registry held a bare
+    /// package.
+    pub(crate) fn parse(name: &str, text: &str) -> Result<ServiceRecord> {
+        serde_json::from_str::<ServiceRecord>(text)
+            .or_else(|_| {
+                serde_json::from_str::<ServicePackage>(text).map(|package| ServiceRecord {
+                    package,
+                    allowed: Vec::new(),
+                    installed_at: 0.0,
+                    previous: None,
+                })
+            })
+            .map_err(|e| Error::Package(format!("stored service `{name}` is unreadable: {e}")))
+    }
+
+    pub(crate) fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self)
+            .map_err(|e| Error::Package(format!("cannot serialise the service record: {e}")))
+    }
+
+    pub(crate) fn version(&self) -> &str {
+        &self.package.manifest.service.version
+    }
+}
+
+/// A service as installed, as `service list` and `service show` report it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstalledService {
+    /// The service name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// `active`, or `purging` while `uninstall --purge` tears its objects
+    /// down.
+    pub state: String,
+    /// When this version was installed, seconds since the epoch.
+    pub installed_at: f64,
+    /// The version `service rollback` returns to, if any.
+    pub previous_version: Option<String>,
+    /// The models its files define.
+    pub models: Vec<String>,
+    /// Its sync steps as `name -> observed models`.
+    pub sync_steps: BTreeMap<String, Vec<String>>,
+    /// What its manifest asks for beyond its own models.
+    pub capabilities: Grants,
+    /// The `--allow` flags it was installed with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed: Vec<String>,
+}
+
+/// One installed service as the host runs it.
+#[derive(Clone)]
+pub(crate) struct Installed {
+    pub(crate) record: ServiceRecord,
+    pub(crate) files: Vec<File>,
+    pub(crate) ctx: Arc<ServiceContext>,
+    pub(crate) info: InstalledService,
+}
+
+/// The in-memory side of the registry, shared by the host's clones.
+#[derive(Clone, Default)]
+pub(crate) struct Registry {
+    services: Arc<Mutex<BTreeMap<String, Installed>>>,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Installed>> {
+        self.services.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<Installed> {
+        self.lock().get(name).cloned()
+    }
+
+    pub(crate) fn all(&self) -> Vec<Installed> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// Every installed service but `name`.
+    pub(crate) fn others(&self, name: &str) -> Vec<Installed> {
+        self.lock()
+            .values()
+            .filter(|s| s.info.name != name)
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn insert(&self, installed: Installed) {
+        self.lock().insert(installed.info.name.clone(), installed);
+    }
+
+    pub(crate) fn remove(&self, name: &str) {
+        self.lock().remove(name);
+    }
+
+    pub(crate) fn set_state(&self, name: &str, state: &str) {
+        if let Some(s) = self.lock().get_mut(name) {
+            s.info.state = state.to_owned();
+        }
+    }
+
+    pub(crate) fn context(&self, name: &str) -> Result<Arc<ServiceContext>> {
+        self.lock()
+            .get(name)
+            .map(|s| Arc::clone(&s.ctx))
+            .ok_or_else(|| Error::UnknownService(name.to_owned()))
+    }
+}
