@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
-use syncplane_platform::{MANIFEST_FILE, Manifest, ServicePackage};
+use syncplane_platform::{MANIFEST_FILE, ServicePackage};
 
 use crate::args::{PublishArgs, ServerArgs, StatusArgs};
 
@@ -133,15 +133,13 @@ impl Client {
 /// Reads a service directory, building its components first when the
 /// manifest asks for a cargo build.
 pub fn package_from_dir(dir: &Path) -> anyhow::Result<ServicePackage> {
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read_to_string(&manifest_path).with_context(|| {
+    let manifest = ServicePackage::read_manifest(dir).with_context(|| {
         format!(
             "cannot read {} (is {} a service directory?)",
-            manifest_path.display(),
+            dir.join(MANIFEST_FILE).display(),
             dir.display()
         )
     })?;
-    let manifest = Manifest::parse(&manifest_path.display().to_string(), &text)?;
     if manifest.build.as_ref().is_some_and(|b| b.cargo) {
         eprintln!(
             "building {} for {} ...",

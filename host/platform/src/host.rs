@@ -322,6 +322,7 @@ impl Host {
     /// [`Error::Manifest`] for a bad manifest, [`Error::Models`] for models
     /// that do not parse.
     pub fn inspect(&self, package: &ServicePackage, allowed: &[Allow]) -> Result<Inspection> {
+        package.check_paths_and_sizes()?;
         package.manifest.check("manifest")?;
         let manifest = &package.manifest;
         let files = crate::resolve::parse_files(package)?;

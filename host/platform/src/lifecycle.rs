@@ -85,6 +85,7 @@ impl Host {
     /// As [`Host::install`], except that incompatibilities are returned in
     /// the plan.
     pub async fn plan(&self, package: ServicePackage, options: &InstallOptions) -> Result<Plan> {
+        package.check_paths_and_sizes()?;
         let _guard = self.lifecycle_lock.lock().await;
         let record = self.next_record(package, &options.allow);
         match self
