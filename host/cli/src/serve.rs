@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use syncplane_core::ADMIN_EMAIL;
 use syncplane_platform::capability::OperatorPolicy;
+use syncplane_platform::toml_error;
 use syncplane_platform::{
     ADMIN_PASSWORD_FILE, EngineConfig, Host, HostConfig, Limits, RetryPolicy,
 };
@@ -74,18 +75,8 @@ pub async fn serve_host(
 fn read_policy(path: &std::path::Path) -> anyhow::Result<OperatorPolicy> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the policy file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
-        let at = e
-            .span()
-            .map(|span| {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                format!("{}:{line}:{column}", path.display())
-            })
-            .unwrap_or_else(|| path.display().to_string());
-        anyhow::anyhow!("{at}: {}", e.message())
-    })
+    toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!(toml_error(&path.display().to_string(), &text, &e)))
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -33,7 +33,7 @@ pub use host::{
 pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{
     BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest,
-    ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection,
+    ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection, toml_error,
 };
 pub use package::ServicePackage;
 pub use package_files::{

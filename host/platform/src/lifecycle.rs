@@ -303,24 +303,18 @@ impl Host {
             .iter()
             .flat_map(|f| f.models.iter().map(|m| m.name.as_str()))
             .collect();
-        let mut dependents = Vec::new();
         let others = self.registry.others(name);
-        for other in &others {
-            for model in other.files.iter().flat_map(|f| f.models.iter()) {
-                let used = model
-                    .bases
-                    .iter()
-                    .map(String::as_str)
-                    .chain(model.fields.iter().filter_map(|f| f.link_target()))
-                    .find(|used| own.contains(used));
-                if let Some(used) = used {
-                    dependents.push(format!(
-                        "service `{}` depends on it: its model `{}` uses `{used}`",
-                        other.info.name, model.name
-                    ));
-                }
-            }
-        }
+        let dependents: Vec<String> = others
+            .iter()
+            .flat_map(|other| {
+                other.uses(&own).map(move |(model, used)| {
+                    format!(
+                        "service `{}` depends on it: its model `{model}` uses `{used}`",
+                        other.info.name
+                    )
+                })
+            })
+            .collect();
         if !dependents.is_empty() {
             return Err(Error::Dependents {
                 service: name.to_owned(),

@@ -238,6 +238,20 @@ impl From<Observes> for OneOrMany {
     }
 }
 
+/// A TOML error as `origin:line:column: message`.
+pub fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> String {
+    let at = e
+        .span()
+        .map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("{origin}:{line}:{column}")
+        })
+        .unwrap_or_else(|| origin.to_owned());
+    format!("{at}: {}", e.message())
+}
+
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
 }
@@ -256,18 +270,8 @@ impl Manifest {
     /// [`Error::Manifest`] with the file, line and column of a syntax error,
     /// an unknown key, or an invalid value.
     pub fn parse(origin: &str, text: &str) -> Result<Manifest> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|span| {
-                    let before = &text[..span.start.min(text.len())];
-                    let line = before.matches('\n').count() + 1;
-                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-                    format!("{origin}:{line}:{column}")
-                })
-                .unwrap_or_else(|| origin.to_owned());
-            Error::Manifest(format!("{at}: {}", e.message()))
-        })?;
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| Error::Manifest(toml_error(origin, text, &e)))?;
         manifest.check(origin)?;
         Ok(manifest)
     }

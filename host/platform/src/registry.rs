@@ -92,6 +92,28 @@ pub(crate) struct Installed {
     pub(crate) info: InstalledService,
 }
 
+impl Installed {
+    /// Each `(own model, used model)` where one of this service's models
+    /// extends or links to a model in `models`.
+    pub(crate) fn uses<'a>(
+        &'a self,
+        models: &'a std::collections::BTreeSet<&str>,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.files
+            .iter()
+            .flat_map(|f| f.models.iter())
+            .filter_map(move |model| {
+                model
+                    .bases
+                    .iter()
+                    .map(String::as_str)
+                    .chain(model.fields.iter().filter_map(|f| f.link_target()))
+                    .find(|used| models.contains(used))
+                    .map(|used| (model.name.as_str(), used))
+            })
+    }
+}
+
 /// The in-memory side of the registry, shared by the host's clones.
 #[derive(Clone, Default)]
 pub(crate) struct Registry {

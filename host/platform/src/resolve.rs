@@ -361,24 +361,17 @@ fn dependents_of_removed(plan: &Plan, others: &[Installed]) -> Vec<String> {
         .iter()
         .map(|m| m.model.as_str())
         .collect();
-    let mut blockers = Vec::new();
-    for other in others {
-        for model in other.files.iter().flat_map(|f| f.models.iter()) {
-            let uses = model
-                .bases
-                .iter()
-                .map(String::as_str)
-                .chain(model.fields.iter().filter_map(|f| f.link_target()))
-                .find(|used| removed.contains(used));
-            if let Some(used) = uses {
-                blockers.push(format!(
-                    "model `{used}` would be removed, but service `{}` depends on it (its model `{}`)",
-                    other.info.name, model.name
-                ));
-            }
-        }
-    }
-    blockers
+    others
+        .iter()
+        .flat_map(|other| {
+            other.uses(&removed).map(move |(model, used)| {
+                format!(
+                    "model `{used}` would be removed, but service `{}` depends on it (its model `{model}`)",
+                    other.info.name
+                )
+            })
+        })
+        .collect()
 }
 
 /// The models a grant's patterns stand for, with their concrete

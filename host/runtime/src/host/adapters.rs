@@ -110,7 +110,7 @@ macro_rules! adapt_version {
                     field: String,
                     equals: Value,
                 ) -> wasmtime::Result<Result<Vec<ModelObject>, AccessError>> {
-                    lift(self.decl_find(model, field, value(equals)).await.map(objects))
+                    lift(self.find(model, field, value(equals)).await.map(objects))
                 }
 
                 async fn create(
@@ -165,11 +165,7 @@ adapt_version!(v2, {
         field: String,
         equals: Value,
     ) -> wasmtime::Result<Result<Vec<ModelObject>, AccessError>> {
-        lift(
-            self.sync_find(model, field, value(equals))
-                .await
-                .map(objects),
-        )
+        lift(self.find(model, field, value(equals)).await.map(objects))
     }
 });
 

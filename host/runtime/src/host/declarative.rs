@@ -6,7 +6,7 @@
 use serde_json::{Map, Value as Json};
 use syncplane_core::Object;
 
-use super::models::{HIDDEN_FIELDS, find};
+use super::models::HIDDEN_FIELDS;
 use super::{Fault, Kind, core_fault};
 use crate::state::{Access, StepState};
 
@@ -56,17 +56,6 @@ impl StepState {
     pub(crate) async fn decl_get(&mut self, id: u64) -> Result<Object, Fault> {
         self.enter()?;
         self.access.readable_object(id).await
-    }
-
-    pub(crate) async fn decl_find(
-        &mut self,
-        model: String,
-        field: String,
-        value: Json,
-    ) -> Result<Vec<Object>, Fault> {
-        self.enter()?;
-        self.access.check_find(&model)?;
-        find(&self.access, &model, field, value).await
     }
 
     pub(crate) async fn decl_create(

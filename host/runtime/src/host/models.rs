@@ -86,7 +86,10 @@ impl StepState {
         Ok(Some(linked))
     }
 
-    pub(crate) async fn sync_find(
+    /// `models.find` and `declarative.find`: objects of a model the step
+    /// may search (granted for reading, or, for declarative components, its
+    /// own) whose `field` equals `value`.
+    pub(crate) async fn find(
         &mut self,
         model: String,
         field: String,
