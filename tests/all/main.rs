@@ -9,6 +9,7 @@ mod engine;
 mod hello_world;
 mod hostile;
 mod kafka;
+mod lifecycle;
 mod package_files;
 mod powerdns;
 mod util;

@@ -33,6 +33,12 @@ impl Server {
     /// As [`Server::start`], with some of its flags set otherwise, e.g.
     /// `[("--memory-limit-mib", "96")]`, or more flags added.
     pub fn start_with(data_dir: &Path, flags: &[(&str, &str)]) -> Server {
+        Server::start_with_env(data_dir, flags, &[])
+    }
+
+    /// As [`Server::start_with`], with environment variables set for the
+    /// server process, e.g. `[("SYNCPLANE_FAILPOINT", "activate:before-commit")]`.
+    pub fn start_with_env(data_dir: &Path, flags: &[(&str, &str)], env: &[(&str, &str)]) -> Server {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -58,6 +64,7 @@ impl Server {
             .args(settings.iter().flat_map(|(f, v)| [*f, *v]))
             .env("SYNCPLANE_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info,syncplane::guest=debug")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -242,7 +249,8 @@ impl Drop for Server {
     }
 }
 
-fn read_log(data_dir: &Path) -> String {
+/// Everything a server on `data_dir` logged so far, after it stopped too.
+pub fn read_log(data_dir: &Path) -> String {
     std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default()
 }
 

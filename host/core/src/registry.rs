@@ -74,6 +74,10 @@ impl Registry {
         self.tables.values()
     }
 
+    pub(crate) fn tables_by_model(&self) -> impl Iterator<Item = (&String, &TableSpec)> {
+        self.tables.iter()
+    }
+
     /// The URL collection name of a model: its `plural` option or its
     /// lower-case name plus `s`, as XOS does.
     pub fn plural(&self, model: &Model) -> String {
@@ -123,6 +127,10 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
             name: f.column_name(),
             ty: column_type(f),
             indexed: f.flag("db_index") || matches!(f.ty, FieldType::Link { .. }),
+            // `now()` defaults stay unset for rows that predate the field.
+            default: default_value(f, 0.0)
+                .filter(|_| f.option_str("default") != Some("now()"))
+                .and_then(|v| to_sql(&model.name, f, &v).ok()),
         })
         .collect();
     for internal in [
@@ -137,6 +145,7 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
             name: internal.to_owned(),
             ty: ColumnType::Integer,
             indexed: false,
+            default: None,
         });
     }
     TableSpec {

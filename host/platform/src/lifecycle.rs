@@ -307,9 +307,9 @@ impl Host {
         let dependents: Vec<String> = others
             .iter()
             .flat_map(|other| {
-                other.uses(&own).map(move |(model, used)| {
+                other.uses(&own).into_iter().map(move |(what, used)| {
                     format!(
-                        "service `{}` depends on it: its model `{model}` uses `{used}`",
+                        "service `{}` depends on it: {what} uses `{used}`",
                         other.info.name
                     )
                 })

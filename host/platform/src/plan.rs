@@ -228,6 +228,15 @@ pub(crate) async fn plan(
                     }
                 }
                 Some(old_field) => {
+                    if !required(old_field)
+                        && required(new_field)
+                        && !has_default(new_field)
+                        && objects > 0
+                    {
+                        plan.blockers.push(format!(
+                            "field `{name}.{field}` would become required without a default, and `{name}` has {objects} object(s) that may lack a value"
+                        ));
+                    }
                     let (from, to) = (describe(old_field), describe(new_field));
                     if from != to {
                         plan.blockers.push(format!(

@@ -93,24 +93,42 @@ pub(crate) struct Installed {
 }
 
 impl Installed {
-    /// Each `(own model, used model)` where one of this service's models
-    /// extends or links to a model in `models`.
-    pub(crate) fn uses<'a>(
-        &'a self,
-        models: &'a std::collections::BTreeSet<&str>,
-    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.files
+    /// How this service depends on models in `models`, each as `(what,
+    /// used model)`: its models extending or linking to them, exact grants
+    /// naming them, and steps or policies observing them.
+    pub(crate) fn uses(&self, models: &std::collections::BTreeSet<&str>) -> Vec<(String, String)> {
+        let mut uses = Vec::new();
+        for model in self.files.iter().flat_map(|f| f.models.iter()) {
+            let used = model
+                .bases
+                .iter()
+                .map(String::as_str)
+                .chain(model.fields.iter().filter_map(|f| f.link_target()))
+                .find(|used| models.contains(used));
+            if let Some(used) = used {
+                uses.push((format!("its model `{}`", model.name), used.to_owned()));
+            }
+        }
+        let manifest = &self.record.package.manifest;
+        let grants = &manifest.capabilities.models;
+        for pattern in grants.read.iter().chain(&grants.write) {
+            let named = pattern.to_string();
+            let model = named.rsplit('.').next().unwrap_or(&named);
+            if pattern.is_exact() && models.contains(model) {
+                uses.push((format!("its grant `{named}`"), model.to_owned()));
+            }
+        }
+        let observed = manifest
+            .sync_steps
             .iter()
-            .flat_map(|f| f.models.iter())
-            .filter_map(move |model| {
-                model
-                    .bases
-                    .iter()
-                    .map(String::as_str)
-                    .chain(model.fields.iter().filter_map(|f| f.link_target()))
-                    .find(|used| models.contains(used))
-                    .map(|used| (model.name.as_str(), used))
-            })
+            .flat_map(|s| s.observes.0.iter().map(move |m| (&s.name, m)))
+            .chain(manifest.model_policies.iter().map(|p| (&p.name, &p.model)));
+        for (step, model) in observed {
+            if models.contains(model.as_str()) {
+                uses.push((format!("its step `{step}`"), model.clone()));
+            }
+        }
+        uses
     }
 }
 

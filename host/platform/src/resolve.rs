@@ -100,14 +100,18 @@ fn version(text: &str, service: &str) -> Result<semver::Version> {
 
 impl Host {
     /// Resolves `record` against the host as it is now.
-    pub(crate) async fn resolve(&self, record: ServiceRecord, mode: Mode) -> Result<LockedService> {
-        let package = &record.package;
+    pub(crate) async fn resolve(
+        &self,
+        mut record: ServiceRecord,
+        mode: Mode,
+    ) -> Result<LockedService> {
+        let package = record.package.clone();
         let manifest = &package.manifest;
         manifest.check("manifest")?;
         let service = manifest.service.name.clone();
         let allowed = parse_allows(&record.allowed)?;
         let policy = self.policy_with(&allowed);
-        let files = parse_files(package)?;
+        let files = parse_files(&package)?;
         let installed = self.registry.get(&service);
         let (schema, plan, drop) = match mode {
             Mode::Restore { schema } => (schema, None, Vec::new()),
@@ -163,6 +167,21 @@ impl Host {
                         service: service.clone(),
                         source,
                     })?;
+                let conflicts = self.core.column_conflicts(&schema).await?;
+                if !conflicts.is_empty() {
+                    plan.blockers.extend(conflicts);
+                    return Err(Error::Incompatible {
+                        service,
+                        blockers: plan.blockers.clone(),
+                        plan: Box::new(plan),
+                    });
+                }
+                if action == Action::Reinstall {
+                    // The same version again: what to roll back to stays.
+                    record.previous = installed
+                        .as_ref()
+                        .and_then(|old| old.record.previous.clone());
+                }
                 let drop = plan
                     .models_removed
                     .iter()
@@ -194,8 +213,8 @@ impl Host {
             policy.outbound_http.networks,
         ));
         self.refresh_values(&ctx).await?;
-        check_observed(package, &schema, &ctx)?;
-        let loaded = self.load_components(package, &schema, &ctx)?;
+        check_observed(&package, &schema, &ctx)?;
+        let loaded = self.load_components(&package, &schema, &ctx)?;
         let info = InstalledService {
             name: service.clone(),
             version: manifest.service.version.clone(),
@@ -364,9 +383,9 @@ fn dependents_of_removed(plan: &Plan, others: &[Installed]) -> Vec<String> {
     others
         .iter()
         .flat_map(|other| {
-            other.uses(&removed).map(move |(model, used)| {
+            other.uses(&removed).into_iter().map(move |(what, used)| {
                 format!(
-                    "model `{used}` would be removed, but service `{}` depends on it (its model `{model}`)",
+                    "model `{used}` would be removed, but service `{}` depends on it ({what})",
                     other.info.name
                 )
             })

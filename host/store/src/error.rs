@@ -24,6 +24,9 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A table keeps a column whose type does not fit the one asked for.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Result with the store's [`Error`].

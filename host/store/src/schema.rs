@@ -1,5 +1,7 @@
 //! Table descriptions.
 
+use crate::value::SqlValue;
+
 /// The SQL storage class of a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnType {
@@ -12,7 +14,8 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
-    fn sql(self) -> &'static str {
+    /// The type's name in SQL (`INTEGER`, `REAL`, `TEXT`).
+    pub fn sql(self) -> &'static str {
         match self {
             ColumnType::Integer => "INTEGER",
             ColumnType::Real => "REAL",
@@ -23,7 +26,7 @@ impl ColumnType {
 
 /// One column of a table. Every column is nullable: required-ness is
 /// checked by the layer that knows the model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     /// Column name; must be a plain identifier.
     pub name: String,
@@ -31,6 +34,8 @@ pub struct Column {
     pub ty: ColumnType,
     /// Whether to keep an index on the column.
     pub indexed: bool,
+    /// The value rows that exist when the column is added get.
+    pub default: Option<SqlValue>,
 }
 
 /// An index over the rows that satisfy a predicate, so that a query for
@@ -47,7 +52,7 @@ pub struct PartialIndex {
 }
 
 /// A table of one model: an `id` primary key plus the given columns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TableSpec {
     /// Table name; must be a plain identifier.
     pub name: String,
@@ -124,6 +129,7 @@ mod tests {
                 name: "name".into(),
                 ty: ColumnType::Text,
                 indexed: false,
+                default: None,
             }],
             partial_indexes: Vec::new(),
         };

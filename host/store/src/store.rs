@@ -241,21 +241,36 @@ impl StoreTx {
             .execute(&mut *self.tx)
             .await
             .map_err(query_error(&create))?;
-        let info = format!("PRAGMA table_info({})", quote(&spec.name));
-        let existing: Vec<String> = sqlx::query(&info)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(query_error(&info))?
-            .iter()
-            .map(|r| r.get::<String, _>("name"))
-            .collect();
+        let existing = self.columns(&spec.name).await?;
         for column in &spec.columns {
-            if !existing.contains(&column.name) {
+            if !existing.iter().any(|(name, _)| name == &column.name) {
                 let add = spec.add_column_sql(column);
                 sqlx::query(&add)
                     .execute(&mut *self.tx)
                     .await
                     .map_err(query_error(&add))?;
+                // Rows that exist get the field's default, as new ones do.
+                if let Some(default) = &column.default {
+                    let fill = format!(
+                        "UPDATE {} SET {} = ?",
+                        quote(&spec.name),
+                        quote(&column.name)
+                    );
+                    bind_all(sqlx::query(&fill), std::slice::from_ref(default))
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(query_error(&fill))?;
+                }
+            } else if let Some((_, declared)) =
+                existing.iter().find(|(name, _)| name == &column.name)
+                && !declared.eq_ignore_ascii_case(column.ty.sql())
+            {
+                return Err(Error::Conflict(format!(
+                    "table {} keeps column {} as {declared} from an earlier version; it cannot hold {}",
+                    spec.name,
+                    column.name,
+                    column.ty.sql()
+                )));
             }
             if column.indexed {
                 let index = spec.index_sql(column);
@@ -273,6 +288,23 @@ impl StoreTx {
                 .map_err(query_error(&create))?;
         }
         Ok(())
+    }
+
+    /// The columns a table has now, with their declared types; none when
+    /// the table does not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn columns(&mut self, table: &str) -> Result<Vec<(String, String)>> {
+        let info = format!("PRAGMA table_info({})", quote(table));
+        Ok(sqlx::query(&info)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query_error(&info))?
+            .iter()
+            .map(|r| (r.get::<String, _>("name"), r.get::<String, _>("type")))
+            .collect())
     }
 
     /// Drops the table of `spec` (the caller checked that it is empty).
@@ -620,11 +652,13 @@ mod tests {
                     name: "name".into(),
                     ty: ColumnType::Text,
                     indexed: true,
+                    default: None,
                 },
                 Column {
                     name: "n".into(),
                     ty: ColumnType::Integer,
                     indexed: false,
+                    default: None,
                 },
             ],
             partial_indexes: vec![crate::PartialIndex {
@@ -765,6 +799,7 @@ mod tests {
             name: "extra".into(),
             ty: ColumnType::Real,
             indexed: false,
+            default: Some(SqlValue::Real(1.5)),
         });
         store.ensure_table(&wider).await.expect("widen");
         let mut tx = store.begin().await.expect("begin");
