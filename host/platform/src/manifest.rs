@@ -263,6 +263,15 @@ fn is_name(s: &str) -> bool {
 }
 
 impl Manifest {
+    /// Every `(step, model)` a sync step observes or a model policy polices:
+    /// the models whose objects the service's components are handed.
+    pub fn observed(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.sync_steps
+            .iter()
+            .flat_map(|s| s.observes.0.iter().map(move |m| (&s.name, m)))
+            .chain(self.model_policies.iter().map(|p| (&p.name, &p.model)))
+    }
+
     /// Parses and checks a manifest; `origin` names it in errors.
     ///
     /// # Errors

@@ -118,12 +118,7 @@ impl Installed {
                 uses.push((format!("its grant `{named}`"), model.to_owned()));
             }
         }
-        let observed = manifest
-            .sync_steps
-            .iter()
-            .flat_map(|s| s.observes.0.iter().map(move |m| (&s.name, m)))
-            .chain(manifest.model_policies.iter().map(|p| (&p.name, &p.model)));
-        for (step, model) in observed {
+        for (step, model) in manifest.observed() {
             if models.contains(model.as_str()) {
                 uses.push((format!("its step `{step}`"), model.clone()));
             }

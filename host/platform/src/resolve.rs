@@ -351,13 +351,7 @@ impl Host {
 /// Observing a model means reading its objects: another service's models
 /// (or core's, `User` above all) need a read grant.
 fn check_observed(package: &ServicePackage, schema: &Schema, ctx: &ServiceContext) -> Result<()> {
-    let manifest = &package.manifest;
-    let observed = manifest
-        .sync_steps
-        .iter()
-        .flat_map(|s| s.observes.0.iter().map(move |m| (&s.name, m)))
-        .chain(manifest.model_policies.iter().map(|p| (&p.name, &p.model)));
-    for (step, model) in observed {
+    for (step, model) in package.manifest.observed() {
         if let Some(m) = schema.model(model)
             && !ctx.owns(model)
             && !ctx.may_read_granted(model)
