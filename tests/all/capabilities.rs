@@ -86,14 +86,6 @@ fn chaina_package(dir: &Path, grant: bool) {
     package(dir, "chaina", &["chaina.xproto"], &body);
 }
 
-async fn create(server: &Server, collection: &str, body: Value) -> String {
-    let (status, created) = server
-        .request(reqwest::Method::POST, collection, Some(body))
-        .await;
-    assert_eq!(status, 201, "POST {collection}: {created}");
-    format!("{collection}/{}", created["id"])
-}
-
 /// Position of `line` in the log, panicking with the log when absent.
 fn position(log: &str, line: &str) -> usize {
     log.find(line)
@@ -186,12 +178,12 @@ async fn a_component_built_against_plugin_0_1_0_still_syncs() {
     let installed = server.install(dir.path(), &[]);
     assert_success(&installed);
 
-    let path = create(
-        &server,
-        "/xosapi/v1/legacy/legacytargets",
-        json!({ "name": "old-timer" }),
-    )
-    .await;
+    let path = server
+        .create_path(
+            "/xosapi/v1/legacy/legacytargets",
+            json!({ "name": "old-timer" }),
+        )
+        .await;
     let synced = server
         .wait_for(&path, LIMIT, |o| o["backend_code"] != 0)
         .await;
@@ -232,7 +224,9 @@ async fn hostile_capability_guests_fail_only_their_own_object_and_the_host_keeps
     chainb_package(chainb.path());
     assert_success(&server.install(chainb.path(), &[]));
     server.set_secret("chainb", "api_key", CHAINB_SECRET);
-    let steady = create(&server, CHAIN_B, json!({ "name": "steady-0" })).await;
+    let steady = server
+        .create_path(CHAIN_B, json!({ "name": "steady-0" }))
+        .await;
     server
         .wait_for(&steady, LIMIT, |o| o["backend_code"] == 1)
         .await;
@@ -290,13 +284,17 @@ async fn hostile_capability_guests_fail_only_their_own_object_and_the_host_keeps
         let name = model.to_ascii_lowercase();
         paths.insert(
             model,
-            create(&server, &collection, json!({ "name": name })).await,
+            server
+                .create_path(&collection, json!({ "name": name }))
+                .await,
         );
     }
 
     // Meanwhile the other service keeps syncing, and the host serving.
     for i in 1..=3 {
-        let steady = create(&server, CHAIN_B, json!({ "name": format!("steady-{i}") })).await;
+        let steady = server
+            .create_path(CHAIN_B, json!({ "name": format!("steady-{i}") }))
+            .await;
         server
             .wait_for(&steady, LIMIT, |o| o["backend_code"] == 1)
             .await;
@@ -416,7 +414,9 @@ async fn hostile_capability_guests_fail_only_their_own_object_and_the_host_keeps
     );
     let (status, _) = server.request(reqwest::Method::GET, "/healthz", None).await;
     assert_eq!(status, 200);
-    let steady = create(&server, CHAIN_B, json!({ "name": "steady-last" })).await;
+    let steady = server
+        .create_path(CHAIN_B, json!({ "name": "steady-last" }))
+        .await;
     server
         .wait_for(&steady, LIMIT, |o| o["backend_code"] == 1)
         .await;
@@ -481,7 +481,9 @@ async fn a_policy_chains_two_services_only_when_the_operator_allows_its_write_gr
     let ungranted = tempfile::tempdir().expect("tempdir");
     chaina_package(ungranted.path(), false);
     assert_success(&server.install(ungranted.path(), &[]));
-    let alpha = create(&server, CHAIN_A, json!({ "name": "alpha" })).await;
+    let alpha = server
+        .create_path(CHAIN_A, json!({ "name": "alpha" }))
+        .await;
     let denied = server
         .wait_for(&alpha, LIMIT, |o| o["policy_code"] == 2)
         .await;
@@ -606,12 +608,12 @@ async fn the_operator_policy_file_gates_installs_and_resolved_addresses() {
     server.set_config("resolver", &[("url", &format!("http://localhost:{port}"))]);
 
     // ... but the name resolves outside the allowed networks.
-    let path = create(
-        &server,
-        "/xosapi/v1/capabilities/httpoktargets",
-        json!({ "name": "pinned" }),
-    )
-    .await;
+    let path = server
+        .create_path(
+            "/xosapi/v1/capabilities/httpoktargets",
+            json!({ "name": "pinned" }),
+        )
+        .await;
     let failed = server
         .wait_for(&path, LIMIT, |o| o["backend_code"] == 2)
         .await;

@@ -56,14 +56,6 @@ async fn start_with_chain_and(data: &Path, extra: &str) -> Server {
     server
 }
 
-async fn create(server: &Server, collection: &str, body: Value) -> i64 {
-    let (status, created) = server
-        .request(reqwest::Method::POST, collection, Some(body))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    created["id"].as_i64().expect("id")
-}
-
 /// Position of a line in the log, panicking with the log when absent.
 fn position(log: &str, line: &str) -> usize {
     log.find(line)
@@ -74,15 +66,14 @@ fn position(log: &str, line: &str) -> usize {
 async fn a_chain_syncs_in_order_waits_behind_a_failure_and_is_torn_down_dependents_first() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = start_with_chain(data.path()).await;
-    let eu = create(&server, REGIONS, json!({ "name": "eu" })).await;
-    let zone = create(
-        &server,
-        ZONES,
-        json!({ "name": "bad-zone", "region_id": eu }),
-    )
-    .await;
-    let rack = create(&server, RACKS, json!({ "name": "r1", "zone_id": zone })).await;
-    let us = create(&server, REGIONS, json!({ "name": "us" })).await;
+    let eu = server.create(REGIONS, json!({ "name": "eu" })).await;
+    let zone = server
+        .create(ZONES, json!({ "name": "bad-zone", "region_id": eu }))
+        .await;
+    let rack = server
+        .create(RACKS, json!({ "name": "r1", "zone_id": zone }))
+        .await;
+    let us = server.create(REGIONS, json!({ "name": "us" })).await;
 
     // The failing middle object: an error with its message; its dependent
     // waits with a status naming it; the others are unaffected.
@@ -432,7 +423,7 @@ async fn a_pull_step_runs_on_its_interval_and_its_no_sync_imports_are_not_synced
     );
     assert_eq!(imported[0]["no_sync"], true, "{regions}");
     // An ordinary region syncs meanwhile; the imported one never does.
-    let other = create(&server, REGIONS, json!({ "name": "ordinary" })).await;
+    let other = server.create(REGIONS, json!({ "name": "ordinary" })).await;
     server
         .wait_for(&format!("{REGIONS}/{other}"), LIMIT, |o| {
             o["backend_code"] == 1
@@ -464,8 +455,10 @@ async fn a_model_policy_creates_a_linked_object_before_the_sync_and_cleans_up_on
         test_guest("zone_policy").display().to_string()
     );
     let server = start_with_chain_and(data.path(), &extra).await;
-    let region = create(&server, REGIONS, json!({ "name": "west" })).await;
-    let zone = create(&server, ZONES, json!({ "name": "w1", "region_id": region })).await;
+    let region = server.create(REGIONS, json!({ "name": "west" })).await;
+    let zone = server
+        .create(ZONES, json!({ "name": "w1", "region_id": region }))
+        .await;
 
     // The policy's rack exists, links to the zone, and syncs after it.
     wait_for_log(&server, "the rack's sync", |log| {

@@ -102,7 +102,7 @@ fn install_steady(server: &Server) {
 
 /// Creates a `SteadyItem` and waits until its step synced it.
 async fn steady_syncs(server: &Server, name: &str) {
-    let path = create(server, STEADY, json!({ "name": name })).await;
+    let path = server.create_path(STEADY, json!({ "name": name })).await;
     let synced = server
         .wait_for(&path, LIMIT, |o| o["backend_code"] != 0)
         .await;
@@ -158,17 +158,9 @@ impl Steady {
     }
 }
 
-async fn create(server: &Server, collection: &str, body: Value) -> String {
-    let (status, created) = server
-        .request(reqwest::Method::POST, collection, Some(body))
-        .await;
-    assert_eq!(status, 201, "POST {collection}: {created}");
-    format!("{collection}/{}", created["id"])
-}
-
 /// Creates an object and waits until it is synced; returns its path.
 async fn create_synced(server: &Server, collection: &str, body: Value) -> String {
-    let path = create(server, collection, body).await;
+    let path = server.create_path(collection, body).await;
     let synced = server
         .wait_for(&path, LIMIT, |o| o["backend_code"] != 0)
         .await;
@@ -1032,10 +1024,10 @@ async fn fields_added_with_defaults_give_existing_objects_their_defaults() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start(data.path());
     install_rest(&server, rest_package("defaults", "1.0.0", DEFAULTS_V1)).await;
-    let old = create(&server, SETTINGS, json!({ "name": "old" })).await;
+    let old = server.create_path(SETTINGS, json!({ "name": "old" })).await;
     install_rest(&server, rest_package("defaults", "1.1.0", DEFAULTS_V2)).await;
 
-    let new = create(&server, SETTINGS, json!({ "name": "new" })).await;
+    let new = server.create_path(SETTINGS, json!({ "name": "new" })).await;
     let new = server.get(&new).await;
     let old = server.get(&old).await;
     for object in [&new, &old] {
@@ -1489,7 +1481,9 @@ async fn a_field_dropped_and_added_back_with_another_type_leaves_its_model_reada
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start(data.path());
     install_rest(&server, rest_package("paint", "1.0.0", PAINT_V1)).await;
-    let pot = create(&server, POTS, json!({ "name": "pot", "colour": "red" })).await;
+    let pot = server
+        .create_path(POTS, json!({ "name": "pot", "colour": "red" }))
+        .await;
     install_rest(&server, rest_package("paint", "1.1.0", PAINT_V2)).await;
     let (status, answer) = server
         .request(

@@ -362,14 +362,6 @@ fn contents(rrset: Option<&Value>) -> Vec<String> {
     contents
 }
 
-async fn create(server: &Server, collection: &str, body: Value) -> i64 {
-    let (status, created) = server
-        .request(reqwest::Method::POST, collection, Some(body))
-        .await;
-    assert_eq!(status, 201, "{created}");
-    created["id"].as_i64().expect("id")
-}
-
 async fn wait_until_gone(server: &Server, path: &str) {
     let started = Instant::now();
     loop {
@@ -535,9 +527,7 @@ async fn the_powerdns_service_drives_a_real_pdns_server_and_its_answers() {
     // PowerDNS goes away: a new record fails with a readable status that
     // names the request but not the key.
     pdns.kill();
-    let web = create(
-        &server,
-        RECORDS,
+    let web = server.create(RECORDS,
         json!({ "zone_id": zone_id, "name": "web", "type": "A", "ttl": 60, "content": "192.0.2.30" }),
     )
     .await;

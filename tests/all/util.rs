@@ -126,6 +126,20 @@ impl Server {
         )
     }
 
+    /// Creates an object with `POST collection`, asserting 201; returns its id.
+    pub async fn create(&self, collection: &str, body: Value) -> i64 {
+        let (status, created) = self
+            .request(reqwest::Method::POST, collection, Some(body))
+            .await;
+        assert_eq!(status, 201, "POST {collection}: {created}");
+        created["id"].as_i64().expect("id")
+    }
+
+    /// [`Server::create`], returning the object's path.
+    pub async fn create_path(&self, collection: &str, body: Value) -> String {
+        format!("{collection}/{}", self.create(collection, body).await)
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let (status, body) = self.request(reqwest::Method::GET, path, None).await;
         assert_eq!(status, 200, "GET {path}: {body}");

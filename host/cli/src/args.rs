@@ -25,6 +25,8 @@ pub enum Command {
     Service {
         #[command(subcommand)]
         command: ServiceCommand,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Check xproto files and generate from them.
     Xproto {
@@ -224,8 +226,6 @@ pub struct RollbackArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -238,8 +238,6 @@ pub struct UninstallArgs {
     pub purge: bool,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -249,8 +247,6 @@ pub struct ListArgs {
     pub json: bool,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -262,8 +258,6 @@ pub struct ShowArgs {
     pub json: bool,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -279,8 +273,6 @@ pub struct InspectArgs {
     pub json: bool,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -293,8 +285,6 @@ pub struct ConfigArgs {
     pub values: Vec<String>,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -311,8 +301,6 @@ pub struct SecretArgs {
     pub unset: bool,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 /// Logging options shared by every command.
@@ -420,8 +408,6 @@ pub struct InstallArgs {
     pub allow_downgrade: bool,
     #[command(flatten)]
     pub server: ServerArgs,
-    #[command(flatten)]
-    pub log: LogArgs,
 }
 
 /// Which server to talk to, and as whom.

@@ -74,43 +74,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Event {
             command: EventCommand::Publish(args),
         } => client::publish(args).await,
-        Command::Service { command } => match command {
-            ServiceCommand::Install(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::install(args, false).await
+        Command::Service { command, log } => {
+            logging::init(&log.filter("warn"));
+            match command {
+                ServiceCommand::Install(args) => service::install(args, false).await,
+                ServiceCommand::Upgrade(args) => service::install(args, true).await,
+                ServiceCommand::Rollback(args) => service::rollback(args).await,
+                ServiceCommand::Uninstall(args) => service::uninstall(args).await,
+                ServiceCommand::List(args) => service::list(args).await,
+                ServiceCommand::Show(args) => service::show(args).await,
+                ServiceCommand::Inspect(args) => service::inspect(args).await,
+                ServiceCommand::Config(args) => service::config(args).await,
+                ServiceCommand::Secret(args) => service::secret(args).await,
             }
-            ServiceCommand::Upgrade(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::install(args, true).await
-            }
-            ServiceCommand::Rollback(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::rollback(args).await
-            }
-            ServiceCommand::Uninstall(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::uninstall(args).await
-            }
-            ServiceCommand::List(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::list(args).await
-            }
-            ServiceCommand::Show(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::show(args).await
-            }
-            ServiceCommand::Inspect(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::inspect(args).await
-            }
-            ServiceCommand::Config(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::config(args).await
-            }
-            ServiceCommand::Secret(args) => {
-                logging::init(&args.log.filter("warn"));
-                service::secret(args).await
-            }
-        },
+        }
     }
 }

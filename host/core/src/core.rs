@@ -285,6 +285,15 @@ impl Core {
         Ok(tx.commit().await?)
     }
 
+    /// The host record `key` of `namespace`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn record(&self, namespace: &str, key: &str) -> Result<Option<String>> {
+        Ok(self.store.begin().await?.record(namespace, key).await?)
+    }
+
     /// All host records under `namespace`, sorted by key.
     ///
     /// # Errors

@@ -452,10 +452,9 @@ impl Host {
     }
 
     async fn stored_map(&self, namespace: &str, service: &str) -> Result<BTreeMap<String, String>> {
-        let records = self.core.records(namespace).await?;
-        match records.into_iter().find(|(k, _)| k == service) {
+        match self.core.record(namespace, service).await? {
             None => Ok(BTreeMap::new()),
-            Some((_, text)) => serde_json::from_str(&text).map_err(|e| {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
                 Error::Package(format!(
                     "stored {namespace} of `{service}` is unreadable: {e}"
                 ))

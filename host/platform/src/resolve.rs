@@ -100,19 +100,17 @@ fn version(text: &str, service: &str) -> Result<semver::Version> {
 
 impl Host {
     /// Resolves `record` against the host as it is now.
-    pub(crate) async fn resolve(
-        &self,
-        mut record: ServiceRecord,
-        mode: Mode,
-    ) -> Result<LockedService> {
-        let package = record.package.clone();
+    pub(crate) async fn resolve(&self, record: ServiceRecord, mode: Mode) -> Result<LockedService> {
+        let package = &record.package;
         let manifest = &package.manifest;
         manifest.check("manifest")?;
         let service = manifest.service.name.clone();
         let allowed = parse_allows(&record.allowed)?;
         let policy = self.policy_with(&allowed);
-        let files = parse_files(&package)?;
+        let files = parse_files(package)?;
         let installed = self.registry.get(&service);
+        // A reinstall of the same version keeps what to roll back to.
+        let mut kept_previous = None;
         let (schema, plan, drop) = match mode {
             Mode::Restore { schema } => (schema, None, Vec::new()),
             Mode::Change {
@@ -177,10 +175,11 @@ impl Host {
                     });
                 }
                 if action == Action::Reinstall {
-                    // The same version again: what to roll back to stays.
-                    record.previous = installed
-                        .as_ref()
-                        .and_then(|old| old.record.previous.clone());
+                    kept_previous = Some(
+                        installed
+                            .as_ref()
+                            .and_then(|old| old.record.previous.clone()),
+                    );
                 }
                 let drop = plan
                     .models_removed
@@ -213,14 +212,18 @@ impl Host {
             policy.outbound_http.networks,
         ));
         self.refresh_values(&ctx).await?;
-        check_observed(&package, &schema, &ctx)?;
-        let loaded = self.load_components(&package, &schema, &ctx)?;
+        check_observed(package, &schema, &ctx)?;
+        let loaded = self.load_components(package, &schema, &ctx)?;
         let info = InstalledService {
             name: service.clone(),
             version: manifest.service.version.clone(),
             state: "active".to_owned(),
             installed_at: record.installed_at,
-            previous_version: record.previous.as_ref().map(|p| p.version().to_owned()),
+            previous_version: kept_previous
+                .as_ref()
+                .unwrap_or(&record.previous)
+                .as_ref()
+                .map(|p| p.version().to_owned()),
             models: files
                 .iter()
                 .flat_map(|f| f.models.iter().map(|m| m.name.clone()))
@@ -233,6 +236,10 @@ impl Host {
             capabilities: grants.clone(),
             allowed: record.allowed.clone(),
         };
+        let mut record = record;
+        if let Some(previous) = kept_previous {
+            record.previous = previous;
+        }
         Ok(LockedService {
             record,
             files,

@@ -620,6 +620,22 @@ impl StoreTx {
         Ok(())
     }
 
+    /// The host record `key` of `namespace`, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn record(&mut self, namespace: &str, key: &str) -> Result<Option<String>> {
+        let sql = "SELECT value FROM sp_kv WHERE namespace = ? AND key = ?";
+        let row = sqlx::query(sql)
+            .bind(namespace)
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(row.map(|r| r.get::<String, _>(0)))
+    }
+
     /// All host records under `namespace`, by key.
     ///
     /// # Errors
