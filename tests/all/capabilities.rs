@@ -101,7 +101,9 @@ fn status_of(object: &Value) -> String {
 
 /// An HTTP backend on 127.0.0.1 for the capability guests: `GET /ok`
 /// answers `fine`, `GET /endless` sends a body that never ends (until the
-/// client goes away). Returns its port.
+/// client goes away), `GET /hang/ok` never answers, `GET
+/// /redirect-to-PORT/...` redirects to
+/// `http://127.0.0.1:PORT/ok`. Returns its port.
 fn start_backend() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("backend");
     let port = listener.local_addr().expect("addr").port();
@@ -131,6 +133,23 @@ fn serve(mut stream: TcpStream) {
         "/ok" => {
             let _ = stream.write_all(
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\nconnection: close\r\n\r\nfine\n",
+            );
+        }
+        "/hang/ok" => {
+            // Accept, read the request, never answer.
+            std::thread::sleep(Duration::from_secs(60));
+        }
+        redirect if redirect.starts_with("/redirect-to-") => {
+            let port = redirect
+                .trim_start_matches("/redirect-to-")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{port}/ok\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .as_bytes(),
             );
         }
         "/endless" => {
@@ -631,5 +650,127 @@ async fn the_operator_policy_file_gates_installs_and_resolved_addresses() {
             r#"syncplane_capability_denied_total{service="resolver",kind="outbound_http"}"#
         ),
         "{metrics}"
+    );
+}
+
+/// A redirect is not followed by the host: the guest sees the 302, and the
+/// unlisted host it points to gets no connection. Secrets are sealed in the
+/// store and no API answer carries them.
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_are_not_followed_past_the_grants_and_secrets_stay_sealed() {
+    let backend = start_backend();
+    let unlisted = TcpListener::bind("127.0.0.1:0").expect("unlisted listener");
+    unlisted.set_nonblocking(true).expect("non-blocking");
+    let unlisted_port = unlisted.local_addr().expect("addr").port();
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let origin = format!("http://127.0.0.1:{backend}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    package(
+        dir.path(),
+        "redirected",
+        &["capabilities.xproto"],
+        &format!(
+            "[capabilities]\noutbound_http = [\"{origin}\"]\nconfig = [\"url\"]\nsecrets = [\"token\"]\n\n{}",
+            sync_step("cap_http_ok", "HttpOkTarget")
+        ),
+    );
+    let allow = format!("outbound_http={origin}");
+    assert_success(&server.install(dir.path(), &[allow.as_str()]));
+    server.set_config(
+        "redirected",
+        &[("url", &format!("{origin}/redirect-to-{unlisted_port}"))],
+    );
+    const TOKEN: &str = "sealed-token-5c1e9b02d4";
+    server.set_secret("redirected", "token", TOKEN);
+
+    let path = server
+        .create_path(
+            "/xosapi/v1/capabilities/httpoktargets",
+            json!({ "name": "redirected" }),
+        )
+        .await;
+    let failed = server
+        .wait_for(&path, LIMIT, |o| o["backend_code"] == 2)
+        .await;
+    let status = status_of(&failed);
+    assert!(status.contains("HTTP 302"), "{status}");
+    assert_eq!(
+        connections(&unlisted),
+        0,
+        "the redirect was followed to an unlisted host"
+    );
+
+    let shown = server.get("/syncplane/v1/services/redirected").await;
+    assert_eq!(shown["settings"]["secrets"]["token"], true, "{shown}");
+    assert!(!shown.to_string().contains(TOKEN), "{shown}");
+    for file in ["syncplane.db", "syncplane.db-wal"] {
+        let bytes = std::fs::read(data.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+            "the secret is stored in plain text in {file}"
+        );
+    }
+}
+
+/// Limits that need a longer deadline to show: an outbound request whose
+/// server never answers ends at the host's per-request timeout (10 s) as
+/// a failure the guest reports, well before the 30 s deadline; a guest
+/// making 200,000 host calls traps at the cap (100,000).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_server_times_out_per_request_and_a_call_flood_traps() {
+    let backend = start_backend();
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(data.path(), &[("--step-timeout", "30s")]);
+    let origin = format!("http://127.0.0.1:{backend}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    package(
+        dir.path(),
+        "limits",
+        &["capabilities.xproto"],
+        &format!(
+            "[capabilities]\noutbound_http = [\"{origin}\"]\nconfig = [\"url\"]\n\n{}{}",
+            sync_step("cap_http_ok", "HttpOkTarget"),
+            sync_step("cap_call_flood", "CallFloodTarget")
+        ),
+    );
+    let allow = format!("outbound_http={origin}");
+    assert_success(&server.install(dir.path(), &[allow.as_str()]));
+    server.set_config("limits", &[("url", &format!("{origin}/hang"))]);
+
+    let started = Instant::now();
+    let hang = server
+        .create_path(
+            "/xosapi/v1/capabilities/httpoktargets",
+            json!({ "name": "silent" }),
+        )
+        .await;
+    let flood = server
+        .create_path(
+            "/xosapi/v1/capabilities/callfloodtargets",
+            json!({ "name": "flood" }),
+        )
+        .await;
+    let failed = server
+        .wait_for(&hang, Duration::from_secs(60), |o| o["backend_code"] == 2)
+        .await;
+    let elapsed = started.elapsed();
+    let status = status_of(&failed);
+    assert!(!status.starts_with("trap"), "{status}");
+    assert!(status.contains("/hang/ok"), "{status}");
+    assert!(
+        elapsed < Duration::from_secs(28),
+        "the request ran into the 30 s deadline ({elapsed:?}): {status}"
+    );
+
+    let flooded = server
+        .wait_for(&flood, LIMIT, |o| o["backend_code"] == 2)
+        .await;
+    let status = status_of(&flooded);
+    assert!(
+        status.starts_with("trap (output-limit): ")
+            && status.contains("more than 100000 host calls"),
+        "{status}"
     );
 }

@@ -30,6 +30,7 @@ pub const TEST_GUESTS: &[&str] = &[
     "cap_sleep_forever",
     "cap_endless_body",
     "cap_log_flood",
+    "cap_call_flood",
     "cap_huge_error",
     "cap_http_ok",
     "cap_chain_policy",
