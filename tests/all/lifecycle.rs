@@ -7,14 +7,15 @@
 //! them; rollback, `service show` and `service list`; uninstall with and
 //! without objects and dependents; and changes that must not leave a
 //! broken host behind (new fields' defaults, a model renamed in case, a
-//! field's type changed over two upgrades, a model another service reads).
-//! Meanwhile a service installed first keeps syncing.
+//! field's type changed over two upgrades, a model another service reads);
+//! an upgrade waits for the old version's running calls to end or reach
+//! their deadline. Meanwhile a service installed first keeps syncing.
 
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use syncplane_test_artifacts::test_guest;
@@ -1573,4 +1574,143 @@ async fn a_model_another_service_reads_and_observes_cannot_be_taken_from_under_i
         json!({ "name": "spare-1" }),
     )
     .await;
+}
+
+// ---------------------------------------------------------------------------
+// 8. Changes wait for running invocations
+
+const DRAIN_XPROTO: &str = r#"option app_label = "drain";
+
+message DrainItem (XOSBase) {
+    required string name = 1;
+}
+"#;
+const DRAIN_ITEMS: &str = "/xosapi/v1/drain/drainitems";
+
+/// Waits until the server log says `line`.
+async fn logged(server: &Server, line: &str) {
+    let started = Instant::now();
+    while !server.log().contains(line) {
+        assert!(
+            started.elapsed() < LIMIT,
+            "`{line}` not logged within {LIMIT:?}:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The first log line containing `needle`.
+fn line_with<'a>(log: &'a str, needle: &str) -> &'a str {
+    log.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("`{needle}` not in the log:\n{log}"))
+}
+
+/// How long the last change in `log` waited for running invocations.
+fn drain_wait_ms(log: &str) -> u64 {
+    let line = log
+        .lines()
+        .rfind(|l| l.contains("running invocations finished before the change"))
+        .unwrap_or_else(|| panic!("no change waited for running invocations:\n{log}"));
+    line.split("waited_ms=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no waited_ms in {line}"))
+}
+
+/// Upgrades the `drain` service to `version`, whose step is `step`.
+fn upgrade_drain(server: &Server, version: &str, step: &str) {
+    let dir = package_dir(
+        "drain",
+        version,
+        DRAIN_XPROTO,
+        &sync_step(step, "slow_step", &["DrainItem"]),
+    );
+    assert_success(&server.cli(&["service", "upgrade", path_arg(&dir)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrades_wait_for_running_invocations_of_the_old_version_until_they_end_or_reach_their_deadline()
+ {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(data.path(), &[("--step-timeout", "4s")]);
+    install_steady(&server);
+    let steady = Steady::start(&server);
+    let v1 = package_dir(
+        "drain",
+        "1.0.0",
+        DRAIN_XPROTO,
+        &sync_step("work_v1", "slow_step", &["DrainItem"]),
+    );
+    assert_success(&server.install(v1.path(), &[]));
+
+    // A call of 1.0.0 that runs 2 s: the upgrade waits for it to end, and
+    // only then activates 1.1.0.
+    let finishing = server
+        .create_path(DRAIN_ITEMS, json!({ "name": "sleep-2000-a" }))
+        .await;
+    logged(&server, "slow started sleep-2000-a").await;
+    upgrade_drain(&server, "1.1.0", "work_v2");
+    let synced = server
+        .wait_for(&finishing, LIMIT, |o| o["backend_code"] != 0)
+        .await;
+    assert_eq!(synced["backend_code"], 1, "{synced}");
+    let log = server.log();
+    let finished = line_with(&log, "slow finished sleep-2000-a");
+    assert!(finished.contains("step=work_v1"), "{finished}");
+    assert!(
+        position(&log, "slow finished sleep-2000-a") < position(&log, "version=1.1.0"),
+        "1.1.0 was activated before the call of 1.0.0 ended:\n{log}"
+    );
+    assert_eq!(
+        version_of(&server, "drain").await,
+        "1.1.0",
+        "{}",
+        server.log()
+    );
+
+    // New objects run on the new version's component.
+    let fresh = server
+        .create_path(DRAIN_ITEMS, json!({ "name": "sleep-0-b" }))
+        .await;
+    let synced = server
+        .wait_for(&fresh, LIMIT, |o| o["backend_code"] != 0)
+        .await;
+    assert_eq!(synced["backend_code"], 1, "{synced}");
+    let log = server.log();
+    let finished = line_with(&log, "slow finished sleep-0-b");
+    assert!(finished.contains("step=work_v2"), "{finished}");
+
+    // A call that would run for ten minutes: the upgrade waits until the
+    // 4 s deadline ends it, then activates.
+    let stuck = server
+        .create_path(DRAIN_ITEMS, json!({ "name": "sleep-600000-c" }))
+        .await;
+    logged(&server, "slow started sleep-600000-c").await;
+    upgrade_drain(&server, "1.2.0", "work_v3");
+    let trapped = server
+        .wait_for(&stuck, LIMIT, |o| o["backend_code"] != 0)
+        .await;
+    assert_eq!(trapped["backend_code"], 2, "{trapped}");
+    let status = trapped["backend_status"].as_str().expect("status");
+    assert!(status.contains("deadline"), "{status}");
+    let log = server.log();
+    assert!(
+        !log.contains("slow finished sleep-600000-c"),
+        "the stuck call was not stopped:\n{log}"
+    );
+    // Each change that waited says how long, before it activated.
+    let before_v1_1 = &log[..position(&log, "version=1.1.0")];
+    let before_v1_2 = &log[position(&log, "version=1.1.0")..position(&log, "version=1.2.0")];
+    let first = drain_wait_ms(before_v1_1);
+    let second = drain_wait_ms(before_v1_2);
+    assert!(first >= 500, "1.1.0 waited only {first} ms for a 2 s call");
+    assert!(
+        second >= 2000,
+        "1.2.0 waited only {second} ms for a call stopped at its 4 s deadline"
+    );
+    assert_eq!(version_of(&server, "drain").await, "1.2.0");
+    steady.finish(&server).await;
 }

@@ -19,6 +19,14 @@ pub enum ApiError {
     /// The request conflicts with what is installed (a clash, a downgrade,
     /// an incompatible upgrade, objects or dependents left).
     Conflict(String),
+    /// Busy for now; the client should try again after `retry_after`
+    /// seconds.
+    Unavailable {
+        /// What is busy.
+        message: String,
+        /// Seconds to wait, sent as `Retry-After`.
+        retry_after: u64,
+    },
     /// The host failed; details are logged, not sent.
     Internal(String),
 }
@@ -31,6 +39,20 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
+            ApiError::Unavailable {
+                message,
+                retry_after,
+            } => {
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "error": message })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+                return response;
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
                 (
@@ -86,6 +108,12 @@ impl From<syncplane_platform::Error> for ApiError {
             | E::Dependents { .. }
             | E::HasObjects { .. }
             | E::NoPrevious(_) => return ApiError::Conflict(e.to_string()),
+            E::StillRunning { .. } => {
+                return ApiError::Unavailable {
+                    message: e.to_string(),
+                    retry_after: 5,
+                };
+            }
             _ => {}
         }
         if e.is_client_error() {

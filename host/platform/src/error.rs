@@ -137,6 +137,17 @@ pub enum Error {
         /// Objects left per model.
         remaining: Vec<crate::plan::ModelCount>,
     },
+    /// The service's running invocations did not end in time for a
+    /// lifecycle change; nothing was changed.
+    #[error(
+        "service `{service}`: invocations still running after {waited:?}; nothing was changed, try again"
+    )]
+    StillRunning {
+        /// The service.
+        service: String,
+        /// How long the change waited.
+        waited: std::time::Duration,
+    },
     /// No such service is installed.
     #[error("no service `{0}` is installed")]
     UnknownService(String),
@@ -183,7 +194,8 @@ impl Error {
             Error::DataDir { .. }
             | Error::SecretKey { .. }
             | Error::Secret { .. }
-            | Error::PurgeIncomplete { .. } => false,
+            | Error::PurgeIncomplete { .. }
+            | Error::StillRunning { .. } => false,
             _ => true,
         }
     }

@@ -160,7 +160,7 @@ pub struct Host {
     pub(crate) pullers: Pullers,
     generated_admin_password: Option<String>,
     policy: Arc<OperatorPolicy>,
-    limits: Limits,
+    pub(crate) limits: Limits,
     secret_box: SecretBox,
     /// Serialises changes of config and secrets (read, change, write).
     settings_lock: Arc<tokio::sync::Mutex<()>>,

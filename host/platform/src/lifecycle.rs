@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use syncplane_core::{RecordWrite, now_secs};
-use syncplane_runtime::capability::Allow;
+use syncplane_runtime::capability::{Allow, ServiceContext};
+use syncplane_runtime::gate::Drained;
 
 use crate::error::{Error, Result};
 use crate::events::EventSource;
@@ -43,6 +44,10 @@ pub struct ServiceDetails {
 /// How long `uninstall --purge` waits for the service's objects to be
 /// torn down.
 pub const PURGE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long past the step deadline a change waits for running
+/// invocations (which end at their deadline) before it gives up.
+const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 
 impl Host {
     /// Loads every installed service at start: their models are resolved
@@ -219,14 +224,45 @@ impl Host {
             key: locked.info.name.clone(),
             value: locked.record.to_json()?,
         }];
+        let replaced = self.registry.get(&locked.info.name);
+        let _drained = self.drain(&locked.ctx).await?;
         self.core
             .activate(locked.schema.clone(), &locked.drop, &writes)
             .await?;
         let info = locked.info.clone();
         let action = locked.plan.as_ref().map(|p| p.action);
         self.swap_in(locked);
+        if let Some(replaced) = replaced {
+            replaced.ctx.retire();
+        }
         tracing::info!(service = %info.name, version = %info.version, ?action, "service activated");
         Ok(info)
+    }
+
+    /// Waits until none of the service's invocations runs, and holds new
+    /// ones back until the returned guard is dropped: the version being
+    /// replaced finishes what it runs (or reaches its deadline) before its
+    /// components go.
+    async fn drain(&self, ctx: &ServiceContext) -> Result<Drained> {
+        let started = Instant::now();
+        let within = self.limits.deadline + DRAIN_MARGIN;
+        let drained = ctx
+            .gate()
+            .drain(within)
+            .await
+            .map_err(|waited| Error::StillRunning {
+                service: ctx.service().to_owned(),
+                waited,
+            })?;
+        let waited = started.elapsed();
+        if waited >= Duration::from_millis(100) {
+            tracing::info!(
+                service = ctx.service(),
+                waited_ms = waited.as_millis() as u64,
+                "running invocations finished before the change"
+            );
+        }
+        Ok(drained)
     }
 
     /// The in-memory half of an activation; nothing here can fail.
@@ -346,7 +382,9 @@ impl Host {
                 key: name.to_owned(),
             })
             .collect();
+        let _drained = self.drain(&installed.ctx).await?;
         self.core.activate(schema, &drop, &writes).await?;
+        installed.ctx.retire();
         self.engine.set_service_model_deps(name, Vec::new());
         self.engine.set_service_policies(name, Vec::new());
         self.engine.set_service_steps(name, Vec::new());

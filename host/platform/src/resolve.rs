@@ -203,14 +203,19 @@ impl Host {
         let grants = &manifest.capabilities;
         let readable = resolve_models(&schema, &grants.models.read, "read")?;
         let writable = resolve_models(&schema, &grants.models.write, "write")?;
-        let ctx = Arc::new(ServiceContext::new(
+        let mut ctx = ServiceContext::new(
             service.clone(),
             own_models,
             readable,
             writable,
             grants.clone(),
             policy.outbound_http.networks,
-        ));
+        );
+        if let Some(installed) = self.registry.get(&service) {
+            // One gate for both versions, so that activating drains the old.
+            ctx = ctx.sharing_gate_of(&installed.ctx);
+        }
+        let ctx = Arc::new(ctx);
         self.refresh_values(&ctx).await?;
         check_observed(package, &schema, &ctx)?;
         let loaded = self.load_components(package, &schema, &ctx)?;

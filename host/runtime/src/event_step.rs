@@ -46,6 +46,7 @@ pub struct WasmModelPolicy {
 impl WasmModelPolicy {
     async fn run(&self, object: &Object, event: PolicyEvent) -> Result<(), String> {
         let common = &self.common;
+        let _entered = common.pass_gate().await?;
         let mut store = common.store(Role::Declarative, 0);
         let arg = to_model_object(object);
         let phase = match event {
@@ -110,6 +111,7 @@ impl WasmPullStep {
     /// The guest's own error message, or what trapped.
     pub async fn pull_records(&self) -> Result<(), String> {
         let common = &self.common;
+        let _entered = common.pass_gate().await?;
         let mut store = common.store(Role::Declarative, 0);
         let result = {
             let store = &mut store;
@@ -142,6 +144,7 @@ impl WasmEventStep {
     /// The guest's own error message, or what trapped.
     pub async fn process_event(&self, event: &Event) -> Result<(), String> {
         let common = &self.common;
+        let _entered = common.pass_gate().await?;
         let mut store = common.store(Role::Declarative, 0);
         let arg = WitEvent {
             topic: event.topic.clone(),

@@ -28,6 +28,7 @@ mod bindings;
 pub mod capability;
 mod error;
 mod event_step;
+pub mod gate;
 mod host;
 mod runtime;
 mod state;

@@ -24,6 +24,7 @@ use crate::capability::outbound::{LastDenial, OutboundGate};
 use crate::capability::{HttpLimits, ServiceContext, truncate};
 use crate::error::{Error, Result};
 use crate::event_step::{WasmEventStep, WasmModelPolicy, WasmPullStep};
+use crate::gate::Entered;
 use crate::host::HostTrap;
 use crate::host::adapters::v2::object as to_model_object;
 use crate::state::{Access, Output, Role, StepState};
@@ -294,6 +295,20 @@ impl Common {
         store
     }
 
+    /// Passes the service's invocation gate ([`crate::gate`]), waiting
+    /// while a lifecycle change drains it. `Err` with a status when this
+    /// version was replaced meanwhile: its component must not run.
+    pub(crate) async fn pass_gate(&self) -> Result<Entered, String> {
+        let entered = self.ctx.gate().enter().await;
+        if self.ctx.is_retired() {
+            return Err(format!(
+                "service `{}` changed while this call waited; the installed version runs it next",
+                self.service()
+            ));
+        }
+        Ok(entered)
+    }
+
     /// Awaits a guest call, ending it at the deadline even while it waits
     /// in a host call (the epoch only interrupts guest code).
     pub(crate) async fn within_deadline<T>(
@@ -467,6 +482,10 @@ enum Phase {
 impl WasmSyncStep {
     async fn invoke(&self, object: &Object, phase: Phase) -> Outcome {
         let common = &self.common;
+        let _entered = match common.pass_gate().await {
+            Ok(entered) => entered,
+            Err(replaced) => return Outcome::Deferred(replaced),
+        };
         let mut store = common.store(Role::Sync, object.id);
         let arg = to_model_object(object);
         let (result, name) = {

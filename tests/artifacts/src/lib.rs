@@ -35,6 +35,7 @@ pub const TEST_GUESTS: &[&str] = &[
     "cap_http_ok",
     "cap_chain_policy",
     "cap_chain_step",
+    "slow_step",
 ];
 
 /// The path of a compiled test guest.

@@ -2,11 +2,13 @@
 //! models, with the operator's current config and secret values.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use ipnet::IpNet;
 
 use super::grants::Grants;
+use crate::gate::InvocationGate;
 
 /// Replaces secret values in text the guest produced.
 pub const REDACTED: &str = "[redacted]";
@@ -22,6 +24,10 @@ pub struct ServiceContext {
     grants: Grants,
     networks: Vec<IpNet>,
     values: RwLock<Values>,
+    gate: Arc<InvocationGate>,
+    /// Set once another version replaced this one (or the service was
+    /// removed): its components no longer run.
+    retired: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +59,33 @@ impl ServiceContext {
             grants,
             networks,
             values: RwLock::default(),
+            gate: Arc::default(),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// The same context, passing the invocation gate of `previous` (the
+    /// version it replaces), so that a drain covers both.
+    #[must_use]
+    pub fn sharing_gate_of(mut self, previous: &ServiceContext) -> Self {
+        self.gate = Arc::clone(&previous.gate);
+        self
+    }
+
+    /// The gate every invocation of the service passes.
+    pub fn gate(&self) -> &InvocationGate {
+        &self.gate
+    }
+
+    /// Marks this version as replaced: calls still waiting at the gate do
+    /// not run its components.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Whether [`ServiceContext::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// A context with no grants: own models only.
