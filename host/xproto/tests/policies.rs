@@ -91,13 +91,33 @@ fn the_real_core_policies_type_check_and_bind_their_validators() {
             ),
         ]
     );
-    // `slice_name_no_spaces` is a Python escape: kept, with a warning.
+    // `slice_name_no_spaces` is the one Python escape form syncplane
+    // evaluates (`' ' not in obj.name`): no warning, no error.
     let warnings: Vec<String> = schema.warnings().iter().map(|w| w.to_string()).collect();
     assert!(
-        warnings
-            .iter()
-            .any(|w| w.starts_with("xos/core.xproto:460:") && w.contains("python escapes")),
+        !warnings.iter().any(|w| w.contains("python")),
         "{warnings:?}"
+    );
+}
+
+#[test]
+fn python_escapes_other_than_membership_are_refused_where_they_are() {
+    let errors = check(
+        "policy alpha_name < {{ obj.name.isalpha() }} >\n\
+         policy spaced < {{ ' ' in obj.is_admin }} >\n",
+        "",
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("p.xproto:1:") && e.contains("cannot be evaluated")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("p.xproto:2:") && e.contains("not a string")),
+        "{errors:?}"
     );
 }
 

@@ -225,12 +225,29 @@ impl Checker<'_> {
                 }
                 Some(Resolved::Scalar(ScalarType::Bool))
             }
-            TermKind::Python(_) => {
-                self.warnings.push(Warning::new(
-                    term.location.clone(),
-                    "python escapes (`{{ ... }}`) are kept but syncplane cannot evaluate them; the policy will deny".into(),
-                ));
-                None
+            TermKind::Python(text) => {
+                let Some(membership) = super::python::parse(text) else {
+                    self.error(
+                        &term.location,
+                        format!(
+                            "python escape `{{{{ {} }}}}` cannot be evaluated: syncplane understands only `{{{{ 'text' in obj.field }}}}` and `{{{{ 'text' not in obj.field }}}}`",
+                            text.trim()
+                        ),
+                    );
+                    return None;
+                };
+                match self.path(&membership.haystack, obj, bound, &term.location) {
+                    Some(Resolved::Scalar(ScalarType::String)) | None => {}
+                    Some(other) => self.error(
+                        &term.location,
+                        format!(
+                            "`{}` in a python escape is {}, not a string",
+                            membership.haystack.text(),
+                            other.describe()
+                        ),
+                    ),
+                }
+                Some(Resolved::Scalar(ScalarType::Bool))
             }
             TermKind::Str(_) => Some(Resolved::Scalar(ScalarType::String)),
             TermKind::Int(_) => Some(Resolved::Scalar(ScalarType::Int)),

@@ -8,6 +8,7 @@ use crate::ir::Location;
 use super::ast::{
     BinaryOp, CompareOp, ExprKind, PolicyExpr, PolicyPath, Quantifier, Term, TermKind,
 };
+use super::python;
 
 /// How deep `*policy(...)` calls may nest before evaluation stops, so a
 /// cycle in the data (or in the policies) cannot recurse forever.
@@ -94,6 +95,25 @@ pub trait PolicyEnv {
     ///
     /// As [`PolicyEnv::field`].
     fn objects(&self, model: &str) -> Result<Vec<ObjectRef>, EvalError>;
+
+    /// The objects of `model` (and of models inheriting from it) whose
+    /// fields equal `filters`, for `exists Model: Model.f = x & ...`: the
+    /// evaluator passes the equalities of the body whose other side does
+    /// not depend on the bound object, so a host can answer from an index.
+    /// It still checks the whole body on each object, so an answer may
+    /// include objects that do not match (the default lists them all).
+    ///
+    /// # Errors
+    ///
+    /// As [`PolicyEnv::field`].
+    fn objects_where(
+        &self,
+        model: &str,
+        filters: &[(String, Value)],
+    ) -> Result<Vec<ObjectRef>, EvalError> {
+        let _ = filters;
+        self.objects(model)
+    }
 
     /// The policy named `name`, for `*name(link)`.
     fn policy(&self, name: &str) -> Option<&PolicyExpr>;
@@ -213,10 +233,11 @@ pub enum EvalError {
 /// of the environment. Terms are evaluated lazily (`a | b` does not look at
 /// `b` when `a` holds), so an error in an unused branch is not reported.
 ///
-/// # Caveats
-///
-/// Quantifiers list every object of their model; fine for the small
-/// tables policies are written over (`Privilege`), slow over big ones.
+/// `exists` asks the environment only for objects matching the body's
+/// equalities on the bound model ([`PolicyEnv::objects_where`]); `forall`
+/// lists every object of its model. The only `{{ python }}` escape
+/// evaluated is `'literal' [not] in obj.path`; others are
+/// [`EvalError::PythonEscape`] (and refused when the models load).
 pub fn eval(expr: &PolicyExpr, obj: &ObjectRef, ctx: &EvalContext<'_>) -> Result<bool, EvalError> {
     Evaluator { ctx }.expr(
         expr,
@@ -273,7 +294,13 @@ impl Evaluator<'_, '_> {
                 body,
             } => {
                 let want = *quantifier == Quantifier::Exists;
-                for candidate in self.ctx.env.objects(model)? {
+                let candidates = if want {
+                    let filters = self.equalities(model, body, scope)?;
+                    self.ctx.env.objects_where(model, &filters)?
+                } else {
+                    self.ctx.env.objects(model)?
+                };
+                for candidate in candidates {
                     let mut bound = scope.bound.clone();
                     bound.push((model.as_str(), candidate));
                     let inner = Scope {
@@ -290,6 +317,46 @@ impl Evaluator<'_, '_> {
         }
     }
 
+    /// The conjuncts `Model.field = x` of an `exists Model:` body whose
+    /// `x` does not mention `Model`, with `x` evaluated: what an index can
+    /// answer. Objects (`obj`, `ctx.user`) are given by id.
+    fn equalities(
+        &self,
+        model: &str,
+        body: &PolicyExpr,
+        scope: &Scope<'_>,
+    ) -> Result<Vec<(String, Value)>, EvalError> {
+        let mut conjuncts = Vec::new();
+        conjuncts_of(body, &mut conjuncts);
+        let mut filters = Vec::new();
+        for conjunct in conjuncts {
+            let ExprKind::Compare {
+                op: CompareOp::Eq,
+                lhs,
+                rhs,
+            } = &conjunct.kind
+            else {
+                continue;
+            };
+            for (bound, other) in [(lhs, rhs), (rhs, lhs)] {
+                let Some(field) = bound_field(bound, model) else {
+                    continue;
+                };
+                if mentions(other, model) {
+                    continue;
+                }
+                let value = match self.term(other, scope)? {
+                    Value::Object(o) => Value::Int(o.id),
+                    Value::List(_) => continue,
+                    v => v,
+                };
+                filters.push((field.to_owned(), value));
+                break;
+            }
+        }
+        Ok(filters)
+    }
+
     fn term(&self, term: &Term, scope: &Scope<'_>) -> Result<Value, EvalError> {
         Ok(match &term.kind {
             TermKind::Path(p) => self.path(p, scope, &term.location)?,
@@ -298,10 +365,23 @@ impl Evaluator<'_, '_> {
             TermKind::Float(f) => Value::Float(*f),
             TermKind::Bool(b) => Value::Bool(*b),
             TermKind::Null => Value::Null,
-            TermKind::Python(_) => {
-                return Err(EvalError::PythonEscape {
-                    location: term.location.clone(),
-                });
+            TermKind::Python(text) => {
+                let Some(membership) = python::parse(text) else {
+                    return Err(EvalError::PythonEscape {
+                        location: term.location.clone(),
+                    });
+                };
+                let haystack = self.path(&membership.haystack, scope, &term.location)?;
+                let found = match haystack {
+                    Value::Str(s) => s.contains(membership.needle.as_str()),
+                    Value::Null => false,
+                    _ => {
+                        return Err(EvalError::NotACollection {
+                            location: term.location.clone(),
+                        });
+                    }
+                };
+                Value::Bool(found != membership.negated)
             }
             TermKind::Call { policy, arg } => {
                 Value::Bool(self.call(policy, arg, scope, &term.location)?)
@@ -440,6 +520,46 @@ impl Evaluator<'_, '_> {
     }
 }
 
+/// The operands of the top-level `&`s of `expr` (through parentheses).
+fn conjuncts_of<'e>(expr: &'e PolicyExpr, out: &mut Vec<&'e PolicyExpr>) {
+    match &expr.kind {
+        ExprKind::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => {
+            conjuncts_of(lhs, out);
+            conjuncts_of(rhs, out);
+        }
+        ExprKind::Group(inner) => conjuncts_of(inner, out),
+        _ => out.push(expr),
+    }
+}
+
+/// `field` when `term` is `Model.field` for the bound `model`.
+fn bound_field<'t>(term: &'t Term, model: &str) -> Option<&'t str> {
+    match &term.kind {
+        TermKind::Path(p) if !p.call && p.segments.len() == 2 && p.segments[0] == model => {
+            Some(&p.segments[1])
+        }
+        _ => None,
+    }
+}
+
+/// Whether `term` could depend on the object bound to `model` (calls and
+/// escapes are assumed to).
+fn mentions(term: &Term, model: &str) -> bool {
+    match &term.kind {
+        TermKind::Path(p) => p.segments.first().is_some_and(|s| s == model),
+        TermKind::Call { .. } | TermKind::Python(_) => true,
+        TermKind::Str(_)
+        | TermKind::Int(_)
+        | TermKind::Float(_)
+        | TermKind::Bool(_)
+        | TermKind::Null => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -452,6 +572,8 @@ mod tests {
     struct Memory {
         objects: BTreeMap<(String, i64), BTreeMap<String, Value>>,
         policies: BTreeMap<String, PolicyExpr>,
+        /// The filters each `objects_where` was asked with.
+        asked: std::cell::RefCell<Vec<Vec<(String, Value)>>>,
     }
 
     impl Memory {
@@ -499,6 +621,15 @@ mod tests {
                     id: *id,
                 })
                 .collect())
+        }
+
+        fn objects_where(
+            &self,
+            model: &str,
+            filters: &[(String, Value)],
+        ) -> Result<Vec<ObjectRef>, EvalError> {
+            self.asked.borrow_mut().push(filters.to_vec());
+            self.objects(model)
         }
 
         fn policy(&self, name: &str) -> Option<&PolicyExpr> {
@@ -559,6 +690,32 @@ mod tests {
                 & (ctx.write_access -> Privilege.permission = \"role:admin\"))",
         );
         (mem, slice, admin, owner, other, granted)
+    }
+
+    #[test]
+    fn exists_asks_for_the_equalities_that_do_not_depend_on_the_bound_object() {
+        let (mem, slice, _, _, other, _) = world();
+        assert!(!decide(&mem, "slice_policy", &slice, &other, Access::Read));
+        // `ctx.write_access -> ...` is not an equality: only the three are.
+        assert_eq!(
+            mem.asked.borrow().as_slice(),
+            [vec![
+                ("accessor_id".to_owned(), Value::Int(3)),
+                ("object_type".to_owned(), Value::Str("Slice".into())),
+                ("object_id".to_owned(), Value::Int(10)),
+            ]]
+        );
+    }
+
+    #[test]
+    fn the_membership_escape_is_evaluated() {
+        let mut mem = Memory::default();
+        let who = user(&mut mem, 1, false);
+        let spaced = mem.add("Slice", 1, &[("name", Value::Str("a b".into()))]);
+        let plain = mem.add("Slice", 2, &[("name", Value::Str("ab".into()))]);
+        mem.define("no_spaces", "{{ ' ' not in obj.name }}");
+        assert!(!decide(&mem, "no_spaces", &spaced, &who, Access::Write));
+        assert!(decide(&mem, "no_spaces", &plain, &who, Access::Write));
     }
 
     #[test]

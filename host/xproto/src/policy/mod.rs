@@ -17,6 +17,7 @@ pub(crate) mod check;
 mod display;
 mod eval;
 mod parse;
+mod python;
 mod validator;
 
 pub use ast::{BinaryOp, CompareOp, ExprKind, PolicyExpr, PolicyPath, Quantifier, Term, TermKind};
