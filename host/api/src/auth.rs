@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
-use syncplane_core::Object;
+use syncplane_core::{Object, Principal};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -18,6 +18,16 @@ impl User {
     /// Whether the user is an administrator.
     pub fn is_admin(&self) -> bool {
         self.0.fields.get("is_admin") == Some(&Value::Bool(true))
+    }
+
+    /// Whether the user may not write anything.
+    pub fn is_readonly(&self) -> bool {
+        self.0.fields.get("is_readonly") == Some(&Value::Bool(true))
+    }
+
+    /// The user as the core's authorization sees them.
+    pub fn principal(&self) -> Principal {
+        Principal::User(self.0.clone())
     }
 }
 

@@ -32,14 +32,14 @@ fn body_object(body: Value) -> Result<Map<String, Value>, ApiError> {
 /// models that inherit from it.
 pub async fn list(
     State(state): State<AppState>,
-    _user: User,
+    user: User,
     Path((app, collection)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let model = model_for(&state, &app, &collection)?;
     let items: Vec<Value> = state
         .host
         .core()
-        .list(&model)
+        .list_as(&user.principal(), &model)
         .await?
         .iter()
         .map(|o| o.to_json())
@@ -50,24 +50,31 @@ pub async fn list(
 /// `POST` to a collection creates an object.
 pub async fn create(
     State(state): State<AppState>,
-    _user: User,
+    user: User,
     Path((app, collection)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let model = model_for(&state, &app, &collection)?;
-    let object = state.host.core().create(&model, body_object(body)?).await?;
+    let object = state
+        .host
+        .core()
+        .create_as(&user.principal(), &model, body_object(body)?)
+        .await?;
     Ok((axum::http::StatusCode::CREATED, Json(object.to_json())))
 }
 
+/// Object `id` of the collection, if `user` may see it: an object they
+/// may not read is not found, as if it did not exist.
 async fn object_in(
     state: &AppState,
+    user: &User,
     app: &str,
     collection: &str,
     id: i64,
 ) -> Result<syncplane_core::Object, ApiError> {
     let model = model_for(state, app, collection)?;
     let registry = state.host.core().registry();
-    match state.host.core().get(id).await? {
+    match state.host.core().get_as(&user.principal(), id).await? {
         Some(o) if registry.schema().is_a(&o.model, &model) => Ok(o),
         _ => Err(ApiError::NotFound(format!("{model} {id} does not exist"))),
     }
@@ -88,23 +95,29 @@ fn refuse_write_protected(object: &syncplane_core::Object) -> Result<(), ApiErro
 /// `GET` one object.
 pub async fn get(
     State(state): State<AppState>,
-    _user: User,
+    user: User,
     Path((app, collection, id)): Path<(String, String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
-        object_in(&state, &app, &collection, id).await?.to_json(),
+        object_in(&state, &user, &app, &collection, id)
+            .await?
+            .to_json(),
     ))
 }
 
 /// `PUT` changes the given fields of one object.
 pub async fn update(
     State(state): State<AppState>,
-    _user: User,
+    user: User,
     Path((app, collection, id)): Path<(String, String, i64)>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    refuse_write_protected(&object_in(&state, &app, &collection, id).await?)?;
-    let object = state.host.core().update(id, body_object(body)?).await?;
+    refuse_write_protected(&object_in(&state, &user, &app, &collection, id).await?)?;
+    let object = state
+        .host
+        .core()
+        .update_as(&user.principal(), id, body_object(body)?)
+        .await?;
     Ok(Json(object.to_json()))
 }
 
@@ -112,10 +125,10 @@ pub async fn update(
 /// purges it.
 pub async fn delete(
     State(state): State<AppState>,
-    _user: User,
+    user: User,
     Path((app, collection, id)): Path<(String, String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    refuse_write_protected(&object_in(&state, &app, &collection, id).await?)?;
-    state.host.core().delete(id).await?;
+    refuse_write_protected(&object_in(&state, &user, &app, &collection, id).await?)?;
+    state.host.core().delete_as(&user.principal(), id).await?;
     Ok(Json(json!({})))
 }

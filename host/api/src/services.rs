@@ -82,8 +82,9 @@ impl InstallRequest {
     }
 }
 
+/// Host administration is for admins that are not read-only.
 fn admin_only(user: &User, what: &str) -> Result<(), ApiError> {
-    if user.is_admin() {
+    if user.is_admin() && !user.is_readonly() {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(
@@ -253,13 +254,15 @@ pub struct PublishBody {
     pub value: String,
 }
 
-/// Publishes an event on the in-process bus.
+/// Publishes an event on the in-process bus (admins only).
 pub async fn publish(
     State(state): State<AppState>,
-    _user: User,
+    user: User,
     axum::extract::Path(topic): axum::extract::Path<String>,
     Json(body): Json<PublishBody>,
-) -> Json<Value> {
+) -> Result<Json<Value>, ApiError> {
+    // Event steps write what events tell them to: publishing is a write.
+    admin_only(&user, "publish events")?;
     let subscribers = state.host.publish(&topic, body.key, body.value);
-    Json(json!({ "topic": topic, "subscribers": subscribers }))
+    Ok(Json(json!({ "topic": topic, "subscribers": subscribers })))
 }

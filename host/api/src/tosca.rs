@@ -17,9 +17,10 @@ use crate::error::ApiError;
 /// Answers like XOS: `Created models: ['service', ...]`.
 pub async fn run(
     State(state): State<AppState>,
-    _user: User,
+    user: User,
     body: String,
 ) -> Result<String, ApiError> {
+    let who = user.principal();
     let core = state.host.core();
     let recipe = parse_recipe(&body)?;
     let registry = core.registry();
@@ -40,7 +41,7 @@ pub async fn run(
             .filter_map(|k| input.get(k).map(|v| (k.clone(), v.clone())))
             .collect();
         let existing = if !keys.is_empty() && filter.len() == keys.len() {
-            tx.list(&template.model, &filter)
+            tx.list_as(&who, &template.model, &filter)
                 .await?
                 .into_iter()
                 .find(|o| o.fields.get("deleted") != Some(&Value::Bool(true)))
@@ -48,23 +49,22 @@ pub async fn run(
             None
         };
         let object = match existing {
-            Some(found) => tx.update(found.id, input).await?,
+            Some(found) => tx.update_as(&who, found.id, input).await?,
             None if template.must_exist => {
                 return Err(ApiError::BadRequest(format!(
                     "node template `{}`: must-exist is set but no {} matches {:?}",
                     template.name, template.model, filter
                 )));
             }
-            None => {
-                tx.create(&template.model, input)
-                    .await
-                    .map_err(|e| match ApiError::from(e) {
-                        ApiError::BadRequest(m) => {
-                            ApiError::BadRequest(format!("node template `{}`: {m}", template.name))
-                        }
-                        other => other,
-                    })?
-            }
+            None => tx
+                .create_as(&who, &template.model, input)
+                .await
+                .map_err(|e| match ApiError::from(e) {
+                    ApiError::BadRequest(m) => {
+                        ApiError::BadRequest(format!("node template `{}`: {m}", template.name))
+                    }
+                    other => other,
+                })?,
         };
         ids.insert(template.name.clone(), object.id);
     }

@@ -356,6 +356,10 @@ impl CoreTx {
         &self.registry
     }
 
+    pub(crate) fn registry_arc(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
     /// Creates an object of the concrete model `model` from API field values.
     ///
     /// Fields not given take their xproto default; bookkeeping is set by the
@@ -429,7 +433,19 @@ impl CoreTx {
             model: model.to_owned(),
             kind: ChangeKind::Created,
         });
-        self.get_existing(id).await
+        let created = self.get_existing(id).await?;
+        self.check_written(None, &created).await?;
+        Ok(created)
+    }
+
+    /// What every write must satisfy, whoever makes it: the model's
+    /// validators, and for users the rules of `authz/users.rs`.
+    async fn check_written(&mut self, before: Option<&Object>, after: &Object) -> Result<()> {
+        self.validate(after).await?;
+        if self.registry.schema().is_a(&after.model, "User") {
+            self.check_user_rules(before, Some(after)).await?;
+        }
+        Ok(())
     }
 
     /// Updates the given fields of an object, as a user change: the object's
@@ -490,7 +506,9 @@ impl CoreTx {
             model: model.to_owned(),
             kind: ChangeKind::Updated,
         });
-        self.get_existing(id).await
+        let updated = self.get_existing(id).await?;
+        self.check_written(Some(&current), &updated).await?;
+        Ok(updated)
     }
 
     /// Checks and converts one field value: link targets must exist and be of
@@ -603,6 +621,9 @@ impl CoreTx {
     /// [`Error::NotFound`].
     pub async fn delete(&mut self, id: i64) -> Result<()> {
         let current = self.get_existing(id).await?;
+        if self.registry.schema().is_a(&current.model, "User") {
+            self.check_user_rules(Some(&current), None).await?;
+        }
         let table = self.registry.table(&current.model)?.clone();
         let mut row = self.new_version().await?;
         row.insert("deleted".to_owned(), SqlValue::Integer(1));

@@ -31,6 +31,17 @@ pub enum Error {
     /// The request conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not do this (a security policy or a user rule).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A validator of the model refused the object.
+    #[error("{model}: {message}")]
+    Rejected {
+        /// The model.
+        model: String,
+        /// The validator's message.
+        message: String,
+    },
     /// Wrong user name or password.
     #[error("invalid credentials")]
     BadCredentials,

@@ -10,6 +10,9 @@
 //!   `backend_status`, `deleted`, ... Each user change advances a
 //!   store-assigned change sequence; an object is pending while its
 //!   enacted sequence is older.
+//! - Authorization ([`Principal`], `CoreTx::*_as`): every read and write
+//!   made for a user is decided by the model's security policy, in one
+//!   place; validators and the user rules hold for every write.
 //! - The change feed ([`Core::subscribe`]) tells listeners, after commit,
 //!   what changed ([`Change`]); the engine wakes on it instead of polling.
 //! - The synchronizer's side ([`Core::pending`], [`Core::record_sync`],
@@ -17,6 +20,7 @@
 //!   makes an object pending again.
 #![deny(missing_docs)]
 
+mod authz;
 mod core;
 mod error;
 pub mod failpoint;
@@ -27,6 +31,7 @@ mod sync;
 mod time;
 mod users;
 
+pub use crate::authz::Principal;
 pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
 pub use error::{Error, Result};
 pub use object::{Change, ChangeKind, Object, SyncState};

@@ -20,7 +20,7 @@ pub(crate) fn hash_password(plain: &str) -> Result<String> {
         .map_err(|e| Error::Hash(e.to_string()))
 }
 
-fn verify_password(plain: &str, hash: &str) -> bool {
+pub(crate) fn verify_password(plain: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()

@@ -25,6 +25,8 @@ pub enum Condition {
     Eq(String, SqlValue),
     /// `column IS NULL`.
     IsNull(String),
+    /// `lower(column) = lower(text)`: equal ignoring ASCII case.
+    EqIgnoreCase(String, String),
     /// `column <= value`.
     AtMost(String, SqlValue),
     /// `left < right`, two columns.
@@ -46,6 +48,10 @@ impl Condition {
                 binds.push(v.clone());
             }
             Condition::IsNull(c) => sql.push_str(&format!("{} IS NULL", quote(c))),
+            Condition::EqIgnoreCase(c, text) => {
+                sql.push_str(&format!("lower({}) = lower(?)", quote(c)));
+                binds.push(SqlValue::Text(text.clone()));
+            }
             Condition::AtMost(c, v) => {
                 sql.push_str(&format!("{} <= ?", quote(c)));
                 binds.push(v.clone());

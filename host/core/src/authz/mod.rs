@@ -1,0 +1,352 @@
+//! Authorization: who may read and change which objects.
+//!
+//! Every read and write made for a user goes through [`CoreTx::may`], the
+//! one check: the security policy of the object's model (`message
+//! Name::policy`, the nearest one up the inheritance chain) decides, as in
+//! XOS, with `ctx.read_access` / `ctx.write_access` set for the kind of
+//! access. A model without a policy is readable by every user and writable
+//! by admins. A user marked `is_readonly` writes nothing. Objects a user may
+//! not read do not exist for them (not found, never forbidden).
+//!
+//! Services (steps and policies) act through the grants of their manifest,
+//! checked by the runtime before the core is reached; the host itself
+//! (bookkeeping, purges) is not restricted. Whoever writes, the model's
+//! validators and field checks run, and the rules that keep users sound
+//! (see `users.rs`) hold.
+
+mod snapshot;
+mod users;
+
+use serde_json::{Map, Value};
+use syncplane_xproto::{Access, PolicyExpr};
+
+use crate::core::{Core, CoreTx};
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::registry::Registry;
+pub(crate) use snapshot::Snapshot;
+use snapshot::decide;
+
+/// On whose behalf a read or write is made.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// A signed-in user (REST, TOSCA, the CLI): the security policies of
+    /// the models decide.
+    User(Object),
+    /// A service's step, policy or pull/event step, by service name: its
+    /// grants were checked by the runtime.
+    Service(String),
+    /// The host itself: bookkeeping, purges, the bootstrap admin.
+    Host,
+}
+
+impl Principal {
+    /// The user, for a [`Principal::User`].
+    pub fn user(&self) -> Option<&Object> {
+        match self {
+            Principal::User(user) => Some(user),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a user with `is_admin` set.
+    pub fn is_admin(&self) -> bool {
+        self.user().is_some_and(|u| flag(u, "is_admin"))
+    }
+
+    /// Who it is, for logs and the audit: `user <email>`, `service <name>`
+    /// or `host`.
+    pub fn describe(&self) -> String {
+        match self {
+            Principal::User(user) => {
+                format!("user {}", user.str_field("email").unwrap_or("?"))
+            }
+            Principal::Service(name) => format!("service {name}"),
+            Principal::Host => "host".to_owned(),
+        }
+    }
+}
+
+fn flag(object: &Object, name: &str) -> bool {
+    object.fields.get(name) == Some(&Value::Bool(true))
+}
+
+/// The security policy guarding `model`: its own, else its nearest
+/// ancestor's.
+fn policy_of<'r>(registry: &'r Registry, model: &str) -> Option<&'r PolicyExpr> {
+    let schema = registry.schema();
+    std::iter::once(model)
+        .chain(schema.ancestors(model))
+        .find_map(|m| schema.model(m)?.policy.as_deref())
+        .and_then(|name| schema.policy(name))
+        .map(|p| &p.expr)
+}
+
+impl CoreTx {
+    /// Whether `who` may read or write `object`: the one authorization
+    /// check (see the module docs). `snapshot` holds what earlier decisions
+    /// of the same request read; pass a new one otherwise.
+    ///
+    /// # Errors
+    ///
+    /// A database failure; a policy that cannot be decided denies.
+    pub(crate) async fn may(
+        &mut self,
+        who: &Principal,
+        access: Access,
+        object: &Object,
+        snapshot: &mut Snapshot,
+    ) -> Result<bool> {
+        let Principal::User(user) = who else {
+            return Ok(true);
+        };
+        if access == Access::Write && flag(user, "is_readonly") {
+            return Ok(false);
+        }
+        let registry = std::sync::Arc::clone(self.registry_arc());
+        match policy_of(&registry, &object.model) {
+            None => Ok(access == Access::Read || flag(user, "is_admin")),
+            Some(expr) => decide(self, snapshot, expr, object, Some(user), access).await,
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(std::sync::Arc::clone(self.registry_arc()))
+    }
+
+    /// Runs the validators of `object`'s model (`option validators`, its
+    /// ancestors' too): the first that fails refuses the write with its
+    /// message.
+    pub(crate) async fn validate(&mut self, object: &Object) -> Result<()> {
+        let registry = std::sync::Arc::clone(self.registry_arc());
+        let schema = registry.schema();
+        let mut snapshot = self.snapshot();
+        for model in std::iter::once(object.model.as_str()).chain(schema.ancestors(&object.model)) {
+            let Some(ir) = schema.model(model) else {
+                continue;
+            };
+            for validator in ir.validators() {
+                let Some(policy) = schema.policy(&validator.policy) else {
+                    continue;
+                };
+                if !decide(
+                    self,
+                    &mut snapshot,
+                    &policy.expr,
+                    object,
+                    None,
+                    Access::Write,
+                )
+                .await?
+                {
+                    return Err(Error::Rejected {
+                        model: object.model.clone(),
+                        message: validator.message,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The object `id` if `who` may read it; `None` when it does not exist
+    /// or is hidden from them.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn get_as(&mut self, who: &Principal, id: i64) -> Result<Option<Object>> {
+        let Some(object) = self.get(id).await? else {
+            return Ok(None);
+        };
+        let mut snapshot = self.snapshot();
+        Ok(self
+            .may(who, Access::Read, &object, &mut snapshot)
+            .await?
+            .then_some(object))
+    }
+
+    /// The objects of `model` (and its descendants) matching `filter` that
+    /// `who` may read.
+    ///
+    /// # Errors
+    ///
+    /// As [`CoreTx::list`].
+    pub async fn list_as(
+        &mut self,
+        who: &Principal,
+        model: &str,
+        filter: &[(String, Value)],
+    ) -> Result<Vec<Object>> {
+        let all = self.list(model, filter).await?;
+        if !matches!(who, Principal::User(_)) {
+            return Ok(all);
+        }
+        let mut snapshot = self.snapshot();
+        let mut visible = Vec::with_capacity(all.len());
+        for object in all {
+            if self.may(who, Access::Read, &object, &mut snapshot).await? {
+                visible.push(object);
+            }
+        }
+        Ok(visible)
+    }
+
+    /// Creates an object for `who`: refused unless they may write it as
+    /// created (the transaction must then be dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Forbidden`], and as [`CoreTx::create`].
+    pub async fn create_as(
+        &mut self,
+        who: &Principal,
+        model: &str,
+        mut input: Map<String, Value>,
+    ) -> Result<Object> {
+        if self.registry_arc().schema().is_a(model, "User") {
+            users::check_change(who, None, &mut input).await?;
+        }
+        let object = self.create(model, input).await?;
+        let mut snapshot = self.snapshot();
+        if !self.may(who, Access::Write, &object, &mut snapshot).await? {
+            return Err(forbidden(who, "create", &object));
+        }
+        Ok(object)
+    }
+
+    /// Updates an object for `who`: they must be able to read it (else it
+    /// is not found), and to write it before and after the change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Forbidden`], and as
+    /// [`CoreTx::update`].
+    pub async fn update_as(
+        &mut self,
+        who: &Principal,
+        id: i64,
+        mut input: Map<String, Value>,
+    ) -> Result<Object> {
+        let current = self.visible(who, id).await?;
+        let mut snapshot = self.snapshot();
+        if !self
+            .may(who, Access::Write, &current, &mut snapshot)
+            .await?
+        {
+            return Err(forbidden(who, "change", &current));
+        }
+        if self.registry_arc().schema().is_a(&current.model, "User") {
+            users::check_change(who, Some(&current), &mut input).await?;
+        }
+        let updated = self.update(id, input).await?;
+        let mut snapshot = self.snapshot();
+        if !self
+            .may(who, Access::Write, &updated, &mut snapshot)
+            .await?
+        {
+            return Err(forbidden(who, "change", &current));
+        }
+        Ok(updated)
+    }
+
+    /// Marks an object deleted for `who`, who must be able to write it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`], [`Error::Forbidden`], and as
+    /// [`CoreTx::delete`].
+    pub async fn delete_as(&mut self, who: &Principal, id: i64) -> Result<()> {
+        let current = self.visible(who, id).await?;
+        let mut snapshot = self.snapshot();
+        if !self
+            .may(who, Access::Write, &current, &mut snapshot)
+            .await?
+        {
+            return Err(forbidden(who, "delete", &current));
+        }
+        self.delete(id).await
+    }
+
+    /// The object `id`, or not found when `who` may not read it.
+    async fn visible(&mut self, who: &Principal, id: i64) -> Result<Object> {
+        self.get_as(who, id).await?.ok_or_else(|| Error::NotFound {
+            model: "object".into(),
+            id,
+        })
+    }
+}
+
+fn forbidden(who: &Principal, action: &str, object: &Object) -> Error {
+    Error::Forbidden(format!(
+        "{} may not {action} {} {}",
+        who.describe(),
+        object.model,
+        object.id
+    ))
+}
+
+impl Core {
+    /// [`CoreTx::get_as`] in its own transaction.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn get_as(&self, who: &Principal, id: i64) -> Result<Option<Object>> {
+        self.begin().await?.get_as(who, id).await
+    }
+
+    /// [`CoreTx::list_as`] in its own transaction, without a filter.
+    ///
+    /// # Errors
+    ///
+    /// As [`CoreTx::list`].
+    pub async fn list_as(&self, who: &Principal, model: &str) -> Result<Vec<Object>> {
+        self.begin().await?.list_as(who, model, &[]).await
+    }
+
+    /// [`CoreTx::create_as`] in its own transaction.
+    ///
+    /// # Errors
+    ///
+    /// As [`CoreTx::create_as`]; nothing is written then.
+    pub async fn create_as(
+        &self,
+        who: &Principal,
+        model: &str,
+        input: Map<String, Value>,
+    ) -> Result<Object> {
+        let mut tx = self.begin().await?;
+        let object = tx.create_as(who, model, input).await?;
+        tx.commit().await?;
+        Ok(object)
+    }
+
+    /// [`CoreTx::update_as`] in its own transaction.
+    ///
+    /// # Errors
+    ///
+    /// As [`CoreTx::update_as`]; nothing is written then.
+    pub async fn update_as(
+        &self,
+        who: &Principal,
+        id: i64,
+        input: Map<String, Value>,
+    ) -> Result<Object> {
+        let mut tx = self.begin().await?;
+        let object = tx.update_as(who, id, input).await?;
+        tx.commit().await?;
+        Ok(object)
+    }
+
+    /// [`CoreTx::delete_as`] in its own transaction.
+    ///
+    /// # Errors
+    ///
+    /// As [`CoreTx::delete_as`]; nothing is written then.
+    pub async fn delete_as(&self, who: &Principal, id: i64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        tx.delete_as(who, id).await?;
+        tx.commit().await
+    }
+}

@@ -1,0 +1,336 @@
+//! The data a policy reads, loaded from a transaction as the evaluator
+//! asks for it.
+//!
+//! The evaluator is synchronous and the store is not, so the evaluation is
+//! retried: when the policy reaches data the snapshot lacks, the snapshot
+//! notes what is missing and fails the evaluation; [`decide`] loads it and
+//! evaluates again. Policies read a handful of rows, so a decision takes a
+//! few rounds, and a snapshot shared by the decisions of one request (a
+//! filtered list) answers most of them from memory.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use syncplane_xproto::{
+    Access, EvalContext, EvalError, ObjectRef, PolicyEnv, PolicyExpr, Value, eval,
+};
+
+use crate::core::CoreTx;
+use crate::error::{Error, Result};
+use crate::object::Object;
+use crate::registry::Registry;
+
+/// The most loads one decision may need before it is denied; policies
+/// written as in the corpus need a few.
+const MAX_ROUNDS: usize = 64;
+
+/// Field equalities, as `exists` passes them.
+type Equalities = Vec<(String, Value)>;
+
+/// A query `exists` asked for: a model and field equalities.
+type Query = (String, Equalities);
+
+/// What the evaluator reached that the snapshot did not hold.
+#[derive(Debug, Clone)]
+enum Need {
+    Object(i64),
+    Query(Query),
+    /// Every object of a model matching the fixed equalities of queries
+    /// that differed only in other fields.
+    Broad(Query),
+}
+
+/// Rows a request's decisions have read so far.
+pub(crate) struct Snapshot {
+    registry: Arc<Registry>,
+    objects: HashMap<i64, Object>,
+    answers: HashMap<String, Vec<ObjectRef>>,
+    /// Broad sets: (model, fixed equalities, ids of the objects matching).
+    broad: Vec<(Query, Vec<i64>)>,
+    /// The first equalities asked of each (model, field names), to notice
+    /// a query repeated with other values.
+    first_asked: HashMap<(String, Vec<String>), Equalities>,
+    missing: RefCell<Option<Need>>,
+}
+
+impl Snapshot {
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+        Snapshot {
+            registry,
+            objects: HashMap::new(),
+            answers: HashMap::new(),
+            broad: Vec::new(),
+            first_asked: HashMap::new(),
+            missing: RefCell::new(None),
+        }
+    }
+
+    /// Adds an object the caller already read (the one decided, the user).
+    pub(crate) fn hold(&mut self, object: &Object) {
+        self.objects.insert(object.id, object.clone());
+    }
+
+    fn lack(&self, need: Need) -> EvalError {
+        *self.missing.borrow_mut() = Some(need);
+        EvalError::Env {
+            message: "data not loaded yet".into(),
+        }
+    }
+
+    async fn load(&mut self, tx: &mut CoreTx, need: Need) -> Result<()> {
+        match need {
+            Need::Object(id) => match tx.get(id).await? {
+                Some(object) => {
+                    self.objects.insert(id, object);
+                }
+                None => {
+                    return Err(Error::NotFound {
+                        model: "object".into(),
+                        id,
+                    });
+                }
+            },
+            Need::Query((model, filters)) => {
+                let found = live(tx.list(&model, &to_json_filters(&filters)).await?);
+                let refs = found.iter().map(object_ref).collect();
+                for object in found {
+                    self.objects.insert(object.id, object);
+                }
+                self.answers.insert(query_key(&model, &filters), refs);
+            }
+            Need::Broad((model, fixed)) => {
+                let found = live(tx.list(&model, &to_json_filters(&fixed)).await?);
+                let ids = found.iter().map(|o| o.id).collect();
+                for object in found {
+                    self.objects.insert(object.id, object);
+                }
+                self.broad.push(((model, fixed), ids));
+            }
+        }
+        Ok(())
+    }
+
+    /// A field of a held object as a policy sees it.
+    fn value_of(&self, object: &Object, name: &str) -> Option<Value> {
+        if name == "id" {
+            return Some(Value::Int(object.id));
+        }
+        let schema = self.registry.schema();
+        if let Some(field) = schema.field(&object.model, name) {
+            if let Some(target) = field.link_target() {
+                if field.is_many() {
+                    return None;
+                }
+                return Some(match object.fields.get(&field.column_name()) {
+                    Some(Json::Number(n)) => n.as_i64().map_or(Value::Null, |id| {
+                        Value::Object(ObjectRef {
+                            model: target.to_owned(),
+                            id,
+                        })
+                    }),
+                    _ => Value::Null,
+                });
+            }
+            return Some(from_json(object.fields.get(&field.column_name())));
+        }
+        object.fields.get(name).map(|v| from_json(Some(v)))
+    }
+
+    fn matches(&self, id: i64, filters: &[(String, Value)]) -> bool {
+        let Some(object) = self.objects.get(&id) else {
+            return false;
+        };
+        filters.iter().all(|(name, want)| {
+            self.value_of(object, name)
+                .is_some_and(|have| have.policy_eq(want))
+        })
+    }
+}
+
+impl PolicyEnv for Snapshot {
+    fn field(&self, object: &ObjectRef, name: &str) -> Result<Value, EvalError> {
+        let Some(held) = self.objects.get(&object.id) else {
+            return Err(self.lack(Need::Object(object.id)));
+        };
+        if let Some(value) = self.value_of(held, name) {
+            return Ok(value);
+        }
+        // A reverse link (`site.users`): the objects linking here.
+        let reverse = self
+            .registry
+            .schema()
+            .reverse_links(&held.model)
+            .into_iter()
+            .find(|r| r.name == name);
+        match reverse {
+            Some(reverse) => {
+                let filters = vec![(reverse.field.clone(), Value::Int(held.id))];
+                let key = query_key(&reverse.peer, &filters);
+                match self.answers.get(&key) {
+                    Some(refs) => Ok(Value::List(
+                        refs.iter().cloned().map(Value::Object).collect(),
+                    )),
+                    None => Err(self.lack(Need::Query((reverse.peer, filters)))),
+                }
+            }
+            None => Err(EvalError::Env {
+                message: format!(
+                    "{} has no field `{name}` a policy can read (many-to-many links are not evaluated yet)",
+                    held.model
+                ),
+            }),
+        }
+    }
+
+    fn objects(&self, model: &str) -> Result<Vec<ObjectRef>, EvalError> {
+        self.objects_where(model, &[])
+    }
+
+    fn objects_where(
+        &self,
+        model: &str,
+        filters: &[(String, Value)],
+    ) -> Result<Vec<ObjectRef>, EvalError> {
+        if let Some(refs) = self.answers.get(&query_key(model, filters)) {
+            return Ok(refs.clone());
+        }
+        for ((broad_model, fixed), ids) in &self.broad {
+            if broad_model == model && fixed.iter().all(|f| filters.contains(f)) {
+                return Ok(ids
+                    .iter()
+                    .filter(|id| self.matches(**id, filters))
+                    .filter_map(|id| self.objects.get(id).map(object_ref))
+                    .collect());
+            }
+        }
+        let names: Vec<String> = filters.iter().map(|(n, _)| n.clone()).collect();
+        if let Some(first) = self.first_asked.get(&(model.to_owned(), names)) {
+            // Asked before with other values (one per object of a list):
+            // fetch what the equal part matches once, filter in memory.
+            let fixed: Vec<(String, Value)> = filters
+                .iter()
+                .filter(|f| first.contains(f))
+                .cloned()
+                .collect();
+            return Err(self.lack(Need::Broad((model.to_owned(), fixed))));
+        }
+        Err(self.lack(Need::Query((model.to_owned(), filters.to_vec()))))
+    }
+
+    fn policy(&self, name: &str) -> Option<&PolicyExpr> {
+        self.registry.schema().policy(name).map(|p| &p.expr)
+    }
+}
+
+/// Decides `expr` for `object` as `user` would access it, loading what the
+/// policy reads through `tx`. An expression that cannot be decided (an
+/// error in the policy or data it cannot read) denies, and says why in the
+/// log.
+pub(crate) async fn decide(
+    tx: &mut CoreTx,
+    snapshot: &mut Snapshot,
+    expr: &PolicyExpr,
+    object: &Object,
+    user: Option<&Object>,
+    access: Access,
+) -> Result<bool> {
+    snapshot.hold(object);
+    if let Some(user) = user {
+        snapshot.hold(user);
+    }
+    let target = object_ref(object);
+    for _ in 0..MAX_ROUNDS {
+        let outcome = {
+            let ctx = EvalContext {
+                env: &*snapshot,
+                user: user.map(object_ref),
+                access,
+            };
+            eval(expr, &target, &ctx)
+        };
+        match outcome {
+            Ok(granted) => return Ok(granted),
+            Err(error) => {
+                let missing = snapshot.missing.borrow_mut().take();
+                match missing {
+                    Some(need) => {
+                        if let Need::Query((model, filters)) = &need {
+                            let names = filters.iter().map(|(n, _)| n.clone()).collect();
+                            snapshot
+                                .first_asked
+                                .entry((model.clone(), names))
+                                .or_insert_with(|| filters.clone());
+                        }
+                        match snapshot.load(tx, need).await {
+                            Ok(()) => {}
+                            Err(e) if e.is_client_error() => {
+                                tracing::warn!(model = %object.model, object.id = object.id, error = %e, "policy reads data that is not there; denied");
+                                return Ok(false);
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    None => {
+                        tracing::warn!(model = %object.model, object.id = object.id, %error, "policy could not be decided; denied");
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+    tracing::warn!(model = %object.model, object.id = object.id, "policy read too much data; denied");
+    Ok(false)
+}
+
+/// Objects not marked deleted: a deleted `Privilege` grants nothing.
+fn live(objects: Vec<Object>) -> Vec<Object> {
+    objects
+        .into_iter()
+        .filter(|o| o.fields.get("deleted") != Some(&Json::Bool(true)))
+        .collect()
+}
+
+fn object_ref(object: &Object) -> ObjectRef {
+    ObjectRef {
+        model: object.model.clone(),
+        id: object.id,
+    }
+}
+
+fn from_json(value: Option<&Json>) -> Value {
+    match value {
+        None | Some(Json::Null) => Value::Null,
+        Some(Json::Bool(b)) => Value::Bool(*b),
+        Some(Json::Number(n)) => n
+            .as_i64()
+            .map(Value::Int)
+            .or_else(|| n.as_f64().map(Value::Float))
+            .unwrap_or(Value::Null),
+        Some(Json::String(s)) => Value::Str(s.clone()),
+        Some(Json::Array(_) | Json::Object(_)) => Value::Null,
+    }
+}
+
+fn to_json_filters(filters: &[(String, Value)]) -> Vec<(String, Json)> {
+    filters
+        .iter()
+        .map(|(name, value)| {
+            let json = match value {
+                Value::Null => Json::Null,
+                Value::Bool(b) => Json::Bool(*b),
+                Value::Int(i) => Json::from(*i),
+                Value::Float(f) => Json::from(*f),
+                Value::Str(s) => Json::String(s.clone()),
+                Value::Object(o) => Json::from(o.id),
+                Value::List(_) => Json::Null,
+            };
+            (name.clone(), json)
+        })
+        .collect()
+}
+
+fn query_key(model: &str, filters: &[(String, Value)]) -> String {
+    format!("{model}{filters:?}")
+}
