@@ -12,5 +12,6 @@ mod kafka;
 mod lifecycle;
 mod package_files;
 mod powerdns;
+mod security;
 mod util;
 mod xproto;

@@ -104,8 +104,20 @@ impl Server {
         read_log(&self.data_dir)
     }
 
+    /// A request as the admin; the status and the JSON (or text) answer.
     pub async fn request(
         &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.request_as((ADMIN, PASSWORD), method, path, body).await
+    }
+
+    /// A request as the user `(email, password)`, with HTTP Basic auth.
+    pub async fn request_as(
+        &self,
+        (email, password): (&str, &str),
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
@@ -113,7 +125,7 @@ impl Server {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.url))
-            .basic_auth(ADMIN, Some(PASSWORD));
+            .basic_auth(email, Some(password));
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -7,9 +7,14 @@ use serde_json::{Value, json};
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::object::Object;
+use crate::time::now_secs;
 
 /// The e-mail of the administrator created on a new data directory.
 pub const ADMIN_EMAIL: &str = "admin@opencord.org";
+
+/// Where the store remembers that its first start created the admin.
+const BOOTSTRAP_NAMESPACE: &str = "host";
+const BOOTSTRAP_KEY: &str = "bootstrapped";
 
 pub(crate) fn hash_password(plain: &str) -> Result<String> {
     let bytes: [u8; 16] = rand::random();
@@ -31,34 +36,44 @@ pub(crate) fn verify_password(plain: &str, hash: &str) -> bool {
 }
 
 impl Core {
-    /// Creates the administrator with `password` unless a user with
-    /// [`ADMIN_EMAIL`] exists. Returns whether it was created.
+    /// Creates the administrator with `password` on the very first start
+    /// of an empty store, and never again: a store that was bootstrapped
+    /// (or already has users) gets no new admin, even after its admin was
+    /// deleted. Returns whether it was created.
     ///
     /// # Errors
     ///
     /// A database or hashing failure.
     pub async fn ensure_admin(&self, password: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let existing = tx
-            .list("User", &[("email".into(), Value::from(ADMIN_EMAIL))])
-            .await?;
-        if !existing.is_empty() {
+        if tx
+            .store_tx()
+            .record(BOOTSTRAP_NAMESPACE, BOOTSTRAP_KEY)
+            .await?
+            .is_some()
+        {
             return Ok(false);
         }
-        let input: serde_json::Map<String, Value> = [
-            ("email", json!(ADMIN_EMAIL)),
-            ("username", json!("admin")),
-            ("password", json!(password)),
-            ("firstname", json!("XOS")),
-            ("lastname", json!("admin")),
-            ("is_admin", json!(true)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        tx.create("User", input).await?;
+        let empty = tx.list("User", &[]).await?.is_empty();
+        tx.store_tx()
+            .put_record(BOOTSTRAP_NAMESPACE, BOOTSTRAP_KEY, &now_secs().to_string())
+            .await?;
+        if empty {
+            let input: serde_json::Map<String, Value> = [
+                ("email", json!(ADMIN_EMAIL)),
+                ("username", json!("admin")),
+                ("password", json!(password)),
+                ("firstname", json!("XOS")),
+                ("lastname", json!("admin")),
+                ("is_admin", json!(true)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            tx.create("User", input).await?;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(empty)
     }
 
     /// Checks a user's credentials and returns the user.

@@ -208,7 +208,7 @@ impl CoreTx {
             users::check_change(who, None, &mut input).await?;
         }
         let object = self.create(model, input).await?;
-        let mut snapshot = self.snapshot();
+        let mut snapshot = self.snapshot().hiding(object.id);
         if !self.may(who, Access::Write, &object, &mut snapshot).await? {
             return Err(forbidden(who, "create", &object));
         }
@@ -240,7 +240,7 @@ impl CoreTx {
             users::check_change(who, Some(&current), &mut input).await?;
         }
         let updated = self.update(id, input).await?;
-        let mut snapshot = self.snapshot();
+        let mut snapshot = self.snapshot().hiding(updated.id);
         if !self
             .may(who, Access::Write, &updated, &mut snapshot)
             .await?

@@ -53,6 +53,9 @@ pub(crate) struct Snapshot {
     /// a query repeated with other values.
     first_asked: HashMap<(String, Vec<String>), Equalities>,
     missing: RefCell<Option<Need>>,
+    /// An object quantifiers must not see: the one being written, which
+    /// must not grant its own creation.
+    hidden: Option<i64>,
 }
 
 impl Snapshot {
@@ -64,7 +67,16 @@ impl Snapshot {
             broad: Vec::new(),
             first_asked: HashMap::new(),
             missing: RefCell::new(None),
+            hidden: None,
         }
+    }
+
+    /// Leaves `id` out of what `exists` and `forall` range over, so that
+    /// an object being created or changed cannot grant itself access (as
+    /// in XOS, which decided before saving).
+    pub(crate) fn hiding(mut self, id: i64) -> Self {
+        self.hidden = Some(id);
+        self
     }
 
     /// Adds an object the caller already read (the one decided, the user).
@@ -193,6 +205,19 @@ impl PolicyEnv for Snapshot {
         model: &str,
         filters: &[(String, Value)],
     ) -> Result<Vec<ObjectRef>, EvalError> {
+        let mut found = self.find(model, filters)?;
+        found.retain(|o| Some(o.id) != self.hidden);
+        Ok(found)
+    }
+
+    fn policy(&self, name: &str) -> Option<&PolicyExpr> {
+        self.registry.schema().policy(name).map(|p| &p.expr)
+    }
+}
+
+impl Snapshot {
+    /// [`PolicyEnv::objects_where`], before hiding.
+    fn find(&self, model: &str, filters: &[(String, Value)]) -> Result<Vec<ObjectRef>, EvalError> {
         if let Some(refs) = self.answers.get(&query_key(model, filters)) {
             return Ok(refs.clone());
         }
@@ -217,10 +242,6 @@ impl PolicyEnv for Snapshot {
             return Err(self.lack(Need::Broad((model.to_owned(), fixed))));
         }
         Err(self.lack(Need::Query((model.to_owned(), filters.to_vec()))))
-    }
-
-    fn policy(&self, name: &str) -> Option<&PolicyExpr> {
-        self.registry.schema().policy(name).map(|p| &p.expr)
     }
 }
 
