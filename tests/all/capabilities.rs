@@ -532,6 +532,36 @@ async fn a_policy_chains_two_services_only_when_the_operator_allows_its_write_gr
         .wait_for(&provider, LIMIT, |o| o["backend_code"] == 1)
         .await;
     assert_eq!(b["name"], "alpha-b", "{b}");
+    // The audit log puts each write on whoever made it: the user's create,
+    // the policy's create of the provider and its link.
+    let (_, audit) = server
+        .request(reqwest::Method::GET, "/syncplane/v1/audit", None)
+        .await;
+    let entries = audit["items"].as_array().expect("audit items");
+    let entry = |model: &str, operation: &str, id: &Value| {
+        entries
+            .iter()
+            .find(|e| e["model"] == model && e["operation"] == operation && e["object_id"] == *id)
+            .unwrap_or_else(|| panic!("no {operation} of {model} {id} in {audit}"))
+    };
+    assert_eq!(
+        entry("ChainAInstance", "create", &linked["id"])["principal"],
+        "user admin@opencord.org"
+    );
+    let provider_created = entry("ChainBInstance", "create", &linked["provider_id"]);
+    assert!(
+        provider_created["principal"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("service chaina step ")),
+        "{provider_created}"
+    );
+    assert_eq!(provider_created["fields"]["name"], "alpha-b");
+    let link = entry("ChainAInstance", "update", &linked["id"]);
+    assert_eq!(
+        link["fields"]["provider_id"], linked["provider_id"],
+        "{link}"
+    );
+    assert_eq!(link["principal"], provider_created["principal"]);
     let log = server.log();
     assert!(log.contains("chain linked alpha to alpha-b"), "{log}");
     // The subscriber links to its provider, so the provider syncs first

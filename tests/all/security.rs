@@ -89,6 +89,15 @@ async fn world(server: &Server) -> World {
     }
 }
 
+/// One row of the policy table: who, method, path, body, expected status.
+type Case = (
+    (&'static str, &'static str),
+    Method,
+    String,
+    Option<Value>,
+    u16,
+);
+
 /// The ids a user sees in a collection.
 async fn listed(server: &Server, who: (&str, &str), collection: &str) -> Vec<i64> {
     let (status, body) = server.request_as(who, Method::GET, collection, None).await;
@@ -114,8 +123,7 @@ async fn the_core_policies_decide_every_read_and_write_as_the_table_says() {
     let constraint = format!("{CONSTRAINTS}/{}", w.constraint);
     let rename = |name: &str| Some(json!({ "name": name }));
     let named = |first: &str| Some(json!({ "firstname": first }));
-    // (who, method, path, body, expected status)
-    let table: Vec<((&str, &str), Method, String, Option<Value>, u16)> = vec![
+    let table: Vec<Case> = vec![
         // Sites: everyone reads; admins and the site's admin write.
         (ALICE, Method::GET, site(w.site_a), None, 200),
         (DAVE, Method::GET, site(w.site_a), None, 200),
@@ -549,5 +557,108 @@ fn python_escapes_syncplane_cannot_evaluate_are_refused_where_they_are() {
         stderr.contains(&format!("error: {}:3:", file.display()))
             && stderr.contains("cannot be evaluated"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_is_audited_with_its_principal_and_secrets_redacted() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let w = world(&server).await;
+    let audit = |query: &str| {
+        let path = format!("/syncplane/v1/audit{query}");
+        let server = &server;
+        async move {
+            let (status, body) = server.request(Method::GET, &path, None).await;
+            assert_eq!(status, 200, "{body}");
+            body["items"].as_array().expect("items").clone()
+        }
+    };
+    // The admin's creates of the world, passwords redacted.
+    let users = audit("?model=User").await;
+    let alice_created = users
+        .iter()
+        .find(|e| e["object_id"] == w.alice && e["operation"] == "create")
+        .expect("alice's creation");
+    assert_eq!(alice_created["principal"], format!("user {ADMIN}"));
+    assert_eq!(alice_created["fields"]["email"], ALICE.0);
+    assert_eq!(alice_created["fields"]["password"], "[redacted]");
+    let everything = serde_json::to_string(&audit("").await).expect("json");
+    assert!(
+        !everything.contains(SECRET),
+        "a password reached the audit log"
+    );
+
+    // A user's update and delete, and a TOSCA write, name that user.
+    let answer = server
+        .request_as(
+            BOB,
+            Method::PUT,
+            &format!("{SITES}/{}", w.site_a),
+            Some(json!({ "abbreviated_name": "A" })),
+        )
+        .await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let recipe = "tosca_definitions_version: tosca_simple_yaml_1_0\n\
+        topology_template:\n  node_templates:\n    site-a:\n      type: tosca.nodes.Site\n\
+        \x20     properties:\n        name: site-a\n        login_base: a2\n";
+    let (status, text) = server.tosca(recipe, BOB.0, BOB.1).await;
+    assert_eq!(status, 200, "{text}");
+    let bobs = audit(&format!("?user={}", BOB.0)).await;
+    let changes: Vec<(&str, &Value)> = bobs
+        .iter()
+        .map(|e| (e["operation"].as_str().unwrap_or("?"), &e["fields"]))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("update", &json!({ "abbreviated_name": "A" })),
+            ("update", &json!({ "login_base": "a2" })),
+        ],
+        "{bobs:?}"
+    );
+    let answer = server
+        .request_as(
+            ROOT,
+            Method::DELETE,
+            &format!("{SERVICES}/{}", w.svc2),
+            None,
+        )
+        .await;
+    assert_eq!(answer.0, 200, "{}", answer.1);
+    let deleted = audit("?model=Service").await;
+    assert!(
+        deleted
+            .iter()
+            .any(|e| e["operation"] == "delete" && e["object_id"] == w.svc2),
+        "{deleted:?}"
+    );
+
+    // A refused write leaves no entry: the entry is in the write's
+    // transaction.
+    let before = audit("").await.len();
+    let answer = server
+        .request_as(
+            DAVE,
+            Method::POST,
+            SITES,
+            Some(json!({ "name": "d", "login_base": "d" })),
+        )
+        .await;
+    assert_eq!(answer.0, 403, "{}", answer.1);
+    assert_eq!(audit("").await.len(), before);
+
+    // Only admins read it; the CLI prints it.
+    let (status, _) = server
+        .request_as(BOB, Method::GET, "/syncplane/v1/audit", None)
+        .await;
+    assert_eq!(status, 403);
+    let out = crate::util::assert_success(
+        &server.cli(&["audit", "--user", BOB.0, "--model", "Site", "--since", "1h"]),
+    );
+    assert_eq!(out.lines().count(), 3, "a header and two entries:\n{out}");
+    assert!(
+        out.contains(&format!("user {}", BOB.0)) && out.contains("login_base"),
+        "{out}"
     );
 }

@@ -12,6 +12,7 @@
 //! - [`serve`] runs the router on a listener until shutdown.
 #![deny(missing_docs)]
 
+mod audit;
 mod auth;
 mod error;
 mod rest;
@@ -78,6 +79,7 @@ pub fn app(host: Host) -> Router {
             axum::routing::put(services::set_secret),
         )
         .route("/syncplane/v1/status", get(services::status))
+        .route("/syncplane/v1/audit", get(audit::read))
         .route("/metrics", get(services::metrics))
         .route("/syncplane/v1/events/{topic}", post(services::publish))
         .layer(TraceLayer::new_for_http())

@@ -46,6 +46,31 @@ pub enum Command {
     /// Show what the synchronizer of a running server is doing: per step,
     /// pending, running, failed and deferred objects, last error, next retry.
     Status(StatusArgs),
+    /// Read the audit log of a running server (admins): who wrote what,
+    /// oldest first.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only writes to this model, e.g. `Site`.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only writes by this user (an e-mail), or by a principal as the log
+    /// names it, e.g. `service dns step zones`.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only writes in this last stretch of time, e.g. `1h` or `2days`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: u32,
+    /// Print the JSON the server returns.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 //! itself lives in the library crates; this crate only wires and reports.
 
 mod args;
+mod audit;
 mod bench;
 mod client;
 mod demo;
@@ -71,6 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::sync(args).await
         }
         Command::Status(args) => client::status(args).await,
+        Command::Audit(args) => audit::audit(args).await,
         Command::Event {
             command: EventCommand::Publish(args),
         } => client::publish(args).await,

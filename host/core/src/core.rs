@@ -8,6 +8,7 @@ use syncplane_store::{Condition, Row, SqlValue, Store, StoreTx, TableSpec};
 use syncplane_xproto::{Field, File, Modifier, Schema};
 use tokio::sync::broadcast;
 
+use crate::authz::Principal;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::registry::{
@@ -78,6 +79,7 @@ impl Core {
             feed,
         };
         core.activate(core_schema, &[], &[]).await?;
+        core.store.ensure_table(&crate::audit::table_spec()).await?;
         Ok(core)
     }
 
@@ -235,7 +237,19 @@ impl Core {
             registry: self.registry(),
             changes: Vec::new(),
             feed: self.feed.clone(),
+            actor: Principal::Host,
         })
+    }
+
+    /// Starts a transaction whose writes the audit log puts on `who`.
+    ///
+    /// # Errors
+    ///
+    /// When the database is unavailable.
+    pub async fn begin_as(&self, who: Principal) -> Result<CoreTx> {
+        let mut tx = self.begin().await?;
+        tx.act_as(who);
+        Ok(tx)
     }
 
     /// Creates an object in its own transaction.
@@ -334,6 +348,8 @@ pub struct CoreTx {
     registry: Arc<Registry>,
     changes: Vec<Change>,
     feed: broadcast::Sender<Change>,
+    /// Whom the audit log names for this transaction's writes.
+    actor: Principal,
 }
 
 impl CoreTx {
@@ -358,6 +374,18 @@ impl CoreTx {
 
     pub(crate) fn registry_arc(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Puts this transaction's writes on `who` in the audit log (the host
+    /// by default). Does not change what is allowed: see the `*_as`
+    /// methods for that.
+    pub fn act_as(&mut self, who: Principal) {
+        self.actor = who;
+    }
+
+    /// Whom the audit log names for this transaction's writes.
+    pub fn actor(&self) -> &Principal {
+        &self.actor
     }
 
     /// Creates an object of the concrete model `model` from API field values.
@@ -435,6 +463,15 @@ impl CoreTx {
         });
         let created = self.get_existing(id).await?;
         self.check_written(None, &created).await?;
+        let set: Map<String, Value> = fields
+            .iter()
+            .filter(|f| f.is_user_writable())
+            .filter_map(|f| {
+                let column = f.column_name();
+                created.fields.get(&column).map(|v| (column, v.clone()))
+            })
+            .collect();
+        self.audit("create", model, id, set).await?;
         Ok(created)
     }
 
@@ -494,6 +531,7 @@ impl CoreTx {
         if row.is_empty() {
             return Ok(current);
         }
+        let changed: Vec<String> = row.keys().cloned().collect();
         row.insert("updated".into(), SqlValue::Real(now_secs()));
         let seq = self.tx.next_change_seq().await?;
         row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
@@ -508,6 +546,14 @@ impl CoreTx {
         });
         let updated = self.get_existing(id).await?;
         self.check_written(Some(&current), &updated).await?;
+        let set: Map<String, Value> = changed
+            .into_iter()
+            .map(|column| {
+                let value = updated.fields.get(&column).cloned().unwrap_or(Value::Null);
+                (column, value)
+            })
+            .collect();
+        self.audit("update", model, id, set).await?;
         Ok(updated)
     }
 
@@ -605,6 +651,7 @@ impl CoreTx {
         let table = self.registry.table(&current.model)?.clone();
         let row = self.new_version().await?;
         self.tx.update(&table, id, &row).await?;
+        self.audit("touch", &current.model, id, Map::new()).await?;
         self.changes.push(Change {
             id,
             model: current.model,
@@ -629,6 +676,7 @@ impl CoreTx {
         row.insert("deleted".to_owned(), SqlValue::Integer(1));
         row.insert("backend_need_delete".to_owned(), SqlValue::Integer(1));
         self.tx.update(&table, id, &row).await?;
+        self.audit("delete", &current.model, id, Map::new()).await?;
         self.changes.push(Change {
             id,
             model: current.model,

@@ -20,6 +20,7 @@
 //!   makes an object pending again.
 #![deny(missing_docs)]
 
+mod audit;
 mod authz;
 mod core;
 mod error;
@@ -31,6 +32,7 @@ mod sync;
 mod time;
 mod users;
 
+pub use crate::audit::{AuditEntry, AuditQuery, MAX_ENTRIES as MAX_AUDIT_ENTRIES};
 pub use crate::authz::Principal;
 pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
 pub use error::{Error, Result};

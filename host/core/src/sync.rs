@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
+use crate::authz::Principal;
 use crate::core::{Core, ValueColumns};
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
@@ -396,8 +397,13 @@ impl Core {
     ///
     /// [`Error::InvalidField`] for a field that is not feedback state or a
     /// mistyped value; [`Error::NotFound`].
-    pub async fn set_feedback(&self, id: i64, input: Map<String, Value>) -> Result<()> {
-        let mut tx = self.begin().await?;
+    pub async fn set_feedback(
+        &self,
+        who: &Principal,
+        id: i64,
+        input: Map<String, Value>,
+    ) -> Result<()> {
+        let mut tx = self.begin_as(who.clone()).await?;
         let object = tx.get_existing(id).await?;
         let registry = self.registry();
         let table = tx.table(&object.model)?;
@@ -418,6 +424,7 @@ impl Core {
         }
         row.insert("changed_by_step".into(), SqlValue::Real(now_secs()));
         tx.store_tx().update(&table, id, &row).await?;
+        tx.audit("feedback", &object.model, id, input).await?;
         tx.note(Change {
             id,
             model: object.model,
@@ -567,9 +574,13 @@ message HelloWorldServiceInstance (ServiceInstance) {
         assert_eq!(synced.fields["backend_code"], json!(1));
         assert_eq!(synced.fields["backend_status"], json!("OK"));
 
-        core.set_feedback(svc.id, map(json!({ "backend_handle": "h-1" })))
-            .await
-            .expect("feedback");
+        core.set_feedback(
+            &Principal::Host,
+            svc.id,
+            map(json!({ "backend_handle": "h-1" })),
+        )
+        .await
+        .expect("feedback");
         assert!(
             core.pending("HelloWorldService", None)
                 .await
@@ -676,7 +687,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
         let (_dir, core) = core().await;
         let svc = service(&core).await;
         let err = core
-            .set_feedback(svc.id, map(json!({ "hello_from": "x" })))
+            .set_feedback(&Principal::Host, svc.id, map(json!({ "hello_from": "x" })))
             .await
             .expect_err("declarative");
         assert_eq!(

@@ -66,6 +66,14 @@ impl Access {
     pub(crate) fn service(&self) -> &str {
         self.ctx.service()
     }
+
+    /// Who the audit log names for this invocation's writes.
+    pub(crate) fn principal(&self) -> syncplane_core::Principal {
+        syncplane_core::Principal::Service {
+            service: self.service().to_owned(),
+            step: self.step.clone(),
+        }
+    }
 }
 
 impl WasiView for StepState {

@@ -417,6 +417,28 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Appends a row, letting SQLite choose its id (one above the highest);
+    /// returns the id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn append(&mut self, spec: &TableSpec, row: &Row) -> Result<i64> {
+        let columns: Vec<String> = row.keys().map(|c| quote(c)).collect();
+        let values: Vec<SqlValue> = row.values().cloned().collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            quote(&spec.name),
+            columns.join(", "),
+            vec!["?"; values.len()].join(", ")
+        );
+        let done = bind_all(sqlx::query(&sql), &values)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query_error(&sql))?;
+        Ok(done.last_insert_rowid())
+    }
+
     /// Updates the given columns of a row; returns whether the row exists.
     ///
     /// # Errors

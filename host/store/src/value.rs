@@ -29,6 +29,8 @@ pub enum Condition {
     EqIgnoreCase(String, String),
     /// `column <= value`.
     AtMost(String, SqlValue),
+    /// `column >= value`.
+    AtLeast(String, SqlValue),
     /// `left < right`, two columns.
     ColumnLess(String, String),
     /// Any of the conditions holds.
@@ -54,6 +56,10 @@ impl Condition {
             }
             Condition::AtMost(c, v) => {
                 sql.push_str(&format!("{} <= ?", quote(c)));
+                binds.push(v.clone());
+            }
+            Condition::AtLeast(c, v) => {
+                sql.push_str(&format!("{} >= ?", quote(c)));
                 binds.push(v.clone());
             }
             Condition::ColumnLess(a, b) => sql.push_str(&format!("{} < {}", quote(a), quote(b))),

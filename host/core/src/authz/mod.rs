@@ -33,9 +33,14 @@ pub enum Principal {
     /// A signed-in user (REST, TOSCA, the CLI): the security policies of
     /// the models decide.
     User(Object),
-    /// A service's step, policy or pull/event step, by service name: its
-    /// grants were checked by the runtime.
-    Service(String),
+    /// A service's step, policy, pull or event step: its grants were
+    /// checked by the runtime.
+    Service {
+        /// The service.
+        service: String,
+        /// The step or policy.
+        step: String,
+    },
     /// The host itself: bookkeeping, purges, the bootstrap admin.
     Host,
 }
@@ -61,7 +66,7 @@ impl Principal {
             Principal::User(user) => {
                 format!("user {}", user.str_field("email").unwrap_or("?"))
             }
-            Principal::Service(name) => format!("service {name}"),
+            Principal::Service { service, step } => format!("service {service} step {step}"),
             Principal::Host => "host".to_owned(),
         }
     }
@@ -204,6 +209,7 @@ impl CoreTx {
         model: &str,
         mut input: Map<String, Value>,
     ) -> Result<Object> {
+        self.act_as(who.clone());
         if self.registry_arc().schema().is_a(model, "User") {
             users::check_change(who, None, &mut input).await?;
         }
@@ -228,6 +234,7 @@ impl CoreTx {
         id: i64,
         mut input: Map<String, Value>,
     ) -> Result<Object> {
+        self.act_as(who.clone());
         let current = self.visible(who, id).await?;
         let mut snapshot = self.snapshot();
         if !self
@@ -257,6 +264,7 @@ impl CoreTx {
     /// [`Error::NotFound`], [`Error::Forbidden`], and as
     /// [`CoreTx::delete`].
     pub async fn delete_as(&mut self, who: &Principal, id: i64) -> Result<()> {
+        self.act_as(who.clone());
         let current = self.visible(who, id).await?;
         let mut snapshot = self.snapshot();
         if !self

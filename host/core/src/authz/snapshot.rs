@@ -38,8 +38,18 @@ enum Need {
     Object(i64),
     Query(Query),
     /// Every object of a model matching the fixed equalities of queries
-    /// that differed only in other fields.
-    Broad(Query),
+    /// that differed only in the other (varying) fields.
+    Broad(Query, Vec<String>),
+}
+
+/// The objects of a model matching fixed equalities, indexed by the
+/// values of the fields that varied between the queries.
+struct Broad {
+    model: String,
+    fixed: Equalities,
+    varying: Vec<String>,
+    /// Varying values (as [`values_key`] writes them) → object ids.
+    index: HashMap<String, Vec<i64>>,
 }
 
 /// Rows a request's decisions have read so far.
@@ -47,8 +57,8 @@ pub(crate) struct Snapshot {
     registry: Arc<Registry>,
     objects: HashMap<i64, Object>,
     answers: HashMap<String, Vec<ObjectRef>>,
-    /// Broad sets: (model, fixed equalities, ids of the objects matching).
-    broad: Vec<(Query, Vec<i64>)>,
+    /// What broad queries loaded.
+    broad: Vec<Broad>,
     /// The first equalities asked of each (model, field names), to notice
     /// a query repeated with other values.
     first_asked: HashMap<(String, Vec<String>), Equalities>,
@@ -112,13 +122,28 @@ impl Snapshot {
                 }
                 self.answers.insert(query_key(&model, &filters), refs);
             }
-            Need::Broad((model, fixed)) => {
+            Need::Broad((model, fixed), varying) => {
                 let found = live(tx.list(&model, &to_json_filters(&fixed)).await?);
-                let ids = found.iter().map(|o| o.id).collect();
+                let mut index: HashMap<String, Vec<i64>> = HashMap::new();
+                for object in &found {
+                    let values: Vec<Value> = varying
+                        .iter()
+                        .map(|name| self.value_of(object, name).unwrap_or(Value::Null))
+                        .collect();
+                    index
+                        .entry(values_key(&values))
+                        .or_default()
+                        .push(object.id);
+                }
                 for object in found {
                     self.objects.insert(object.id, object);
                 }
-                self.broad.push(((model, fixed), ids));
+                self.broad.push(Broad {
+                    model,
+                    fixed,
+                    varying,
+                    index,
+                });
             }
         }
         Ok(())
@@ -221,25 +246,40 @@ impl Snapshot {
         if let Some(refs) = self.answers.get(&query_key(model, filters)) {
             return Ok(refs.clone());
         }
-        for ((broad_model, fixed), ids) in &self.broad {
-            if broad_model == model && fixed.iter().all(|f| filters.contains(f)) {
-                return Ok(ids
-                    .iter()
-                    .filter(|id| self.matches(**id, filters))
-                    .filter_map(|id| self.objects.get(id).map(object_ref))
-                    .collect());
+        for broad in &self.broad {
+            if broad.model != model || !broad.fixed.iter().all(|f| filters.contains(f)) {
+                continue;
             }
+            let varying: Option<Vec<Value>> = broad
+                .varying
+                .iter()
+                .map(|name| {
+                    filters
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, v)| v.clone())
+                })
+                .collect();
+            let Some(varying) = varying else {
+                continue;
+            };
+            return Ok(broad
+                .index
+                .get(&values_key(&varying))
+                .into_iter()
+                .flatten()
+                .filter(|id| self.matches(**id, filters))
+                .filter_map(|id| self.objects.get(id).map(object_ref))
+                .collect());
         }
         let names: Vec<String> = filters.iter().map(|(n, _)| n.clone()).collect();
         if let Some(first) = self.first_asked.get(&(model.to_owned(), names)) {
             // Asked before with other values (one per object of a list):
             // fetch what the equal part matches once, filter in memory.
-            let fixed: Vec<(String, Value)> = filters
-                .iter()
-                .filter(|f| first.contains(f))
-                .cloned()
-                .collect();
-            return Err(self.lack(Need::Broad((model.to_owned(), fixed))));
+            let (fixed, varying): (Vec<_>, Vec<_>) =
+                filters.iter().cloned().partition(|f| first.contains(f));
+            let varying = varying.into_iter().map(|(name, _)| name).collect();
+            return Err(self.lack(Need::Broad((model.to_owned(), fixed), varying)));
         }
         Err(self.lack(Need::Query((model.to_owned(), filters.to_vec()))))
     }
@@ -350,6 +390,20 @@ fn to_json_filters(filters: &[(String, Value)]) -> Vec<(String, Json)> {
             (name.clone(), json)
         })
         .collect()
+}
+
+/// A map key for field values: integers and the ids of objects alike, as
+/// [`Value::policy_eq`] compares them.
+fn values_key(values: &[Value]) -> String {
+    let normal: Vec<Value> = values
+        .iter()
+        .map(|v| match v {
+            Value::Object(o) => Value::Int(o.id),
+            Value::Float(f) if f.fract() == 0.0 => Value::Int(*f as i64),
+            other => other.clone(),
+        })
+        .collect();
+    format!("{normal:?}")
 }
 
 fn query_key(model: &str, filters: &[(String, Value)]) -> String {

@@ -80,7 +80,10 @@ impl StepState {
         }
         // One transaction: the engine never sees the object without its flags.
         let core = &self.access.core;
-        let mut tx = core.begin().await.map_err(core_fault)?;
+        let mut tx = core
+            .begin_as(self.access.principal())
+            .await
+            .map_err(core_fault)?;
         let object = tx.create(&model, fields).await.map_err(core_fault)?;
         if !flags.is_empty() {
             tx.set_flags(object.id, &flags).await.map_err(core_fault)?;
@@ -98,7 +101,12 @@ impl StepState {
         self.enter()?;
         let before = self.access.writable_object(id).await?;
         let fields = visible(&before.model, fields)?;
-        let mut tx = self.access.core.begin().await.map_err(core_fault)?;
+        let mut tx = self
+            .access
+            .core
+            .begin_as(self.access.principal())
+            .await
+            .map_err(core_fault)?;
         let after = tx.update(before.id, fields).await.map_err(core_fault)?;
         if always_update_timestamp && after.sync.change_seq == before.sync.change_seq {
             tx.touch(before.id).await.map_err(core_fault)?;
@@ -109,6 +117,13 @@ impl StepState {
     pub(crate) async fn decl_delete(&mut self, id: u64) -> Result<(), Fault> {
         self.enter()?;
         let object = self.access.writable_object(id).await?;
-        self.access.core.delete(object.id).await.map_err(core_fault)
+        let mut tx = self
+            .access
+            .core
+            .begin_as(self.access.principal())
+            .await
+            .map_err(core_fault)?;
+        tx.delete(object.id).await.map_err(core_fault)?;
+        tx.commit().await.map_err(core_fault)
     }
 }

@@ -142,7 +142,7 @@ impl StepState {
         }
         self.access
             .core
-            .set_feedback(id as i64, input)
+            .set_feedback(&self.access.principal(), id as i64, input)
             .await
             .map_err(core_fault)
     }
