@@ -226,8 +226,14 @@ pub async fn list(State(state): State<AppState>, _user: User) -> Json<Value> {
     Json(json!({ "items": state.host.services() }))
 }
 
-/// What the synchronizer is doing, per service and step.
-pub async fn status(State(state): State<AppState>, _user: User) -> Result<Json<Value>, ApiError> {
+/// What the synchronizer is doing, per service and step (admins: last
+/// errors may quote any tenant's objects).
+pub async fn status(State(state): State<AppState>, user: User) -> Result<Json<Value>, ApiError> {
+    if !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only administrators may read the synchronizer's status".into(),
+        ));
+    }
     Ok(Json(json!(state.host.status().await?)))
 }
 
