@@ -18,14 +18,14 @@ mod snapshot;
 mod users;
 
 use serde_json::{Map, Value};
-use syncplane_xproto::{Access, PolicyExpr};
+use syncplane_xproto::{Access, ObjectRef, PolicyExpr};
 
 use crate::core::{Core, CoreTx};
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::registry::Registry;
 pub(crate) use snapshot::Snapshot;
-use snapshot::decide;
+use snapshot::{decide, object_ref};
 
 /// On whose behalf a read or write is made.
 #[derive(Debug, Clone)]
@@ -102,6 +102,22 @@ impl CoreTx {
         object: &Object,
         snapshot: &mut Snapshot,
     ) -> Result<bool> {
+        if !matches!(who, Principal::User(_)) {
+            return Ok(true);
+        }
+        snapshot.hold(object.clone());
+        self.may_held(who, access, &object_ref(object), snapshot)
+            .await
+    }
+
+    /// [`CoreTx::may`] for an object `snapshot` holds already.
+    async fn may_held(
+        &mut self,
+        who: &Principal,
+        access: Access,
+        target: &ObjectRef,
+        snapshot: &mut Snapshot,
+    ) -> Result<bool> {
         let Principal::User(user) = who else {
             return Ok(true);
         };
@@ -109,9 +125,13 @@ impl CoreTx {
             return Ok(false);
         }
         let registry = std::sync::Arc::clone(self.registry_arc());
-        match policy_of(&registry, &object.model) {
+        match policy_of(&registry, &target.model) {
             None => Ok(access == Access::Read || flag(user, "is_admin")),
-            Some(expr) => decide(self, snapshot, expr, object, Some(user), access).await,
+            Some(expr) => {
+                snapshot.hold_once(user);
+                let user = object_ref(user);
+                decide(self, snapshot, expr, target, Some(&user), access).await
+            }
         }
     }
 
@@ -134,11 +154,12 @@ impl CoreTx {
                 let Some(policy) = schema.policy(&validator.policy) else {
                     continue;
                 };
+                snapshot.hold_once(object);
                 if !decide(
                     self,
                     &mut snapshot,
                     &policy.expr,
-                    object,
+                    &object_ref(object),
                     None,
                     Access::Write,
                 )
@@ -190,7 +211,15 @@ impl CoreTx {
         let mut snapshot = self.snapshot();
         let mut visible = Vec::with_capacity(all.len());
         for object in all {
-            if self.may(who, Access::Read, &object, &mut snapshot).await? {
+            // Moved into the snapshot for the decision and back, not copied.
+            let target = object_ref(&object);
+            snapshot.hold(object);
+            let readable = self
+                .may_held(who, Access::Read, &target, &mut snapshot)
+                .await?;
+            if let Some(object) = snapshot.release(target.id)
+                && readable
+            {
                 visible.push(object);
             }
         }

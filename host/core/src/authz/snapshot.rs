@@ -90,8 +90,21 @@ impl Snapshot {
     }
 
     /// Adds an object the caller already read (the one decided, the user).
-    pub(crate) fn hold(&mut self, object: &Object) {
-        self.objects.insert(object.id, object.clone());
+    pub(crate) fn hold(&mut self, object: Object) {
+        self.objects.insert(object.id, object);
+    }
+
+    /// As [`Snapshot::hold`], copying `object` only if it is not held yet
+    /// (the user of every decision of a list).
+    pub(crate) fn hold_once(&mut self, object: &Object) {
+        self.objects
+            .entry(object.id)
+            .or_insert_with(|| object.clone());
+    }
+
+    /// Gives back a held object.
+    pub(crate) fn release(&mut self, id: i64) -> Option<Object> {
+        self.objects.remove(&id)
     }
 
     fn lack(&self, need: Need) -> EvalError {
@@ -285,31 +298,26 @@ impl Snapshot {
     }
 }
 
-/// Decides `expr` for `object` as `user` would access it, loading what the
-/// policy reads through `tx`. An expression that cannot be decided (an
-/// error in the policy or data it cannot read) denies, and says why in the
-/// log.
+/// Decides `expr` for the object `target` as `user` would access it, both
+/// held by `snapshot`, loading what the policy reads through `tx`. An
+/// expression that cannot be decided (an error in the policy or data it
+/// cannot read) denies, and says why in the log.
 pub(crate) async fn decide(
     tx: &mut CoreTx,
     snapshot: &mut Snapshot,
     expr: &PolicyExpr,
-    object: &Object,
-    user: Option<&Object>,
+    target: &ObjectRef,
+    user: Option<&ObjectRef>,
     access: Access,
 ) -> Result<bool> {
-    snapshot.hold(object);
-    if let Some(user) = user {
-        snapshot.hold(user);
-    }
-    let target = object_ref(object);
     for _ in 0..MAX_ROUNDS {
         let outcome = {
             let ctx = EvalContext {
                 env: &*snapshot,
-                user: user.map(object_ref),
+                user: user.cloned(),
                 access,
             };
-            eval(expr, &target, &ctx)
+            eval(expr, target, &ctx)
         };
         match outcome {
             Ok(granted) => return Ok(granted),
@@ -327,21 +335,21 @@ pub(crate) async fn decide(
                         match snapshot.load(tx, need).await {
                             Ok(()) => {}
                             Err(e) if e.is_client_error() => {
-                                tracing::warn!(model = %object.model, object.id = object.id, error = %e, "policy reads data that is not there; denied");
+                                tracing::warn!(model = %target.model, object.id = target.id, error = %e, "policy reads data that is not there; denied");
                                 return Ok(false);
                             }
                             Err(e) => return Err(e),
                         }
                     }
                     None => {
-                        tracing::warn!(model = %object.model, object.id = object.id, %error, "policy could not be decided; denied");
+                        tracing::warn!(model = %target.model, object.id = target.id, %error, "policy could not be decided; denied");
                         return Ok(false);
                     }
                 }
             }
         }
     }
-    tracing::warn!(model = %object.model, object.id = object.id, "policy read too much data; denied");
+    tracing::warn!(model = %target.model, object.id = target.id, "policy read too much data; denied");
     Ok(false)
 }
 
@@ -353,7 +361,7 @@ fn live(objects: Vec<Object>) -> Vec<Object> {
         .collect()
 }
 
-fn object_ref(object: &Object) -> ObjectRef {
+pub(crate) fn object_ref(object: &Object) -> ObjectRef {
     ObjectRef {
         model: object.model.clone(),
         id: object.id,
