@@ -96,10 +96,13 @@ impl std::fmt::Debug for IssuedToken {
 
 /// The record key of a token: its SHA-256 digest in hex.
 pub(crate) fn digest(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(token.as_bytes()) {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 fn parse(value: &str) -> Option<TokenInfo> {
