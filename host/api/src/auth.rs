@@ -8,6 +8,7 @@
 //! ([`crate::limit`]); only failed checks count.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -94,6 +95,9 @@ pub(crate) fn client_address(parts: &Parts) -> Option<IpAddr> {
         .map(|ConnectInfo(addr)| addr.ip())
 }
 
+/// How long a rate-limited password check waits before its 429 is sent.
+pub(crate) const REFUSAL_PAUSE: Duration = Duration::from_millis(250);
+
 /// Checks a password, rate-limited: refused with 429 while `email` or the
 /// client's address has had too many failures, counted when it fails.
 pub(crate) async fn check_password(
@@ -103,13 +107,15 @@ pub(crate) async fn check_password(
     address: Option<IpAddr>,
 ) -> Result<Object, ApiError> {
     let attempt = Attempt::new(email, address);
-    state
-        .login
-        .check(&attempt)
-        .map_err(|limited| ApiError::TooManyRequests {
+    if let Err(limited) = state.login.check(&attempt) {
+        // A pause that costs no CPU: a client retrying at once on the same
+        // connection cannot make the server answer 429s as fast as it sends.
+        tokio::time::sleep(REFUSAL_PAUSE).await;
+        return Err(ApiError::TooManyRequests {
             message: "too many failed sign-ins; try again later or use a token".into(),
             retry_after: limited.retry_after,
-        })?;
+        });
+    }
     match state.host.core().authenticate(email, password).await {
         Ok(user) => Ok(user),
         Err(syncplane_core::Error::BadCredentials) => {
