@@ -2,6 +2,7 @@
 //! components, a real SQLite file, over HTTP like a user.
 
 mod admin;
+mod auth;
 mod bad_input;
 mod capabilities;
 mod demo;

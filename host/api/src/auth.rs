@@ -1,18 +1,41 @@
-//! Authentication: XOS's `xos-username`/`xos-password` headers or HTTP Basic.
+//! Authentication: a session or API token (`Authorization: Bearer`, XOS's
+//! `x-xossession`), or a password (XOS's `xos-username`/`xos-password`
+//! headers, HTTP Basic).
+//!
+//! A token is checked against the core's token records (cached in memory
+//! until any user or token changes). A password check is rate-limited per
+//! user and per client address *before* it reads the user or hashes
+//! ([`crate::limit`]); only failed checks count.
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
-use syncplane_core::{Object, Principal};
+use syncplane_core::{Object, Principal, TokenInfo, TokenKind};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::limit::Attempt;
 
-/// The authenticated user of a request.
+/// The authenticated user of a request: `.0` is the user's object, `.1`
+/// how it proved who it is.
 #[derive(Debug, Clone)]
-pub struct User(pub Object);
+pub struct User(pub Object, pub Credential);
+
+/// How a request authenticated.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credential {
+    /// A password (HTTP Basic or `xos-username`/`xos-password`).
+    Password,
+    /// A session token from `POST /syncplane/v1/login`.
+    Session(TokenInfo),
+    /// A long-lived API token.
+    ApiToken(TokenInfo),
+}
 
 impl User {
     /// Whether the user is an administrator.
@@ -29,24 +52,89 @@ impl User {
     pub fn principal(&self) -> Principal {
         Principal::User(self.0.clone())
     }
+
+    /// The token the request presented, if it was one.
+    pub fn token(&self) -> Option<&TokenInfo> {
+        match &self.1 {
+            Credential::Password => None,
+            Credential::Session(info) | Credential::ApiToken(info) => Some(info),
+        }
+    }
 }
 
-fn credentials(parts: &Parts) -> Option<(String, String)> {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    if let (Some(user), Some(password)) = (header("xos-username"), header("xos-password")) {
-        return Some((user, password));
+/// What a request presents.
+enum Presented {
+    Password { email: String, password: String },
+    Token(String),
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn presented(parts: &Parts) -> Option<Presented> {
+    let authorization = header(parts, "authorization");
+    if let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) {
+        return Some(Presented::Token(token.trim().to_owned()));
     }
-    let basic = header("authorization")?;
-    let encoded = basic.strip_prefix("Basic ")?;
+    if let Some(token) = header(parts, "x-xossession") {
+        return Some(Presented::Token(token.trim().to_owned()));
+    }
+    if let (Some(email), Some(password)) =
+        (header(parts, "xos-username"), header(parts, "xos-password"))
+    {
+        return Some(Presented::Password {
+            email: email.to_owned(),
+            password: password.to_owned(),
+        });
+    }
+    let encoded = authorization?.strip_prefix("Basic ")?;
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    Some((user.to_owned(), password.to_owned()))
+    let (email, password) = decoded.split_once(':')?;
+    Some(Presented::Password {
+        email: email.to_owned(),
+        password: password.to_owned(),
+    })
+}
+
+/// The TCP peer of the request, when the server records it.
+pub(crate) fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// How long a rate-limited password check waits before its 429 is sent.
+pub(crate) const REFUSAL_PAUSE: Duration = Duration::from_millis(250);
+
+/// Checks a password, rate-limited: refused with 429 while `email` or the
+/// client's address has had too many failures, counted when it fails.
+pub(crate) async fn check_password(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    address: Option<IpAddr>,
+) -> Result<Object, ApiError> {
+    let attempt = Attempt::new(email, address);
+    if let Err(limited) = state.login.check(&attempt) {
+        // A pause that costs no CPU: a client retrying at once on the same
+        // connection cannot make the server answer 429s as fast as it sends.
+        tokio::time::sleep(REFUSAL_PAUSE).await;
+        return Err(ApiError::TooManyRequests {
+            message: "too many failed sign-ins; try again later or use a token".into(),
+            retry_after: limited.retry_after,
+        });
+    }
+    match state.host.core().authenticate(email, password).await {
+        Ok(user) => Ok(user),
+        Err(syncplane_core::Error::BadCredentials) => {
+            state.login.fail(&attempt);
+            tracing::debug!(user = email, client = ?address, "password check failed");
+            Err(ApiError::Unauthorized("invalid credentials"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl FromRequestParts<AppState> for User {
@@ -56,15 +144,28 @@ impl FromRequestParts<AppState> for User {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (email, password) = credentials(parts).ok_or(ApiError::Unauthorized(
-            "credentials required: send xos-username/xos-password headers or HTTP Basic auth",
+        let presented = presented(parts).ok_or(ApiError::Unauthorized(
+            "credentials required: send a token (Authorization: Bearer, x-xossession), \
+             xos-username/xos-password headers or HTTP Basic auth",
         ))?;
-        match state.host.core().authenticate(&email, &password).await {
-            Ok(user) => Ok(User(user)),
-            Err(syncplane_core::Error::BadCredentials) => {
-                Err(ApiError::Unauthorized("invalid credentials"))
+        match presented {
+            Presented::Token(token) => match state.host.core().authenticate_token(&token).await {
+                Ok((user, info)) => {
+                    let credential = match info.kind {
+                        TokenKind::Session => Credential::Session(info),
+                        TokenKind::Api => Credential::ApiToken(info),
+                    };
+                    Ok(User(user, credential))
+                }
+                Err(syncplane_core::Error::BadCredentials) => {
+                    Err(ApiError::Unauthorized("invalid, expired or revoked token"))
+                }
+                Err(e) => Err(e.into()),
+            },
+            Presented::Password { email, password } => {
+                let user = check_password(state, &email, &password, client_address(parts)).await?;
+                Ok(User(user, Credential::Password))
             }
-            Err(e) => Err(e.into()),
         }
     }
 }

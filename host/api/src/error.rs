@@ -27,6 +27,14 @@ pub enum ApiError {
         /// Seconds to wait, sent as `Retry-After`.
         retry_after: u64,
     },
+    /// Too many failed attempts; the client should try again after
+    /// `retry_after` seconds.
+    TooManyRequests {
+        /// What is limited.
+        message: String,
+        /// Seconds to wait, sent as `Retry-After`.
+        retry_after: u64,
+    },
     /// The host failed; details are logged, not sent.
     Internal(String),
 }
@@ -43,15 +51,13 @@ impl IntoResponse for ApiError {
                 message,
                 retry_after,
             } => {
-                let mut response = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({ "error": message })),
-                )
-                    .into_response();
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-                return response;
+                return retry_later(StatusCode::SERVICE_UNAVAILABLE, message, retry_after);
+            }
+            ApiError::TooManyRequests {
+                message,
+                retry_after,
+            } => {
+                return retry_later(StatusCode::TOO_MANY_REQUESTS, message, retry_after);
             }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
@@ -65,11 +71,19 @@ impl IntoResponse for ApiError {
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"syncplane\""),
+                HeaderValue::from_static("Basic realm=\"syncplane\", Bearer realm=\"syncplane\""),
             );
         }
         response
     }
+}
+
+fn retry_later(status: StatusCode, message: String, retry_after: u64) -> Response {
+    let mut response = (status, Json(json!({ "error": message }))).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -90,6 +104,7 @@ impl From<syncplane_core::Error> for ApiError {
             syncplane_core::Error::BadCredentials => ApiError::Unauthorized("invalid credentials"),
             syncplane_core::Error::Forbidden(_) => ApiError::Forbidden(e.to_string()),
             syncplane_core::Error::Conflict(_) => ApiError::Conflict(e.to_string()),
+            syncplane_core::Error::UnknownToken(_) => ApiError::NotFound(e.to_string()),
             e if e.is_client_error() => ApiError::BadRequest(e.to_string()),
             e => ApiError::Internal(chain(&e)),
         }

@@ -7,17 +7,29 @@
 //!   `/syncplane/v1/services`, synchronizer status at `/syncplane/v1/status`,
 //!   Prometheus metrics at `/metrics`, event publishing at
 //!   `/syncplane/v1/events/<topic>`.
-//! - Every route but `/custom_type`, `/healthz` and `/metrics` needs credentials:
-//!   XOS's `xos-username`/`xos-password` headers or HTTP Basic.
+//! - Every route but `/custom_type`, `/healthz`, `/metrics` and
+//!   `/syncplane/v1/login` needs credentials: a session or API token
+//!   (`Authorization: Bearer`, XOS's `x-xossession`), XOS's
+//!   `xos-username`/`xos-password` headers or HTTP Basic. Handlers receive
+//!   the caller as [`User`].
+//! - `POST /syncplane/v1/login` issues session tokens, `/syncplane/v1/tokens`
+//!   the caller's API tokens; failed password checks are rate-limited per
+//!   user and per client address ([`LoginLimits`]), as [`ApiConfig`] sets.
 //! - [`serve`] runs the router on a listener until shutdown.
 #![deny(missing_docs)]
 
 mod audit;
 mod auth;
 mod error;
+mod limit;
 mod rest;
 mod services;
+mod sessions;
 mod tosca;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,23 +37,66 @@ use axum::routing::{get, post};
 use syncplane_platform::Host;
 use tower_http::trace::TraceLayer;
 
+pub use auth::{Credential, User};
 pub use error::ApiError;
+pub use limit::{LoginLimits, Quota};
+pub use sessions::DEFAULT_API_TOKEN_TTL;
+
+/// How the API authenticates; `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// How long a session token from `POST /syncplane/v1/login` lives.
+    /// Default: 24 hours.
+    pub session_ttl: Duration,
+    /// Limits on failed password checks. Default: [`LoginLimits::default`].
+    pub login_limits: LoginLimits,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            session_ttl: Duration::from_secs(24 * 3600),
+            login_limits: LoginLimits::default(),
+        }
+    }
+}
 
 /// Shared state of the handlers.
 #[derive(Clone)]
 pub struct AppState {
     /// The host the API serves.
     pub host: Host,
+    config: Arc<ApiConfig>,
+    login: Arc<limit::LoginGuard>,
 }
 
 /// Largest accepted service package (components are inside).
 const MAX_PACKAGE_BYTES: usize = 64 << 20;
 
-/// Builds the router.
+/// Builds the router with the default [`ApiConfig`].
 pub fn app(host: Host) -> Router {
-    let state = AppState { host };
+    app_with(host, ApiConfig::default())
+}
+
+/// Builds the router.
+pub fn app_with(host: Host, config: ApiConfig) -> Router {
+    let state = AppState {
+        host,
+        login: Arc::new(limit::LoginGuard::new(config.login_limits)),
+        config: Arc::new(config),
+    };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/syncplane/v1/login", post(sessions::login))
+        .route("/syncplane/v1/logout", post(sessions::logout))
+        .route(
+            "/syncplane/v1/tokens",
+            get(sessions::list).post(sessions::create),
+        )
+        .route(
+            "/syncplane/v1/tokens/{which}",
+            axum::routing::delete(sessions::revoke),
+        )
         .route("/run", post(tosca::run))
         .route("/custom_type/{name}", get(tosca::show_custom_type))
         .route(
@@ -86,7 +141,8 @@ pub fn app(host: Host) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener` until `shutdown` completes. Handlers see
+/// each client's address (for the rate limits of failed sign-ins).
 ///
 /// # Errors
 ///
@@ -94,9 +150,11 @@ pub fn app(host: Host) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     host: Host,
+    config: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(host))
+    let app = app_with(host, config).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -25,7 +25,16 @@ pub async fn run(
     let recipe = parse_recipe(&body)?;
     let registry = core.registry();
     let plan = recipe.plan(registry.schema())?;
-    let mut tx = core.begin().await?;
+    // Users' passwords are hashed before the transaction opens.
+    let passwords = plan
+        .iter()
+        .filter(|t| t.model == "User")
+        .filter_map(|t| t.properties.get("password").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect::<Vec<String>>();
+    let mut tx = core
+        .begin_with_passwords(passwords.iter().map(String::as_str))
+        .await?;
     let mut ids: BTreeMap<String, i64> = BTreeMap::new();
     for template in &plan {
         let mut input = template.properties.clone();

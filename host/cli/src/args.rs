@@ -49,6 +49,12 @@ pub enum Command {
     /// Read the audit log of a running server (admins): who wrote what,
     /// oldest first.
     Audit(AuditArgs),
+    /// Manage your API tokens on a running server: long-lived bearer
+    /// tokens for automation (use one with --token / SYNCPLANE_TOKEN).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +75,42 @@ pub struct AuditArgs {
     /// Print the JSON the server returns.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it, once, on stdout (the details go
+    /// to stderr). The server keeps only its digest: it cannot be shown
+    /// again. Needs a password (or session), not another API token.
+    Create(TokenCreateArgs),
+    /// List your live tokens (API tokens and sessions): id, name, kind,
+    /// created, expires. Never the secret.
+    List(ListArgs),
+    /// Revoke one of your tokens by its name or id; it stops working at once.
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// A name for the token, unique among yours (default: its id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long the token lives (e.g. `30d`, `12h`), or `never`.
+    #[arg(long, default_value = "30d")]
+    pub expires: String,
+    /// Print the token and its details as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token's name or id (see `syncplane token list`).
+    pub which: String,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -97,6 +139,33 @@ pub enum BenchCommand {
     /// Sync freshly created objects through a no-op step on a temporary
     /// SQLite store; then time single changes among them.
     Sync(BenchSyncArgs),
+    /// Serve the API on loopback from a temporary data directory and
+    /// measure it: /healthz rate, authenticated list rate with a session
+    /// token and with HTTP Basic (4 clients each), a token client's latency
+    /// idle and during a wrong-password flood, and login timing of an
+    /// unknown user against a wrong password.
+    Api(BenchApiArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchApiArgs {
+    /// Concurrent clients of each rate measurement and of the flood.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub clients: u32,
+    /// How long each rate measurement runs.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Requests of each latency measurement (sequential).
+    #[arg(long, default_value_t = 300)]
+    pub samples: u32,
+    /// Login attempts of each kind for the timing comparison.
+    #[arg(long, default_value_t = 40)]
+    pub logins: u32,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -396,10 +465,38 @@ pub struct ServeArgs {
     /// `<data-dir>/secret.key`, generated with mode 0600 on first start.
     #[arg(long, env = "SYNCPLANE_SECRET_KEY_FILE")]
     pub secret_key_file: Option<PathBuf>,
+    /// How long a session token from `POST /syncplane/v1/login` lives.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub session_ttl: Duration,
+    /// How long a successful password check is remembered for the same
+    /// user and password, so HTTP Basic clients do not pay argon2 on every
+    /// request; any change of a user or token forgets it. `0s`: off.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub auth_cache_ttl: Duration,
+    /// Failed password checks allowed per user (e-mail): BURST/PERIOD,
+    /// e.g. `10/1m` (10 in a row, then one more every 6 s), or `off`.
+    /// Beyond it: 429 with Retry-After, before any hashing.
+    #[arg(long, default_value = "10/1m", value_parser = parse_login_limit)]
+    pub login_limit_user: LoginLimit,
+    /// Failed password checks allowed per client address (IPv6: per /64):
+    /// BURST/PERIOD or `off`. Token-authenticated requests never count.
+    #[arg(long, default_value = "30/1m", value_parser = parse_login_limit)]
+    pub login_limit_address: LoginLimit,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// A limit of failed sign-ins, or none (`off`).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginLimit(pub Option<syncplane_api::Quota>);
+
+fn parse_login_limit(s: &str) -> Result<LoginLimit, String> {
+    if s.trim() == "off" {
+        return Ok(LoginLimit(None));
+    }
+    s.parse().map(|q| LoginLimit(Some(q)))
 }
 
 #[derive(Debug, Args)]
@@ -448,7 +545,11 @@ pub struct ServerArgs {
     /// User name (e-mail).
     #[arg(long, env = "SYNCPLANE_USERNAME", default_value = "admin@opencord.org")]
     pub username: String,
-    /// Password.
+    /// Password (or use --token).
     #[arg(long, env = "SYNCPLANE_PASSWORD", hide_env_values = true)]
-    pub password: String,
+    pub password: Option<String>,
+    /// An API or session token instead of user name and password
+    /// (`syncplane token create` makes one).
+    #[arg(long, env = "SYNCPLANE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }

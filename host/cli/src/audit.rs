@@ -9,7 +9,7 @@ use crate::args::AuditArgs;
 use crate::client::Client;
 
 pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let mut query = url_params(&[
         ("model", args.model.clone()),
         ("user", args.user.clone()),

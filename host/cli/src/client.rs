@@ -9,32 +9,61 @@ use syncplane_platform::{MANIFEST_FILE, ServicePackage};
 
 use crate::args::{PublishArgs, ServerArgs, StatusArgs};
 
+/// How the client proves who it is.
+enum Credentials {
+    Password { username: String, password: String },
+    Token(String),
+}
+
 /// An authenticated HTTP client for one server.
 pub struct Client {
     http: reqwest::Client,
     base: String,
-    username: String,
-    password: String,
+    credentials: Credentials,
 }
 
 impl Client {
-    pub fn from_args(args: &ServerArgs) -> Self {
-        Client::new(&args.server, &args.username, &args.password)
+    /// A client with the token of `args`, else its user name and password.
+    pub fn from_args(args: &ServerArgs) -> anyhow::Result<Self> {
+        let credentials = match (&args.token, &args.password) {
+            (Some(token), _) => Credentials::Token(token.clone()),
+            (None, Some(password)) => Credentials::Password {
+                username: args.username.clone(),
+                password: password.clone(),
+            },
+            (None, None) => bail!(
+                "no credentials: set --password (SYNCPLANE_PASSWORD) or --token (SYNCPLANE_TOKEN)"
+            ),
+        };
+        Ok(Client::with(&args.server, credentials))
     }
 
     pub fn new(base: &str, username: &str, password: &str) -> Self {
+        Client::with(
+            base,
+            Credentials::Password {
+                username: username.to_owned(),
+                password: password.to_owned(),
+            },
+        )
+    }
+
+    fn with(base: &str, credentials: Credentials) -> Self {
         Client {
             http: reqwest::Client::new(),
             base: base.trim_end_matches('/').to_owned(),
-            username: username.to_owned(),
-            password: password.to_owned(),
+            credentials,
         }
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base))
-            .basic_auth(&self.username, Some(&self.password))
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.credentials {
+            Credentials::Password { username, password } => {
+                request.basic_auth(username, Some(password))
+            }
+            Credentials::Token(token) => request.bearer_auth(token),
+        }
     }
 
     async fn check(response: reqwest::Response) -> anyhow::Result<String> {
@@ -91,11 +120,14 @@ impl Client {
 
     /// Posts a TOSCA recipe to `/run` with XOS's headers.
     pub async fn run_tosca(&self, recipe: &str) -> anyhow::Result<String> {
-        let response = self
-            .http
-            .post(format!("{}/run", self.base))
-            .header("xos-username", &self.username)
-            .header("xos-password", &self.password)
+        let request = self.http.post(format!("{}/run", self.base));
+        let request = match &self.credentials {
+            Credentials::Password { username, password } => request
+                .header("xos-username", username)
+                .header("xos-password", password),
+            Credentials::Token(token) => request.header("x-xossession", token),
+        };
+        let response = request
             .body(recipe.to_owned())
             .send()
             .await
@@ -153,7 +185,7 @@ pub fn package_from_dir(dir: &Path) -> anyhow::Result<ServicePackage> {
 
 /// `syncplane status`: the server's synchronizer status as a table.
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let status = client
         .json(reqwest::Method::GET, "/syncplane/v1/status", None)
         .await
@@ -280,7 +312,7 @@ fn render_status(status: &Value) -> String {
 
 /// `syncplane event publish`: one event on the server's bus.
 pub async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let body = serde_json::json!({ "key": args.key, "value": args.value });
     let answer = client
         .json(

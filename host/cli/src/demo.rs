@@ -121,7 +121,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve_host(host, listener, async move {
+    let api = syncplane_api::ApiConfig::default();
+    let server = tokio::spawn(serve_host(host, listener, api, async move {
         let _ = stop_rx.await;
     }));
     let client = Client::new(&base, ADMIN_EMAIL, &password);

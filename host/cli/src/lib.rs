@@ -7,18 +7,22 @@
 mod args;
 mod audit;
 mod bench;
+mod bench_api;
 mod client;
 mod demo;
 mod logging;
 mod serve;
 mod service;
+mod token;
 mod xproto;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{BenchCommand, Cli, Command, EventCommand, ServiceCommand, XprotoCommand};
+use crate::args::{
+    BenchCommand, Cli, Command, EventCommand, ServiceCommand, TokenCommand, XprotoCommand,
+};
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -71,6 +75,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             logging::init(&args.log.filter("warn"));
             bench::sync(args).await
         }
+        Command::Bench {
+            command: BenchCommand::Api(args),
+        } => {
+            logging::init(&args.log.filter("error"));
+            bench_api::run(args).await
+        }
+        Command::Token { command } => match command {
+            TokenCommand::Create(args) => token::create(args).await,
+            TokenCommand::List(args) => token::list(args).await,
+            TokenCommand::Revoke(args) => token::revoke(args).await,
+        },
         Command::Status(args) => client::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::Event {

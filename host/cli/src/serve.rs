@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use syncplane_core::ADMIN_EMAIL;
+use syncplane_api::{ApiConfig, LoginLimits};
+use syncplane_core::{ADMIN_EMAIL, AuthOptions};
 use syncplane_platform::capability::OperatorPolicy;
 use syncplane_platform::toml_error;
 use syncplane_platform::{
@@ -59,11 +60,12 @@ pub async fn shutdown_signal() {
 pub async fn serve_host(
     host: Host,
     listener: tokio::net::TcpListener,
+    api: ApiConfig,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let engine = host.spawn_engine(shutdown_rx);
-    syncplane_api::serve(listener, host, stop)
+    syncplane_api::serve(listener, host, api, stop)
         .await
         .context("HTTP server failed")?;
     let _ = shutdown_tx.send(true);
@@ -101,6 +103,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.http))?;
     let addr = listener.local_addr().context("listener has no address")?;
     println!("syncplane listening on http://{addr}");
-    serve_host(host, listener, shutdown_signal()).await?;
+    host.core().set_auth_options(AuthOptions {
+        credential_cache_ttl: args.auth_cache_ttl,
+    });
+    let api = ApiConfig {
+        session_ttl: args.session_ttl,
+        login_limits: LoginLimits {
+            per_user: args.login_limit_user.0,
+            per_address: args.login_limit_address.0,
+        },
+    };
+    serve_host(host, listener, api, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

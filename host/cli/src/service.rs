@@ -22,7 +22,7 @@ use crate::client::{Client, package_from_dir};
 pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
     let package = package_from_dir(&args.path)?;
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let name = &package.manifest.service.name;
     if upgrade
         && client
@@ -76,7 +76,7 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
 
 /// `service rollback NAME [--dry-run]`.
 pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let path = format!(
         "/syncplane/v1/services/{}/rollback?dry_run={}",
         args.name, args.dry_run
@@ -99,7 +99,7 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitCode> {
 
 /// `service uninstall NAME [--purge]`.
 pub async fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     if args.purge {
         eprintln!(
             "deleting the objects of {} and waiting for their teardown ...",
@@ -129,7 +129,7 @@ pub async fn uninstall(args: UninstallArgs) -> anyhow::Result<ExitCode> {
 
 /// `service list`.
 pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let answer = client
         .json(reqwest::Method::GET, "/syncplane/v1/services", None)
         .await?;
@@ -162,7 +162,7 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 
 /// `service show NAME`.
 pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let Some(answer) = client
         .get_optional(&format!("/syncplane/v1/services/{}", args.name))
         .await?
@@ -263,7 +263,7 @@ fn render_plan(plan: &Value) -> String {
 /// `service inspect PATH|NAME`.
 pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let path = Path::new(&args.target);
     let answer = if path.join(syncplane_platform::MANIFEST_FILE).is_file() {
         let package = package_from_dir(path)?;
@@ -301,7 +301,7 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 
 /// `service config NAME [key=value...]`.
 pub async fn config(args: ConfigArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     let settings = if args.values.is_empty() {
         client
             .json(
@@ -355,7 +355,7 @@ pub async fn secret(args: SecretArgs) -> anyhow::Result<ExitCode> {
     if value.is_empty() && !args.unset {
         bail!("the secret is empty; to remove it, pass --unset");
     }
-    let client = Client::from_args(&args.server);
+    let client = Client::from_args(&args.server)?;
     client
         .put_text(
             &format!("/syncplane/v1/services/{}/secrets/{}", args.name, args.key),

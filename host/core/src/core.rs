@@ -1,5 +1,6 @@
 //! The [`Core`] handle and its transactions.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -8,6 +9,7 @@ use syncplane_store::{Condition, Row, SqlValue, Store, StoreTx, TableSpec};
 use syncplane_xproto::{Field, File, Modifier, Schema};
 use tokio::sync::broadcast;
 
+use crate::auth::{Auth, AuthOptions};
 use crate::authz::Principal;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
@@ -16,7 +18,7 @@ use crate::registry::{
     is_date, stored_fields, to_sql,
 };
 use crate::time::now_secs;
-use crate::users;
+use crate::tokens;
 
 pub use syncplane_xproto::CORE_XPROTO;
 
@@ -34,6 +36,8 @@ pub struct Core {
     /// The built-in core models alone: services' models are added to it.
     core_schema: Arc<Schema>,
     feed: broadcast::Sender<Change>,
+    /// Password hashing and the caches of successful checks.
+    pub(crate) auth: Arc<Auth>,
 }
 
 /// A change of a host record, written in the same transaction as the
@@ -77,10 +81,17 @@ impl Core {
             registry: Arc::new(RwLock::new(Arc::new(Registry::default()))),
             core_schema: Arc::new(core_schema.clone()),
             feed,
+            auth: Arc::new(Auth::new()),
         };
         core.activate(core_schema, &[], &[]).await?;
         core.store.ensure_table(&crate::audit::table_spec()).await?;
         Ok(core)
+    }
+
+    /// Sets how users are authenticated (the credential cache); see
+    /// [`AuthOptions`] for the defaults.
+    pub fn set_auth_options(&self, options: AuthOptions) {
+        self.auth.set_options(options);
     }
 
     /// A snapshot of the installed models.
@@ -238,6 +249,9 @@ impl Core {
             changes: Vec::new(),
             feed: self.feed.clone(),
             actor: Principal::Host,
+            auth: Arc::clone(&self.auth),
+            auth_changed: false,
+            prehashed: HashMap::new(),
         })
     }
 
@@ -252,13 +266,43 @@ impl Core {
         Ok(tx)
     }
 
+    /// Starts a transaction that will write the clear-text `passwords` (of
+    /// `User` objects it creates or updates): they are hashed first, off
+    /// the async workers, so that no transaction is open while argon2 runs.
+    /// A password the transaction writes that is not among them is still
+    /// hashed, but while the transaction is open.
+    ///
+    /// # Errors
+    ///
+    /// When hashing fails or the database is unavailable.
+    pub async fn begin_with_passwords<'a>(
+        &self,
+        passwords: impl IntoIterator<Item = &'a str>,
+    ) -> Result<CoreTx> {
+        let mut prehashed: HashMap<String, Vec<String>> = HashMap::new();
+        for plain in passwords {
+            if !plain.is_empty() {
+                // One hash (and salt) per use, even of the same password.
+                let hash = self.auth.hasher.hash(plain).await?;
+                prehashed
+                    .entry(tokens::digest(plain))
+                    .or_default()
+                    .push(hash);
+            }
+        }
+        let mut tx = self.begin().await?;
+        tx.prehashed = prehashed;
+        Ok(tx)
+    }
+
     /// Creates an object in its own transaction.
     ///
     /// # Errors
     ///
     /// See [`CoreTx::create`].
     pub async fn create(&self, model: &str, input: Map<String, Value>) -> Result<Object> {
-        let mut tx = self.begin().await?;
+        let password = password_of(&input).filter(|_| model == "User");
+        let mut tx = self.begin_with_passwords(password).await?;
         let object = tx.create(model, input).await?;
         tx.commit().await?;
         Ok(object)
@@ -270,7 +314,12 @@ impl Core {
     ///
     /// See [`CoreTx::update`].
     pub async fn update(&self, id: i64, input: Map<String, Value>) -> Result<Object> {
-        let mut tx = self.begin().await?;
+        // Only a user's password is hashed: look before hashing for nothing.
+        let password = match password_of(&input) {
+            Some(p) if self.get(id).await?.is_some_and(|o| o.model == "User") => Some(p),
+            _ => None,
+        };
+        let mut tx = self.begin_with_passwords(password).await?;
         let object = tx.update(id, input).await?;
         tx.commit().await?;
         Ok(object)
@@ -333,6 +382,21 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn list(&self, model: &str) -> Result<Vec<Object>> {
+        let registry = self.registry();
+        registry.model(model)?;
+        if let [leaf] = registry.schema().concrete_descendants(model).as_slice() {
+            // One table: one statement is one snapshot, without the
+            // transaction's BEGIN/ROLLBACK round trips.
+            let table = registry.table(&leaf.name)?;
+            let columns = ValueColumns::new(&registry, table, &leaf.name);
+            return Ok(self
+                .store
+                .select_values(table, &[], None)
+                .await?
+                .into_iter()
+                .map(|(id, values)| columns.decode(&leaf.name, id, values))
+                .collect());
+        }
         self.begin().await?.list(model, &[]).await
     }
 }
@@ -350,6 +414,12 @@ pub struct CoreTx {
     feed: broadcast::Sender<Change>,
     /// Whom the audit log names for this transaction's writes.
     actor: Principal,
+    auth: Arc<Auth>,
+    /// Whether a user was written: the auth caches are invalid after commit.
+    auth_changed: bool,
+    /// Hashes of passwords computed before the transaction, by the digest
+    /// of the clear text ([`Core::begin_with_passwords`]).
+    prehashed: HashMap<String, Vec<String>>,
 }
 
 impl CoreTx {
@@ -360,6 +430,9 @@ impl CoreTx {
     /// When the commit fails; nothing was written then.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        if self.auth_changed {
+            self.auth.invalidate();
+        }
         for change in self.changes {
             // No receivers is fine: nobody is interested yet.
             let _ = self.feed.send(change);
@@ -374,6 +447,11 @@ impl CoreTx {
 
     pub(crate) fn registry_arc(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// Password hashing and the authentication caches.
+    pub(crate) fn auth(&self) -> Arc<Auth> {
+        Arc::clone(&self.auth)
     }
 
     /// Puts this transaction's writes on `who` in the audit log (the host
@@ -456,6 +534,7 @@ impl CoreTx {
         row.insert(FAILURES.into(), SqlValue::Integer(0));
         let id = self.tx.allocate_id(model).await?;
         self.tx.insert(table, id, &row).await?;
+        self.note_user_write(model);
         self.changes.push(Change {
             id,
             model: model.to_owned(),
@@ -539,6 +618,11 @@ impl CoreTx {
         row.insert(NEXT_RETRY.into(), SqlValue::Null);
         row.insert(FAILURES.into(), SqlValue::Integer(0));
         self.tx.update(table, id, &row).await?;
+        if self.note_user_write(model) && row.contains_key("password") {
+            // A new password ends every session and API token of the user.
+            let revoked = tokens::revoke_all(&mut self.tx, id).await?;
+            tracing::debug!(user.id = id, revoked, "password changed: tokens revoked");
+        }
         self.changes.push(Change {
             id,
             model: model.to_owned(),
@@ -555,6 +639,14 @@ impl CoreTx {
             .collect();
         self.audit("update", model, id, set).await?;
         Ok(updated)
+    }
+
+    /// Notes a write to `model`; returns whether it is a user, whose write
+    /// invalidates the authentication caches after commit.
+    fn note_user_write(&mut self, model: &str) -> bool {
+        let is_user = self.registry.schema().is_a(model, "User");
+        self.auth_changed |= is_user;
+        is_user
     }
 
     /// Checks and converts one field value: link targets must exist and be of
@@ -592,7 +684,18 @@ impl CoreTx {
             && let Some(plain) = value.as_str()
             && !plain.is_empty()
         {
-            return Ok(SqlValue::Text(users::hash_password(plain)?));
+            let prehashed = self
+                .prehashed
+                .get_mut(&tokens::digest(plain))
+                .and_then(Vec::pop);
+            let hash = match prehashed {
+                Some(hash) => hash,
+                None => {
+                    tracing::debug!(model, "password hashed inside a transaction");
+                    self.auth.hasher.hash(plain).await?
+                }
+            };
+            return Ok(SqlValue::Text(hash));
         }
         if field.modifier == Modifier::Required && value.is_null() && field.link_target().is_some()
         {
@@ -677,6 +780,9 @@ impl CoreTx {
         row.insert("backend_need_delete".to_owned(), SqlValue::Integer(1));
         self.tx.update(&table, id, &row).await?;
         self.audit("delete", &current.model, id, Map::new()).await?;
+        if self.note_user_write(&current.model) {
+            tokens::revoke_all(&mut self.tx, id).await?;
+        }
         self.changes.push(Change {
             id,
             model: current.model,
@@ -760,6 +866,14 @@ impl CoreTx {
     pub(crate) fn table(&self, model: &str) -> Result<TableSpec> {
         self.registry.table(model).cloned()
     }
+}
+
+/// The clear-text password of an input, if it sets a non-empty one.
+pub(crate) fn password_of(input: &Map<String, Value>) -> Option<&str> {
+    input
+        .get("password")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
 }
 
 fn reject_unknown(model: &str, input: &Map<String, Value>) -> Result<()> {

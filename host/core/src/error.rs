@@ -42,9 +42,13 @@ pub enum Error {
         /// The validator's message.
         message: String,
     },
-    /// Wrong user name or password.
+    /// Wrong user name or password, or an unknown, expired or revoked
+    /// token.
     #[error("invalid credentials")]
     BadCredentials,
+    /// The user has no token with that id or name.
+    #[error("you have no token with id or name `{0}`")]
+    UnknownToken(String),
     /// Models that do not fit with the installed ones.
     #[error(transparent)]
     Xproto(#[from] syncplane_xproto::Error),

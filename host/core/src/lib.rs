@@ -18,21 +18,29 @@
 //! - The synchronizer's side ([`Core::pending`], [`Core::record_sync`],
 //!   [`Core::set_feedback`], [`Core::purge`]) writes bookkeeping that never
 //!   makes an object pending again.
+//! - Users sign in with [`Core::authenticate`] (argon2, hashed on a bounded
+//!   blocking pool, never inside a transaction) or a bearer token from
+//!   [`Core::issue_token`] ([`Core::authenticate_token`]); see
+//!   [`AuthOptions`] for the cache of successful checks.
 #![deny(missing_docs)]
 
 mod audit;
+mod auth;
 mod authz;
 mod core;
 mod error;
 pub mod failpoint;
 mod object;
+mod password;
 mod policy;
 mod registry;
 mod sync;
 mod time;
+mod tokens;
 mod users;
 
 pub use crate::audit::{AuditEntry, AuditQuery, MAX_ENTRIES as MAX_AUDIT_ENTRIES};
+pub use crate::auth::AuthOptions;
 pub use crate::authz::Principal;
 pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
 pub use error::{Error, Result};
@@ -40,4 +48,5 @@ pub use object::{Change, ChangeKind, Object, SyncState};
 pub use registry::Registry;
 pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord};
 pub use time::{now_ms, now_secs};
+pub use tokens::{IssuedToken, TOKENS_NAMESPACE, TokenInfo, TokenKind};
 pub use users::ADMIN_EMAIL;

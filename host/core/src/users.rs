@@ -1,7 +1,5 @@
 //! Users: the admin account and password checks.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde_json::{Value, json};
 
 use crate::core::Core;
@@ -16,25 +14,6 @@ pub const ADMIN_EMAIL: &str = "admin@opencord.org";
 const BOOTSTRAP_NAMESPACE: &str = "host";
 const BOOTSTRAP_KEY: &str = "bootstrapped";
 
-pub(crate) fn hash_password(plain: &str) -> Result<String> {
-    let bytes: [u8; 16] = rand::random();
-    let salt = SaltString::encode_b64(&bytes).map_err(|e| Error::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(plain.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Hash(e.to_string()))
-}
-
-pub(crate) fn verify_password(plain: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(plain.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
 impl Core {
     /// Creates the administrator with `password` on the very first start
     /// of an empty store, and never again: a store that was bootstrapped
@@ -45,7 +24,18 @@ impl Core {
     ///
     /// A database or hashing failure.
     pub async fn ensure_admin(&self, password: &str) -> Result<bool> {
-        let mut tx = self.begin().await?;
+        let bootstrapped = self
+            .begin()
+            .await?
+            .store_tx()
+            .record(BOOTSTRAP_NAMESPACE, BOOTSTRAP_KEY)
+            .await?
+            .is_some();
+        if bootstrapped {
+            return Ok(false);
+        }
+        // Hashed before the transaction opens; the check is repeated inside.
+        let mut tx = self.begin_with_passwords([password]).await?;
         if tx
             .store_tx()
             .record(BOOTSTRAP_NAMESPACE, BOOTSTRAP_KEY)
@@ -78,27 +68,50 @@ impl Core {
 
     /// Checks a user's credentials and returns the user.
     ///
+    /// The user is read in a short transaction that ends before the
+    /// password is verified, on the bounded hashing pool. An unknown user
+    /// is verified against a dummy hash with the same parameters, so it
+    /// costs as much as a wrong password. A success is remembered for the
+    /// same e-mail and password for [`AuthOptions::credential_cache_ttl`]
+    /// (until any user or token changes); failures are never remembered.
+    ///
+    /// [`AuthOptions::credential_cache_ttl`]: crate::AuthOptions::credential_cache_ttl
+    ///
     /// # Errors
     ///
     /// [`Error::BadCredentials`] for an unknown, inactive or deleted user or a
-    /// wrong password, without saying which.
+    /// wrong password, without saying which; [`Error::Hash`] or a database
+    /// failure.
     pub async fn authenticate(&self, email: &str, password: &str) -> Result<Object> {
-        let mut tx = self.begin().await?;
-        let users = tx
+        let key = self.auth.credential_key(email, password);
+        if let Some(user) = self.auth.cached_credential(&key) {
+            return Ok(user);
+        }
+        let epoch = self.auth.epoch();
+        let user = self
+            .begin()
+            .await?
             .list("User", &[("email".into(), Value::from(email))])
-            .await?;
-        let user = users.into_iter().next().ok_or(Error::BadCredentials)?;
-        let hash = user.str_field("password").unwrap_or_default().to_owned();
-        let active = user.fields.get("is_active") == Some(&Value::Bool(true))
-            && user.fields.get("deleted") != Some(&Value::Bool(true));
-        let password = password.to_owned();
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
-        if ok && active {
-            Ok(user)
-        } else {
-            Err(Error::BadCredentials)
+            .await?
+            .into_iter()
+            .next();
+        let hash = user
+            .as_ref()
+            .and_then(|u| u.str_field("password"))
+            .filter(|h| !h.is_empty());
+        let matched = self.auth.hasher.verify(password, hash).await?;
+        match user {
+            Some(user) if matched && is_active(&user) => {
+                self.auth.cache_credential(key, &user, epoch);
+                Ok(user)
+            }
+            _ => Err(Error::BadCredentials),
         }
     }
+}
+
+/// Whether a user may sign in: active and not deleted.
+pub(crate) fn is_active(user: &Object) -> bool {
+    user.fields.get("is_active") == Some(&Value::Bool(true))
+        && user.fields.get("deleted") != Some(&Value::Bool(true))
 }

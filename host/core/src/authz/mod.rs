@@ -20,7 +20,7 @@ mod users;
 use serde_json::{Map, Value};
 use syncplane_xproto::{Access, ObjectRef, PolicyExpr};
 
-use crate::core::{Core, CoreTx};
+use crate::core::{Core, CoreTx, password_of};
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::registry::Registry;
@@ -240,7 +240,7 @@ impl CoreTx {
     ) -> Result<Object> {
         self.act_as(who.clone());
         if self.registry_arc().schema().is_a(model, "User") {
-            users::check_change(who, None, &mut input).await?;
+            users::check_change(&self.auth().hasher, who, None, &mut input).await?;
         }
         let object = self.create(model, input).await?;
         let mut snapshot = self.snapshot().hiding(object.id);
@@ -273,7 +273,7 @@ impl CoreTx {
             return Err(forbidden(who, "change", &current));
         }
         if self.registry_arc().schema().is_a(&current.model, "User") {
-            users::check_change(who, Some(&current), &mut input).await?;
+            users::check_change(&self.auth().hasher, who, Some(&current), &mut input).await?;
         }
         let updated = self.update(id, input).await?;
         let mut snapshot = self.snapshot().hiding(updated.id);
@@ -353,7 +353,8 @@ impl Core {
         model: &str,
         input: Map<String, Value>,
     ) -> Result<Object> {
-        let mut tx = self.begin().await?;
+        let password = password_of(&input).filter(|_| model == "User");
+        let mut tx = self.begin_with_passwords(password).await?;
         let object = tx.create_as(who, model, input).await?;
         tx.commit().await?;
         Ok(object)
@@ -370,7 +371,12 @@ impl Core {
         id: i64,
         input: Map<String, Value>,
     ) -> Result<Object> {
-        let mut tx = self.begin().await?;
+        // Hashed before the transaction opens (only a user's password).
+        let password = match password_of(&input) {
+            Some(p) if self.get(id).await?.is_some_and(|o| o.model == "User") => Some(p),
+            _ => None,
+        };
+        let mut tx = self.begin_with_passwords(password).await?;
         let object = tx.update_as(who, id, input).await?;
         tx.commit().await?;
         Ok(object)

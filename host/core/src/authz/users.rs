@@ -13,6 +13,7 @@ use super::{Principal, flag};
 use crate::core::CoreTx;
 use crate::error::{Error, Result};
 use crate::object::Object;
+use crate::password::Hasher;
 
 /// Fields only admins may set.
 const ADMIN_ONLY: &[&str] = &["is_admin", "is_readonly"];
@@ -20,6 +21,7 @@ const ADMIN_ONLY: &[&str] = &["is_admin", "is_readonly"];
 /// Checks a user's change to the `User` `current` (`None`: a new user) and
 /// takes `old_password` out of `input`.
 pub(super) async fn check_change(
+    hasher: &Hasher,
     who: &Principal,
     current: Option<&Object>,
     input: &mut Map<String, Value>,
@@ -64,12 +66,9 @@ pub(super) async fn check_change(
             "changing your own password needs `old_password`, the current one".into(),
         ));
     };
-    let hash = current.str_field("password").unwrap_or_default().to_owned();
-    let old = old.to_owned();
-    let right = tokio::task::spawn_blocking(move || crate::users::verify_password(&old, &hash))
-        .await
-        .unwrap_or(false);
-    if right {
+    // On the bounded hashing pool, though inside the transaction: a
+    // change of one's own password is rare.
+    if hasher.verify(old, current.str_field("password")).await? {
         Ok(())
     } else {
         Err(Error::Forbidden(
