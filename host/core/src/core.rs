@@ -11,8 +11,8 @@ use tokio::sync::broadcast;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::registry::{
-    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, default_value, from_sql,
-    is_date, stored_fields, to_sql,
+    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, from_sql, stored_fields,
+    to_sql,
 };
 use crate::time::now_secs;
 use crate::users;
@@ -386,35 +386,11 @@ impl CoreTx {
             }
         }
         let now = now_secs();
-        let fields = stored_fields(registry.schema(), model);
         let mut row = Row::new();
-        for field in &fields {
-            let column = field.column_name();
-            let given = input.remove(&column).or_else(|| input.remove(&field.name));
-            let value = match given {
-                Some(v) if !field.is_user_writable() => {
-                    return Err(Error::invalid(
-                        model,
-                        &field.name,
-                        format!("is maintained by syncplane and cannot be written (got {v})"),
-                    ));
-                }
-                Some(v) => v,
-                None => match default_value(field, now) {
-                    Some(v) => v,
-                    None if field.modifier == Modifier::Required
-                        && !is_date(field)
-                        && !field.flag("bookkeeping_state") =>
-                    {
-                        return Err(Error::invalid(model, &field.name, "is required"));
-                    }
-                    None => Value::Null,
-                },
-            };
+        for (field, value) in crate::input::create_values(&registry, model, input, now)? {
             let value = self.prepare_value(model, field, value).await?;
-            row.insert(column, value);
+            row.insert(field.column_name(), value);
         }
-        reject_unknown(model, &input)?;
         row.insert("created".into(), SqlValue::Real(now));
         row.insert("updated".into(), SqlValue::Real(now));
         row.insert("leaf_model_name".into(), SqlValue::Text(model.to_owned()));
@@ -474,7 +450,7 @@ impl CoreTx {
             let value = self.prepare_value(model, field, value).await?;
             row.insert(column, value);
         }
-        reject_unknown(model, &input)?;
+        crate::input::reject_unknown(model, &input)?;
         if row.is_empty() {
             return Ok(current);
         }
@@ -690,13 +666,6 @@ impl CoreTx {
 
     pub(crate) fn table(&self, model: &str) -> Result<TableSpec> {
         self.registry.table(model).cloned()
-    }
-}
-
-fn reject_unknown(model: &str, input: &Map<String, Value>) -> Result<()> {
-    match input.keys().next() {
-        Some(name) => Err(Error::invalid(model, name, "unknown field")),
-        None => Ok(()),
     }
 }
 

@@ -20,6 +20,7 @@
 mod core;
 mod error;
 pub mod failpoint;
+mod input;
 mod object;
 mod policy;
 mod registry;
@@ -29,6 +30,7 @@ mod users;
 
 pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
 pub use error::{Error, Result};
+pub use input::decode_create;
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use registry::Registry;
 pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord};
