@@ -861,6 +861,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lock_held_by_another_connection_is_a_busy_error_after_the_busy_timeout() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).await.expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("second connection");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut other)
+            .await
+            .expect("lock");
+        let started = std::time::Instant::now();
+        let mut tx = store.begin().await.expect("begin");
+        let error = tx
+            .insert(&spec(), 1, &Row::new())
+            .await
+            .expect_err("locked");
+        assert!(error.is_busy() && error.is_unavailable(), "{error:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= BUSY_TIMEOUT && waited < BUSY_TIMEOUT * 3,
+            "{waited:?}"
+        );
+        drop(tx);
+        sqlx::query("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("unlock");
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert(&spec(), 1, &Row::new()).await.expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            store.select(&spec(), &[], None).await.expect("rows").len(),
+            1
+        );
+    }
+
+    #[tokio::test]
     async fn a_dropped_transaction_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("db.sqlite"))
