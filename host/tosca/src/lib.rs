@@ -106,28 +106,33 @@ topology_template:
         )
         .expect("parses");
         let schema = Schema::new().with_files(&[core]).expect("valid");
-        let mut text = String::from(
-            "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n",
-        );
         // n0 requires n1, which requires n2, ...: the depth-first order
         // goes the whole chain deep before it places the first template.
-        let n = 10_000;
-        for i in 0..n {
-            text.push_str(&format!(
-                "    n{i}:\n      type: tosca.nodes.Node\n      properties: {{name: n{i}}}\n"
-            ));
-            if i + 1 < n {
-                text.push_str(&format!(
-                    "      requirements: [{{next: {{node: n{}}}}}]\n",
-                    i + 1
-                ));
-            }
-        }
+        // Built directly: a recipe this large is past `max_templates`.
+        let n = 50_000;
+        let templates = (0..n)
+            .map(|i| NodeTemplate {
+                name: format!("n{i}"),
+                model: "Node".into(),
+                properties: serde_json::Map::from_iter([(
+                    "name".to_owned(),
+                    serde_json::Value::from(format!("n{i}")),
+                )]),
+                must_exist: false,
+                requirements: if i + 1 < n {
+                    [("next".to_owned(), format!("n{}", i + 1))].into()
+                } else {
+                    Default::default()
+                },
+            })
+            .collect();
+        let recipe = Recipe {
+            description: None,
+            imports: Vec::new(),
+            templates,
+        };
         let started = std::time::Instant::now();
-        let plan = parse_recipe(&text)
-            .expect("parses")
-            .plan(&schema)
-            .expect("plans");
+        let plan = recipe.plan(&schema).expect("plans");
         assert_eq!(plan.len(), n);
         assert_eq!(plan[0].name, format!("n{}", n - 1));
         assert_eq!(plan[n - 1].name, "n0");
@@ -135,6 +140,21 @@ topology_template:
             started.elapsed() < std::time::Duration::from_secs(5),
             "{:?}",
             started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_recipe_with_more_templates_than_the_limit_is_refused() {
+        let mut text = String::from(
+            "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n",
+        );
+        for i in 0..1001 {
+            text.push_str(&format!("    s{i}: {{type: tosca.nodes.Service}}\n"));
+        }
+        let error = parse_recipe(&text).expect_err("too many");
+        assert_eq!(
+            error.to_string(),
+            "recipe refused: 1001 node templates, more than 1000; split the recipe"
         );
     }
 

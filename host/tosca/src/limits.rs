@@ -38,6 +38,11 @@ pub struct Limits {
     /// as the size of the node it names. Default 200,000: a 2 MiB recipe of
     /// short templates has about 100,000.
     pub max_nodes: usize,
+    /// Most node templates in a recipe. Default 1,000. A recipe is applied
+    /// in one transaction on the store's only connection, a few hundred
+    /// microseconds per template, while other requests wait (at most 5 s,
+    /// then `503`): 10,000 templates held it for seconds.
+    pub max_templates: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +52,7 @@ impl Default for Limits {
             max_depth: 64,
             max_aliases: 1_000,
             max_nodes: 200_000,
+            max_templates: 1_000,
         }
     }
 }
@@ -76,6 +82,13 @@ pub enum LimitExceeded {
         /// The limit.
         max: usize,
     },
+    /// More node templates than [`Limits::max_templates`].
+    Templates {
+        /// How many the recipe has.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for LimitExceeded {
@@ -88,6 +101,12 @@ impl fmt::Display for LimitExceeded {
             LimitExceeded::Aliases { max } => write!(f, "more than {max} aliases"),
             LimitExceeded::Nodes { max } => {
                 write!(f, "more than {max} nodes once aliases are expanded")
+            }
+            LimitExceeded::Templates { count, max } => {
+                write!(
+                    f,
+                    "{count} node templates, more than {max}; split the recipe"
+                )
             }
         }
     }

@@ -92,8 +92,19 @@ fn syntax(e: serde_yaml_ng::Error) -> Error {
 /// [`Error::Limit`] for a recipe past a limit; [`Error::Syntax`] for
 /// invalid YAML or an unexpected shape.
 pub fn parse_recipe(text: &str) -> Result<Recipe> {
-    crate::limits::check(text, &crate::Limits::default())?;
+    let limits = crate::Limits::default();
+    crate::limits::check(text, &limits)?;
     let raw: RawRecipe = serde_yaml_ng::from_str(text).map_err(syntax)?;
+    let count = raw.topology_template.node_templates.len();
+    if count > limits.max_templates {
+        return Err(Error::Limit {
+            limit: crate::LimitExceeded::Templates {
+                count,
+                max: limits.max_templates,
+            },
+            location: None,
+        });
+    }
     let mut templates = Vec::new();
     for (name, body) in raw.topology_template.node_templates {
         let name = match name {
