@@ -219,6 +219,22 @@ async fn an_alias_bomb_is_refused_and_an_oversized_body_gets_413() {
         "{body}"
     );
 
+    // More templates than one transaction should hold the store for.
+    let mut many = String::from(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n",
+    );
+    for i in 0..1001 {
+        many.push_str(&format!(
+            "    s{i}:\n      type: tosca.nodes.Site\n      properties: {{name: s{i}, login_base: b}}\n"
+        ));
+    }
+    let (status, body) = server.tosca(&many, ADMIN, PASSWORD).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("1001 node templates, more than 1000; split the recipe"),
+        "{body}"
+    );
+
     // 3 MiB: over the 2 MiB limit of every route but package uploads.
     let large = "#".repeat(3 << 20);
     let (status, body) = server.tosca(&large, ADMIN, PASSWORD).await;
