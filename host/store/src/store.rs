@@ -901,6 +901,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_database_refuses_the_write_whole_and_later_transactions_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).await.expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let name = |n: &str| Row::from([("name".to_owned(), SqlValue::Text(n.into()))]);
+        let mut tx = store.begin().await.expect("begin");
+        let kept = tx.allocate_id("Thing").await.expect("id");
+        tx.insert(&spec(), kept, &name("kept"))
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        // The file may not grow past a few pages: SQLite answers SQLITE_FULL
+        // as it does on a full disk.
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&store.pool)
+            .await
+            .expect("page count");
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
+            .execute(&store.pool)
+            .await
+            .expect("cap the file");
+        let mut tx = store.begin().await.expect("begin");
+        let big = "x".repeat(4096);
+        let mut lost = Vec::new();
+        let error = loop {
+            let id = tx.allocate_id("Thing").await;
+            let written = match id {
+                Ok(id) => {
+                    lost.push(id);
+                    tx.insert(&spec(), id, &name(&big)).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                break e;
+            }
+            assert!(lost.len() < 1000, "the cap never held");
+        };
+        assert!(error.is_full() && error.is_unavailable(), "{error:?}");
+        drop(tx);
+        // Nothing of the refused transaction is there; a small write that
+        // fits is committed and durable.
+        let mut tx = store.begin().await.expect("begin after the failure");
+        assert_eq!(tx.count(&spec(), &[]).await.expect("count"), 1);
+        let next = tx.allocate_id("Thing").await.expect("id");
+        tx.insert(&spec(), next, &name("after"))
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        store.close().await;
+        let store = Store::open(&path).await.expect("reopen");
+        let rows = store.select(&spec(), &[], None).await.expect("rows");
+        let names: Vec<_> = rows.iter().map(|(_, r)| r["name"].clone()).collect();
+        assert_eq!(
+            names,
+            [
+                SqlValue::Text("kept".into()),
+                SqlValue::Text("after".into())
+            ]
+        );
+        assert!(rows[1].0 > kept);
+    }
+
+    #[tokio::test]
     async fn a_dropped_transaction_writes_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("db.sqlite"))
