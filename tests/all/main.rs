@@ -7,6 +7,7 @@ mod bad_input;
 mod capabilities;
 mod demo;
 mod engine;
+mod faults;
 mod hello_world;
 mod hostile;
 mod kafka;

@@ -35,6 +35,9 @@ pub enum ApiError {
         /// Seconds to wait, sent as `Retry-After`.
         retry_after: u64,
     },
+    /// The disk holding the database is full: nothing was written. Answered
+    /// `507 Insufficient Storage`; reads still work.
+    InsufficientStorage(String),
     /// The host failed; details are logged, not sent.
     Internal(String),
 }
@@ -58,6 +61,10 @@ impl IntoResponse for ApiError {
                 retry_after,
             } => {
                 return retry_later(StatusCode::TOO_MANY_REQUESTS, message, retry_after);
+            }
+            ApiError::InsufficientStorage(m) => {
+                tracing::error!(error = %m, "write refused: the disk is full");
+                (StatusCode::INSUFFICIENT_STORAGE, m)
             }
             ApiError::Internal(detail) => {
                 tracing::error!(error = %detail, "request failed");
@@ -97,8 +104,42 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Seconds a client is told to wait when the database is busy: the store's
+/// busy timeout is 1 s, so a lock that outlived it is likely held by a
+/// process doing more than a moment's work.
+const BUSY_RETRY_AFTER: u64 = 2;
+
+/// The answer for a database fault (busy, full disk, I/O error), where
+/// nothing was written; `None` for other errors.
+fn storage_fault(e: &syncplane_core::Error) -> Option<ApiError> {
+    if e.is_busy() {
+        return Some(ApiError::Unavailable {
+            message:
+                "the database is busy (locked by another process); nothing was written, try again"
+                    .into(),
+            retry_after: BUSY_RETRY_AFTER,
+        });
+    }
+    if e.is_storage_full() {
+        return Some(ApiError::InsufficientStorage(
+            "the disk holding the database is full; nothing was written (reads still work)".into(),
+        ));
+    }
+    if e.is_storage_unavailable() {
+        tracing::error!(error = %chain(e), "database I/O failed");
+        return Some(ApiError::Unavailable {
+            message: "the database could not be written; nothing was written, try again".into(),
+            retry_after: 5,
+        });
+    }
+    None
+}
+
 impl From<syncplane_core::Error> for ApiError {
     fn from(e: syncplane_core::Error) -> Self {
+        if let Some(fault) = storage_fault(&e) {
+            return fault;
+        }
         match e {
             syncplane_core::Error::NotFound { .. } => ApiError::NotFound(e.to_string()),
             syncplane_core::Error::BadCredentials => ApiError::Unauthorized("invalid credentials"),
@@ -117,6 +158,11 @@ impl From<syncplane_platform::Error> for ApiError {
             return ApiError::NotFound(e.to_string());
         }
         use syncplane_platform::Error as E;
+        if let E::Core(core) = &e
+            && let Some(fault) = storage_fault(core)
+        {
+            return fault;
+        }
         match e {
             E::Refused { .. } => return ApiError::Forbidden(e.to_string()),
             E::Collision { .. }

@@ -70,8 +70,18 @@ pub struct AppState {
     login: Arc<limit::LoginGuard>,
 }
 
-/// Largest accepted service package (components are inside).
-const MAX_PACKAGE_BYTES: usize = 64 << 20;
+/// Largest request body on every route but the two that take a service
+/// package: 2 MiB, the largest TOSCA recipe accepted
+/// ([`syncplane_tosca::Limits::max_bytes`]); REST objects are far
+/// smaller. A larger body is answered `413 Payload Too Large` before it is
+/// read. JSON bodies are parsed by `serde_json`, which refuses nesting
+/// deeper than 128 (`400`).
+pub const MAX_REQUEST_BYTES: usize = syncplane_tosca::MAX_RECIPE_BYTES;
+
+/// Largest accepted service package upload: the package's files are capped
+/// at 48 MiB together (`syncplane_platform::package_files`), which base64
+/// in JSON makes 64 MiB, plus room for the JSON around them.
+pub const MAX_PACKAGE_BYTES: usize = 72 << 20;
 
 /// Builds the router with the default [`ApiConfig`].
 pub fn app(host: Host) -> Router {
@@ -137,6 +147,9 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
         .route("/syncplane/v1/audit", get(audit::read))
         .route("/metrics", get(services::metrics))
         .route("/syncplane/v1/events/{topic}", post(services::publish))
+        // Route layers above are closer to their handlers, so the package
+        // routes keep their larger limit.
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

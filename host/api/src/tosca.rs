@@ -1,20 +1,73 @@
 //! TOSCA: `POST /run` applies a recipe; `GET /custom_type/<model>` shows a type.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::Value;
-use syncplane_tosca::{custom_type, key_fields, parse_recipe};
+use syncplane_tosca::{NodeTemplate, Recipe, custom_type, key_fields, parse_recipe};
+use tokio::sync::Semaphore;
 
 use crate::AppState;
 use crate::auth::User;
 use crate::error::ApiError;
 
+/// How long parsing and planning one recipe may take. Within
+/// [`syncplane_tosca::Limits`] a 2 MiB recipe takes well under a second;
+/// this is the backstop. Waiting for a parser has the same budget.
+const PARSE_BUDGET: Duration = Duration::from_secs(5);
+
+/// Recipes parsed at the same time, each on a blocking thread: a flood of
+/// large recipes waits here instead of taking every core.
+static PARSERS: Semaphore = Semaphore::const_new(2);
+
+/// Parses and plans `body` on a blocking thread, within [`PARSE_BUDGET`],
+/// so a hostile recipe never runs on the async workers that answer other
+/// requests (`/healthz` included).
+///
+/// # Errors
+///
+/// 400 for a recipe past a limit, invalid or too slow to parse; 503 when
+/// no parser is free within the budget.
+async fn parse_and_plan(
+    body: String,
+    registry: std::sync::Arc<syncplane_core::Registry>,
+) -> Result<(Recipe, Vec<NodeTemplate>), ApiError> {
+    let permit = match tokio::time::timeout(PARSE_BUDGET, PARSERS.acquire()).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(_)) | Err(_) => {
+            return Err(ApiError::Unavailable {
+                message: "too many recipes are being parsed; try again".into(),
+                retry_after: 1,
+            });
+        }
+    };
+    // The permit goes with the thread: a parse that outlives its budget
+    // still holds a parser until it ends.
+    let parse = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let recipe = parse_recipe(&body)?;
+        let plan = recipe.plan(registry.schema())?;
+        Ok::<_, syncplane_tosca::Error>((recipe, plan))
+    });
+    match tokio::time::timeout(PARSE_BUDGET, parse).await {
+        Ok(Ok(parsed)) => Ok(parsed?),
+        Ok(Err(e)) => Err(ApiError::Internal(format!("recipe parser failed: {e}"))),
+        Err(_) => Err(ApiError::BadRequest(format!(
+            "recipe refused: parsing took longer than {} s",
+            PARSE_BUDGET.as_secs()
+        ))),
+    }
+}
+
 /// Applies a recipe in one transaction: every node template creates or
 /// updates (by its key fields) one object; on any error nothing is written.
 /// Answers like XOS: `Created models: ['service', ...]`.
+///
+/// The recipe is checked against [`syncplane_tosca::Limits`] and parsed
+/// off the async workers (see [`parse_and_plan`]).
 pub async fn run(
     State(state): State<AppState>,
     user: User,
@@ -22,9 +75,8 @@ pub async fn run(
 ) -> Result<String, ApiError> {
     let who = user.principal();
     let core = state.host.core();
-    let recipe = parse_recipe(&body)?;
     let registry = core.registry();
-    let plan = recipe.plan(registry.schema())?;
+    let (recipe, plan) = parse_and_plan(body, std::sync::Arc::clone(&registry)).await?;
     // Users' passwords are hashed before the transaction opens.
     let passwords = plan
         .iter()

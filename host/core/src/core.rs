@@ -14,8 +14,8 @@ use crate::authz::Principal;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::registry::{
-    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, default_value, from_sql,
-    is_date, stored_fields, to_sql,
+    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, from_sql, stored_fields,
+    to_sql,
 };
 use crate::time::now_secs;
 use crate::tokens;
@@ -496,35 +496,11 @@ impl CoreTx {
             }
         }
         let now = now_secs();
-        let fields = stored_fields(registry.schema(), model);
         let mut row = Row::new();
-        for field in &fields {
-            let column = field.column_name();
-            let given = input.remove(&column).or_else(|| input.remove(&field.name));
-            let value = match given {
-                Some(v) if !field.is_user_writable() => {
-                    return Err(Error::invalid(
-                        model,
-                        &field.name,
-                        format!("is maintained by syncplane and cannot be written (got {v})"),
-                    ));
-                }
-                Some(v) => v,
-                None => match default_value(field, now) {
-                    Some(v) => v,
-                    None if field.modifier == Modifier::Required
-                        && !is_date(field)
-                        && !field.flag("bookkeeping_state") =>
-                    {
-                        return Err(Error::invalid(model, &field.name, "is required"));
-                    }
-                    None => Value::Null,
-                },
-            };
+        for (field, value) in crate::input::create_values(&registry, model, input, now)? {
             let value = self.prepare_value(model, field, value).await?;
-            row.insert(column, value);
+            row.insert(field.column_name(), value);
         }
-        reject_unknown(model, &input)?;
         row.insert("created".into(), SqlValue::Real(now));
         row.insert("updated".into(), SqlValue::Real(now));
         row.insert("leaf_model_name".into(), SqlValue::Text(model.to_owned()));
@@ -542,8 +518,8 @@ impl CoreTx {
         });
         let created = self.get_existing(id).await?;
         self.check_written(None, &created).await?;
-        let set: Map<String, Value> = fields
-            .iter()
+        let set: Map<String, Value> = stored_fields(registry.schema(), model)
+            .into_iter()
             .filter(|f| f.is_user_writable())
             .filter_map(|f| {
                 let column = f.column_name();
@@ -606,7 +582,7 @@ impl CoreTx {
             let value = self.prepare_value(model, field, value).await?;
             row.insert(column, value);
         }
-        reject_unknown(model, &input)?;
+        crate::input::reject_unknown(model, &input)?;
         if row.is_empty() {
             return Ok(current);
         }
@@ -874,13 +850,6 @@ pub(crate) fn password_of(input: &Map<String, Value>) -> Option<&str> {
         .get("password")
         .and_then(Value::as_str)
         .filter(|p| !p.is_empty())
-}
-
-fn reject_unknown(model: &str, input: &Map<String, Value>) -> Result<()> {
-    match input.keys().next() {
-        Some(name) => Err(Error::invalid(model, name, "unknown field")),
-        None => Ok(()),
-    }
 }
 
 pub(crate) fn decode(registry: &Registry, model: &str, id: i64, row: Row) -> Object {

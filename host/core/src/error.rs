@@ -66,6 +66,23 @@ impl Error {
         !matches!(self, Error::Store(_) | Error::Hash(_))
     }
 
+    /// Whether the database was busy (locked by another process): nothing
+    /// was written and the same request may succeed shortly.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_busy())
+    }
+
+    /// Whether the disk holding the database is full: nothing was written.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_full())
+    }
+
+    /// Whether the database, not the request, failed (busy, full disk, I/O
+    /// error): nothing was written and the same work may succeed later.
+    pub fn is_storage_unavailable(&self) -> bool {
+        matches!(self, Error::Store(e) if e.is_unavailable())
+    }
+
     pub(crate) fn invalid(model: &str, field: &str, message: impl Into<String>) -> Self {
         Error::InvalidField {
             model: model.to_owned(),

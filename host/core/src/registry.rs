@@ -39,7 +39,8 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new(schema: Schema) -> Self {
+    /// The registry of the models of `schema`, with their tables.
+    pub fn new(schema: Schema) -> Self {
         let tables = schema
             .models()
             .filter(|m| !m.is_abstract())

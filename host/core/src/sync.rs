@@ -306,7 +306,7 @@ impl Core {
     /// # Errors
     ///
     /// A database failure; nothing is written then.
-    pub async fn apply(&self, batch: SyncBatch) -> Result<()> {
+    pub async fn apply(&self, batch: &SyncBatch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -327,23 +327,23 @@ impl Core {
                 }
             }
         }
-        for (id, model, record) in batch.others {
-            let table = tx.table(&model)?;
+        for (id, model, record) in &batch.others {
+            let table = tx.table(model)?;
             tx.store_tx()
-                .update(&table, id, &outcome_row(record))
+                .update(&table, *id, &outcome_row(record.clone()))
                 .await?;
             tx.note(Change {
-                id,
-                model,
+                id: *id,
+                model: model.clone(),
                 kind: ChangeKind::Bookkeeping,
             });
         }
-        for (id, model) in batch.purges {
-            let table = tx.table(&model)?;
-            if tx.store_tx().delete(&table, id).await? {
+        for (id, model) in &batch.purges {
+            let table = tx.table(model)?;
+            if tx.store_tx().delete(&table, *id).await? {
                 tx.note(Change {
-                    id,
-                    model,
+                    id: *id,
+                    model: model.clone(),
                     kind: ChangeKind::Purged,
                 });
             }
@@ -529,7 +529,7 @@ message HelloWorldServiceInstance (ServiceInstance) {
         );
         batch.purge(&c);
         assert_eq!(batch.len(), 3);
-        core.apply(batch).await.expect("apply");
+        core.apply(&batch).await.expect("apply");
         let a = core.get(a.id).await.expect("get").expect("a");
         assert_eq!(a.fields["backend_code"], json!(1));
         assert!(!a.sync.is_dirty());

@@ -19,6 +19,17 @@ use crate::runner::{Phase, Runner, Verdict, Work};
 use crate::stats::Stats;
 use crate::steps::StepTable;
 
+/// How long a pass keeps retrying to record its outcomes while the
+/// database is busy or cannot be written.
+const APPLY_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// The delay before the next pass after `failed` passes failed in a row
+/// (the database busy, full or failing): 1 s, doubling, at most 30 s.
+fn pass_retry_delay(failed: u32) -> Duration {
+    let shift = failed.saturating_sub(1).min(5);
+    Duration::from_secs(1u64 << shift).min(Duration::from_secs(30))
+}
+
 /// `(model, depends_on)` from a model-deps file.
 type ModelDep = (String, String);
 
@@ -176,6 +187,32 @@ impl Engine {
         table
     }
 
+    /// Writes a pass's outcomes. The steps already ran: while the database
+    /// is busy (another process holds its lock) or cannot be written, the
+    /// write is retried with backoff for up to [`APPLY_RETRY_FOR`] rather
+    /// than dropped, which would run the steps again.
+    ///
+    /// # Errors
+    ///
+    /// The last failure, once retrying is over or for any other error.
+    async fn apply_outcomes(&self, batch: &SyncBatch) -> Result<()> {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.core.apply(batch).await {
+                Err(error)
+                    if error.is_storage_unavailable()
+                        && started.elapsed() + delay < APPLY_RETRY_FOR =>
+                {
+                    warn!(error = %error, retry_in = ?delay, "cannot record the pass's outcomes yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
     /// Runs until `shutdown` turns true. Sleeps until a change arrives on the
     /// change feed, steps are installed, or the earliest retry is due.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
@@ -183,14 +220,27 @@ impl Engine {
         // Deleted objects of models without steps are looked for at start
         // and after a deletion, not on every pass.
         let mut purge_scan = true;
+        // Passes that failed in a row: a busy or full database is retried
+        // with backoff, not every second.
+        let mut failed_passes = 0u32;
         loop {
             let report = match self.pass(std::mem::take(&mut purge_scan)).await {
-                Ok(report) => report,
+                Ok(report) => {
+                    failed_passes = 0;
+                    report
+                }
                 Err(error) => {
-                    warn!(error = %error, "synchronizer pass failed; retrying in 1 s");
+                    failed_passes = failed_passes.saturating_add(1);
+                    let delay = pass_retry_delay(failed_passes);
+                    warn!(
+                        error = %error,
+                        retry_in = ?delay,
+                        failed_passes,
+                        "synchronizer pass failed; retrying"
+                    );
                     purge_scan = true;
                     PassReport {
-                        next_retry_ms: Some(now_ms() + 1000),
+                        next_retry_ms: Some(now_ms() + delay.as_millis() as i64),
                         ..PassReport::default()
                     }
                 }
@@ -311,7 +361,7 @@ impl Engine {
             record(&mut batch, &object, verdict);
         }
         let ran = started.elapsed();
-        self.core.apply(batch).await?;
+        self.apply_outcomes(&batch).await?;
         let applied = started.elapsed();
 
         // With more due, the loop runs the next pass at once: no need to
@@ -536,6 +586,13 @@ mod tests {
 
     use super::*;
     use crate::outcome::{InvokeFuture, Outcome, StepInvoker};
+
+    #[test]
+    fn failed_passes_are_retried_with_backoff_up_to_thirty_seconds() {
+        let delays: Vec<u64> = (1..=8).map(|n| pass_retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(pass_retry_delay(u32::MAX), Duration::from_secs(30));
+    }
 
     const MODELS: &str = r#"
 option app_label = "t";

@@ -57,11 +57,17 @@ pub enum TrapCause {
     /// The host failed while serving the guest (for example a database
     /// error); not the guest's fault.
     HostError,
+    /// The database was busy (locked by another process) or could not be
+    /// written while serving the guest; nothing the call wrote was kept.
+    /// Not the guest's fault and not lasting: a sync step stopped this way
+    /// is deferred, not failed.
+    StorageUnavailable,
 }
 
 impl TrapCause {
-    /// `crash`, `deadline`, `memory`, `output-limit`, `denied` or
-    /// `host-error`: how the cause appears in statuses and metrics.
+    /// `crash`, `deadline`, `memory`, `output-limit`, `denied`,
+    /// `host-error` or `storage-unavailable`: how the cause appears in
+    /// statuses and metrics.
     pub fn name(self) -> &'static str {
         match self {
             TrapCause::Crash => "crash",
@@ -70,6 +76,7 @@ impl TrapCause {
             TrapCause::OutputLimit => "output-limit",
             TrapCause::Denied => "denied",
             TrapCause::HostError => "host-error",
+            TrapCause::StorageUnavailable => "storage-unavailable",
         }
     }
 }

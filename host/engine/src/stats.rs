@@ -114,7 +114,7 @@ impl Default for Stats {
         );
         registry.register(
             "step_traps",
-            "Step invocations the host stopped, by cause (crash, deadline, memory, output-limit, denied, host-error)",
+            "Step invocations the host stopped, by cause (crash, deadline, memory, output-limit, denied, host-error, storage-unavailable)",
             traps.clone(),
         );
         registry.register(

@@ -507,7 +507,14 @@ impl WasmSyncStep {
             Ok(Ok(())) => Outcome::Done,
             Ok(Err(StepError::Deferred(m))) => Outcome::Deferred(common.status(m)),
             Ok(Err(StepError::Failed(m))) => Outcome::Failed(common.status(m)),
-            Err(e) => Outcome::Trapped(common.trap(&e, &store, name)),
+            Err(e) => match common.trap(&e, &store, name) {
+                // A busy or full database is the host's passing trouble:
+                // the object waits for the next retry without a failure.
+                trap if trap.cause == TrapCause::StorageUnavailable => {
+                    Outcome::Deferred(trap.to_string())
+                }
+                trap => Outcome::Trapped(trap),
+            },
         }
     }
 }

@@ -1,6 +1,10 @@
 //! Store errors.
 
 /// What went wrong in the store.
+///
+/// [`Error::Busy`], [`Error::Full`] and [`Error::Io`] are faults of the
+/// database, not of the statement: nothing was written, and the same
+/// request may succeed later ([`Error::is_unavailable`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database could not be opened or created.
@@ -24,17 +28,95 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// Another connection (another process) held a lock on the database
+    /// past the busy timeout, or every connection stayed taken past the
+    /// acquire timeout; nothing was written.
+    #[error("the database is busy (locked by another connection): {statement}")]
+    Busy {
+        /// The statement, without values.
+        statement: String,
+        /// The cause (`SQLITE_BUSY`, `SQLITE_LOCKED` or a pool timeout).
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The disk holding the database is full (`SQLITE_FULL`); the
+    /// transaction was rolled back and nothing was written.
+    #[error("the disk holding the database is full: {statement}")]
+    Full {
+        /// The statement, without values.
+        statement: String,
+        /// The cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Reading or writing the database file failed (`SQLITE_IOERR`); the
+    /// transaction was rolled back and nothing was written.
+    #[error("database file I/O failed: {statement}")]
+    Io {
+        /// The statement, without values.
+        statement: String,
+        /// The cause.
+        #[source]
+        source: sqlx::Error,
+    },
     /// A table keeps a column whose type does not fit the one asked for.
     #[error("{0}")]
     Conflict(String),
 }
 
+impl Error {
+    /// Whether the database was busy (locked by another connection).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Error::Busy { .. })
+    }
+
+    /// Whether the disk holding the database is full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Error::Full { .. })
+    }
+
+    /// Whether the database, not the statement, failed: busy, full or an
+    /// I/O error. Nothing was written; the same work may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Busy { .. } | Error::Full { .. } | Error::Io { .. }
+        )
+    }
+}
+
 /// Result with the store's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(crate) fn query_error(statement: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
-    move |source| Error::Query {
-        statement: statement.to_owned(),
-        source,
+/// SQLite's primary result codes this module tells apart (the low byte of
+/// an extended code: `SQLITE_BUSY_SNAPSHOT` is `SQLITE_BUSY`).
+mod code {
+    pub const BUSY: i32 = 5;
+    pub const LOCKED: i32 = 6;
+    pub const IOERR: i32 = 10;
+    pub const FULL: i32 = 13;
+}
+
+/// Turns a failure of `statement` into the matching [`Error`].
+pub(crate) fn classify(statement: &str, source: sqlx::Error) -> Error {
+    let statement = statement.to_owned();
+    let primary = match &source {
+        sqlx::Error::PoolTimedOut => Some(code::BUSY),
+        sqlx::Error::Io(_) => Some(code::IOERR),
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .map(|c| c & 0xff),
+        _ => None,
+    };
+    match primary {
+        Some(code::BUSY | code::LOCKED) => Error::Busy { statement, source },
+        Some(code::FULL) => Error::Full { statement, source },
+        Some(code::IOERR) => Error::Io { statement, source },
+        _ => Error::Query { statement, source },
     }
+}
+
+pub(crate) fn query_error(statement: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {
+    move |source| classify(statement, source)
 }

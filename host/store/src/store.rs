@@ -4,12 +4,14 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteTransactionManager,
 };
-use sqlx::{Row as _, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row as _, Sqlite, SqlitePool, TransactionManager as _};
 
-use crate::error::{Error, Result, query_error};
+use crate::error::{Error, Result, classify, query_error};
 use crate::schema::{ColumnType, TableSpec, quote};
 use crate::value::{Condition, Row, SqlValue};
 
@@ -20,12 +22,37 @@ const INTERNAL_SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS sp_kv (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key))",
 ];
 
+/// How long a statement waits for a lock another connection holds (another
+/// process: a backup, an operator's `sqlite3`, a second server started on
+/// the same data directory) before it fails with [`Error::Busy`]. Short,
+/// because the store has one connection: while a statement waits, every
+/// other request waits behind it, and the API answers `503` with
+/// `Retry-After` rather than hang. A lock held for a moment (a backup step,
+/// a checkpoint) is waited out.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a transaction waits for the store's connection before it fails
+/// with [`Error::Busy`]: transactions are short, so a wait this long means
+/// the connection is stuck behind locked statements.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// An embedded SQLite database.
 ///
 /// Cloning is cheap and shares the connection. Writes are serialised through
-/// one connection, which keeps SQLite free of `database is locked` errors; the
-/// file is in WAL mode with `synchronous = FULL`, so a committed transaction
-/// survives a killed process.
+/// one connection, which keeps SQLite free of `database is locked` errors
+/// among our own writers.
+///
+/// # Guarantees
+///
+/// - The file is in WAL mode with `synchronous = FULL`: a commit returns
+///   only after the WAL is synced, so an acknowledged transaction survives
+///   a killed process and a power loss.
+/// - A commit that fails (`SQLITE_FULL` on a full disk, an I/O error) is
+///   rolled back and its connection closed, so the next transaction starts
+///   on a fresh connection and nothing of the failed one is acknowledged
+///   later ([`StoreTx::commit`]).
+/// - Object ids come from an `AUTOINCREMENT` table: never reused, across
+///   deletions and restarts ([`StoreTx::allocate_id`]).
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
@@ -48,7 +75,7 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(false)
             // A pass reads up to a few thousand rows at once; a deep row
             // buffer lets the worker thread produce them without waiting for
@@ -59,6 +86,7 @@ impl Store {
             .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|source| Error::Open {
@@ -78,10 +106,31 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::Query`] when the database is unavailable.
+    /// [`Error::Busy`] when the connection stays taken past
+    /// [`ACQUIRE_TIMEOUT`]; [`Error::Query`] when the database is
+    /// unavailable.
     pub async fn begin(&self) -> Result<StoreTx> {
-        let tx = self.pool.begin().await.map_err(query_error("BEGIN"))?;
-        Ok(StoreTx { tx })
+        // A connection whose last transaction SQLite ended by itself (it
+        // rolls back on some `SQLITE_FULL` and I/O errors) makes sqlx's
+        // queued rollback fail, and sqlx then counts a transaction still
+        // open: its next BEGIN would be a SAVEPOINT inside nothing, whose
+        // RELEASE commits nothing. Such a connection is closed and the
+        // transaction begun again on a fresh one.
+        for _ in 0..2 {
+            let mut conn = self.pool.acquire().await.map_err(query_error("BEGIN"))?;
+            SqliteTransactionManager::begin(&mut conn, None)
+                .await
+                .map_err(query_error("BEGIN"))?;
+            if SqliteTransactionManager::get_transaction_depth(&conn) == 1 {
+                return Ok(StoreTx { conn, open: true });
+            }
+            tracing::warn!("database connection lost track of its transaction; reopening it");
+            let _ = SqliteTransactionManager::rollback(&mut conn).await;
+            conn.close_on_drop();
+        }
+        Err(Error::Conflict(
+            "the database connection could not start a transaction".into(),
+        ))
     }
 
     /// Creates the table of `spec`, or adds the columns it lacks.
@@ -147,8 +196,21 @@ impl Store {
 }
 
 /// A transaction on the [`Store`].
+///
+/// Dropping it without [`StoreTx::commit`] rolls back (the rollback runs
+/// on the connection before its next statement).
 pub struct StoreTx {
-    tx: Transaction<'static, Sqlite>,
+    conn: PoolConnection<Sqlite>,
+    /// Whether the transaction still needs a COMMIT or a ROLLBACK.
+    open: bool,
+}
+
+impl Drop for StoreTx {
+    fn drop(&mut self) {
+        if self.open {
+            SqliteTransactionManager::start_rollback(&mut self.conn);
+        }
+    }
 }
 
 impl std::fmt::Debug for StoreTx {
@@ -238,7 +300,7 @@ impl StoreTx {
     pub async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()> {
         let create = spec.create_sql();
         sqlx::query(&create)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(&create))?;
         let existing = self.columns(&spec.name).await?;
@@ -246,7 +308,7 @@ impl StoreTx {
             if !existing.iter().any(|(name, _)| name == &column.name) {
                 let add = spec.add_column_sql(column);
                 sqlx::query(&add)
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await
                     .map_err(query_error(&add))?;
                 // Rows that exist get the field's default, as new ones do.
@@ -257,7 +319,7 @@ impl StoreTx {
                         quote(&column.name)
                     );
                     bind_all(sqlx::query(&fill), std::slice::from_ref(default))
-                        .execute(&mut *self.tx)
+                        .execute(&mut *self.conn)
                         .await
                         .map_err(query_error(&fill))?;
                 }
@@ -275,7 +337,7 @@ impl StoreTx {
             if column.indexed {
                 let index = spec.index_sql(column);
                 sqlx::query(&index)
-                    .execute(&mut *self.tx)
+                    .execute(&mut *self.conn)
                     .await
                     .map_err(query_error(&index))?;
             }
@@ -283,7 +345,7 @@ impl StoreTx {
         for index in &spec.partial_indexes {
             let create = index.create_sql(&spec.name);
             sqlx::query(&create)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await
                 .map_err(query_error(&create))?;
         }
@@ -299,7 +361,7 @@ impl StoreTx {
     pub async fn columns(&mut self, table: &str) -> Result<Vec<(String, String)>> {
         let info = format!("PRAGMA table_info({})", quote(table));
         Ok(sqlx::query(&info)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut *self.conn)
             .await
             .map_err(query_error(&info))?
             .iter()
@@ -315,7 +377,7 @@ impl StoreTx {
     pub async fn drop_table(&mut self, spec: &TableSpec) -> Result<()> {
         let drop = format!("DROP TABLE IF EXISTS {}", quote(&spec.name));
         sqlx::query(&drop)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(&drop))?;
         Ok(())
@@ -331,19 +393,35 @@ impl StoreTx {
         sqlx::query(sql)
             .bind(namespace)
             .bind(key)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(sql))?;
         Ok(())
     }
 
-    /// Commits the transaction.
+    /// Commits the transaction: when this returns `Ok`, the writes are in
+    /// the synced WAL.
     ///
     /// # Errors
     ///
-    /// [`Error::Query`] when the commit fails; nothing was written then.
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(query_error("COMMIT"))
+    /// [`Error::Full`] when the disk is full, [`Error::Io`] when the file
+    /// cannot be written, [`Error::Busy`] when another connection holds the
+    /// lock; [`Error::Query`] otherwise. Nothing was written then: the
+    /// transaction is rolled back and its connection closed, so no later
+    /// transaction can commit what this one left behind.
+    pub async fn commit(mut self) -> Result<()> {
+        self.open = false;
+        match SqliteTransactionManager::commit(&mut self.conn).await {
+            Ok(()) => Ok(()),
+            Err(source) => {
+                let error = classify("COMMIT", source);
+                tracing::debug!(error = %error, "commit failed; rolled back, reopening the connection");
+                // SQLite may have rolled back already; then this fails too.
+                let _ = SqliteTransactionManager::rollback(&mut self.conn).await;
+                self.conn.close_on_drop();
+                Err(error)
+            }
+        }
     }
 
     /// Allocates a new object id, unique across all tables, for an object
@@ -356,7 +434,7 @@ impl StoreTx {
         let sql = "INSERT INTO sp_objects (model) VALUES (?) RETURNING id";
         let row = sqlx::query(sql)
             .bind(model)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut *self.conn)
             .await
             .map_err(query_error(sql))?;
         Ok(row.get::<i64, _>(0))
@@ -371,7 +449,7 @@ impl StoreTx {
         let sql = "SELECT model FROM sp_objects WHERE id = ?";
         let row = sqlx::query(sql)
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut *self.conn)
             .await
             .map_err(query_error(sql))?;
         Ok(row.map(|r| r.get::<String, _>(0)))
@@ -386,7 +464,7 @@ impl StoreTx {
     pub async fn next_change_seq(&mut self) -> Result<i64> {
         let sql = "UPDATE sp_meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value";
         let row = sqlx::query(sql)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut *self.conn)
             .await
             .map_err(query_error(sql))?;
         Ok(row.get::<i64, _>(0))
@@ -411,7 +489,7 @@ impl StoreTx {
             vec!["?"; values.len()].join(", ")
         );
         bind_all(sqlx::query(&sql), &values)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         Ok(())
@@ -433,7 +511,7 @@ impl StoreTx {
             vec!["?"; values.len()].join(", ")
         );
         let done = bind_all(sqlx::query(&sql), &values)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         Ok(done.last_insert_rowid())
@@ -457,7 +535,7 @@ impl StoreTx {
             sets.join(", ")
         );
         let done = bind_all(sqlx::query(&sql), &values)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         Ok(done.rows_affected() > 0)
@@ -498,7 +576,7 @@ impl StoreTx {
                 values.push(value.clone());
             }
             bind_all(sqlx::query(&sql), &values)
-                .execute(&mut *self.tx)
+                .execute(&mut *self.conn)
                 .await
                 .map_err(query_error(&sql))?;
         }
@@ -534,7 +612,7 @@ impl StoreTx {
     ) -> Result<Vec<(i64, Row)>> {
         let (sql, binds) = select_sql(spec, conditions, limit);
         let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         rows.iter().map(|r| decode(spec, r)).collect()
@@ -554,7 +632,7 @@ impl StoreTx {
         let (sql, binds) = select_sql(spec, conditions, None);
         let sql = format!("EXPLAIN QUERY PLAN {sql}");
         let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         Ok(rows.iter().map(|r| r.get::<String, _>(3)).collect())
@@ -573,7 +651,7 @@ impl StoreTx {
             condition.render(&mut sql, &mut binds);
         }
         let row = bind_all(sqlx::query(&sql), &binds)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         row.try_get::<i64, _>(0).map_err(query_error(&sql))
@@ -597,7 +675,7 @@ impl StoreTx {
             condition.render(&mut sql, &mut binds);
         }
         let row = bind_all(sqlx::query(&sql), &binds)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         row.try_get::<Option<i64>, _>(0).map_err(query_error(&sql))
@@ -612,13 +690,13 @@ impl StoreTx {
         let sql = format!("DELETE FROM {} WHERE id = ?", quote(&spec.name));
         let done = sqlx::query(&sql)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
         let objects = "DELETE FROM sp_objects WHERE id = ?";
         sqlx::query(objects)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(objects))?;
         Ok(done.rows_affected() > 0)
@@ -636,7 +714,7 @@ impl StoreTx {
             .bind(namespace)
             .bind(key)
             .bind(value)
-            .execute(&mut *self.tx)
+            .execute(&mut *self.conn)
             .await
             .map_err(query_error(sql))?;
         Ok(())
@@ -652,7 +730,7 @@ impl StoreTx {
         let row = sqlx::query(sql)
             .bind(namespace)
             .bind(key)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(&mut *self.conn)
             .await
             .map_err(query_error(sql))?;
         Ok(row.map(|r| r.get::<String, _>(0)))
@@ -667,7 +745,7 @@ impl StoreTx {
         let sql = "SELECT key, value FROM sp_kv WHERE namespace = ? ORDER BY key";
         let rows = sqlx::query(sql)
             .bind(namespace)
-            .fetch_all(&mut *self.tx)
+            .fetch_all(&mut *self.conn)
             .await
             .map_err(query_error(sql))?;
         Ok(rows
@@ -802,6 +880,111 @@ mod tests {
             Some("Thing")
         );
         assert_eq!(tx.next_change_seq().await.expect("seq"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_lock_held_by_another_connection_is_a_busy_error_after_the_busy_timeout() {
+        use sqlx::Connection as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).await.expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("second connection");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut other)
+            .await
+            .expect("lock");
+        let started = std::time::Instant::now();
+        let mut tx = store.begin().await.expect("begin");
+        let error = tx
+            .insert(&spec(), 1, &Row::new())
+            .await
+            .expect_err("locked");
+        assert!(error.is_busy() && error.is_unavailable(), "{error:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= BUSY_TIMEOUT && waited < BUSY_TIMEOUT * 3,
+            "{waited:?}"
+        );
+        drop(tx);
+        sqlx::query("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("unlock");
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert(&spec(), 1, &Row::new()).await.expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            store.select(&spec(), &[], None).await.expect("rows").len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_database_refuses_the_write_whole_and_later_transactions_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).await.expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let name = |n: &str| Row::from([("name".to_owned(), SqlValue::Text(n.into()))]);
+        let mut tx = store.begin().await.expect("begin");
+        let kept = tx.allocate_id("Thing").await.expect("id");
+        tx.insert(&spec(), kept, &name("kept"))
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        // The file may not grow past a few pages: SQLite answers SQLITE_FULL
+        // as it does on a full disk.
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&store.pool)
+            .await
+            .expect("page count");
+        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
+            .execute(&store.pool)
+            .await
+            .expect("cap the file");
+        let mut tx = store.begin().await.expect("begin");
+        let big = "x".repeat(4096);
+        let mut lost = Vec::new();
+        let error = loop {
+            let id = tx.allocate_id("Thing").await;
+            let written = match id {
+                Ok(id) => {
+                    lost.push(id);
+                    tx.insert(&spec(), id, &name(&big)).await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                break e;
+            }
+            assert!(lost.len() < 1000, "the cap never held");
+        };
+        assert!(error.is_full() && error.is_unavailable(), "{error:?}");
+        drop(tx);
+        // Nothing of the refused transaction is there; a small write that
+        // fits is committed and durable.
+        let mut tx = store.begin().await.expect("begin after the failure");
+        assert_eq!(tx.count(&spec(), &[]).await.expect("count"), 1);
+        let next = tx.allocate_id("Thing").await.expect("id");
+        tx.insert(&spec(), next, &name("after"))
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        store.close().await;
+        let store = Store::open(&path).await.expect("reopen");
+        let rows = store.select(&spec(), &[], None).await.expect("rows");
+        let names: Vec<_> = rows.iter().map(|(_, r)| r["name"].clone()).collect();
+        assert_eq!(
+            names,
+            [
+                SqlValue::Text("kept".into()),
+                SqlValue::Text("after".into())
+            ]
+        );
+        assert!(rows[1].0 > kept);
     }
 
     #[tokio::test]

@@ -11,6 +11,15 @@ pub enum Error {
         /// The parser's explanation.
         message: String,
     },
+    /// The recipe goes past one of the [`crate::Limits`]; it was not
+    /// parsed any further.
+    #[error("recipe refused: {limit}{}", location.map(|l| format!(" at line {}, column {}", l.0, l.1)).unwrap_or_default())]
+    Limit {
+        /// Which limit, and its value.
+        limit: crate::LimitExceeded,
+        /// Line and column (1-based) where the limit was passed, when known.
+        location: Option<(usize, usize)>,
+    },
     /// An import names a type that does not exist.
     #[error(
         "import `{import}` does not name an installed model (expected custom_types/<model>.yaml)"

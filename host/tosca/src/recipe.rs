@@ -1,6 +1,6 @@
 //! Parsing recipes and planning them against the installed models.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -84,13 +84,27 @@ fn syntax(e: serde_yaml_ng::Error) -> Error {
     }
 }
 
-/// Parses a recipe's YAML.
+/// Parses a recipe's YAML, after checking it against the default
+/// [`Limits`](crate::Limits).
 ///
 /// # Errors
 ///
-/// [`Error::Syntax`] for invalid YAML or an unexpected shape.
+/// [`Error::Limit`] for a recipe past a limit; [`Error::Syntax`] for
+/// invalid YAML or an unexpected shape.
 pub fn parse_recipe(text: &str) -> Result<Recipe> {
+    let limits = crate::Limits::default();
+    crate::limits::check(text, &limits)?;
     let raw: RawRecipe = serde_yaml_ng::from_str(text).map_err(syntax)?;
+    let count = raw.topology_template.node_templates.len();
+    if count > limits.max_templates {
+        return Err(Error::Limit {
+            limit: crate::LimitExceeded::Templates {
+                count,
+                max: limits.max_templates,
+            },
+            location: None,
+        });
+    }
     let mut templates = Vec::new();
     for (name, body) in raw.topology_template.node_templates {
         let name = match name {
@@ -180,47 +194,7 @@ impl Recipe {
         for template in &self.templates {
             self.check_template(schema, template)?;
         }
-        // Requirements first: a depth-first order over the recipe's own templates.
-        let mut ordered: Vec<NodeTemplate> = Vec::new();
-        let mut visiting = Vec::new();
-        for template in &self.templates {
-            self.visit(template, &mut ordered, &mut visiting)?;
-        }
-        Ok(ordered)
-    }
-
-    fn visit(
-        &self,
-        t: &NodeTemplate,
-        out: &mut Vec<NodeTemplate>,
-        visiting: &mut Vec<String>,
-    ) -> Result<()> {
-        if out.iter().any(|o| o.name == t.name) {
-            return Ok(());
-        }
-        if visiting.contains(&t.name) {
-            return Err(Error::BadRequirement {
-                template: t.name.clone(),
-                requirement: String::new(),
-                message: "templates require each other in a cycle".into(),
-            });
-        }
-        visiting.push(t.name.clone());
-        for (field, node) in &t.requirements {
-            let target = self
-                .templates
-                .iter()
-                .find(|o| &o.name == node)
-                .ok_or_else(|| Error::BadRequirement {
-                    template: t.name.clone(),
-                    requirement: field.clone(),
-                    message: format!("no node template named `{node}` in this recipe"),
-                })?;
-            self.visit(target, out, visiting)?;
-        }
-        visiting.pop();
-        out.push(t.clone());
-        Ok(())
+        order(&self.templates)
     }
 
     fn check_template(&self, schema: &Schema, t: &NodeTemplate) -> Result<()> {
@@ -269,6 +243,77 @@ impl Recipe {
         }
         Ok(())
     }
+}
+
+/// Orders `templates` so every template comes after those it requires:
+/// a depth-first order over the recipe's own templates, iterative and
+/// indexed by name, so a long chain of requirements costs linear time and
+/// no stack.
+fn order(templates: &[NodeTemplate]) -> Result<Vec<NodeTemplate>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Visiting,
+        Done,
+    }
+    let index: HashMap<&str, usize> = templates
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
+    // Each template's requirements as template indexes, in field order.
+    let mut targets = Vec::with_capacity(templates.len());
+    for t in templates {
+        let mut required = Vec::with_capacity(t.requirements.len());
+        for (field, node) in &t.requirements {
+            let target =
+                index
+                    .get(node.as_str())
+                    .copied()
+                    .ok_or_else(|| Error::BadRequirement {
+                        template: t.name.clone(),
+                        requirement: field.clone(),
+                        message: format!("no node template named `{node}` in this recipe"),
+                    })?;
+            required.push(target);
+        }
+        targets.push(required);
+    }
+    let mut marks = vec![Mark::New; templates.len()];
+    let mut ordered = Vec::with_capacity(templates.len());
+    for root in 0..templates.len() {
+        if marks[root] != Mark::New {
+            continue;
+        }
+        marks[root] = Mark::Visiting;
+        // (template, how many of its requirements were looked at)
+        let mut stack = vec![(root, 0usize)];
+        while let Some((at, next)) = stack.last_mut() {
+            let at = *at;
+            if let Some(&target) = targets[at].get(*next) {
+                *next += 1;
+                match marks[target] {
+                    Mark::Done => {}
+                    Mark::Visiting => {
+                        return Err(Error::BadRequirement {
+                            template: templates[target].name.clone(),
+                            requirement: String::new(),
+                            message: "templates require each other in a cycle".into(),
+                        });
+                    }
+                    Mark::New => {
+                        marks[target] = Mark::Visiting;
+                        stack.push((target, 0));
+                    }
+                }
+            } else {
+                marks[at] = Mark::Done;
+                ordered.push(templates[at].clone());
+                stack.pop();
+            }
+        }
+    }
+    Ok(ordered)
 }
 
 /// The fields that identify an existing object for a template: those marked

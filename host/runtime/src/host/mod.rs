@@ -85,6 +85,13 @@ pub(crate) fn core_fault(e: syncplane_core::Error) -> Fault {
     match e {
         syncplane_core::Error::NotFound { .. } => Fault::NotFound(e.to_string()),
         e if e.is_client_error() => Fault::Invalid(e.to_string()),
+        e if e.is_storage_unavailable() => {
+            tracing::warn!(error = %e, "host call refused: the database is unavailable");
+            Fault::Trap(HostTrap::new(
+                TrapCause::StorageUnavailable,
+                format!("the database is unavailable; the call is retried later: {e}"),
+            ))
+        }
         e => {
             tracing::error!(error = %e, "host call failed");
             Fault::Trap(HostTrap::new(
