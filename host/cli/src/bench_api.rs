@@ -160,6 +160,7 @@ struct Figures {
     clients: u32,
     duration_s: f64,
     healthz_rps: f64,
+    token_auth_only_rps: f64,
     token_get_rps: f64,
     basic_get_rps: f64,
     basic_uncached_get_rps: f64,
@@ -220,6 +221,10 @@ async fn measure(args: &BenchApiArgs, server: &BenchServer) -> anyhow::Result<Fi
         duration,
     )
     .await?;
+    // Authenticated, then answered 404 by the handler: what authentication
+    // alone costs, without the list.
+    let nowhere = format!("{}/xosapi/v1/core/nowhere", server.limited);
+    let token_auth_only = rate_of(&nowhere, &bearer, clients, duration, 404).await?;
     let token_get = rate(&list, &bearer, clients, duration).await?;
     let basic_get = rate(&list, &basic, clients, duration).await?;
     server.core.set_auth_options(AuthOptions {
@@ -228,8 +233,14 @@ async fn measure(args: &BenchApiArgs, server: &BenchServer) -> anyhow::Result<Fi
     let basic_uncached = rate(&list, &basic, clients, duration).await?;
     server.core.set_auth_options(AuthOptions::default());
 
-    let idle = latencies(&list, &bearer, args.samples).await?;
-    let flood = with_flood(&list, clients, latencies(&list, &bearer, args.samples)).await?;
+    // Idle and flooded samples alternate in rounds, so that a change of
+    // load on the machine during the run weighs on both alike.
+    let (mut idle, mut flood) = (Vec::new(), Flooded::default());
+    let chunk = (args.samples / ROUNDS).max(1);
+    for _ in 0..ROUNDS {
+        idle.extend(latencies(&list, &bearer, chunk).await?);
+        flood.add(with_flood(&list, clients, latencies(&list, &bearer, chunk)).await?);
+    }
     let open_list = format!("{}{LIST}", server.open);
     let unlimited = with_flood(
         &open_list,
@@ -252,6 +263,7 @@ async fn measure(args: &BenchApiArgs, server: &BenchServer) -> anyhow::Result<Fi
         clients,
         duration_s: duration.as_secs_f64(),
         healthz_rps: healthz,
+        token_auth_only_rps: token_auth_only,
         token_get_rps: token_get,
         basic_get_rps: basic_get,
         basic_uncached_get_rps: basic_uncached,
@@ -300,6 +312,17 @@ async fn login(base: &str) -> anyhow::Result<String> {
 /// Successful requests per second of `clients` clients, each with its own
 /// connection, sending `GET url` back to back for `duration`.
 async fn rate(url: &str, auth: &Auth, clients: u32, duration: Duration) -> anyhow::Result<f64> {
+    rate_of(url, auth, clients, duration, 200).await
+}
+
+/// As [`rate`], counting answers with status `expected`; any other fails.
+async fn rate_of(
+    url: &str,
+    auth: &Auth,
+    clients: u32,
+    duration: Duration,
+    expected: u16,
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -312,8 +335,8 @@ async fn rate(url: &str, auth: &Auth, clients: u32, duration: Duration) -> anyho
                 let response = auth.apply(http.get(&url)).send().await?;
                 let status = response.status();
                 response.bytes().await?;
-                if !status.is_success() {
-                    bail!("GET {url} answered {status}");
+                if status.as_u16() != expected {
+                    bail!("GET {url} answered {status}, not {expected}");
                 }
                 ok += 1;
             }
@@ -346,11 +369,24 @@ async fn latencies(url: &str, auth: &Auth, n: u32) -> anyhow::Result<Vec<Duratio
     Ok(out)
 }
 
+/// Rounds of alternating idle and flooded latency samples.
+const ROUNDS: u32 = 5;
+
+#[derive(Default)]
 struct Flooded {
     latencies: Vec<Duration>,
     requests: u64,
     unauthorized: u64,
     limited: u64,
+}
+
+impl Flooded {
+    fn add(&mut self, other: Flooded) {
+        self.latencies.extend(other.latencies);
+        self.requests += other.requests;
+        self.unauthorized += other.unauthorized;
+        self.limited += other.limited;
+    }
 }
 
 /// Runs `work` while `clients` clients send wrong passwords for the admin
@@ -453,6 +489,11 @@ fn print_summary(f: &Figures) {
         f.clients, f.duration_s
     );
     println!("  /healthz              {:>9.0} req/s", f.healthz_rps);
+    println!(
+        "  token, 404 (auth only) {:>8.0} req/s  {:>5.1} % of healthz",
+        f.token_auth_only_rps,
+        f.token_auth_only_rps / f.healthz_rps * 100.0
+    );
     println!(
         "  GET list, token       {:>9.0} req/s  {:>5.1} % of healthz (target >= 30 %: {})",
         f.token_get_rps,
