@@ -160,6 +160,7 @@ struct Figures {
     clients: u32,
     duration_s: f64,
     healthz_rps: f64,
+    token_auth_only_rps: f64,
     token_get_rps: f64,
     basic_get_rps: f64,
     basic_uncached_get_rps: f64,
@@ -178,6 +179,7 @@ struct Figures {
     unlimited_flood_requests: u64,
     login_unknown_p50_ms: f64,
     login_known_wrong_p50_ms: f64,
+    /// Median over pairs of (unknown / known), each pair timed back to back.
     login_unknown_vs_known: f64,
     targets: Targets,
 }
@@ -220,6 +222,10 @@ async fn measure(args: &BenchApiArgs, server: &BenchServer) -> anyhow::Result<Fi
         duration,
     )
     .await?;
+    // Authenticated, then answered 404 by the handler: what authentication
+    // alone costs, without the list.
+    let nowhere = format!("{}/xosapi/v1/core/nowhere", server.limited);
+    let token_auth_only = rate_of(&nowhere, &bearer, clients, duration, 404).await?;
     let token_get = rate(&list, &bearer, clients, duration).await?;
     let basic_get = rate(&list, &basic, clients, duration).await?;
     server.core.set_auth_options(AuthOptions {
@@ -228,8 +234,14 @@ async fn measure(args: &BenchApiArgs, server: &BenchServer) -> anyhow::Result<Fi
     let basic_uncached = rate(&list, &basic, clients, duration).await?;
     server.core.set_auth_options(AuthOptions::default());
 
-    let idle = latencies(&list, &bearer, args.samples).await?;
-    let flood = with_flood(&list, clients, latencies(&list, &bearer, args.samples)).await?;
+    // Idle and flooded samples alternate in rounds, so that a change of
+    // load on the machine during the run weighs on both alike.
+    let (mut idle, mut flood) = (Vec::new(), Flooded::default());
+    let chunk = (args.samples / ROUNDS).max(1);
+    for _ in 0..ROUNDS {
+        idle.extend(latencies(&list, &bearer, chunk).await?);
+        flood.add(with_flood(&list, clients, latencies(&list, &bearer, chunk)).await?);
+    }
     let open_list = format!("{}{LIST}", server.open);
     let unlimited = with_flood(
         &open_list,
@@ -247,11 +259,20 @@ async fn measure(args: &BenchApiArgs, server: &BenchServer) -> anyhow::Result<Fi
     let token_vs_healthz = token_get / healthz;
     let basic_vs_healthz = basic_get / healthz;
     let flood_vs_idle = flood_p50 / idle_p50;
-    let login_ratio = unknown_p50 / known_p50;
+    // The median of each pair's ratio: a pair is timed back to back, so a
+    // change of load on the machine between pairs cancels out.
+    let mut ratios: Vec<f64> = unknown
+        .iter()
+        .zip(&known)
+        .map(|(u, k)| u.as_secs_f64() / k.as_secs_f64().max(1e-9))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let login_ratio = ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN);
     Ok(Figures {
         clients,
         duration_s: duration.as_secs_f64(),
         healthz_rps: healthz,
+        token_auth_only_rps: token_auth_only,
         token_get_rps: token_get,
         basic_get_rps: basic_get,
         basic_uncached_get_rps: basic_uncached,
@@ -300,6 +321,17 @@ async fn login(base: &str) -> anyhow::Result<String> {
 /// Successful requests per second of `clients` clients, each with its own
 /// connection, sending `GET url` back to back for `duration`.
 async fn rate(url: &str, auth: &Auth, clients: u32, duration: Duration) -> anyhow::Result<f64> {
+    rate_of(url, auth, clients, duration, 200).await
+}
+
+/// As [`rate`], counting answers with status `expected`; any other fails.
+async fn rate_of(
+    url: &str,
+    auth: &Auth,
+    clients: u32,
+    duration: Duration,
+    expected: u16,
+) -> anyhow::Result<f64> {
     let started = Instant::now();
     let deadline = started + duration;
     let mut tasks = Vec::new();
@@ -312,8 +344,8 @@ async fn rate(url: &str, auth: &Auth, clients: u32, duration: Duration) -> anyho
                 let response = auth.apply(http.get(&url)).send().await?;
                 let status = response.status();
                 response.bytes().await?;
-                if !status.is_success() {
-                    bail!("GET {url} answered {status}");
+                if status.as_u16() != expected {
+                    bail!("GET {url} answered {status}, not {expected}");
                 }
                 ok += 1;
             }
@@ -346,11 +378,24 @@ async fn latencies(url: &str, auth: &Auth, n: u32) -> anyhow::Result<Vec<Duratio
     Ok(out)
 }
 
+/// Rounds of alternating idle and flooded latency samples.
+const ROUNDS: u32 = 5;
+
+#[derive(Default)]
 struct Flooded {
     latencies: Vec<Duration>,
     requests: u64,
     unauthorized: u64,
     limited: u64,
+}
+
+impl Flooded {
+    fn add(&mut self, other: Flooded) {
+        self.latencies.extend(other.latencies);
+        self.requests += other.requests;
+        self.unauthorized += other.unauthorized;
+        self.limited += other.limited;
+    }
 }
 
 /// Runs `work` while `clients` clients send wrong passwords for the admin
@@ -424,8 +469,14 @@ async fn login_timing(base: &str, n: u32) -> anyhow::Result<(Vec<Duration>, Vec<
     };
     let (mut unknown, mut known) = (Vec::new(), Vec::new());
     for i in 0..n + 3 {
-        let u = attempt(format!("nobody-{i}@example.org")).await?;
-        let k = attempt(ADMIN_EMAIL.to_owned()).await?;
+        // Which goes first alternates, so neither gains from the other.
+        let (u, k) = if i % 2 == 0 {
+            let u = attempt(format!("nobody-{i}@example.org")).await?;
+            (u, attempt(ADMIN_EMAIL.to_owned()).await?)
+        } else {
+            let k = attempt(ADMIN_EMAIL.to_owned()).await?;
+            (attempt(format!("nobody-{i}@example.org")).await?, k)
+        };
         // The first three of each warm up (connection, the dummy hash).
         if i >= 3 {
             unknown.push(u);
@@ -453,6 +504,11 @@ fn print_summary(f: &Figures) {
         f.clients, f.duration_s
     );
     println!("  /healthz              {:>9.0} req/s", f.healthz_rps);
+    println!(
+        "  token, 404 (auth only) {:>8.0} req/s  {:>5.1} % of healthz",
+        f.token_auth_only_rps,
+        f.token_auth_only_rps / f.healthz_rps * 100.0
+    );
     println!(
         "  GET list, token       {:>9.0} req/s  {:>5.1} % of healthz (target >= 30 %: {})",
         f.token_get_rps,
@@ -484,7 +540,7 @@ fn print_summary(f: &Figures) {
         f.unlimited_flood_p50_ms, f.unlimited_flood_vs_idle, f.unlimited_flood_requests
     );
     println!(
-        "  login p50: unknown user {:.2} ms, known user with wrong password {:.2} ms (ratio {:.3}, target within 10 %: {})",
+        "  login p50: unknown user {:.2} ms, known user with wrong password {:.2} ms (median pair ratio {:.3}, target within 10 %: {})",
         f.login_unknown_p50_ms,
         f.login_known_wrong_p50_ms,
         f.login_unknown_vs_known,
