@@ -103,8 +103,8 @@ fn the_real_core_policies_type_check_and_bind_their_validators() {
 #[test]
 fn python_escapes_other_than_membership_are_refused_where_they_are() {
     let errors = check(
-        "policy alpha_name < {{ obj.name.isalpha() }} >\n\
-         policy spaced < {{ ' ' in obj.is_admin }} >\n",
+        "policy site_policy < {{ obj.name.isalpha() }} >\n\
+         policy user_policy < {{ ' ' in obj.is_admin }} >\n",
         "",
     );
     assert!(

@@ -66,6 +66,10 @@ impl Schema {
             .map_err(|e| ValidationErrors(vec![e.clone()]))?;
         // Only what is kept is copied: a service checked with its own core
         // file keeps few built-in models.
+        // The built-in policies read `User` and `Privilege`: files that
+        // bring their own (a core of their own, a test's models) do not
+        // get them, as they would be checked against other models.
+        let own_principals = defined.contains("User") || defined.contains("Privilege");
         let mut builtin = File {
             name: core.name.clone(),
             options: core.options.clone(),
@@ -75,6 +79,12 @@ impl Schema {
                 .iter()
                 .filter(|m| !defined.contains(m.name.as_str()))
                 .cloned()
+                .map(|mut m| {
+                    if own_principals {
+                        m.policy = None;
+                    }
+                    m
+                })
                 .collect(),
             enums: core.enums.clone(),
         };
