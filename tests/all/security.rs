@@ -98,6 +98,11 @@ type Case = (
     u16,
 );
 
+/// `PUT path body` as `who`.
+async fn put_as(server: &Server, who: (&str, &str), path: &str, body: Value) -> (u16, Value) {
+    server.request_as(who, Method::PUT, path, Some(body)).await
+}
+
 /// The ids a user sees in a collection.
 async fn listed(server: &Server, who: (&str, &str), collection: &str) -> Vec<i64> {
     let (status, body) = server.request_as(who, Method::GET, collection, None).await;
@@ -282,23 +287,15 @@ async fn users_cannot_escalate_and_the_last_admin_stays() {
     };
 
     // Making oneself admin or read-write, or anyone admin.
-    let answer = server
-        .request_as(
-            ALICE,
-            Method::PUT,
-            &user(w.alice),
-            Some(json!({ "is_admin": true })),
-        )
-        .await;
+    let answer = put_as(&server, ALICE, &user(w.alice), json!({ "is_admin": true })).await;
     refused(&answer, 403, "only admins may set `is_admin`");
-    let answer = server
-        .request_as(
-            CAROL,
-            Method::PUT,
-            &user(w.carol),
-            Some(json!({ "is_readonly": false })),
-        )
-        .await;
+    let answer = put_as(
+        &server,
+        CAROL,
+        &user(w.carol),
+        json!({ "is_readonly": false }),
+    )
+    .await;
     assert_eq!(answer.0, 403, "{}", answer.1);
     let answer = server
         .request_as(
@@ -327,43 +324,39 @@ async fn users_cannot_escalate_and_the_last_admin_stays() {
     assert_eq!(answer.0, 201, "{}", answer.1);
 
     // Passwords: not another's (unless admin), one's own only with the old.
-    let answer = server
-        .request_as(
-            BOB,
-            Method::PUT,
-            &user(w.alice),
-            Some(json!({ "password": "taken-over" })),
-        )
-        .await;
+    let answer = put_as(
+        &server,
+        BOB,
+        &user(w.alice),
+        json!({ "password": "taken-over" }),
+    )
+    .await;
     refused(&answer, 403, "another user's password");
-    let answer = server
-        .request_as(
-            ALICE,
-            Method::PUT,
-            &user(w.alice),
-            Some(json!({ "password": "new-one" })),
-        )
-        .await;
+    let answer = put_as(
+        &server,
+        ALICE,
+        &user(w.alice),
+        json!({ "password": "new-one" }),
+    )
+    .await;
     refused(&answer, 403, "old_password");
-    let answer = server
-        .request_as(
-            ALICE,
-            Method::PUT,
-            &user(w.alice),
-            Some(json!({ "password": "new-one", "old_password": "guess" })),
-        )
-        .await;
+    let answer = put_as(
+        &server,
+        ALICE,
+        &user(w.alice),
+        json!({ "password": "new-one", "old_password": "guess" }),
+    )
+    .await;
     refused(&answer, 403, "not the current password");
     let (status, _) = server.request_as(ALICE, Method::GET, SITES, None).await;
     assert_eq!(status, 200, "a refused change left the password as it was");
-    let answer = server
-        .request_as(
-            ALICE,
-            Method::PUT,
-            &user(w.alice),
-            Some(json!({ "password": "new-one", "old_password": SECRET })),
-        )
-        .await;
+    let answer = put_as(
+        &server,
+        ALICE,
+        &user(w.alice),
+        json!({ "password": "new-one", "old_password": SECRET }),
+    )
+    .await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     let (status, _) = server.request_as(ALICE, Method::GET, SITES, None).await;
     assert_eq!(status, 401, "the old password still works");
@@ -371,14 +364,7 @@ async fn users_cannot_escalate_and_the_last_admin_stays() {
     let (status, _) = server.request_as(alice, Method::GET, SITES, None).await;
     assert_eq!(status, 200);
     // The admin's user is out of reach.
-    let answer = server
-        .request_as(
-            alice,
-            Method::PUT,
-            &user(root_id),
-            Some(json!({ "password": "x" })),
-        )
-        .await;
+    let answer = put_as(&server, alice, &user(root_id), json!({ "password": "x" })).await;
     assert_eq!(answer.0, 404, "{}", answer.1);
     let answer = server
         .request_as(alice, Method::DELETE, &user(root_id), None)
@@ -590,14 +576,13 @@ async fn every_write_is_audited_with_its_principal_and_secrets_redacted() {
     );
 
     // A user's update and delete, and a TOSCA write, name that user.
-    let answer = server
-        .request_as(
-            BOB,
-            Method::PUT,
-            &format!("{SITES}/{}", w.site_a),
-            Some(json!({ "abbreviated_name": "A" })),
-        )
-        .await;
+    let answer = put_as(
+        &server,
+        BOB,
+        &format!("{SITES}/{}", w.site_a),
+        json!({ "abbreviated_name": "A" }),
+    )
+    .await;
     assert_eq!(answer.0, 200, "{}", answer.1);
     let recipe = "tosca_definitions_version: tosca_simple_yaml_1_0\n\
         topology_template:\n  node_templates:\n    site-a:\n      type: tosca.nodes.Site\n\

@@ -67,6 +67,14 @@ impl Access {
         self.ctx.service()
     }
 
+    /// A transaction whose writes the audit log puts on this invocation.
+    pub(crate) async fn begin(&self) -> Result<syncplane_core::CoreTx, crate::host::Fault> {
+        self.core
+            .begin_as(self.principal())
+            .await
+            .map_err(crate::host::core_fault)
+    }
+
     /// Who the audit log names for this invocation's writes.
     pub(crate) fn principal(&self) -> syncplane_core::Principal {
         syncplane_core::Principal::Service {

@@ -263,15 +263,7 @@ impl CoreTx {
         id: i64,
         mut input: Map<String, Value>,
     ) -> Result<Object> {
-        self.act_as(who.clone());
-        let current = self.visible(who, id).await?;
-        let mut snapshot = self.snapshot();
-        if !self
-            .may(who, Access::Write, &current, &mut snapshot)
-            .await?
-        {
-            return Err(forbidden(who, "change", &current));
-        }
+        let current = self.writable(who, id, "change").await?;
         if self.registry_arc().schema().is_a(&current.model, "User") {
             users::check_change(&self.auth().hasher, who, Some(&current), &mut input).await?;
         }
@@ -293,6 +285,14 @@ impl CoreTx {
     /// [`Error::NotFound`], [`Error::Forbidden`], and as
     /// [`CoreTx::delete`].
     pub async fn delete_as(&mut self, who: &Principal, id: i64) -> Result<()> {
+        self.writable(who, id, "delete").await?;
+        self.delete(id).await
+    }
+
+    /// The object `id` that `who` is about to `action`: not found when
+    /// they may not read it, forbidden when they may not write it. The
+    /// transaction's writes are put on `who` from here on.
+    async fn writable(&mut self, who: &Principal, id: i64, action: &str) -> Result<Object> {
         self.act_as(who.clone());
         let current = self.visible(who, id).await?;
         let mut snapshot = self.snapshot();
@@ -300,9 +300,9 @@ impl CoreTx {
             .may(who, Access::Write, &current, &mut snapshot)
             .await?
         {
-            return Err(forbidden(who, "delete", &current));
+            return Err(forbidden(who, action, &current));
         }
-        self.delete(id).await
+        Ok(current)
     }
 
     /// The object `id`, or not found when `who` may not read it.

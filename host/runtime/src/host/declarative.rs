@@ -79,11 +79,7 @@ impl StepState {
             }
         }
         // One transaction: the engine never sees the object without its flags.
-        let core = &self.access.core;
-        let mut tx = core
-            .begin_as(self.access.principal())
-            .await
-            .map_err(core_fault)?;
+        let mut tx = self.access.begin().await?;
         let object = tx.create(&model, fields).await.map_err(core_fault)?;
         if !flags.is_empty() {
             tx.set_flags(object.id, &flags).await.map_err(core_fault)?;
@@ -101,12 +97,7 @@ impl StepState {
         self.enter()?;
         let before = self.access.writable_object(id).await?;
         let fields = visible(&before.model, fields)?;
-        let mut tx = self
-            .access
-            .core
-            .begin_as(self.access.principal())
-            .await
-            .map_err(core_fault)?;
+        let mut tx = self.access.begin().await?;
         let after = tx.update(before.id, fields).await.map_err(core_fault)?;
         if always_update_timestamp && after.sync.change_seq == before.sync.change_seq {
             tx.touch(before.id).await.map_err(core_fault)?;
@@ -117,12 +108,7 @@ impl StepState {
     pub(crate) async fn decl_delete(&mut self, id: u64) -> Result<(), Fault> {
         self.enter()?;
         let object = self.access.writable_object(id).await?;
-        let mut tx = self
-            .access
-            .core
-            .begin_as(self.access.principal())
-            .await
-            .map_err(core_fault)?;
+        let mut tx = self.access.begin().await?;
         tx.delete(object.id).await.map_err(core_fault)?;
         tx.commit().await.map_err(core_fault)
     }
