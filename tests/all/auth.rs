@@ -53,11 +53,7 @@ async fn login(server: &Server, username: &str, password: &str) -> (u16, Value, 
         .await
         .expect("login");
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let retry_after = crate::util::retry_after(&response);
     let body = response.json().await.unwrap_or(Value::Null);
     (status, body, retry_after)
 }

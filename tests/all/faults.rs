@@ -36,11 +36,7 @@ async fn send(
         Err(e) => panic!("{method_name} {path}: {e}\nserver log:\n{}", server.log()),
     };
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let retry_after = crate::util::retry_after(&response);
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, retry_after, body)

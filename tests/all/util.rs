@@ -275,6 +275,15 @@ impl Drop for Server {
     }
 }
 
+/// The `Retry-After` header of an answer, if it has one.
+pub fn retry_after(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
 /// Everything a server on `data_dir` logged so far, after it stopped too.
 pub fn read_log(data_dir: &Path) -> String {
     std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default()

@@ -28,11 +28,7 @@ pub async fn read(
     user: User,
     Query(params): Query<AuditParams>,
 ) -> Result<Json<Value>, ApiError> {
-    if !user.is_admin() {
-        return Err(ApiError::Forbidden(
-            "only administrators may read the audit log".into(),
-        ));
-    }
+    user.require_admin("read the audit log")?;
     let query = AuditQuery {
         model: params.model,
         principal: params.user,

@@ -43,6 +43,18 @@ impl User {
         self.0.fields.get("is_admin") == Some(&Value::Bool(true))
     }
 
+    /// Refused (403) unless the user is an administrator; `what` completes
+    /// "only administrators may ...".
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only administrators may {what}"
+            )))
+        }
+    }
+
     /// Whether the user may not write anything.
     pub fn is_readonly(&self) -> bool {
         self.0.fields.get("is_readonly") == Some(&Value::Bool(true))

@@ -84,13 +84,12 @@ impl InstallRequest {
 
 /// Host administration is for admins that are not read-only.
 fn admin_only(user: &User, what: &str) -> Result<(), ApiError> {
-    if user.is_admin() && !user.is_readonly() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "only administrators may {what}"
-        )))
+    if user.is_readonly() {
+        return Err(ApiError::Forbidden(format!(
+            "read-only users may not {what}"
+        )));
     }
+    user.require_admin(what)
 }
 
 /// Installs or upgrades a service package (admins only); with `dry_run`,
@@ -229,11 +228,7 @@ pub async fn list(State(state): State<AppState>, _user: User) -> Json<Value> {
 /// What the synchronizer is doing, per service and step (admins: last
 /// errors may quote any tenant's objects).
 pub async fn status(State(state): State<AppState>, user: User) -> Result<Json<Value>, ApiError> {
-    if !user.is_admin() {
-        return Err(ApiError::Forbidden(
-            "only administrators may read the synchronizer's status".into(),
-        ));
-    }
+    user.require_admin("read the synchronizer's status")?;
     Ok(Json(json!(state.host.status().await?)))
 }
 

@@ -295,14 +295,39 @@ impl Core {
         Ok(tx)
     }
 
+    /// A transaction to create a `model` object from `input`: a user's
+    /// password is hashed before it opens.
+    pub(crate) async fn begin_to_create(
+        &self,
+        model: &str,
+        input: &Map<String, Value>,
+    ) -> Result<CoreTx> {
+        let password = password_of(input).filter(|_| model == "User");
+        self.begin_with_passwords(password).await
+    }
+
+    /// A transaction to update object `id` from `input`: a user's password
+    /// is hashed before it opens (looked up first, so as not to hash for
+    /// nothing).
+    pub(crate) async fn begin_to_update(
+        &self,
+        id: i64,
+        input: &Map<String, Value>,
+    ) -> Result<CoreTx> {
+        let password = match password_of(input) {
+            Some(p) if self.get(id).await?.is_some_and(|o| o.model == "User") => Some(p),
+            _ => None,
+        };
+        self.begin_with_passwords(password).await
+    }
+
     /// Creates an object in its own transaction.
     ///
     /// # Errors
     ///
     /// See [`CoreTx::create`].
     pub async fn create(&self, model: &str, input: Map<String, Value>) -> Result<Object> {
-        let password = password_of(&input).filter(|_| model == "User");
-        let mut tx = self.begin_with_passwords(password).await?;
+        let mut tx = self.begin_to_create(model, &input).await?;
         let object = tx.create(model, input).await?;
         tx.commit().await?;
         Ok(object)
@@ -314,12 +339,7 @@ impl Core {
     ///
     /// See [`CoreTx::update`].
     pub async fn update(&self, id: i64, input: Map<String, Value>) -> Result<Object> {
-        // Only a user's password is hashed: look before hashing for nothing.
-        let password = match password_of(&input) {
-            Some(p) if self.get(id).await?.is_some_and(|o| o.model == "User") => Some(p),
-            _ => None,
-        };
-        let mut tx = self.begin_with_passwords(password).await?;
+        let mut tx = self.begin_to_update(id, &input).await?;
         let object = tx.update(id, input).await?;
         tx.commit().await?;
         Ok(object)
@@ -845,7 +865,7 @@ impl CoreTx {
 }
 
 /// The clear-text password of an input, if it sets a non-empty one.
-pub(crate) fn password_of(input: &Map<String, Value>) -> Option<&str> {
+fn password_of(input: &Map<String, Value>) -> Option<&str> {
     input
         .get("password")
         .and_then(Value::as_str)

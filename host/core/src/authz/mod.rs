@@ -20,7 +20,7 @@ mod users;
 use serde_json::{Map, Value};
 use syncplane_xproto::{Access, ObjectRef, PolicyExpr};
 
-use crate::core::{Core, CoreTx, password_of};
+use crate::core::{Core, CoreTx};
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::registry::Registry;
@@ -353,8 +353,7 @@ impl Core {
         model: &str,
         input: Map<String, Value>,
     ) -> Result<Object> {
-        let password = password_of(&input).filter(|_| model == "User");
-        let mut tx = self.begin_with_passwords(password).await?;
+        let mut tx = self.begin_to_create(model, &input).await?;
         let object = tx.create_as(who, model, input).await?;
         tx.commit().await?;
         Ok(object)
@@ -371,12 +370,7 @@ impl Core {
         id: i64,
         input: Map<String, Value>,
     ) -> Result<Object> {
-        // Hashed before the transaction opens (only a user's password).
-        let password = match password_of(&input) {
-            Some(p) if self.get(id).await?.is_some_and(|o| o.model == "User") => Some(p),
-            _ => None,
-        };
-        let mut tx = self.begin_with_passwords(password).await?;
+        let mut tx = self.begin_to_update(id, &input).await?;
         let object = tx.update_as(who, id, input).await?;
         tx.commit().await?;
         Ok(object)

@@ -128,6 +128,10 @@ impl Snapshot {
                 }
             },
             Need::Query((model, filters)) => {
+                let names = filters.iter().map(|(n, _)| n.clone()).collect();
+                self.first_asked
+                    .entry((model.clone(), names))
+                    .or_insert_with(|| filters.clone());
                 let found = live(tx.list(&model, &to_json_filters(&filters)).await?);
                 let refs = found.iter().map(object_ref).collect();
                 for object in found {
@@ -324,23 +328,14 @@ pub(crate) async fn decide(
             Err(error) => {
                 let missing = snapshot.missing.borrow_mut().take();
                 match missing {
-                    Some(need) => {
-                        if let Need::Query((model, filters)) = &need {
-                            let names = filters.iter().map(|(n, _)| n.clone()).collect();
-                            snapshot
-                                .first_asked
-                                .entry((model.clone(), names))
-                                .or_insert_with(|| filters.clone());
+                    Some(need) => match snapshot.load(tx, need).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_client_error() => {
+                            tracing::warn!(model = %target.model, object.id = target.id, error = %e, "policy reads data that is not there; denied");
+                            return Ok(false);
                         }
-                        match snapshot.load(tx, need).await {
-                            Ok(()) => {}
-                            Err(e) if e.is_client_error() => {
-                                tracing::warn!(model = %target.model, object.id = target.id, error = %e, "policy reads data that is not there; denied");
-                                return Ok(false);
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
+                        Err(e) => return Err(e),
+                    },
                     None => {
                         tracing::warn!(model = %target.model, object.id = target.id, %error, "policy could not be decided; denied");
                         return Ok(false);
