@@ -25,6 +25,7 @@ impl TuningArgs {
             },
             concurrency: self.concurrency as usize,
             batch_size: self.batch_size,
+            ..EngineConfig::default()
         };
         config.limits = Limits {
             deadline: self.step_timeout,

@@ -13,6 +13,7 @@ use tracing::{debug, error, info, warn};
 use crate::backoff::RetryPolicy;
 use crate::cohort::{Node, cohorts};
 use crate::error::Result;
+use crate::limits::ServiceLimits;
 use crate::outcome::SyncStep;
 use crate::policy::{ModelPolicy, awaits_policies, run_policies};
 use crate::runner::{Phase, Runner, Verdict, Work};
@@ -44,6 +45,8 @@ pub struct EngineConfig {
     /// which follows at once. Bounds memory and makes progress durable in
     /// steps. Default: 2000.
     pub batch_size: u32,
+    /// What a service may use unless the operator set its own limits.
+    pub service_limits: ServiceLimits,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             retry: RetryPolicy::default(),
             concurrency: 4,
             batch_size: 2000,
+            service_limits: ServiceLimits::default(),
         }
     }
 }
@@ -90,6 +94,7 @@ pub struct Engine {
     steps: Arc<RwLock<BTreeMap<String, Vec<SyncStep>>>>,
     policies: Arc<RwLock<BTreeMap<String, Vec<ModelPolicy>>>>,
     model_deps: Arc<RwLock<BTreeMap<String, Vec<ModelDep>>>>,
+    limits: Arc<RwLock<BTreeMap<String, ServiceLimits>>>,
     table: Arc<Mutex<Option<CachedTable>>>,
     wake: Arc<Notify>,
     stats: Arc<Stats>,
@@ -111,6 +116,7 @@ impl Engine {
             steps: Arc::default(),
             policies: Arc::default(),
             model_deps: Arc::default(),
+            limits: Arc::default(),
             table: Arc::default(),
             wake: Arc::default(),
             stats: Arc::default(),
@@ -131,6 +137,30 @@ impl Engine {
     /// depends_on)` a service's model-deps file declares.
     pub fn set_service_model_deps(&self, service: &str, deps: Vec<ModelDep>) {
         self.replace(&self.model_deps, service, deps);
+    }
+
+    /// Sets what `service` may use of the engine; `None` returns it to the
+    /// defaults of [`EngineConfig::service_limits`].
+    pub fn set_service_limits(&self, service: &str, limits: Option<ServiceLimits>) {
+        let mut all = match self.limits.write() {
+            Ok(all) => all,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match limits {
+            Some(limits) => all.insert(service.to_owned(), limits),
+            None => all.remove(service),
+        };
+    }
+
+    /// What `service` may use of the engine now.
+    pub fn service_limits(&self, service: &str) -> ServiceLimits {
+        let all = match self.limits.read() {
+            Ok(all) => all,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        all.get(service)
+            .copied()
+            .unwrap_or(self.config.service_limits)
     }
 
     /// Installs (or replaces) the model policies of `service` and wakes the loop.

@@ -44,6 +44,6 @@ pub use plan::{Action, ModelChange, ModelCount, Plan};
 pub use pulls::PullStepStatus;
 pub use registry::InstalledService;
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
-pub use syncplane_engine::{EngineConfig, RetryPolicy, Stats, StepActivity};
+pub use syncplane_engine::{EngineConfig, RetryPolicy, ServiceLimits, Stats, StepActivity};
 pub use syncplane_runtime::Limits;
 pub use syncplane_runtime::capability;
