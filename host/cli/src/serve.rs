@@ -25,6 +25,7 @@ impl TuningArgs {
             },
             concurrency: self.concurrency as usize,
             batch_size: self.batch_size,
+            shutdown_grace: self.shutdown_grace,
             ..EngineConfig::default()
         };
         config.limits = Limits {

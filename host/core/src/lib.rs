@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use input::decode_create;
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use registry::Registry;
-pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord};
+pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord, Work};
 pub use time::{now_ms, now_secs};
 pub use tokens::{IssuedToken, TOKENS_NAMESPACE, TokenInfo, TokenKind};
 pub use users::ADMIN_EMAIL;

@@ -42,6 +42,17 @@ pub enum SyncRecord {
     },
 }
 
+/// The kinds of work the engine takes from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Work {
+    /// A model policy has not handled the object's latest version.
+    Policy,
+    /// The object changed since it was last enacted.
+    Sync,
+    /// The object is deleted and waits for its teardown or purge.
+    Teardown,
+}
+
 fn due(now: i64) -> Condition {
     Condition::Any(vec![
         Condition::IsNull(NEXT_RETRY.into()),
@@ -218,8 +229,7 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn pending(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
-        self.select_leaf(model, &[Condition::Sql(PENDING), due(now_ms())], limit)
-            .await
+        self.ready(model, Work::Sync, 0, limit).await
     }
 
     /// Objects whose leaf model is `model`, marked deleted and due for
@@ -229,8 +239,36 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn deleted(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
-        self.select_leaf(model, &[Condition::Sql(DELETED), due(now_ms())], limit)
-            .await
+        self.ready(model, Work::Teardown, 0, limit).await
+    }
+
+    /// Objects of leaf model `model` with `work` due now and an id above
+    /// `after`; at most `limit`, lowest ids first. Reading on from the last
+    /// id seen lets a scheduler walk a long queue without reading the
+    /// objects it already holds again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`] or a database failure.
+    pub async fn ready(
+        &self,
+        model: &str,
+        work: Work,
+        after: i64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Object>> {
+        let mut conditions = match work {
+            Work::Sync => vec![Condition::Sql(PENDING), due(now_ms())],
+            Work::Teardown => vec![Condition::Sql(DELETED), due(now_ms())],
+            Work::Policy => return self.policy_ready(model, after, limit).await,
+        };
+        if after > 0 {
+            conditions.push(Condition::AtLeast(
+                "id".into(),
+                SqlValue::Integer(after + 1),
+            ));
+        }
+        self.select_leaf(model, &conditions, limit).await
     }
 
     /// The earliest retry time among objects of `models` that have work.
