@@ -108,6 +108,7 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
             axum::routing::delete(sessions::revoke),
         )
         .route("/run", post(tosca::run))
+        .route("/delete", post(tosca::delete))
         .route("/custom_type/{name}", get(tosca::show_custom_type))
         .route(
             "/xosapi/v1/{app}/{collection}",

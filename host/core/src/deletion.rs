@@ -164,13 +164,6 @@ impl CoreTx {
         if let Some(who) = who {
             self.authorize_cascade(who, &root, &plan).await?;
         }
-        let _span = tracing::debug_span!(
-            "delete",
-            model = %root.model,
-            object.id = root.id,
-            cascaded = plan.len()
-        )
-        .entered();
         self.mark_deleted(&root, None).await?;
         let mut cascaded = Vec::with_capacity(plan.len());
         for (object, why) in &plan.deletes {
@@ -199,7 +192,12 @@ impl CoreTx {
             }
             cascaded.extend(mine.into_iter().cloned());
         }
-        tracing::debug!(cascaded = cascaded.len(), "object deleted");
+        tracing::debug!(
+            model = %root.model,
+            object.id = root.id,
+            cascaded = cascaded.len(),
+            "object deleted"
+        );
         Ok(Deletion {
             model: root.model,
             id: root.id,
