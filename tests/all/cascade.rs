@@ -277,9 +277,7 @@ async fn an_object_without_steps_is_purged_only_once_nothing_links_to_it() {
         .create(PODS, json!({ "name": "stuck-pod", "region_id": region }))
         .await;
     server
-        .wait_for(&format!("{PODS}/{pod}"), LIMIT, |o| {
-            o["backend_code"] == 1
-        })
+        .wait_for(&format!("{PODS}/{pod}"), LIMIT, |o| o["backend_code"] == 1)
         .await;
 
     let (status, answer) = server
@@ -313,10 +311,7 @@ async fn an_object_without_steps_is_purged_only_once_nothing_links_to_it() {
 
     // Once the box can be torn down and is purged, the region goes too.
     server
-        .put(
-            &format!("{PODS}/{pod}"),
-            json!({ "name": "unstuck-pod" }),
-        )
+        .put(&format!("{PODS}/{pod}"), json!({ "name": "unstuck-pod" }))
         .await;
     for path in [format!("{PODS}/{pod}"), format!("{REGIONS}/{region}")] {
         let started = std::time::Instant::now();
