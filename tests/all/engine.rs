@@ -518,3 +518,25 @@ async fn a_model_policy_creates_a_linked_object_before_the_sync_and_cleans_up_on
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_topic_name_can_be_published_over_rest() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    for (path, topic) in [
+        ("sites/eu/changes", "sites/eu/changes"),
+        ("sites%2Fus", "sites/us"),
+        ("plain", "plain"),
+    ] {
+        let (status, answer) = server
+            .request(
+                reqwest::Method::POST,
+                &format!("/syncplane/v1/events/{path}"),
+                Some(json!({ "key": "k", "value": "v" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(answer["topic"], topic, "{answer}");
+        assert_eq!(answer["subscribers"], 0, "{answer}");
+    }
+}
