@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bad_input;
 mod capabilities;
+mod cascade;
 mod demo;
 mod engine;
 mod faults;

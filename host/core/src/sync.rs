@@ -341,6 +341,16 @@ impl Core {
     /// Writes a pass's outcomes in one transaction. Objects that vanished
     /// meanwhile are skipped.
     ///
+    /// # Guarantees
+    ///
+    /// A purge never leaves a dangling link: an object that another object
+    /// (live, or deleted and not purged yet) still links to is not purged
+    /// unless that object is purged in the same batch. It stays deleted,
+    /// with `backend_status` saying what still links to it, and is purged
+    /// by a later batch once nothing does. Purging an object whose links
+    /// point at deleted objects announces those on the change feed as
+    /// [`ChangeKind::Deleted`], so that the synchronizer looks at them again.
+    ///
     /// # Errors
     ///
     /// A database failure; nothing is written then.
@@ -376,16 +386,7 @@ impl Core {
                 kind: ChangeKind::Bookkeeping,
             });
         }
-        for (id, model) in &batch.purges {
-            let table = tx.table(model)?;
-            if tx.store_tx().delete(&table, *id).await? {
-                tx.note(Change {
-                    id: *id,
-                    model: model.clone(),
-                    kind: ChangeKind::Purged,
-                });
-            }
-        }
+        tx.purge_unlinked(&batch.purges).await?;
         tx.commit().await
     }
 
@@ -408,24 +409,21 @@ impl Core {
         tx.commit().await
     }
 
-    /// Removes an object for good, after its teardown succeeded.
+    /// Removes an object for good, after its teardown succeeded, unless
+    /// something still links to it (see [`Core::apply`]). Returns whether
+    /// it was purged.
     ///
     /// # Errors
     ///
     /// A database failure.
-    pub async fn purge(&self, id: i64) -> Result<()> {
+    pub async fn purge(&self, id: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
         let Some(object) = tx.get(id).await? else {
-            return Ok(());
+            return Ok(false);
         };
-        let table = tx.table(&object.model)?;
-        tx.store_tx().delete(&table, id).await?;
-        tx.note(Change {
-            id,
-            model: object.model,
-            kind: ChangeKind::Purged,
-        });
-        tx.commit().await
+        let purged = tx.purge_unlinked(&[(id, object.model)]).await?;
+        tx.commit().await?;
+        Ok(purged == 1)
     }
 
     /// Writes feedback fields (`feedback_state` in xproto) of an object, as a
