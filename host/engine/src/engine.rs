@@ -1096,13 +1096,38 @@ message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone
     }
 
     #[tokio::test]
-    async fn a_teardown_waits_for_live_objects_that_still_link_to_it() {
-        let c = chain(&["s"], EngineConfig::default()).await;
+    async fn a_teardown_waits_for_the_objects_that_still_link_to_it() {
+        // Deferred objects come back at once; failed ones much later.
+        let config = EngineConfig {
+            retry: RetryPolicy {
+                retry_interval: Duration::ZERO,
+                backoff_base: Duration::from_secs(3600),
+                backoff_max: Duration::from_secs(3600),
+                backoff_disabled: false,
+            },
+            ..EngineConfig::default()
+        };
+        let c = chain(&["s"], config).await;
         let region = create(&c.core, "Region", json!({ "name": "eu" })).await;
-        let zone = create(&c.core, "Zone", json!({ "name": "z", "region_id": region })).await;
+        let zone = create(
+            &c.core,
+            "Zone",
+            json!({ "name": "bad-z", "region_id": region }),
+        )
+        .await;
         c.engine.run_pass().await.expect("pass");
         c.calls.lock().expect("lock").clear();
+        // The zone's required link cascades the delete; its teardown fails.
         c.core.delete(region).await.expect("delete");
+        c.engine.run_pass().await.expect("pass");
+        assert_eq!(*c.calls.lock().expect("lock"), ["s delete bad-z"]);
+        let waiting = c.core.get(region).await.expect("get").expect("still there");
+        assert_eq!(
+            waiting.fields["backend_status"],
+            json!(format!("waiting on Zone {zone}: bad-z is broken"))
+        );
+        // On its own, the region still waits for the zone that links to it.
+        c.calls.lock().expect("lock").clear();
         c.engine.run_pass().await.expect("pass");
         assert!(
             c.calls.lock().expect("lock").is_empty(),
