@@ -145,6 +145,37 @@ pub enum BenchCommand {
     /// idle and during a wrong-password flood, and login timing of an
     /// unknown user against a wrong password.
     Api(BenchApiArgs),
+    /// Measure one service's change-to-enacted latency alone, then while
+    /// another service has slow calls running and a backlog queued behind
+    /// them (no-op guests, a temporary embedded store).
+    Isolation(BenchIsolationArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIsolationArgs {
+    /// Calls of the busy service that sleep.
+    #[arg(long, default_value_t = 8)]
+    pub slow: u32,
+    /// How long each of them sleeps.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub slow_step: Duration,
+    /// No-op objects of the busy service queued behind the slow calls.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub backlog: u32,
+    /// Changes of the quiet service timed in each phase.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub changes: u32,
+    /// Deadline of one guest call.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub step_timeout: Duration,
+    /// Print one JSON object instead of a summary (no progress bars).
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the store here instead of a temporary directory (must not exist).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]

@@ -17,16 +17,16 @@ use tokio::sync::{broadcast, watch};
 
 use crate::args::BenchSyncArgs;
 
-const NOOP_DIR: &str = env!("SYNCPLANE_NOOP_DIR");
-const NOOP_MANIFEST: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/syncplane.toml"));
-const NOOP_XPROTO: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/models/noop.xproto"));
-const NOOP_WASM: &[u8] = include_bytes!(concat!(env!("SYNCPLANE_NOOP_WASM"), "/noop.wasm"));
+pub(crate) const NOOP_DIR: &str = env!("SYNCPLANE_NOOP_DIR");
+pub(crate) const NOOP_MANIFEST: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/syncplane.toml"));
+pub(crate) const NOOP_XPROTO: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/models/noop.xproto"));
+pub(crate) const NOOP_WASM: &[u8] = include_bytes!(concat!(env!("SYNCPLANE_NOOP_WASM"), "/noop.wasm"));
 
-const MODEL: &str = "NoopItem";
+pub(crate) const MODEL: &str = "NoopItem";
 /// Objects created per transaction while setting up.
 const CREATE_CHUNK: u32 = 5000;
 /// Give up when the engine makes no progress for this long.
-const STALL_LIMIT: Duration = Duration::from_secs(60);
+pub(crate) const STALL_LIMIT: Duration = Duration::from_secs(60);
 
 /// The figures, as `--json` prints them.
 #[derive(Debug, Serialize)]
@@ -45,7 +45,7 @@ struct Figures {
     invoke_overhead_us: f64,
 }
 
-fn noop_package() -> anyhow::Result<ServicePackage> {
+pub(crate) fn noop_package() -> anyhow::Result<ServicePackage> {
     let manifest = Manifest::parse(&format!("{NOOP_DIR}/syncplane.toml"), NOOP_MANIFEST)?;
     Ok(ServicePackage {
         manifest,
@@ -55,7 +55,7 @@ fn noop_package() -> anyhow::Result<ServicePackage> {
     })
 }
 
-fn progress(hidden: bool, len: u64, what: &'static str) -> ProgressBar {
+pub(crate) fn progress(hidden: bool, len: u64, what: &'static str) -> ProgressBar {
     if hidden {
         return ProgressBar::hidden();
     }
@@ -69,7 +69,7 @@ fn progress(hidden: bool, len: u64, what: &'static str) -> ProgressBar {
     bar
 }
 
-fn fields(name: String) -> Map<String, Value> {
+pub(crate) fn fields(name: String) -> Map<String, Value> {
     let mut map = Map::new();
     map.insert("name".into(), Value::String(name));
     map
@@ -108,20 +108,13 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
     wait_until_synced(&host, n, args.json).await?;
     let sync_seconds = started.elapsed().as_secs_f64();
 
-    let mut latencies = time_changes(&core, &ids, args.changes).await?;
+    let latencies = time_changes(&core, &ids, args.changes).await?;
     let _ = stop.send(true);
     engine.await.context("the engine task failed")?;
 
     let invoke_overhead_us = time_invocations(&host, &core, ids[0], args.invocations).await?;
 
-    latencies.sort();
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        latencies[i].as_secs_f64() * 1000.0
-    };
+    let percentile = |p: f64| crate::bench_api::percentile(&latencies, p);
     let figures = Figures {
         objects: n,
         concurrency: engine_config.concurrency,
@@ -202,7 +195,7 @@ async fn time_changes(core: &Core, ids: &[i64], changes: u32) -> anyhow::Result<
     Ok(out)
 }
 
-async fn enacted(
+pub(crate) async fn enacted(
     feed: &mut broadcast::Receiver<syncplane_core::Change>,
     id: i64,
 ) -> anyhow::Result<()> {

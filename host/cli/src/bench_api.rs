@@ -487,7 +487,8 @@ async fn login_timing(base: &str, n: u32) -> anyhow::Result<(Vec<Duration>, Vec<
 }
 
 /// The `p` quantile in milliseconds.
-fn percentile(samples: &[Duration], p: f64) -> f64 {
+/// The sample at or above rank `p` (0..=1), in milliseconds; 0 when none.
+pub(crate) fn percentile(samples: &[Duration], p: f64) -> f64 {
     let mut sorted = samples.to_vec();
     sorted.sort();
     if sorted.is_empty() {
