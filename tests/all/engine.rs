@@ -540,3 +540,43 @@ async fn any_topic_name_can_be_published_over_rest() {
         assert_eq!(answer["subscribers"], 0, "{answer}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_step_may_subscribe_by_a_pattern_over_topic_names() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let extra = format!(
+        "\n[[event_steps]]\nname = \"regions_by_pattern\"\ncomponent = {:?}\npattern = \"regions/(north|south)/.+\"\n",
+        test_guest("event_regions").display().to_string()
+    );
+    let server = start_with_chain_and(data.path(), &extra).await;
+    let publish = |topic: &'static str, key: &'static str| {
+        let server = &server;
+        async move {
+            let (status, answer) = server
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/syncplane/v1/events/{topic}"),
+                    Some(json!({ "key": key, "value": "created" })),
+                )
+                .await;
+            assert_eq!(status, 200, "{topic}: {answer}");
+            answer["subscribers"].as_u64().expect("subscribers")
+        }
+    };
+    assert_eq!(publish("regions/north/created", "pole").await, 1);
+    wait_for_log(&server, "the region the matching event named", |log| {
+        log.contains("chain synced pole")
+    })
+    .await;
+    // Only whole names match: neither another region nor a longer prefix.
+    assert_eq!(publish("regions/west/created", "west").await, 0);
+    assert_eq!(publish("old/regions/south/x", "old").await, 0);
+    let status = server.get("/syncplane/v1/status").await;
+    let step = status["services"][0]["event_steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["name"] == "regions_by_pattern"))
+        .cloned()
+        .expect("the step in the status");
+    assert_eq!(step["pattern"], "regions/(north|south)/.+", "{step}");
+    assert_eq!(step["events"], 1, "{step}");
+}

@@ -14,6 +14,8 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::subscription::Subscription;
+
 /// Events buffered for a slow step before it starts losing them.
 pub const BUS_CAPACITY: usize = 4096;
 
@@ -22,8 +24,11 @@ pub const BUS_CAPACITY: usize = 4096;
 pub struct EventStepStatus {
     /// The step name.
     pub name: String,
-    /// The topics it subscribes to.
+    /// The topics it subscribes to (empty with a pattern).
     pub topics: Vec<String>,
+    /// The pattern over topic names it subscribes with, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
     /// Events handled.
     pub events: u64,
     /// Events whose handling failed.
@@ -36,6 +41,7 @@ pub struct EventStepStatus {
 
 struct Listener {
     status: Arc<Mutex<EventStepStatus>>,
+    subscription: Subscription,
     task: JoinHandle<()>,
     /// Whether it listens on the in-process bus (not a broker).
     in_process: bool,
@@ -89,7 +95,7 @@ impl EventBus {
         let subscribed = lock(&self.listeners)
             .values()
             .flatten()
-            .filter(|l| l.in_process && lock(&l.status).topics.iter().any(|t| t == topic))
+            .filter(|l| l.in_process && l.subscription.matches(topic))
             .count();
         // No receiver at all is not an error: the event is simply not wanted.
         let _ = self.tx.send(event);
@@ -100,31 +106,33 @@ impl EventBus {
     pub(crate) fn set_service_steps(
         &self,
         service: &str,
-        steps: Vec<(Arc<WasmEventStep>, Vec<String>)>,
+        steps: Vec<(Arc<WasmEventStep>, Subscription)>,
         source: &EventSource,
     ) {
         let mut listeners = Vec::new();
-        for (step, topics) in steps {
+        for (step, subscription) in steps {
             let status = Arc::new(Mutex::new(EventStepStatus {
                 name: step.name().to_owned(),
-                topics: topics.clone(),
+                topics: subscription.topics().to_vec(),
+                pattern: subscription.pattern_text(),
                 ..EventStepStatus::default()
             }));
             let task = match source {
                 EventSource::InProcess => {
                     let rx = self.tx.subscribe();
-                    tokio::spawn(listen(step, topics, rx, Arc::clone(&status)))
+                    tokio::spawn(listen(step, subscription.clone(), rx, Arc::clone(&status)))
                 }
                 EventSource::Kafka { core, endpoint } => tokio::spawn(crate::kafka::consume(
                     core.clone(),
                     endpoint.clone(),
                     step,
-                    topics,
+                    subscription.clone(),
                     Arc::clone(&status),
                 )),
             };
             listeners.push(Listener {
                 status,
+                subscription,
                 task,
                 in_process: matches!(source, EventSource::InProcess),
             });
@@ -147,7 +155,7 @@ impl EventBus {
 
 async fn listen(
     step: Arc<WasmEventStep>,
-    topics: Vec<String>,
+    subscription: Subscription,
     mut rx: broadcast::Receiver<Arc<Event>>,
     status: Arc<Mutex<EventStepStatus>>,
 ) {
@@ -166,7 +174,7 @@ async fn listen(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if !topics.iter().any(|t| *t == event.topic) {
+        if !subscription.matches(&event.topic) {
             continue;
         }
         handle(&step, &event, &status).await;

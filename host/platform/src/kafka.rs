@@ -1,11 +1,13 @@
 //! Event steps fed from a Kafka-compatible broker.
 //!
-//! Each step reads every partition of each of its topics from the offset
+//! Each step reads every partition of each of its topics (those it lists,
+//! or every topic matching its pattern, looked for again every second) from the offset
 //! after the last event it handled, which the host keeps in its database:
 //! delivery is at least once across restarts (an event handled just before
 //! a crash may be handled again), and events published while the host was
 //! down are not lost.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,22 +21,24 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::events::{EventStepStatus, handle, lock};
+use crate::subscription::Subscription;
 
 /// Where consumed offsets are kept (`Core::put_record`).
 const OFFSETS: &str = "kafka-offsets";
 /// Pause before reconnecting or looking for a topic again.
 const RETRY: Duration = Duration::from_secs(1);
 
-/// Consumes `topics` from the broker at `endpoint` for `step`, forever.
+/// Consumes the topics `subscription` names or matches from the broker at
+/// `endpoint` for `step`, forever.
 pub(crate) async fn consume(
     core: Core,
     endpoint: String,
     step: Arc<WasmEventStep>,
-    topics: Vec<String>,
+    subscription: Subscription,
     status: Arc<Mutex<EventStepStatus>>,
 ) {
     loop {
-        match consume_once(&core, &endpoint, &step, &topics, &status).await {
+        match consume_once(&core, &endpoint, &step, &subscription, &status).await {
             Ok(()) => return,
             Err(message) => {
                 warn!(service = step.service(), step = step.name(), %endpoint, %message, "kafka consumer failed; reconnecting");
@@ -49,7 +53,7 @@ async fn consume_once(
     core: &Core,
     endpoint: &str,
     step: &Arc<WasmEventStep>,
-    topics: &[String],
+    subscription: &Subscription,
     status: &Arc<Mutex<EventStepStatus>>,
 ) -> Result<(), String> {
     let client = ClientBuilder::new(vec![endpoint.to_owned()])
@@ -57,47 +61,62 @@ async fn consume_once(
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
     let mut partitions = JoinSet::new();
-    for topic in topics {
-        // A topic may be created after the service is installed.
-        let found = loop {
+    let mut reading: HashSet<String> = HashSet::new();
+    loop {
+        // Topics may be created after the service is installed: listed
+        // ones until all are found, matching ones for as long as it runs.
+        let all_listed = matches!(subscription, Subscription::Topics(topics) if topics.iter().all(|t| reading.contains(t)));
+        if !all_listed {
             let listed = client
                 .list_topics()
                 .await
                 .map_err(|e| format!("cannot list topics: {e}"))?;
-            if let Some(t) = listed.into_iter().find(|t| t.name == *topic) {
-                break t;
+            for topic in listed {
+                if reading.contains(&topic.name) || !subscription.matches(&topic.name) {
+                    continue;
+                }
+                for partition in topic.partitions {
+                    let client = client
+                        .partition_client(
+                            topic.name.clone(),
+                            partition,
+                            UnknownTopicHandling::Retry,
+                        )
+                        .await
+                        .map_err(|e| format!("topic {} partition {partition}: {e}", topic.name))?;
+                    partitions.spawn(read_partition(
+                        core.clone(),
+                        Arc::clone(step),
+                        topic.name.clone(),
+                        partition,
+                        Arc::new(client),
+                        Arc::clone(status),
+                    ));
+                }
+                info!(
+                    service = step.service(),
+                    step = step.name(),
+                    endpoint,
+                    topic = %topic.name,
+                    "consuming from kafka"
+                );
+                reading.insert(topic.name);
             }
-            tokio::time::sleep(RETRY).await;
+        }
+        let next_look = if all_listed {
+            Duration::from_secs(3600)
+        } else {
+            RETRY
         };
-        for partition in found.partitions {
-            let client = client
-                .partition_client(topic.clone(), partition, UnknownTopicHandling::Retry)
-                .await
-                .map_err(|e| format!("topic {topic} partition {partition}: {e}"))?;
-            partitions.spawn(read_partition(
-                core.clone(),
-                Arc::clone(step),
-                topic.clone(),
-                partition,
-                Arc::new(client),
-                Arc::clone(status),
-            ));
+        tokio::select! {
+            _ = tokio::time::sleep(next_look) => {}
+            done = partitions.join_next(), if !partitions.is_empty() => match done {
+                Some(Ok(Ok(()))) | None => {}
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(e)) => return Err(format!("partition reader crashed: {e}")),
+            },
         }
     }
-    info!(
-        service = step.service(),
-        step = step.name(),
-        endpoint,
-        "consuming from kafka"
-    );
-    while let Some(done) = partitions.join_next().await {
-        match done {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(format!("partition reader crashed: {e}")),
-        }
-    }
-    Ok(())
 }
 
 async fn read_partition(

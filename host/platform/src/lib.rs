@@ -23,6 +23,7 @@ mod pulls;
 mod registry;
 mod resolve;
 mod secrets;
+mod subscription;
 
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
@@ -44,6 +45,7 @@ pub use plan::{Action, ModelChange, ModelCount, Plan};
 pub use pulls::PullStepStatus;
 pub use registry::InstalledService;
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
+pub use subscription::{PatternError, Subscription};
 pub use syncplane_engine::{EngineConfig, RetryPolicy, ServiceLimits, Stats, StepActivity};
 pub use syncplane_runtime::Limits;
 pub use syncplane_runtime::capability;

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use syncplane_runtime::capability::Grants;
 
 use crate::error::{Error, Result};
+use crate::subscription::Subscription;
 
 /// The manifest file name in a service directory.
 pub const MANIFEST_FILE: &str = "syncplane.toml";
@@ -153,7 +154,7 @@ impl PullStepSection {
 /// [[event_steps]]
 /// name = "track_regions"
 /// component = "target/wasm32-wasip2/release/track_regions.wasm"
-/// topics = ["regions"]
+/// topics = ["regions"]          # or: pattern = "regions\\..*"
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,8 +163,35 @@ pub struct EventStepSection {
     pub name: String,
     /// The component file, relative to the manifest.
     pub component: String,
-    /// The topics whose events the step receives.
+    /// The topics whose events the step receives; or `pattern`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topics: Vec<String>,
+    /// A regular expression: the step receives events of every topic whose
+    /// whole name matches it. Exactly one of `topics` and `pattern`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+}
+
+impl EventStepSection {
+    /// What the step listens to.
+    ///
+    /// # Errors
+    ///
+    /// Neither or both of `topics` and `pattern`, or a bad pattern.
+    pub fn subscription(&self) -> std::result::Result<Subscription, String> {
+        match (&self.pattern, self.topics.is_empty()) {
+            (Some(_), false) => Err(format!(
+                "event step `{}` has both `topics` and `pattern`; give one",
+                self.name
+            )),
+            (None, true) => Err(format!(
+                "event step `{}` subscribes to no topic: give `topics` or `pattern`",
+                self.name
+            )),
+            (None, false) => Ok(Subscription::Topics(self.topics.clone())),
+            (Some(pattern), true) => Subscription::pattern(pattern).map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// `[service]`.
@@ -330,8 +358,8 @@ impl Manifest {
             }
         }
         for step in &self.event_steps {
-            if step.topics.is_empty() {
-                return bad(format!("event step `{}` subscribes to no topic", step.name));
+            if let Err(message) = step.subscription() {
+                return bad(message);
             }
         }
         if let Some(bus) = &self.event_bus
@@ -394,6 +422,26 @@ mod tests {
         assert_eq!(many.sync_steps[0].observes.0, ["A", "B"]);
         let none = Manifest::parse("m.toml", &text("[]")).expect_err("none");
         assert!(none.to_string().contains("observes no model"), "{none}");
+    }
+
+    #[test]
+    fn an_event_step_subscribes_by_topics_or_by_a_pattern_never_both() {
+        let base = "manifest_version = 1\n[service]\nname = \"s\"\nversion = \"1\"\nxproto = []\n";
+        let event = |body: &str| {
+            format!("{base}[[event_steps]]\nname = \"e\"\ncomponent = \"e.wasm\"\n{body}\n")
+        };
+        let by_pattern =
+            Manifest::parse("m.toml", &event("pattern = \"regions\\\\..+\"")).expect("pattern");
+        let subscription = by_pattern.event_steps[0].subscription().expect("compiles");
+        assert!(subscription.matches("regions.eu") && !subscription.matches("regions"));
+        let both = Manifest::parse("m.toml", &event("topics = [\"t\"]\npattern = \"t\""))
+            .expect_err("both");
+        assert!(
+            both.to_string().contains("both `topics` and `pattern`"),
+            "{both}"
+        );
+        let bad = Manifest::parse("m.toml", &event("pattern = \"(\"")).expect_err("bad regex");
+        assert!(bad.to_string().contains("pattern `(`"), "{bad}");
     }
 
     #[test]

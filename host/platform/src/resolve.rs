@@ -19,6 +19,7 @@ use crate::manifest::{EventBusKind, EventBusSection};
 use crate::package::ServicePackage;
 use crate::plan::{Action, Before, Plan, plan};
 use crate::registry::{Installed, InstalledService, ServiceRecord};
+use crate::subscription::Subscription;
 
 /// A service resolved against the host: its models fit, its components
 /// compiled and linked, its grants allowed, its plan made. Activating it
@@ -41,7 +42,7 @@ pub(crate) struct Loaded {
     pub(crate) steps: Vec<SyncStep>,
     pub(crate) policies: Vec<ModelPolicy>,
     pub(crate) deps: Vec<(String, String)>,
-    pub(crate) event_steps: Vec<(Arc<WasmEventStep>, Vec<String>)>,
+    pub(crate) event_steps: Vec<(Arc<WasmEventStep>, Subscription)>,
     pub(crate) source: EventSource,
     pub(crate) pull_steps: Vec<(Arc<WasmPullStep>, Duration)>,
 }
@@ -305,7 +306,8 @@ impl Host {
         for step in &manifest.event_steps {
             let wasm = package.component(&step.name)?;
             let loaded = self.runtime.load_event_step(ctx, &step.name, wasm)?;
-            event_steps.push((loaded, step.topics.clone()));
+            let subscription = step.subscription().map_err(Error::Manifest)?;
+            event_steps.push((loaded, subscription));
         }
         let mut pull_steps = Vec::new();
         for step in &manifest.pull_steps {
