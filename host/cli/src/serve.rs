@@ -29,7 +29,6 @@ impl TuningArgs {
                 concurrency: self.service_concurrency,
                 invocations_per_sec: self.service_rate.0,
             },
-            ..EngineConfig::default()
         };
         config.service_max_objects = self.service_max_objects.0;
         config.limits = Limits {

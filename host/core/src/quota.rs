@@ -202,7 +202,10 @@ message Pear (XOSBase) { required string name = 1; }
         tx.create("Apple", named("a")).await.expect("first");
         tx.create("Apple", named("b")).await.expect("second");
         let err = tx.create("Pear", named("c")).await.expect_err("third");
-        assert!(matches!(err, Error::QuotaExceeded { count: 2, .. }), "{err}");
+        assert!(
+            matches!(err, Error::QuotaExceeded { count: 2, .. }),
+            "{err}"
+        );
     }
 
     #[tokio::test]

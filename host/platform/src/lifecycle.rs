@@ -248,7 +248,13 @@ impl Host {
         let started = Instant::now();
         // A call may have started under the host's deadline or the
         // service's own, whichever is longer.
-        let own = self.limits.for_service(ctx.instance_limits()).deadline;
+        let overrides = self
+            .quotas
+            .lock()
+            .get(ctx.service())
+            .copied()
+            .unwrap_or_default();
+        let own = self.quota_defaults.with(&overrides).deadline;
         let within = self.limits.deadline.max(own) + DRAIN_MARGIN;
         let drained = ctx
             .gate()
