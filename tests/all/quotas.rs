@@ -235,6 +235,14 @@ async fn limits_set_through_the_cli_and_rest_read_back_survive_a_restart_and_nee
         "{status}"
     );
 
+    let shown = assert_success(&server.cli(&["service", "show", "shop"]));
+    assert!(
+        shown.contains(
+            "limits:         max objects 100, concurrency 2, 50 invocations/s, 16 MiB memory, deadline 30s"
+        ),
+        "{shown}"
+    );
+
     // `default` returns one, `--reset` all, to the server's.
     let out = assert_success(&server.cli(&["service", "limits", "shop", "--rate", "default"]));
     assert!(

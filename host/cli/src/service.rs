@@ -624,6 +624,18 @@ fn render_installed(shown: &Value) -> String {
             allowed.join(" --allow ")
         );
     }
+    let limits = &shown["limits"];
+    if limits.is_object() {
+        let _ = writeln!(
+            out,
+            "  limits:         max objects {}, concurrency {}, {} invocations/s, {} MiB memory, deadline {} (`service limits` changes them)",
+            or_unlimited(&limits["max_objects"]),
+            limits["concurrency"],
+            or_unlimited(&limits["invocations_per_sec"]),
+            limits["memory_mib"],
+            millis(&limits["deadline_ms"]),
+        );
+    }
     out.push_str(&render_settings(&shown["settings"]));
     out
 }

@@ -40,6 +40,8 @@ pub struct ServiceDetails {
     pub objects: Vec<ModelCount>,
     /// Config values and which secrets are set.
     pub settings: ServiceSettings,
+    /// The limits it runs under ([`Host::service_quota`]).
+    pub limits: crate::quota::ServiceQuota,
 }
 
 /// How long `uninstall --purge` waits for the service's objects to be
@@ -328,6 +330,7 @@ impl Host {
         Ok(ServiceDetails {
             objects: self.object_counts(&installed).await?,
             settings: self.settings(name).await?,
+            limits: self.service_quota(name)?.limits,
             service: installed.info,
         })
     }
