@@ -162,15 +162,22 @@ async fn a_chain_syncs_in_order_waits_behind_a_failure_and_is_torn_down_dependen
         "out of order:\n{log}"
     );
 
-    // Teardown: the rack before its zone before its region, then purge.
-    for path in [
-        format!("{REGIONS}/{eu}"),
-        format!("{ZONES}/{zone}"),
-        format!("{RACKS}/{rack}"),
-    ] {
-        let (status, body) = server.request(reqwest::Method::DELETE, &path, None).await;
-        assert!(status < 300, "DELETE {path}: {status} {body}");
-    }
+    // Teardown: deleting the region cascades to its zone and rack (their
+    // links are required); the rack is torn down before its zone before
+    // its region, then purged.
+    let (status, body) = server
+        .request(reqwest::Method::DELETE, &format!("{REGIONS}/{eu}"), None)
+        .await;
+    assert_eq!(status, 200, "DELETE region: {body}");
+    let mut cascaded: Vec<i64> = body["cascaded"]
+        .as_array()
+        .expect("cascaded")
+        .iter()
+        .filter(|c| c["action"] == "deleted")
+        .filter_map(|c| c["id"].as_i64())
+        .collect();
+    cascaded.sort();
+    assert_eq!(cascaded, [zone, rack], "{body}");
     let started = Instant::now();
     loop {
         let (status, _) = server
@@ -510,4 +517,26 @@ async fn a_model_policy_creates_a_linked_object_before_the_sync_and_cleans_up_on
         position(&log, "chain deleted w1-rack1") < position(&log, "chain deleted w1 "),
         "{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_topic_name_can_be_published_over_rest() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    for (path, topic) in [
+        ("sites/eu/changes", "sites/eu/changes"),
+        ("sites%2Fus", "sites/us"),
+        ("plain", "plain"),
+    ] {
+        let (status, answer) = server
+            .request(
+                reqwest::Method::POST,
+                &format!("/syncplane/v1/events/{path}"),
+                Some(json!({ "key": "k", "value": "v" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{path}: {answer}");
+        assert_eq!(answer["topic"], topic, "{answer}");
+        assert_eq!(answer["subscribers"], 0, "{answer}");
+    }
 }

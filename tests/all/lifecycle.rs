@@ -49,14 +49,19 @@ fn package(dir: &Path, name: &str, version: &str, xproto: &str, body: &str) {
 }
 
 /// As [`package`], in a new temporary directory.
-fn package_dir(name: &str, version: &str, xproto: &str, body: &str) -> tempfile::TempDir {
+pub(crate) fn package_dir(
+    name: &str,
+    version: &str,
+    xproto: &str,
+    body: &str,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     package(dir.path(), name, version, xproto, body);
     dir
 }
 
 /// A `[[sync_steps]]` entry `name` running the prebuilt test guest `guest`.
-fn sync_step(name: &str, guest: &str, observes: &[&str]) -> String {
+pub(crate) fn sync_step(name: &str, guest: &str, observes: &[&str]) -> String {
     format!(
         "[[sync_steps]]\nname = \"{name}\"\ncomponent = {:?}\nobserves = {observes:?}\n\n",
         test_guest(guest).display().to_string()

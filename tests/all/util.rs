@@ -99,6 +99,26 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Sends SIGTERM and waits for the process to exit, for at most
+    /// `limit`; returns its exit status and how long it took (`None` when
+    /// it was still running at `limit`, and was then killed).
+    pub fn terminate(mut self, limit: Duration) -> (Option<std::process::ExitStatus>, Duration) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (Some(status), started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        (None, started.elapsed())
+    }
+
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         read_log(&self.data_dir)

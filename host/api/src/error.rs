@@ -150,7 +150,9 @@ impl From<syncplane_core::Error> for ApiError {
             syncplane_core::Error::NotFound { .. } => ApiError::NotFound(e.to_string()),
             syncplane_core::Error::BadCredentials => ApiError::Unauthorized("invalid credentials"),
             syncplane_core::Error::Forbidden(_) => ApiError::Forbidden(e.to_string()),
-            syncplane_core::Error::Conflict(_) => ApiError::Conflict(e.to_string()),
+            syncplane_core::Error::Conflict(_) | syncplane_core::Error::CascadeTooLarge { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
             syncplane_core::Error::UnknownToken(_) => ApiError::NotFound(e.to_string()),
             syncplane_core::Error::QuotaExceeded { .. } => ApiError::QuotaExceeded(e.to_string()),
             e if e.is_client_error() => ApiError::BadRequest(e.to_string()),

@@ -109,6 +109,7 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
             axum::routing::delete(sessions::revoke),
         )
         .route("/run", post(tosca::run))
+        .route("/delete", post(tosca::delete))
         .route("/custom_type/{name}", get(tosca::show_custom_type))
         .route(
             "/xosapi/v1/{app}/{collection}",
@@ -151,7 +152,8 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
         .route("/syncplane/v1/status", get(services::status))
         .route("/syncplane/v1/audit", get(audit::read))
         .route("/metrics", get(services::metrics))
-        .route("/syncplane/v1/events/{topic}", post(services::publish))
+        // The rest of the path is the topic: topic names may contain `/`.
+        .route("/syncplane/v1/events/{*topic}", post(services::publish))
         // Route layers above are closer to their handlers, so the package
         // routes keep their larger limit.
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))

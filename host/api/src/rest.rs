@@ -1,8 +1,10 @@
 //! REST in XOS's path convention: `/xosapi/v1/<app_label>/<plural>[/<id>]`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use syncplane_core::DeleteOptions;
 
 use crate::AppState;
 use crate::auth::User;
@@ -121,14 +123,40 @@ pub async fn update(
     Ok(Json(object.to_json()))
 }
 
-/// `DELETE` marks an object deleted; the synchronizer tears it down and
-/// purges it.
+/// The query of a `DELETE`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// `?dry_run=true`: answer what would cascade, delete nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `DELETE` marks an object deleted, with the objects linking to it through
+/// a required link, and clears optional links to them; the synchronizer
+/// tears them down and purges them. Answers what cascaded:
+/// `{"model", "id", "dry_run", "cascaded": [{"model", "id", "action":
+/// "deleted"|"cleared", "field", "target"}]}`. With `?dry_run=true` the
+/// same answer, after the same checks, and nothing changes.
 pub async fn delete(
     State(state): State<AppState>,
     user: User,
     Path((app, collection, id)): Path<(String, String, i64)>,
+    Query(query): Query<DeleteQuery>,
 ) -> Result<Json<Value>, ApiError> {
     refuse_write_protected(&object_in(&state, &user, &app, &collection, id).await?)?;
-    state.host.core().delete_as(&user.principal(), id).await?;
-    Ok(Json(json!({})))
+    let options = DeleteOptions {
+        dry_run: query.dry_run,
+    };
+    let deletion = state
+        .host
+        .core()
+        .delete_as(&user.principal(), id, options)
+        .await?;
+    Ok(Json(json!({
+        "model": deletion.model,
+        "id": deletion.id,
+        "dry_run": query.dry_run,
+        "cascaded": deletion.cascaded,
+    })))
 }

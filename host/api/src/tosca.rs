@@ -1,12 +1,13 @@
 //! TOSCA: `POST /run` applies a recipe; `GET /custom_type/<model>` shows a type.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use syncplane_core::{CascadeAction, Object};
 use syncplane_tosca::{NodeTemplate, Recipe, custom_type, key_fields, parse_recipe};
 use tokio::sync::Semaphore;
 
@@ -89,26 +90,8 @@ pub async fn run(
         .await?;
     let mut ids: BTreeMap<String, i64> = BTreeMap::new();
     for template in &plan {
-        let mut input = template.properties.clone();
-        for (field, node) in &template.requirements {
-            // `plan` orders required templates first, so the id is known.
-            if let Some(id) = ids.get(node) {
-                input.insert(format!("{field}_id"), Value::from(*id));
-            }
-        }
-        let keys = key_fields(registry.schema(), &template.model);
-        let filter: Vec<(String, Value)> = keys
-            .iter()
-            .filter_map(|k| input.get(k).map(|v| (k.clone(), v.clone())))
-            .collect();
-        let existing = if !keys.is_empty() && filter.len() == keys.len() {
-            tx.list_as(&who, &template.model, &filter)
-                .await?
-                .into_iter()
-                .find(|o| o.fields.get("deleted") != Some(&Value::Bool(true)))
-        } else {
-            None
-        };
+        let (input, filter, existing) =
+            find_existing(&mut tx, &who, &registry, template, &ids).await?;
         let object = match existing {
             Some(found) => tx.update_as(&who, found.id, input).await?,
             None if template.must_exist => {
@@ -139,6 +122,116 @@ pub async fn run(
         .map(|t| format!("'{}'", t.name))
         .collect();
     Ok(format!("Created models: [{}]", names.join(", ")))
+}
+
+/// A template's input (its properties, and the ids of the templates it
+/// requires, which `plan` placed first), the key filter it finds an
+/// existing object by, and that object if one matches (not deleted).
+async fn find_existing(
+    tx: &mut syncplane_core::CoreTx,
+    who: &syncplane_core::Principal,
+    registry: &syncplane_core::Registry,
+    template: &NodeTemplate,
+    ids: &BTreeMap<String, i64>,
+) -> Result<(Map<String, Value>, Vec<(String, Value)>, Option<Object>), ApiError> {
+    let mut input = template.properties.clone();
+    for (field, node) in &template.requirements {
+        if let Some(id) = ids.get(node) {
+            input.insert(format!("{field}_id"), Value::from(*id));
+        }
+    }
+    let keys = key_fields(registry.schema(), &template.model);
+    let filter: Vec<(String, Value)> = keys
+        .iter()
+        .filter_map(|k| input.get(k).map(|v| (k.clone(), v.clone())))
+        .collect();
+    let existing = if !keys.is_empty() && filter.len() == keys.len() {
+        tx.list_as(who, &template.model, &filter)
+            .await?
+            .into_iter()
+            .find(|o| o.fields.get("deleted") != Some(&Value::Bool(true)))
+    } else {
+        None
+    };
+    Ok((input, filter, existing))
+}
+
+/// `POST /delete`: deletes the objects a recipe's node templates name (found
+/// by their keys, as `/run` finds them), dependents first, in one
+/// transaction, each with what cascades from it (see
+/// `syncplane_core::CoreTx::delete`). A template that matches nothing is
+/// skipped, unless it sets `must-exist`. On any error nothing is deleted.
+/// Answers like XOS, `Deleted models: ['service', ...]`, then one line per
+/// object the deletions reached:
+/// `cascaded: deleted Zone 12 (its region linked to 3)` or
+/// `cascaded: cleared Note 14 (its region linked to 3)`.
+pub async fn delete(
+    State(state): State<AppState>,
+    user: User,
+    body: String,
+) -> Result<String, ApiError> {
+    let who = user.principal();
+    let core = state.host.core();
+    let registry = core.registry();
+    let (_recipe, plan) = parse_and_plan(body, std::sync::Arc::clone(&registry)).await?;
+    let mut tx = core.begin().await?;
+    let mut ids: BTreeMap<String, i64> = BTreeMap::new();
+    let mut found: Vec<(&NodeTemplate, Object)> = Vec::new();
+    for template in &plan {
+        let (_, filter, existing) = find_existing(&mut tx, &who, &registry, template, &ids).await?;
+        match existing {
+            Some(object) => {
+                ids.insert(template.name.clone(), object.id);
+                found.push((template, object));
+            }
+            None if template.must_exist => {
+                return Err(ApiError::BadRequest(format!(
+                    "node template `{}`: must-exist is set but no {} matches {:?}",
+                    template.name, template.model, filter
+                )));
+            }
+            None => {}
+        }
+    }
+    let mut deleted_names = Vec::new();
+    let mut reached: Vec<syncplane_core::Cascaded> = Vec::new();
+    let mut gone: HashSet<i64> = HashSet::new();
+    // Dependents first: `plan` put what a template requires before it.
+    for (template, object) in found.iter().rev() {
+        deleted_names.push(format!("'{}'", template.name));
+        if gone.contains(&object.id) {
+            // Deleted already, with an object deleted before it.
+            continue;
+        }
+        if object.fields.get("write_protect") == Some(&Value::Bool(true)) {
+            return Err(ApiError::Forbidden(format!(
+                "node template `{}`: {} {} is write-protected: it cannot be deleted through the API",
+                template.name, object.model, object.id
+            )));
+        }
+        let deletion = tx.delete_as(&who, object.id).await?;
+        gone.insert(object.id);
+        for cascaded in deletion.cascaded {
+            if cascaded.action == CascadeAction::Deleted {
+                gone.insert(cascaded.id);
+            }
+            reached.push(cascaded);
+        }
+    }
+    tx.commit().await?;
+    deleted_names.reverse();
+    let mut answer = format!("Deleted models: [{}]", deleted_names.join(", "));
+    for c in reached {
+        let action = match c.action {
+            CascadeAction::Deleted => "deleted",
+            CascadeAction::Cleared => "cleared",
+        };
+        answer.push_str(&format!(
+            "\ncascaded: {action} {} {} (its {} linked to {})",
+            c.model, c.id, c.field, c.target
+        ));
+    }
+    Ok(answer)
 }
 
 /// The generated TOSCA type of a model, by its lower-case name.

@@ -505,12 +505,19 @@ pub struct TuningArgs {
     /// Retry failing objects at --retry-interval instead of backing off.
     #[arg(long)]
     pub backoff_disabled: bool,
-    /// Cohorts (groups of linked objects) synchronized at the same time.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=128))]
+    /// Jobs (cohorts of linked objects, policies) of all services running
+    /// at the same time. Each service also runs at most its own
+    /// concurrency (`service limits`), so one service cannot take them all.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
-    /// The most objects one engine pass takes on before writing outcomes.
+    /// The most objects one service has taken on at once (queued, running
+    /// or being committed); also the most one read of the store takes.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// On SIGTERM or Ctrl-C, how long running guest calls may go on before
+    /// they are interrupted (their objects stay pending).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
     /// Time one guest call may take before it is interrupted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_timeout: Duration,

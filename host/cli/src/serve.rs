@@ -29,6 +29,7 @@ impl TuningArgs {
                 concurrency: self.service_concurrency,
                 invocations_per_sec: self.service_rate.0,
             },
+            shutdown_grace: self.shutdown_grace,
         };
         config.service_max_objects = self.service_max_objects.0;
         config.limits = Limits {

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 
 use crate::auth::{Auth, AuthOptions};
 use crate::authz::Principal;
+use crate::deletion::Deletion;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::quota::{Quotas, SharedQuotas};
@@ -351,15 +352,17 @@ impl Core {
         Ok(object)
     }
 
-    /// Marks an object deleted in its own transaction.
+    /// Marks an object deleted, with what cascades from it, in its own
+    /// transaction.
     ///
     /// # Errors
     ///
-    /// See [`CoreTx::delete`].
-    pub async fn delete(&self, id: i64) -> Result<()> {
+    /// See [`CoreTx::delete`]; nothing is written then.
+    pub async fn delete(&self, id: i64) -> Result<Deletion> {
         let mut tx = self.begin().await?;
-        tx.delete(id).await?;
-        tx.commit().await
+        let deletion = tx.delete(id).await?;
+        tx.commit().await?;
+        Ok(deletion)
     }
 
     /// Stores a host record (e.g. an installed service package) under
@@ -653,14 +656,14 @@ impl CoreTx {
 
     /// Notes a write to `model`; returns whether it is a user, whose write
     /// invalidates the authentication caches after commit.
-    fn note_user_write(&mut self, model: &str) -> bool {
+    pub(crate) fn note_user_write(&mut self, model: &str) -> bool {
         let is_user = self.registry.schema().is_a(model, "User");
         self.auth_changed |= is_user;
         is_user
     }
 
-    /// Checks and converts one field value: link targets must exist and be of
-    /// the right model; passwords are hashed.
+    /// Checks and converts one field value: link targets must exist, be of
+    /// the right model and not be deleted; passwords are hashed.
     async fn prepare_value(
         &mut self,
         model: &str,
@@ -670,16 +673,25 @@ impl CoreTx {
         if let Some(target) = field.link_target()
             && let Some(target_id) = value.as_i64()
         {
-            let found = self.tx.model_of(target_id).await?;
+            let found = self.get(target_id).await?;
             match found {
-                Some(leaf) if self.registry.schema().is_a(&leaf, target) => {}
-                Some(leaf) => {
+                Some(linked) if !self.registry.schema().is_a(&linked.model, target) => {
                     return Err(Error::invalid(
                         model,
                         &field.name,
-                        format!("{leaf} {target_id} is not a {target}"),
+                        format!("{} {target_id} is not a {target}", linked.model),
                     ));
                 }
+                // Nothing may link to a deleted object: it is about to be
+                // purged, and the link would dangle.
+                Some(linked) if linked.fields.get("deleted") == Some(&Value::Bool(true)) => {
+                    return Err(Error::invalid(
+                        model,
+                        &field.name,
+                        format!("{} {target_id} is deleted", linked.model),
+                    ));
+                }
+                Some(_) => {}
                 None => {
                     return Err(Error::invalid(
                         model,
@@ -743,7 +755,7 @@ impl CoreTx {
 
     /// The bookkeeping of a new version: a fresh change sequence, `updated`,
     /// and no pending retry or failure count from the old one.
-    async fn new_version(&mut self) -> Result<Row> {
+    pub(crate) async fn new_version(&mut self) -> Result<Row> {
         let seq = self.tx.next_change_seq().await?;
         Ok(Row::from([
             ("updated".to_owned(), SqlValue::Real(now_secs())),
@@ -769,34 +781,6 @@ impl CoreTx {
             id,
             model: current.model,
             kind: ChangeKind::Updated,
-        });
-        Ok(())
-    }
-
-    /// Marks an object deleted (XOS's soft delete): the synchronizer runs its
-    /// teardown and then purges it.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`].
-    pub async fn delete(&mut self, id: i64) -> Result<()> {
-        let current = self.get_existing(id).await?;
-        if self.registry.schema().is_a(&current.model, "User") {
-            self.check_user_rules(Some(&current), None).await?;
-        }
-        let table = self.registry.table(&current.model)?.clone();
-        let mut row = self.new_version().await?;
-        row.insert("deleted".to_owned(), SqlValue::Integer(1));
-        row.insert("backend_need_delete".to_owned(), SqlValue::Integer(1));
-        self.tx.update(&table, id, &row).await?;
-        self.audit("delete", &current.model, id, Map::new()).await?;
-        if self.note_user_write(&current.model) {
-            tokens::revoke_all(&mut self.tx, id).await?;
-        }
-        self.changes.push(Change {
-            id,
-            model: current.model,
-            kind: ChangeKind::Deleted,
         });
         Ok(())
     }

@@ -31,6 +31,19 @@ pub enum Error {
     /// The request conflicts with existing state.
     #[error("{0}")]
     Conflict(String),
+    /// Deleting the object would cascade to more than `limit` objects
+    /// ([`crate::MAX_CASCADE`]); nothing was deleted.
+    #[error(
+        "deleting {model} {id} would delete or change more than {limit} other objects; delete or relink its dependents in smaller steps first"
+    )]
+    CascadeTooLarge {
+        /// The model of the object to delete.
+        model: String,
+        /// The id of the object to delete.
+        id: i64,
+        /// The most objects one deletion may reach.
+        limit: usize,
+    },
     /// The caller may not do this (a security policy or a user rule).
     #[error("forbidden: {0}")]
     Forbidden(String),

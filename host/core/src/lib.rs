@@ -10,6 +10,11 @@
 //!   `backend_status`, `deleted`, ... Each user change advances a
 //!   store-assigned change sequence; an object is pending while its
 //!   enacted sequence is older.
+//! - Deleting ([`CoreTx::delete`]) is XOS's: objects linking to the deleted
+//!   one through a required link are deleted with it, optional links to it
+//!   are cleared, all in one transaction; the [`Deletion`] says what
+//!   cascaded. Nothing may link to a deleted object, and a deleted object
+//!   is purged only once nothing links to it.
 //! - Authorization ([`Principal`], `CoreTx::*_as`): every read and write
 //!   made for a user is decided by the model's security policy, in one
 //!   place; validators and the user rules hold for every write.
@@ -31,6 +36,7 @@ mod audit;
 mod auth;
 mod authz;
 mod core;
+mod deletion;
 mod error;
 pub mod failpoint;
 mod input;
@@ -48,12 +54,13 @@ pub use crate::audit::{AuditEntry, AuditQuery, MAX_ENTRIES as MAX_AUDIT_ENTRIES}
 pub use crate::auth::AuthOptions;
 pub use crate::authz::Principal;
 pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
+pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_CASCADE};
 pub use error::{Error, Result};
 pub use input::decode_create;
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use quota::ObjectQuota;
 pub use registry::Registry;
-pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord};
+pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord, Work};
 pub use time::{now_ms, now_secs};
 pub use tokens::{IssuedToken, TOKENS_NAMESPACE, TokenInfo, TokenKind};
 pub use users::ADMIN_EMAIL;

@@ -19,16 +19,30 @@ impl Core {
     ///
     /// [`crate::Error::UnknownModel`] or a database failure.
     pub async fn policy_pending(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
+        self.policy_ready(model, 0, limit).await
+    }
+
+    /// [`Core::policy_pending`] for ids above `after`.
+    pub(crate) async fn policy_ready(
+        &self,
+        model: &str,
+        after: i64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Object>> {
         let mut tx = self.begin().await?;
         let table = tx.table(model)?;
         let due = Condition::Any(vec![
             Condition::IsNull(POLICY_RETRY.into()),
             Condition::AtMost(POLICY_RETRY.into(), SqlValue::Integer(now_ms())),
         ]);
-        let rows = tx
-            .store_tx()
-            .select(&table, &[Condition::Sql(POLICY_PENDING), due], limit)
-            .await?;
+        let mut conditions = vec![Condition::Sql(POLICY_PENDING), due];
+        if after > 0 {
+            conditions.push(Condition::AtLeast(
+                "id".into(),
+                SqlValue::Integer(after + 1),
+            ));
+        }
+        let rows = tx.store_tx().select(&table, &conditions, limit).await?;
         let registry = self.registry();
         Ok(rows
             .into_iter()

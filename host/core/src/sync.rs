@@ -42,6 +42,17 @@ pub enum SyncRecord {
     },
 }
 
+/// The kinds of work the engine takes from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Work {
+    /// A model policy has not handled the object's latest version.
+    Policy,
+    /// The object changed since it was last enacted.
+    Sync,
+    /// The object is deleted and waits for its teardown or purge.
+    Teardown,
+}
+
 fn due(now: i64) -> Condition {
     Condition::Any(vec![
         Condition::IsNull(NEXT_RETRY.into()),
@@ -218,8 +229,7 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn pending(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
-        self.select_leaf(model, &[Condition::Sql(PENDING), due(now_ms())], limit)
-            .await
+        self.ready(model, Work::Sync, 0, limit).await
     }
 
     /// Objects whose leaf model is `model`, marked deleted and due for
@@ -229,8 +239,36 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn deleted(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
-        self.select_leaf(model, &[Condition::Sql(DELETED), due(now_ms())], limit)
-            .await
+        self.ready(model, Work::Teardown, 0, limit).await
+    }
+
+    /// Objects of leaf model `model` with `work` due now and an id above
+    /// `after`; at most `limit`, lowest ids first. Reading on from the last
+    /// id seen lets a scheduler walk a long queue without reading the
+    /// objects it already holds again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`] or a database failure.
+    pub async fn ready(
+        &self,
+        model: &str,
+        work: Work,
+        after: i64,
+        limit: Option<u32>,
+    ) -> Result<Vec<Object>> {
+        let mut conditions = match work {
+            Work::Sync => vec![Condition::Sql(PENDING), due(now_ms())],
+            Work::Teardown => vec![Condition::Sql(DELETED), due(now_ms())],
+            Work::Policy => return self.policy_ready(model, after, limit).await,
+        };
+        if after > 0 {
+            conditions.push(Condition::AtLeast(
+                "id".into(),
+                SqlValue::Integer(after + 1),
+            ));
+        }
+        self.select_leaf(model, &conditions, limit).await
     }
 
     /// The earliest retry time among objects of `models` that have work.
@@ -303,6 +341,16 @@ impl Core {
     /// Writes a pass's outcomes in one transaction. Objects that vanished
     /// meanwhile are skipped.
     ///
+    /// # Guarantees
+    ///
+    /// A purge never leaves a dangling link: an object that another object
+    /// (live, or deleted and not purged yet) still links to is not purged
+    /// unless that object is purged in the same batch. It stays deleted,
+    /// with `backend_status` saying what still links to it, and is purged
+    /// by a later batch once nothing does. Purging an object whose links
+    /// point at deleted objects announces those on the change feed as
+    /// [`ChangeKind::Deleted`], so that the synchronizer looks at them again.
+    ///
     /// # Errors
     ///
     /// A database failure; nothing is written then.
@@ -338,16 +386,7 @@ impl Core {
                 kind: ChangeKind::Bookkeeping,
             });
         }
-        for (id, model) in &batch.purges {
-            let table = tx.table(model)?;
-            if tx.store_tx().delete(&table, *id).await? {
-                tx.note(Change {
-                    id: *id,
-                    model: model.clone(),
-                    kind: ChangeKind::Purged,
-                });
-            }
-        }
+        tx.purge_unlinked(&batch.purges).await?;
         tx.commit().await
     }
 
@@ -370,24 +409,21 @@ impl Core {
         tx.commit().await
     }
 
-    /// Removes an object for good, after its teardown succeeded.
+    /// Removes an object for good, after its teardown succeeded, unless
+    /// something still links to it (see [`Core::apply`]). Returns whether
+    /// it was purged.
     ///
     /// # Errors
     ///
     /// A database failure.
-    pub async fn purge(&self, id: i64) -> Result<()> {
+    pub async fn purge(&self, id: i64) -> Result<bool> {
         let mut tx = self.begin().await?;
         let Some(object) = tx.get(id).await? else {
-            return Ok(());
+            return Ok(false);
         };
-        let table = tx.table(&object.model)?;
-        tx.store_tx().delete(&table, id).await?;
-        tx.note(Change {
-            id,
-            model: object.model,
-            kind: ChangeKind::Purged,
-        });
-        tx.commit().await
+        let purged = tx.purge_unlinked(&[(id, object.model)]).await?;
+        tx.commit().await?;
+        Ok(purged == 1)
     }
 
     /// Writes feedback fields (`feedback_state` in xproto) of an object, as a

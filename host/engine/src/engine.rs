@@ -1,30 +1,42 @@
-//! The engine loop: wake on changes or retry times, run what is due.
+//! The engine: continuous, fair scheduling of every service's work.
+//!
+//! Three kinds of task run side by side:
+//! - the planner (this file's [`Engine::run`]) wakes on the change feed,
+//!   on commits and on retry times, takes ready work under leases and
+//!   queues it in the lane of the service that runs it;
+//! - each service's lane runs its jobs on up to its concurrency of
+//!   workers, sharing the engine's slots fairly ([`crate::lane`]);
+//! - the committer writes outcomes as jobs finish, grouping those that
+//!   finish close together ([`crate::commit`]).
+//!
+//! No job waits for an unrelated one: a cohort starts as soon as it is
+//! planned and a slot is free, and its outcome is committed as soon as it
+//! finishes.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-use syncplane_core::{Core, Object, Registry, SyncBatch, now_ms};
-use tokio::sync::{Notify, broadcast, watch};
+use syncplane_core::{Change, Core, Registry, now_ms};
+use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::backoff::RetryPolicy;
-use crate::cohort::{Node, cohorts};
+use crate::commit::Committer;
 use crate::error::Result;
+use crate::job::{Finished, Job};
+use crate::lane::{Done, Lane, WorkerContext};
+use crate::lease::{LocalLeases, WorkSource};
 use crate::limits::ServiceLimits;
 use crate::outcome::SyncStep;
-use crate::policy::{ModelPolicy, awaits_policies, run_policies};
-use crate::runner::{Phase, Runner, Verdict, Work};
+use crate::plan::{Budget, Planner, Round, Scope, Stages};
+use crate::policy::ModelPolicy;
+use crate::runner::{Runner, Verdict};
 use crate::stats::Stats;
 use crate::steps::StepTable;
 
-/// How long a pass keeps retrying to record its outcomes while the
-/// database is busy or cannot be written.
-const APPLY_RETRY_FOR: Duration = Duration::from_secs(10);
-
-/// The delay before the next pass after `failed` passes failed in a row
+/// The delay before the next round after `failed` rounds failed in a row
 /// (the database busy, full or failing): 1 s, doubling, at most 30 s.
 fn pass_retry_delay(failed: u32) -> Duration {
     let shift = failed.saturating_sub(1).min(5);
@@ -39,37 +51,55 @@ type ModelDep = (String, String);
 pub struct EngineConfig {
     /// Retry timing for deferred and failed objects.
     pub retry: RetryPolicy,
-    /// How many cohorts run at the same time. Default: 4.
+    /// The engine's slots: how many jobs (cohorts, policies) of all
+    /// services run at the same time. Default: 64. Each service also has
+    /// its own limit ([`ServiceLimits::concurrency`]).
     pub concurrency: usize,
-    /// The most objects one pass takes on; the rest waits for the next pass,
-    /// which follows at once. Bounds memory and makes progress durable in
-    /// steps. Default: 2000.
+    /// The most objects one service holds at once (queued, running or
+    /// being committed), and the most one read takes. Bounds memory.
+    /// Default: 2000.
     pub batch_size: u32,
     /// What a service may use unless the operator set its own limits.
     pub service_limits: ServiceLimits,
+    /// On shutdown, how long running invocations may go on before they are
+    /// interrupted. Default: 10 s.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             retry: RetryPolicy::default(),
-            concurrency: 4,
+            concurrency: 64,
             batch_size: 2000,
             service_limits: ServiceLimits::default(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
 
-/// What one pass did.
+/// What one [`Engine::run_pass`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassReport {
-    /// Objects run through steps (synced or torn down), deferred or purged.
+    /// Objects run through steps or policies (synced, torn down, policed),
+    /// deferred or purged.
     pub handled: usize,
     /// Whether more work was due than the pass took on.
     pub more: bool,
     /// The earliest retry time (ms since the epoch) of what remains; not
     /// looked up (`None`) when `more` is set.
     pub next_retry_ms: Option<i64>,
+}
+
+/// What one service has in the engine now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ServiceUsage {
+    /// Jobs (cohorts, policies) running now.
+    pub running: usize,
+    /// Jobs waiting for a slot.
+    pub queued: usize,
+    /// Objects taken on: queued, running or being committed.
+    pub objects: usize,
 }
 
 /// The synchronizer engine.
@@ -82,9 +112,11 @@ pub struct PassReport {
 ///   success records the change sequence the step saw, so a change made
 ///   during the sync makes the object pending again.
 /// - Bookkeeping written here never makes an object pending.
-/// - No database transaction is open while a step runs; a pass's outcomes
-///   are written together afterwards, so a crash loses at most the pass in
-///   flight, whose objects are then simply pending again.
+/// - No database transaction is open while a step runs; outcomes are
+///   written after their job, so a crash loses at most the jobs in flight,
+///   whose objects are then simply pending again.
+/// - An object is in at most one job at a time (it is leased), and an
+///   object whose linked object's work is running waits for that commit.
 /// - Deletion runs `delete-record` and purges only after it succeeded;
 ///   objects of models without a step are purged directly.
 #[derive(Clone)]
@@ -96,8 +128,10 @@ pub struct Engine {
     model_deps: Arc<RwLock<BTreeMap<String, Vec<ModelDep>>>>,
     limits: Arc<RwLock<BTreeMap<String, ServiceLimits>>>,
     table: Arc<Mutex<Option<CachedTable>>>,
-    wake: Arc<Notify>,
+    signals: Arc<Signals>,
     stats: Arc<Stats>,
+    leases: Arc<dyn WorkSource>,
+    lanes: Arc<Mutex<BTreeMap<String, Arc<Lane>>>>,
 }
 
 /// The step table for the installed steps and one registry; dropped when
@@ -107,9 +141,102 @@ struct CachedTable {
     table: Arc<StepTable>,
 }
 
+/// What wakes the planner, and which models it should look at.
+#[derive(Default)]
+struct Signals {
+    wake: Notify,
+    dirty: Mutex<Dirty>,
+}
+
+#[derive(Default)]
+struct Dirty {
+    scope: Scope,
+    /// Models with work left waiting for a commit (a lane full, or a
+    /// linked object's work running).
+    waiting: HashSet<String>,
+    /// The earliest retry time committed since the planner last looked.
+    retry_at: Option<i64>,
+}
+
+impl Signals {
+    fn dirty(&self) -> std::sync::MutexGuard<'_, Dirty> {
+        lock(&self.dirty)
+    }
+
+    /// Everything may have work.
+    fn everything(&self) {
+        self.dirty().scope = Scope::everything();
+        self.wake.notify_one();
+    }
+
+    /// A change committed by someone else.
+    fn changed(&self, change: &Change) {
+        {
+            let mut dirty = self.dirty();
+            dirty.scope.models.insert(change.model.clone());
+            dirty.scope.purge_scan |= change.kind == syncplane_core::ChangeKind::Deleted;
+        }
+        self.wake.notify_one();
+    }
+
+    /// Outcomes were committed: work that waited may go on, and the
+    /// earliest of their retries is `retry_at`.
+    fn committed(&self, retry_at: Option<i64>) {
+        {
+            let mut dirty = self.dirty();
+            if let Some(at) = retry_at {
+                dirty.retry_at = Some(dirty.retry_at.map_or(at, |e| e.min(at)));
+            }
+            let waiting = std::mem::take(&mut dirty.waiting);
+            dirty.scope.models.extend(waiting);
+        }
+        self.wake.notify_one();
+    }
+
+    /// Work a round left for after the next commit.
+    fn wait_for_commit(&self, models: HashSet<String>) {
+        self.dirty().waiting.extend(models);
+    }
+
+    /// What to look at now, and the earliest retry committed since the
+    /// last call; clears both.
+    fn take(&self) -> (Scope, Option<i64>) {
+        let mut dirty = self.dirty();
+        (std::mem::take(&mut dirty.scope), dirty.retry_at.take())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    match m.read() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    match m.write() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
 impl Engine {
-    /// A new engine over `core`, with no steps yet.
+    /// A new engine over `core`, with no steps yet, keeping its leases in
+    /// memory (one host on its own store).
     pub fn new(core: Core, config: EngineConfig) -> Self {
+        let leases = Arc::new(LocalLeases::new(core.clone()));
+        Engine::with_work_source(core, config, leases)
+    }
+
+    /// A new engine that takes its work from `leases`.
+    pub fn with_work_source(core: Core, config: EngineConfig, leases: Arc<dyn WorkSource>) -> Self {
         Engine {
             core,
             config,
@@ -118,14 +245,21 @@ impl Engine {
             model_deps: Arc::default(),
             limits: Arc::default(),
             table: Arc::default(),
-            wake: Arc::default(),
+            signals: Arc::default(),
             stats: Arc::default(),
+            leases,
+            lanes: Arc::default(),
         }
     }
 
     /// The engine's counters and metrics.
     pub fn stats(&self) -> Arc<Stats> {
         Arc::clone(&self.stats)
+    }
+
+    /// How the engine schedules work.
+    pub fn config(&self) -> EngineConfig {
+        self.config
     }
 
     /// Installs (or replaces) the sync steps of `service` and wakes the loop.
@@ -140,27 +274,40 @@ impl Engine {
     }
 
     /// Sets what `service` may use of the engine; `None` returns it to the
-    /// defaults of [`EngineConfig::service_limits`].
+    /// defaults of [`EngineConfig::service_limits`]. Running jobs finish
+    /// under the old limits.
     pub fn set_service_limits(&self, service: &str, limits: Option<ServiceLimits>) {
-        let mut all = match self.limits.write() {
-            Ok(all) => all,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        match limits {
-            Some(limits) => all.insert(service.to_owned(), limits),
-            None => all.remove(service),
-        };
+        {
+            let mut all = write(&self.limits);
+            match limits {
+                Some(limits) => all.insert(service.to_owned(), limits),
+                None => all.remove(service),
+            };
+        }
+        if let Some(lane) = lock(&self.lanes).get(service) {
+            lane.set_limits(self.service_limits(service));
+        }
+        self.signals.everything();
     }
 
     /// What `service` may use of the engine now.
     pub fn service_limits(&self, service: &str) -> ServiceLimits {
-        let all = match self.limits.read() {
-            Ok(all) => all,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        all.get(service)
+        read(&self.limits)
+            .get(service)
             .copied()
             .unwrap_or(self.config.service_limits)
+    }
+
+    /// What `service` has in the engine now.
+    pub fn usage(&self, service: &str) -> ServiceUsage {
+        lock(&self.lanes)
+            .get(service)
+            .map(|lane| ServiceUsage {
+                running: lane.running(),
+                queued: lane.queued(),
+                objects: lane.held(),
+            })
+            .unwrap_or_default()
     }
 
     /// Installs (or replaces) the model policies of `service` and wakes the loop.
@@ -170,45 +317,25 @@ impl Engine {
 
     /// Replaces one service's entry, drops the step table and wakes the loop.
     fn replace<T>(&self, map: &RwLock<BTreeMap<String, T>>, service: &str, value: T) {
-        match map.write() {
-            Ok(mut all) => {
-                all.insert(service.to_owned(), value);
-            }
-            Err(poisoned) => {
-                poisoned.into_inner().insert(service.to_owned(), value);
-            }
-        }
-        if let Ok(mut cached) = self.table.lock() {
-            *cached = None;
-        }
-        self.wake.notify_one();
+        write(map).insert(service.to_owned(), value);
+        *lock(&self.table) = None;
+        self.signals.everything();
     }
 
     /// The steps resolved against the current models, rebuilt only when
     /// steps or models changed.
     fn step_table(&self) -> Arc<StepTable> {
         let registry = self.core.registry();
-        let mut cached = match self.table.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut cached = lock(&self.table);
         if let Some(c) = cached.as_ref()
             && Arc::ptr_eq(&c.registry, &registry)
         {
             return Arc::clone(&c.table);
         }
-        let steps: Vec<SyncStep> = match self.steps.read() {
-            Ok(s) => s.values().flatten().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
-        };
-        let policies: Vec<ModelPolicy> = match self.policies.read() {
-            Ok(p) => p.values().flatten().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
-        };
-        let deps: Vec<(String, String)> = match self.model_deps.read() {
-            Ok(d) => d.values().flatten().cloned().collect(),
-            Err(poisoned) => poisoned.into_inner().values().flatten().cloned().collect(),
-        };
+        let steps: Vec<SyncStep> = read(&self.steps).values().flatten().cloned().collect();
+        let policies: Vec<ModelPolicy> = read(&self.policies).values().flatten().cloned().collect();
+        let deps: Vec<(String, String)> =
+            read(&self.model_deps).values().flatten().cloned().collect();
         let table = Arc::new(StepTable::build(registry.schema(), steps, policies, &deps));
         *cached = Some(CachedTable {
             registry,
@@ -217,208 +344,266 @@ impl Engine {
         table
     }
 
-    /// Writes a pass's outcomes. The steps already ran: while the database
-    /// is busy (another process holds its lock) or cannot be written, the
-    /// write is retried with backoff for up to [`APPLY_RETRY_FOR`] rather
-    /// than dropped, which would run the steps again.
-    ///
-    /// # Errors
-    ///
-    /// The last failure, once retrying is over or for any other error.
-    async fn apply_outcomes(&self, batch: &SyncBatch) -> Result<()> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.core.apply(batch).await {
-                Err(error)
-                    if error.is_storage_unavailable()
-                        && started.elapsed() + delay < APPLY_RETRY_FOR =>
-                {
-                    warn!(error = %error, retry_in = ?delay, "cannot record the pass's outcomes yet; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                other => return Ok(other?),
-            }
+    fn committer(&self) -> Committer {
+        Committer {
+            core: self.core.clone(),
+            leases: Arc::clone(&self.leases),
+            retry: self.config.retry,
         }
     }
 
-    /// Runs until `shutdown` turns true. Sleeps until a change arrives on the
-    /// change feed, steps are installed, or the earliest retry is due.
+    fn runner(&self, table: &Arc<StepTable>) -> Runner {
+        Runner {
+            steps: Arc::clone(table),
+            policy: self.config.retry,
+            stats: Arc::clone(&self.stats),
+            rate: None,
+        }
+    }
+
+    /// Plans one round over the current steps.
+    async fn round(&self, scope: &Scope, budget: &mut Budget, stages: Stages) -> Result<Round> {
+        let table = self.step_table();
+        let registry = self.core.registry();
+        let runner = self.runner(&table);
+        let planner = Planner {
+            core: &self.core,
+            leases: self.leases.as_ref(),
+            table: &table,
+            registry: &registry,
+            runner: &runner,
+            chunk: self.config.batch_size.max(1) as usize,
+        };
+        planner.round(scope, budget, stages).await
+    }
+
+    /// The lane of `service`, created on first use.
+    fn lane(&self, service: &str) -> Arc<Lane> {
+        let mut lanes = lock(&self.lanes);
+        if let Some(lane) = lanes.get(service) {
+            return Arc::clone(lane);
+        }
+        let lane = Arc::new(Lane::new(service, self.service_limits(service)));
+        lanes.insert(service.to_owned(), Arc::clone(&lane));
+        lane
+    }
+
+    /// The earliest retry time of anything waiting.
+    async fn next_retry_ms(&self) -> Result<Option<i64>> {
+        let table = self.step_table();
+        let sync = self.core.next_retry_ms(table.order()).await?;
+        let policy = self
+            .core
+            .next_policy_retry_ms(table.policed_models())
+            .await?;
+        Ok(match (sync, policy) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// Runs until `shutdown` turns true, then stops taking work, lets
+    /// running jobs finish for up to [`EngineConfig::shutdown_grace`],
+    /// interrupts the rest (their objects stay pending) and commits what
+    /// finished.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ctx = WorkerContext {
+            slots: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
+            done: done_tx,
+            stopping: stop_rx,
+        };
+        let signals = Arc::clone(&self.signals);
+        let committer = tokio::spawn(
+            self.committer()
+                .run(done_rx, move |retry_at| signals.committed(retry_at)),
+        );
+        let mut workers = JoinSet::new();
         let mut feed = self.core.subscribe();
-        // Deleted objects of models without steps are looked for at start
-        // and after a deletion, not on every pass.
-        let mut purge_scan = true;
-        // Passes that failed in a row: a busy or full database is retried
-        // with backoff, not every second.
-        let mut failed_passes = 0u32;
+        let mut failed_rounds = 0u32;
+        let mut next_retry: Option<i64> = None;
+        self.signals.everything();
         loop {
-            let report = match self.pass(std::mem::take(&mut purge_scan)).await {
-                Ok(report) => {
-                    failed_passes = 0;
-                    report
-                }
-                Err(error) => {
-                    failed_passes = failed_passes.saturating_add(1);
-                    let delay = pass_retry_delay(failed_passes);
-                    warn!(
-                        error = %error,
-                        retry_in = ?delay,
-                        failed_passes,
-                        "synchronizer pass failed; retrying"
-                    );
-                    purge_scan = true;
-                    PassReport {
-                        next_retry_ms: Some(now_ms() + delay.as_millis() as i64),
-                        ..PassReport::default()
-                    }
-                }
-            };
             if *shutdown.borrow() {
                 break;
             }
-            if report.more {
-                purge_scan = true;
-                continue;
+            let (scope, retry_at) = self.signals.take();
+            if let Some(at) = retry_at {
+                next_retry = Some(next_retry.map_or(at, |n| n.min(at)));
             }
-            let sleep = report
-                .next_retry_ms
+            if !scope.is_empty() {
+                match self.queue_round(&scope, &ctx, &mut workers).await {
+                    Ok(more) => {
+                        failed_rounds = 0;
+                        if more {
+                            // Let workers and the committer run between rounds.
+                            tokio::task::yield_now().await;
+                            continue;
+                        }
+                        next_retry = match self.next_retry_ms().await {
+                            Ok(at) => at,
+                            Err(error) => {
+                                warn!(error = %error, "cannot look up the next retry time");
+                                Some(now_ms() + 1000)
+                            }
+                        };
+                    }
+                    Err(error) => {
+                        failed_rounds = failed_rounds.saturating_add(1);
+                        let delay = pass_retry_delay(failed_rounds);
+                        warn!(error = %error, retry_in = ?delay, failed_rounds, "cannot take work from the store; retrying");
+                        // Look at everything again once the delay is over.
+                        self.signals.dirty().scope.merge(scope);
+                        next_retry = Some(now_ms() + delay.as_millis() as i64);
+                        tokio::select! {
+                            _ = shutdown.changed() => break,
+                            _ = tokio::time::sleep(delay) => continue,
+                        }
+                    }
+                }
+            }
+            let sleep = next_retry
                 .map(|at| Duration::from_millis((at - now_ms()).max(0) as u64))
                 .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {}
-                change = wait_for_work(&mut feed) => match change {
-                    Some(deleted) => purge_scan |= deleted,
+                _ = self.signals.wake.notified() => {}
+                _ = tokio::time::sleep(sleep) => {
+                    next_retry = None;
+                    self.signals.everything();
+                }
+                change = next_change(&mut feed) => match change {
+                    Some(Some(change)) => self.signals.changed(&change),
+                    Some(None) => self.signals.everything(),
                     None => break,
                 },
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-        }
-        debug!("synchronizer loop stopped");
-    }
-
-    /// Runs what is due once: purges, teardowns in reverse dependency
-    /// order, then syncs by cohort; writes the outcomes in one transaction.
-    ///
-    /// # Errors
-    ///
-    /// When the store fails; nothing of the pass is written then.
-    pub async fn run_pass(&self) -> Result<PassReport> {
-        self.pass(true).await
-    }
-
-    async fn pass(&self, purge_scan: bool) -> Result<PassReport> {
-        let table = self.step_table();
-        let registry = self.core.registry();
-        let mut budget = self.config.batch_size.max(1) as usize;
-        let mut more = false;
-        let mut batch = SyncBatch::default();
-        let started = Instant::now();
-
-        // Policies first: their writes may create work for this pass.
-        let policed = run_policies(&self.core, &table, self.config.retry, budget).await?;
-        more |= policed == budget;
-        budget -= policed;
-
-        // Objects of models no step serves need no teardown.
-        for model in registry.schema().models().filter(|m| !m.is_abstract()) {
-            if !purge_scan || table.serves(&model.name) {
-                continue;
-            }
-            let found = self.core.deleted(&model.name, Some(budget as u32)).await?;
-            more |= found.len() == budget;
-            budget -= found.len();
-            for object in found {
-                if !awaits_policies(&table, &object) {
-                    batch.purge(&object);
+                Some(joined) = workers.join_next(), if !workers.is_empty() => {
+                    if let Err(error) = joined
+                        && error.is_panic()
+                    {
+                        warn!(error = %error, "an engine worker crashed; its objects run again");
+                    }
                 }
             }
         }
+        let _ = stop_tx.send(true);
+        self.drain(&mut workers).await;
+        drop(ctx);
+        let _ = committer.await;
+        debug!("synchronizer stopped");
+    }
 
-        let mut deleted = Vec::new();
-        for model in table.order().iter().rev() {
-            if budget == 0 {
-                more = true;
-                break;
-            }
-            let found = self.core.deleted(model, Some(budget as u32)).await?;
-            more |= found.len() == budget;
-            budget -= found.len();
-            deleted.extend(found);
-        }
-        let mut pending = Vec::new();
-        for model in table.order() {
-            if budget == 0 {
-                more = true;
-                break;
-            }
-            let found = self.core.pending(model, Some(budget as u32)).await?;
-            more |= found.len() == budget;
-            budget -= found.len();
-            pending.extend(found);
-        }
-        // An object's policies see each version before its steps do.
-        deleted.retain(|o| !awaits_policies(&table, o));
-        pending.retain(|o| !awaits_policies(&table, o));
-        let queue_depth = deleted.len() + pending.len();
-        self.stats.pass(queue_depth);
-        let handled = policed + batch.len() + queue_depth;
-        if queue_depth > 0 {
-            debug!(
-                deleted = deleted.len(),
-                pending = pending.len(),
-                "engine pass"
+    /// Lets running jobs finish within the shutdown grace, then interrupts
+    /// them.
+    async fn drain(&self, workers: &mut JoinSet<()>) {
+        let running: usize = lock(&self.lanes).values().map(|l| l.running()).sum();
+        if running > 0 {
+            info!(
+                running,
+                grace = ?self.config.shutdown_grace,
+                "waiting for running invocations to finish"
             );
         }
+        let finished = tokio::time::timeout(self.config.shutdown_grace, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            let running: usize = lock(&self.lanes).values().map(|l| l.running()).sum();
+            warn!(
+                running,
+                "interrupting invocations still running after the shutdown grace; their objects stay pending"
+            );
+            workers.abort_all();
+            while workers.join_next().await.is_some() {}
+        }
+    }
 
-        let fetched = started.elapsed();
-        let runner = Runner {
-            steps: Arc::clone(&table),
-            policy: self.config.retry,
-            stats: Arc::clone(&self.stats),
+    /// Plans a round over `scope` and queues its jobs in their lanes.
+    /// Returns whether more work is ready right now.
+    async fn queue_round(
+        &self,
+        scope: &Scope,
+        ctx: &WorkerContext,
+        workers: &mut JoinSet<()>,
+    ) -> Result<bool> {
+        let held = lock(&self.lanes)
+            .iter()
+            .map(|(service, lane)| (service.clone(), lane.held()))
+            .collect::<HashMap<_, _>>();
+        let mut budget = Budget::PerService {
+            window: self.config.batch_size.max(1) as usize,
+            held,
         };
-        let teardown = self.plan(&registry, &table, deleted, Phase::Delete).await?;
-        for (object, verdict) in self.run_cohorts(&runner, teardown, Phase::Delete).await {
-            record(&mut batch, &object, verdict);
+        let round = self.round(scope, &mut budget, Stages::ALL).await?;
+        let taken = round.objects();
+        if taken > 0 {
+            debug!(objects = taken, services = ?crate::plan::per_service(&round), "queued work");
         }
-        let sync = self.plan(&registry, &table, pending, Phase::Sync).await?;
-        for (object, verdict) in self.run_cohorts(&runner, sync, Phase::Sync).await {
-            record(&mut batch, &object, verdict);
+        let more = round.more;
+        self.signals.wait_for_commit(round.waiting);
+        if !round.purges.is_empty() {
+            let finished = purges(round.purges);
+            let _ = ctx.done.send(Done {
+                lane: None,
+                finished,
+            });
         }
-        let ran = started.elapsed();
-        self.apply_outcomes(&batch).await?;
-        let applied = started.elapsed();
+        for (service, job) in round.jobs {
+            self.lane(&service).push(job, ctx, workers);
+        }
+        self.stats.pass(self.leases.leased());
+        if more {
+            // A full read: what remains is read in the next round.
+            let mut dirty = self.signals.dirty();
+            let waiting = std::mem::take(&mut dirty.waiting);
+            dirty.scope.models.extend(waiting);
+        }
+        Ok(more)
+    }
 
-        // With more due, the loop runs the next pass at once: no need to
-        // look for the earliest retry.
+    /// Runs what is due once, to the end: policies, then teardowns in
+    /// reverse dependency order and syncs by cohort, at most
+    /// [`EngineConfig::batch_size`] objects in all; writes the outcomes.
+    /// For tests and tools; a server runs [`Engine::run`].
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn run_pass(&self) -> Result<PassReport> {
+        let mut budget = Budget::Shared(self.config.batch_size.max(1) as usize);
+        let mut handled = 0;
+        let mut more = false;
+        for stages in [
+            Stages {
+                policies: true,
+                steps: false,
+            },
+            Stages {
+                policies: false,
+                steps: true,
+            },
+        ] {
+            let round = self
+                .round(&Scope::everything(), &mut budget, stages)
+                .await?;
+            more |= round.more;
+            handled += round.objects();
+            let mut finished = vec![purges(round.purges)];
+            finished.extend(self.run_jobs(round.jobs).await);
+            let committer = self.committer();
+            let written = committer.write(&finished.iter().collect::<Vec<_>>()).await;
+            let ids: Vec<i64> = finished.iter().flat_map(|f| f.ids.clone()).collect();
+            self.leases.release(&ids);
+            written?;
+        }
+        self.stats.pass(handled);
         let next_retry_ms = if more {
             None
         } else {
-            match (
-                self.core.next_retry_ms(table.order()).await?,
-                self.core
-                    .next_policy_retry_ms(table.policed_models())
-                    .await?,
-            ) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
+            self.next_retry_ms().await?
         };
-        if handled > 0 {
-            debug!(
-                handled,
-                fetch_us = fetched.as_micros() as u64,
-                run_us = (ran - fetched).as_micros() as u64,
-                apply_us = (applied - ran).as_micros() as u64,
-                next_retry_us = (started.elapsed() - applied).as_micros() as u64,
-                "pass timings"
-            );
-        }
         Ok(PassReport {
             handled,
             more,
@@ -426,183 +611,50 @@ impl Engine {
         })
     }
 
-    /// Splits objects into cohorts of [`Work`], in the order they must run.
-    async fn plan(
-        &self,
-        registry: &Registry,
-        table: &StepTable,
-        objects: Vec<Object>,
-        phase: Phase,
-    ) -> Result<Vec<Vec<Work>>> {
-        if objects.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut link_columns: HashMap<String, Vec<String>> = HashMap::new();
-        let mut nodes = Vec::with_capacity(objects.len());
-        for object in &objects {
-            let columns = link_columns.entry(object.model.clone()).or_insert_with(|| {
-                registry
-                    .schema()
-                    .all_fields(&object.model)
-                    .into_iter()
-                    .filter(|f| f.link_target().is_some() && !f.is_many())
-                    .map(|f| f.column_name())
-                    .collect()
-            });
-            nodes.push(Node {
-                id: object.id,
-                rank: table.rank(&object.model),
-                links: columns.iter().filter_map(|c| object.int_field(c)).collect(),
-            });
-        }
-        // A sync must wait for linked objects outside the pass that are not
-        // in sync (failed, deferred, or beyond this pass's batch).
-        let in_pass: HashSet<i64> = nodes.iter().map(|n| n.id).collect();
-        let mut outside: HashMap<i64, Option<String>> = HashMap::new();
-        if phase == Phase::Sync {
-            for node in &nodes {
-                for target in &node.links {
-                    if !in_pass.contains(target) && !outside.contains_key(target) {
-                        let blocking = self.blocking(table, *target).await?;
-                        outside.insert(*target, blocking);
-                    }
-                }
-            }
-        }
-        // A teardown waits for objects that still link to the object: they
-        // may still need what it provides, or must be torn down first.
-        let mut referenced: HashMap<i64, String> = HashMap::new();
-        if phase == Phase::Delete {
-            // Those in this pass are ordered by the cohorts instead.
-            let in_teardown: HashSet<i64> = objects.iter().map(|o| o.id).collect();
-            for object in &objects {
-                if let Some((model, id)) = self.core.referrer(object, &in_teardown).await? {
-                    referenced.insert(object.id, format!("{model} {id}: it still links here"));
-                }
-            }
-        }
-        let groups = cohorts(&nodes);
-        let mut slots: Vec<Option<(Object, Node)>> =
-            objects.into_iter().zip(nodes).map(Some).collect();
-        let mut out = Vec::with_capacity(groups.len());
-        for group in groups {
-            let mut cohort = Vec::with_capacity(group.len());
-            for i in group {
-                let Some((object, node)) = slots[i].take() else {
-                    continue;
-                };
-                let waiting_on = referenced.remove(&object.id).or_else(|| {
-                    node.links
-                        .iter()
-                        .find_map(|t| outside.get(t).cloned().flatten())
-                });
-                cohort.push(Work {
-                    object,
-                    links: node.links,
-                    waiting_on,
-                });
-            }
-            if phase == Phase::Delete {
-                cohort.reverse();
-            }
-            out.push(cohort);
-        }
-        Ok(out)
-    }
-
-    /// Why the object `id` (outside the pass) holds up objects linking to
-    /// it, if it does: a step serves it and it is not in sync.
-    async fn blocking(&self, table: &StepTable, id: i64) -> Result<Option<String>> {
-        let Some(target) = self.core.get(id).await? else {
-            return Ok(None);
-        };
-        let flag = |name: &str| target.fields.get(name) == Some(&Value::Bool(true));
-        if !table.serves(&target.model) || flag("no_sync") || flag("deleted") {
-            return Ok(None);
-        }
-        let failed = target.fields.get("backend_code") == Some(&Value::from(2));
-        if !failed && !target.sync.is_dirty() {
-            return Ok(None);
-        }
-        let status = target.str_field("backend_status").unwrap_or_default();
-        Ok(Some(if status.is_empty() {
-            format!("{} {}", target.model, target.id)
-        } else {
-            format!("{} {}: {status}", target.model, target.id)
-        }))
-    }
-
-    /// Runs cohorts on up to `concurrency` worker tasks; one cohort's
-    /// objects run one after another.
-    async fn run_cohorts(
-        &self,
-        runner: &Runner,
-        cohorts: Vec<Vec<Work>>,
-        phase: Phase,
-    ) -> Vec<(Object, Verdict)> {
-        if cohorts.is_empty() {
-            return Vec::new();
-        }
-        let workers = self.config.concurrency.clamp(1, cohorts.len());
-        let queue = Arc::new(Mutex::new(VecDeque::from(cohorts)));
+    /// Runs jobs to the end, each service's at most its concurrency at once.
+    async fn run_jobs(&self, jobs: Vec<(String, Job)>) -> Vec<Finished> {
+        let mut limits: HashMap<String, Arc<Semaphore>> = HashMap::new();
         let mut set = JoinSet::new();
-        for _ in 0..workers {
-            let queue = Arc::clone(&queue);
-            let runner = runner.clone();
+        for (service, job) in jobs {
+            let limit = Arc::clone(limits.entry(service.clone()).or_insert_with(|| {
+                let n = self.service_limits(&service).concurrency.max(1) as usize;
+                Arc::new(Semaphore::new(n))
+            }));
             set.spawn(async move {
-                let mut out = Vec::new();
-                loop {
-                    let next = match queue.lock() {
-                        Ok(mut q) => q.pop_front(),
-                        Err(poisoned) => poisoned.into_inner().pop_front(),
-                    };
-                    let Some(cohort) = next else { break };
-                    out.extend(runner.run_cohort(cohort, phase).await);
-                }
-                out
+                let _permit = limit.acquire_owned().await;
+                job.run(None).await
             });
         }
         let mut out = Vec::new();
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok(results) => out.extend(results),
-                // The objects of a crashed worker stay pending and run again.
-                Err(e) => error!(error = %e, "engine worker crashed"),
+                Ok(finished) => out.push(finished),
+                // The objects of a crashed job stay pending and run again.
+                Err(error) => warn!(error = %error, "an engine job crashed"),
             }
-        }
-        let done = out
-            .iter()
-            .filter(|(_, v)| {
-                matches!(
-                    v,
-                    Verdict::Purge | Verdict::Record(syncplane_core::SyncRecord::Enacted { .. })
-                )
-            })
-            .count();
-        if !out.is_empty() {
-            info!(phase = ?phase, objects = out.len(), done, "ran cohorts");
         }
         out
     }
 }
 
-fn record(batch: &mut SyncBatch, object: &Object, verdict: Verdict) {
-    match verdict {
-        Verdict::Record(record) => batch.record(object, record),
-        Verdict::Purge => batch.purge(object),
+/// Deleted objects no step serves, to purge.
+fn purges(objects: Vec<syncplane_core::Object>) -> Finished {
+    Finished {
+        ids: objects.iter().map(|o| o.id).collect(),
+        verdicts: objects.into_iter().map(|o| (o, Verdict::Purge)).collect(),
+        policed: Vec::new(),
     }
 }
 
-/// Waits for a change that may give the engine work: `Some(true)` when it
-/// was (or may have been) a deletion, `None` when the feed closed.
-async fn wait_for_work(feed: &mut broadcast::Receiver<syncplane_core::Change>) -> Option<bool> {
+/// The next change that may give the engine work: `Some(Some(change))`,
+/// `Some(None)` when changes were missed (the feed lagged), `None` when
+/// the feed closed.
+async fn next_change(feed: &mut broadcast::Receiver<Change>) -> Option<Option<Change>> {
     loop {
         match feed.recv().await {
-            Ok(change) if change.kind.needs_sync() => {
-                return Some(change.kind == syncplane_core::ChangeKind::Deleted);
-            }
+            Ok(change) if change.kind.needs_sync() => return Some(Some(change)),
             Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(_)) => return Some(true),
+            Err(broadcast::error::RecvError::Lagged(_)) => return Some(None),
             Err(broadcast::error::RecvError::Closed) => return None,
         }
     }
@@ -612,7 +664,8 @@ async fn wait_for_work(feed: &mut broadcast::Receiver<syncplane_core::Change>) -
 mod tests {
     use std::sync::Mutex;
 
-    use serde_json::{Map, json};
+    use serde_json::{Map, Value, json};
+    use syncplane_core::Object;
 
     use super::*;
     use crate::outcome::{InvokeFuture, Outcome, StepInvoker};
@@ -1043,13 +1096,38 @@ message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone
     }
 
     #[tokio::test]
-    async fn a_teardown_waits_for_live_objects_that_still_link_to_it() {
-        let c = chain(&["s"], EngineConfig::default()).await;
+    async fn a_teardown_waits_for_the_objects_that_still_link_to_it() {
+        // Deferred objects come back at once; failed ones much later.
+        let config = EngineConfig {
+            retry: RetryPolicy {
+                retry_interval: Duration::ZERO,
+                backoff_base: Duration::from_secs(3600),
+                backoff_max: Duration::from_secs(3600),
+                backoff_disabled: false,
+            },
+            ..EngineConfig::default()
+        };
+        let c = chain(&["s"], config).await;
         let region = create(&c.core, "Region", json!({ "name": "eu" })).await;
-        let zone = create(&c.core, "Zone", json!({ "name": "z", "region_id": region })).await;
+        let zone = create(
+            &c.core,
+            "Zone",
+            json!({ "name": "bad-z", "region_id": region }),
+        )
+        .await;
         c.engine.run_pass().await.expect("pass");
         c.calls.lock().expect("lock").clear();
+        // The zone's required link cascades the delete; its teardown fails.
         c.core.delete(region).await.expect("delete");
+        c.engine.run_pass().await.expect("pass");
+        assert_eq!(*c.calls.lock().expect("lock"), ["s delete bad-z"]);
+        let waiting = c.core.get(region).await.expect("get").expect("still there");
+        assert_eq!(
+            waiting.fields["backend_status"],
+            json!(format!("waiting on Zone {zone}: bad-z is broken"))
+        );
+        // On its own, the region still waits for the zone that links to it.
+        c.calls.lock().expect("lock").clear();
         c.engine.run_pass().await.expect("pass");
         assert!(
             c.calls.lock().expect("lock").is_empty(),

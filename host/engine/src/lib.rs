@@ -14,19 +14,25 @@
 
 mod backoff;
 mod cohort;
+mod commit;
 mod engine;
 mod error;
+mod job;
+mod lane;
+mod lease;
 mod limits;
 mod order;
 mod outcome;
+mod plan;
 mod policy;
 mod runner;
 mod stats;
 mod steps;
 
 pub use backoff::RetryPolicy;
-pub use engine::{Engine, EngineConfig, PassReport};
+pub use engine::{Engine, EngineConfig, PassReport, ServiceUsage};
 pub use error::{Error, Result};
+pub use lease::{LocalLeases, TakeFuture, Taken, WorkSource};
 pub use limits::ServiceLimits;
 pub use order::{sync_order, sync_order_with};
 pub use outcome::{InvokeFuture, Outcome, StepInvoker, SyncStep, Trap, TrapCause};

@@ -7,11 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use syncplane_core::{Core, Object, now_ms};
-use tracing::{Instrument, debug, info_span, warn};
+use syncplane_core::Object;
 
-use crate::backoff::RetryPolicy;
-use crate::error::Result;
 use crate::steps::StepTable;
 
 /// Which handler a policy runs for an object.
@@ -41,7 +38,7 @@ impl PolicyEvent {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PolicyEvent::Create => "create",
             PolicyEvent::Update => "update",
@@ -89,52 +86,4 @@ pub(crate) fn awaits_policies(table: &StepTable, object: &Object) -> bool {
     !table.policies(&object.model).is_empty()
         && !object.sync.is_policed()
         && object.fields.get("no_policy") != Some(&serde_json::Value::Bool(true))
-}
-
-/// Runs the policies of every unpoliced object, models in dependency
-/// order, objects one at a time; returns how many objects it handled.
-pub(crate) async fn run_policies(
-    core: &Core,
-    table: &StepTable,
-    retry: RetryPolicy,
-    budget: usize,
-) -> Result<usize> {
-    let mut handled = 0;
-    for model in table.policed_models() {
-        if handled >= budget {
-            break;
-        }
-        for object in core
-            .policy_pending(model, Some((budget - handled) as u32))
-            .await?
-        {
-            handled += 1;
-            let event = PolicyEvent::of(&object);
-            let mut outcome = Ok(());
-            for policy in table.policies(model) {
-                let span = info_span!(
-                    "policy",
-                    service = %policy.service,
-                    policy = %policy.name,
-                    event = event.name(),
-                    model = %object.model,
-                    object.id = object.id,
-                );
-                outcome = policy.invoker.handle(&object, event).instrument(span).await;
-                if let Err(message) = &outcome {
-                    warn!(service = %policy.service, policy = %policy.name, object.id = object.id, %message, "model policy failed");
-                    break;
-                }
-            }
-            debug!(
-                object.id = object.id,
-                event = event.name(),
-                ok = outcome.is_ok(),
-                "policed"
-            );
-            let retry_at = now_ms() + retry.retry_interval.as_millis() as i64;
-            core.record_policy(&object, outcome, retry_at).await?;
-        }
-    }
-    Ok(handled)
 }

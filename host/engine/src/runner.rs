@@ -8,6 +8,7 @@ use syncplane_core::{Object, SyncRecord, now_ms};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backoff::RetryPolicy;
+use crate::lane::RateLimiter;
 use crate::outcome::{Outcome, SyncStep};
 use crate::stats::Stats;
 use crate::steps::StepTable;
@@ -22,7 +23,7 @@ pub(crate) enum Phase {
 }
 
 impl Phase {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Phase::Sync => "sync",
             Phase::Delete => "delete",
@@ -32,7 +33,7 @@ impl Phase {
 
 /// One object to run, with what the engine found out about its links.
 #[derive(Debug)]
-pub(crate) struct Work {
+pub(crate) struct Item {
     pub object: Object,
     /// Ids the object links to.
     pub links: Vec<i64>,
@@ -54,9 +55,17 @@ pub(crate) struct Runner {
     pub steps: Arc<StepTable>,
     pub policy: RetryPolicy,
     pub stats: Arc<Stats>,
+    /// Paces the invocations of the service the cohort runs for.
+    pub rate: Option<Arc<RateLimiter>>,
 }
 
 impl Runner {
+    /// The runner, paced by `rate`.
+    pub(crate) fn with_rate(mut self, rate: Option<Arc<RateLimiter>>) -> Self {
+        self.rate = rate;
+        self
+    }
+
     /// Runs `cohort` (already in dependency order) one object at a time.
     ///
     /// For a sync, an object whose linked object failed or was deferred in
@@ -65,7 +74,7 @@ impl Runner {
     /// torn down.
     pub(crate) async fn run_cohort(
         &self,
-        cohort: Vec<Work>,
+        cohort: Vec<Item>,
         phase: Phase,
     ) -> Vec<(Object, Verdict)> {
         let ids: HashMap<i64, usize> = cohort
@@ -179,6 +188,9 @@ impl Runner {
             attempt = object.sync.failures + 1,
         );
         async {
+            if let Some(rate) = &self.rate {
+                rate.until_ready().await;
+            }
             let running = self.stats.start(step);
             let started = Instant::now();
             let outcome = match phase {

@@ -432,7 +432,7 @@ impl Host {
             for object in self.core.list(&count.model).await? {
                 if object.fields.get("deleted") != Some(&serde_json::Value::Bool(true)) {
                     match self.core.delete(object.id).await {
-                        Ok(()) | Err(syncplane_core::Error::NotFound { .. }) => {}
+                        Ok(_) | Err(syncplane_core::Error::NotFound { .. }) => {}
                         Err(e) => return Err(e.into()),
                     }
                 }

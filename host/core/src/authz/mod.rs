@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use syncplane_xproto::{Access, ObjectRef, PolicyExpr};
 
 use crate::core::{Core, CoreTx};
+use crate::deletion::{CascadeAction, CascadePlan, DeleteOptions, Deletion};
 use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::registry::Registry;
@@ -278,15 +279,84 @@ impl CoreTx {
         Ok(updated)
     }
 
-    /// Marks an object deleted for `who`, who must be able to write it.
+    /// Marks an object deleted for `who`, with what cascades from it (see
+    /// [`CoreTx::delete`]). `who` must be able to write the object and
+    /// every object the deletion reaches: those deleted with it and those
+    /// whose links to it are cleared (before and after the change). For a
+    /// user, a `write_protect`ed object among them refuses the deletion too.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`], [`Error::Forbidden`], and as
-    /// [`CoreTx::delete`].
-    pub async fn delete_as(&mut self, who: &Principal, id: i64) -> Result<()> {
+    /// [`Error::NotFound`]; [`Error::Forbidden`] naming the first object
+    /// `who` may not delete or change (or, when `who` may not even read it,
+    /// saying that objects they cannot see link there); and as
+    /// [`CoreTx::delete`]. The transaction must then be dropped: nothing
+    /// is deleted.
+    pub async fn delete_as(&mut self, who: &Principal, id: i64) -> Result<Deletion> {
         self.writable(who, id, "delete").await?;
-        self.delete(id).await
+        self.delete_cascading(Some(who), id).await
+    }
+
+    /// Refuses a deletion of `root` unless `who` may write every object
+    /// `plan` reaches.
+    pub(crate) async fn authorize_cascade(
+        &mut self,
+        who: &Principal,
+        root: &Object,
+        plan: &CascadePlan,
+    ) -> Result<()> {
+        if !matches!(who, Principal::User(_)) {
+            return Ok(());
+        }
+        let mut snapshot = self.snapshot();
+        let reached = plan.deletes.iter().chain(&plan.clears);
+        for (object, why) in reached {
+            let (action, effect) = match why.action {
+                CascadeAction::Deleted => ("delete", "would be deleted with"),
+                CascadeAction::Cleared => ("change", "would have its link cleared by deleting"),
+            };
+            if !self.may(who, Access::Read, object, &mut snapshot).await? {
+                return Err(Error::Forbidden(format!(
+                    "{} may not delete {} {}: objects they cannot see link to it",
+                    who.describe(),
+                    root.model,
+                    root.id
+                )));
+            }
+            if !self.may(who, Access::Write, object, &mut snapshot).await? {
+                return Err(Error::Forbidden(format!(
+                    "{} may not {action} {} {}, which {effect} {} {} (its `{}` links to {}); nothing was deleted",
+                    who.describe(),
+                    object.model,
+                    object.id,
+                    root.model,
+                    root.id,
+                    why.field,
+                    why.target,
+                )));
+            }
+            if flag(object, "write_protect") {
+                return Err(Error::Forbidden(format!(
+                    "{} {} is write-protected and {effect} {} {}; nothing was deleted",
+                    object.model, object.id, root.model, root.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses when `who` may not write `object` as it is now (after a
+    /// cascaded change).
+    pub(crate) async fn check_still_writable(
+        &mut self,
+        who: &Principal,
+        object: &Object,
+    ) -> Result<()> {
+        let mut snapshot = self.snapshot().hiding(object.id);
+        if !self.may(who, Access::Write, object, &mut snapshot).await? {
+            return Err(forbidden(who, "change", object));
+        }
+        Ok(())
     }
 
     /// The object `id` that `who` is about to `action`: not found when
@@ -376,14 +446,27 @@ impl Core {
         Ok(object)
     }
 
-    /// [`CoreTx::delete_as`] in its own transaction.
+    /// [`CoreTx::delete_as`] in its own transaction, committed unless
+    /// `options` ask for a dry run (then rolled back: the answer says what
+    /// would have been deleted and cleared, after the same checks).
     ///
     /// # Errors
     ///
     /// As [`CoreTx::delete_as`]; nothing is written then.
-    pub async fn delete_as(&self, who: &Principal, id: i64) -> Result<()> {
+    pub async fn delete_as(
+        &self,
+        who: &Principal,
+        id: i64,
+        options: DeleteOptions,
+    ) -> Result<Deletion> {
         let mut tx = self.begin().await?;
-        tx.delete_as(who, id).await?;
-        tx.commit().await
+        let deletion = tx.delete_as(who, id).await?;
+        if options.dry_run {
+            // Dropping the transaction rolls every write back.
+            drop(tx);
+        } else {
+            tx.commit().await?;
+        }
+        Ok(deletion)
     }
 }

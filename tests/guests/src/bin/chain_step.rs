@@ -1,6 +1,7 @@
 //! One step for a whole dependency chain (`observes` lists three models):
 //! fails objects named `bad...`, takes 40 ms for objects named `slow...`,
-//! and logs every sync and teardown so tests can see the order.
+//! fails the teardown of objects named `stuck...`, and logs every sync and
+//! teardown so tests can see the order.
 use std::time::Duration;
 
 use syncplane_sdk::prelude::*;
@@ -22,6 +23,9 @@ impl SyncStep for Step {
     }
 
     fn delete_record(o: &Object<Target>) -> StepResult {
+        if o.name.starts_with("stuck") {
+            return Err(Failed(format!("{} cannot be torn down", o.name)));
+        }
         log::info!("chain deleted {}", o.name);
         Ok(())
     }

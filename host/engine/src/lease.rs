@@ -1,0 +1,197 @@
+//! Taking work under a lease: the seam between the scheduler and the store.
+//!
+//! The scheduler never reads pending objects itself: it asks a
+//! [`WorkSource`] for ready work, and every object it receives is leased to
+//! it until it releases the object (after the outcome is committed, or when
+//! it decides not to run it after all). While leased, nobody else takes the
+//! object. One host on SQLite keeps its leases in memory
+//! ([`LocalLeases`]); several hosts sharing one PostgreSQL store implement
+//! the same trait with row leases (`FOR UPDATE SKIP LOCKED`).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use syncplane_core::{Core, Object, Work};
+
+use crate::error::Result;
+
+/// What one [`WorkSource::take`] returned.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// The objects now leased to the caller.
+    pub objects: Vec<Object>,
+    /// Whether more of this work may be ready beyond what was read.
+    pub more: bool,
+}
+
+/// A boxed future returned by [`WorkSource::take`].
+pub type TakeFuture<'a> = Pin<Box<dyn Future<Output = Result<Taken>> + Send + 'a>>;
+
+/// Where the scheduler takes ready work from.
+pub trait WorkSource: Send + Sync {
+    /// Reads up to `limit` objects of leaf model `model` with `work` due
+    /// and leases those nobody holds to the caller.
+    fn take<'a>(&'a self, model: &'a str, work: Work, limit: u32) -> TakeFuture<'a>;
+
+    /// Whether the object `id` is leased now (its work is queued, running
+    /// or being committed).
+    fn is_leased(&self, id: i64) -> bool;
+
+    /// Ends the leases of `ids`: their objects may be taken again.
+    fn release(&self, ids: &[i64]);
+
+    /// How many objects are leased now.
+    fn leased(&self) -> usize;
+}
+
+/// Leases kept in this process: right for one host on its own store, and
+/// free of any write per object.
+///
+/// Each `(model, work)` keeps a cursor, the last id it read: the next take
+/// reads on from there, so a long queue is walked once instead of reading
+/// the objects already held on every take. A read that reaches the end of
+/// the queue goes on from the lowest id.
+pub struct LocalLeases {
+    core: Core,
+    state: Mutex<LeaseState>,
+}
+
+#[derive(Default)]
+struct LeaseState {
+    held: HashSet<i64>,
+    cursors: HashMap<(String, Work), i64>,
+}
+
+impl LocalLeases {
+    /// Leases over `core`'s store.
+    pub fn new(core: Core) -> Self {
+        LocalLeases {
+            core,
+            state: Mutex::default(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, LeaseState> {
+        match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+impl WorkSource for LocalLeases {
+    fn take<'a>(&'a self, model: &'a str, work: Work, limit: u32) -> TakeFuture<'a> {
+        Box::pin(async move {
+            let limit = limit.max(1);
+            let key = (model.to_owned(), work);
+            let after = self.state().cursors.get(&key).copied().unwrap_or(0);
+            let mut read = self.core.ready(model, work, after, Some(limit)).await?;
+            let mut more = read.len() >= limit as usize;
+            if !more && after > 0 {
+                // The walk reached the end: go on from the start.
+                let left = limit - read.len() as u32;
+                let start = self.core.ready(model, work, 0, Some(left)).await?;
+                more = start.len() >= left as usize;
+                read.extend(start.into_iter().filter(|o| o.id <= after));
+            }
+            let mut state = self.state();
+            match read.last() {
+                Some(last) if more => {
+                    state.cursors.insert(key, last.id);
+                }
+                _ => {
+                    state.cursors.remove(&key);
+                }
+            }
+            let objects = read
+                .into_iter()
+                .filter(|o| state.held.insert(o.id))
+                .collect();
+            Ok(Taken { objects, more })
+        })
+    }
+
+    fn is_leased(&self, id: i64) -> bool {
+        self.state().held.contains(&id)
+    }
+
+    fn release(&self, ids: &[i64]) {
+        let mut state = self.state();
+        for id in ids {
+            state.held.remove(id);
+        }
+    }
+
+    fn leased(&self) -> usize {
+        self.state().held.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    async fn core_with(n: usize) -> (tempfile::TempDir, Core) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Core::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        let file = syncplane_xproto::parse(
+            "t.xproto",
+            "option app_label = \"t\";\nmessage Item (XOSBase) { required string name = 1; }",
+        )
+        .expect("parses");
+        core.register_models(&[file]).await.expect("models");
+        for i in 0..n {
+            let Value::Object(fields) = json!({ "name": format!("i{i}") }) else {
+                unreachable!()
+            };
+            core.create("Item", fields).await.expect("create");
+        }
+        (dir, core)
+    }
+
+    fn ids(taken: &Taken) -> Vec<i64> {
+        taken.objects.iter().map(|o| o.id).collect()
+    }
+
+    #[tokio::test]
+    async fn a_leased_object_is_not_taken_again_until_released() {
+        let (_dir, core) = core_with(3).await;
+        let leases = LocalLeases::new(core);
+        let first = leases.take("Item", Work::Sync, 10).await.expect("take");
+        assert_eq!(first.objects.len(), 3);
+        assert!(!first.more);
+        assert!(leases.is_leased(first.objects[0].id));
+        let again = leases.take("Item", Work::Sync, 10).await.expect("take");
+        assert!(again.objects.is_empty(), "{:?}", ids(&again));
+        leases.release(&[first.objects[1].id]);
+        let after = leases.take("Item", Work::Sync, 10).await.expect("take");
+        assert_eq!(ids(&after), [first.objects[1].id]);
+        assert_eq!(leases.leased(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_long_queue_is_walked_on_from_the_last_id_then_from_the_start() {
+        let (_dir, core) = core_with(5).await;
+        let leases = LocalLeases::new(core);
+        let a = leases.take("Item", Work::Sync, 2).await.expect("take");
+        let b = leases.take("Item", Work::Sync, 2).await.expect("take");
+        assert!(a.more && b.more, "a long queue says there is more");
+        assert!(ids(&a)[1] < ids(&b)[0], "read on from the last id");
+        // The third read reaches the end and goes on from the start, where
+        // only what was released is free.
+        leases.release(&ids(&a));
+        let c = leases.take("Item", Work::Sync, 2).await.expect("take");
+        assert_eq!(c.objects.len(), 2, "{:?}", ids(&c));
+        assert!(c.more);
+        assert!(
+            ids(&c).contains(&ids(&a)[0]),
+            "the start is read again: {:?}",
+            ids(&c)
+        );
+    }
+}
