@@ -16,6 +16,7 @@ mod kafka;
 mod lifecycle;
 mod package_files;
 mod powerdns;
+mod quotas;
 mod security;
 mod util;
 mod xproto;

@@ -35,6 +35,11 @@ pub enum ApiError {
         /// Seconds to wait, sent as `Retry-After`.
         retry_after: u64,
     },
+    /// A service is at one of its operator's limits (e.g. its most
+    /// objects): `429 Too Many Requests`, without `Retry-After`, since
+    /// waiting alone does not help; the message names the service, the
+    /// limit and the count.
+    QuotaExceeded(String),
     /// The disk holding the database is full: nothing was written. Answered
     /// `507 Insufficient Storage`; reads still work.
     InsufficientStorage(String),
@@ -62,6 +67,7 @@ impl IntoResponse for ApiError {
             } => {
                 return retry_later(StatusCode::TOO_MANY_REQUESTS, message, retry_after);
             }
+            ApiError::QuotaExceeded(m) => (StatusCode::TOO_MANY_REQUESTS, m),
             ApiError::InsufficientStorage(m) => {
                 tracing::error!(error = %m, "write refused: the disk is full");
                 (StatusCode::INSUFFICIENT_STORAGE, m)
@@ -148,6 +154,7 @@ impl From<syncplane_core::Error> for ApiError {
                 ApiError::Conflict(e.to_string())
             }
             syncplane_core::Error::UnknownToken(_) => ApiError::NotFound(e.to_string()),
+            syncplane_core::Error::QuotaExceeded { .. } => ApiError::QuotaExceeded(e.to_string()),
             e if e.is_client_error() => ApiError::BadRequest(e.to_string()),
             e => ApiError::Internal(chain(&e)),
         }
@@ -164,6 +171,9 @@ impl From<syncplane_platform::Error> for ApiError {
             && let Some(fault) = storage_fault(core)
         {
             return fault;
+        }
+        if let E::Core(syncplane_core::Error::QuotaExceeded { .. }) = &e {
+            return ApiError::QuotaExceeded(e.to_string());
         }
         match e {
             E::Refused { .. } => return ApiError::Forbidden(e.to_string()),
@@ -192,5 +202,33 @@ impl From<syncplane_platform::Error> for ApiError {
 impl From<syncplane_tosca::Error> for ApiError {
     fn from(e: syncplane_tosca::Error) -> Self {
         ApiError::BadRequest(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quota_refusal_is_429_naming_the_service_without_retry_after() {
+        let refused = syncplane_core::Error::QuotaExceeded {
+            service: "shop".into(),
+            model: "Apple".into(),
+            limit: 2,
+            count: 2,
+        };
+        let response = ApiError::from(refused).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
+        let wrapped = syncplane_platform::Error::Core(syncplane_core::Error::QuotaExceeded {
+            service: "shop".into(),
+            model: "Apple".into(),
+            limit: 2,
+            count: 2,
+        });
+        match ApiError::from(wrapped) {
+            ApiError::QuotaExceeded(m) => assert!(m.contains("service `shop`"), "{m}"),
+            other => panic!("not a quota refusal: {other:?}"),
+        }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - [`app`] builds the axum `Router`: XOS-style REST under `/xosapi/v1`,
 //!   TOSCA at `/run` and `/custom_type/<model>`, service onboarding under
-//!   `/syncplane/v1/services`, synchronizer status at `/syncplane/v1/status`,
+//!   `/syncplane/v1/services` (a service's limits at
+//!   `/syncplane/v1/services/<name>/limits`), synchronizer status at `/syncplane/v1/status`,
 //!   Prometheus metrics at `/metrics`, event publishing at
 //!   `/syncplane/v1/events/<topic>`.
 //! - Every route but `/custom_type`, `/healthz`, `/metrics` and
@@ -139,6 +140,10 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
         .route(
             "/syncplane/v1/services/{name}/config",
             axum::routing::put(services::set_config),
+        )
+        .route(
+            "/syncplane/v1/services/{name}/limits",
+            get(services::limits).put(services::set_limits),
         )
         .route(
             "/syncplane/v1/services/{name}/secrets/{key}",

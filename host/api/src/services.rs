@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
 use syncplane_platform::capability::Allow;
-use syncplane_platform::{InstallOptions, ServicePackage};
+use syncplane_platform::{InstallOptions, QuotaChange, ServicePackage};
 
 use crate::AppState;
 use crate::auth::User;
@@ -218,6 +218,39 @@ pub async fn set_secret(
     Ok(Json(
         json!({ "service": name, "secret": key, "set": !value.is_empty() }),
     ))
+}
+
+/// The limits of a service (admins): in effect, as the operator set them,
+/// and the host's defaults.
+pub async fn limits(
+    State(state): State<AppState>,
+    user: User,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    user.require_admin("read service limits")?;
+    Ok(Json(json!(state.host.service_quota(&name)?)))
+}
+
+/// Changes the limits of a service (admins), live: a JSON object whose
+/// fields are set (a value), returned to the host's default (`null`) or
+/// left as they are (absent); see [`QuotaChange`]. Answers as
+/// [`limits`] does; 400 for a value out of range, naming it.
+pub async fn set_limits(
+    State(state): State<AppState>,
+    user: User,
+    Path(name): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "change service limits")?;
+    let change: QuotaChange = serde_json::from_value(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "invalid limits: {e}; expected an object of max_objects, concurrency, \
+             invocations_per_sec, memory_mib and deadline_ms (null: the host's default)"
+        ))
+    })?;
+    Ok(Json(json!(
+        state.host.set_service_quota(&name, change).await?
+    )))
 }
 
 /// Lists installed services.

@@ -107,6 +107,9 @@ pub async fn run(
                     ApiError::BadRequest(m) => {
                         ApiError::BadRequest(format!("node template `{}`: {m}", template.name))
                     }
+                    ApiError::QuotaExceeded(m) => {
+                        ApiError::QuotaExceeded(format!("node template `{}`: {m}", template.name))
+                    }
                     other => other,
                 })?,
         };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
 
 /// A control plane for service synchronizers, with service logic in
 /// WebAssembly components.
@@ -340,6 +341,80 @@ pub enum ServiceCommand {
     /// Set a secret of an installed service. The value is read from stdin
     /// (or --file), never from the command line, and never shown again.
     Secret(SecretArgs),
+    /// Show or set the limits of an installed service: its most objects,
+    /// concurrent invocations, invocations per second, memory per
+    /// instance and step deadline. Without flags, shows them; a limit not
+    /// set follows the server's defaults (`serve --service-*`,
+    /// `--memory-limit-mib`, `--step-timeout`). Changes apply at once and
+    /// are kept across restarts and upgrades.
+    Limits(LimitsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LimitsArgs {
+    /// The installed service.
+    pub name: String,
+    /// The most objects its models may hold together (those marked
+    /// deleted count until purged); creating more fails (429). A number,
+    /// `unlimited`, or `default` for the server's.
+    #[arg(long, value_name = "N|unlimited|default", value_parser = parse_cap)]
+    pub max_objects: Option<Value>,
+    /// Its invocations that may run at once (also its weight when
+    /// services compete for the engine): 1 to 1024, or `default`.
+    #[arg(long, value_name = "N|default", value_parser = parse_count)]
+    pub concurrency: Option<Value>,
+    /// Invocations it may start per second; beyond that its work waits.
+    /// A number, `unlimited`, or `default`.
+    #[arg(long, value_name = "N|unlimited|default", value_parser = parse_cap)]
+    pub rate: Option<Value>,
+    /// Memory one of its instances may use, in MiB: at most the server's
+    /// `--memory-limit-mib`, or `default`.
+    #[arg(long, value_name = "MIB|default", value_parser = parse_count)]
+    pub memory_mib: Option<Value>,
+    /// Time one of its calls may take before it is interrupted (e.g.
+    /// `30s`, `500ms`; 10ms to 1h), or `default`.
+    #[arg(long, value_name = "DURATION|default", value_parser = parse_deadline)]
+    pub deadline: Option<Value>,
+    /// Return every limit to the server's defaults first (then apply the
+    /// other flags given).
+    #[arg(long)]
+    pub reset: bool,
+    /// Print the JSON the server returns.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `default` (JSON `null`: back to the server's default), `unlimited`, or
+/// a whole number.
+fn parse_cap(s: &str) -> Result<Value, String> {
+    match s.trim() {
+        "unlimited" => Ok(Value::from("unlimited")),
+        _ => parse_count(s)
+            .map_err(|_| format!("`{s}`: expected a whole number, `unlimited` or `default`")),
+    }
+}
+
+/// `default` or a whole number.
+fn parse_count(s: &str) -> Result<Value, String> {
+    match s.trim() {
+        "default" => Ok(Value::Null),
+        n => n
+            .parse::<u64>()
+            .map(Value::from)
+            .map_err(|_| format!("`{s}`: expected a whole number or `default`")),
+    }
+}
+
+/// `default` or a duration, as milliseconds.
+fn parse_deadline(s: &str) -> Result<Value, String> {
+    match s.trim() {
+        "default" => Ok(Value::Null),
+        d => humantime::parse_duration(d)
+            .map(|d| Value::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+            .map_err(|e| format!("`{s}`: {e}; write e.g. `30s`, `500ms` or `default`")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -477,9 +552,38 @@ pub struct TuningArgs {
     /// Time one guest call may take before it is interrupted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_timeout: Duration,
-    /// Memory one guest instance may use, in MiB.
+    /// Memory one guest instance may use, in MiB. Also the cap of each
+    /// service's own limit (`service limits NAME --memory-mib`).
     #[arg(long, default_value_t = 64)]
     pub memory_limit_mib: usize,
+    /// Invocations of one service that may run at once, unless the
+    /// operator set its own (`service limits NAME --concurrency`).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub service_concurrency: u32,
+    /// Invocations one service may start per second (`unlimited`: no
+    /// limit), unless the operator set its own (`service limits NAME
+    /// --rate`).
+    #[arg(long, default_value = "unlimited", value_parser = parse_limit::<u32>)]
+    pub service_rate: Limit<u32>,
+    /// The most objects one service's models may hold (`unlimited`: no
+    /// limit), unless the operator set its own (`service limits NAME
+    /// --max-objects`); creating more answers 429.
+    #[arg(long, default_value = "unlimited", value_parser = parse_limit::<u64>)]
+    pub service_max_objects: Limit<u64>,
+}
+
+/// A positive number, or none (`unlimited`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limit<T>(pub Option<T>);
+
+fn parse_limit<T: std::str::FromStr + Default + PartialEq>(s: &str) -> Result<Limit<T>, String> {
+    match s.trim() {
+        "unlimited" => Ok(Limit(None)),
+        n => match n.parse::<T>() {
+            Ok(n) if n != T::default() => Ok(Limit(Some(n))),
+            _ => Err(format!("`{s}`: expected a number above 0 or `unlimited`")),
+        },
+    }
 }
 
 #[derive(Debug, Args)]
@@ -590,4 +694,50 @@ pub struct ServerArgs {
     /// (`syncplane token create` makes one).
     #[arg(long, env = "SYNCPLANE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_limit_values_take_numbers_unlimited_and_default() {
+        assert_eq!(parse_cap("5"), Ok(Value::from(5)));
+        assert_eq!(parse_cap("unlimited"), Ok(Value::from("unlimited")));
+        assert_eq!(parse_cap("default"), Ok(Value::Null));
+        assert!(parse_cap("lots").is_err());
+        assert!(parse_count("unlimited").is_err());
+        assert_eq!(parse_deadline("30s"), Ok(Value::from(30_000)));
+        assert_eq!(parse_deadline("default"), Ok(Value::Null));
+        assert!(parse_deadline("soon").is_err());
+    }
+
+    #[test]
+    fn serve_defaults_per_service_are_unlimited_or_a_positive_number() {
+        assert_eq!(parse_limit::<u32>("unlimited").map(|l| l.0), Ok(None));
+        assert_eq!(parse_limit::<u64>("100").map(|l| l.0), Ok(Some(100)));
+        assert!(parse_limit::<u32>("0").is_err());
+        let cli = Cli::try_parse_from([
+            "syncplane",
+            "service",
+            "limits",
+            "shop",
+            "--max-objects",
+            "10",
+            "--deadline",
+            "500ms",
+            "--reset",
+        ])
+        .expect("parses");
+        let Command::Service {
+            command: ServiceCommand::Limits(args),
+            ..
+        } = cli.command
+        else {
+            panic!("not service limits: {cli:?}");
+        };
+        assert_eq!(args.max_objects, Some(Value::from(10)));
+        assert_eq!(args.deadline, Some(Value::from(500)));
+        assert!(args.reset && args.rate.is_none());
+    }
 }

@@ -225,6 +225,21 @@ fn render_status(status: &Value) -> String {
             service["name"].as_str().unwrap_or("?"),
             service["version"].as_str().unwrap_or("?")
         );
+        let quota = &service["quota"];
+        if quota.is_object() {
+            let limits = &quota["limits"];
+            let _ = writeln!(
+                out,
+                "  limits: objects {}/{}, running {}/{}, {} invocations/s, {} MiB memory, deadline {}",
+                int(&quota["objects"]),
+                crate::service::or_unlimited(&limits["max_objects"]),
+                int(&quota["running"]),
+                int(&limits["concurrency"]),
+                crate::service::or_unlimited(&limits["invocations_per_sec"]),
+                int(&limits["memory_mib"]),
+                crate::service::millis(&limits["deadline_ms"]),
+            );
+        }
         let _ = writeln!(
             out,
             "  {:<36} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}  last error",
@@ -334,4 +349,33 @@ pub async fn publish(args: PublishArgs) -> anyhow::Result<ExitCode> {
         args.topic
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn status_shows_each_services_usage_against_its_limits() {
+        let status = json!({ "services": [{
+            "name": "shop", "version": "1.0.0", "steps": [], "models": [],
+            "event_steps": [], "pull_steps": [],
+            "quota": {
+                "objects": 3, "running": 1,
+                "limits": {
+                    "max_objects": 10, "concurrency": 4, "invocations_per_sec": null,
+                    "memory_mib": 16, "deadline_ms": 30000
+                }
+            }
+        }]});
+        let text = render_status(&status);
+        assert!(
+            text.contains(
+                "limits: objects 3/10, running 1/4, unlimited invocations/s, 16 MiB memory, deadline 30s"
+            ),
+            "{text}"
+        );
+    }
 }

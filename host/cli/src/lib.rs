@@ -110,6 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Inspect(args) => service::inspect(args).await,
                 ServiceCommand::Config(args) => service::config(args).await,
                 ServiceCommand::Secret(args) => service::secret(args).await,
+                ServiceCommand::Limits(args) => service::limits(args).await,
             }
         }
     }

@@ -8,7 +8,7 @@ use syncplane_core::{ADMIN_EMAIL, AuthOptions};
 use syncplane_platform::capability::OperatorPolicy;
 use syncplane_platform::toml_error;
 use syncplane_platform::{
-    ADMIN_PASSWORD_FILE, EngineConfig, Host, HostConfig, Limits, RetryPolicy,
+    ADMIN_PASSWORD_FILE, EngineConfig, Host, HostConfig, Limits, RetryPolicy, ServiceLimits,
 };
 use tokio::sync::watch;
 
@@ -25,9 +25,13 @@ impl TuningArgs {
             },
             concurrency: self.concurrency as usize,
             batch_size: self.batch_size,
+            service_limits: ServiceLimits {
+                concurrency: self.service_concurrency,
+                invocations_per_sec: self.service_rate.0,
+            },
             shutdown_grace: self.shutdown_grace,
-            ..EngineConfig::default()
         };
+        config.service_max_objects = self.service_max_objects.0;
         config.limits = Limits {
             deadline: self.step_timeout,
             memory_bytes: self.memory_limit_mib << 20,

@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use crate::args::{
-    ConfigArgs, InspectArgs, InstallArgs, ListArgs, RollbackArgs, SecretArgs, ShowArgs,
+    ConfigArgs, InspectArgs, InstallArgs, LimitsArgs, ListArgs, RollbackArgs, SecretArgs, ShowArgs,
     UninstallArgs,
 };
 use crate::client::{Client, package_from_dir};
@@ -371,6 +371,112 @@ pub async fn secret(args: SecretArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `service limits NAME [--max-objects N ...] [--reset]`: shows the
+/// service's limits, after changing those given.
+pub async fn limits(args: LimitsArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server)?;
+    let path = format!("/syncplane/v1/services/{}/limits", args.name);
+    let mut change = serde_json::Map::new();
+    if args.reset {
+        for field in [
+            "max_objects",
+            "concurrency",
+            "invocations_per_sec",
+            "memory_mib",
+            "deadline_ms",
+        ] {
+            change.insert(field.to_owned(), Value::Null);
+        }
+    }
+    for (field, value) in [
+        ("max_objects", &args.max_objects),
+        ("concurrency", &args.concurrency),
+        ("invocations_per_sec", &args.rate),
+        ("memory_mib", &args.memory_mib),
+        ("deadline_ms", &args.deadline),
+    ] {
+        if let Some(value) = value {
+            change.insert(field.to_owned(), value.clone());
+        }
+    }
+    let answer = if change.is_empty() {
+        client
+            .json(reqwest::Method::GET, &path, None)
+            .await
+            .context("reading the limits failed")?
+    } else {
+        client
+            .json(reqwest::Method::PUT, &path, Some(&Value::Object(change)))
+            .await
+            .context("setting the limits failed")?
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print!("{}", render_limits(&answer));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A limit that may be absent (`null`: none).
+pub(crate) fn or_unlimited(value: &Value) -> String {
+    match value {
+        Value::Null => "unlimited".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A deadline in milliseconds, as people write it.
+pub(crate) fn millis(value: &Value) -> String {
+    value.as_u64().map_or_else(
+        || "?".to_owned(),
+        |ms| humantime::format_duration(std::time::Duration::from_millis(ms)).to_string(),
+    )
+}
+
+fn render_limits(report: &Value) -> String {
+    let limits = &report["limits"];
+    let set = &report["overrides"];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "limits of {}:",
+        report["service"].as_str().unwrap_or("?")
+    );
+    let rows = [
+        (
+            "max objects",
+            "max_objects",
+            or_unlimited(&limits["max_objects"]),
+        ),
+        (
+            "concurrency",
+            "concurrency",
+            limits["concurrency"].to_string(),
+        ),
+        (
+            "invocations/s",
+            "invocations_per_sec",
+            or_unlimited(&limits["invocations_per_sec"]),
+        ),
+        (
+            "memory",
+            "memory_mib",
+            format!("{} MiB", limits["memory_mib"]),
+        ),
+        ("deadline", "deadline_ms", millis(&limits["deadline_ms"])),
+    ];
+    for (label, field, value) in rows {
+        let origin = if set.get(field).is_some() {
+            "set for this service"
+        } else {
+            "server default"
+        };
+        let _ = writeln!(out, "  {:<15} {value:<12} ({origin})", format!("{label}:"));
+    }
+    out
+}
+
 fn check_allows(allows: &[String]) -> anyhow::Result<()> {
     for allow in allows {
         allow
@@ -516,6 +622,18 @@ fn render_installed(shown: &Value) -> String {
             out,
             "  installed with: --allow {}",
             allowed.join(" --allow ")
+        );
+    }
+    let limits = &shown["limits"];
+    if limits.is_object() {
+        let _ = writeln!(
+            out,
+            "  limits:         max objects {}, concurrency {}, {} invocations/s, {} MiB memory, deadline {} (`service limits` changes them)",
+            or_unlimited(&limits["max_objects"]),
+            limits["concurrency"],
+            or_unlimited(&limits["invocations_per_sec"]),
+            limits["memory_mib"],
+            millis(&limits["deadline_ms"]),
         );
     }
     out.push_str(&render_settings(&shown["settings"]));

@@ -14,6 +14,7 @@ use crate::authz::Principal;
 use crate::deletion::Deletion;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
+use crate::quota::{Quotas, SharedQuotas};
 use crate::registry::{
     CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, from_sql, stored_fields,
     to_sql,
@@ -39,6 +40,8 @@ pub struct Core {
     feed: broadcast::Sender<Change>,
     /// Password hashing and the caches of successful checks.
     pub(crate) auth: Arc<Auth>,
+    /// Object quotas per owner ([`Core::set_object_quota`]).
+    pub(crate) quotas: SharedQuotas,
 }
 
 /// A change of a host record, written in the same transaction as the
@@ -83,6 +86,7 @@ impl Core {
             core_schema: Arc::new(core_schema.clone()),
             feed,
             auth: Arc::new(Auth::new()),
+            quotas: SharedQuotas::default(),
         };
         core.activate(core_schema, &[], &[]).await?;
         core.store.ensure_table(&crate::audit::table_spec()).await?;
@@ -253,6 +257,8 @@ impl Core {
             auth: Arc::clone(&self.auth),
             auth_changed: false,
             prehashed: HashMap::new(),
+            quotas: crate::quota::snapshot(&self.quotas),
+            quota_counts: HashMap::new(),
         })
     }
 
@@ -443,6 +449,10 @@ pub struct CoreTx {
     /// Hashes of passwords computed before the transaction, by the digest
     /// of the clear text ([`Core::begin_with_passwords`]).
     prehashed: HashMap<String, Vec<String>>,
+    /// The object quotas as the transaction began.
+    pub(crate) quotas: Arc<Quotas>,
+    /// Objects under each owner's quota, once counted in this transaction.
+    pub(crate) quota_counts: HashMap<String, u64>,
 }
 
 impl CoreTx {
@@ -499,7 +509,9 @@ impl CoreTx {
     /// # Errors
     ///
     /// [`Error::InvalidField`] for an unknown, read-only, mistyped, missing
-    /// or dangling field; [`Error::UnknownModel`]/[`Error::AbstractModel`].
+    /// or dangling field; [`Error::UnknownModel`]/[`Error::AbstractModel`];
+    /// [`Error::QuotaExceeded`] when the model's owner holds as many
+    /// objects as its quota allows ([`Core::set_object_quota`]).
     pub async fn create(&mut self, model: &str, mut input: Map<String, Value>) -> Result<Object> {
         let registry = Arc::clone(&self.registry);
         let table = registry.table(model)?;
@@ -519,8 +531,10 @@ impl CoreTx {
             }
         }
         let now = now_secs();
+        let values = crate::input::create_values(&registry, model, input, now)?;
+        self.check_object_quota(model).await?;
         let mut row = Row::new();
-        for (field, value) in crate::input::create_values(&registry, model, input, now)? {
+        for (field, value) in values {
             let value = self.prepare_value(model, field, value).await?;
             row.insert(field.column_name(), value);
         }

@@ -55,6 +55,21 @@ pub enum Error {
         /// The validator's message.
         message: String,
     },
+    /// Creating the object would take a service beyond the most objects
+    /// its operator allows (`syncplane service limits`).
+    #[error(
+        "service `{service}` has {count} objects, its limit (max_objects {limit}); no `{model}` was created (delete some of its objects, or raise the limit: syncplane service limits {service} --max-objects N)"
+    )]
+    QuotaExceeded {
+        /// The service (the quota's owner).
+        service: String,
+        /// The model of the object refused.
+        model: String,
+        /// The most objects allowed.
+        limit: u64,
+        /// How many its models hold.
+        count: u64,
+    },
     /// Wrong user name or password, or an unknown, expired or revoked
     /// token.
     #[error("invalid credentials")]

@@ -23,6 +23,9 @@
 //! - The synchronizer's side ([`Core::pending`], [`Core::record_sync`],
 //!   [`Core::set_feedback`], [`Core::purge`]) writes bookkeeping that never
 //!   makes an object pending again.
+//! - Object quotas ([`Core::set_object_quota`], [`ObjectQuota`]) cap the
+//!   objects a service's models hold; a create beyond one fails with
+//!   [`Error::QuotaExceeded`], whoever makes it.
 //! - Users sign in with [`Core::authenticate`] (argon2, hashed on a bounded
 //!   blocking pool, never inside a transaction) or a bearer token from
 //!   [`Core::issue_token`] ([`Core::authenticate_token`]); see
@@ -40,6 +43,7 @@ mod input;
 mod object;
 mod password;
 mod policy;
+mod quota;
 mod registry;
 mod sync;
 mod time;
@@ -54,6 +58,7 @@ pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_
 pub use error::{Error, Result};
 pub use input::decode_create;
 pub use object::{Change, ChangeKind, Object, SyncState};
+pub use quota::ObjectQuota;
 pub use registry::Registry;
 pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord, Work};
 pub use time::{now_ms, now_secs};

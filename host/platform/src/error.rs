@@ -163,6 +163,14 @@ pub enum Error {
         /// What the manifest declares.
         declared: String,
     },
+    /// A limit set for a service is out of range; nothing was changed.
+    #[error("service `{service}`: {problem}")]
+    InvalidQuota {
+        /// The service.
+        service: String,
+        /// What is wrong, with the allowed range.
+        problem: String,
+    },
     /// The secret key file is missing or unusable.
     #[error("secret key {path}: {message}")]
     SecretKey {

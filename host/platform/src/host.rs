@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::events::{EventBus, EventStepStatus};
 use crate::package::ServicePackage;
 use crate::pulls::{PullStepStatus, Pullers};
+use crate::quota::{QuotaUsage, Quotas, ServiceQuota};
 use crate::registry::{InstalledService, Registry};
 use crate::secrets::SecretBox;
 
@@ -46,6 +47,11 @@ pub struct HostConfig {
     /// The key secrets are sealed with; by default
     /// `<data_dir>/secret.key`, generated on first use.
     pub secret_key_file: Option<PathBuf>,
+    /// The most objects one service's models may hold, unless the operator
+    /// set its own ([`Host::set_service_quota`]). Default: `None`, no
+    /// limit. The other per-service defaults are
+    /// [`EngineConfig::service_limits`] and [`Limits`].
+    pub service_max_objects: Option<u64>,
 }
 
 impl HostConfig {
@@ -58,6 +64,7 @@ impl HostConfig {
             limits: Limits::default(),
             policy: OperatorPolicy::default(),
             secret_key_file: None,
+            service_max_objects: None,
         }
     }
 }
@@ -134,6 +141,8 @@ pub struct ServiceStatus {
     pub event_steps: Vec<EventStepStatus>,
     /// Its pull steps: interval and what they did.
     pub pull_steps: Vec<PullStepStatus>,
+    /// Its usage against its limits.
+    pub quota: QuotaUsage,
 }
 
 /// One step's status.
@@ -162,8 +171,13 @@ pub struct Host {
     policy: Arc<OperatorPolicy>,
     pub(crate) limits: Limits,
     secret_box: SecretBox,
-    /// Serialises changes of config and secrets (read, change, write).
-    settings_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Serialises changes of config, secrets and limits (read, change,
+    /// write).
+    pub(crate) settings_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The operator's per-service limits.
+    pub(crate) quotas: Quotas,
+    /// The limits of a service the operator set none for.
+    pub(crate) quota_defaults: ServiceQuota,
     /// Serialises installs, upgrades, rollbacks and uninstalls, so each
     /// resolves against the host as the previous one left it.
     pub(crate) lifecycle_lock: Arc<tokio::sync::Mutex<()>>,
@@ -189,6 +203,11 @@ impl Host {
             Some(path) => SecretBox::open(path, false)?,
             None => SecretBox::open(&SecretBox::default_path(&config.data_dir), true)?,
         };
+        let quota_defaults = ServiceQuota::defaults(
+            config.service_max_objects,
+            config.engine.service_limits,
+            &config.limits,
+        );
         let engine = Engine::new(core.clone(), config.engine);
         let runtime = Arc::new(Runtime::new(core.clone(), config.limits, engine.stats())?);
         let host = Host {
@@ -203,8 +222,11 @@ impl Host {
             limits: config.limits,
             secret_box,
             settings_lock: Arc::default(),
+            quotas: Quotas::default(),
+            quota_defaults,
             lifecycle_lock: Arc::default(),
         };
+        host.restore_quotas().await?;
         host.restore().await?;
         Ok(host)
     }
@@ -226,7 +248,8 @@ impl Host {
 
     /// Per service and step: invocations, failures, last error; per
     /// observed model: pending, failed, deferred and deleted objects and
-    /// the next retry time.
+    /// the next retry time; the service's objects and running invocations
+    /// against its limits.
     ///
     /// # Errors
     ///
@@ -267,7 +290,9 @@ impl Host {
             for model in models {
                 counts.push(self.core.sync_counts(&model).await?);
             }
+            let quota = self.quota_usage(&service.name, &activity).await?;
             services.push(ServiceStatus {
+                quota,
                 event_steps: self.events.status(&service.name),
                 pull_steps: self.pullers.status(&service.name),
                 name: service.name,
@@ -277,6 +302,30 @@ impl Host {
             });
         }
         Ok(HostStatus { services })
+    }
+
+    /// One service's objects and running invocations, with its limits.
+    async fn quota_usage(&self, service: &str, activity: &[StepActivity]) -> Result<QuotaUsage> {
+        let installed = self
+            .registry
+            .get(service)
+            .ok_or_else(|| Error::UnknownService(service.to_owned()))?;
+        let objects = self
+            .object_counts(&installed)
+            .await?
+            .iter()
+            .map(|c| u64::try_from(c.objects).unwrap_or_default())
+            .sum();
+        let running = activity
+            .iter()
+            .filter(|a| a.service == service)
+            .map(|a| a.running)
+            .sum();
+        Ok(QuotaUsage {
+            objects,
+            running,
+            limits: self.service_quota(service)?.limits,
+        })
     }
 
     /// Publishes an event on the in-process bus; returns how many event

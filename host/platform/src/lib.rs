@@ -5,6 +5,9 @@
 //! - [`Host`] opens a data directory ([`HostConfig`]), wires the core, the
 //!   engine and the component runtime together, and installs services while
 //!   running ([`Host::install`]); installed services are reloaded on start.
+//! - [`ServiceQuota`] is what one service may use (objects, concurrent
+//!   invocations, rate, memory, deadline), set by the operator per service
+//!   ([`Host::set_service_quota`]) over the host's defaults.
 //! - [`ServicePackage`] is what gets installed: a [`Manifest`] (the
 //!   `syncplane.toml` authors write), xproto sources and compiled components.
 #![deny(missing_docs)]
@@ -20,6 +23,7 @@ mod package;
 mod package_files;
 mod plan;
 mod pulls;
+mod quota;
 mod registry;
 mod resolve;
 mod secrets;
@@ -43,6 +47,10 @@ pub use package_files::{
 };
 pub use plan::{Action, ModelChange, ModelCount, Plan};
 pub use pulls::PullStepStatus;
+pub use quota::{
+    Cap, MAX_SERVICE_CONCURRENCY, MAX_SERVICE_DEADLINE, MAX_SERVICE_RATE, MIN_SERVICE_DEADLINE,
+    QuotaChange, QuotaOverrides, QuotaReport, QuotaUsage, ServiceQuota, Setting,
+};
 pub use registry::InstalledService;
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
 pub use subscription::{PatternError, Subscription};

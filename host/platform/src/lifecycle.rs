@@ -17,6 +17,7 @@ use crate::events::EventSource;
 use crate::host::{CONFIG_NAMESPACE, Host, SECRETS_NAMESPACE, ServiceSettings};
 use crate::package::ServicePackage;
 use crate::plan::{Action, ModelCount, Plan};
+use crate::quota::QUOTAS_NAMESPACE;
 use crate::registry::{Installed, InstalledService, SERVICES_NAMESPACE, ServiceRecord};
 use crate::resolve::{LockedService, Mode, parse_files};
 
@@ -39,6 +40,8 @@ pub struct ServiceDetails {
     pub objects: Vec<ModelCount>,
     /// Config values and which secrets are set.
     pub settings: ServiceSettings,
+    /// The limits it runs under ([`Host::service_quota`]).
+    pub limits: crate::quota::ServiceQuota,
 }
 
 /// How long `uninstall --purge` waits for the service's objects to be
@@ -245,7 +248,16 @@ impl Host {
     /// components go.
     async fn drain(&self, ctx: &ServiceContext) -> Result<Drained> {
         let started = Instant::now();
-        let within = self.limits.deadline + DRAIN_MARGIN;
+        // A call may have started under the host's deadline or the
+        // service's own, whichever is longer.
+        let overrides = self
+            .quotas
+            .lock()
+            .get(ctx.service())
+            .copied()
+            .unwrap_or_default();
+        let own = self.quota_defaults.with(&overrides).deadline;
+        let within = self.limits.deadline.max(own) + DRAIN_MARGIN;
         let drained = ctx
             .gate()
             .drain(within)
@@ -268,6 +280,11 @@ impl Host {
     /// The in-memory half of an activation; nothing here can fail.
     fn swap_in(&self, locked: LockedService) {
         let name = locked.info.name.clone();
+        // The operator's limits go with the version that comes in, under
+        // the lock a change of them takes.
+        let quotas = self.quotas.lock();
+        let overrides = quotas.get(&name).copied().unwrap_or_default();
+        self.apply_quota(&name, &locked.ctx, &locked.files, &overrides);
         let loaded = locked.loaded;
         self.engine.set_service_model_deps(&name, loaded.deps);
         self.engine.set_service_policies(&name, loaded.policies);
@@ -281,10 +298,11 @@ impl Host {
             ctx: locked.ctx,
             info: locked.info,
         });
+        drop(quotas);
     }
 
     /// Objects per concrete model of an installed service.
-    async fn object_counts(&self, installed: &Installed) -> Result<Vec<ModelCount>> {
+    pub(crate) async fn object_counts(&self, installed: &Installed) -> Result<Vec<ModelCount>> {
         let registry = self.core.registry();
         let mut counts = Vec::new();
         for model in installed.files.iter().flat_map(|f| f.models.iter()) {
@@ -312,6 +330,7 @@ impl Host {
         Ok(ServiceDetails {
             objects: self.object_counts(&installed).await?,
             settings: self.settings(name).await?,
+            limits: self.service_quota(name)?.limits,
             service: installed.info,
         })
     }
@@ -375,14 +394,22 @@ impl Host {
                 source,
             })?;
         let drop: Vec<String> = counts.iter().map(|c| c.model.clone()).collect();
-        let writes: Vec<RecordWrite> = [SERVICES_NAMESPACE, CONFIG_NAMESPACE, SECRETS_NAMESPACE]
-            .into_iter()
-            .map(|namespace| RecordWrite::Delete {
-                namespace: namespace.to_owned(),
-                key: name.to_owned(),
-            })
-            .collect();
+        let writes: Vec<RecordWrite> = [
+            SERVICES_NAMESPACE,
+            CONFIG_NAMESPACE,
+            SECRETS_NAMESPACE,
+            QUOTAS_NAMESPACE,
+        ]
+        .into_iter()
+        .map(|namespace| RecordWrite::Delete {
+            namespace: namespace.to_owned(),
+            key: name.to_owned(),
+        })
+        .collect();
         let _drained = self.drain(&installed.ctx).await?;
+        // No config, secret or limit change lands between the removal of
+        // their rows and the service's.
+        let _settings = self.settings_lock.lock().await;
         self.core.activate(schema, &drop, &writes).await?;
         installed.ctx.retire();
         self.engine.set_service_model_deps(name, Vec::new());
@@ -392,6 +419,7 @@ impl Host {
             .set_service_steps(name, Vec::new(), &EventSource::InProcess);
         self.pullers.set_service_steps(name, Vec::new());
         self.registry.remove(name);
+        self.clear_quota(name);
         tracing::info!(service = name, purged = ?held, "service uninstalled");
         Ok(held)
     }

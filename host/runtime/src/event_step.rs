@@ -9,7 +9,7 @@ use crate::bindings::v2::event::EventStepPre;
 use crate::bindings::v2::policy::ModelPolicyPre;
 use crate::bindings::v2::pull::PullStepPre;
 use crate::host::adapters::v2::object as to_model_object;
-use crate::runtime::Common;
+use crate::runtime::{Common, deadline_of};
 use crate::state::{Role, StepState};
 
 /// One event from a bus.
@@ -48,6 +48,7 @@ impl WasmModelPolicy {
         let common = &self.common;
         let _entered = common.pass_gate().await?;
         let mut store = common.store(Role::Declarative, 0);
+        let deadline = deadline_of(&store);
         let arg = to_model_object(object);
         let phase = match event {
             PolicyEvent::Create => "handle-create",
@@ -57,7 +58,7 @@ impl WasmModelPolicy {
         let result = {
             let store = &mut store;
             common
-                .within_deadline(async {
+                .within_deadline(deadline, async {
                     let instance = self.pre.instantiate_async(&mut *store).await?;
                     match event {
                         PolicyEvent::Create => instance.call_handle_create(&mut *store, &arg).await,
@@ -113,10 +114,11 @@ impl WasmPullStep {
         let common = &self.common;
         let _entered = common.pass_gate().await?;
         let mut store = common.store(Role::Declarative, 0);
+        let deadline = deadline_of(&store);
         let result = {
             let store = &mut store;
             common
-                .within_deadline(async {
+                .within_deadline(deadline, async {
                     let instance = self.pre.instantiate_async(&mut *store).await?;
                     instance.call_pull_records(&mut *store).await
                 })
@@ -146,6 +148,7 @@ impl WasmEventStep {
         let common = &self.common;
         let _entered = common.pass_gate().await?;
         let mut store = common.store(Role::Declarative, 0);
+        let deadline = deadline_of(&store);
         let arg = WitEvent {
             topic: event.topic.clone(),
             key: event.key.clone(),
@@ -155,7 +158,7 @@ impl WasmEventStep {
         let result = {
             let store = &mut store;
             common
-                .within_deadline(async {
+                .within_deadline(deadline, async {
                     let instance = self.pre.instantiate_async(&mut *store).await?;
                     instance.call_process_event(&mut *store, &arg).await
                 })

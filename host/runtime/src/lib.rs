@@ -35,4 +35,4 @@ mod state;
 
 pub use error::{Error, Result};
 pub use event_step::{Event, WasmEventStep, WasmModelPolicy, WasmPullStep};
-pub use runtime::{Limits, Runtime, WasmSyncStep};
+pub use runtime::{InstanceLimits, Limits, Runtime, WasmSyncStep};

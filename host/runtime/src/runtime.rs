@@ -71,6 +71,38 @@ impl Default for Limits {
     }
 }
 
+/// One service's own deadline and memory limit, in place of the host's
+/// [`Limits`] (set by the operator per service). `None` keeps the host's.
+///
+/// The host's memory limit stays the cap: the pooling allocator reserves
+/// slots of that size, so a larger value is cut to it
+/// ([`Limits::for_service`]); the platform refuses one when it is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceLimits {
+    /// Wall-clock time one call of the service may take. Default: the
+    /// host's [`Limits::deadline`].
+    pub deadline: Option<Duration>,
+    /// Linear memory one instance of the service may grow to. Default:
+    /// the host's [`Limits::memory_bytes`].
+    pub memory_bytes: Option<usize>,
+}
+
+impl Limits {
+    /// The limits one service's invocations run under: these, with the
+    /// service's deadline and memory limit where it has its own. Memory
+    /// never exceeds the host's limit.
+    #[must_use]
+    pub fn for_service(&self, own: InstanceLimits) -> Limits {
+        Limits {
+            deadline: own.deadline.unwrap_or(self.deadline),
+            memory_bytes: own
+                .memory_bytes
+                .map_or(self.memory_bytes, |m| m.min(self.memory_bytes)),
+            ..*self
+        }
+    }
+}
+
 /// Guest instances that may be alive at once; more invocations wait for a
 /// free slot in wasmtime rather than failing only when far beyond the
 /// engine's concurrency.
@@ -257,8 +289,12 @@ pub(crate) struct Common {
 
 impl Common {
     /// The store of one invocation: empty WASI, outbound HTTP behind the
-    /// grants, the memory limit, the deadline.
+    /// grants, the memory limit, the deadline — the service's own where
+    /// the operator set them, read afresh for each call so a change
+    /// applies to the next one. [`Common::trap`] and
+    /// [`Common::within_deadline`] read them back from the store.
     pub(crate) fn store(&self, role: Role, observed: i64) -> Store<StepState> {
+        let limits = self.limits.for_service(self.ctx.instance_limits());
         let last_denial = LastDenial::default();
         let state = StepState {
             wasi: WasiCtx::builder().build(),
@@ -267,18 +303,18 @@ impl Common {
             gate: OutboundGate {
                 ctx: Arc::clone(&self.ctx),
                 stats: Arc::clone(&self.stats),
-                limits: self.limits.http,
+                limits: limits.http,
                 last_denial: Arc::clone(&last_denial),
             },
             store_limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
+                .memory_size(limits.memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
             access: Access {
                 core: self.core.clone(),
                 ctx: Arc::clone(&self.ctx),
                 stats: Arc::clone(&self.stats),
-                limits: self.limits,
+                limits,
                 step: self.step.clone(),
                 role,
                 observed,
@@ -289,7 +325,7 @@ impl Common {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.store_limits);
-        let ticks = (self.limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks = (limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         store
@@ -309,13 +345,14 @@ impl Common {
         Ok(entered)
     }
 
-    /// Awaits a guest call, ending it at the deadline even while it waits
-    /// in a host call (the epoch only interrupts guest code).
+    /// Awaits a guest call, ending it at `deadline` (the store's, see
+    /// [`deadline_of`]) even while it waits in a host call (the epoch only
+    /// interrupts guest code).
     pub(crate) async fn within_deadline<T>(
         &self,
+        deadline: Duration,
         call: impl Future<Output = wasmtime::Result<T>>,
     ) -> wasmtime::Result<T> {
-        let deadline = self.limits.deadline;
         match tokio::time::timeout(deadline + 2 * EPOCH_TICK, call).await {
             Ok(result) => result,
             Err(_) => Err(wasmtime::Error::new(HostTrap::new(
@@ -333,6 +370,7 @@ impl Common {
         store: &Store<StepState>,
         phase: &str,
     ) -> Trap {
+        let limits = &store.data().access.limits;
         let (cause, what) = if let Some(trap) = error.downcast_ref::<HostTrap>() {
             (trap.cause, trap.message.clone())
         } else if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
@@ -340,7 +378,7 @@ impl Common {
                 TrapCause::Deadline,
                 format!(
                     "exceeded its deadline of {:?} and was interrupted",
-                    self.limits.deadline
+                    limits.deadline
                 ),
             )
         } else if format!("{error:#}").contains("forcing trap when growing memory") {
@@ -348,7 +386,7 @@ impl Common {
                 TrapCause::Memory,
                 format!(
                     "tried to grow its memory beyond the limit of {} MiB",
-                    self.limits.memory_bytes >> 20
+                    limits.memory_bytes >> 20
                 ),
             )
         } else if let Some(denial) = store
@@ -385,6 +423,11 @@ impl Common {
     pub(crate) fn service(&self) -> &str {
         self.ctx.service()
     }
+}
+
+/// The deadline an invocation's store was made with ([`Common::store`]).
+pub(crate) fn deadline_of(store: &Store<StepState>) -> Duration {
+    store.data().access.limits.deadline
 }
 
 impl Runtime {
@@ -487,6 +530,7 @@ impl WasmSyncStep {
             Err(replaced) => return Outcome::Deferred(replaced),
         };
         let mut store = common.store(Role::Sync, object.id);
+        let deadline = deadline_of(&store);
         let arg = to_model_object(object);
         let (result, name) = {
             let store = &mut store;
@@ -501,7 +545,7 @@ impl WasmSyncStep {
                 Phase::Sync => "sync-record",
                 Phase::Delete => "delete-record",
             };
-            (common.within_deadline(call).await, name)
+            (common.within_deadline(deadline, call).await, name)
         };
         match result {
             Ok(Ok(())) => Outcome::Done,
@@ -526,5 +570,41 @@ impl StepInvoker for WasmSyncStep {
 
     fn delete_record<'a>(&'a self, object: &'a Object) -> InvokeFuture<'a> {
         Box::pin(self.invoke(object, Phase::Delete))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_limit_replaces_the_hosts_and_memory_never_exceeds_the_host_cap() {
+        let host = Limits::default();
+        assert_eq!(host.for_service(InstanceLimits::default()), host);
+        let own = host.for_service(InstanceLimits {
+            deadline: Some(Duration::from_secs(30)),
+            memory_bytes: Some(16 << 20),
+        });
+        assert_eq!(own.deadline, Duration::from_secs(30));
+        assert_eq!(own.memory_bytes, 16 << 20);
+        assert_eq!(own.log_bytes, host.log_bytes);
+        let greedy = host.for_service(InstanceLimits {
+            deadline: None,
+            memory_bytes: Some(host.memory_bytes * 4),
+        });
+        assert_eq!(greedy.memory_bytes, host.memory_bytes);
+        assert_eq!(greedy.deadline, host.deadline);
+    }
+
+    #[test]
+    fn a_contexts_instance_limits_change_live() {
+        let ctx = ServiceContext::own_only("s", Default::default());
+        assert_eq!(ctx.instance_limits(), InstanceLimits::default());
+        let own = InstanceLimits {
+            deadline: Some(Duration::from_millis(300)),
+            memory_bytes: None,
+        };
+        ctx.set_instance_limits(own);
+        assert_eq!(ctx.instance_limits(), own);
     }
 }

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 
 use super::grants::Grants;
 use crate::gate::InvocationGate;
+use crate::runtime::InstanceLimits;
 
 /// Replaces secret values in text the guest produced.
 pub const REDACTED: &str = "[redacted]";
@@ -24,6 +25,9 @@ pub struct ServiceContext {
     grants: Grants,
     networks: Vec<IpNet>,
     values: RwLock<Values>,
+    /// The operator's deadline and memory limit for this service, if not
+    /// the host's; read at the start of every call.
+    instance_limits: RwLock<InstanceLimits>,
     gate: Arc<InvocationGate>,
     /// Set once another version replaced this one (or the service was
     /// removed): its components no longer run.
@@ -59,6 +63,7 @@ impl ServiceContext {
             grants,
             networks,
             values: RwLock::default(),
+            instance_limits: RwLock::default(),
             gate: Arc::default(),
             retired: AtomicBool::new(false),
         }
@@ -147,6 +152,23 @@ impl ServiceContext {
     pub fn secret(&self, name: &str) -> Option<String> {
         let values = self.values.read().unwrap_or_else(|p| p.into_inner());
         values.secrets.get(name).cloned()
+    }
+
+    /// Replaces the service's own deadline and memory limit; calls that
+    /// start from now on run under them (running ones keep theirs).
+    pub fn set_instance_limits(&self, limits: InstanceLimits) {
+        *self
+            .instance_limits
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = limits;
+    }
+
+    /// The service's own deadline and memory limit (`None`: the host's).
+    pub fn instance_limits(&self) -> InstanceLimits {
+        *self
+            .instance_limits
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// `text` with every secret value of the service replaced by

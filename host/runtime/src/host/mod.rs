@@ -80,10 +80,13 @@ impl Access {
 }
 
 /// A core error inside a host call: the caller's mistake is `invalid` or
-/// `not-found`; a failing database is the host's problem and traps.
+/// `not-found`, a create beyond the service's object quota `denied` (the
+/// message names the service, the limit and the count); a failing
+/// database is the host's problem and traps.
 pub(crate) fn core_fault(e: syncplane_core::Error) -> Fault {
     match e {
         syncplane_core::Error::NotFound { .. } => Fault::NotFound(e.to_string()),
+        syncplane_core::Error::QuotaExceeded { .. } => Fault::Denied(e.to_string()),
         e if e.is_client_error() => Fault::Invalid(e.to_string()),
         e if e.is_storage_unavailable() => {
             tracing::warn!(error = %e, "host call refused: the database is unavailable");
