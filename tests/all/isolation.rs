@@ -137,3 +137,77 @@ async fn sigterm_lets_running_calls_finish_within_the_grace_then_stops_and_loses
         "the committed call ran again"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_runs_at_most_its_concurrency_and_its_invocation_rate() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(data.path(), &[("--step-timeout", "30s")]);
+    let items = install_sleeper(&server, "paced", "PacedItem");
+
+    // Concurrency 1: each call starts only after the previous one ended.
+    assert_success(&server.cli(&["service", "limits", "paced", "--concurrency", "1"]));
+    let mut paths = Vec::new();
+    for tag in ["a", "b", "c"] {
+        paths.push(
+            server
+                .create_path(&items, json!({ "name": format!("sleep-300-{tag}") }))
+                .await,
+        );
+    }
+    for path in &paths {
+        server
+            .wait_for(path, LIMIT, |o| o["backend_code"] == 1)
+            .await;
+    }
+    let log = server.log();
+    let calls: Vec<&str> = log
+        .lines()
+        .filter_map(|l| {
+            if l.contains("slow started sleep-300-") {
+                Some("started")
+            } else if l.contains("slow finished sleep-300-") {
+                Some("finished")
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "started", "finished", "started", "finished", "started", "finished"
+        ],
+        "calls overlapped under concurrency 1:\n{log}"
+    );
+
+    // Two calls per second, with a burst of two: six calls span at least
+    // two seconds however fast they are.
+    assert_success(&server.cli(&[
+        "service",
+        "limits",
+        "paced",
+        "--concurrency",
+        "4",
+        "--rate",
+        "2",
+    ]));
+    let started = Instant::now();
+    let mut paths = Vec::new();
+    for i in 0..6 {
+        paths.push(
+            server
+                .create_path(&items, json!({ "name": format!("sleep-0-rate{i}") }))
+                .await,
+        );
+    }
+    for path in &paths {
+        server
+            .wait_for(path, LIMIT, |o| o["backend_code"] == 1)
+            .await;
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900),
+        "six calls at two per second took only {took:?}"
+    );
+}
