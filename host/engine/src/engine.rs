@@ -132,6 +132,8 @@ pub struct Engine {
     stats: Arc<Stats>,
     leases: Arc<dyn WorkSource>,
     lanes: Arc<Mutex<BTreeMap<String, Arc<Lane>>>>,
+    /// The engine's slots, shared by every lane.
+    slots: Arc<Semaphore>,
 }
 
 /// The step table for the installed steps and one registry; dropped when
@@ -249,6 +251,7 @@ impl Engine {
             stats: Arc::default(),
             leases,
             lanes: Arc::default(),
+            slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
         }
     }
 
@@ -308,6 +311,20 @@ impl Engine {
                 objects: lane.held(),
             })
             .unwrap_or_default()
+    }
+
+    /// Runs `call` — a pull step's or an event step's invocation — for
+    /// `service` once the service's concurrency, the engine's slots and the
+    /// service's invocation rate allow, like the service's sync steps.
+    /// `None` when the engine no longer runs calls (it stopped).
+    pub async fn call<F: std::future::Future>(&self, service: &str, call: F) -> Option<F::Output> {
+        let admitted = self.lane(service).admit(&self.slots).await?;
+        if let Some(rate) = &admitted.rate {
+            rate.until_ready().await;
+        }
+        let output = call.await;
+        drop(admitted);
+        Some(output)
     }
 
     /// Installs (or replaces) the model policies of `service` and wakes the loop.
@@ -410,7 +427,7 @@ impl Engine {
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
         let (stop_tx, stop_rx) = watch::channel(false);
         let ctx = WorkerContext {
-            slots: Arc::new(Semaphore::new(self.config.concurrency.max(1))),
+            slots: Arc::clone(&self.slots),
             done: done_tx,
             stopping: stop_rx,
         };
@@ -489,6 +506,8 @@ impl Engine {
         }
         let _ = stop_tx.send(true);
         self.drain(&mut workers).await;
+        // Pull and event steps get no more calls either.
+        self.slots.close();
         drop(ctx);
         let _ = committer.await;
         debug!("synchronizer stopped");
@@ -1137,6 +1156,51 @@ message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone
         assert_eq!(
             waiting.fields["backend_status"],
             json!(format!("waiting on Zone {zone}: it still links here"))
+        );
+    }
+
+    #[tokio::test]
+    async fn calls_of_pull_and_event_steps_share_their_services_concurrency() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let c = chain(&["s"], EngineConfig::default()).await;
+        c.engine.set_service_limits(
+            "c",
+            Some(ServiceLimits {
+                concurrency: 1,
+                invocations_per_sec: None,
+            }),
+        );
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let call = |service: &'static str| {
+            let engine = c.engine.clone();
+            let running = Arc::clone(&running);
+            let most = Arc::clone(&most);
+            tokio::spawn(async move {
+                engine
+                    .call(service, async {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(30)).await;
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+            })
+        };
+        let calls: Vec<_> = (0..3).map(|_| call("c")).collect();
+        for joined in calls {
+            assert!(joined.await.expect("join").is_some());
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1, "calls overlapped");
+        // Another service has its own share.
+        most.store(0, Ordering::SeqCst);
+        let calls: Vec<_> = ["c", "other", "other"].into_iter().map(call).collect();
+        for joined in calls {
+            assert!(joined.await.expect("join").is_some());
+        }
+        assert!(
+            most.load(Ordering::SeqCst) >= 2,
+            "services waited for each other"
         );
     }
 }

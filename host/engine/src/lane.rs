@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use governor::{DefaultDirectRateLimiter, Quota};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::debug;
 
@@ -23,6 +23,21 @@ use crate::limits::ServiceLimits;
 
 /// Paces a service's invocations.
 pub(crate) type RateLimiter = DefaultDirectRateLimiter;
+
+/// A call admitted to run: holds a lane permit and an engine slot.
+pub(crate) struct Admitted {
+    lane: Arc<Lane>,
+    /// Paces the invocations of the call.
+    pub rate: Option<Arc<RateLimiter>>,
+    _permit: OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.lane.running.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// A finished job on its way to the committer, with the lane it ran in.
 pub(crate) struct Done {
@@ -49,6 +64,9 @@ pub(crate) struct Lane {
 struct Settings {
     limits: ServiceLimits,
     rate: Option<Arc<RateLimiter>>,
+    /// One permit per call the service may run at once: taken by the
+    /// lane's workers and by calls of pull and event steps alike.
+    permits: Arc<Semaphore>,
 }
 
 fn rate_limiter(limits: &ServiceLimits) -> Option<Arc<RateLimiter>> {
@@ -85,6 +103,7 @@ impl Lane {
             workers: AtomicUsize::new(0),
             settings: Mutex::new(Settings {
                 rate: rate_limiter(&limits),
+                permits: Arc::new(Semaphore::new(limits.concurrency.max(1) as usize)),
                 limits,
             }),
         }
@@ -100,6 +119,10 @@ impl Lane {
         let mut settings = lock(&self.settings);
         if settings.limits != limits {
             settings.rate = rate_limiter(&limits);
+            if settings.limits.concurrency != limits.concurrency {
+                // Calls holding permits of the old size finish under it.
+                settings.permits = Arc::new(Semaphore::new(limits.concurrency.max(1) as usize));
+            }
             settings.limits = limits;
         }
     }
@@ -142,6 +165,22 @@ impl Lane {
             });
     }
 
+    /// Waits for one of the lane's permits and one of the engine's
+    /// `slots`; holds both (and counts the call as running) until dropped.
+    /// `None` when the engine is shutting its slots.
+    pub(crate) async fn admit(self: &Arc<Self>, slots: &Arc<Semaphore>) -> Option<Admitted> {
+        let permits = Arc::clone(&lock(&self.settings).permits);
+        let permit = permits.acquire_owned().await.ok()?;
+        let slot = Arc::clone(slots).acquire_owned().await.ok()?;
+        self.running.fetch_add(1, Ordering::AcqRel);
+        Some(Admitted {
+            lane: Arc::clone(self),
+            rate: lock(&self.settings).rate.clone(),
+            _permit: permit,
+            _slot: slot,
+        })
+    }
+
     fn pop(&self) -> Option<Job> {
         lock(&self.queue).pop_front()
     }
@@ -177,16 +216,14 @@ impl Lane {
                 return;
             }
             let Some(job) = self.pop() else { return };
-            let permit = tokio::select! {
-                permit = Arc::clone(&ctx.slots).acquire_owned() => permit,
+            let admitted = tokio::select! {
+                admitted = self.admit(&ctx.slots) => admitted,
                 // Not started: its objects stay pending.
                 _ = ctx.stopping.changed() => return,
             };
-            let Ok(_permit) = permit else { return };
-            self.running.fetch_add(1, Ordering::AcqRel);
-            let rate = lock(&self.settings).rate.clone();
-            let finished = job.run(rate).await;
-            self.running.fetch_sub(1, Ordering::AcqRel);
+            let Some(admitted) = admitted else { return };
+            let finished = job.run(admitted.rate.clone()).await;
+            drop(admitted);
             let done = Done {
                 lane: Some(Arc::clone(self)),
                 finished,

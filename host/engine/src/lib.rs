@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod backoff;
+mod calls;
 mod cohort;
 mod commit;
 mod engine;
@@ -30,6 +31,7 @@ mod stats;
 mod steps;
 
 pub use backoff::RetryPolicy;
+pub use calls::{CallFuture, Event, EventInvoker, EventStep, PullInvoker, PullStep};
 pub use engine::{Engine, EngineConfig, PassReport, ServiceUsage};
 pub use error::{Error, Result};
 pub use lease::{LocalLeases, TakeFuture, Taken, WorkSource};

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use syncplane_core::now_secs;
-use syncplane_runtime::{Event, WasmEventStep};
+use syncplane_engine::{Engine, Event, EventStep};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
@@ -63,17 +63,9 @@ pub(crate) enum EventSource {
 /// The bus plus the listening steps of every service.
 #[derive(Clone)]
 pub(crate) struct EventBus {
+    engine: Engine,
     tx: broadcast::Sender<Arc<Event>>,
     listeners: Arc<Mutex<BTreeMap<String, Vec<Listener>>>>,
-}
-
-impl Default for EventBus {
-    fn default() -> Self {
-        EventBus {
-            tx: broadcast::channel(BUS_CAPACITY).0,
-            listeners: Arc::default(),
-        }
-    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,6 +76,15 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl EventBus {
+    /// A bus with no steps listening; their calls run through `engine`.
+    pub(crate) fn new(engine: Engine) -> Self {
+        EventBus {
+            engine,
+            tx: broadcast::channel(BUS_CAPACITY).0,
+            listeners: Arc::default(),
+        }
+    }
+
     /// Publishes an event; returns how many event steps subscribe to its topic.
     pub(crate) fn publish(&self, topic: &str, key: Option<String>, value: String) -> usize {
         let event = Arc::new(Event {
@@ -106,13 +107,13 @@ impl EventBus {
     pub(crate) fn set_service_steps(
         &self,
         service: &str,
-        steps: Vec<(Arc<WasmEventStep>, Subscription)>,
+        steps: Vec<(EventStep, Subscription)>,
         source: &EventSource,
     ) {
         let mut listeners = Vec::new();
         for (step, subscription) in steps {
             let status = Arc::new(Mutex::new(EventStepStatus {
-                name: step.name().to_owned(),
+                name: step.name.clone(),
                 topics: subscription.topics().to_vec(),
                 pattern: subscription.pattern_text(),
                 ..EventStepStatus::default()
@@ -120,9 +121,17 @@ impl EventBus {
             let task = match source {
                 EventSource::InProcess => {
                     let rx = self.tx.subscribe();
-                    tokio::spawn(listen(step, subscription.clone(), rx, Arc::clone(&status)))
+                    let engine = self.engine.clone();
+                    tokio::spawn(listen(
+                        engine,
+                        step,
+                        subscription.clone(),
+                        rx,
+                        Arc::clone(&status),
+                    ))
                 }
                 EventSource::Kafka { core, endpoint } => tokio::spawn(crate::kafka::consume(
+                    self.engine.clone(),
                     core.clone(),
                     endpoint.clone(),
                     step,
@@ -154,7 +163,8 @@ impl EventBus {
 }
 
 async fn listen(
-    step: Arc<WasmEventStep>,
+    engine: Engine,
+    step: EventStep,
     subscription: Subscription,
     mut rx: broadcast::Receiver<Arc<Event>>,
     status: Arc<Mutex<EventStepStatus>>,
@@ -164,8 +174,8 @@ async fn listen(
             Ok(event) => event,
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 warn!(
-                    service = step.service(),
-                    step = step.name(),
+                    service = %step.service,
+                    step = %step.name,
                     dropped = n,
                     "event step lagged behind; events dropped"
                 );
@@ -177,24 +187,37 @@ async fn listen(
         if !subscription.matches(&event.topic) {
             continue;
         }
-        handle(&step, &event, &status).await;
+        if !handle(&engine, &step, &event, &status).await {
+            return;
+        }
     }
 }
 
-/// Runs the step on one event and counts the outcome.
-pub(crate) async fn handle(step: &WasmEventStep, event: &Event, status: &Mutex<EventStepStatus>) {
-    let span = info_span!("event", service = step.service(), step = step.name(), topic = %event.topic, key = ?event.key);
-    let result = step.process_event(event).instrument(span).await;
+/// Runs the step on one event, in its service's lane (so under the
+/// service's concurrency and rate), and counts the outcome. `false` when
+/// the engine stopped and the event was not handled.
+pub(crate) async fn handle(
+    engine: &Engine,
+    step: &EventStep,
+    event: &Event,
+    status: &Mutex<EventStepStatus>,
+) -> bool {
+    let span = info_span!("event", service = %step.service, step = %step.name, topic = %event.topic, key = ?event.key);
+    let call = step.invoker.process_event(event).instrument(span);
+    let Some(result) = engine.call(&step.service, call).await else {
+        return false;
+    };
     let mut status = lock(status);
     status.events += 1;
     match result {
         Ok(()) => {
-            debug!(service = step.service(), step = step.name(), topic = %event.topic, "event handled")
+            debug!(service = %step.service, step = %step.name, topic = %event.topic, "event handled")
         }
         Err(message) => {
-            warn!(service = step.service(), step = step.name(), topic = %event.topic, %message, "event step failed");
+            warn!(service = %step.service, step = %step.name, topic = %event.topic, %message, "event step failed");
             status.failed += 1;
             status.last_error = Some(message);
         }
     }
+    true
 }

@@ -212,11 +212,11 @@ impl Host {
         let runtime = Arc::new(Runtime::new(core.clone(), config.limits, engine.stats())?);
         let host = Host {
             core,
+            events: EventBus::new(engine.clone()),
+            pullers: Pullers::new(engine.clone()),
             engine,
             runtime,
             registry: Registry::default(),
-            events: EventBus::default(),
-            pullers: Pullers::default(),
             generated_admin_password,
             policy: Arc::new(config.policy),
             limits: config.limits,

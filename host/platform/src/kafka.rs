@@ -16,7 +16,7 @@ use rskafka::client::ClientBuilder;
 use rskafka::client::consumer::{StartOffset, StreamConsumerBuilder};
 use rskafka::client::partition::UnknownTopicHandling;
 use syncplane_core::Core;
-use syncplane_runtime::{Event, WasmEventStep};
+use syncplane_engine::{Engine, Event, EventStep};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -31,17 +31,18 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Consumes the topics `subscription` names or matches from the broker at
 /// `endpoint` for `step`, forever.
 pub(crate) async fn consume(
+    engine: Engine,
     core: Core,
     endpoint: String,
-    step: Arc<WasmEventStep>,
+    step: EventStep,
     subscription: Subscription,
     status: Arc<Mutex<EventStepStatus>>,
 ) {
     loop {
-        match consume_once(&core, &endpoint, &step, &subscription, &status).await {
+        match consume_once(&engine, &core, &endpoint, &step, &subscription, &status).await {
             Ok(()) => return,
             Err(message) => {
-                warn!(service = step.service(), step = step.name(), %endpoint, %message, "kafka consumer failed; reconnecting");
+                warn!(service = %step.service, step = %step.name, %endpoint, %message, "kafka consumer failed; reconnecting");
                 lock(&status).last_error = Some(format!("kafka: {message}"));
                 tokio::time::sleep(RETRY).await;
             }
@@ -50,9 +51,10 @@ pub(crate) async fn consume(
 }
 
 async fn consume_once(
+    engine: &Engine,
     core: &Core,
     endpoint: &str,
-    step: &Arc<WasmEventStep>,
+    step: &EventStep,
     subscription: &Subscription,
     status: &Arc<Mutex<EventStepStatus>>,
 ) -> Result<(), String> {
@@ -85,8 +87,9 @@ async fn consume_once(
                         .await
                         .map_err(|e| format!("topic {} partition {partition}: {e}", topic.name))?;
                     partitions.spawn(read_partition(
+                        engine.clone(),
                         core.clone(),
-                        Arc::clone(step),
+                        step.clone(),
                         topic.name.clone(),
                         partition,
                         Arc::new(client),
@@ -94,8 +97,8 @@ async fn consume_once(
                     ));
                 }
                 info!(
-                    service = step.service(),
-                    step = step.name(),
+                    service = %step.service,
+                    step = %step.name,
                     endpoint,
                     topic = %topic.name,
                     "consuming from kafka"
@@ -120,14 +123,15 @@ async fn consume_once(
 }
 
 async fn read_partition(
+    engine: Engine,
     core: Core,
-    step: Arc<WasmEventStep>,
+    step: EventStep,
     topic: String,
     partition: i32,
     client: Arc<rskafka::client::partition::PartitionClient>,
     status: Arc<Mutex<EventStepStatus>>,
 ) -> Result<(), String> {
-    let key = format!("{}/{}/{topic}/{partition}", step.service(), step.name());
+    let key = format!("{}/{}/{topic}/{partition}", step.service, step.name);
     let stored = core
         .records(OFFSETS)
         .await
@@ -148,7 +152,10 @@ async fn read_partition(
             value: text(record.record.value).unwrap_or_default(),
             timestamp: record.record.timestamp.timestamp_millis() as f64 / 1000.0,
         };
-        handle(&step, &event, &status).await;
+        if !handle(&engine, &step, &event, &status).await {
+            // The engine stopped: the offset stays, the event comes again.
+            return Ok(());
+        }
         core.put_record(OFFSETS, &key, &(record.offset + 1).to_string())
             .await
             .map_err(|e| e.to_string())?;

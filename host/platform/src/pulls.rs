@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use syncplane_core::now_ms;
-use syncplane_runtime::WasmPullStep;
+use syncplane_engine::{Engine, PullStep};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
 
@@ -35,27 +35,37 @@ struct Puller {
 }
 
 /// The running pull steps of every service.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct Pullers {
+    engine: Engine,
     services: Arc<Mutex<BTreeMap<String, Vec<Puller>>>>,
 }
 
 impl Pullers {
+    /// No pull steps yet; their calls run through `engine`.
+    pub(crate) fn new(engine: Engine) -> Self {
+        Pullers {
+            engine,
+            services: Arc::default(),
+        }
+    }
+
     /// Replaces the pull steps of `service`; each first runs at once, then
     /// every interval (a slow call delays the next, never overlaps it).
-    pub(crate) fn set_service_steps(
-        &self,
-        service: &str,
-        steps: Vec<(Arc<WasmPullStep>, Duration)>,
-    ) {
+    pub(crate) fn set_service_steps(&self, service: &str, steps: Vec<(PullStep, Duration)>) {
         let mut pullers = Vec::new();
         for (step, interval) in steps {
             let status = Arc::new(Mutex::new(PullStepStatus {
-                name: step.name().to_owned(),
+                name: step.name.clone(),
                 interval_ms: interval.as_millis() as u64,
                 ..PullStepStatus::default()
             }));
-            let task = tokio::spawn(pull_loop(step, interval, Arc::clone(&status)));
+            let task = tokio::spawn(pull_loop(
+                self.engine.clone(),
+                step,
+                interval,
+                Arc::clone(&status),
+            ));
             pullers.push(Puller { status, task });
         }
         if let Some(old) = lock(&self.services).insert(service.to_owned(), pullers) {
@@ -74,8 +84,11 @@ impl Pullers {
     }
 }
 
+/// Calls the step every `interval`, in its service's lane (so under the
+/// service's concurrency and rate), until the engine stops.
 async fn pull_loop(
-    step: Arc<WasmPullStep>,
+    engine: Engine,
+    step: PullStep,
     interval: Duration,
     status: Arc<Mutex<PullStepStatus>>,
 ) {
@@ -83,15 +96,18 @@ async fn pull_loop(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let span = info_span!("pull", service = step.service(), step = step.name());
-        let result = step.pull_records().instrument(span).await;
+        let span = info_span!("pull", service = %step.service, step = %step.name);
+        let call = step.invoker.pull_records().instrument(span);
+        let Some(result) = engine.call(&step.service, call).await else {
+            return;
+        };
         let mut status = lock(&status);
         status.runs += 1;
         status.last_run_ms = Some(now_ms());
         match result {
-            Ok(()) => debug!(service = step.service(), step = step.name(), "pulled"),
+            Ok(()) => debug!(service = %step.service, step = %step.name, "pulled"),
             Err(message) => {
-                warn!(service = step.service(), step = step.name(), %message, "pull step failed");
+                warn!(service = %step.service, step = %step.name, %message, "pull step failed");
                 status.failed += 1;
                 status.last_error = Some(message);
             }

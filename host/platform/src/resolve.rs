@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use syncplane_engine::{ModelPolicy, SyncStep};
+use syncplane_engine::{EventStep, ModelPolicy, PullStep, SyncStep};
 use syncplane_runtime::capability::{Allow, ModelPattern, ServiceContext};
-use syncplane_runtime::{WasmEventStep, WasmPullStep};
 use syncplane_xproto::{File, Schema};
 
 use crate::collision;
@@ -42,9 +41,9 @@ pub(crate) struct Loaded {
     pub(crate) steps: Vec<SyncStep>,
     pub(crate) policies: Vec<ModelPolicy>,
     pub(crate) deps: Vec<(String, String)>,
-    pub(crate) event_steps: Vec<(Arc<WasmEventStep>, Subscription)>,
+    pub(crate) event_steps: Vec<(EventStep, Subscription)>,
     pub(crate) source: EventSource,
-    pub(crate) pull_steps: Vec<(Arc<WasmPullStep>, Duration)>,
+    pub(crate) pull_steps: Vec<(PullStep, Duration)>,
 }
 
 /// How a package is resolved.
@@ -307,13 +306,24 @@ impl Host {
             let wasm = package.component(&step.name)?;
             let loaded = self.runtime.load_event_step(ctx, &step.name, wasm)?;
             let subscription = step.subscription().map_err(Error::Manifest)?;
-            event_steps.push((loaded, subscription));
+            let step = EventStep {
+                service: service.clone(),
+                name: step.name.clone(),
+                invoker: loaded,
+            };
+            event_steps.push((step, subscription));
         }
         let mut pull_steps = Vec::new();
         for step in &manifest.pull_steps {
             let wasm = package.component(&step.name)?;
             let loaded = self.runtime.load_pull_step(ctx, &step.name, wasm)?;
-            pull_steps.push((loaded, step.interval()?));
+            let interval = step.interval()?;
+            let step = PullStep {
+                service: service.clone(),
+                name: step.name.clone(),
+                invoker: loaded,
+            };
+            pull_steps.push((step, interval));
         }
         let mut policies = Vec::new();
         for policy in &manifest.model_policies {

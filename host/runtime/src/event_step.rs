@@ -2,7 +2,9 @@
 //! declarative state, one fresh instance per call.
 
 use syncplane_core::Object;
-use syncplane_engine::{PolicyEvent, PolicyFuture, PolicyInvoker};
+use syncplane_engine::{
+    CallFuture, EventInvoker, PolicyEvent, PolicyFuture, PolicyInvoker, PullInvoker,
+};
 
 use crate::bindings::v2::event::Event as WitEvent;
 use crate::bindings::v2::event::EventStepPre;
@@ -12,18 +14,7 @@ use crate::host::adapters::v2::object as to_model_object;
 use crate::runtime::{Common, deadline_of};
 use crate::state::{Role, StepState};
 
-/// One event from a bus.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    /// The topic it was published on.
-    pub topic: String,
-    /// Its key, if any.
-    pub key: Option<String>,
-    /// The payload as text.
-    pub value: String,
-    /// When it was published, seconds since the epoch.
-    pub timestamp: f64,
-}
+pub use syncplane_engine::Event;
 
 /// A compiled, pre-instantiated event step component.
 pub struct WasmEventStep {
@@ -125,6 +116,18 @@ impl WasmPullStep {
                 .await
         };
         finish(common, result, &store, "pull-records")
+    }
+}
+
+impl PullInvoker for WasmPullStep {
+    fn pull_records(&self) -> CallFuture<'_> {
+        Box::pin(WasmPullStep::pull_records(self))
+    }
+}
+
+impl EventInvoker for WasmEventStep {
+    fn process_event<'a>(&'a self, event: &'a Event) -> CallFuture<'a> {
+        Box::pin(WasmEventStep::process_event(self, event))
     }
 }
 
