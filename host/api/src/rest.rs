@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use syncplane_core::DeleteOptions;
+use syncplane_core::field;
 
 use crate::AppState;
 use crate::auth::User;
@@ -85,7 +86,7 @@ async fn object_in(
 /// As in XOS, a `write_protect`ed object cannot be changed or deleted
 /// through the API; steps and policies still may.
 fn refuse_write_protected(object: &syncplane_core::Object) -> Result<(), ApiError> {
-    if object.fields.get("write_protect") == Some(&Value::Bool(true)) {
+    if object.fields.get(field::WRITE_PROTECT) == Some(&Value::Bool(true)) {
         return Err(ApiError::Forbidden(format!(
             "{} {} is write-protected: it cannot be changed or deleted through the API",
             object.model, object.id

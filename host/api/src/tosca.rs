@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
+use syncplane_core::field;
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -149,7 +150,7 @@ async fn find_existing(
         tx.list_as(who, &template.model, &filter)
             .await?
             .into_iter()
-            .find(|o| o.fields.get("deleted") != Some(&Value::Bool(true)))
+            .find(|o| o.fields.get(field::DELETED) != Some(&Value::Bool(true)))
     } else {
         None
     };
@@ -203,7 +204,7 @@ pub async fn delete(
             // Deleted already, with an object deleted before it.
             continue;
         }
-        if object.fields.get("write_protect") == Some(&Value::Bool(true)) {
+        if object.fields.get(field::WRITE_PROTECT) == Some(&Value::Bool(true)) {
             return Err(ApiError::Forbidden(format!(
                 "node template `{}`: {} {} is write-protected: it cannot be deleted through the API",
                 template.name, object.model, object.id
@@ -223,7 +224,7 @@ pub async fn delete(
     let mut answer = format!("Deleted models: [{}]", deleted_names.join(", "));
     for c in reached {
         let action = match c.action {
-            CascadeAction::Deleted => "deleted",
+            CascadeAction::Deleted => field::DELETED,
             CascadeAction::Cleared => "cleared",
         };
         answer.push_str(&format!(

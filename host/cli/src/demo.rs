@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use syncplane_core::field;
 
 use anyhow::{Context as _, bail};
 use reqwest::Method;
@@ -96,8 +97,8 @@ async fn wait_for(
 fn status(o: &Value) -> String {
     format!(
         "backend_code={} backend_status={:?}",
-        o["backend_code"],
-        o["backend_status"].as_str().unwrap_or("")
+        o[field::BACKEND_CODE],
+        o[field::BACKEND_STATUS].as_str().unwrap_or("")
     )
 }
 
@@ -149,7 +150,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let path = format!("{INSTANCES}/{id}");
     let started = Instant::now();
     let o = wait_for(&client, &path, "the instance to sync", |o| {
-        o["backend_code"] == 1
+        o[field::BACKEND_CODE] == 1
     })
     .await?;
     summary.push(format!(
@@ -167,7 +168,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
     let o = wait_for(&client, &path, "the deferral", |o| {
-        o["backend_status"] == "Maybe later"
+        o[field::BACKEND_STATUS] == "Maybe later"
     })
     .await?;
     summary.push(format!("deferred: {}", status(&o)));
@@ -183,15 +184,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
     let o = wait_for(&client, &path, "two failed attempts", |o| {
-        o["backend_code"] == 2
-            && serde_json::from_str::<Value>(o["backend_register"].as_str().unwrap_or("{}"))
+        o[field::BACKEND_CODE] == 2
+            && serde_json::from_str::<Value>(o[field::BACKEND_REGISTER].as_str().unwrap_or("{}"))
                 .is_ok_and(|r| r["failures"].as_i64() >= Some(2))
     })
     .await?;
     summary.push(format!(
         "failed and retried: {} backend_register={}",
         status(&o),
-        o["backend_register"]
+        o[field::BACKEND_REGISTER]
     ));
 
     say("hello_to = \"Daenerys Targaryen\": synced again");
@@ -202,7 +203,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             Some(&json!({ "hello_to": "Daenerys Targaryen" })),
         )
         .await?;
-    let o = wait_for(&client, &path, "the resync", |o| o["backend_code"] == 1).await?;
+    let o = wait_for(&client, &path, "the resync", |o| {
+        o[field::BACKEND_CODE] == 1
+    })
+    .await?;
     summary.push(format!("recovered: {}", status(&o)));
 
     say("deleting the instance: delete-record runs, then the object is purged");

@@ -1,5 +1,6 @@
 //! The [`Core`] handle and its transactions.
 
+use crate::bookkeeping::field;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -26,7 +27,7 @@ pub use syncplane_xproto::CORE_XPROTO;
 
 /// Bookkeeping flags that event steps, pull steps and policies may set when
 /// they create an object ([`CoreTx::set_flags`]).
-pub const IMPORT_FLAGS: &[&str] = &["no_sync", "write_protect"];
+pub const IMPORT_FLAGS: &[&str] = &[field::NO_SYNC, field::WRITE_PROTECT];
 
 /// The model registry, object CRUD with bookkeeping, and the change feed.
 ///
@@ -524,7 +525,7 @@ impl CoreTx {
             let candidates = self.list(owner_class, &[]).await?;
             let live: Vec<&Object> = candidates
                 .iter()
-                .filter(|o| o.fields.get("deleted") != Some(&Value::Bool(true)))
+                .filter(|o| o.fields.get(field::DELETED) != Some(&Value::Bool(true)))
                 .collect();
             if let [only] = live.as_slice() {
                 input.insert("owner_id".into(), Value::from(only.id));
@@ -541,7 +542,7 @@ impl CoreTx {
         row.insert("created".into(), SqlValue::Real(now));
         row.insert("updated".into(), SqlValue::Real(now));
         row.insert("leaf_model_name".into(), SqlValue::Text(model.to_owned()));
-        row.insert("backend_need_delete".into(), SqlValue::Integer(0));
+        row.insert(field::BACKEND_NEED_DELETE.into(), SqlValue::Integer(0));
         let seq = self.tx.next_change_seq().await?;
         row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
         row.insert(FAILURES.into(), SqlValue::Integer(0));
@@ -684,7 +685,7 @@ impl CoreTx {
                 }
                 // Nothing may link to a deleted object: it is about to be
                 // purged, and the link would dangle.
-                Some(linked) if linked.fields.get("deleted") == Some(&Value::Bool(true)) => {
+                Some(linked) if linked.fields.get(field::DELETED) == Some(&Value::Bool(true)) => {
                     return Err(Error::invalid(
                         model,
                         &field.name,

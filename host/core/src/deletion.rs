@@ -13,6 +13,7 @@
 //! any more (see [`crate::Core::apply`]), and no write may link an object to
 //! a deleted one, so a link never dangles.
 
+use crate::bookkeeping::field;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -227,7 +228,7 @@ impl CoreTx {
                         table,
                         &[
                             Condition::Eq(link.column.clone(), SqlValue::Integer(target)),
-                            Condition::Eq("deleted".into(), SqlValue::Integer(0)),
+                            Condition::Eq(field::DELETED.into(), SqlValue::Integer(0)),
                         ],
                         Some(u32::try_from(room).unwrap_or(u32::MAX)),
                     )
@@ -272,8 +273,8 @@ impl CoreTx {
         }
         let table = self.table(&object.model)?;
         let mut row = self.new_version().await?;
-        row.insert("deleted".to_owned(), SqlValue::Integer(1));
-        row.insert("backend_need_delete".to_owned(), SqlValue::Integer(1));
+        row.insert(field::DELETED.to_owned(), SqlValue::Integer(1));
+        row.insert(field::BACKEND_NEED_DELETE.to_owned(), SqlValue::Integer(1));
         self.store_tx().update(&table, object.id, &row).await?;
         let mut fields = Map::new();
         if let Some(why) = why {
@@ -331,7 +332,7 @@ impl CoreTx {
             if let Some((by_model, by_id)) = kept.get(id) {
                 tracing::debug!(%model, object.id = id, referrer.model = %by_model, referrer.id = by_id, "not purged: still linked to");
                 let row = Row::from([(
-                    "backend_status".to_owned(),
+                    field::BACKEND_STATUS.to_owned(),
                     SqlValue::Text(format!(
                         "waiting on {by_model} {by_id}: it still links here"
                     )),
@@ -368,7 +369,7 @@ impl CoreTx {
         freed.dedup();
         for target in freed.into_iter().filter(|t| !together.contains(t)) {
             if let Some(object) = self.get(target).await?
-                && object.fields.get("deleted") == Some(&Value::Bool(true))
+                && object.fields.get(field::DELETED) == Some(&Value::Bool(true))
             {
                 self.note(Change {
                     id: target,

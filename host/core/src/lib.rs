@@ -35,6 +35,7 @@
 mod audit;
 mod auth;
 mod authz;
+mod bookkeeping;
 mod core;
 mod deletion;
 mod error;
@@ -55,6 +56,7 @@ pub use crate::auth::AuthOptions;
 pub use crate::authz::Principal;
 pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
 pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_CASCADE};
+pub use bookkeeping::{BackendCode, PolicyCode, field};
 pub use error::{Error, Result};
 pub use input::decode_create;
 pub use object::{Change, ChangeKind, Object, SyncState};

@@ -2,6 +2,7 @@
 //! recording what they did. Like the synchronizer's, these writes never make
 //! an object pending.
 
+use crate::bookkeeping::{PolicyCode, field};
 use syncplane_store::{Condition, Row, SqlValue};
 
 use crate::core::{Core, decode};
@@ -89,9 +90,15 @@ impl Core {
         let (row, kind) = match outcome {
             Ok(()) => (
                 Row::from([
-                    ("policed".to_owned(), SqlValue::Real(now_secs())),
-                    ("policy_code".to_owned(), SqlValue::Integer(1)),
-                    ("policy_status".to_owned(), SqlValue::Text("done".into())),
+                    (field::POLICED.to_owned(), SqlValue::Real(now_secs())),
+                    (
+                        field::POLICY_CODE.to_owned(),
+                        SqlValue::Integer(PolicyCode::Done.as_i64()),
+                    ),
+                    (
+                        field::POLICY_STATUS.to_owned(),
+                        SqlValue::Text("done".into()),
+                    ),
                     (
                         POLICED_SEQ.to_owned(),
                         SqlValue::Integer(object.sync.change_seq),
@@ -102,8 +109,11 @@ impl Core {
             ),
             Err(message) => (
                 Row::from([
-                    ("policy_code".to_owned(), SqlValue::Integer(2)),
-                    ("policy_status".to_owned(), SqlValue::Text(message)),
+                    (
+                        field::POLICY_CODE.to_owned(),
+                        SqlValue::Integer(PolicyCode::Failed.as_i64()),
+                    ),
+                    (field::POLICY_STATUS.to_owned(), SqlValue::Text(message)),
                     (POLICY_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
                 ]),
                 ChangeKind::Bookkeeping,

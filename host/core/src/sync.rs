@@ -3,6 +3,7 @@
 //! These writes never advance an object's change sequence, so they never make
 //! the object pending again.
 
+use crate::bookkeeping::{BackendCode, field};
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -102,10 +103,19 @@ impl SyncBatch {
 
 fn enacted_row() -> Row {
     Row::from([
-        ("enacted".to_owned(), SqlValue::Real(now_secs())),
-        ("backend_code".to_owned(), SqlValue::Integer(1)),
-        ("backend_status".to_owned(), SqlValue::Text("OK".into())),
-        ("backend_register".to_owned(), SqlValue::Text("{}".into())),
+        (field::ENACTED.to_owned(), SqlValue::Real(now_secs())),
+        (
+            field::BACKEND_CODE.to_owned(),
+            SqlValue::Integer(BackendCode::Enacted.as_i64()),
+        ),
+        (
+            field::BACKEND_STATUS.to_owned(),
+            SqlValue::Text("OK".into()),
+        ),
+        (
+            field::BACKEND_REGISTER.to_owned(),
+            SqlValue::Text("{}".into()),
+        ),
         (FAILURES.to_owned(), SqlValue::Integer(0)),
         (NEXT_RETRY.to_owned(), SqlValue::Null),
     ])
@@ -123,10 +133,13 @@ fn outcome_row(record: SyncRecord) -> Row {
             failures,
             retry_at_ms,
         } => Row::from([
-            ("backend_code".to_owned(), SqlValue::Integer(2)),
-            ("backend_status".to_owned(), SqlValue::Text(message)),
             (
-                "backend_register".to_owned(),
+                field::BACKEND_CODE.to_owned(),
+                SqlValue::Integer(BackendCode::Failed.as_i64()),
+            ),
+            (field::BACKEND_STATUS.to_owned(), SqlValue::Text(message)),
+            (
+                field::BACKEND_REGISTER.to_owned(),
                 SqlValue::Text(
                     serde_json::json!({ "failures": failures, "next_run": retry_at_ms as f64 / 1000.0 })
                         .to_string(),
@@ -139,8 +152,11 @@ fn outcome_row(record: SyncRecord) -> Row {
             message,
             retry_at_ms,
         } => Row::from([
-            ("backend_code".to_owned(), SqlValue::Integer(0)),
-            ("backend_status".to_owned(), SqlValue::Text(message)),
+            (
+                field::BACKEND_CODE.to_owned(),
+                SqlValue::Integer(BackendCode::Pending.as_i64()),
+            ),
+            (field::BACKEND_STATUS.to_owned(), SqlValue::Text(message)),
             (FAILURES.to_owned(), SqlValue::Integer(0)),
             (NEXT_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
         ]),
@@ -184,7 +200,10 @@ impl Core {
                     &table,
                     &[
                         pending.clone(),
-                        Condition::Eq("backend_code".into(), SqlValue::Integer(2)),
+                        Condition::Eq(
+                            field::BACKEND_CODE.into(),
+                            SqlValue::Integer(BackendCode::Failed.as_i64()),
+                        ),
                     ],
                 )
                 .await?,
@@ -193,7 +212,10 @@ impl Core {
                     &table,
                     &[
                         pending.clone(),
-                        Condition::Eq("backend_code".into(), SqlValue::Integer(0)),
+                        Condition::Eq(
+                            field::BACKEND_CODE.into(),
+                            SqlValue::Integer(BackendCode::Pending.as_i64()),
+                        ),
                         Condition::Sql("_next_retry IS NOT NULL"),
                     ],
                 )

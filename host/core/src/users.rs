@@ -1,5 +1,6 @@
 //! Users: the admin account and password checks.
 
+use crate::bookkeeping::field;
 use serde_json::{Value, json};
 
 use crate::core::Core;
@@ -113,5 +114,5 @@ impl Core {
 /// Whether a user may sign in: active and not deleted.
 pub(crate) fn is_active(user: &Object) -> bool {
     user.fields.get("is_active") == Some(&Value::Bool(true))
-        && user.fields.get("deleted") != Some(&Value::Bool(true))
+        && user.fields.get(field::DELETED) != Some(&Value::Bool(true))
 }

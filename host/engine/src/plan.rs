@@ -10,8 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use serde_json::Value;
-use syncplane_core::{Core, Object, Registry, Work};
+use syncplane_core::{BackendCode, Core, Object, Registry, Work, field};
 
 use crate::error::Result;
 use crate::job::Job;
@@ -395,15 +394,14 @@ impl Planner<'_> {
         let Some(target) = self.core.get(id).await? else {
             return Ok(None);
         };
-        let flag = |name: &str| target.fields.get(name) == Some(&Value::Bool(true));
-        if !self.table.serves(&target.model) || flag("no_sync") || flag("deleted") {
+        if !self.table.serves(&target.model) || target.flag(field::NO_SYNC) || target.is_deleted() {
             return Ok(None);
         }
-        let failed = target.fields.get("backend_code") == Some(&Value::from(2));
+        let failed = target.backend_code() == BackendCode::Failed;
         if !failed && !target.sync.is_dirty() {
             return Ok(None);
         }
-        let status = target.str_field("backend_status").unwrap_or_default();
+        let status = target.str_field(field::BACKEND_STATUS).unwrap_or_default();
         Ok(Some(if status.is_empty() {
             format!("{} {}", target.model, target.id)
         } else {

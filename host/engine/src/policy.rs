@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use syncplane_core::Object;
+use syncplane_core::{Object, field};
 
 use crate::steps::StepTable;
 
@@ -25,11 +25,11 @@ pub enum PolicyEvent {
 impl PolicyEvent {
     /// The event for `object`'s current state.
     pub fn of(object: &Object) -> PolicyEvent {
-        if object.fields.get("deleted") == Some(&serde_json::Value::Bool(true)) {
+        if object.is_deleted() {
             PolicyEvent::Delete
         } else if object
             .fields
-            .get("policed")
+            .get(field::POLICED)
             .is_none_or(serde_json::Value::is_null)
         {
             PolicyEvent::Create
@@ -85,5 +85,5 @@ impl std::fmt::Debug for ModelPolicy {
 pub(crate) fn awaits_policies(table: &StepTable, object: &Object) -> bool {
     !table.policies(&object.model).is_empty()
         && !object.sync.is_policed()
-        && object.fields.get("no_policy") != Some(&serde_json::Value::Bool(true))
+        && !object.flag(field::NO_POLICY)
 }

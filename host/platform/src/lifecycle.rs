@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use syncplane_core::field;
 
 use serde::Serialize;
 use syncplane_core::{RecordWrite, now_secs};
@@ -430,7 +431,7 @@ impl Host {
         self.registry.set_state(name, "purging");
         for count in held {
             for object in self.core.list(&count.model).await? {
-                if object.fields.get("deleted") != Some(&serde_json::Value::Bool(true)) {
+                if object.fields.get(field::DELETED) != Some(&serde_json::Value::Bool(true)) {
                     match self.core.delete(object.id).await {
                         Ok(_) | Err(syncplane_core::Error::NotFound { .. }) => {}
                         Err(e) => return Err(e.into()),

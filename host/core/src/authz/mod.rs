@@ -17,6 +17,7 @@
 mod snapshot;
 mod users;
 
+use crate::bookkeeping::field;
 use serde_json::{Map, Value};
 use syncplane_xproto::{Access, ObjectRef, PolicyExpr};
 
@@ -335,7 +336,7 @@ impl CoreTx {
                     why.target,
                 )));
             }
-            if flag(object, "write_protect") {
+            if flag(object, field::WRITE_PROTECT) {
                 return Err(Error::Forbidden(format!(
                     "{} {} is write-protected and {effect} {} {}; nothing was deleted",
                     object.model, object.id, root.model, root.id

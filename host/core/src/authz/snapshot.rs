@@ -8,6 +8,7 @@
 //! few rounds, and a snapshot shared by the decisions of one request (a
 //! filtered list) answers most of them from memory.
 
+use crate::bookkeeping::field;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -352,7 +353,7 @@ pub(crate) async fn decide(
 fn live(objects: Vec<Object>) -> Vec<Object> {
     objects
         .into_iter()
-        .filter(|o| o.fields.get("deleted") != Some(&Json::Bool(true)))
+        .filter(|o| o.fields.get(field::DELETED) != Some(&Json::Bool(true)))
         .collect()
 }
 

@@ -6,6 +6,7 @@
 //! writes: e-mails are unique ignoring case, and the last active admin
 //! can be neither demoted, deactivated nor deleted.
 
+use crate::bookkeeping::field;
 use serde_json::{Map, Value};
 use syncplane_store::Condition;
 
@@ -78,7 +79,7 @@ pub(super) async fn check_change(
 }
 
 fn active_admin(user: &Object) -> bool {
-    flag(user, "is_admin") && flag(user, "is_active") && !flag(user, "deleted")
+    flag(user, "is_admin") && flag(user, "is_active") && !flag(user, field::DELETED)
 }
 
 impl CoreTx {
