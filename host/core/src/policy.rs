@@ -20,21 +20,22 @@ impl Core {
     ///
     /// [`crate::Error::UnknownModel`] or a database failure.
     pub async fn policy_pending(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
-        self.policy_ready(model, 0, limit).await
+        self.policy_ready(model, 0, limit, now_ms()).await
     }
 
-    /// [`Core::policy_pending`] for ids above `after`.
+    /// [`Core::policy_pending`] for ids above `after`, due at `now_ms`.
     pub(crate) async fn policy_ready(
         &self,
         model: &str,
         after: i64,
         limit: Option<u32>,
+        now_ms: i64,
     ) -> Result<Vec<Object>> {
         let mut tx = self.begin().await?;
         let table = tx.table(model)?;
         let due = Condition::Any(vec![
             Condition::IsNull(POLICY_RETRY.into()),
-            Condition::AtMost(POLICY_RETRY.into(), SqlValue::Integer(now_ms())),
+            Condition::AtMost(POLICY_RETRY.into(), SqlValue::Integer(now_ms)),
         ]);
         let mut conditions = vec![Condition::Sql(POLICY_PENDING), due];
         if after > 0 {

@@ -279,10 +279,26 @@ impl Core {
         after: i64,
         limit: Option<u32>,
     ) -> Result<Vec<Object>> {
+        self.ready_at(model, work, after, limit, now_ms()).await
+    }
+
+    /// [`Core::ready`], with work due at `now_ms` (a scheduler's clock).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`] or a database failure.
+    pub async fn ready_at(
+        &self,
+        model: &str,
+        work: Work,
+        after: i64,
+        limit: Option<u32>,
+        now_ms: i64,
+    ) -> Result<Vec<Object>> {
         let mut conditions = match work {
-            Work::Sync => vec![Condition::Sql(PENDING), due(now_ms())],
-            Work::Teardown => vec![Condition::Sql(DELETED), due(now_ms())],
-            Work::Policy => return self.policy_ready(model, after, limit).await,
+            Work::Sync => vec![Condition::Sql(PENDING), due(now_ms)],
+            Work::Teardown => vec![Condition::Sql(DELETED), due(now_ms)],
+            Work::Policy => return self.policy_ready(model, after, limit, now_ms).await,
         };
         if after > 0 {
             conditions.push(Condition::AtLeast(

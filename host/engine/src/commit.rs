@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use syncplane_core::{Core, SyncBatch, SyncRecord, now_ms};
+use syncplane_core::{Core, SyncBatch, SyncRecord};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::backoff::RetryPolicy;
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::job::Finished;
 use crate::lane::Done;
@@ -39,6 +40,7 @@ pub(crate) struct Committer {
     pub core: Core,
     pub leases: Arc<dyn WorkSource>,
     pub retry: RetryPolicy,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Committer {
@@ -69,7 +71,7 @@ impl Committer {
             }
         }
         self.apply(&batch).await?;
-        let policy_retry = now_ms() + self.retry.retry_interval.as_millis() as i64;
+        let policy_retry = self.clock.now_ms() + self.retry.retry_interval.as_millis() as i64;
         for finished in group {
             for (object, outcome) in &finished.policed {
                 if outcome.is_err() {

@@ -17,12 +17,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use syncplane_core::{Change, Core, Registry, now_ms};
+use syncplane_core::{Change, Core, Registry};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::backoff::RetryPolicy;
+use crate::clock::{Clock, SystemClock};
 use crate::commit::Committer;
 use crate::error::Result;
 use crate::job::{Finished, Job};
@@ -134,6 +135,7 @@ pub struct Engine {
     lanes: Arc<Mutex<BTreeMap<String, Arc<Lane>>>>,
     /// The engine's slots, shared by every lane.
     slots: Arc<Semaphore>,
+    clock: Arc<dyn Clock>,
 }
 
 /// The step table for the installed steps and one registry; dropped when
@@ -231,14 +233,26 @@ fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl Engine {
     /// A new engine over `core`, with no steps yet, keeping its leases in
-    /// memory (one host on its own store).
+    /// memory (one host on its own store), on the system clock.
     pub fn new(core: Core, config: EngineConfig) -> Self {
-        let leases = Arc::new(LocalLeases::new(core.clone()));
-        Engine::with_work_source(core, config, leases)
+        Engine::with_clock(core, config, Arc::new(SystemClock))
     }
 
-    /// A new engine that takes its work from `leases`.
-    pub fn with_work_source(core: Core, config: EngineConfig, leases: Arc<dyn WorkSource>) -> Self {
+    /// [`Engine::new`] reading time from `clock` (tests use a
+    /// [`crate::ManualClock`]).
+    pub fn with_clock(core: Core, config: EngineConfig, clock: Arc<dyn Clock>) -> Self {
+        let leases = Arc::new(LocalLeases::with_clock(core.clone(), Arc::clone(&clock)));
+        Engine::with_work_source(core, config, leases, clock)
+    }
+
+    /// A new engine that takes its work from `leases` and reads time from
+    /// `clock`.
+    pub fn with_work_source(
+        core: Core,
+        config: EngineConfig,
+        leases: Arc<dyn WorkSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Engine {
             core,
             config,
@@ -252,6 +266,7 @@ impl Engine {
             leases,
             lanes: Arc::default(),
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            clock,
         }
     }
 
@@ -366,6 +381,7 @@ impl Engine {
             core: self.core.clone(),
             leases: Arc::clone(&self.leases),
             retry: self.config.retry,
+            clock: Arc::clone(&self.clock),
         }
     }
 
@@ -375,6 +391,7 @@ impl Engine {
             policy: self.config.retry,
             stats: Arc::clone(&self.stats),
             rate: None,
+            clock: Arc::clone(&self.clock),
         }
     }
 
@@ -462,7 +479,7 @@ impl Engine {
                             Ok(at) => at,
                             Err(error) => {
                                 warn!(error = %error, "cannot look up the next retry time");
-                                Some(now_ms() + 1000)
+                                Some(self.clock.now_ms() + 1000)
                             }
                         };
                     }
@@ -472,7 +489,7 @@ impl Engine {
                         warn!(error = %error, retry_in = ?delay, failed_rounds, "cannot take work from the store; retrying");
                         // Look at everything again once the delay is over.
                         self.signals.dirty().scope.merge(scope);
-                        next_retry = Some(now_ms() + delay.as_millis() as i64);
+                        next_retry = Some(self.clock.now_ms() + delay.as_millis() as i64);
                         tokio::select! {
                             _ = shutdown.changed() => break,
                             _ = tokio::time::sleep(delay) => continue,
@@ -481,7 +498,7 @@ impl Engine {
                 }
             }
             let sleep = next_retry
-                .map(|at| Duration::from_millis((at - now_ms()).max(0) as u64))
+                .map(|at| Duration::from_millis((at - self.clock.now_ms()).max(0) as u64))
                 .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -684,7 +701,7 @@ mod tests {
     use std::sync::Mutex;
 
     use serde_json::{Map, Value, json};
-    use syncplane_core::Object;
+    use syncplane_core::{Object, now_ms};
 
     use super::*;
     use crate::outcome::{InvokeFuture, Outcome, StepInvoker};
@@ -733,16 +750,21 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
         }
     }
 
-    async fn setup(
-        svc_outcome: Outcome,
-    ) -> (
+    type Setup = (
         tempfile::TempDir,
         Core,
         Engine,
         Arc<Mutex<Vec<String>>>,
         i64,
         i64,
-    ) {
+    );
+
+    async fn setup(svc_outcome: Outcome) -> Setup {
+        setup_on(svc_outcome, Arc::new(SystemClock)).await
+    }
+
+    /// [`setup`], the engine reading time from `clock`.
+    async fn setup_on(svc_outcome: Outcome, clock: Arc<dyn Clock>) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let core = Core::open(&dir.path().join("db.sqlite"))
             .await
@@ -761,7 +783,7 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
             .await
             .expect("inst");
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let engine = Engine::new(core.clone(), EngineConfig::default());
+        let engine = Engine::with_clock(core.clone(), EngineConfig::default(), clock);
         let step = |model: &str, outcome: Outcome| SyncStep {
             service: "t".into(),
             name: format!("sync_{model}"),
@@ -804,8 +826,10 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
 
     #[tokio::test]
     async fn a_failure_backs_off_and_defers_the_objects_that_link_to_it() {
+        // Virtual time: the backoff elapses when the test says so.
+        let clock = Arc::new(crate::ManualClock::at(now_ms()));
         let (_dir, core, engine, calls, svc, inst) =
-            setup(Outcome::Failed("no backend".into())).await;
+            setup_on(Outcome::Failed("no backend".into()), clock.clone()).await;
         let next = engine.run_pass().await.expect("pass");
         assert_eq!(*calls.lock().expect("lock"), [format!("sync Svc {svc}")]);
         let failed = core.get(svc).await.expect("get").expect("exists");
@@ -819,13 +843,20 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
         );
         // Nothing is due now: the next wake-up is the earliest retry.
         let next = next.next_retry_ms.expect("a retry is scheduled");
-        assert!(next > now_ms(), "retry not in the future");
+        assert!(next > clock.now_ms(), "retry not in the future");
         calls.lock().expect("lock").clear();
         engine.run_pass().await.expect("pass");
         assert!(
             calls.lock().expect("lock").is_empty(),
             "retried before the backoff elapsed"
         );
+        // Once the first backoff (1 s + up to 10 %) is over, the failed
+        // object runs again; its dependent still waits for it.
+        clock.advance(Duration::from_millis(1200));
+        engine.run_pass().await.expect("pass");
+        assert_eq!(*calls.lock().expect("lock"), [format!("sync Svc {svc}")]);
+        let failed = core.get(svc).await.expect("get").expect("exists");
+        assert_eq!(failed.sync.failures, 2, "{failed:?}");
     }
 
     #[tokio::test]

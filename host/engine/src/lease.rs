@@ -11,10 +11,11 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use syncplane_core::{Core, Object, Work};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
 
 /// What one [`WorkSource::take`] returned.
@@ -55,6 +56,7 @@ pub trait WorkSource: Send + Sync {
 /// the queue goes on from the lowest id.
 pub struct LocalLeases {
     core: Core,
+    clock: Arc<dyn Clock>,
     state: Mutex<LeaseState>,
 }
 
@@ -65,10 +67,16 @@ struct LeaseState {
 }
 
 impl LocalLeases {
-    /// Leases over `core`'s store.
+    /// Leases over `core`'s store; work is due by the system clock.
     pub fn new(core: Core) -> Self {
+        LocalLeases::with_clock(core, Arc::new(SystemClock))
+    }
+
+    /// Leases over `core`'s store; work is due by `clock`.
+    pub fn with_clock(core: Core, clock: Arc<dyn Clock>) -> Self {
         LocalLeases {
             core,
+            clock,
             state: Mutex::default(),
         }
     }
@@ -87,12 +95,16 @@ impl WorkSource for LocalLeases {
             let limit = limit.max(1);
             let key = (model.to_owned(), work);
             let after = self.state().cursors.get(&key).copied().unwrap_or(0);
-            let mut read = self.core.ready(model, work, after, Some(limit)).await?;
+            let now = self.clock.now_ms();
+            let mut read = self
+                .core
+                .ready_at(model, work, after, Some(limit), now)
+                .await?;
             let mut more = read.len() >= limit as usize;
             if !more && after > 0 {
                 // The walk reached the end: go on from the start.
                 let left = limit - read.len() as u32;
-                let start = self.core.ready(model, work, 0, Some(left)).await?;
+                let start = self.core.ready_at(model, work, 0, Some(left), now).await?;
                 more = start.len() >= left as usize;
                 read.extend(start.into_iter().filter(|o| o.id <= after));
             }

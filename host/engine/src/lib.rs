@@ -14,6 +14,7 @@
 
 mod backoff;
 mod calls;
+mod clock;
 mod cohort;
 mod commit;
 mod engine;
@@ -32,6 +33,7 @@ mod steps;
 
 pub use backoff::RetryPolicy;
 pub use calls::{CallFuture, Event, EventInvoker, EventStep, PullInvoker, PullStep};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineConfig, PassReport, ServiceUsage};
 pub use error::{Error, Result};
 pub use lease::{LocalLeases, TakeFuture, Taken, WorkSource};

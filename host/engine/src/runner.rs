@@ -4,10 +4,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use syncplane_core::{Object, SyncRecord, now_ms};
+use syncplane_core::{Object, SyncRecord};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backoff::RetryPolicy;
+use crate::clock::Clock;
 use crate::lane::RateLimiter;
 use crate::outcome::{Outcome, SyncStep};
 use crate::stats::Stats;
@@ -57,6 +58,8 @@ pub(crate) struct Runner {
     pub stats: Arc<Stats>,
     /// Paces the invocations of the service the cohort runs for.
     pub rate: Option<Arc<RateLimiter>>,
+    /// When retries are due.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Runner {
@@ -109,7 +112,8 @@ impl Runner {
                     blocked[i] = Some(reason.clone());
                     Verdict::Record(SyncRecord::Deferred {
                         message: format!("waiting on {reason}"),
-                        retry_at_ms: now_ms() + self.policy.retry_interval.as_millis() as i64,
+                        retry_at_ms: self.clock.now_ms()
+                            + self.policy.retry_interval.as_millis() as i64,
                     })
                 }
                 None => {
@@ -145,7 +149,8 @@ impl Runner {
                 Outcome::Deferred(message) => {
                     return Verdict::Record(SyncRecord::Deferred {
                         message,
-                        retry_at_ms: now_ms() + self.policy.retry_interval.as_millis() as i64,
+                        retry_at_ms: self.clock.now_ms()
+                            + self.policy.retry_interval.as_millis() as i64,
                     });
                 }
                 Outcome::Failed(message) => return self.failure(step, object, message),
@@ -173,7 +178,7 @@ impl Runner {
         Verdict::Record(SyncRecord::Failed {
             message,
             failures,
-            retry_at_ms: now_ms() + delay.as_millis() as i64,
+            retry_at_ms: self.clock.now_ms() + delay.as_millis() as i64,
         })
     }
 
