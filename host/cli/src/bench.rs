@@ -78,16 +78,24 @@ pub(crate) fn fields(name: String) -> Map<String, Value> {
     map
 }
 
-pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
-    let temp;
-    let data_dir: PathBuf = match &args.data_dir {
+/// Where a benchmark keeps its store: `dir`, which must not exist yet, or
+/// a temporary directory (kept alive by the first value, removed on drop).
+pub(crate) fn store_dir(
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match dir {
         Some(dir) if dir.exists() => bail!("{} exists; give a new directory", dir.display()),
-        Some(dir) => dir.clone(),
+        Some(dir) => Ok((None, dir.to_owned())),
         None => {
-            temp = tempfile::tempdir().context("cannot create a temporary directory")?;
-            temp.path().to_owned()
+            let temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            let path = temp.path().to_owned();
+            Ok((Some(temp), path))
         }
-    };
+    }
+}
+
+pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
+    let (_temp, data_dir) = store_dir(args.data_dir.as_deref())?;
     let mut config = HostConfig::new(&data_dir);
     config.admin_password = Some("bench".into());
     args.tuning.apply(&mut config);

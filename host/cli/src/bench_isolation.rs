@@ -1,7 +1,6 @@
 //! `syncplane bench isolation`: how quickly one service's changes are
 //! enacted while another service is busy with slow steps and a backlog.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use tokio::sync::watch;
 use crate::args::BenchIsolationArgs;
 use crate::bench::{
     MODEL, NOOP_DIR, NOOP_MANIFEST, NOOP_XPROTO, STALL_LIMIT, enacted, fields, noop_package,
-    progress,
+    progress, store_dir,
 };
 use crate::bench_api::percentile;
 
@@ -82,15 +81,7 @@ fn quick_package() -> anyhow::Result<syncplane_platform::ServicePackage> {
 }
 
 pub async fn isolation(args: BenchIsolationArgs) -> anyhow::Result<ExitCode> {
-    let temp;
-    let data_dir: PathBuf = match &args.data_dir {
-        Some(dir) if dir.exists() => bail!("{} exists; give a new directory", dir.display()),
-        Some(dir) => dir.clone(),
-        None => {
-            temp = tempfile::tempdir().context("cannot create a temporary directory")?;
-            temp.path().to_owned()
-        }
-    };
+    let (_temp, data_dir) = store_dir(args.data_dir.as_deref())?;
     let mut config = HostConfig::new(&data_dir);
     config.admin_password = Some("bench".into());
     config.limits.deadline = args.step_timeout;
