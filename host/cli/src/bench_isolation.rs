@@ -101,7 +101,7 @@ pub async fn isolation(args: BenchIsolationArgs) -> anyhow::Result<ExitCode> {
     // The quiet service alone.
     let quick = create(&core, QUICK_MODEL, "quick", 100).await?;
     wait_until_enacted(&core, QUICK_MODEL).await?;
-    let alone = time_changes(&core, &quick, args.changes, args.json).await?;
+    let alone = time_changes(&core, &quick, "alone", args.changes, args.json).await?;
 
     // The busy service: slow calls first, then a backlog behind them, in
     // one transaction.
@@ -120,7 +120,7 @@ pub async fn isolation(args: BenchIsolationArgs) -> anyhow::Result<ExitCode> {
     // The first commits after a large transaction pay SQLite's WAL
     // checkpoint (seconds on a slow disk): a store effect, not the
     // engine's, so a few changes absorb it before the timing starts.
-    let warm_up = time_changes(&core, &quick, WARM_UP, true).await?;
+    let warm_up = time_changes(&core, &quick, "warm-up", WARM_UP, true).await?;
     let stats = host.engine().stats();
     let running = || -> usize {
         stats
@@ -137,7 +137,7 @@ pub async fn isolation(args: BenchIsolationArgs) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let beside_busy = time_changes(&core, &quick, args.changes, args.json).await?;
+    let beside_busy = time_changes(&core, &quick, "busy", args.changes, args.json).await?;
     let busy_running_at_end = running();
     let _ = stop.send(true);
     let _ = engine.await;
@@ -185,11 +185,13 @@ async fn wait_until_enacted(core: &Core, model: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Changes the objects one at a time; each sample runs from the update's
-/// commit until the engine's outcome for it is committed.
+/// Changes the objects one at a time (names starting with `phase`, so
+/// that every change is new); each sample runs from the update's commit
+/// until the engine's outcome for it is committed.
 async fn time_changes(
     core: &Core,
     ids: &[i64],
+    phase: &str,
     changes: u32,
     quiet: bool,
 ) -> anyhow::Result<Vec<Duration>> {
@@ -199,7 +201,7 @@ async fn time_changes(
     for k in 0..changes {
         let id = ids[k as usize % ids.len()];
         let started = Instant::now();
-        core.update(id, fields(format!("changed-{k}"))).await?;
+        core.update(id, fields(format!("{phase}-{k}"))).await?;
         tokio::time::timeout(STALL_LIMIT, enacted(&mut feed, id))
             .await
             .with_context(|| format!("object {id} was not enacted within {STALL_LIMIT:?}"))??;

@@ -173,12 +173,16 @@ impl Signals {
         self.wake.notify_one();
     }
 
-    /// A change committed by someone else.
-    fn changed(&self, change: &Change) {
+    /// Changes committed by someone else.
+    fn changed(&self, changes: &[Change]) {
         {
             let mut dirty = self.dirty();
-            dirty.scope.models.insert(change.model.clone());
-            dirty.scope.purge_scan |= change.kind == syncplane_core::ChangeKind::Deleted;
+            for change in changes {
+                if !dirty.scope.models.contains(&change.model) {
+                    dirty.scope.models.insert(change.model.clone());
+                }
+                dirty.scope.purge_scan |= change.kind == syncplane_core::ChangeKind::Deleted;
+            }
         }
         self.wake.notify_one();
     }
@@ -507,10 +511,10 @@ impl Engine {
                     next_retry = None;
                     self.signals.everything();
                 }
-                change = next_change(&mut feed) => match change {
-                    Some(Some(change)) => self.signals.changed(&change),
-                    Some(None) => self.signals.everything(),
-                    None => break,
+                feed = next_changes(&mut feed) => match feed {
+                    Feed::Changes(changes) => self.signals.changed(&changes),
+                    Feed::Lagged => self.signals.everything(),
+                    Feed::Closed => break,
                 },
                 Some(joined) = workers.join_next(), if !workers.is_empty() => {
                     if let Err(error) = joined
@@ -682,18 +686,42 @@ fn purges(objects: Vec<syncplane_core::Object>) -> Finished {
     }
 }
 
-/// The next change that may give the engine work: `Some(Some(change))`,
-/// `Some(None)` when changes were missed (the feed lagged), `None` when
-/// the feed closed.
-async fn next_change(feed: &mut broadcast::Receiver<Change>) -> Option<Option<Change>> {
-    loop {
+/// What arrived on the change feed.
+enum Feed {
+    /// Changes that may give the engine work: the first one waited for,
+    /// with every one already queued behind it.
+    Changes(Vec<Change>),
+    /// Changes were missed (the feed lagged): look at everything.
+    Lagged,
+    /// The feed closed.
+    Closed,
+}
+
+/// The most changes taken from the feed at once.
+const FEED_BATCH: usize = 65_536;
+
+/// Waits for a change that may give the engine work, then takes every
+/// change already queued, so that a burst (a batch of thousands of
+/// creates) costs one planning round, not one per change.
+async fn next_changes(feed: &mut broadcast::Receiver<Change>) -> Feed {
+    let first = loop {
         match feed.recv().await {
-            Ok(change) if change.kind.needs_sync() => return Some(Some(change)),
+            Ok(change) if change.kind.needs_sync() => break change,
             Ok(_) => {}
-            Err(broadcast::error::RecvError::Lagged(_)) => return Some(None),
-            Err(broadcast::error::RecvError::Closed) => return None,
+            Err(broadcast::error::RecvError::Lagged(_)) => return Feed::Lagged,
+            Err(broadcast::error::RecvError::Closed) => return Feed::Closed,
+        }
+    };
+    let mut changes = vec![first];
+    while changes.len() < FEED_BATCH {
+        match feed.try_recv() {
+            Ok(change) if change.kind.needs_sync() => changes.push(change),
+            Ok(_) => {}
+            Err(broadcast::error::TryRecvError::Lagged(_)) => return Feed::Lagged,
+            Err(_) => break,
         }
     }
+    Feed::Changes(changes)
 }
 
 #[cfg(test)]
