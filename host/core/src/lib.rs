@@ -33,6 +33,7 @@ mod audit;
 mod auth;
 mod authz;
 mod core;
+mod create;
 mod deletion;
 mod error;
 pub mod failpoint;
@@ -50,6 +51,7 @@ pub use crate::audit::{AuditEntry, AuditQuery, MAX_ENTRIES as MAX_AUDIT_ENTRIES}
 pub use crate::auth::AuthOptions;
 pub use crate::authz::Principal;
 pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
+pub use crate::create::MAX_BATCH;
 pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_CASCADE};
 pub use error::{Error, Result};
 pub use input::decode_create;

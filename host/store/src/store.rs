@@ -36,6 +36,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// the connection is stuck behind locked statements.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Most rows one statement of [`StoreTx::insert_many`] inserts.
+const INSERT_CHUNK: usize = 500;
+
 /// An embedded SQLite database.
 ///
 /// Cloning is cheap and shares the connection. Writes are serialised through
@@ -440,6 +443,31 @@ impl StoreTx {
         Ok(row.get::<i64, _>(0))
     }
 
+    /// Allocates `n` new object ids at once, as [`StoreTx::allocate_id`]
+    /// does one by one, in increasing order: one statement whatever `n`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn allocate_ids(&mut self, model: &str, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        // One statement text for every `n`, so that it is prepared once.
+        let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+                   INSERT INTO sp_objects (model) SELECT ? FROM n RETURNING id";
+        let count = i64::try_from(n).map_err(|_| Error::Conflict(format!("{n} ids at once")))?;
+        let rows = sqlx::query(sql)
+            .bind(count)
+            .bind(model)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(query_error(sql))?;
+        let mut ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// The model an object id was allocated for, if it still exists.
     ///
     /// # Errors
@@ -468,6 +496,63 @@ impl StoreTx {
             .await
             .map_err(query_error(sql))?;
         Ok(row.get::<i64, _>(0))
+    }
+
+    /// Advances the change sequence by `n` and returns the first of the
+    /// `n` new values (the others follow it): [`StoreTx::next_change_seq`]
+    /// for a batch, in one statement.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn next_change_seqs(&mut self, n: usize) -> Result<i64> {
+        let count = i64::try_from(n.max(1)).map_err(|_| Error::Conflict(format!("{n} sequence values at once")))?;
+        let sql = "UPDATE sp_meta SET value = value + ? WHERE key = 'change_seq' RETURNING value";
+        let row = sqlx::query(sql)
+            .bind(count)
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(row.get::<i64, _>(0) - count + 1)
+    }
+
+    /// Inserts `rows`, several per statement: rows name their columns
+    /// (`id` included, else SQLite chooses it), and consecutive rows with
+    /// the same columns share statements. A batch of similar rows costs a
+    /// few statements instead of one each.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails.
+    pub async fn insert_many(&mut self, spec: &TableSpec, rows: &[Row]) -> Result<()> {
+        let mut start = 0;
+        while start < rows.len() {
+            let columns: Vec<&String> = rows[start].keys().collect();
+            let same = rows[start..]
+                .iter()
+                .take_while(|r| r.len() == columns.len() && r.keys().eq(columns.iter().copied()))
+                .count();
+            let group = &rows[start..start + same];
+            start += same;
+            // Full chunks share one statement text, prepared once. SQLite
+            // allows 32,766 bound values per statement.
+            let per_chunk = (32_000 / columns.len().max(1)).clamp(1, INSERT_CHUNK);
+            let head = format!(
+                "INSERT INTO {} ({}) VALUES ",
+                quote(&spec.name),
+                columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
+            );
+            let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
+            for chunk in group.chunks(per_chunk) {
+                let sql = format!("{head}{}", vec![tuple.as_str(); chunk.len()].join(", "));
+                let values: Vec<SqlValue> = chunk.iter().flat_map(|r| r.values().cloned()).collect();
+                bind_all(sqlx::query(&sql), &values)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(query_error(&sql))?;
+            }
+        }
+        Ok(())
     }
 
     /// Inserts a row with the given id.
@@ -597,6 +682,26 @@ impl StoreTx {
             )
             .await?;
         Ok(rows.into_iter().next().map(|(_, row)| row))
+    }
+
+    /// [`StoreTx::select`] as values in `spec.columns` order, without a
+    /// map per row: for reading many rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn select_values(
+        &mut self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+        limit: Option<u32>,
+    ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
+        let (sql, binds) = select_sql(spec, conditions, limit);
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(query_error(&sql))?;
+        rows.iter().map(|r| decode_values(spec, r)).collect()
     }
 
     /// Reads the rows matching all `conditions`, ordered by id.
