@@ -38,6 +38,7 @@ mod deletion;
 mod error;
 pub mod failpoint;
 mod input;
+mod keys;
 mod object;
 mod password;
 mod policy;

@@ -138,7 +138,7 @@ impl CoreTx {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot::new(std::sync::Arc::clone(self.registry_arc()))
     }
 
