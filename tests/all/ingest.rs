@@ -40,10 +40,16 @@ async fn a_batch_is_created_in_one_request_and_reads_back() {
         .iter()
         .map(|o| o["id"].as_i64().expect("id"))
         .collect();
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids follow the order sent");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids follow the order sent"
+    );
     for (i, object) in created.iter().enumerate() {
         assert_eq!(object["name"], format!("bulk-{i}"));
-        assert_eq!(object["backend_code"], 0, "pending, as after a single create");
+        assert_eq!(
+            object["backend_code"], 0,
+            "pending, as after a single create"
+        );
     }
     let read = server.get(&format!("{SITES}/{}", ids[321])).await;
     assert_eq!(read["name"], "bulk-321");
@@ -124,7 +130,9 @@ async fn a_batch_with_one_bad_item_creates_nothing_and_names_the_item_and_field(
 async fn a_batch_over_the_limit_is_refused() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start(data.path());
-    let batch: Vec<Value> = (0..10_001).map(|i| json!({ "name": format!("s{i}") })).collect();
+    let batch: Vec<Value> = (0..10_001)
+        .map(|i| json!({ "name": format!("s{i}") }))
+        .collect();
     let (status, answer) = server
         .request(Method::POST, SITES, Some(Value::from(batch)))
         .await;
@@ -137,9 +145,7 @@ async fn a_batch_over_the_limit_is_refused() {
     );
     assert_eq!(count(&server, SITES).await, 0);
     // An empty batch creates nothing and is no error.
-    let (status, answer) = server
-        .request(Method::POST, SITES, Some(json!([])))
-        .await;
+    let (status, answer) = server.request(Method::POST, SITES, Some(json!([]))).await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer, json!([]));
 }
@@ -187,12 +193,16 @@ async fn a_users_batch_with_one_object_they_may_not_create_is_refused_whole() {
     assert_eq!(status, 403, "{answer}");
     assert_eq!(answer["index"], 1, "{answer}");
     assert!(
-        answer["error"]
-            .as_str()
-            .is_some_and(|e| e.starts_with("[1]: forbidden: user bob@a.example may not create Privilege")),
+        answer["error"].as_str().is_some_and(
+            |e| e.starts_with("[1]: forbidden: user bob@a.example may not create Privilege")
+        ),
         "{answer}"
     );
-    assert_eq!(count(&server, PRIVILEGES).await, before, "nothing was created");
+    assert_eq!(
+        count(&server, PRIVILEGES).await,
+        before,
+        "nothing was created"
+    );
 
     // The same batch without the object he may not create.
     let batch = json!([
@@ -242,9 +252,8 @@ async fn a_tosca_recipe_with_many_templates_creates_all_or_nothing() {
 
     // 3,000 sites, a service, and 1,000 instances each requiring it.
     let mut templates = site_templates("site", 3000);
-    templates.push_str(
-        "    svc:\n      type: tosca.nodes.Service\n      properties: {name: svc}\n",
-    );
+    templates
+        .push_str("    svc:\n      type: tosca.nodes.Service\n      properties: {name: svc}\n");
     for i in 0..1000 {
         templates.push_str(&format!(
             "    si{i}:\n      type: tosca.nodes.ServiceInstance\n      properties: {{name: si-{i}}}\n      requirements:\n        - owner:\n            node: svc\n            relationship: tosca.relationships.BelongsToOne\n"
@@ -253,7 +262,10 @@ async fn a_tosca_recipe_with_many_templates_creates_all_or_nothing() {
     let many = recipe(&templates);
     let (status, body) = server.tosca(&many, ADMIN, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.starts_with("Created models: ['site0', 'site1'"), "{body}");
+    assert!(
+        body.starts_with("Created models: ['site0', 'site1'"),
+        "{body}"
+    );
     assert_eq!(count(&server, SITES).await, 3000);
     let instances = server.get(SERVICE_INSTANCES).await;
     let instances = instances["items"].as_array().expect("items");

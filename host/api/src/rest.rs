@@ -72,7 +72,12 @@ pub async fn create(
             let created = core
                 .create_many_as(&user.principal(), &model, inputs)
                 .await?;
-            Value::Array(created.iter().map(syncplane_core::Object::to_json).collect())
+            Value::Array(
+                created
+                    .iter()
+                    .map(syncplane_core::Object::to_json)
+                    .collect(),
+            )
         }
         body => core
             .create_as(&user.principal(), &model, body_object(body)?)
@@ -203,4 +208,30 @@ pub async fn delete(
         "dry_run": query.dry_run,
         "cascaded": deletion.cascaded,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_past_the_limit_or_with_a_non_object_item_is_refused_naming_it() {
+        let too_many = vec![json!({}); MAX_BATCH + 1];
+        assert!(matches!(
+            batch_inputs(too_many),
+            Err(ApiError::PayloadTooLarge(m)) if m.contains("10001 objects is more than 10000")
+        ));
+        let inputs = batch_inputs(vec![json!({"name": "a"}), json!([1])]);
+        let Err(ApiError::Item { index, message, .. }) = inputs else {
+            panic!("refused naming the item: {inputs:?}");
+        };
+        assert_eq!(index, 1);
+        assert_eq!(message, "[1]: expected a JSON object, got [1]");
+        assert_eq!(
+            batch_inputs(vec![json!({"name": "a"})])
+                .map(|i| i.len())
+                .ok(),
+            Some(1)
+        );
+    }
 }

@@ -167,7 +167,10 @@ async fn apply_segment(
     for (i, template) in segment.iter().enumerate() {
         let (input, filter) = template_input(template, &keys, ids);
         if !keys.is_empty() && filter.len() == keys.len() {
-            keyed.push((i, filter.into_iter().map(|(_, v)| v).collect::<Vec<Value>>()));
+            keyed.push((
+                i,
+                filter.into_iter().map(|(_, v)| v).collect::<Vec<Value>>(),
+            ));
         }
         inputs.push(Some(input));
     }
@@ -370,4 +373,59 @@ pub async fn show_custom_type(
     let text = custom_type(registry.schema(), &model.name)
         .ok_or_else(|| ApiError::NotFound(format!("no model named `{name}`")))?;
     Ok(([(header::CONTENT_TYPE, "text/yaml; charset=utf-8")], text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> syncplane_core::Registry {
+        let file =
+            syncplane_xproto::parse("core.xproto", syncplane_core::CORE_XPROTO).expect("parses");
+        let schema = syncplane_xproto::Schema::default()
+            .with_files(&[file])
+            .expect("valid");
+        syncplane_core::Registry::new(schema)
+    }
+
+    fn template(name: &str, model: &str, key: &str, requires: Option<&str>) -> NodeTemplate {
+        NodeTemplate {
+            name: name.into(),
+            model: model.into(),
+            properties: Map::from_iter([("name".to_owned(), Value::from(key))]),
+            must_exist: false,
+            requirements: requires
+                .map(|node| BTreeMap::from([("owner".to_owned(), node.to_owned())]))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn lengths(plan: &[NodeTemplate], ids: &BTreeMap<String, i64>) -> Vec<usize> {
+        let registry = registry();
+        let mut rest = plan;
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let len = segment(&registry, rest, ids).len();
+            out.push(len);
+            rest = &rest[len..];
+        }
+        out
+    }
+
+    #[test]
+    fn templates_are_applied_together_until_the_model_changes_one_requires_another_or_keys_repeat()
+    {
+        let ids = BTreeMap::from([("svc".to_owned(), 1)]);
+        let plan = vec![
+            template("a", "Site", "a", None),
+            template("b", "Site", "b", None),
+            template("svc2", "Service", "svc2", None),
+            template("si1", "ServiceInstance", "si1", Some("svc")),
+            template("si2", "ServiceInstance", "si2", Some("svc")),
+            template("si3", "ServiceInstance", "si3", Some("si2")),
+            template("c", "Site", "c", None),
+            template("c-again", "Site", "c", None),
+        ];
+        assert_eq!(lengths(&plan, &ids), [2, 1, 2, 1, 1, 1]);
+    }
 }

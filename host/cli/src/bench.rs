@@ -18,9 +18,12 @@ use tokio::sync::{broadcast, watch};
 use crate::args::BenchSyncArgs;
 
 pub(crate) const NOOP_DIR: &str = env!("SYNCPLANE_NOOP_DIR");
-pub(crate) const NOOP_MANIFEST: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/syncplane.toml"));
-pub(crate) const NOOP_XPROTO: &str = include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/models/noop.xproto"));
-pub(crate) const NOOP_WASM: &[u8] = include_bytes!(concat!(env!("SYNCPLANE_NOOP_WASM"), "/noop.wasm"));
+pub(crate) const NOOP_MANIFEST: &str =
+    include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/syncplane.toml"));
+pub(crate) const NOOP_XPROTO: &str =
+    include_str!(concat!(env!("SYNCPLANE_NOOP_DIR"), "/models/noop.xproto"));
+pub(crate) const NOOP_WASM: &[u8] =
+    include_bytes!(concat!(env!("SYNCPLANE_NOOP_WASM"), "/noop.wasm"));
 
 pub(crate) const MODEL: &str = "NoopItem";
 /// Objects created per transaction while setting up.

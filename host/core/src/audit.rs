@@ -143,9 +143,24 @@ impl CoreTx {
         let principal = SqlValue::Text(self.actor().describe());
         let operation = SqlValue::Text(operation.to_owned());
         let model = SqlValue::Text(model.to_owned());
+        // Whether a name is secret, worked out once per field name.
+        let mut secret: std::collections::HashMap<String, bool> = Default::default();
         let rows: Vec<Row> = entries
             .into_iter()
-            .map(|(object_id, fields)| {
+            .map(|(object_id, mut fields)| {
+                for (name, value) in fields.iter_mut() {
+                    let is = match secret.get(name) {
+                        Some(&is) => is,
+                        None => {
+                            let is = is_secret(name);
+                            secret.insert(name.clone(), is);
+                            is
+                        }
+                    };
+                    if is && !value.is_null() {
+                        *value = Value::String(REDACTED.to_owned());
+                    }
+                }
                 Row::from([
                     ("time".to_owned(), time.clone()),
                     ("principal".to_owned(), principal.clone()),
@@ -154,7 +169,7 @@ impl CoreTx {
                     ("object_id".to_owned(), SqlValue::Integer(object_id)),
                     (
                         "fields".to_owned(),
-                        SqlValue::Text(Value::Object(redacted(fields)).to_string()),
+                        SqlValue::Text(Value::Object(fields).to_string()),
                     ),
                 ])
             })

@@ -491,7 +491,11 @@ impl CoreTx {
 
     /// What every write must satisfy, whoever makes it: the model's
     /// validators, and for users the rules of `authz/users.rs`.
-    pub(crate) async fn check_written(&mut self, before: Option<&Object>, after: &Object) -> Result<()> {
+    pub(crate) async fn check_written(
+        &mut self,
+        before: Option<&Object>,
+        after: &Object,
+    ) -> Result<()> {
         self.validate(after).await?;
         if self.registry.schema().is_a(&after.model, "User") {
             self.check_user_rules(before, Some(after)).await?;

@@ -57,9 +57,9 @@ impl CoreTx {
     /// or dangling field; [`Error::UnknownModel`]/[`Error::AbstractModel`].
     pub async fn create(&mut self, model: &str, input: Map<String, Value>) -> Result<Object> {
         match self.create_many(model, vec![input]).await {
-            Ok(mut created) => created.pop().ok_or_else(|| {
-                Error::Conflict(format!("creating a {model} created nothing"))
-            }),
+            Ok(mut created) => created
+                .pop()
+                .ok_or_else(|| Error::Conflict(format!("creating a {model} created nothing"))),
             Err(Error::Item { error, .. }) => Err(*error),
             Err(e) => Err(e),
         }
@@ -122,7 +122,9 @@ impl CoreTx {
                 }
             }
             let mut row = Row::new();
-            for (field, value) in crate::input::create_values(&registry, model, input, now).at(index)? {
+            for (field, value) in
+                crate::input::create_values(&registry, model, input, now).at(index)?
+            {
                 let value = self
                     .prepare_value(model, field, value, &mut links)
                     .await
@@ -308,7 +310,10 @@ mod tests {
             map(json!({"name": "three", "site_id": site.id})),
             map(json!({"name": "four", "site_id": site.id + 1000})),
         ];
-        let error = tx.create_many("Service", inputs).await.expect_err("dangling");
+        let error = tx
+            .create_many("Service", inputs)
+            .await
+            .expect_err("dangling");
         assert_eq!(
             error.to_string(),
             format!("[1].site: Site {} does not exist", site.id + 1000)

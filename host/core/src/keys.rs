@@ -76,7 +76,10 @@ impl CoreTx {
             }
             let table = registry.table(&leaf.name)?;
             let columns: Vec<String> = key_fields.iter().map(|f| f.column_name()).collect();
-            let first_column = columns.first().cloned().unwrap_or_else(|| first_key.clone());
+            let first_column = columns
+                .first()
+                .cloned()
+                .unwrap_or_else(|| first_key.clone());
             let mut candidates = Vec::new();
             for chunk in first_values.chunks(IN_CHUNK) {
                 let condition = Condition::In(first_column.clone(), chunk.to_vec());
@@ -90,11 +93,10 @@ impl CoreTx {
                 let Some(waiting) = slots.get(&tuple_key(&tuple)) else {
                     continue;
                 };
-                if waiting.iter().all(|&slot| {
-                    found[slot]
-                        .as_ref()
-                        .is_some_and(|o: &Object| o.id < id)
-                }) {
+                if waiting
+                    .iter()
+                    .all(|&slot| found[slot].as_ref().is_some_and(|o: &Object| o.id < id))
+                {
                     continue;
                 }
                 let object = decode(&registry, &leaf.name, id, row);
@@ -117,8 +119,11 @@ impl CoreTx {
                         found[slot] = Some(object);
                     } else {
                         // Rare: fall back to the one-by-one lookup.
-                        let filter: Vec<(String, Value)> =
-                            keys.iter().cloned().zip(wanted[slot].iter().cloned()).collect();
+                        let filter: Vec<(String, Value)> = keys
+                            .iter()
+                            .cloned()
+                            .zip(wanted[slot].iter().cloned())
+                            .collect();
                         found[slot] = self
                             .list_as(who, model, &filter)
                             .await?

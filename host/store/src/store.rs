@@ -506,7 +506,8 @@ impl StoreTx {
     ///
     /// [`Error::Query`] when the statement fails.
     pub async fn next_change_seqs(&mut self, n: usize) -> Result<i64> {
-        let count = i64::try_from(n.max(1)).map_err(|_| Error::Conflict(format!("{n} sequence values at once")))?;
+        let count = i64::try_from(n.max(1))
+            .map_err(|_| Error::Conflict(format!("{n} sequence values at once")))?;
         let sql = "UPDATE sp_meta SET value = value + ? WHERE key = 'change_seq' RETURNING value";
         let row = sqlx::query(sql)
             .bind(count)
@@ -540,12 +541,17 @@ impl StoreTx {
             let head = format!(
                 "INSERT INTO {} ({}) VALUES ",
                 quote(&spec.name),
-                columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
+                columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
             let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
             for chunk in group.chunks(per_chunk) {
                 let sql = format!("{head}{}", vec![tuple.as_str(); chunk.len()].join(", "));
-                let values: Vec<SqlValue> = chunk.iter().flat_map(|r| r.values().cloned()).collect();
+                let values: Vec<SqlValue> =
+                    chunk.iter().flat_map(|r| r.values().cloned()).collect();
                 bind_all(sqlx::query(&sql), &values)
                     .execute(&mut *self.conn)
                     .await
@@ -1090,6 +1096,68 @@ mod tests {
             ]
         );
         assert!(rows[1].0 > kept);
+    }
+
+    #[tokio::test]
+    async fn a_batch_gets_consecutive_ids_and_sequences_and_its_rows_in_few_statements() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let mut tx = store.begin().await.expect("begin");
+        let before = tx.allocate_id("Thing").await.expect("id");
+        let ids = tx.allocate_ids("Thing", 1234).await.expect("ids");
+        assert_eq!(ids.len(), 1234);
+        assert_eq!(ids[0], before + 1);
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "increasing");
+        assert_eq!(
+            tx.model_of(ids[1233]).await.expect("model").as_deref(),
+            Some("Thing")
+        );
+        let seq = tx.next_change_seq().await.expect("seq");
+        let first = tx.next_change_seqs(1234).await.expect("seqs");
+        assert_eq!(first, seq + 1);
+        assert_eq!(tx.next_change_seq().await.expect("seq"), seq + 1235);
+        // More rows than one statement takes, and a row with other columns.
+        let mut rows: Vec<Row> = ids
+            .iter()
+            .map(|id| {
+                Row::from([
+                    ("id".to_owned(), SqlValue::Integer(*id)),
+                    ("name".to_owned(), SqlValue::Text(format!("t{id}"))),
+                    ("n".to_owned(), SqlValue::Integer(*id % 7)),
+                ])
+            })
+            .collect();
+        rows[600].remove("n");
+        tx.insert_many(&spec(), &rows).await.expect("insert");
+        let all = tx.select(&spec(), &[], None).await.expect("select");
+        assert_eq!(all.len(), 1234);
+        assert_eq!(all[600].1["n"], SqlValue::Null);
+        assert_eq!(all[601].1["name"], SqlValue::Text(format!("t{}", ids[601])));
+        let some = tx
+            .select(
+                &spec(),
+                &[Condition::In(
+                    "name".into(),
+                    vec![
+                        SqlValue::Text(format!("t{}", ids[3])),
+                        SqlValue::Text("none".into()),
+                        SqlValue::Text(format!("t{}", ids[9])),
+                    ],
+                )],
+                None,
+            )
+            .await
+            .expect("select in");
+        let found: Vec<i64> = some.iter().map(|(id, _)| *id).collect();
+        assert_eq!(found, [ids[3], ids[9]]);
+        let none = tx
+            .select(&spec(), &[Condition::In("name".into(), Vec::new())], None)
+            .await
+            .expect("select in nothing");
+        assert!(none.is_empty());
     }
 
     #[tokio::test]

@@ -279,18 +279,31 @@ impl CoreTx {
             }
         }
         let objects = self.create_many(model, inputs).await?;
-        if matches!(who, Principal::User(_)) {
-            let batch: HashSet<i64> = objects.iter().map(|o| o.id).collect();
-            // One snapshot for the batch: what one decision loaded (the
-            // user's privileges) answers the others.
-            let mut snapshot = self.snapshot().hiding_all(std::sync::Arc::new(batch));
-            for (index, object) in objects.iter().enumerate() {
-                if !self.may(who, Access::Write, object, &mut snapshot).await? {
-                    return Err(forbidden(who, "create", object).at(index));
-                }
-            }
+        if !matches!(who, Principal::User(_)) {
+            return Ok(objects);
         }
-        Ok(objects)
+        let batch: HashSet<i64> = objects.iter().map(|o| o.id).collect();
+        // One snapshot for the batch: what one decision loaded (the user's
+        // privileges) answers the others.
+        let mut snapshot = self.snapshot().hiding_all(std::sync::Arc::new(batch));
+        let mut allowed = Vec::with_capacity(objects.len());
+        for (index, object) in objects.into_iter().enumerate() {
+            // Moved into the snapshot for the decision and back, not copied.
+            let target = object_ref(&object);
+            snapshot.hold(object);
+            let may = self
+                .may_held(who, Access::Write, &target, &mut snapshot)
+                .await?;
+            let object = snapshot.release(target.id).ok_or_else(|| Error::NotFound {
+                model: target.model.clone(),
+                id: target.id,
+            })?;
+            if !may {
+                return Err(forbidden(who, "create", &object).at(index));
+            }
+            allowed.push(object);
+        }
+        Ok(allowed)
     }
 
     /// Updates an object for `who`: they must be able to read it (else it

@@ -259,7 +259,11 @@ impl PolicyEnv for Snapshot {
     ) -> Result<Vec<ObjectRef>, EvalError> {
         let mut found = self.find(model, filters)?;
         found.retain(|o| {
-            Some(o.id) != self.hidden && !self.hidden_batch.as_ref().is_some_and(|b| b.contains(&o.id))
+            Some(o.id) != self.hidden
+                && !self
+                    .hidden_batch
+                    .as_ref()
+                    .is_some_and(|b| b.contains(&o.id))
         });
         Ok(found)
     }
