@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use syncplane_store::{Condition, Row, SqlValue};
+use syncplane_store::{Condition, SqlValue};
 
 use crate::core::{CoreTx, LinkTargets, ValueColumns};
 use crate::error::{Error, Result};
@@ -100,10 +100,31 @@ impl CoreTx {
             .option_str("owner_class_name")
             .filter(|_| registry.schema().field(model, "owner").is_some());
         let now = now_secs();
+        let fields = crate::input::create_fields(&registry, model)?;
+        // Every row has the same columns: the stored fields, then the
+        // bookkeeping set here (which may be stored fields too: the value
+        // set here wins, at the field's place).
+        let mut columns: Vec<String> = fields.iter().map(|(_, c)| c.clone()).collect();
+        let mut place = |name: &str| match columns.iter().position(|c| c == name) {
+            Some(at) => at,
+            None => {
+                columns.push(name.to_owned());
+                columns.len() - 1
+            }
+        };
+        let bookkeeping = [
+            place("created"),
+            place("updated"),
+            place("leaf_model_name"),
+            place("backend_need_delete"),
+            place(FAILURES),
+            place("id"),
+            place(CHANGE_SEQ),
+        ];
         let mut links = LinkTargets::default();
         // XOS's default owner: looked up once for the batch.
         let mut default_owner: Option<Option<i64>> = None;
-        let mut rows = Vec::with_capacity(inputs.len());
+        let mut rows: Vec<Vec<SqlValue>> = Vec::with_capacity(inputs.len());
         for (index, mut input) in inputs.into_iter().enumerate() {
             input.remove("id");
             if let Some(owner_class) = owner_class
@@ -121,21 +142,23 @@ impl CoreTx {
                     input.insert("owner_id".into(), Value::from(owner));
                 }
             }
-            let mut row = Row::new();
+            let mut row = Vec::with_capacity(columns.len());
             for (field, value) in
-                crate::input::create_values(&registry, model, input, now).at(index)?
+                crate::input::create_values_with(&fields, model, input, now).at(index)?
             {
                 let value = self
                     .prepare_value(model, field, value, &mut links)
                     .await
                     .at(index)?;
-                row.insert(field.column_name(), value);
+                row.push(value);
             }
-            row.insert("created".into(), SqlValue::Real(now));
-            row.insert("updated".into(), SqlValue::Real(now));
-            row.insert("leaf_model_name".into(), SqlValue::Text(model.to_owned()));
-            row.insert("backend_need_delete".into(), SqlValue::Integer(0));
-            row.insert(FAILURES.into(), SqlValue::Integer(0));
+            row.resize(columns.len(), SqlValue::Null);
+            let [created, updated, leaf, need_delete, failures, _, _] = bookkeeping;
+            row[created] = SqlValue::Real(now);
+            row[updated] = SqlValue::Real(now);
+            row[leaf] = SqlValue::Text(model.to_owned());
+            row[need_delete] = SqlValue::Integer(0);
+            row[failures] = SqlValue::Integer(0);
             rows.push(row);
         }
         if rows.is_empty() {
@@ -144,12 +167,14 @@ impl CoreTx {
 
         let first_seq = self.store_tx().next_change_seqs(rows.len()).await?;
         let ids = self.store_tx().allocate_ids(model, rows.len()).await?;
+        let [.., id_at, seq_at] = bookkeeping;
         for ((row, id), seq) in rows.iter_mut().zip(&ids).zip(first_seq..) {
-            row.insert("id".into(), SqlValue::Integer(*id));
-            row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
+            row[id_at] = SqlValue::Integer(*id);
+            row[seq_at] = SqlValue::Integer(seq);
         }
-        self.store_tx().insert_many(&table, &rows).await?;
-        drop(rows);
+        self.store_tx()
+            .insert_values(&table, &columns, rows)
+            .await?;
         self.note_user_write(model);
         for id in &ids {
             self.note(Change {

@@ -517,6 +517,62 @@ impl StoreTx {
         Ok(row.get::<i64, _>(0) - count + 1)
     }
 
+    /// Inserts rows of values, each in the order of `columns` (which may
+    /// name `id`), several per statement: [`StoreTx::insert_many`] without
+    /// a map per row, the values moved rather than copied.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails, or when a row has not as
+    /// many values as `columns`.
+    pub async fn insert_values(
+        &mut self,
+        spec: &TableSpec,
+        columns: &[String],
+        rows: Vec<Vec<SqlValue>>,
+    ) -> Result<()> {
+        if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
+            return Err(Error::Conflict(format!(
+                "a row of {} values for {} columns of {}",
+                bad.len(),
+                columns.len(),
+                spec.name
+            )));
+        }
+        let per_chunk = (32_000 / columns.len().max(1)).clamp(1, INSERT_CHUNK);
+        let head = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            quote(&spec.name),
+            columns
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
+        let mut full_chunk_sql: Option<String> = None;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
+            let sql = match &full_chunk_sql {
+                Some(sql) if chunk.len() == per_chunk => sql.clone(),
+                _ => {
+                    let sql = format!("{head}{}", vec![tuple.as_str(); chunk.len()].join(", "));
+                    if chunk.len() == per_chunk {
+                        full_chunk_sql = Some(sql.clone());
+                    }
+                    sql
+                }
+            };
+            let values: Vec<SqlValue> = chunk.into_iter().flatten().collect();
+            bind_all(sqlx::query(&sql), &values)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(query_error(&sql))?;
+        }
+        Ok(())
+    }
+
     /// Inserts `rows`, several per statement: rows name their columns
     /// (`id` included, else SQLite chooses it), and consecutive rows with
     /// the same columns share statements. A batch of similar rows costs a
