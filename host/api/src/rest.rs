@@ -74,8 +74,8 @@ pub async fn create(
                 .await?;
             Value::Array(
                 created
-                    .iter()
-                    .map(syncplane_core::Object::to_json)
+                    .into_iter()
+                    .map(syncplane_core::Object::into_json)
                     .collect(),
             )
         }

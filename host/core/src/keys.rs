@@ -113,23 +113,21 @@ impl CoreTx {
         // Hidden objects do not exist for `who`: look again past them.
         if matches!(who, Principal::User(_)) {
             let mut snapshot = self.snapshot();
-            for slot in 0..found.len() {
-                if let Some(object) = found[slot].take() {
-                    if self.may(who, Access::Read, &object, &mut snapshot).await? {
-                        found[slot] = Some(object);
-                    } else {
-                        // Rare: fall back to the one-by-one lookup.
-                        let filter: Vec<(String, Value)> = keys
-                            .iter()
-                            .cloned()
-                            .zip(wanted[slot].iter().cloned())
-                            .collect();
-                        found[slot] = self
-                            .list_as(who, model, &filter)
-                            .await?
-                            .into_iter()
-                            .find(|o| o.fields.get("deleted") != Some(&Value::Bool(true)));
-                    }
+            for (entry, values) in found.iter_mut().zip(wanted) {
+                let Some(object) = entry.take() else {
+                    continue;
+                };
+                if self.may(who, Access::Read, &object, &mut snapshot).await? {
+                    *entry = Some(object);
+                } else {
+                    // Rare: fall back to the one-by-one lookup.
+                    let filter: Vec<(String, Value)> =
+                        keys.iter().cloned().zip(values.iter().cloned()).collect();
+                    *entry = self
+                        .list_as(who, model, &filter)
+                        .await?
+                        .into_iter()
+                        .find(|o| o.fields.get("deleted") != Some(&Value::Bool(true)));
                 }
             }
         }
