@@ -223,7 +223,7 @@ async fn an_alias_bomb_is_refused_and_an_oversized_body_gets_413() {
     let mut many = String::from(
         "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n",
     );
-    for i in 0..1001 {
+    for i in 0..10_001 {
         many.push_str(&format!(
             "    s{i}:\n      type: tosca.nodes.Site\n      properties: {{name: s{i}, login_base: b}}\n"
         ));
@@ -231,7 +231,7 @@ async fn an_alias_bomb_is_refused_and_an_oversized_body_gets_413() {
     let (status, body) = server.tosca(&many, ADMIN, PASSWORD).await;
     assert_eq!(status, 400, "{body}");
     assert!(
-        body.contains("1001 node templates, more than 1000; split the recipe"),
+        body.contains("10001 node templates, more than 10000; split the recipe"),
         "{body}"
     );
 

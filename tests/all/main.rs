@@ -11,6 +11,7 @@ mod engine;
 mod faults;
 mod hello_world;
 mod hostile;
+mod ingest;
 mod isolation;
 mod kafka;
 mod lifecycle;

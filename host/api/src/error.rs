@@ -43,12 +43,42 @@ pub enum ApiError {
     /// The disk holding the database is full: nothing was written. Answered
     /// `507 Insufficient Storage`; reads still work.
     InsufficientStorage(String),
+    /// The request body is too large: a batch past
+    /// [`syncplane_core::MAX_BATCH`] objects. Answered `413`.
+    PayloadTooLarge(String),
+    /// One item of a batch was refused, and with it the batch: answered as
+    /// `error` is (`400`, `403`, ...), with the item's `index` (and the
+    /// `field`, when one is to blame) beside the message.
+    Item {
+        /// The item's position in the batch, from 0.
+        index: usize,
+        /// The field at fault, if one is.
+        field: Option<String>,
+        /// The message, naming the item: `[3].name: is required`.
+        message: String,
+        /// The answer the item alone would have had.
+        error: Box<ApiError>,
+    },
     /// The host failed; details are logged, not sent.
     Internal(String),
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Item {
+            index,
+            field,
+            message,
+            error,
+        } = self
+        {
+            let status = error.into_response().status();
+            return (
+                status,
+                Json(json!({ "error": message, "index": index, "field": field })),
+            )
+                .into_response();
+        }
         let (status, message) = match self {
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.to_owned()),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
@@ -68,6 +98,8 @@ impl IntoResponse for ApiError {
                 return retry_later(StatusCode::TOO_MANY_REQUESTS, message, retry_after);
             }
             ApiError::QuotaExceeded(m) => (StatusCode::TOO_MANY_REQUESTS, m),
+            ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::Item { message, .. } => (StatusCode::BAD_REQUEST, message),
             ApiError::InsufficientStorage(m) => {
                 tracing::error!(error = %m, "write refused: the disk is full");
                 (StatusCode::INSUFFICIENT_STORAGE, m)
@@ -146,6 +178,10 @@ impl From<syncplane_core::Error> for ApiError {
         if let Some(fault) = storage_fault(&e) {
             return fault;
         }
+        let e = match e {
+            syncplane_core::Error::Item { index, error } => return item_error(index, *error),
+            e => e,
+        };
         match e {
             syncplane_core::Error::NotFound { .. } => ApiError::NotFound(e.to_string()),
             syncplane_core::Error::BadCredentials => ApiError::Unauthorized("invalid credentials"),
@@ -158,6 +194,32 @@ impl From<syncplane_core::Error> for ApiError {
             e if e.is_client_error() => ApiError::BadRequest(e.to_string()),
             e => ApiError::Internal(chain(&e)),
         }
+    }
+}
+
+/// The answer for item `index` of a batch refused with `error`: as the
+/// item alone would be answered, naming it; a fault of the host (busy
+/// database, full disk, a bug) is answered as such, without an index.
+fn item_error(index: usize, error: syncplane_core::Error) -> ApiError {
+    let field = match &error {
+        syncplane_core::Error::InvalidField { field, .. } => Some(field.clone()),
+        _ => None,
+    };
+    let item = error.at(index);
+    let message = item.to_string();
+    let syncplane_core::Error::Item { error, .. } = item else {
+        return ApiError::BadRequest(message);
+    };
+    match ApiError::from(*error) {
+        fault @ (ApiError::Internal(_)
+        | ApiError::Unavailable { .. }
+        | ApiError::InsufficientStorage(_)) => fault,
+        error => ApiError::Item {
+            index,
+            field,
+            message,
+            error: Box::new(error),
+        },
     }
 }
 

@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use syncplane_core::DeleteOptions;
-use syncplane_core::field;
+use syncplane_core::{DeleteOptions, MAX_BATCH, field};
 
 use crate::AppState;
 use crate::auth::User;
@@ -50,7 +49,15 @@ pub async fn list(
     Ok(Json(json!({ "items": items })))
 }
 
-/// `POST` to a collection creates an object.
+/// `POST` to a collection creates an object, or a batch of them.
+///
+/// A JSON object creates one and answers it (`201`). A JSON array of
+/// objects creates them all in one transaction, with the same checks as
+/// one by one, and answers `201` with the created objects as an array in
+/// the order sent; an item refused refuses the whole batch, answered as
+/// that item would be (`400`, `403`) with its index:
+/// `{"error": "[3].name: is required", "index": 3, "field": "name"}`.
+/// A batch of more than [`MAX_BATCH`] objects is refused whole (`413`).
 pub async fn create(
     State(state): State<AppState>,
     user: User,
@@ -58,12 +65,53 @@ pub async fn create(
     Json(body): Json<Value>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
     let model = model_for(&state, &app, &collection)?;
-    let object = state
-        .host
-        .core()
-        .create_as(&user.principal(), &model, body_object(body)?)
-        .await?;
-    Ok((axum::http::StatusCode::CREATED, Json(object.to_json())))
+    let core = state.host.core();
+    let answer = match body {
+        Value::Array(items) => {
+            let inputs = batch_inputs(items)?;
+            let created = core
+                .create_many_as(&user.principal(), &model, inputs)
+                .await?;
+            Value::Array(
+                created
+                    .into_iter()
+                    .map(syncplane_core::Object::into_json)
+                    .collect(),
+            )
+        }
+        body => core
+            .create_as(&user.principal(), &model, body_object(body)?)
+            .await?
+            .to_json(),
+    };
+    Ok((axum::http::StatusCode::CREATED, Json(answer)))
+}
+
+/// The inputs of a batch create: at most [`MAX_BATCH`], each an object.
+fn batch_inputs(items: Vec<Value>) -> Result<Vec<Map<String, Value>>, ApiError> {
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a batch of {} objects is more than {MAX_BATCH}; split it (nothing was created)",
+            items.len()
+        )));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| {
+            body_object(item).map_err(|error| {
+                let ApiError::BadRequest(message) = error else {
+                    return error;
+                };
+                ApiError::Item {
+                    index,
+                    field: None,
+                    message: format!("[{index}]: {message}"),
+                    error: Box::new(ApiError::BadRequest(message)),
+                }
+            })
+        })
+        .collect()
 }
 
 /// Object `id` of the collection, if `user` may see it: an object they
@@ -160,4 +208,30 @@ pub async fn delete(
         "dry_run": query.dry_run,
         "cascaded": deletion.cascaded,
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_past_the_limit_or_with_a_non_object_item_is_refused_naming_it() {
+        let too_many = vec![json!({}); MAX_BATCH + 1];
+        assert!(matches!(
+            batch_inputs(too_many),
+            Err(ApiError::PayloadTooLarge(m)) if m.contains("10001 objects is more than 10000")
+        ));
+        let inputs = batch_inputs(vec![json!({"name": "a"}), json!([1])]);
+        let Err(ApiError::Item { index, message, .. }) = inputs else {
+            panic!("refused naming the item: {inputs:?}");
+        };
+        assert_eq!(index, 1);
+        assert_eq!(message, "[1]: expected a JSON object, got [1]");
+        assert_eq!(
+            batch_inputs(vec![json!({"name": "a"})])
+                .map(|i| i.len())
+                .ok(),
+            Some(1)
+        );
+    }
 }

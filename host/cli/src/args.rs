@@ -150,6 +150,31 @@ pub enum BenchCommand {
     /// another service has slow calls running and a backlog queued behind
     /// them (no-op guests, a temporary embedded store).
     Isolation(BenchIsolationArgs),
+    /// Serve the API on loopback from a temporary data directory and
+    /// create objects through it: REST batches, one large TOSCA recipe,
+    /// and single REST creates for comparison; prints objects/s of each.
+    Ingest(BenchIngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIngestArgs {
+    /// Objects created through REST batches.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub objects: u32,
+    /// Objects per REST batch (the API takes at most 10,000).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Node templates of the TOSCA recipe (the API takes at most 10,000).
+    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub templates: u32,
+    /// Objects created one request each, for comparison.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub singles: u32,
+    /// Print one JSON object instead of a summary (no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod args;
 mod audit;
 mod bench;
 mod bench_api;
+mod bench_ingest;
 mod bench_isolation;
 mod client;
 mod demo;
@@ -87,6 +88,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             logging::init(&args.log.filter("warn"));
             bench_isolation::isolation(args).await
+        }
+        Command::Bench {
+            command: BenchCommand::Ingest(args),
+        } => {
+            logging::init(&args.log.filter("error"));
+            bench_ingest::run(args).await
         }
         Command::Token { command } => match command {
             TokenCommand::Create(args) => token::create(args).await,

@@ -129,6 +129,56 @@ impl CoreTx {
     }
 }
 
+impl CoreTx {
+    /// Appends the audit entries of writes of one `operation` to objects
+    /// of `model` made in this transaction, several per statement:
+    /// `entries` pairs an object id with the fields set.
+    pub(crate) async fn audit_many(
+        &mut self,
+        operation: &str,
+        model: &str,
+        entries: impl IntoIterator<Item = (i64, Map<String, Value>)>,
+    ) -> Result<()> {
+        let time = SqlValue::Real(now_secs());
+        let principal = SqlValue::Text(self.actor().describe());
+        let operation = SqlValue::Text(operation.to_owned());
+        let model = SqlValue::Text(model.to_owned());
+        // Whether a name is secret, worked out once per field name.
+        let mut secret: std::collections::HashMap<String, bool> = Default::default();
+        let rows: Vec<Row> = entries
+            .into_iter()
+            .map(|(object_id, mut fields)| {
+                for (name, value) in fields.iter_mut() {
+                    let is = match secret.get(name) {
+                        Some(&is) => is,
+                        None => {
+                            let is = is_secret(name);
+                            secret.insert(name.clone(), is);
+                            is
+                        }
+                    };
+                    if is && !value.is_null() {
+                        *value = Value::String(REDACTED.to_owned());
+                    }
+                }
+                Row::from([
+                    ("time".to_owned(), time.clone()),
+                    ("principal".to_owned(), principal.clone()),
+                    ("operation".to_owned(), operation.clone()),
+                    ("model".to_owned(), model.clone()),
+                    ("object_id".to_owned(), SqlValue::Integer(object_id)),
+                    (
+                        "fields".to_owned(),
+                        SqlValue::Text(Value::Object(fields).to_string()),
+                    ),
+                ])
+            })
+            .collect();
+        self.store_tx().insert_many(&table_spec(), &rows).await?;
+        Ok(())
+    }
+}
+
 impl Core {
     /// Audit entries matching `query`, oldest first.
     ///

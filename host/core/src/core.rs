@@ -500,77 +500,13 @@ impl CoreTx {
         &self.actor
     }
 
-    /// Creates an object of the concrete model `model` from API field values.
-    ///
-    /// Fields not given take their xproto default; bookkeeping is set by the
-    /// core. A `ServiceInstance`-like model with an `owner_class_name` option
-    /// and no owner gets the single existing object of that class as owner,
-    /// as XOS does.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidField`] for an unknown, read-only, mistyped, missing
-    /// or dangling field; [`Error::UnknownModel`]/[`Error::AbstractModel`];
-    /// [`Error::QuotaExceeded`] when the model's owner holds as many
-    /// objects as its quota allows ([`Core::set_object_quota`]).
-    pub async fn create(&mut self, model: &str, mut input: Map<String, Value>) -> Result<Object> {
-        let registry = Arc::clone(&self.registry);
-        let table = registry.table(model)?;
-        let model_ir = registry.model(model)?;
-        input.remove("id");
-        if let Some(owner_class) = model_ir.option_str("owner_class_name")
-            && input.get("owner_id").is_none_or(Value::is_null)
-            && registry.schema().field(model, "owner").is_some()
-        {
-            let candidates = self.list(owner_class, &[]).await?;
-            let live: Vec<&Object> = candidates
-                .iter()
-                .filter(|o| o.fields.get(field::DELETED) != Some(&Value::Bool(true)))
-                .collect();
-            if let [only] = live.as_slice() {
-                input.insert("owner_id".into(), Value::from(only.id));
-            }
-        }
-        let now = now_secs();
-        let values = crate::input::create_values(&registry, model, input, now)?;
-        self.check_object_quota(model).await?;
-        let mut row = Row::new();
-        for (field, value) in values {
-            let value = self.prepare_value(model, field, value).await?;
-            row.insert(field.column_name(), value);
-        }
-        row.insert("created".into(), SqlValue::Real(now));
-        row.insert("updated".into(), SqlValue::Real(now));
-        row.insert("leaf_model_name".into(), SqlValue::Text(model.to_owned()));
-        row.insert(field::BACKEND_NEED_DELETE.into(), SqlValue::Integer(0));
-        let seq = self.tx.next_change_seq().await?;
-        row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
-        row.insert(FAILURES.into(), SqlValue::Integer(0));
-        let id = self.tx.allocate_id(model).await?;
-        self.tx.insert(table, id, &row).await?;
-        self.note_user_write(model);
-        self.changes.push(Change {
-            id,
-            model: model.to_owned(),
-            kind: ChangeKind::Created,
-        });
-        let created = self.get_existing(id).await?;
-        self.check_written(None, &created).await?;
-        let set: Map<String, Value> = stored_fields(registry.schema(), model)
-            .into_iter()
-            .filter(|f| f.is_user_writable())
-            .filter_map(|f| {
-                let column = f.column_name();
-                created.fields.get(&column).map(|v| (column, v.clone()))
-            })
-            .collect();
-        self.audit("create", model, id, set).await?;
-        Ok(created)
-    }
-
     /// What every write must satisfy, whoever makes it: the model's
     /// validators, and for users the rules of `authz/users.rs`.
-    async fn check_written(&mut self, before: Option<&Object>, after: &Object) -> Result<()> {
+    pub(crate) async fn check_written(
+        &mut self,
+        before: Option<&Object>,
+        after: &Object,
+    ) -> Result<()> {
         self.validate(after).await?;
         if self.registry.schema().is_a(&after.model, "User") {
             self.check_user_rules(before, Some(after)).await?;
@@ -617,7 +553,9 @@ impl CoreTx {
             if field.name != "password" && current.fields.get(&column) == Some(&value) {
                 continue;
             }
-            let value = self.prepare_value(model, field, value).await?;
+            let value = self
+                .prepare_value(model, field, value, &mut LinkTargets::default())
+                .await?;
             row.insert(column, value);
         }
         crate::input::reject_unknown(model, &input)?;
@@ -664,32 +602,44 @@ impl CoreTx {
     }
 
     /// Checks and converts one field value: link targets must exist, be of
-    /// the right model and not be deleted; passwords are hashed.
-    async fn prepare_value(
+    /// the right model and not be deleted; passwords are hashed. `links`
+    /// remembers the targets looked up, for the other values of a batch.
+    pub(crate) async fn prepare_value(
         &mut self,
         model: &str,
         field: &Field,
         value: Value,
+        links: &mut LinkTargets,
     ) -> Result<SqlValue> {
         if let Some(target) = field.link_target()
             && let Some(target_id) = value.as_i64()
         {
-            let found = self.get(target_id).await?;
+            let found = match links.0.get(&target_id) {
+                Some(known) => known.clone(),
+                None => {
+                    let found = self.get(target_id).await?.map(|linked| {
+                        let deleted = linked.fields.get("deleted") == Some(&Value::Bool(true));
+                        (linked.model, deleted)
+                    });
+                    links.0.insert(target_id, found.clone());
+                    found
+                }
+            };
             match found {
-                Some(linked) if !self.registry.schema().is_a(&linked.model, target) => {
+                Some((linked, _)) if !self.registry.schema().is_a(&linked, target) => {
                     return Err(Error::invalid(
                         model,
                         &field.name,
-                        format!("{} {target_id} is not a {target}", linked.model),
+                        format!("{linked} {target_id} is not a {target}"),
                     ));
                 }
                 // Nothing may link to a deleted object: it is about to be
                 // purged, and the link would dangle.
-                Some(linked) if linked.fields.get(field::DELETED) == Some(&Value::Bool(true)) => {
+                Some((linked, true)) => {
                     return Err(Error::invalid(
                         model,
                         &field.name,
-                        format!("{} {target_id} is deleted", linked.model),
+                        format!("{linked} {target_id} is deleted"),
                     ));
                 }
                 Some(_) => {}
@@ -862,6 +812,12 @@ impl CoreTx {
         self.registry.table(model).cloned()
     }
 }
+
+/// Link targets looked up while preparing values: their model and whether
+/// they are deleted (`None`: no such object). Valid while the transaction
+/// has not changed them, as within the preparation of one batch.
+#[derive(Debug, Default)]
+pub(crate) struct LinkTargets(HashMap<i64, Option<(String, bool)>>);
 
 /// The clear-text password of an input, if it sets a non-empty one.
 fn password_of(input: &Map<String, Value>) -> Option<&str> {

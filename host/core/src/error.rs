@@ -86,12 +86,49 @@ pub enum Error {
     /// Password hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// One item of a batch ([`crate::CoreTx::create_many`]) was refused:
+    /// `[3].name: is required` for a field, else `[3]: ` and the error.
+    /// The batch is refused whole.
+    #[error("{}", item_message(*index, error))]
+    Item {
+        /// The item's position in the batch, from 0.
+        index: usize,
+        /// What was wrong with it.
+        error: Box<Error>,
+    },
+}
+
+fn item_message(index: usize, error: &Error) -> String {
+    match error {
+        Error::InvalidField { field, message, .. } => format!("[{index}].{field}: {message}"),
+        other => format!("[{index}]: {other}"),
+    }
 }
 
 impl Error {
     /// Whether the error is the caller's fault (a 4xx, not a 5xx).
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Error::Store(_) | Error::Hash(_))
+        match self {
+            Error::Item { error, .. } => error.is_client_error(),
+            other => !matches!(other, Error::Store(_) | Error::Hash(_)),
+        }
+    }
+
+    /// The error of one item of a batch, as [`Error::Item`].
+    pub fn at(self, index: usize) -> Self {
+        Error::Item {
+            index,
+            error: Box::new(self),
+        }
+    }
+
+    /// For [`Error::Item`], the item's index and its own error; else
+    /// `None` and the error itself.
+    pub fn item(&self) -> (Option<usize>, &Error) {
+        match self {
+            Error::Item { index, error } => (Some(*index), error),
+            other => (None, other),
+        }
     }
 
     /// Whether the database was busy (locked by another process): nothing

@@ -18,15 +18,40 @@ use crate::registry::{Registry, default_value, is_date, stored_fields, to_sql};
 pub(crate) fn create_values<'r>(
     registry: &'r Registry,
     model: &str,
+    input: Map<String, Value>,
+    now: f64,
+) -> Result<Vec<(&'r Field, Value)>> {
+    create_values_with(&create_fields(registry, model)?, model, input, now)
+}
+
+/// The stored fields of `model` with their column names, for
+/// [`create_values_with`]: worked out once for a batch.
+///
+/// # Errors
+///
+/// [`Error::UnknownModel`].
+pub(crate) fn create_fields<'r>(
+    registry: &'r Registry,
+    model: &str,
+) -> Result<Vec<(&'r Field, String)>> {
+    registry.model(model)?;
+    Ok(stored_fields(registry.schema(), model)
+        .into_iter()
+        .map(|f| (f, f.column_name()))
+        .collect())
+}
+
+/// [`create_values`] with the model's [`create_fields`] at hand.
+pub(crate) fn create_values_with<'r>(
+    fields: &[(&'r Field, String)],
+    model: &str,
     mut input: Map<String, Value>,
     now: f64,
 ) -> Result<Vec<(&'r Field, Value)>> {
-    registry.model(model)?;
     input.remove("id");
-    let mut values = Vec::new();
-    for field in stored_fields(registry.schema(), model) {
-        let column = field.column_name();
-        let given = input.remove(&column).or_else(|| input.remove(&field.name));
+    let mut values = Vec::with_capacity(fields.len());
+    for &(field, ref column) in fields {
+        let given = input.remove(column).or_else(|| input.remove(&field.name));
         let value = match given {
             Some(v) if !field.is_user_writable() => {
                 return Err(Error::invalid(

@@ -65,6 +65,14 @@ impl Object {
         }
         Value::Object(out)
     }
+
+    /// [`Object::to_json`], consuming the object: its values are moved,
+    /// not copied (for answers of many objects).
+    pub fn into_json(mut self) -> Value {
+        self.fields.remove("password");
+        self.fields.insert("id".into(), Value::from(self.id));
+        Value::Object(self.fields)
+    }
 }
 
 /// What happened to an object.

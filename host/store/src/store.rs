@@ -36,6 +36,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(1);
 /// the connection is stuck behind locked statements.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Most rows one statement of [`StoreTx::insert_many`] inserts.
+const INSERT_CHUNK: usize = 500;
+
 /// An embedded SQLite database.
 ///
 /// Cloning is cheap and shares the connection. Writes are serialised through
@@ -440,6 +443,31 @@ impl StoreTx {
         Ok(row.get::<i64, _>(0))
     }
 
+    /// Allocates `n` new object ids at once, as [`StoreTx::allocate_id`]
+    /// does one by one, in increasing order: one statement whatever `n`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn allocate_ids(&mut self, model: &str, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        // One statement text for every `n`, so that it is prepared once.
+        let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+                   INSERT INTO sp_objects (model) SELECT ? FROM n RETURNING id";
+        let count = i64::try_from(n).map_err(|_| Error::Conflict(format!("{n} ids at once")))?;
+        let rows = sqlx::query(sql)
+            .bind(count)
+            .bind(model)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(query_error(sql))?;
+        let mut ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// The model an object id was allocated for, if it still exists.
     ///
     /// # Errors
@@ -468,6 +496,125 @@ impl StoreTx {
             .await
             .map_err(query_error(sql))?;
         Ok(row.get::<i64, _>(0))
+    }
+
+    /// Advances the change sequence by `n` and returns the first of the
+    /// `n` new values (the others follow it): [`StoreTx::next_change_seq`]
+    /// for a batch, in one statement.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn next_change_seqs(&mut self, n: usize) -> Result<i64> {
+        let count = i64::try_from(n.max(1))
+            .map_err(|_| Error::Conflict(format!("{n} sequence values at once")))?;
+        let sql = "UPDATE sp_meta SET value = value + ? WHERE key = 'change_seq' RETURNING value";
+        let row = sqlx::query(sql)
+            .bind(count)
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(row.get::<i64, _>(0) - count + 1)
+    }
+
+    /// Inserts rows of values, each in the order of `columns` (which may
+    /// name `id`), several per statement: [`StoreTx::insert_many`] without
+    /// a map per row, the values moved rather than copied.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails, or when a row has not as
+    /// many values as `columns`.
+    pub async fn insert_values(
+        &mut self,
+        spec: &TableSpec,
+        columns: &[String],
+        rows: Vec<Vec<SqlValue>>,
+    ) -> Result<()> {
+        if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
+            return Err(Error::Conflict(format!(
+                "a row of {} values for {} columns of {}",
+                bad.len(),
+                columns.len(),
+                spec.name
+            )));
+        }
+        let per_chunk = (32_000 / columns.len().max(1)).clamp(1, INSERT_CHUNK);
+        let head = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            quote(&spec.name),
+            columns
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
+        let mut full_chunk_sql: Option<String> = None;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<SqlValue>> = rows.by_ref().take(per_chunk).collect();
+            let sql = match &full_chunk_sql {
+                Some(sql) if chunk.len() == per_chunk => sql.clone(),
+                _ => {
+                    let sql = format!("{head}{}", vec![tuple.as_str(); chunk.len()].join(", "));
+                    if chunk.len() == per_chunk {
+                        full_chunk_sql = Some(sql.clone());
+                    }
+                    sql
+                }
+            };
+            let values: Vec<SqlValue> = chunk.into_iter().flatten().collect();
+            bind_all(sqlx::query(&sql), &values)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(query_error(&sql))?;
+        }
+        Ok(())
+    }
+
+    /// Inserts `rows`, several per statement: rows name their columns
+    /// (`id` included, else SQLite chooses it), and consecutive rows with
+    /// the same columns share statements. A batch of similar rows costs a
+    /// few statements instead of one each.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a statement fails.
+    pub async fn insert_many(&mut self, spec: &TableSpec, rows: &[Row]) -> Result<()> {
+        let mut start = 0;
+        while start < rows.len() {
+            let columns: Vec<&String> = rows[start].keys().collect();
+            let same = rows[start..]
+                .iter()
+                .take_while(|r| r.len() == columns.len() && r.keys().eq(columns.iter().copied()))
+                .count();
+            let group = &rows[start..start + same];
+            start += same;
+            // Full chunks share one statement text, prepared once. SQLite
+            // allows 32,766 bound values per statement.
+            let per_chunk = (32_000 / columns.len().max(1)).clamp(1, INSERT_CHUNK);
+            let head = format!(
+                "INSERT INTO {} ({}) VALUES ",
+                quote(&spec.name),
+                columns
+                    .iter()
+                    .map(|c| quote(c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
+            for chunk in group.chunks(per_chunk) {
+                let sql = format!("{head}{}", vec![tuple.as_str(); chunk.len()].join(", "));
+                let values: Vec<SqlValue> =
+                    chunk.iter().flat_map(|r| r.values().cloned()).collect();
+                bind_all(sqlx::query(&sql), &values)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(query_error(&sql))?;
+            }
+        }
+        Ok(())
     }
 
     /// Inserts a row with the given id.
@@ -597,6 +744,26 @@ impl StoreTx {
             )
             .await?;
         Ok(rows.into_iter().next().map(|(_, row)| row))
+    }
+
+    /// [`StoreTx::select`] as values in `spec.columns` order, without a
+    /// map per row: for reading many rows.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn select_values(
+        &mut self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+        limit: Option<u32>,
+    ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
+        let (sql, binds) = select_sql(spec, conditions, limit);
+        let rows = bind_all(sqlx::query(&sql), &binds)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(query_error(&sql))?;
+        rows.iter().map(|r| decode_values(spec, r)).collect()
     }
 
     /// Reads the rows matching all `conditions`, ordered by id.
@@ -985,6 +1152,68 @@ mod tests {
             ]
         );
         assert!(rows[1].0 > kept);
+    }
+
+    #[tokio::test]
+    async fn a_batch_gets_consecutive_ids_and_sequences_and_its_rows_in_few_statements() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let mut tx = store.begin().await.expect("begin");
+        let before = tx.allocate_id("Thing").await.expect("id");
+        let ids = tx.allocate_ids("Thing", 1234).await.expect("ids");
+        assert_eq!(ids.len(), 1234);
+        assert_eq!(ids[0], before + 1);
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "increasing");
+        assert_eq!(
+            tx.model_of(ids[1233]).await.expect("model").as_deref(),
+            Some("Thing")
+        );
+        let seq = tx.next_change_seq().await.expect("seq");
+        let first = tx.next_change_seqs(1234).await.expect("seqs");
+        assert_eq!(first, seq + 1);
+        assert_eq!(tx.next_change_seq().await.expect("seq"), seq + 1235);
+        // More rows than one statement takes, and a row with other columns.
+        let mut rows: Vec<Row> = ids
+            .iter()
+            .map(|id| {
+                Row::from([
+                    ("id".to_owned(), SqlValue::Integer(*id)),
+                    ("name".to_owned(), SqlValue::Text(format!("t{id}"))),
+                    ("n".to_owned(), SqlValue::Integer(*id % 7)),
+                ])
+            })
+            .collect();
+        rows[600].remove("n");
+        tx.insert_many(&spec(), &rows).await.expect("insert");
+        let all = tx.select(&spec(), &[], None).await.expect("select");
+        assert_eq!(all.len(), 1234);
+        assert_eq!(all[600].1["n"], SqlValue::Null);
+        assert_eq!(all[601].1["name"], SqlValue::Text(format!("t{}", ids[601])));
+        let some = tx
+            .select(
+                &spec(),
+                &[Condition::In(
+                    "name".into(),
+                    vec![
+                        SqlValue::Text(format!("t{}", ids[3])),
+                        SqlValue::Text("none".into()),
+                        SqlValue::Text(format!("t{}", ids[9])),
+                    ],
+                )],
+                None,
+            )
+            .await
+            .expect("select in");
+        let found: Vec<i64> = some.iter().map(|(id, _)| *id).collect();
+        assert_eq!(found, [ids[3], ids[9]]);
+        let none = tx
+            .select(&spec(), &[Condition::In("name".into(), Vec::new())], None)
+            .await
+            .expect("select in nothing");
+        assert!(none.is_empty());
     }
 
     #[tokio::test]

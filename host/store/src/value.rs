@@ -35,6 +35,9 @@ pub enum Condition {
     ColumnLess(String, String),
     /// Any of the conditions holds.
     Any(Vec<Condition>),
+    /// `column IN (values...)`; false when `values` is empty. Keep the
+    /// values under SQLite's 32,766 bound parameters per statement.
+    In(String, Vec<SqlValue>),
     /// A fixed predicate written by the caller, rendered verbatim (no bound
     /// values). Used where the text must equal a partial index's `WHERE`
     /// so that SQLite picks the index; never build it from user input.
@@ -66,6 +69,18 @@ impl Condition {
             Condition::Sql(predicate) => {
                 sql.push('(');
                 sql.push_str(predicate);
+                sql.push(')');
+            }
+            Condition::In(c, values) => {
+                if values.is_empty() {
+                    sql.push('0');
+                    return;
+                }
+                sql.push_str(&format!("{} IN (", quote(c)));
+                for (i, v) in values.iter().enumerate() {
+                    sql.push_str(if i == 0 { "?" } else { ", ?" });
+                    binds.push(v.clone());
+                }
                 sql.push(')');
             }
             Condition::Any(all) => {

@@ -148,13 +148,13 @@ topology_template:
         let mut text = String::from(
             "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n",
         );
-        for i in 0..1001 {
+        for i in 0..10_001 {
             text.push_str(&format!("    s{i}: {{type: tosca.nodes.Service}}\n"));
         }
         let error = parse_recipe(&text).expect_err("too many");
         assert_eq!(
             error.to_string(),
-            "recipe refused: 1001 node templates, more than 1000; split the recipe"
+            "recipe refused: 10001 node templates, more than 10000; split the recipe"
         );
     }
 

@@ -17,10 +17,12 @@
 mod snapshot;
 mod users;
 
-use crate::bookkeeping::field;
+use std::collections::HashSet;
+
 use serde_json::{Map, Value};
 use syncplane_xproto::{Access, ObjectRef, PolicyExpr};
 
+use crate::bookkeeping::field;
 use crate::core::{Core, CoreTx};
 use crate::deletion::{CascadeAction, CascadePlan, DeleteOptions, Deletion};
 use crate::error::{Error, Result};
@@ -137,7 +139,7 @@ impl CoreTx {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot::new(std::sync::Arc::clone(self.registry_arc()))
     }
 
@@ -250,6 +252,59 @@ impl CoreTx {
             return Err(forbidden(who, "create", &object));
         }
         Ok(object)
+    }
+
+    /// Creates a batch of objects of `model` for `who`, one per input, as
+    /// [`CoreTx::create_as`] creates one: the same checks for each, made
+    /// with a few statements for the whole batch ([`CoreTx::create_many`]).
+    /// Each object must not grant its own creation, nor any other of the
+    /// batch: policies decide with the whole batch hidden from them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Item`] naming the first refused input (wrapping
+    /// [`Error::Forbidden`] or what [`CoreTx::create_many`] says); the
+    /// transaction must then be dropped.
+    pub async fn create_many_as(
+        &mut self,
+        who: &Principal,
+        model: &str,
+        mut inputs: Vec<Map<String, Value>>,
+    ) -> Result<Vec<Object>> {
+        self.act_as(who.clone());
+        if self.registry_arc().schema().is_a(model, "User") {
+            for (index, input) in inputs.iter_mut().enumerate() {
+                users::check_change(&self.auth().hasher, who, None, input)
+                    .await
+                    .map_err(|e| e.at(index))?;
+            }
+        }
+        let objects = self.create_many(model, inputs).await?;
+        if !matches!(who, Principal::User(_)) {
+            return Ok(objects);
+        }
+        let batch: HashSet<i64> = objects.iter().map(|o| o.id).collect();
+        // One snapshot for the batch: what one decision loaded (the user's
+        // privileges) answers the others.
+        let mut snapshot = self.snapshot().hiding_all(std::sync::Arc::new(batch));
+        let mut allowed = Vec::with_capacity(objects.len());
+        for (index, object) in objects.into_iter().enumerate() {
+            // Moved into the snapshot for the decision and back, not copied.
+            let target = object_ref(&object);
+            snapshot.hold(object);
+            let may = self
+                .may_held(who, Access::Write, &target, &mut snapshot)
+                .await?;
+            let object = snapshot.release(target.id).ok_or_else(|| Error::NotFound {
+                model: target.model.clone(),
+                id: target.id,
+            })?;
+            if !may {
+                return Err(forbidden(who, "create", &object).at(index));
+            }
+            allowed.push(object);
+        }
+        Ok(allowed)
     }
 
     /// Updates an object for `who`: they must be able to read it (else it
@@ -428,6 +483,36 @@ impl Core {
         let object = tx.create_as(who, model, input).await?;
         tx.commit().await?;
         Ok(object)
+    }
+
+    /// [`CoreTx::create_many_as`] in its own transaction: all or nothing.
+    /// Users' passwords are hashed before it opens.
+    ///
+    /// # Errors
+    ///
+    /// As [`CoreTx::create_many_as`]; nothing is written then.
+    pub async fn create_many_as(
+        &self,
+        who: &Principal,
+        model: &str,
+        inputs: Vec<Map<String, Value>>,
+    ) -> Result<Vec<Object>> {
+        let passwords: Vec<String> = if model == "User" {
+            inputs
+                .iter()
+                .filter_map(|input| input.get("password").and_then(Value::as_str))
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut tx = self
+            .begin_with_passwords(passwords.iter().map(String::as_str))
+            .await?;
+        let objects = tx.create_many_as(who, model, inputs).await?;
+        tx.commit().await?;
+        Ok(objects)
     }
 
     /// [`CoreTx::update_as`] in its own transaction.

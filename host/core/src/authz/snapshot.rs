@@ -10,7 +10,7 @@
 
 use crate::bookkeeping::field;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
@@ -67,6 +67,9 @@ pub(crate) struct Snapshot {
     /// An object quantifiers must not see: the one being written, which
     /// must not grant its own creation.
     hidden: Option<i64>,
+    /// Objects quantifiers must not see either: a batch being created,
+    /// whose objects must not grant each other's creation.
+    hidden_batch: Option<Arc<HashSet<i64>>>,
 }
 
 impl Snapshot {
@@ -79,6 +82,7 @@ impl Snapshot {
             first_asked: HashMap::new(),
             missing: RefCell::new(None),
             hidden: None,
+            hidden_batch: None,
         }
     }
 
@@ -87,6 +91,12 @@ impl Snapshot {
     /// in XOS, which decided before saving).
     pub(crate) fn hiding(mut self, id: i64) -> Self {
         self.hidden = Some(id);
+        self
+    }
+
+    /// As [`Snapshot::hiding`] for every object of `batch`.
+    pub(crate) fn hiding_all(mut self, batch: Arc<HashSet<i64>>) -> Self {
+        self.hidden_batch = Some(batch);
         self
     }
 
@@ -249,7 +259,13 @@ impl PolicyEnv for Snapshot {
         filters: &[(String, Value)],
     ) -> Result<Vec<ObjectRef>, EvalError> {
         let mut found = self.find(model, filters)?;
-        found.retain(|o| Some(o.id) != self.hidden);
+        found.retain(|o| {
+            Some(o.id) != self.hidden
+                && !self
+                    .hidden_batch
+                    .as_ref()
+                    .is_some_and(|b| b.contains(&o.id))
+        });
         Ok(found)
     }
 
