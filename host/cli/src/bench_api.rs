@@ -21,6 +21,7 @@ use syncplane_core::{ADMIN_EMAIL, AuthOptions, Core};
 use syncplane_platform::{Host, HostConfig};
 
 use crate::args::BenchApiArgs;
+use crate::bench_server::ServerThread;
 
 const PASSWORD: &str = "bench-password";
 const LIST: &str = "/xosapi/v1/core/sites";
@@ -45,67 +46,32 @@ impl Auth {
     }
 }
 
-/// The server under test: its two base URLs, its core, and how to stop it.
+/// The server under test: its base URLs and its core.
 struct BenchServer {
     limited: String,
     open: String,
     core: Core,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    thread: ServerThread,
 }
 
 impl BenchServer {
     fn start() -> anyhow::Result<BenchServer> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("bench-server".into())
-            .spawn(move || -> anyhow::Result<()> {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the server's runtime")?;
-                runtime.block_on(async move {
-                    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-                    let served = serve(dir.path(), ready_tx, stopped).await;
-                    drop(dir);
-                    served
-                })
-            })
-            .context("cannot start the server thread")?;
-        match ready_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok((limited, open, core)) => Ok(BenchServer {
-                limited,
-                open,
-                core,
-                stop: Some(stop),
-                thread: Some(thread),
-            }),
-            Err(_) => match thread.join() {
-                Ok(Err(e)) => Err(e.context("the bench server did not start")),
-                _ => bail!("the bench server did not start"),
-            },
-        }
-    }
-
-    fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => bail!("the bench server panicked"),
-            None => Ok(()),
-        }
+        let ((limited, open, core), thread) = ServerThread::start(serve)?;
+        Ok(BenchServer {
+            limited,
+            open,
+            core,
+            thread,
+        })
     }
 }
 
 async fn serve(
-    dir: &std::path::Path,
+    dir: std::path::PathBuf,
     ready: std::sync::mpsc::Sender<(String, String, Core)>,
     stopped: tokio::sync::oneshot::Receiver<()>,
 ) -> anyhow::Result<()> {
-    let mut config = HostConfig::new(dir);
+    let mut config = HostConfig::new(&dir);
     config.admin_password = Some(PASSWORD.into());
     let host = Host::open(config)
         .await
@@ -196,7 +162,7 @@ struct Targets {
 pub async fn run(args: BenchApiArgs) -> anyhow::Result<ExitCode> {
     let server = BenchServer::start()?;
     let measured = measure(&args, &server).await;
-    let stopped = server.shutdown();
+    let stopped = server.thread.shutdown();
     let figures = measured?;
     stopped?;
     if args.json {

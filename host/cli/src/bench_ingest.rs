@@ -20,6 +20,7 @@ use syncplane_platform::{Host, HostConfig};
 
 use crate::args::BenchIngestArgs;
 use crate::bench::progress;
+use crate::bench_server::ServerThread;
 
 const PASSWORD: &str = "bench-password";
 const SITES: &str = "/xosapi/v1/core/sites";
@@ -64,65 +65,26 @@ struct Targets {
     tosca_at_least_20000_per_sec: bool,
 }
 
-/// The server under test: its base URL, its core, and how to stop it.
+/// The server under test: its base URL and its core.
 struct IngestServer {
     url: String,
     core: Core,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    thread: ServerThread,
 }
 
 impl IngestServer {
     fn start() -> anyhow::Result<IngestServer> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("bench-server".into())
-            .spawn(move || -> anyhow::Result<()> {
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the server's runtime")?;
-                runtime.block_on(async move {
-                    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-                    let served = serve(dir.path(), ready_tx, stopped).await;
-                    drop(dir);
-                    served
-                })
-            })
-            .context("cannot start the server thread")?;
-        match ready_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok((url, core)) => Ok(IngestServer {
-                url,
-                core,
-                stop: Some(stop),
-                thread: Some(thread),
-            }),
-            Err(_) => match thread.join() {
-                Ok(Err(e)) => Err(e.context("the bench server did not start")),
-                _ => bail!("the bench server did not start"),
-            },
-        }
-    }
-
-    fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match self.thread.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => bail!("the bench server panicked"),
-            None => Ok(()),
-        }
+        let ((url, core), thread) = ServerThread::start(serve)?;
+        Ok(IngestServer { url, core, thread })
     }
 }
 
 async fn serve(
-    dir: &std::path::Path,
+    dir: std::path::PathBuf,
     ready: std::sync::mpsc::Sender<(String, Core)>,
     stopped: tokio::sync::oneshot::Receiver<()>,
 ) -> anyhow::Result<()> {
-    let mut config = HostConfig::new(dir);
+    let mut config = HostConfig::new(&dir);
     config.admin_password = Some(PASSWORD.into());
     let host = Host::open(config)
         .await
@@ -145,7 +107,7 @@ async fn serve(
 pub async fn run(args: BenchIngestArgs) -> anyhow::Result<ExitCode> {
     let server = IngestServer::start()?;
     let measured = measure(&args, &server).await;
-    let stopped = server.shutdown();
+    let stopped = server.thread.shutdown();
     let figures = measured?;
     stopped?;
     if args.json {

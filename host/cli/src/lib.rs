@@ -10,6 +10,7 @@ mod bench;
 mod bench_api;
 mod bench_ingest;
 mod bench_isolation;
+mod bench_server;
 mod client;
 mod demo;
 mod logging;
