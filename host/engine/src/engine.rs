@@ -152,6 +152,14 @@ struct Signals {
     dirty: Mutex<Dirty>,
 }
 
+impl Dirty {
+    /// Puts the models whose work waited back into the scope.
+    fn look_again(&mut self) {
+        let waiting = std::mem::take(&mut self.waiting);
+        self.scope.models.extend(waiting);
+    }
+}
+
 #[derive(Default)]
 struct Dirty {
     scope: Scope,
@@ -195,8 +203,7 @@ impl Signals {
             if let Some(at) = retry_at {
                 dirty.retry_at = Some(dirty.retry_at.map_or(at, |e| e.min(at)));
             }
-            let waiting = std::mem::take(&mut dirty.waiting);
-            dirty.scope.models.extend(waiting);
+            dirty.look_again();
         }
         self.wake.notify_one();
     }
@@ -214,7 +221,7 @@ impl Signals {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(poisoned) => poisoned.into_inner(),
@@ -596,9 +603,7 @@ impl Engine {
         self.stats.pass(self.leases.leased());
         if more {
             // A full read: what remains is read in the next round.
-            let mut dirty = self.signals.dirty();
-            let waiting = std::mem::take(&mut dirty.waiting);
-            dirty.scope.models.extend(waiting);
+            self.signals.dirty().look_again();
         }
         Ok(more)
     }

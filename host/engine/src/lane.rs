@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::debug;
 
+use crate::engine::lock;
 use crate::job::{Finished, Job};
 use crate::limits::ServiceLimits;
 
@@ -72,13 +73,6 @@ struct Settings {
 fn rate_limiter(limits: &ServiceLimits) -> Option<Arc<RateLimiter>> {
     let per_sec = NonZeroU32::new(limits.invocations_per_sec?)?;
     Some(Arc::new(RateLimiter::direct(Quota::per_second(per_sec))))
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(poisoned) => poisoned.into_inner(),
-    }
 }
 
 /// What workers need besides their lane.
