@@ -66,10 +66,14 @@ impl Schema {
             .map_err(|e| ValidationErrors(vec![e.clone()]))?;
         // Only what is kept is copied: a service checked with its own core
         // file keeps few built-in models.
-        // The built-in policies read `User` and `Privilege`: files that
-        // bring their own (a core of their own, a test's models) do not
-        // get them, as they would be checked against other models.
-        let own_principals = defined.contains("User") || defined.contains("Privilege");
+        // The built-in policies read the core models (`User`, `Privilege`,
+        // `Site`, `Slice`, ...): files that bring their own (a core of
+        // their own, a test's models) do not get them, as they would be
+        // checked against other models.
+        let own_core = core
+            .models
+            .iter()
+            .any(|m| defined.contains(m.name.as_str()));
         let mut builtin = File {
             name: core.name.clone(),
             options: core.options.clone(),
@@ -80,7 +84,7 @@ impl Schema {
                 .filter(|m| !defined.contains(m.name.as_str()))
                 .cloned()
                 .map(|mut m| {
-                    if own_principals {
+                    if own_core {
                         m.policy = None;
                     }
                     m
@@ -169,8 +173,21 @@ impl Schema {
                 next.policies.insert(policy.name.clone(), policy.clone());
             }
         }
+        let mut batch_models = BTreeSet::new();
         for file in files {
             for model in &file.models {
+                if !batch_models.insert(model.name.as_str())
+                    && let Some(existing) = next.models.get(&model.name)
+                {
+                    errors.push(ParseError::new(
+                        model.location.clone(),
+                        format!(
+                            "model `{}` is already defined at {}",
+                            model.name, existing.location
+                        ),
+                    ));
+                    continue;
+                }
                 if let Some(existing) = next.models.get(&model.name) {
                     // Re-adding a model from the same place (reinstalling a
                     // service) replaces it; a second definition elsewhere is an error.
@@ -263,11 +280,43 @@ impl Schema {
             }
         }
         self.check_reverse_names(model, errors);
+        self.check_shadowing(model, errors);
         if self.index.ancestors(&model.name).is_none() {
             errors.push(ParseError::new(
                 model.location.clone(),
                 format!("model `{}` inherits from itself", model.name),
             ));
+        }
+    }
+
+    /// A field must not re-declare one inherited from a concrete base: as
+    /// in Django, which refuses such a clash, the base's column (and, for a
+    /// link, its edge) would be lost. Fields of abstract bases (`XOSBase`)
+    /// may be overridden, as Django allows.
+    fn check_shadowing(&self, model: &Model, errors: &mut Vec<ParseError>) {
+        let Some(ancestors) = self.index.ancestors(&model.name) else {
+            return;
+        };
+        for field in &model.fields {
+            let inherited = ancestors
+                .iter()
+                .filter_map(|a| self.models.get(a))
+                .filter(|base| !base.is_abstract())
+                .find_map(|base| {
+                    base.fields
+                        .iter()
+                        .find(|f| f.name == field.name)
+                        .map(|f| (base, f))
+                });
+            if let Some((base, original)) = inherited {
+                errors.push(ParseError::new(
+                    field.location.clone(),
+                    format!(
+                        "field `{}` of `{}` re-declares the field `{}.{}` it inherits (defined at {}); rename it or drop it",
+                        field.name, model.name, base.name, original.name, original.location
+                    ),
+                ));
+            }
         }
     }
 
@@ -485,7 +534,7 @@ mod tests {
     fn a_service_file_alone_resolves_against_the_builtin_core() {
         let file = parse(
             "svc.xproto",
-            "message Hello (Service) { required manytoone site->Site:hellos = 1:1001; }",
+            "message Hello (Service) { required manytoone home->Site:hellos = 1:1001; }",
         )
         .expect("parses");
         let schema = Schema::resolve(&[file]).expect("resolves");
@@ -499,6 +548,43 @@ mod tests {
         assert_eq!(
             schema.model("Service").expect("defined").location.file,
             "mine.xproto"
+        );
+    }
+
+    #[test]
+    fn a_field_re_declaring_one_of_a_concrete_base_is_a_located_error() {
+        let err = schema(&[(
+            "s.xproto",
+            "message S {}\n\
+             message Base { required manytoone owner->S:owned = 1:1001; }\n\
+             message Leaf (Base) {\n  required manytoone owner->S:leaves = 1:1002;\n}",
+        )])
+        .expect_err("shadowing");
+        let text = err.to_string();
+        assert!(
+            text.contains("s.xproto:4:3: field `owner` of `Leaf` re-declares the field `Base.owner` it inherits (defined at s.xproto:2:"),
+            "{text}"
+        );
+        // Abstract bases may be overridden, as in Django.
+        schema(&[(
+            "a.xproto",
+            "message Base { option abstract = True; required string a = 1; }\n\
+             message Leaf (Base) { optional string a = 1; }",
+        )])
+        .expect("an abstract base's field may be overridden");
+    }
+
+    #[test]
+    fn two_messages_of_one_name_in_one_file_are_an_error() {
+        let err = schema(&[(
+            "d.xproto",
+            "message Twice { required string a = 1; }\nmessage Twice { required string b = 1; }",
+        )])
+        .expect_err("duplicate");
+        assert!(
+            err.to_string()
+                .contains("d.xproto:2:1: model `Twice` is already defined at d.xproto:1:1"),
+            "{err}"
         );
     }
 
@@ -553,7 +639,7 @@ mod tests {
     fn reverse_links_reach_through_ancestors_in_model_then_field_order() {
         let s = schema(&[(
             "r.xproto",
-            "message Base { required string a = 1; }\n\
+            "message Base { option abstract = True; required string a = 1; }\n\
              message Leaf (Base) { required string a = 1 [max_length = 3]; }\n\
              message B { required manytoone x->Leaf:bx = 1:1001; required manytoone y->Base:by = 2:1002; }\n\
              message A { required manytoone z->Base:az = 1:1003; required manytoone n->Leaf:+ = 2:1004; }",
