@@ -134,6 +134,9 @@ impl Core {
         for table in next.tables() {
             tx.ensure_table(table).await?;
         }
+        for join in next.all_joins() {
+            tx.ensure_table(&join.table).await?;
+        }
         for model in drop {
             // A model renamed only in case keeps its (lower-case) table.
             if next.schema().model(model).is_none()
@@ -141,6 +144,9 @@ impl Core {
                 && !next.tables().any(|t| t.name == table.name)
             {
                 tx.drop_table(table).await?;
+                for join in current.joins(model) {
+                    tx.drop_table(&join.table).await?;
+                }
             }
         }
         for record in records {
@@ -414,7 +420,9 @@ impl Core {
     pub async fn list(&self, model: &str) -> Result<Vec<Object>> {
         let registry = self.registry();
         registry.model(model)?;
-        if let [leaf] = registry.schema().concrete_descendants(model).as_slice() {
+        if let [leaf] = registry.schema().concrete_descendants(model).as_slice()
+            && registry.joins(&leaf.name).is_empty()
+        {
             // One table: one statement is one snapshot, without the
             // transaction's BEGIN/ROLLBACK round trips.
             let table = registry.table(&leaf.name)?;
@@ -529,6 +537,7 @@ impl CoreTx {
         let model = current.model.as_str();
         let table = registry.table(model)?;
         input.remove("id");
+        let many = crate::many::take_many(&registry, model, &mut input)?;
         let mut row = Row::new();
         for field in stored_fields(registry.schema(), model) {
             let column = field.column_name();
@@ -559,10 +568,16 @@ impl CoreTx {
             row.insert(column, value);
         }
         crate::input::reject_unknown(model, &input)?;
-        if row.is_empty() {
+        let mut changed: Vec<String> = row.keys().cloned().collect();
+        if self
+            .write_many(model, id, &many, &mut LinkTargets::default())
+            .await?
+        {
+            changed.extend(many.iter().map(|(field, _)| crate::many::ids_name(field)));
+        }
+        if changed.is_empty() {
             return Ok(current);
         }
-        let changed: Vec<String> = row.keys().cloned().collect();
         row.insert("updated".into(), SqlValue::Real(now_secs()));
         let seq = self.tx.next_change_seq().await?;
         row.insert(CHANGE_SEQ.into(), SqlValue::Integer(seq));
@@ -749,11 +764,15 @@ impl CoreTx {
         let Ok(table) = registry.table(&model) else {
             return Ok(None);
         };
-        Ok(self
-            .tx
-            .get(table, id)
-            .await?
-            .map(|row| decode(&registry, &model, id, row)))
+        let Some(row) = self.tx.get(table, id).await? else {
+            return Ok(None);
+        };
+        let mut object = [decode(&registry, &model, id, row)];
+        if !registry.joins(&model).is_empty() {
+            crate::many::attach(&mut self.tx, &registry, &mut object).await?;
+        }
+        let [object] = object;
+        Ok(Some(object))
     }
 
     /// Reads an object that must exist.
@@ -797,6 +816,7 @@ impl CoreTx {
             }
         }
         out.sort_by_key(|o| o.id);
+        crate::many::attach(&mut self.tx, &registry, &mut out).await?;
         Ok(out)
     }
 

@@ -127,8 +127,13 @@ impl CoreTx {
         // XOS's default owner: looked up once for the batch.
         let mut default_owner: Option<Option<i64>> = None;
         let mut rows: Vec<Vec<SqlValue>> = Vec::with_capacity(inputs.len());
+        let mut many_sets = Vec::new();
         for (index, mut input) in inputs.into_iter().enumerate() {
             input.remove("id");
+            let many = crate::many::take_many(&registry, model, &mut input).at(index)?;
+            if !many.is_empty() {
+                many_sets.push((index, many));
+            }
             if let Some(owner_class) = owner_class
                 && input.get("owner_id").is_none_or(Value::is_null)
             {
@@ -177,6 +182,11 @@ impl CoreTx {
         self.store_tx()
             .insert_values(&table, &columns, rows)
             .await?;
+        for (index, many) in &many_sets {
+            self.write_many(model, ids[*index], many, &mut links)
+                .await
+                .at(*index)?;
+        }
         self.note_user_write(model);
         for id in &ids {
             self.note(Change {
@@ -233,7 +243,7 @@ impl CoreTx {
             Condition::AtMost("id".into(), SqlValue::Integer(last)),
         ];
         let wanted: HashSet<i64> = ids.iter().copied().collect();
-        let created: Vec<Object> = self
+        let mut created: Vec<Object> = self
             .store_tx()
             .select_values(table, &conditions, None)
             .await?
@@ -247,6 +257,9 @@ impl CoreTx {
                 created.len(),
                 ids.len()
             )));
+        }
+        if !registry.joins(model).is_empty() {
+            crate::many::attach(self.store_tx(), &registry, &mut created).await?;
         }
         Ok(created)
     }

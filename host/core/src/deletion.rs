@@ -349,6 +349,7 @@ impl CoreTx {
                 continue;
             };
             if self.store_tx().delete(table, *id).await? {
+                self.unlink_many(model, *id).await?;
                 purged += 1;
                 freed.extend(links.iter().filter(|l| &l.model == model).filter_map(|l| {
                     match row.get(&l.column) {

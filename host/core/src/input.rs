@@ -94,7 +94,13 @@ pub(crate) fn reject_unknown(model: &str, input: &Map<String, Value>) -> Result<
 /// # Errors
 ///
 /// [`Error::InvalidField`] naming the field; [`Error::UnknownModel`].
-pub fn decode_create(registry: &Registry, model: &str, input: Map<String, Value>) -> Result<Row> {
+pub fn decode_create(
+    registry: &Registry,
+    model: &str,
+    mut input: Map<String, Value>,
+) -> Result<Row> {
+    // Many-to-many lists are checked for their shape; they have no column.
+    crate::many::take_many(registry, model, &mut input)?;
     let mut row = Row::new();
     for (field, value) in create_values(registry, model, input, 0.0)? {
         if field.modifier == Modifier::Required && value.is_null() && field.link_target().is_some()

@@ -10,6 +10,8 @@
 //!   `backend_status`, `deleted`, ... Each user change advances a
 //!   store-assigned change sequence; an object is pending while its
 //!   enacted sequence is older.
+//! - Many-to-many links are kept in join tables and shown and written as
+//!   `<field>_ids` lists, as XOS did.
 //! - Deleting ([`CoreTx::delete`]) is XOS's: objects linking to the deleted
 //!   one through a required link are deleted with it, optional links to it
 //!   are cleared, all in one transaction; the [`Deletion`] says what
@@ -43,6 +45,7 @@ mod error;
 pub mod failpoint;
 mod input;
 mod keys;
+mod many;
 mod object;
 mod password;
 mod policy;
@@ -62,6 +65,7 @@ pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_
 pub use bookkeeping::{BackendCode, PolicyCode, field};
 pub use error::{Error, Result};
 pub use input::decode_create;
+pub use many::{MAX_MANY, ids_name};
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use quota::ObjectQuota;
 pub use registry::Registry;

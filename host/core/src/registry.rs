@@ -7,6 +7,7 @@ use syncplane_store::{Column, ColumnType, PartialIndex, SqlValue, TableSpec};
 use syncplane_xproto::{Field, FieldType, Model, OptionValue, ScalarType, Schema};
 
 use crate::error::{Error, Result};
+use crate::many::{Join, joins_of};
 
 /// Internal columns every model table has, besides its fields.
 pub(crate) const CHANGE_SEQ: &str = "_change_seq";
@@ -36,6 +37,8 @@ pub(crate) const DELETED: &str = "deleted = 1";
 pub struct Registry {
     schema: Schema,
     tables: BTreeMap<String, TableSpec>,
+    /// The join tables of each concrete model's `manytomany` fields.
+    joins: BTreeMap<String, Vec<Join>>,
 }
 
 impl Registry {
@@ -46,7 +49,28 @@ impl Registry {
             .filter(|m| !m.is_abstract())
             .map(|m| (m.name.clone(), table_spec(&schema, m)))
             .collect();
-        Registry { schema, tables }
+        let joins = schema
+            .models()
+            .filter(|m| !m.is_abstract())
+            .map(|m| (m.name.clone(), joins_of(&schema, &m.name)))
+            .filter(|(_, joins)| !joins.is_empty())
+            .collect();
+        Registry {
+            schema,
+            tables,
+            joins,
+        }
+    }
+
+    /// The join tables of the concrete model `model`'s `manytomany`
+    /// fields; empty for most models.
+    pub(crate) fn joins(&self, model: &str) -> &[Join] {
+        self.joins.get(model).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Every join table of every model.
+    pub(crate) fn all_joins(&self) -> impl Iterator<Item = &Join> {
+        self.joins.values().flatten()
     }
 
     /// The models as xproto sees them.

@@ -848,6 +848,30 @@ impl StoreTx {
         row.try_get::<Option<i64>, _>(0).map_err(query_error(&sql))
     }
 
+    /// Deletes the rows that meet every condition (rows of a table that are
+    /// not objects, such as a join table's); returns how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn delete_where(
+        &mut self,
+        spec: &TableSpec,
+        conditions: &[Condition],
+    ) -> Result<u64> {
+        let mut sql = format!("DELETE FROM {}", quote(&spec.name));
+        let mut binds = Vec::new();
+        for (i, condition) in conditions.iter().enumerate() {
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            condition.render(&mut sql, &mut binds);
+        }
+        let done = bind_all(sqlx::query(&sql), &binds)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(query_error(&sql))?;
+        Ok(done.rows_affected())
+    }
+
     /// Deletes a row and releases its object id; returns whether it existed.
     ///
     /// # Errors

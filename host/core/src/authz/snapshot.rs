@@ -186,7 +186,19 @@ impl Snapshot {
         if let Some(field) = schema.field(&object.model, name) {
             if let Some(target) = field.link_target() {
                 if field.is_many() {
-                    return None;
+                    let ids = object.fields.get(&crate::many::ids_name(&field.name))?;
+                    let refs = ids
+                        .as_array()?
+                        .iter()
+                        .filter_map(Json::as_i64)
+                        .map(|id| {
+                            Value::Object(ObjectRef {
+                                model: target.to_owned(),
+                                id,
+                            })
+                        })
+                        .collect();
+                    return Some(Value::List(refs));
                 }
                 return Some(match object.fields.get(&field.column_name()) {
                     Some(Json::Number(n)) => n.as_i64().map_or(Value::Null, |id| {
@@ -241,10 +253,7 @@ impl PolicyEnv for Snapshot {
                 }
             }
             None => Err(EvalError::Env {
-                message: format!(
-                    "{} has no field `{name}` a policy can read (many-to-many links are not evaluated yet)",
-                    held.model
-                ),
+                message: format!("{} has no field `{name}` a policy can read", held.model),
             }),
         }
     }
