@@ -123,6 +123,13 @@ impl Host {
                 }
                 let others = self.registry.others(&service);
                 let registry = self.core.registry();
+                let missing = registry.schema().missing_models(&files);
+                if !missing.is_empty() {
+                    return Err(Error::Models {
+                        service,
+                        source: syncplane_xproto::ValidationErrors(missing).into(),
+                    });
+                }
                 let core_models: Vec<&syncplane_xproto::Model> =
                     self.core.core_schema().models().collect();
                 collision::check(&service, &files, &others, &core_models, &registry)?;

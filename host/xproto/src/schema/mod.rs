@@ -289,6 +289,41 @@ impl Schema {
         }
     }
 
+    /// The bases and link targets of `files` that neither this schema nor
+    /// `files` define, as located errors: what a package misses, reported
+    /// before anything else about it (a service written for another core
+    /// names the model it lacks).
+    pub fn missing_models(&self, files: &[File]) -> Vec<ParseError> {
+        let defined = |name: &str| {
+            self.models.contains_key(name)
+                || MIXIN_BASES.contains(&name)
+                || files
+                    .iter()
+                    .any(|f| f.models.iter().any(|m| m.name == name))
+        };
+        let mut errors = Vec::new();
+        for model in files.iter().flat_map(|f| &f.models) {
+            for base in model.bases.iter().filter(|b| !defined(b)) {
+                errors.push(ParseError::new(
+                    model.location.clone(),
+                    format!("model `{}` extends unknown model `{base}`", model.name),
+                ));
+            }
+            for field in &model.fields {
+                if let Some(target) = field.link_target().filter(|t| !defined(t)) {
+                    errors.push(ParseError::new(
+                        field.location.clone(),
+                        format!(
+                            "link `{}` of `{}` points to unknown model `{target}`",
+                            field.name, model.name
+                        ),
+                    ));
+                }
+            }
+        }
+        errors
+    }
+
     /// A field must not re-declare one inherited from a concrete base: as
     /// in Django, which refuses such a clash, the base's column (and, for a
     /// link, its edge) would be lost. Fields of abstract bases (`XOSBase`)
