@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
 use syncplane_test_artifacts::test_guest;
 
 use crate::util::{Server, assert_success, describe, write_manifest};
@@ -302,7 +301,7 @@ async fn corpus_services_for_the_current_core_install_together_and_historical_on
             .as_array()
             .into_iter()
             .flatten()
-            .find(|o| o["name"] == Value::from(wanted));
+            .find(|o| o["name"] == wanted);
         let found = found.unwrap_or_else(|| panic!("{wanted} not in {listed}"));
         assert!(found["owner_id"].as_i64().is_some(), "{found}");
         let purged = server.cli(&["service", "uninstall", name, "--purge"]);
