@@ -38,6 +38,7 @@ mod audit;
 mod auth;
 mod authz;
 mod bookkeeping;
+mod constraints;
 mod core;
 mod create;
 mod deletion;

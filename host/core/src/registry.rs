@@ -208,6 +208,9 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
     if value.is_null() {
         return Ok(SqlValue::Null);
     }
+    if matches!(field.ty, FieldType::Scalar { .. }) {
+        crate::constraints::check(model, field, value)?;
+    }
     Ok(match &field.ty {
         FieldType::Link { .. } => {
             SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an object id"))?)
