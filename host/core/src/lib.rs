@@ -18,6 +18,10 @@
 //! - Authorization ([`Principal`], `CoreTx::*_as`): every read and write
 //!   made for a user is decided by the model's security policy, in one
 //!   place; validators and the user rules hold for every write.
+//! - Lists are queried in XOS's REST conventions: a [`Query`] (filters,
+//!   ordering, page) parsed from request parameters and checked against the
+//!   model's fields, run by [`Core::query_as`] a page at a time, every
+//!   object through the same authorization check ([`Listing`]).
 //! - The change feed ([`Core::subscribe`]) tells listeners, after commit,
 //!   what changed ([`Change`]); the engine wakes on it instead of polling.
 //! - The synchronizer's side ([`Core::pending`], [`Core::record_sync`],
@@ -46,6 +50,7 @@ mod keys;
 mod object;
 mod password;
 mod policy;
+mod query;
 mod quota;
 mod registry;
 mod sync;
@@ -63,6 +68,10 @@ pub use bookkeeping::{BackendCode, PolicyCode, field};
 pub use error::{Error, Result};
 pub use input::decode_create;
 pub use object::{Change, ChangeKind, Object, SyncState};
+pub use query::{
+    DEFAULT_PAGE_SIZE, Listing, MAX_IN_VALUES, MAX_OFFSET, MAX_ORDER_FIELDS, MAX_PAGE_SIZE, Query,
+    QueryError,
+};
 pub use quota::ObjectQuota;
 pub use registry::Registry;
 pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord, Work};

@@ -79,8 +79,10 @@ impl PageQuery<'_> {
         }
         if let Some(after) = self.after {
             // A bound on the first key alone lets SQLite seek in an index
-            // on it; the exact "after" comes next.
+            // on it; the exact "after" comes next. (On a single key, the
+            // "after" is that bound already.)
             if let (Some(first), Some(value)) = (self.order.first(), after.first())
+                && self.order.len() > 1
                 && !first.descending
                 && *value != SqlValue::Null
             {
@@ -89,7 +91,12 @@ impl PageQuery<'_> {
                 binds.push(value.clone());
             }
             and(&mut sql);
-            after_sql(self.order, after, &mut sql, &mut binds);
+            let leading = if self.steers_to_a_range_index(spec) {
+                Leading::Unindexed
+            } else {
+                Leading::Plain
+            };
+            after_sql(self.order, after, leading, &mut sql, &mut binds);
         }
         sql.push_str(" ORDER BY ");
         let keys: Vec<String> = self
@@ -106,17 +113,59 @@ impl PageQuery<'_> {
     }
 }
 
+impl PageQuery<'_> {
+    /// Whether the page is in `id` order alone and a condition bounds an
+    /// indexed column by a range. SQLite (without statistics) then prefers
+    /// to walk the table from the cursor's id on, in id order, testing
+    /// each row — which reads the whole rest of the table when few rows
+    /// match — over reading the range from the column's index and sorting
+    /// it. Writing the cursor's term `+id > ?` takes the walk off the
+    /// table, so a filtered page costs what matches, not what follows.
+    /// (Equalities need nothing: SQLite seeks `column = ? AND rowid > ?`.)
+    fn steers_to_a_range_index(&self, spec: &TableSpec) -> bool {
+        let [only] = self.order else {
+            return false;
+        };
+        only.column == "id"
+            && self.conditions.iter().any(|c| match c {
+                Condition::Less(column, _)
+                | Condition::Greater(column, _)
+                | Condition::AtMost(column, _)
+                | Condition::AtLeast(column, _) => spec.column(column).is_some_and(|c| c.indexed),
+                _ => false,
+            })
+    }
+}
+
+/// How the first key's column is written in the "after" term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leading {
+    /// As is: SQLite may seek on it.
+    Plain,
+    /// `+column`: SQLite may not use an index (or the rowid) for it.
+    Unindexed,
+}
+
 /// The rows after `values` in `order`: nested as `(k1 > v1 OR (k1 IS v1
 /// AND (k2 > v2 OR ...)))`, with `NULL`s where SQLite sorts them (first
 /// ascending, last descending). Fewer values than keys compare the
 /// leading keys only.
-fn after_sql(order: &[OrderKey], values: &[SqlValue], sql: &mut String, binds: &mut Vec<SqlValue>) {
+fn after_sql(
+    order: &[OrderKey],
+    values: &[SqlValue],
+    leading: Leading,
+    sql: &mut String,
+    binds: &mut Vec<SqlValue>,
+) {
     let pairs: Vec<(&OrderKey, &SqlValue)> = order.iter().zip(values).collect();
     let Some(((key, value), rest)) = pairs.split_first() else {
         sql.push('1');
         return;
     };
-    let column = quote(&key.column);
+    let column = match leading {
+        Leading::Plain => quote(&key.column),
+        Leading::Unindexed => format!("+{}", quote(&key.column)),
+    };
     sql.push('(');
     match (key.descending, value) {
         (false, SqlValue::Null) => sql.push_str(&format!("{column} IS NOT NULL")),
@@ -138,7 +187,7 @@ fn after_sql(order: &[OrderKey], values: &[SqlValue], sql: &mut String, binds: &
             .iter()
             .map(|(k, v)| ((*k).clone(), (*v).clone()))
             .unzip();
-        after_sql(&keys, &values, sql, binds);
+        after_sql(&keys, &values, Leading::Plain, sql, binds);
         sql.push(')');
     }
     sql.push(')');
@@ -298,11 +347,13 @@ mod tests {
         ];
         let spec = spec();
         let rows = store.select_values(&spec, &[], None).await.expect("rows");
-        let key = |id: i64, values: &[SqlValue], column: &str| {
-            match spec.columns.iter().position(|c| c.name == column) {
-                Some(i) => values[i].clone(),
-                None => SqlValue::Integer(id),
-            }
+        let key = |id: i64, values: &[SqlValue], column: &str| match spec
+            .columns
+            .iter()
+            .position(|c| c.name == column)
+        {
+            Some(i) => values[i].clone(),
+            None => SqlValue::Integer(id),
         };
         for order in &orders {
             let whole = paged(&store, order, &[], 1000).await;
