@@ -22,6 +22,7 @@
 //!   ordering, page) parsed from request parameters and checked against the
 //!   model's fields, run by [`Core::query_as`] a page at a time, every
 //!   object through the same authorization check ([`Listing`]).
+//! - [`modeldefs`] describes every model and field as XOS's GUI reads them.
 //! - The change feed ([`Core::subscribe`]) tells listeners, after commit,
 //!   what changed ([`Change`]); the engine wakes on it instead of polling.
 //! - The synchronizer's side ([`Core::pending`], [`Core::record_sync`],
@@ -47,6 +48,7 @@ mod error;
 pub mod failpoint;
 mod input;
 mod keys;
+mod modeldefs;
 mod object;
 mod password;
 mod policy;
@@ -67,6 +69,7 @@ pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_
 pub use bookkeeping::{BackendCode, PolicyCode, field};
 pub use error::{Error, Result};
 pub use input::decode_create;
+pub use modeldefs::{Choice, FieldDef, ModelDef, Relation, Validator, modeldefs};
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use query::{
     DEFAULT_PAGE_SIZE, Listing, MAX_IN_VALUES, MAX_OFFSET, MAX_ORDER_FIELDS, MAX_PAGE_SIZE, Query,
