@@ -71,6 +71,10 @@ pub use error::{Error, Result};
 pub use input::decode_create;
 pub use modeldefs::{Choice, FieldDef, ModelDef, Relation, Validator, modeldefs};
 pub use object::{Change, ChangeKind, Object, SyncState};
+/// The names of the query parameters that are not filters.
+pub mod query_parameters {
+    pub use crate::query::{CURSOR, ORDERING, PAGE, PAGE_SIZE};
+}
 pub use query::{
     DEFAULT_PAGE_SIZE, Listing, MAX_IN_VALUES, MAX_OFFSET, MAX_ORDER_FIELDS, MAX_PAGE_SIZE, Query,
     QueryError,
