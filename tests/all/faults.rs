@@ -44,9 +44,9 @@ async fn send(
 
 /// The `(id, name)` of every item of a collection.
 async fn names(server: &Server, collection: &str) -> Vec<(i64, String)> {
-    server.get(collection).await["items"]
-        .as_array()
-        .expect("items")
+    server
+        .list_all(collection)
+        .await
         .iter()
         .map(|o| {
             (

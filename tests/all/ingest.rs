@@ -20,9 +20,9 @@ fn sites(prefix: &str, n: usize) -> Vec<Value> {
 }
 
 async fn count(server: &Server, collection: &str) -> usize {
-    server.get(collection).await["items"]
-        .as_array()
-        .expect("items")
+    server
+        .list_all(&format!("{collection}?page_size=1000"))
+        .await
         .len()
 }
 
@@ -267,8 +267,9 @@ async fn a_tosca_recipe_with_many_templates_creates_all_or_nothing() {
         "{body}"
     );
     assert_eq!(count(&server, SITES).await, 3000);
-    let instances = server.get(SERVICE_INSTANCES).await;
-    let instances = instances["items"].as_array().expect("items");
+    let instances = server
+        .list_all(&format!("{SERVICE_INSTANCES}?page_size=1000"))
+        .await;
     assert_eq!(instances.len(), 1000);
     let svc = server.get("/xosapi/v1/core/services").await["items"][0]["id"].clone();
     assert!(instances.iter().all(|si| si["owner_id"] == svc));
@@ -299,13 +300,7 @@ async fn a_tosca_recipe_with_many_templates_creates_all_or_nothing() {
     let (status, body) = server.tosca(&recipe(&templates), ADMIN, PASSWORD).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(count(&server, SITES).await, 3100);
-    let sites = server.get(SITES).await;
-    let site7 = sites["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .find(|s| s["name"] == "site-7")
-        .cloned()
-        .expect("site-7");
+    let sites = server.get(&format!("{SITES}?name=site-7")).await;
+    let site7 = sites["items"][0].clone();
     assert_eq!(site7["login_base"], "renamed");
 }

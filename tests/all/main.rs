@@ -19,6 +19,7 @@ mod lifecycle;
 mod package_files;
 mod powerdns;
 mod quotas;
+mod rest_query;
 mod security;
 mod util;
 mod xproto;

@@ -184,6 +184,22 @@ impl Server {
         answer
     }
 
+    /// Every item of a collection, page after page: follows each answer's
+    /// `next` link (lists are paged, 100 items unless `page_size` says
+    /// otherwise).
+    pub async fn list_all(&self, collection: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut path = collection.to_owned();
+        loop {
+            let page = self.get(&path).await;
+            items.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next"].as_str() {
+                Some(next) => path = next.to_owned(),
+                None => return items,
+            }
+        }
+    }
+
     /// Posts a TOSCA recipe; returns status and body text.
     pub async fn tosca(&self, recipe: &str, username: &str, password: &str) -> (u16, String) {
         let response = self

@@ -16,6 +16,9 @@ pub enum ApiError {
     NotFound(String),
     /// The request is wrong; the message says how.
     BadRequest(String),
+    /// A query parameter is wrong: answered `400` with the parameter's
+    /// name beside the message, `{"error": ..., "parameter": "page_size"}`.
+    BadParameter(syncplane_core::QueryError),
     /// The request conflicts with what is installed (a clash, a downgrade,
     /// an incompatible upgrade, objects or dependents left).
     Conflict(String),
@@ -79,11 +82,20 @@ impl IntoResponse for ApiError {
             )
                 .into_response();
         }
+        if let ApiError::BadParameter(error) = self {
+            let message = error.to_string();
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": message, "parameter": error.parameter })),
+            )
+                .into_response();
+        }
         let (status, message) = match self {
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.to_owned()),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m),
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            ApiError::BadParameter(e) => (StatusCode::BAD_REQUEST, e.to_string()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
             ApiError::Unavailable {
                 message,
@@ -258,6 +270,12 @@ impl From<syncplane_platform::Error> for ApiError {
         } else {
             ApiError::Internal(chain(&e))
         }
+    }
+}
+
+impl From<syncplane_core::QueryError> for ApiError {
+    fn from(e: syncplane_core::QueryError) -> Self {
+        ApiError::BadParameter(e)
     }
 }
 

@@ -8,6 +8,10 @@
 //!   `/syncplane/v1/services/<name>/limits`), synchronizer status at `/syncplane/v1/status`,
 //!   Prometheus metrics at `/metrics`, event publishing at
 //!   `/syncplane/v1/events/<topic>`.
+//! - Lists (`GET /xosapi/v1/<app>/<plural>`) take XOS's query
+//!   parameters: filters, `ordering`, `page`/`page_size` and a `cursor`,
+//!   answered a page at a time with a `next` link; `/xosapi/v1/modeldefs`
+//!   describes every model and field.
 //! - Every route but `/custom_type`, `/healthz`, `/metrics` and
 //!   `/syncplane/v1/login` needs credentials: a session or API token
 //!   (`Authorization: Bearer`, XOS's `x-xossession`), XOS's
@@ -23,6 +27,8 @@ mod audit;
 mod auth;
 mod error;
 mod limit;
+mod list;
+mod modeldefs;
 mod rest;
 mod services;
 mod sessions;
@@ -111,9 +117,10 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
         .route("/run", post(tosca::run))
         .route("/delete", post(tosca::delete))
         .route("/custom_type/{name}", get(tosca::show_custom_type))
+        .route("/xosapi/v1/modeldefs", get(modeldefs::list))
         .route(
             "/xosapi/v1/{app}/{collection}",
-            get(rest::list).post(rest::create),
+            get(list::list).post(rest::create),
         )
         .route(
             "/xosapi/v1/{app}/{collection}/{id}",

@@ -11,7 +11,7 @@ use crate::auth::User;
 use crate::error::ApiError;
 
 /// Resolves `<app_label>/<plural>` to a concrete-or-abstract model name.
-fn model_for(state: &AppState, app: &str, collection: &str) -> Result<String, ApiError> {
+pub(crate) fn model_for(state: &AppState, app: &str, collection: &str) -> Result<String, ApiError> {
     let registry = state.host.core().registry();
     registry
         .schema()
@@ -28,25 +28,6 @@ fn body_object(body: Value) -> Result<Map<String, Value>, ApiError> {
             "expected a JSON object, got {other}"
         ))),
     }
-}
-
-/// `GET` a collection: `{"items": [...]}`, the model's objects and those of
-/// models that inherit from it.
-pub async fn list(
-    State(state): State<AppState>,
-    user: User,
-    Path((app, collection)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let model = model_for(&state, &app, &collection)?;
-    let items: Vec<Value> = state
-        .host
-        .core()
-        .list_as(&user.principal(), &model)
-        .await?
-        .iter()
-        .map(|o| o.to_json())
-        .collect();
-    Ok(Json(json!({ "items": items })))
 }
 
 /// `POST` to a collection creates an object, or a batch of them.

@@ -154,6 +154,28 @@ pub enum BenchCommand {
     /// create objects through it: REST batches, one large TOSCA recipe,
     /// and single REST creates for comparison; prints objects/s of each.
     Ingest(BenchIngestArgs),
+    /// Serve the API on loopback from a temporary data directory, create
+    /// objects through REST batches, then time filtered, ordered and paged
+    /// list requests among them; prints p50/p99 of each.
+    Query(BenchQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchQueryArgs {
+    /// Sites created before the queries are timed.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1_000..=10_000_000))]
+    pub objects: u32,
+    /// Objects per REST batch (the API takes at most 10,000).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Requests timed of each kind (sequential, one client).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub samples: u32,
+    /// Print one JSON object instead of a summary (no progress bar).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]

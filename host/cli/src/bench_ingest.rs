@@ -22,7 +22,7 @@ use crate::args::BenchIngestArgs;
 use crate::bench::progress;
 use crate::bench_server::ServerThread;
 
-const PASSWORD: &str = "bench-password";
+pub(crate) const PASSWORD: &str = "bench-password";
 const SITES: &str = "/xosapi/v1/core/sites";
 /// The target for the batch paths.
 const TARGET: f64 = 20_000.0;
@@ -79,7 +79,7 @@ impl IngestServer {
     }
 }
 
-async fn serve(
+pub(crate) async fn serve(
     dir: std::path::PathBuf,
     ready: std::sync::mpsc::Sender<(String, Core)>,
     stopped: tokio::sync::oneshot::Receiver<()>,
@@ -209,7 +209,7 @@ fn recipe(n: u32) -> String {
     text
 }
 
-async fn expect_created(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
+pub(crate) async fn expect_created(response: reqwest::Response, what: &str) -> anyhow::Result<()> {
     let status = response.status();
     if status.as_u16() != 201 {
         let text = response.text().await.unwrap_or_default();
@@ -220,7 +220,7 @@ async fn expect_created(response: reqwest::Response, what: &str) -> anyhow::Resu
     Ok(())
 }
 
-async fn login(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+pub(crate) async fn login(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     let answer: Value = http
         .post(format!("{base}/syncplane/v1/login"))
         .json(&json!({ "username": ADMIN_EMAIL, "password": PASSWORD }))

@@ -10,6 +10,7 @@ mod bench;
 mod bench_api;
 mod bench_ingest;
 mod bench_isolation;
+mod bench_query;
 mod bench_server;
 mod client;
 mod demo;
@@ -95,6 +96,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             logging::init(&args.log.filter("error"));
             bench_ingest::run(args).await
+        }
+        Command::Bench {
+            command: BenchCommand::Query(args),
+        } => {
+            logging::init(&args.log.filter("error"));
+            bench_query::run(args).await
         }
         Command::Token { command } => match command {
             TokenCommand::Create(args) => token::create(args).await,

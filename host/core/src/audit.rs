@@ -79,7 +79,7 @@ pub struct AuditQuery {
 }
 
 /// Whether a field's value must not be written to the log.
-fn is_secret(name: &str) -> bool {
+pub(crate) fn is_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     ["password", "secret", "token"]
         .iter()

@@ -20,6 +20,11 @@
 //! - Authorization ([`Principal`], `CoreTx::*_as`): every read and write
 //!   made for a user is decided by the model's security policy, in one
 //!   place; validators and the user rules hold for every write.
+//! - Lists are queried in XOS's REST conventions: a [`Query`] (filters,
+//!   ordering, page) parsed from request parameters and checked against the
+//!   model's fields, run by [`Core::query_as`] a page at a time, every
+//!   object through the same authorization check ([`Listing`]).
+//! - [`modeldefs`] describes every model and field as XOS's GUI reads them.
 //! - The change feed ([`Core::subscribe`]) tells listeners, after commit,
 //!   what changed ([`Change`]); the engine wakes on it instead of polling.
 //! - The synchronizer's side ([`Core::pending`], [`Core::record_sync`],
@@ -47,9 +52,11 @@ pub mod failpoint;
 mod input;
 mod keys;
 mod many;
+mod modeldefs;
 mod object;
 mod password;
 mod policy;
+mod query;
 mod quota;
 mod registry;
 mod sync;
@@ -67,7 +74,16 @@ pub use bookkeeping::{BackendCode, PolicyCode, field};
 pub use error::{Error, Result};
 pub use input::decode_create;
 pub use many::{MAX_MANY, ids_name};
+pub use modeldefs::{Choice, FieldDef, ModelDef, Relation, Validator, modeldefs};
 pub use object::{Change, ChangeKind, Object, SyncState};
+/// The names of the query parameters that are not filters.
+pub mod query_parameters {
+    pub use crate::query::{CURSOR, ORDERING, PAGE, PAGE_SIZE};
+}
+pub use query::{
+    DEFAULT_PAGE_SIZE, Listing, MAX_IN_VALUES, MAX_OFFSET, MAX_ORDER_FIELDS, MAX_PAGE_SIZE, Query,
+    QueryError,
+};
 pub use quota::ObjectQuota;
 pub use registry::Registry;
 pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord, Work};

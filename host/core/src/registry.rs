@@ -151,7 +151,10 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
         .map(|f| Column {
             name: f.column_name(),
             ty: column_type(f),
-            indexed: f.flag("db_index") || matches!(f.ty, FieldType::Link { .. }),
+            // Filters (`?name=...`) and `unique` checks find rows by these.
+            indexed: f.flag("db_index")
+                || f.flag("unique")
+                || matches!(f.ty, FieldType::Link { .. }),
             // `now()` defaults stay unset for rows that predate the field.
             default: default_value(f, 0.0)
                 .filter(|_| f.option_str("default") != Some("now()"))

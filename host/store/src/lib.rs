@@ -8,17 +8,21 @@
 //!   described by a [`TableSpec`], global object ids, the change sequence,
 //!   and a small key/value area for host records.
 //! - [`SqlValue`] and [`Row`] carry values; [`Condition`] selects rows.
+//! - [`PageQuery`] reads rows a page at a time in an [`OrderKey`] order,
+//!   after the last row of the previous page (a keyset, not an offset).
 //!
 //! The store knows tables and columns, not models: `syncplane-core` maps the
 //! model IR onto [`TableSpec`]s and gives the columns their meaning.
 #![deny(missing_docs)]
 
 mod error;
+mod page;
 mod schema;
 mod store;
 mod value;
 
 pub use error::{Error, Result};
+pub use page::{OrderKey, PageQuery};
 pub use schema::{Column, ColumnType, PartialIndex, TableSpec};
 pub use store::{Store, StoreTx};
 pub use value::{Condition, Row, SqlValue};

@@ -222,7 +222,7 @@ impl std::fmt::Debug for StoreTx {
     }
 }
 
-fn bind_all<'q>(
+pub(crate) fn bind_all<'q>(
     mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     values: &'q [SqlValue],
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
@@ -270,7 +270,7 @@ fn decode(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Row)> {
 }
 
 /// [`decode`] into values in `spec.columns` order.
-fn decode_values(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Vec<SqlValue>)> {
+pub(crate) fn decode_values(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Vec<SqlValue>)> {
     let id: i64 = row.try_get(0).map_err(query_error("decode id"))?;
     let mut out = Vec::with_capacity(spec.columns.len());
     for (i, column) in spec.columns.iter().enumerate() {
@@ -293,6 +293,12 @@ fn decode_values(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Vec<SqlValue
 }
 
 impl StoreTx {
+    /// The transaction's connection, for statements written elsewhere in
+    /// the crate.
+    pub(crate) fn connection(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.conn
+    }
+
     /// Creates the table of `spec`, or adds the columns it lacks, as part
     /// of this transaction (SQLite's DDL is transactional: a rollback
     /// leaves no table behind).

@@ -209,18 +209,32 @@ impl CoreTx {
         filter: &[(String, Value)],
     ) -> Result<Vec<Object>> {
         let all = self.list(model, filter).await?;
-        if !matches!(who, Principal::User(_)) {
-            return Ok(all);
-        }
         let mut snapshot = self.snapshot();
-        let mut visible = Vec::with_capacity(all.len());
-        for object in all {
+        self.retain_readable(who, all, &mut snapshot).await
+    }
+
+    /// The objects of `objects` that `who` may read, in their order: the
+    /// check of [`CoreTx::may`] for each, sharing `snapshot` (what one
+    /// decision loaded answers the next).
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub(crate) async fn retain_readable(
+        &mut self,
+        who: &Principal,
+        objects: Vec<Object>,
+        snapshot: &mut Snapshot,
+    ) -> Result<Vec<Object>> {
+        if !matches!(who, Principal::User(_)) {
+            return Ok(objects);
+        }
+        let mut visible = Vec::with_capacity(objects.len());
+        for object in objects {
             // Moved into the snapshot for the decision and back, not copied.
             let target = object_ref(&object);
             snapshot.hold(object);
-            let readable = self
-                .may_held(who, Access::Read, &target, &mut snapshot)
-                .await?;
+            let readable = self.may_held(who, Access::Read, &target, snapshot).await?;
             if let Some(object) = snapshot.release(target.id)
                 && readable
             {
