@@ -584,7 +584,10 @@ impl CoreTx {
         // A new version is worth trying at once, whatever the old one's backoff.
         row.insert(NEXT_RETRY.into(), SqlValue::Null);
         row.insert(FAILURES.into(), SqlValue::Integer(0));
-        self.tx.update(table, id, &row).await?;
+        self.tx
+            .update(table, id, &row)
+            .await
+            .map_err(|e| registry.write_error(model, e))?;
         if self.note_user_write(model) && row.contains_key("password") {
             // A new password ends every session and API token of the user.
             let revoked = tokens::revoke_all(&mut self.tx, id).await?;
@@ -685,7 +688,12 @@ impl CoreTx {
             };
             return Ok(SqlValue::Text(hash));
         }
-        if field.modifier == Modifier::Required && value.is_null() && field.link_target().is_some()
+        // A required field may not be set to null (bookkeeping and dates
+        // the host fills in are not the user's to give).
+        if field.modifier == Modifier::Required
+            && value.is_null()
+            && field.is_user_writable()
+            && !crate::registry::is_date(field)
         {
             return Err(Error::invalid(model, &field.name, "is required"));
         }

@@ -181,7 +181,8 @@ impl CoreTx {
         }
         self.store_tx()
             .insert_values(&table, &columns, rows)
-            .await?;
+            .await
+            .map_err(|e| registry.write_error(model, e))?;
         for (index, many) in &many_sets {
             self.write_many(model, ids[*index], many, &mut links)
                 .await

@@ -29,6 +29,9 @@ pub(crate) const POLICY_PENDING: &str =
 pub(crate) const PENDING: &str = "deleted = 0 AND no_sync = 0 AND lazy_blocked = 0 \
      AND (_enacted_seq IS NULL OR _enacted_seq < _change_seq)";
 
+/// The rows not marked deleted: what unique indexes hold.
+pub(crate) const LIVE: &str = "deleted = 0";
+
 /// The rows marked deleted and waiting for teardown or purge.
 pub(crate) const DELETED: &str = "deleted = 1";
 
@@ -101,6 +104,31 @@ impl Registry {
 
     pub(crate) fn tables_by_model(&self) -> impl Iterator<Item = (&String, &TableSpec)> {
         self.tables.iter()
+    }
+
+    /// A store error of a write to `model`, with a unique index's
+    /// violation told as the field it guards: `Site.name: must be unique`,
+    /// `Image.name: must be unique together with tag`.
+    pub(crate) fn write_error(&self, model: &str, error: syncplane_store::Error) -> Error {
+        let syncplane_store::Error::Unique { columns, .. } = &error else {
+            return Error::Store(error);
+        };
+        let name = |column: &str| {
+            stored_fields(&self.schema, model)
+                .into_iter()
+                .find(|f| f.column_name() == column)
+                .map_or_else(|| column.to_owned(), |f| f.name.clone())
+        };
+        let Some((first, others)) = columns.split_first() else {
+            return Error::Store(error);
+        };
+        let message = if others.is_empty() {
+            "must be unique".to_owned()
+        } else {
+            let others: Vec<String> = others.iter().map(|c| name(c)).collect();
+            format!("must be unique together with {}", others.join(", "))
+        };
+        Error::invalid(model, &name(first), message)
     }
 
     /// The URL collection name of a model: its `plural` option or its
@@ -176,27 +204,63 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
             default: None,
         });
     }
+    let mut partial_indexes = vec![
+        PartialIndex {
+            name: "pending".into(),
+            columns: vec!["id".into()],
+            predicate: PENDING,
+            unique: false,
+        },
+        PartialIndex {
+            name: "deleted".into(),
+            columns: vec!["id".into()],
+            predicate: DELETED,
+            unique: false,
+        },
+        PartialIndex {
+            name: "unpoliced".into(),
+            columns: vec!["id".into()],
+            predicate: POLICY_PENDING,
+            unique: false,
+        },
+    ];
+    partial_indexes.extend(unique_indexes(schema, model));
     TableSpec {
         name: table_name(&model.name),
         columns,
-        partial_indexes: vec![
-            PartialIndex {
-                name: "pending".into(),
-                columns: vec!["id".into()],
-                predicate: PENDING,
-            },
-            PartialIndex {
-                name: "deleted".into(),
-                columns: vec!["id".into()],
-                predicate: DELETED,
-            },
-            PartialIndex {
-                name: "unpoliced".into(),
-                columns: vec!["id".into()],
-                predicate: POLICY_PENDING,
-            },
-        ],
+        partial_indexes,
     }
+}
+
+/// The live rows (not deleted) that no two objects may share: one unique
+/// index per `unique` field, and per `unique_with` field together with the
+/// fields it names (`unique_with = "service"`: the pair is unique). As in
+/// Django, NULLs never clash; unlike it, a deleted object waiting for its
+/// purge does not hold its name.
+pub(crate) fn unique_indexes(schema: &Schema, model: &Model) -> Vec<PartialIndex> {
+    let fields = stored_fields(schema, &model.name);
+    let column_of = |name: &str| {
+        fields
+            .iter()
+            .find(|f| f.name == name || f.column_name() == name)
+            .map(|f| f.column_name())
+    };
+    let mut out = Vec::new();
+    for field in &fields {
+        let mut columns = vec![field.column_name()];
+        if let Some(with) = field.option_str("unique_with") {
+            columns.extend(with.split(',').filter_map(|w| column_of(w.trim())));
+        } else if !field.flag("unique") {
+            continue;
+        }
+        out.push(PartialIndex {
+            name: format!("uq_{}", columns.join("__")),
+            columns,
+            predicate: LIVE,
+            unique: true,
+        });
+    }
+    out
 }
 
 /// Converts an API value of `field` to its stored form.
@@ -226,6 +290,12 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
             ),
             ScalarType::String => match value {
                 Value::String(s) => {
+                    // XOS strips `stripped` strings before it stores them.
+                    let s = if field.option_str("content_type") == Some("stripped") {
+                        s.trim()
+                    } else {
+                        s.as_str()
+                    };
                     if let Some(max) = field.options.get("max_length").and_then(|v| match v {
                         OptionValue::Int(n) => Some(*n),
                         _ => None,
@@ -237,7 +307,7 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
                             format!("longer than max_length {max}"),
                         ));
                     }
-                    SqlValue::Text(s.clone())
+                    SqlValue::Text(s.to_owned())
                 }
                 _ => return Err(wrong("a string")),
             },

@@ -539,9 +539,12 @@ message HelloWorldServiceInstance (ServiceInstance) {
     }
 
     async fn service(core: &Core) -> Object {
+        // `Service.name` is unique.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         core.create(
             "HelloWorldService",
-            map(json!({ "name": "hw", "hello_from": "Jon" })),
+            map(json!({ "name": format!("hw{n}"), "hello_from": "Jon" })),
         )
         .await
         .expect("create")

@@ -59,6 +59,15 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A write would give two live rows the same values of a unique index
+    /// (`SQLITE_CONSTRAINT_UNIQUE`); nothing of the statement was written.
+    #[error("{table}: the values of {} must be unique", columns.join(", "))]
+    Unique {
+        /// The table.
+        table: String,
+        /// The index's columns.
+        columns: Vec<String>,
+    },
     /// A table keeps a column whose type does not fit the one asked for.
     #[error("{0}")]
     Conflict(String),
@@ -95,11 +104,19 @@ mod code {
     pub const LOCKED: i32 = 6;
     pub const IOERR: i32 = 10;
     pub const FULL: i32 = 13;
+    /// `SQLITE_CONSTRAINT_UNIQUE`, an extended code.
+    pub const CONSTRAINT_UNIQUE: i32 = 2067;
 }
 
 /// Turns a failure of `statement` into the matching [`Error`].
 pub(crate) fn classify(statement: &str, source: sqlx::Error) -> Error {
     let statement = statement.to_owned();
+    if let sqlx::Error::Database(db) = &source
+        && db.code().and_then(|c| c.parse::<i32>().ok()) == Some(code::CONSTRAINT_UNIQUE)
+        && let Some(unique) = unique_violation(db.message())
+    {
+        return unique;
+    }
     let primary = match &source {
         sqlx::Error::PoolTimedOut => Some(code::BUSY),
         sqlx::Error::Io(_) => Some(code::IOERR),
@@ -115,6 +132,22 @@ pub(crate) fn classify(statement: &str, source: sqlx::Error) -> Error {
         Some(code::IOERR) => Error::Io { statement, source },
         _ => Error::Query { statement, source },
     }
+}
+
+/// Reads SQLite's `UNIQUE constraint failed: t.a, t.b`.
+fn unique_violation(message: &str) -> Option<Error> {
+    let list = message.strip_prefix("UNIQUE constraint failed: ")?;
+    let mut table = None;
+    let mut columns = Vec::new();
+    for item in list.split(", ") {
+        let (t, c) = item.split_once('.')?;
+        table.get_or_insert_with(|| t.to_owned());
+        columns.push(c.to_owned());
+    }
+    Some(Error::Unique {
+        table: table?,
+        columns,
+    })
 }
 
 pub(crate) fn query_error(statement: &str) -> impl FnOnce(sqlx::Error) -> Error + '_ {

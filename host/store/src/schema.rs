@@ -49,6 +49,11 @@ pub struct PartialIndex {
     /// The `WHERE` predicate. A query uses the index only when it contains
     /// this exact text as a term: pass it as [`crate::Condition::Sql`].
     pub predicate: &'static str,
+    /// Whether no two rows meeting the predicate may share the columns'
+    /// values (NULLs aside): a write that would is refused by the
+    /// database ([`crate::Error::Unique`]), so concurrent writers cannot
+    /// both win.
+    pub unique: bool,
 }
 
 /// A table of one model: an `id` primary key plus the given columns.
@@ -103,7 +108,8 @@ impl PartialIndex {
     pub(crate) fn create_sql(&self, table: &str) -> String {
         let columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
         format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {} ({}) WHERE {}",
+            "CREATE {}INDEX IF NOT EXISTS {} ON {} ({}) WHERE {}",
+            if self.unique { "UNIQUE " } else { "" },
             quote(&format!("{table}__{}", self.name)),
             quote(table),
             columns.join(", "),

@@ -978,6 +978,7 @@ mod tests {
                 name: "big".into(),
                 columns: vec!["id".into()],
                 predicate: "n > 10",
+                unique: false,
             }],
         }
     }

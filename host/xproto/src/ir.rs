@@ -257,20 +257,13 @@ impl Field {
         self.options.get(name).and_then(OptionValue::as_bool) == Some(true)
     }
 
-    /// Whether users (REST, TOSCA) may write the field. Fields marked
-    /// `bookkeeping_state` or `feedback_state` belong to the synchronizer,
-    /// except the flags XOS lets operators set to steer it (`no_sync`,
-    /// `no_policy`, `write_protect`, `lazy_blocked`, `xos_managed`).
+    /// Whether users (REST, TOSCA, gRPC) may write the field. Fields marked
+    /// `bookkeeping_state` or `feedback_state` belong to the synchronizer
+    /// and the host, the flags that steer it (`no_sync`, `no_policy`,
+    /// `write_protect`, `lazy_blocked`) included: steps and importers set
+    /// those through their own calls.
     pub fn is_user_writable(&self) -> bool {
-        const USER_FLAGS: &[&str] = &[
-            "no_sync",
-            "no_policy",
-            "write_protect",
-            "lazy_blocked",
-            "xos_managed",
-        ];
-        USER_FLAGS.contains(&self.name.as_str())
-            || !(self.flag("bookkeeping_state") || self.flag("feedback_state"))
+        !(self.flag("bookkeeping_state") || self.flag("feedback_state"))
     }
 
     /// The link target, if this is a link.
