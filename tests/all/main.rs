@@ -13,6 +13,7 @@ mod faults;
 mod hello_world;
 mod hostile;
 mod ingest;
+mod integrity;
 mod isolation;
 mod kafka;
 mod lifecycle;

@@ -206,6 +206,33 @@ impl Core {
         Ok(conflicts)
     }
 
+    /// Unique fields of `schema` that objects stored now would violate
+    /// (a `unique` option added by an upgrade, over values that repeat):
+    /// activating `schema` would fail on them. Each names the field and
+    /// how many objects share a value.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn constraint_conflicts(&self, schema: &Schema) -> Result<Vec<String>> {
+        let next = Registry::new(schema.clone());
+        let mut tx = self.store.begin().await?;
+        let mut conflicts = Vec::new();
+        for (model, table) in next.tables_by_model() {
+            for index in table.partial_indexes.iter().filter(|i| i.unique) {
+                let count = tx.duplicates(table, index).await?;
+                if count > 0 {
+                    conflicts.push(format!(
+                        "{model}: {count} objects share their {} with another, but the new version makes {} unique; change or delete them first",
+                        index.columns.join(" and "),
+                        if index.columns.len() == 1 { "it" } else { "them together" },
+                    ));
+                }
+            }
+        }
+        Ok(conflicts)
+    }
+
     /// How many objects `model` and the concrete models inheriting it
     /// hold, those marked deleted included.
     ///

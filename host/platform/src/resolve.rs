@@ -172,7 +172,8 @@ impl Host {
                         service: service.clone(),
                         source,
                     })?;
-                let conflicts = self.core.column_conflicts(&schema).await?;
+                let mut conflicts = self.core.column_conflicts(&schema).await?;
+                conflicts.extend(self.core.constraint_conflicts(&schema).await?);
                 if !conflicts.is_empty() {
                     plan.blockers.extend(conflicts);
                     return Err(Error::Incompatible {

@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{Row as _, Sqlite, SqlitePool, TransactionManager as _};
 
 use crate::error::{Error, Result, classify, query_error};
-use crate::schema::{ColumnType, TableSpec, quote};
+use crate::schema::{ColumnType, PartialIndex, TableSpec, quote};
 use crate::value::{Condition, Row, SqlValue};
 
 const INTERNAL_SCHEMA: &[&str] = &[
@@ -824,6 +824,39 @@ impl StoreTx {
             condition.render(&mut sql, &mut binds);
         }
         let row = bind_all(sqlx::query(&sql), &binds)
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(query_error(&sql))?;
+        row.try_get::<i64, _>(0).map_err(query_error(&sql))
+    }
+
+    /// How many rows meeting `index`'s predicate share their values of its
+    /// columns with another such row (NULLs aside): the rows a unique
+    /// version of the index would refuse. Zero when the table or one of
+    /// the columns does not exist yet.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn duplicates(&mut self, spec: &TableSpec, index: &PartialIndex) -> Result<i64> {
+        let existing = self.columns(&spec.name).await?;
+        if index
+            .columns
+            .iter()
+            .any(|c| !existing.iter().any(|(name, _)| name == c))
+        {
+            return Ok(0);
+        }
+        let columns: Vec<String> = index.columns.iter().map(|c| quote(c)).collect();
+        let not_null: Vec<String> = columns.iter().map(|c| format!("{c} IS NOT NULL")).collect();
+        let sql = format!(
+            "SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM {} WHERE ({}) AND {} GROUP BY {} HAVING COUNT(*) > 1)",
+            quote(&spec.name),
+            index.predicate,
+            not_null.join(" AND "),
+            columns.join(", ")
+        );
+        let row = sqlx::query(&sql)
             .fetch_one(&mut *self.conn)
             .await
             .map_err(query_error(&sql))?;
