@@ -7,17 +7,22 @@
 //! - [`StoreTx`] is the only way to read or write: rows of model tables
 //!   described by a [`TableSpec`], global object ids, the change sequence,
 //!   and a small key/value area for host records.
+//! - The change log (`sp_changes`, [`StoreTx::append_changes`],
+//!   [`Store::changes_after`]): rows numbered in commit order, kept for a
+//!   bounded number of changes, for watchers that resume where they left.
 //! - [`SqlValue`] and [`Row`] carry values; [`Condition`] selects rows.
 //!
 //! The store knows tables and columns, not models: `syncplane-core` maps the
 //! model IR onto [`TableSpec`]s and gives the columns their meaning.
 #![deny(missing_docs)]
 
+mod changes;
 mod error;
 mod schema;
 mod store;
 mod value;
 
+pub use changes::LoggedRow;
 pub use error::{Error, Result};
 pub use schema::{Column, ColumnType, PartialIndex, TableSpec};
 pub use store::{Store, StoreTx};
