@@ -9,6 +9,7 @@ mod cascade;
 mod demo;
 mod engine;
 mod faults;
+mod grpc;
 mod hello_world;
 mod hostile;
 mod ingest;
