@@ -10,6 +10,7 @@ mod corpus;
 mod demo;
 mod engine;
 mod faults;
+mod grpc;
 mod hello_world;
 mod hostile;
 mod ingest;

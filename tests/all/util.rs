@@ -20,6 +20,8 @@ pub fn repo() -> PathBuf {
 pub struct Server {
     child: Child,
     pub url: String,
+    /// `http://ADDR` of gRPC, when started with `--grpc`.
+    pub grpc_url: Option<String>,
     pub data_dir: PathBuf,
     http: reqwest::Client,
 }
@@ -73,21 +75,30 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // The gRPC line comes first, when there is one.
+                if let Some(url) = line.strip_prefix("syncplane gRPC listening on ") {
+                    let _ = tx.send((true, url.to_owned()));
+                }
                 if let Some(url) = line.strip_prefix("syncplane listening on ") {
-                    let _ = tx.send(url.to_owned());
+                    let _ = tx.send((false, url.to_owned()));
                 }
             }
         });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start; log:\n{}", read_log(data_dir));
+        let mut grpc_url = None;
+        let url = loop {
+            match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok((true, url)) => grpc_url = Some(url),
+                Ok((false, url)) => break url,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("server did not start; log:\n{}", read_log(data_dir));
+                }
             }
         };
         Server {
             child,
             url,
+            grpc_url,
             data_dir: data_dir.to_owned(),
             http: reqwest::Client::new(),
         }

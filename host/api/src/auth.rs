@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -80,21 +81,22 @@ enum Presented {
     Token(String),
 }
 
-fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts.headers.get(name).and_then(|v| v.to_str().ok())
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn presented(parts: &Parts) -> Option<Presented> {
-    let authorization = header(parts, "authorization");
+fn presented(headers: &HeaderMap) -> Option<Presented> {
+    let authorization = header(headers, "authorization");
     if let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) {
         return Some(Presented::Token(token.trim().to_owned()));
     }
-    if let Some(token) = header(parts, "x-xossession") {
+    if let Some(token) = header(headers, "x-xossession") {
         return Some(Presented::Token(token.trim().to_owned()));
     }
-    if let (Some(email), Some(password)) =
-        (header(parts, "xos-username"), header(parts, "xos-password"))
-    {
+    if let (Some(email), Some(password)) = (
+        header(headers, "xos-username"),
+        header(headers, "xos-password"),
+    ) {
         return Some(Presented::Password {
             email: email.to_owned(),
             password: password.to_owned(),
@@ -156,28 +158,49 @@ impl FromRequestParts<AppState> for User {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = presented(parts).ok_or(ApiError::Unauthorized(
-            "credentials required: send a token (Authorization: Bearer, x-xossession), \
-             xos-username/xos-password headers or HTTP Basic auth",
-        ))?;
-        match presented {
-            Presented::Token(token) => match state.host.core().authenticate_token(&token).await {
-                Ok((user, info)) => {
-                    let credential = match info.kind {
-                        TokenKind::Session => Credential::Session(info),
-                        TokenKind::Api => Credential::ApiToken(info),
-                    };
-                    Ok(User(user, credential))
-                }
-                Err(syncplane_core::Error::BadCredentials) => {
-                    Err(ApiError::Unauthorized("invalid, expired or revoked token"))
-                }
-                Err(e) => Err(e.into()),
-            },
-            Presented::Password { email, password } => {
-                let user = check_password(state, &email, &password, client_address(parts)).await?;
-                Ok(User(user, Credential::Password))
+        authenticate(state, &parts.headers, client_address(parts)).await
+    }
+}
+
+/// What credentials were wrong or missing, for APIs (gRPC) that answer
+/// the two differently.
+pub const MISSING_CREDENTIALS: &str = "credentials required: send a token \
+     (Authorization: Bearer, x-xossession), xos-username/xos-password headers or HTTP Basic auth";
+
+/// Authenticates a request by its headers, as every REST route does: a
+/// token (`Authorization: Bearer`, `x-xossession`), `xos-username` /
+/// `xos-password`, or HTTP Basic; password checks are rate-limited per
+/// user and per `address`. Other APIs of the host (gRPC, whose metadata are
+/// HTTP/2 headers) call this so that they authenticate exactly as REST.
+///
+/// # Errors
+///
+/// [`ApiError::Unauthorized`] with [`MISSING_CREDENTIALS`] when nothing is
+/// presented, or another message for wrong credentials;
+/// [`ApiError::TooManyRequests`] past the sign-in limits; storage faults.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    address: Option<IpAddr>,
+) -> Result<User, ApiError> {
+    let presented = presented(headers).ok_or(ApiError::Unauthorized(MISSING_CREDENTIALS))?;
+    match presented {
+        Presented::Token(token) => match state.host.core().authenticate_token(&token).await {
+            Ok((user, info)) => {
+                let credential = match info.kind {
+                    TokenKind::Session => Credential::Session(info),
+                    TokenKind::Api => Credential::ApiToken(info),
+                };
+                Ok(User(user, credential))
             }
+            Err(syncplane_core::Error::BadCredentials) => {
+                Err(ApiError::Unauthorized("invalid, expired or revoked token"))
+            }
+            Err(e) => Err(e.into()),
+        },
+        Presented::Password { email, password } => {
+            let user = check_password(state, &email, &password, address).await?;
+            Ok(User(user, Credential::Password))
         }
     }
 }

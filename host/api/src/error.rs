@@ -62,6 +62,9 @@ pub enum ApiError {
         /// The answer the item alone would have had.
         error: Box<ApiError>,
     },
+    /// What was asked for is no longer kept (a watch resuming after a
+    /// change older than the change log holds). Answered `410`.
+    Gone(String),
     /// The host failed; details are logged, not sent.
     Internal(String),
 }
@@ -111,6 +114,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::QuotaExceeded(m) => (StatusCode::TOO_MANY_REQUESTS, m),
             ApiError::PayloadTooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+            ApiError::Gone(m) => (StatusCode::GONE, m),
             ApiError::Item { message, .. } => (StatusCode::BAD_REQUEST, message),
             ApiError::InsufficientStorage(m) => {
                 tracing::error!(error = %m, "write refused: the disk is full");
@@ -203,6 +207,7 @@ impl From<syncplane_core::Error> for ApiError {
             }
             syncplane_core::Error::UnknownToken(_) => ApiError::NotFound(e.to_string()),
             syncplane_core::Error::QuotaExceeded { .. } => ApiError::QuotaExceeded(e.to_string()),
+            syncplane_core::Error::ChangesExpired { .. } => ApiError::Gone(e.to_string()),
             e if e.is_client_error() => ApiError::BadRequest(e.to_string()),
             e => ApiError::Internal(chain(&e)),
         }

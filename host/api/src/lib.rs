@@ -7,7 +7,8 @@
 //!   `/syncplane/v1/services` (a service's limits at
 //!   `/syncplane/v1/services/<name>/limits`), synchronizer status at `/syncplane/v1/status`,
 //!   Prometheus metrics at `/metrics`, event publishing at
-//!   `/syncplane/v1/events/<topic>`.
+//!   `/syncplane/v1/events/<topic>`, the change log as Server-Sent Events
+//!   at `/syncplane/v1/watch` ([`visible`] decides what a watcher sees).
 //! - Lists (`GET /xosapi/v1/<app>/<plural>`) take XOS's query
 //!   parameters: filters, `ordering`, `page`/`page_size` and a `cursor`,
 //!   answered a page at a time with a `next` link; `/xosapi/v1/modeldefs`
@@ -33,6 +34,7 @@ mod rest;
 mod services;
 mod sessions;
 mod tosca;
+mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,10 +46,11 @@ use axum::routing::{get, post};
 use syncplane_platform::Host;
 use tower_http::trace::TraceLayer;
 
-pub use auth::{Credential, User};
+pub use auth::{Credential, MISSING_CREDENTIALS, User, authenticate};
 pub use error::ApiError;
 pub use limit::{LoginLimits, Quota};
 pub use sessions::DEFAULT_API_TOKEN_TTL;
+pub use watch::{VisibleChange, kind_name, visible};
 
 /// How the API authenticates; `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -95,13 +98,25 @@ pub fn app(host: Host) -> Router {
     app_with(host, ApiConfig::default())
 }
 
+impl AppState {
+    /// The state of a host's API: the REST router ([`app_from`]) and the
+    /// gRPC server share one, so that they share the sign-in limits.
+    pub fn new(host: Host, config: ApiConfig) -> Self {
+        AppState {
+            host,
+            login: Arc::new(limit::LoginGuard::new(config.login_limits)),
+            config: Arc::new(config),
+        }
+    }
+}
+
 /// Builds the router.
 pub fn app_with(host: Host, config: ApiConfig) -> Router {
-    let state = AppState {
-        host,
-        login: Arc::new(limit::LoginGuard::new(config.login_limits)),
-        config: Arc::new(config),
-    };
+    app_from(AppState::new(host, config))
+}
+
+/// Builds the router on a shared [`AppState`].
+pub fn app_from(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/syncplane/v1/login", post(sessions::login))
@@ -158,6 +173,7 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
         )
         .route("/syncplane/v1/status", get(services::status))
         .route("/syncplane/v1/audit", get(audit::read))
+        .route("/syncplane/v1/watch", get(watch::watch))
         .route("/metrics", get(services::metrics))
         // The rest of the path is the topic: topic names may contain `/`.
         .route("/syncplane/v1/events/{*topic}", post(services::publish))
@@ -180,7 +196,20 @@ pub async fn serve(
     config: ApiConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app_with(host, config).into_make_service_with_connect_info::<SocketAddr>();
+    serve_state(listener, AppState::new(host, config), shutdown).await
+}
+
+/// [`serve`] on a shared [`AppState`].
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve_state(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app_from(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

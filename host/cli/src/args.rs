@@ -641,6 +641,11 @@ pub struct ServeArgs {
     /// Address to serve HTTP on; port 0 picks a free port.
     #[arg(long, env = "SYNCPLANE_HTTP", default_value = "127.0.0.1:9101")]
     pub http: SocketAddr,
+    /// Address to serve gRPC on (XOS's `xos.xos` service, watch and server
+    /// reflection; HTTP/2 without TLS); port 0 picks a free port. Off
+    /// unless given.
+    #[arg(long, env = "SYNCPLANE_GRPC")]
+    pub grpc: Option<SocketAddr>,
     /// Password of admin@opencord.org on a new data directory; without it a
     /// random one is generated, printed once, and kept in DATA_DIR/admin-password.
     #[arg(long, env = "SYNCPLANE_ADMIN_PASSWORD", hide_env_values = true)]

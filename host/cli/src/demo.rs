@@ -123,7 +123,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let base = format!("http://{addr}");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let api = syncplane_api::ApiConfig::default();
-    let server = tokio::spawn(serve_host(host, listener, api, async move {
+    let server = tokio::spawn(serve_host(host, listener, None, api, async move {
         let _ = stop_rx.await;
     }));
     let client = Client::new(&base, ADMIN_EMAIL, &password);

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use syncplane_api::{ApiConfig, LoginLimits};
+use syncplane_api::{ApiConfig, AppState, LoginLimits};
 use syncplane_core::{ADMIN_EMAIL, AuthOptions};
 use syncplane_platform::capability::OperatorPolicy;
 use syncplane_platform::toml_error;
@@ -62,20 +62,41 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// Opens the host, then serves HTTP and runs the engine until shutdown.
+/// Serves HTTP (and gRPC on `grpc`, when given) and runs the engine until
+/// `stop` completes. REST and gRPC share one API state: the same host, the
+/// same sign-in limits.
 pub async fn serve_host(
     host: Host,
     listener: tokio::net::TcpListener,
+    grpc: Option<tokio::net::TcpListener>,
     api: ApiConfig,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let engine = host.spawn_engine(shutdown_rx);
-    syncplane_api::serve(listener, host, api, stop)
-        .await
-        .context("HTTP server failed")?;
+    let state = AppState::new(host, api);
+    // One stop for both servers; it also fires when the HTTP server ends
+    // first (its sender is dropped then).
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let grpc = grpc.map(|listener| {
+        let mut stopped = stop_rx.clone();
+        tokio::spawn(syncplane_grpc::serve(listener, state.clone(), async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }))
+    });
+    let http = syncplane_api::serve_state(listener, state, async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
+    let grpc = match grpc {
+        Some(task) => task.await.context("gRPC server task failed")?,
+        None => Ok(()),
+    };
     let _ = shutdown_tx.send(true);
     let _ = engine.await;
+    http.context("HTTP server failed")?;
+    grpc.context("gRPC server failed")?;
     Ok(())
 }
 
@@ -108,6 +129,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.http))?;
     let addr = listener.local_addr().context("listener has no address")?;
+    let grpc = match args.grpc {
+        Some(grpc) => {
+            let listener = tokio::net::TcpListener::bind(grpc)
+                .await
+                .with_context(|| format!("cannot listen for gRPC on {grpc}"))?;
+            let grpc_addr = listener.local_addr().context("listener has no address")?;
+            // Printed before the HTTP line, which tells that both are up.
+            println!("syncplane gRPC listening on http://{grpc_addr}");
+            Some(listener)
+        }
+        None => None,
+    };
     println!("syncplane listening on http://{addr}");
     host.core().set_auth_options(AuthOptions {
         credential_cache_ttl: args.auth_cache_ttl,
@@ -119,6 +152,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             per_address: args.login_limit_address.0,
         },
     };
-    serve_host(host, listener, api, shutdown_signal()).await?;
+    serve_host(host, listener, grpc, api, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -497,7 +497,8 @@ impl CoreTx {
     /// # Errors
     ///
     /// When the commit fails; nothing was written then.
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        crate::watch::log(&mut self.tx, &self.changes).await?;
         self.tx.commit().await?;
         if self.auth_changed {
             self.auth.invalidate();

@@ -77,6 +77,27 @@ pub enum Error {
     /// The user has no token with that id or name.
     #[error("you have no token with id or name `{0}`")]
     UnknownToken(String),
+    /// A watch asked to resume after change `since`, but the change log
+    /// no longer holds the changes right after it
+    /// ([`crate::CHANGE_LOG_RETENTION`]): the watcher must list again.
+    #[error(
+        "changes after {since} are no longer kept (the log starts at {oldest}); list the objects again, then watch from the latest change"
+    )]
+    ChangesExpired {
+        /// The sequence the watch asked to resume after.
+        since: i64,
+        /// The oldest change the log still holds.
+        oldest: i64,
+    },
+    /// A watch asked to resume after a change that has not happened
+    /// (a sequence from another database, say).
+    #[error("no change {since} yet: the latest is {latest}")]
+    ChangeAhead {
+        /// The sequence the watch asked to resume after.
+        since: i64,
+        /// The latest change in the log.
+        latest: i64,
+    },
     /// Models that do not fit with the installed ones.
     #[error(transparent)]
     Xproto(#[from] syncplane_xproto::Error),

@@ -27,6 +27,9 @@
 //! - [`modeldefs`] describes every model and field as XOS's GUI reads them.
 //! - The change feed ([`Core::subscribe`]) tells listeners, after commit,
 //!   what changed ([`Change`]); the engine wakes on it instead of polling.
+//! - The change log ([`Core::watch`], [`ChangeWatch`]) keeps users'
+//!   creates, updates and deletes durably, numbered in commit order, so a
+//!   watcher resumes after a disconnect with no gaps and no duplicates.
 //! - The synchronizer's side ([`Core::pending`], [`Core::record_sync`],
 //!   [`Core::set_feedback`], [`Core::purge`]) writes bookkeeping that never
 //!   makes an object pending again.
@@ -63,6 +66,7 @@ mod sync;
 mod time;
 mod tokens;
 mod users;
+mod watch;
 
 pub use crate::audit::{AuditEntry, AuditQuery, MAX_ENTRIES as MAX_AUDIT_ENTRIES};
 pub use crate::auth::AuthOptions;
@@ -90,3 +94,4 @@ pub use sync::{ModelSyncCounts, SyncBatch, SyncRecord, Work};
 pub use time::{now_ms, now_secs};
 pub use tokens::{IssuedToken, TOKENS_NAMESPACE, TokenInfo, TokenKind};
 pub use users::ADMIN_EMAIL;
+pub use watch::{CHANGE_LOG_RETENTION, ChangeWatch, LoggedChange};

@@ -7,6 +7,9 @@
 //! - [`StoreTx`] is the only way to read or write: rows of model tables
 //!   described by a [`TableSpec`], global object ids, the change sequence,
 //!   and a small key/value area for host records.
+//! - The change log (`sp_changes`, [`StoreTx::append_changes`],
+//!   [`Store::changes_after`]): rows numbered in commit order, kept for a
+//!   bounded number of changes, for watchers that resume where they left.
 //! - [`SqlValue`] and [`Row`] carry values; [`Condition`] selects rows.
 //! - [`PageQuery`] reads rows a page at a time in an [`OrderKey`] order,
 //!   after the last row of the previous page (a keyset, not an offset).
@@ -15,12 +18,14 @@
 //! model IR onto [`TableSpec`]s and gives the columns their meaning.
 #![deny(missing_docs)]
 
+mod changes;
 mod error;
 mod page;
 mod schema;
 mod store;
 mod value;
 
+pub use changes::LoggedRow;
 pub use error::{Error, Result};
 pub use page::{OrderKey, PageQuery};
 pub use schema::{Column, ColumnType, PartialIndex, TableSpec};

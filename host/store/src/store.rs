@@ -20,6 +20,7 @@ const INTERNAL_SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS sp_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO sp_meta (key, value) VALUES ('change_seq', 0)",
     "CREATE TABLE IF NOT EXISTS sp_kv (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key))",
+    crate::changes::CHANGES_TABLE,
 ];
 
 /// How long a statement waits for a lock another connection holds (another
@@ -58,7 +59,7 @@ const INSERT_CHUNK: usize = 500;
 ///   deletions and restarts ([`StoreTx::allocate_id`]).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl Store {
@@ -203,7 +204,7 @@ impl Store {
 /// Dropping it without [`StoreTx::commit`] rolls back (the rollback runs
 /// on the connection before its next statement).
 pub struct StoreTx {
-    conn: PoolConnection<Sqlite>,
+    pub(crate) conn: PoolConnection<Sqlite>,
     /// Whether the transaction still needs a COMMIT or a ROLLBACK.
     open: bool,
 }

@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(tags["type"], "array", "{tags}");
         assert_eq!(tags["items"]["type"], "string", "{tags}");
         let rust = generate(Target::Rust, &schema, &files).expect("rust");
-        assert!(!rust.contains("pub tags"), "{rust}");
+        assert!(rust.contains("pub tags: Vec<String>,"), "{rust}");
         assert!(rust.contains("pub kind: Option<i64>,"), "{rust}");
     }
 

@@ -1,7 +1,7 @@
 //! Protobuf for the gRPC API, as the original `protoapi` target lays it out.
 
 use serde::Serialize;
-use syncplane_xproto::{FieldType, ResolvedField, ResolvedSchema, ScalarType};
+use syncplane_xproto::{FieldType, ProtoScalar, ResolvedField, ResolvedSchema, ScalarType};
 
 use crate::error::Result;
 use crate::render::{quoted, render};
@@ -31,17 +31,16 @@ struct ProtoReverse {
     peer: String,
 }
 
-/// The original's `xproto_api_type`: dates are doubles (seconds).
+/// The original's `xproto_api_type`: dates are doubles (seconds), links
+/// `int32` ids, other scalars the exact type declared.
 fn api_type(field: &ResolvedField) -> &'static str {
     match &field.ty {
         FieldType::Link { .. } => "int32",
         FieldType::Scalar { .. } if field.option_str("content_type") == Some("date") => "double",
-        FieldType::Scalar { scalar } => match scalar {
-            ScalarType::String => "string",
-            ScalarType::Bool => "bool",
-            ScalarType::Int => "int32",
-            ScalarType::Float => "float",
-        },
+        FieldType::Scalar { scalar } => field
+            .proto_type
+            .unwrap_or(ProtoScalar::of_class(*scalar))
+            .name(),
     }
 }
 
@@ -202,5 +201,42 @@ mod tests {
             proto.contains("get: \"/xosapi/v1/hello-world/helloworldserviceinstances\""),
             "{proto}"
         );
+        // XOS's numbers for the class and content type of every object.
+        assert!(proto.contains("string class_names = 2046;"), "{proto}");
+        assert!(
+            proto.contains("string self_content_type_id = 2047;"),
+            "{proto}"
+        );
+    }
+
+    // See: issue 16, §4 (`uint32` came out as `int32`).
+    #[test]
+    fn scalars_keep_their_exact_protobuf_type() {
+        let file = syncplane_xproto::parse(
+            "t.xproto",
+            "option app_label = \"t\";\n\
+             message T (XOSBase) {\n\
+               optional uint32 vlan = 1;\n\
+               optional int64 big = 2;\n\
+               optional double ratio = 3;\n\
+               optional bytes blob = 4;\n\
+               optional int32 plain = 5;\n\
+               repeated string tags = 6;\n\
+             }",
+        )
+        .expect("parses");
+        let files = [file];
+        let schema = syncplane_xproto::Schema::resolve(&files).expect("valid");
+        let proto = generate(Target::Proto, &schema, &files).expect("proto");
+        for line in [
+            "uint32 vlan = 101;",
+            "int64 big = 102;",
+            "double ratio = 103;",
+            "bytes blob = 104;",
+            "int32 plain = 105;",
+            "repeated string tags = 106;",
+        ] {
+            assert!(proto.contains(line), "{line} missing in\n{proto}");
+        }
     }
 }

@@ -7,8 +7,8 @@
 //! `String`, booleans `bool`, integers and link ids `i64`, floats and dates
 //! `f64`. A field is `Option<_>` unless it is `required` and users write it
 //! (the core checks those on create); bookkeeping the host may leave unset
-//! is optional. `manytomany` links have no value in the object and are left
-//! out, as are `repeated` fields (read them from `Object::fields`).
+//! is optional. `repeated` fields are `Vec<_>` (empty when unset).
+//! `manytomany` links have no value in the object and are left out.
 
 use serde::Serialize;
 use syncplane_xproto::{FieldType, Modifier, ResolvedField, ResolvedSchema, ScalarType};
@@ -72,7 +72,9 @@ fn rust_type(field: &ResolvedField) -> String {
             ScalarType::Float => "f64",
         },
     };
-    if field.modifier == Modifier::Required && field.writable {
+    if field.repeated {
+        format!("Vec<{base}>")
+    } else if field.modifier == Modifier::Required && field.writable {
         base.to_owned()
     } else {
         format!("Option<{base}>")
@@ -97,9 +99,6 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
             let fields: Vec<RustField> = m
                 .fields
                 .iter()
-                // The SDK has no list values yet, so `repeated` fields
-                // (which no corpus model uses) are left to `o.fields`.
-                .filter(|f| !f.repeated)
                 .filter_map(|f| {
                     let key = f.column.clone()?;
                     let ident = ident(&key)?;
@@ -172,5 +171,21 @@ mod tests {
         syn::parse_file(&code).unwrap_or_else(|e| panic!("{e}\n{code}"));
         assert!(code.contains("pub r#type: String,"), "{code}");
         assert!(!code.contains("pub self"), "{code}");
+    }
+
+    #[test]
+    fn repeated_fields_become_vectors() {
+        let file = syncplane_xproto::parse(
+            "r.xproto",
+            "message R (XOSBase) { repeated string tags = 1; repeated uint32 ports = 2; }",
+        )
+        .expect("parses");
+        let files = [file];
+        let schema = syncplane_xproto::Schema::resolve(&files).expect("valid");
+        let code = generate(Target::Rust, &schema, &files).expect("rust");
+        syn::parse_file(&code).unwrap_or_else(|e| panic!("{e}\n{code}"));
+        assert!(code.contains("    pub tags: Vec<String>,"), "{code}");
+        assert!(code.contains("    pub ports: Vec<i64>,"), "{code}");
+        assert!(code.contains("tags: fields.get(\"tags\")?,"), "{code}");
     }
 }

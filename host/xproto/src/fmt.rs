@@ -22,6 +22,7 @@
 use std::fmt::Write as _;
 
 use crate::error::ParseError;
+use crate::ir::ProtoScalar;
 use crate::ir::{
     Enum, Field, FieldType, File, LinkKind, Modifier, OptionValue, Options, ScalarType,
 };
@@ -288,7 +289,10 @@ impl<'a> Printer<'a> {
                     (None, Some(written)) if ScalarType::from_name(written) == Some(*scalar) => {
                         written.clone()
                     }
-                    (None, _) => scalar_name(*scalar).to_owned(),
+                    (None, _) => field
+                        .proto_type
+                        .map_or(scalar_name(*scalar), ProtoScalar::name)
+                        .to_owned(),
                 };
                 let _ = write!(text, "{name} {}", field.name);
             }
@@ -460,7 +464,7 @@ message A::p (Service, Mixin) {
         .expect("parses");
         assert_eq!(
             format_file(&file),
-            "option name = \"n\";\n\nmessage A {\n    optional int32 b = 1 [blank = True, null = True];\n}\n"
+            "option name = \"n\";\n\nmessage A {\n    optional uint64 b = 1 [blank = True, null = True];\n}\n"
         );
     }
 

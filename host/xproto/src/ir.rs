@@ -181,6 +181,93 @@ impl ScalarType {
     }
 }
 
+/// The exact protobuf scalar type a field was declared with. The
+/// [`ScalarType`] class says how a value is stored and checked; this says
+/// how it goes on the wire (`uint32` is not `int32` to a gRPC client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtoScalar {
+    /// `string`.
+    String,
+    /// `bytes`.
+    Bytes,
+    /// `bool`.
+    Bool,
+    /// `int32`.
+    Int32,
+    /// `uint32`.
+    Uint32,
+    /// `int64`.
+    Int64,
+    /// `uint64`.
+    Uint64,
+    /// `sint32`.
+    Sint32,
+    /// `sint64`.
+    Sint64,
+    /// `fixed32`.
+    Fixed32,
+    /// `fixed64`.
+    Fixed64,
+    /// `float`.
+    Float,
+    /// `double`.
+    Double,
+}
+
+impl ProtoScalar {
+    /// Maps an xproto type name to its protobuf scalar type.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" => ProtoScalar::String,
+            "bytes" => ProtoScalar::Bytes,
+            "bool" => ProtoScalar::Bool,
+            "int32" => ProtoScalar::Int32,
+            "uint32" => ProtoScalar::Uint32,
+            "int64" => ProtoScalar::Int64,
+            "uint64" => ProtoScalar::Uint64,
+            "sint32" => ProtoScalar::Sint32,
+            "sint64" => ProtoScalar::Sint64,
+            "fixed32" => ProtoScalar::Fixed32,
+            "fixed64" => ProtoScalar::Fixed64,
+            "float" => ProtoScalar::Float,
+            "double" => ProtoScalar::Double,
+            _ => return None,
+        })
+    }
+
+    /// The type's name in protobuf.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtoScalar::String => "string",
+            ProtoScalar::Bytes => "bytes",
+            ProtoScalar::Bool => "bool",
+            ProtoScalar::Int32 => "int32",
+            ProtoScalar::Uint32 => "uint32",
+            ProtoScalar::Int64 => "int64",
+            ProtoScalar::Uint64 => "uint64",
+            ProtoScalar::Sint32 => "sint32",
+            ProtoScalar::Sint64 => "sint64",
+            ProtoScalar::Fixed32 => "fixed32",
+            ProtoScalar::Fixed64 => "fixed64",
+            ProtoScalar::Float => "float",
+            ProtoScalar::Double => "double",
+        }
+    }
+
+    /// The type a field of class `scalar` has when nothing more precise is
+    /// known (IR written before [`Field::proto_type`] existed, fields built
+    /// in code): `string`, `bool`, `int32`, `float`.
+    pub fn of_class(scalar: ScalarType) -> Self {
+        match scalar {
+            ScalarType::String => ProtoScalar::String,
+            ScalarType::Bool => ProtoScalar::Bool,
+            ScalarType::Int => ProtoScalar::Int32,
+            ScalarType::Float => ProtoScalar::Float,
+        }
+    }
+}
+
 /// The kind of a link field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -242,6 +329,11 @@ pub struct Field {
     /// (`ty` is an integer scalar).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enum_type: Option<String>,
+    /// The exact protobuf type of a scalar field, as written (`uint32`);
+    /// `None` for links, enum-typed fields and IR that predates it. Read it
+    /// through [`Field::proto_scalar`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto_type: Option<ProtoScalar>,
     /// Where the field starts.
     pub location: Location,
 }
@@ -271,6 +363,17 @@ impl Field {
         match &self.ty {
             FieldType::Link { target, .. } => Some(target),
             FieldType::Scalar { .. } => None,
+        }
+    }
+
+    /// The protobuf type of a scalar field: as written, else its class's
+    /// ([`ProtoScalar::of_class`]); `None` for links.
+    pub fn proto_scalar(&self) -> Option<ProtoScalar> {
+        match self.ty {
+            FieldType::Scalar { scalar } => {
+                Some(self.proto_type.unwrap_or(ProtoScalar::of_class(scalar)))
+            }
+            FieldType::Link { .. } => None,
         }
     }
 

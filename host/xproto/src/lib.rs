@@ -55,7 +55,7 @@ pub use error::{Error, ParseError, Result, ValidationErrors};
 pub use fmt::{format, format_file, format_source};
 pub use ir::{
     Enum, EnumValue, Field, FieldType, File, LinkKind, Location, Model, Modifier, OptionValue,
-    Options, Policy, ScalarType,
+    Options, Policy, ProtoScalar, ScalarType,
 };
 pub use parser::{Parsed, parse, parse_full};
 pub use policy::{

@@ -4,7 +4,7 @@ use crate::diagnostic::Warning;
 use crate::error::ParseError;
 use crate::ir::{
     Enum, EnumValue, Field, FieldType, File, LinkKind, Location, Model, Modifier, OptionValue,
-    Options, Policy, ScalarType,
+    Options, Policy, ProtoScalar, ScalarType,
 };
 use crate::layout::{Anchor, Layout, Trivia};
 use crate::lexer::{Comment, Token};
@@ -653,6 +653,7 @@ impl<'s> Parser<'s> {
                 (self.ident("a field name")?, FieldType::Scalar { scalar })
             }
         };
+        let proto_type = ProtoScalar::from_name(&type_name);
         self.expect(Token::Eq, "`=` and the field number")?;
         let number = self.int("the field number")?;
         let reverse_number = if self.peek() == Some(&Token::Colon) {
@@ -693,6 +694,7 @@ impl<'s> Parser<'s> {
             options,
             repeated,
             enum_type: None,
+            proto_type,
             location,
         })
     }

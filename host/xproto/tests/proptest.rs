@@ -11,7 +11,8 @@ use common::without_locations;
 use proptest::prelude::*;
 use syncplane_xproto::{
     Diagnostic, Enum, EnumValue, Field, FieldType, File, LinkKind, Location, Model, Modifier,
-    OptionValue, Options, ScalarType, format_file, format_source, parse, parse_full, render,
+    OptionValue, Options, ProtoScalar, ScalarType, format_file, format_source, parse, parse_full,
+    render,
 };
 
 /// When `src` parses, its formatted text parses to the same IR and
@@ -221,6 +222,12 @@ fn field() -> impl Strategy<Value = Field> {
                 },
                 repeated,
                 reverse_number: reverse_number.filter(|_| matches!(ty, FieldType::Link { .. })),
+                // The parser keeps the type as written; `fmt` writes a
+                // class's default name.
+                proto_type: match ty {
+                    FieldType::Scalar { scalar } => Some(ProtoScalar::of_class(scalar)),
+                    FieldType::Link { .. } => None,
+                },
                 ty,
                 number,
                 options,
@@ -252,6 +259,7 @@ fn model() -> impl Strategy<Value = Model> {
                     };
                     f.reverse_number = None;
                     f.enum_type = Some(e.name.clone());
+                    f.proto_type = None;
                 }
                 Model {
                     name,

@@ -95,6 +95,17 @@ impl FromValue for f64 {
     }
 }
 
+/// A `repeated` field. The host keeps at most one value per field today,
+/// so an unset field is an empty list and a set one a list of that value.
+impl<T: FromValue> FromValue for Vec<T> {
+    fn from_value(value: Option<&Value>) -> Result<Self, String> {
+        match value {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            some => T::from_value(some).map(|v| vec![v]),
+        }
+    }
+}
+
 impl<T: FromValue> FromValue for Option<T> {
     fn from_value(value: Option<&Value>) -> Result<Self, String> {
         match value {

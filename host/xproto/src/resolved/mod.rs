@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ir::ProtoScalar;
 use crate::ir::{Field, FieldType, File, LinkKind, Modifier, OptionValue, Options, Policy};
 use crate::schema::Schema;
 
@@ -121,6 +122,10 @@ pub struct ResolvedField {
     /// The `enum` a field is typed with (it then holds the value's number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enum_type: Option<String>,
+    /// The exact protobuf type of a scalar field ([`Field::proto_scalar`]);
+    /// `None` for links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto_type: Option<ProtoScalar>,
     /// The field's options as written.
     pub options: Options,
 }
@@ -307,6 +312,7 @@ fn resolve_model(
             writable: f.is_user_writable(),
             repeated: f.repeated,
             enum_type: f.enum_type.clone(),
+            proto_type: f.proto_scalar(),
             options: f.options.clone(),
         })
         .collect();

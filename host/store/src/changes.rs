@@ -1,0 +1,193 @@
+//! The change log: one row per committed change, numbered in commit order.
+//!
+//! Rows are appended inside the writing transaction, so a change is in the
+//! log exactly when it is committed. The store has one writer at a time
+//! (one connection, and SQLite's write lock), so sequence numbers are
+//! assigned in commit order, and `AUTOINCREMENT` never reuses one, even
+//! after trimming: a reader that has seen everything up to `n` finds every
+//! later change above `n`, with no gaps and nothing twice.
+
+use sqlx::Row as _;
+
+use crate::error::{Result, query_error};
+use crate::store::{Store, StoreTx};
+
+/// The log's table. `seq` is the change's position in commit order.
+pub(crate) const CHANGES_TABLE: &str = "CREATE TABLE IF NOT EXISTS sp_changes \
+     (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL)";
+
+/// Rows per `INSERT` statement (three values each).
+const APPEND_CHUNK: usize = 500;
+
+/// A row of the change log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRow {
+    /// The change's position in commit order, from 1.
+    pub seq: i64,
+    /// The object's id.
+    pub id: i64,
+    /// The object's model.
+    pub model: String,
+    /// What happened, as the caller wrote it.
+    pub kind: String,
+}
+
+impl StoreTx {
+    /// Appends `(id, model, kind)` rows to the change log, numbered after
+    /// every row committed before, and keeps only the latest `retain` rows:
+    /// older rows are deleted each time the sequence crosses a multiple of
+    /// `retain / 100` (so the log holds between `retain` and `1.01 ×
+    /// retain` rows, and trimming costs one statement per hundredth).
+    /// Returns the last sequence number written, `None` for no rows.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Query`] when a statement fails.
+    pub async fn append_changes(
+        &mut self,
+        rows: &[(i64, &str, &str)],
+        retain: u64,
+    ) -> Result<Option<i64>> {
+        let mut last = None;
+        for chunk in rows.chunks(APPEND_CHUNK) {
+            let mut sql = String::from("INSERT INTO sp_changes (id, model, kind) VALUES ");
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+            }
+            sql.push_str(" RETURNING seq");
+            let mut query = sqlx::query(&sql);
+            for (id, model, kind) in chunk {
+                query = query.bind(*id).bind(*model).bind(*kind);
+            }
+            let written = query
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(query_error("INSERT INTO sp_changes"))?;
+            let chunk_last = written.iter().map(|r| r.get::<i64, _>(0)).max();
+            last = last.max(chunk_last);
+        }
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let retain = i64::try_from(retain).unwrap_or(i64::MAX);
+        let every = (retain / 100).max(1);
+        let first = last - i64::try_from(rows.len()).unwrap_or(i64::MAX) + 1;
+        if (first - 1) / every != last / every && last > retain {
+            let sql = "DELETE FROM sp_changes WHERE seq <= ?";
+            sqlx::query(sql)
+                .bind(last - retain)
+                .execute(&mut *self.conn)
+                .await
+                .map_err(query_error(sql))?;
+        }
+        Ok(Some(last))
+    }
+}
+
+impl Store {
+    /// The logged changes after `seq`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Query`] when the statement fails, [`crate::Error::Busy`]
+    /// when the connection stays taken.
+    pub async fn changes_after(&self, seq: i64, limit: u32) -> Result<Vec<LoggedRow>> {
+        let sql = "SELECT seq, id, model, kind FROM sp_changes WHERE seq > ? ORDER BY seq LIMIT ?";
+        let rows = sqlx::query(sql)
+            .bind(seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(rows
+            .iter()
+            .map(|r| LoggedRow {
+                seq: r.get(0),
+                id: r.get(1),
+                model: r.get(2),
+                kind: r.get(3),
+            })
+            .collect())
+    }
+
+    /// The oldest sequence number still in the log (`None` while it is
+    /// empty) and the latest ever written (0 before the first).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::changes_after`].
+    pub async fn change_log_bounds(&self) -> Result<(Option<i64>, i64)> {
+        let sql = "SELECT (SELECT MIN(seq) FROM sp_changes), \
+                   COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'sp_changes'), 0)";
+        let row = sqlx::query(sql)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_error(sql))?;
+        Ok((row.get(0), row.get(1)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn changes_are_numbered_in_commit_order_and_a_rollback_leaves_no_gap() {
+        let (_dir, store) = store().await;
+        let mut tx = store.begin().await.expect("begin");
+        let last = tx
+            .append_changes(&[(1, "Site", "created"), (2, "Site", "created")], 100)
+            .await
+            .expect("append");
+        assert_eq!(last, Some(2));
+        tx.commit().await.expect("commit");
+        let mut dropped = store.begin().await.expect("begin");
+        dropped
+            .append_changes(&[(3, "Site", "created")], 100)
+            .await
+            .expect("append");
+        drop(dropped);
+        let mut tx = store.begin().await.expect("begin");
+        tx.append_changes(&[(1, "Site", "updated")], 100)
+            .await
+            .expect("append");
+        tx.commit().await.expect("commit");
+        let rows = store.changes_after(0, 10).await.expect("read");
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(rows[2].kind, "updated");
+        assert_eq!(store.changes_after(2, 10).await.expect("read").len(), 1);
+        assert_eq!(
+            store.change_log_bounds().await.expect("bounds"),
+            (Some(1), 3)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_log_keeps_the_latest_rows_and_never_reuses_a_number() {
+        let (_dir, store) = store().await;
+        for i in 0..25 {
+            let mut tx = store.begin().await.expect("begin");
+            tx.append_changes(&[(i, "Site", "created")], 10)
+                .await
+                .expect("append");
+            tx.commit().await.expect("commit");
+        }
+        let (oldest, latest) = store.change_log_bounds().await.expect("bounds");
+        assert_eq!(latest, 25);
+        let oldest = oldest.expect("rows left");
+        assert!((11..=16).contains(&oldest), "oldest {oldest}");
+        assert_eq!(
+            store.changes_after(0, 100).await.expect("read").len() as i64,
+            latest - oldest + 1
+        );
+    }
+}
