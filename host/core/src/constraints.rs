@@ -312,10 +312,25 @@ mod write_tests {
                 json!({"name": "n", "no_sync": true}),
                 "Site.no_sync: is maintained by syncplane and cannot be written (got true)",
             ),
+            (
+                "Privilege",
+                json!({"accessor_id": 1_i64 << 40, "object_id": 1, "object_type": "Site"}),
+                "Privilege.accessor_id: 1099511627776 is outside the range of int32 (-2147483648 to 2147483647)",
+            ),
         ] {
             let error = core.create(model, map(input)).await.expect_err(message);
             assert_eq!(error.to_string(), message);
         }
+        let service = core
+            .create("Service", map(json!({"name": "svc"})))
+            .await
+            .expect("service");
+        let tag = json!({"service_id": service.id, "name": "t", "value": "v", "content_type": "c", "object_id": -1});
+        let error = core.create("Tag", map(tag)).await.expect_err("negative");
+        assert_eq!(
+            error.to_string(),
+            "Tag.object_id: -1 is outside the range of uint32 (0 to 4294967295)"
+        );
         let error = core
             .update(template.id, map(json!({"visibility": "secret"})))
             .await

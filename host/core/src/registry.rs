@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 use syncplane_store::{Column, ColumnType, PartialIndex, SqlValue, TableSpec};
-use syncplane_xproto::{Field, FieldType, Model, OptionValue, ScalarType, Schema};
+use syncplane_xproto::{Field, FieldType, Model, OptionValue, ProtoScalar, ScalarType, Schema};
 
 use crate::error::{Error, Result};
 use crate::many::{Join, joins_of};
@@ -315,11 +315,35 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
                 value.as_bool().ok_or_else(|| wrong("true or false"))?,
             )),
             ScalarType::Int => {
-                SqlValue::Integer(value.as_i64().ok_or_else(|| wrong("an integer"))?)
+                let n = value.as_i64().ok_or_else(|| wrong("an integer"))?;
+                if let Some((low, high)) = field.proto_scalar().and_then(int_range)
+                    && !(low..=high).contains(&n)
+                {
+                    return Err(Error::invalid(
+                        model,
+                        &field.name,
+                        format!(
+                            "{n} is outside the range of {} ({low} to {high})",
+                            field.proto_scalar().map_or("an integer", |p| p.name())
+                        ),
+                    ));
+                }
+                SqlValue::Integer(n)
             }
             ScalarType::Float => SqlValue::Real(value.as_f64().ok_or_else(|| wrong("a number"))?),
         },
     })
+}
+
+/// The values a protobuf integer type holds, where narrower than the
+/// store's 64 bits (`uint64` beyond `i64::MAX` cannot be stored at all).
+fn int_range(scalar: ProtoScalar) -> Option<(i64, i64)> {
+    match scalar {
+        ProtoScalar::Int32 | ProtoScalar::Sint32 => Some((i32::MIN.into(), i32::MAX.into())),
+        ProtoScalar::Uint32 | ProtoScalar::Fixed32 => Some((0, u32::MAX.into())),
+        ProtoScalar::Uint64 | ProtoScalar::Fixed64 => Some((0, i64::MAX)),
+        _ => None,
+    }
 }
 
 /// Converts a stored value of `field` to its API form.
