@@ -47,7 +47,8 @@ impl CoreTx {
     /// Creates an object of the concrete model `model` from API field values.
     ///
     /// Fields not given take their xproto default; bookkeeping is set by the
-    /// core. A `ServiceInstance`-like model with an `owner_class_name` option
+    /// core. A `creator` link to a User not given is the acting user, as
+    /// XOS's `Slice` did. A `ServiceInstance`-like model with an `owner_class_name` option
     /// and no owner gets the single existing object of that class as owner,
     /// as XOS does.
     ///
@@ -102,6 +103,14 @@ impl CoreTx {
             .option_str("owner_class_name")
             .filter(|_| registry.schema().field(model, "owner").is_some());
         let now = now_secs();
+        // XOS's `Slice.save()`: an object with a `creator` link to a User,
+        // created by a user without naming one, is that user's.
+        let creator = registry
+            .schema()
+            .field(model, "creator")
+            .and_then(|f| f.link_target())
+            .filter(|target| registry.schema().is_a("User", target))
+            .and(self.actor().user().map(|user| user.id));
         let fields = crate::input::create_fields(&registry, model)?;
         // Every row has the same columns: the stored fields, then the
         // bookkeeping set here (which may be stored fields too: the value
@@ -130,6 +139,15 @@ impl CoreTx {
         let mut many_sets = Vec::new();
         for (index, mut input) in inputs.into_iter().enumerate() {
             input.remove("id");
+            if let Some(user) = creator
+                && input
+                    .get("creator_id")
+                    .or_else(|| input.get("creator"))
+                    .is_none_or(Value::is_null)
+            {
+                input.remove("creator");
+                input.insert("creator_id".into(), Value::from(user));
+            }
             let many = crate::many::take_many(&registry, model, &mut input).at(index)?;
             if !many.is_empty() {
                 many_sets.push((index, many));
