@@ -181,6 +181,39 @@ async fn corpus_services_for_the_current_core_install_together_and_historical_on
         current.len()
     );
 
+    // Every concrete core model is served, with its TOSCA type.
+    let core =
+        syncplane_xproto::parse("core.xproto", syncplane_xproto::CORE_XPROTO).expect("core parses");
+    let concrete: Vec<&syncplane_xproto::Model> =
+        core.models.iter().filter(|m| !m.is_abstract()).collect();
+    assert_eq!(
+        concrete.len(),
+        34,
+        "XOS's core: 35 models, XOSBase abstract"
+    );
+    for model in concrete {
+        let lower = model.name.to_ascii_lowercase();
+        let (status, body) = server
+            .request(reqwest::Method::GET, &format!("/custom_type/{lower}"), None)
+            .await;
+        let text = body.as_str().unwrap_or_default();
+        assert!(
+            status == 200 && text.contains(&format!("tosca.nodes.{}:", model.name)),
+            "/custom_type/{lower}: {status} {body}"
+        );
+        let plural = model
+            .option_str("plural")
+            .map_or_else(|| format!("{lower}s"), str::to_ascii_lowercase);
+        let (status, body) = server
+            .request(
+                reqwest::Method::GET,
+                &format!("/xosapi/v1/core/{plural}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "/xosapi/v1/core/{plural}: {body}");
+    }
+
     // Each installs with what it depends on (the corpus services depend on
     // the core alone), then leaves, so the next one's names cannot clash
     // with it: some corpus services could never share one XOS either
