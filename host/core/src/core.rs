@@ -544,6 +544,7 @@ impl CoreTx {
         after: &Object,
     ) -> Result<()> {
         self.validate(after).await?;
+        self.check_unique_across(before, after).await?;
         if self.registry.schema().is_a(&after.model, "User") {
             self.check_user_rules(before, Some(after)).await?;
         }

@@ -65,6 +65,7 @@ mod registry;
 mod sync;
 mod time;
 mod tokens;
+mod unique;
 mod users;
 mod watch;
 
