@@ -100,9 +100,9 @@ fn other_tables(schema: &Schema, model: &str, field: &str) -> Vec<String> {
     let top = schema
         .ancestors(model)
         .into_iter()
+        .rev()
         .filter(|a| schema.model(a).is_some_and(|m| !m.is_abstract()))
-        .filter(|a| schema.field(a, field).is_some())
-        .last()
+        .find(|a| schema.field(a, field).is_some())
         .unwrap_or(model);
     schema
         .concrete_descendants(top)
