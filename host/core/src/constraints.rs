@@ -253,6 +253,21 @@ mod write_tests {
             .await
             .expect_err("taken");
         assert_eq!(error.to_string(), "Site.name: must be unique");
+        // A batch names the item that clashes, within the batch or with
+        // what exists.
+        let batch = |names: &[&str]| names.iter().map(|n| map(json!({"name": n}))).collect();
+        let mut tx = core.begin().await.expect("begin");
+        let error = tx
+            .create_many("Site", batch(&["c", "d", "c"]))
+            .await
+            .expect_err("dup");
+        assert_eq!(error.to_string(), "[2].name: must be unique");
+        let error = tx
+            .create_many("Site", batch(&["e", "a"]))
+            .await
+            .expect_err("taken");
+        assert_eq!(error.to_string(), "[1].name: must be unique");
+        drop(tx);
         // A deleted object waiting for its purge does not hold its name.
         core.delete(first.id).await.expect("delete");
         core.create("Site", map(json!({"name": "a"})))

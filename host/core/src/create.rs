@@ -18,7 +18,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use syncplane_store::{Condition, SqlValue};
+use syncplane_store::{Condition, SqlValue, TableSpec};
 
 use crate::core::{CoreTx, LinkTargets, ValueColumns};
 use crate::error::{Error, Result};
@@ -197,6 +197,13 @@ impl CoreTx {
             row[id_at] = SqlValue::Integer(*id);
             row[seq_at] = SqlValue::Integer(seq);
         }
+        if rows.len() > 1 {
+            // The store's unique indexes refuse a clash without saying which
+            // item made it: find it first, so the error names the item.
+            if let Some((index, error)) = self.unique_clash(model, &table, &columns, &rows).await? {
+                return Err(error.at(index));
+            }
+        }
         self.store_tx()
             .insert_values(&table, &columns, rows)
             .await
@@ -233,6 +240,85 @@ impl CoreTx {
         });
         self.audit_many("create", model, entries).await?;
         Ok(created)
+    }
+
+    /// The first of `rows` (values in the order of `columns`) whose values
+    /// of a unique index of `table` another row of the batch, or a live
+    /// object, already has; with the error naming its field.
+    async fn unique_clash(
+        &mut self,
+        model: &str,
+        table: &TableSpec,
+        columns: &[String],
+        rows: &[Vec<SqlValue>],
+    ) -> Result<Option<(usize, Error)>> {
+        let registry = Arc::clone(self.registry_arc());
+        for index in table.partial_indexes.iter().filter(|i| i.unique) {
+            let Some(at): Option<Vec<usize>> = index
+                .columns
+                .iter()
+                .map(|c| columns.iter().position(|k| k == c))
+                .collect()
+            else {
+                continue;
+            };
+            let key = |row: &[SqlValue]| -> Option<String> {
+                let parts: Vec<&SqlValue> = at.iter().map(|&i| &row[i]).collect();
+                (!parts.iter().any(|v| **v == SqlValue::Null)).then(|| format!("{parts:?}"))
+            };
+            let clash = |item: usize| {
+                let error = registry.write_error(
+                    model,
+                    syncplane_store::Error::Unique {
+                        table: table.name.clone(),
+                        columns: index.columns.clone(),
+                    },
+                );
+                Some((item, error))
+            };
+            let mut seen = HashSet::new();
+            for (item, row) in rows.iter().enumerate() {
+                if let Some(k) = key(row)
+                    && !seen.insert(k)
+                {
+                    return Ok(clash(item));
+                }
+            }
+            // Live objects with one of the batch's first-column values,
+            // compared on the whole key.
+            let first: Vec<SqlValue> = rows
+                .iter()
+                .map(|r| r[at[0]].clone())
+                .filter(|v| *v != SqlValue::Null)
+                .collect();
+            let mut existing = HashSet::new();
+            for chunk in first.chunks(10_000) {
+                let conditions = [
+                    Condition::Sql(crate::registry::LIVE),
+                    Condition::In(index.columns[0].clone(), chunk.to_vec()),
+                ];
+                for (_, values) in self
+                    .store_tx()
+                    .select_values(table, &conditions, None)
+                    .await?
+                {
+                    let positions: Vec<usize> = index
+                        .columns
+                        .iter()
+                        .filter_map(|c| table.columns.iter().position(|k| &k.name == c))
+                        .collect();
+                    let parts: Vec<&SqlValue> = positions.iter().map(|&i| &values[i]).collect();
+                    existing.insert(format!("{parts:?}"));
+                }
+            }
+            if let Some(item) = rows
+                .iter()
+                .position(|row| key(row).is_some_and(|k| existing.contains(&k)))
+            {
+                return Ok(clash(item));
+            }
+        }
+        Ok(None)
     }
 
     /// The only live (not deleted) object of `model`, if there is exactly
