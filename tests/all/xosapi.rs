@@ -63,10 +63,7 @@ fn python() -> String {
 fn venv() -> PathBuf {
     let python = python();
     let version = run(
-        Command::new(&python).args([
-            "-c",
-            "import sys; print('%d.%d' % sys.version_info[:2])",
-        ]),
+        Command::new(&python).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]),
         "asking python3 for its version",
     );
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
@@ -106,7 +103,12 @@ fn venv() -> PathBuf {
     );
     run(
         Command::new(&pip)
-            .args(["install", "--quiet", "--disable-pip-version-check", "--no-deps"])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+            ])
             .args(XOS_PACKAGES),
         "installing xosapi 4.0.4 from PyPI",
     );
@@ -205,7 +207,8 @@ async fn xosapi_orm_works_unmodified_over_tls() {
     std::fs::create_dir_all(&work).expect("work dir");
 
     let main = {
-        let (venv, cert, work, endpoint) = (venv.clone(), cert.clone(), work.clone(), endpoint.clone());
+        let (venv, cert, work, endpoint) =
+            (venv.clone(), cert.clone(), work.clone(), endpoint.clone());
         tokio::task::spawn_blocking(move || orm_test(&venv, "main", &endpoint, &cert, &work))
             .await
             .expect("main phase")
@@ -221,9 +224,10 @@ async fn xosapi_orm_works_unmodified_over_tls() {
         )
         .await;
     assert_eq!(status, 200, "install shop: {answer}");
-    let again = tokio::task::spawn_blocking(move || orm_test(&venv, "reconnect", &endpoint, &cert, &work))
-        .await
-        .expect("reconnect phase");
+    let again =
+        tokio::task::spawn_blocking(move || orm_test(&venv, "reconnect", &endpoint, &cert, &work))
+            .await
+            .expect("reconnect phase");
     assert!(again.contains("all checks passed"), "{again}");
     eprintln!("xosapi test took {:?}", started.elapsed());
 }

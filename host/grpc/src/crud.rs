@@ -167,9 +167,17 @@ async fn messages(
     let links: Vec<_> = schema
         .reverse_links(model)
         .into_iter()
-        .filter(|r| descriptor.get_field_by_name(&format!("{}_ids", r.name)).is_some())
+        .filter(|r| {
+            descriptor
+                .get_field_by_name(&format!("{}_ids", r.name))
+                .is_some()
+        })
         // A `manytomany` link has no column to query; its reverse stays empty.
-        .filter(|r| schema.field(&r.peer, &r.field).is_some_and(|f| !f.is_many()))
+        .filter(|r| {
+            schema
+                .field(&r.peer, &r.field)
+                .is_some_and(|f| !f.is_many())
+        })
         .collect();
     for link in &links {
         let column = format!("{}_id", link.field);

@@ -547,4 +547,43 @@ mod tests {
                 .is_some_and(|m| m.is_server_streaming())
         );
     }
+
+    // See: issue 21 (what XOS's client downloads on connect).
+    #[test]
+    fn get_schema_lists_flat_files_that_import_only_each_other() {
+        use std::io::Read as _;
+        let descriptors = Descriptors::build(core_registry()).expect("compiles");
+        let names: Vec<&str> = descriptors
+            .schema
+            .iter()
+            .map(|f| f.file_name.as_str())
+            .collect();
+        assert_eq!(names, SCHEMA_FILES);
+        for file in &descriptors.schema {
+            for line in file.proto.lines().filter(|l| l.starts_with("import ")) {
+                let imported = line.trim_start_matches("import \"").trim_end_matches("\";");
+                assert!(
+                    imported.starts_with("google/protobuf/") || SCHEMA_FILES.contains(&imported),
+                    "{} imports {imported}",
+                    file.file_name
+                );
+            }
+            let mut bytes = Vec::new();
+            flate2::read::ZlibDecoder::new(file.descriptor.as_slice())
+                .read_to_end(&mut bytes)
+                .expect("zlib");
+            let set: prost_types::FileDescriptorSet =
+                prost::Message::decode(bytes.as_slice()).expect("a FileDescriptorSet");
+            assert_eq!(
+                set.file.last().and_then(|f| f.name.as_deref()),
+                Some(file.file_name.as_str()),
+                "the file comes last, after its imports"
+            );
+        }
+        let options = descriptors
+            .pool
+            .get_extension_by_name("xos.foreignKey")
+            .expect("xos.foreignKey");
+        assert_eq!(options.number(), 1002, "XOS 4.0.4's number");
+    }
 }

@@ -24,10 +24,7 @@ pub(crate) fn get_schema(call: &Call) -> Result<DynamicMessage, Status> {
             let mut proto = DynamicMessage::new(file.clone());
             proto.set_field_by_name("file_name", Value::String(served.file_name.clone()));
             proto.set_field_by_name("proto", Value::String(served.proto.clone()));
-            proto.set_field_by_name(
-                "descriptor",
-                Value::Bytes(served.descriptor.clone().into()),
-            );
+            proto.set_field_by_name("descriptor", Value::Bytes(served.descriptor.clone().into()));
             Value::Message(proto)
         })
         .collect();

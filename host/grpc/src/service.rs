@@ -174,14 +174,22 @@ impl GrpcService {
             UTILITY_SERVICE => {
                 let handler = tower::service_fn(move |request: Request<DynamicMessage>| {
                     let call = Arc::clone(&call);
-                    async move { utility::call(&call, request).await.map(tonic::Response::new) }
+                    async move {
+                        utility::call(&call, request)
+                            .await
+                            .map(tonic::Response::new)
+                    }
                 });
                 grpc.unary(handler, request).await
             }
             MODELDEFS_SERVICE => {
                 let handler = tower::service_fn(move |request: Request<DynamicMessage>| {
                     let call = Arc::clone(&call);
-                    async move { modeldefs::call(&call, request).await.map(tonic::Response::new) }
+                    async move {
+                        modeldefs::call(&call, request)
+                            .await
+                            .map(tonic::Response::new)
+                    }
                 });
                 grpc.unary(handler, request).await
             }

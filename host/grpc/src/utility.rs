@@ -59,7 +59,9 @@ pub(crate) async fn call(
                 .map_err(crate::error::core_status)?;
             Ok(DynamicMessage::new(output))
         }
-        other => Err(Status::unimplemented(format!("no method `utility/{other}`"))),
+        other => Err(Status::unimplemented(format!(
+            "no method `utility/{other}`"
+        ))),
     }
 }
 

@@ -78,7 +78,10 @@ fn api_options(field: &ResolvedField) -> String {
         // generator marks it `manyToManyForeignKey`, by which clients tell
         // a writable id list from a reverse one.
         if field.column.is_none() {
-            options.push(format!("(manyToManyForeignKey).modelName = {}", quoted(target)));
+            options.push(format!(
+                "(manyToManyForeignKey).modelName = {}",
+                quoted(target)
+            ));
             return format!(" [{}]", options.join(", "));
         }
         options.push(format!("(foreignKey).modelName = {}", quoted(target)));
@@ -206,7 +209,9 @@ mod tests {
             "{proto}"
         );
         assert!(
-            proto.contains("rpc GetHelloWorldServiceInstance(ID) returns (HelloWorldServiceInstance);"),
+            proto.contains(
+                "rpc GetHelloWorldServiceInstance(ID) returns (HelloWorldServiceInstance);"
+            ),
             "{proto}"
         );
         // Served files import only each other and well-known types.
