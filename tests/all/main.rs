@@ -24,4 +24,5 @@ mod quotas;
 mod rest_query;
 mod security;
 mod util;
+mod xosapi;
 mod xproto;

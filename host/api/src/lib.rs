@@ -49,7 +49,7 @@ use tower_http::trace::TraceLayer;
 pub use auth::{Credential, MISSING_CREDENTIALS, User, authenticate};
 pub use error::ApiError;
 pub use limit::{LoginLimits, Quota};
-pub use sessions::DEFAULT_API_TOKEN_TTL;
+pub use sessions::{DEFAULT_API_TOKEN_TTL, sign_in};
 pub use watch::{VisibleChange, kind_name, visible};
 
 /// How the API authenticates; `Default` gives the documented defaults.

@@ -46,14 +46,22 @@ fn issued(token: IssuedToken) -> Value {
     })
 }
 
-/// `POST /syncplane/v1/login`: `{"username", "password"}` answers a
-/// session token and when it expires (seconds since the epoch).
-pub async fn login(
-    State(state): State<AppState>,
-    ClientAddress(address): ClientAddress,
-    Json(body): Json<Login>,
-) -> Result<Json<Value>, ApiError> {
-    let user = check_password(&state, &body.username, &body.password, address).await?;
+/// Checks a password (rate-limited per user and per `address`, as every
+/// password check) and issues a session of the configured lifetime: what
+/// `POST /syncplane/v1/login` and gRPC's `utility.Login` both do.
+///
+/// # Errors
+///
+/// [`ApiError::Unauthorized`] for a wrong user or password,
+/// [`ApiError::TooManyRequests`] beyond the sign-in limits, or a store
+/// failure.
+pub async fn sign_in(
+    state: &AppState,
+    username: &str,
+    password: &str,
+    address: Option<std::net::IpAddr>,
+) -> Result<IssuedToken, ApiError> {
+    let user = check_password(state, username, password, address).await?;
     let token = state
         .host
         .core()
@@ -65,6 +73,17 @@ pub async fn login(
         )
         .await?;
     tracing::debug!(user.id = user.id, token.id = %token.info.id, "signed in");
+    Ok(token)
+}
+
+/// `POST /syncplane/v1/login`: `{"username", "password"}` answers a
+/// session token and when it expires (seconds since the epoch).
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    Json(body): Json<Login>,
+) -> Result<Json<Value>, ApiError> {
+    let token = sign_in(&state, &body.username, &body.password, address).await?;
     Ok(Json(issued(token)))
 }
 

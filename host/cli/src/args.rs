@@ -641,11 +641,19 @@ pub struct ServeArgs {
     /// Address to serve HTTP on; port 0 picks a free port.
     #[arg(long, env = "SYNCPLANE_HTTP", default_value = "127.0.0.1:9101")]
     pub http: SocketAddr,
-    /// Address to serve gRPC on (XOS's `xos.xos` service, watch and server
-    /// reflection; HTTP/2 without TLS); port 0 picks a free port. Off
-    /// unless given.
+    /// Address to serve gRPC on (XOS's `xos.xos` service and what XOS's
+    /// client calls, watch and server reflection; TLS with
+    /// `--grpc-tls-cert`/`--grpc-tls-key`, else HTTP/2 in plain text); port
+    /// 0 picks a free port. Off unless given.
     #[arg(long, env = "SYNCPLANE_GRPC")]
     pub grpc: Option<SocketAddr>,
+    /// Certificate chain (PEM) gRPC presents over TLS; XOS's client sends
+    /// credentials only over TLS. Needs `--grpc-tls-key`.
+    #[arg(long, env = "SYNCPLANE_GRPC_TLS_CERT", requires = "grpc_tls_key")]
+    pub grpc_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of `--grpc-tls-cert`.
+    #[arg(long, env = "SYNCPLANE_GRPC_TLS_KEY", requires = "grpc_tls_cert")]
+    pub grpc_tls_key: Option<PathBuf>,
     /// Password of admin@opencord.org on a new data directory; without it a
     /// random one is generated, printed once, and kept in DATA_DIR/admin-password.
     #[arg(long, env = "SYNCPLANE_ADMIN_PASSWORD", hide_env_values = true)]

@@ -62,13 +62,22 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Where gRPC listens, and the TLS identity it presents (plain text
+/// without).
+pub struct GrpcListener {
+    /// The bound socket.
+    pub listener: tokio::net::TcpListener,
+    /// The certificate and key; `None` serves plain text.
+    pub tls: Option<syncplane_grpc::TlsIdentity>,
+}
+
 /// Serves HTTP (and gRPC on `grpc`, when given) and runs the engine until
 /// `stop` completes. REST and gRPC share one API state: the same host, the
 /// same sign-in limits.
 pub async fn serve_host(
     host: Host,
     listener: tokio::net::TcpListener,
-    grpc: Option<tokio::net::TcpListener>,
+    grpc: Option<GrpcListener>,
     api: ApiConfig,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -78,11 +87,16 @@ pub async fn serve_host(
     // One stop for both servers; it also fires when the HTTP server ends
     // first (its sender is dropped then).
     let (stop_tx, stop_rx) = watch::channel(false);
-    let grpc = grpc.map(|listener| {
+    let grpc = grpc.map(|grpc| {
         let mut stopped = stop_rx.clone();
-        tokio::spawn(syncplane_grpc::serve(listener, state.clone(), async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        }))
+        tokio::spawn(syncplane_grpc::serve(
+            grpc.listener,
+            state.clone(),
+            grpc.tls,
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            },
+        ))
     });
     let http = syncplane_api::serve_state(listener, state, async move {
         stop.await;
@@ -131,13 +145,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr().context("listener has no address")?;
     let grpc = match args.grpc {
         Some(grpc) => {
+            let tls = match (&args.grpc_tls_cert, &args.grpc_tls_key) {
+                (Some(cert), Some(key)) => Some(syncplane_grpc::TlsIdentity {
+                    cert_pem: std::fs::read(cert).with_context(|| {
+                        format!("cannot read the gRPC TLS certificate {}", cert.display())
+                    })?,
+                    key_pem: std::fs::read(key).with_context(|| {
+                        format!("cannot read the gRPC TLS key {}", key.display())
+                    })?,
+                }),
+                _ => None,
+            };
             let listener = tokio::net::TcpListener::bind(grpc)
                 .await
                 .with_context(|| format!("cannot listen for gRPC on {grpc}"))?;
             let grpc_addr = listener.local_addr().context("listener has no address")?;
+            let scheme = if tls.is_some() { "https" } else { "http" };
             // Printed before the HTTP line, which tells that both are up.
-            println!("syncplane gRPC listening on http://{grpc_addr}");
-            Some(listener)
+            println!("syncplane gRPC listening on {scheme}://{grpc_addr}");
+            Some(GrpcListener { listener, tls })
         }
         None => None,
     };

@@ -3,8 +3,10 @@
 //! A model's message has each stored field by its API name (`site_id` for
 //! the link `site`), scalars inside `oneof <field>_present` so that unset,
 //! `0`, `false` and `""` stay apart; `class_names` and
-//! `self_content_type_id` say what the object is. Reverse and
-//! `manytomany` lists are not stored yet and stay empty.
+//! `self_content_type_id` say what the object is. `manytomany` links are
+//! `repeated int32 <field>_ids` from the object's stored list; reverse
+//! links (`<name>_ids`) are filled by the caller ([`set_reverse_ids`]),
+//! which queries them for a whole answer at once.
 
 use prost_reflect::{
     DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage as _, Value,
@@ -81,6 +83,8 @@ pub(crate) fn to_message(
                 .map(|m| Value::String(format!("{}.{}", m.app_label, m.name.to_ascii_lowercase()))),
             // Never sent, as REST never shows it.
             "password" => None,
+            // Lists are set below, element by element.
+            _ if field.is_list() => None,
             name => object.fields.get(name).and_then(|json| {
                 let value = to_value(&field, json);
                 if value.is_none() && !json.is_null() {
@@ -95,31 +99,70 @@ pub(crate) fn to_message(
                 value
             }),
         };
-        match value {
-            Some(value) if field.is_list() => {
+        match (value, object.fields.get(field.name())) {
+            (_, Some(Json::Array(stored))) if field.is_list() => {
+                let list = stored.iter().filter_map(|v| to_value(&field, v)).collect();
+                message.set_field(&field, Value::List(list));
+            }
+            (Some(value), _) if field.is_list() => {
                 message.set_field(&field, Value::List(vec![value]));
             }
-            Some(value) => message.set_field(&field, value),
-            None => {}
+            (Some(value), _) => message.set_field(&field, value),
+            (None, _) => {}
         }
     }
     message
 }
 
+/// Sets the reverse-link list `name` (`nodes_ids`) of `message` to `ids`.
+pub(crate) fn set_reverse_ids(message: &mut DynamicMessage, name: &str, ids: &[i64]) {
+    let Some(field) = message.descriptor().get_field_by_name(name) else {
+        return;
+    };
+    let list = ids
+        .iter()
+        .filter_map(|id| i32::try_from(*id).ok().map(Value::I32))
+        .collect();
+    message.set_field(&field, Value::List(list));
+}
+
 /// The fields a client set in `message`, as the core's input: server-set
-/// fields and lists are left out; with `only` (XOS's `update_fields`),
-/// only those fields.
-pub(crate) fn to_input(message: &DynamicMessage, only: Option<&[String]>) -> Map<String, Json> {
+/// fields and reverse-link lists are left out; with `only` (XOS's
+/// `update_fields`), only those fields.
+///
+/// A `manytomany` list (one of `many`, `<field>_ids`) replaces the
+/// object's set when it is named in `only`, or, without `only`, when it
+/// is not empty: protobuf cannot tell an empty list from an unset one,
+/// and XOS's ORM sends a whole object on `save()`.
+pub(crate) fn to_input(
+    message: &DynamicMessage,
+    only: Option<&[String]>,
+    many: &[String],
+) -> Map<String, Json> {
     let mut input = Map::new();
-    for (field, value) in message.fields() {
+    let named = |name: &str| only.is_some_and(|only| only.iter().any(|f| f == name));
+    for field in message.descriptor().fields() {
         let name = field.name();
-        if SERVER_FIELDS.contains(&name) || field.is_list() {
+        if SERVER_FIELDS.contains(&name) || (only.is_some() && !named(name)) {
             continue;
         }
-        if only.is_some_and(|only| !only.iter().any(|f| f == name)) {
+        if field.is_list() {
+            if !many.iter().any(|m| m == name) {
+                continue;
+            }
+            let ids: Vec<Json> = match message.get_field(&field).as_ref() {
+                Value::List(list) => list.iter().filter_map(to_json).collect(),
+                _ => Vec::new(),
+            };
+            if !ids.is_empty() || named(name) {
+                input.insert(name.to_owned(), Json::Array(ids));
+            }
             continue;
         }
-        if let Some(json) = to_json(value) {
+        if !message.has_field(&field) {
+            continue;
+        }
+        if let Some(json) = to_json(&message.get_field(&field)) {
             input.insert(name.to_owned(), json);
         }
     }

@@ -2,14 +2,15 @@
 //! the same core calls (and so the same authorization) as REST.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use prost_reflect::{DynamicMessage, ReflectMessage as _, Value};
 use serde_json::Value as Json;
 use syncplane_api::User;
-use syncplane_core::{DeleteOptions, Object, field};
+use syncplane_core::{DeleteOptions, MAX_IN_VALUES, MAX_PAGE_SIZE, Object, Principal, field};
 use tonic::{Request, Status};
 
-use crate::convert::{id_of, to_input, to_message};
+use crate::convert::{id_of, set_reverse_ids, to_input, to_message};
 use crate::error::core_status;
 use crate::service::Call;
 
@@ -63,13 +64,14 @@ pub(crate) async fn call(
     let message = request.into_inner();
     let core = call.service.state.host.core();
     let who = user.principal();
-    let descriptor = call.message(model)?;
-    let registry = core.registry();
     match operation {
         Operation::List => {
             let objects = core.list_as(&who, model).await.map_err(core_status)?;
-            let live = objects.into_iter().filter(|o| !o.flag(field::DELETED));
-            items(call, model, live)
+            let live: Vec<Object> = objects
+                .into_iter()
+                .filter(|o| !o.flag(field::DELETED))
+                .collect();
+            items(call, &who, model, live).await
         }
         Operation::Filter => {
             let objects = core.list_as(&who, model).await.map_err(core_status)?;
@@ -80,28 +82,28 @@ pub(crate) async fn call(
                     kept.push(object);
                 }
             }
-            items(call, model, kept.into_iter())
+            items(call, &who, model, kept).await
         }
         Operation::Get => {
             let id = id_of(&message).ok_or_else(|| Status::invalid_argument("id: is required"))?;
             let object = object_in(call, &user, model, id).await?;
-            Ok(to_message(&registry, &descriptor, &object))
+            one(call, &who, model, &object).await
         }
         Operation::Create => {
-            let input = to_input(&message, None);
+            let input = to_input(&message, None, &many_lists(call, model));
             let object = core
                 .create_as(&who, model, input)
                 .await
                 .map_err(core_status)?;
-            Ok(to_message(&registry, &descriptor, &object))
+            one(call, &who, model, &object).await
         }
         Operation::Update => {
             let id = id_of(&message)
                 .ok_or_else(|| Status::invalid_argument(format!("{model}.id: is required")))?;
             refuse_write_protected(&object_in(call, &user, model, id).await?)?;
-            let input = to_input(&message, update_fields.as_deref());
+            let input = to_input(&message, update_fields.as_deref(), &many_lists(call, model));
             let object = core.update_as(&who, id, input).await.map_err(core_status)?;
-            Ok(to_message(&core.registry(), &descriptor, &object))
+            one(call, &who, model, &object).await
         }
         Operation::Delete => {
             let id = id_of(&message).ok_or_else(|| Status::invalid_argument("id: is required"))?;
@@ -114,23 +116,128 @@ pub(crate) async fn call(
     }
 }
 
-/// `<Model>s { repeated <Model> items = 1; }`.
-fn items(
+/// `<Model>s { repeated <Model> items = 1; }`, reverse links filled.
+async fn items(
     call: &Call,
+    who: &Principal,
     model: &str,
-    objects: impl Iterator<Item = Object>,
+    objects: Vec<Object>,
 ) -> Result<DynamicMessage, Status> {
     let output = call.method.output();
-    let descriptor = call.message(model)?;
-    let registry = call.service.state.host.core().registry();
-    let list: Vec<Value> = objects
-        .map(|o| Value::Message(to_message(&registry, &descriptor, &o)))
+    let list = messages(call, who, model, &objects)
+        .await?
+        .into_iter()
+        .map(Value::Message)
         .collect();
     let mut answer = DynamicMessage::new(output);
     answer
         .try_set_field_by_name("items", Value::List(list))
         .map_err(|e| Status::internal(format!("answer of {model}s: {e}")))?;
     Ok(answer)
+}
+
+/// One object as a message of `model`, reverse links filled.
+async fn one(
+    call: &Call,
+    who: &Principal,
+    model: &str,
+    object: &Object,
+) -> Result<DynamicMessage, Status> {
+    let mut answer = messages(call, who, model, std::slice::from_ref(object)).await?;
+    answer
+        .pop()
+        .ok_or_else(|| Status::internal(format!("answer of {model}")))
+}
+
+/// The objects as messages of `model`, with their reverse-link lists
+/// (`site.nodes_ids`): the ids of the live objects linking to each, that
+/// `who` may read, found with one query per reverse link and
+/// [`MAX_IN_VALUES`] objects (not one per object).
+async fn messages(
+    call: &Call,
+    who: &Principal,
+    model: &str,
+    objects: &[Object],
+) -> Result<Vec<DynamicMessage>, Status> {
+    let descriptor = call.message(model)?;
+    let core = call.service.state.host.core();
+    let registry = core.registry();
+    let schema = registry.schema();
+    let mut reverse: HashMap<(String, i64), Vec<i64>> = HashMap::new();
+    let links: Vec<_> = schema
+        .reverse_links(model)
+        .into_iter()
+        .filter(|r| {
+            descriptor
+                .get_field_by_name(&format!("{}_ids", r.name))
+                .is_some()
+        })
+        // A `manytomany` link has no column to query; its reverse stays empty.
+        .filter(|r| {
+            schema
+                .field(&r.peer, &r.field)
+                .is_some_and(|f| !f.is_many())
+        })
+        .collect();
+    for link in &links {
+        let column = format!("{}_id", link.field);
+        for chunk in objects.chunks(MAX_IN_VALUES) {
+            let ids: Vec<String> = chunk.iter().map(|o| o.id.to_string()).collect();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut pairs = vec![
+                    (format!("{column}__in"), ids.join(",")),
+                    ("deleted".to_owned(), "false".to_owned()),
+                    ("page_size".to_owned(), MAX_PAGE_SIZE.to_string()),
+                ];
+                if let Some(cursor) = cursor.take() {
+                    pairs.push(("cursor".to_owned(), cursor));
+                }
+                let query = syncplane_core::Query::parse(&registry, &link.peer, &pairs)
+                    .map_err(|e| Status::internal(format!("reverse link {}: {e}", link.name)))?;
+                let listing = core
+                    .query_as(who, &link.peer, &query)
+                    .await
+                    .map_err(core_status)?;
+                for peer in &listing.objects {
+                    if let Some(target) = peer.fields.get(&column).and_then(Json::as_i64) {
+                        reverse
+                            .entry((link.name.clone(), target))
+                            .or_default()
+                            .push(peer.id);
+                    }
+                }
+                match listing.next {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(objects
+        .iter()
+        .map(|object| {
+            let mut message = to_message(&registry, &descriptor, object);
+            for link in &links {
+                if let Some(ids) = reverse.get(&(link.name.clone(), object.id)) {
+                    set_reverse_ids(&mut message, &format!("{}_ids", link.name), ids);
+                }
+            }
+            message
+        })
+        .collect())
+}
+
+/// The `manytomany` lists of `model` (`<field>_ids`), which clients write.
+fn many_lists(call: &Call, model: &str) -> Vec<String> {
+    let registry = call.service.state.host.core().registry();
+    registry
+        .schema()
+        .all_fields(model)
+        .into_iter()
+        .filter(|f| f.is_many())
+        .map(|f| format!("{}_ids", f.name))
+        .collect()
 }
 
 /// Object `id` of `model` (or a descendant), if `user` may see it: an
@@ -178,6 +285,8 @@ enum Operator {
     GreaterThanOrEqual,
     LessThanOrEqual,
     IExact,
+    Contains,
+    IContains,
 }
 
 #[derive(Debug)]
@@ -246,7 +355,8 @@ impl Query {
             }
             QueryKind::DeletedPolicies => deleted && !object.sync.is_policed(),
         };
-        if !kept || self.kind != QueryKind::Default {
+        // As XOS: the elements narrow every kind but `ALL`.
+        if !kept || self.kind == QueryKind::All {
             return Ok(kept);
         }
         for element in &self.elements {
@@ -267,6 +377,13 @@ impl Element {
             3 => Operator::GreaterThanOrEqual,
             4 => Operator::LessThanOrEqual,
             5 => Operator::IExact,
+            6 => Operator::Contains,
+            7 => Operator::IContains,
+            8 | 9 => {
+                return Err(Status::invalid_argument(
+                    "elements.operator: REGEX and IREGEX are not supported; use CONTAINS or ICONTAINS",
+                ));
+            }
             other => {
                 return Err(Status::invalid_argument(format!(
                     "elements.operator: unknown operator {other}"
@@ -336,6 +453,19 @@ impl Element {
                 matches!(ordering, Some(Ordering::Greater | Ordering::Equal))
             }
             Operator::LessThanOrEqual => matches!(ordering, Some(Ordering::Less | Ordering::Equal)),
+            Operator::Contains | Operator::IContains => {
+                let (Json::String(stored), Json::String(wanted)) = (&stored, &self.value) else {
+                    return Err(Status::invalid_argument(format!(
+                        "{model}.{}: CONTAINS takes text, on a text field",
+                        self.name
+                    )));
+                };
+                if self.operator == Operator::Contains {
+                    stored.contains(wanted.as_str())
+                } else {
+                    stored.to_lowercase().contains(&wanted.to_lowercase())
+                }
+            }
         };
         Ok(hit != self.invert)
     }

@@ -15,6 +15,9 @@ pub enum Error {
     /// Building the reflection service failed.
     #[error("building the reflection service failed")]
     Reflection(#[source] tonic_reflection::server::Error),
+    /// The TLS certificate or key cannot be used.
+    #[error("the gRPC server's TLS certificate or key cannot be used")]
+    Tls(#[source] tonic::transport::Error),
     /// The server's transport failed.
     #[error("the gRPC server failed")]
     Serve(#[source] tonic::transport::Error),

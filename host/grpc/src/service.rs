@@ -18,8 +18,11 @@ use tower::util::BoxCloneSyncService;
 
 use crate::codec::DynamicCodec;
 use crate::error::{Error, status};
-use crate::protos::{Descriptors, WATCH_SERVICE, XOS_SERVICE};
-use crate::{crud, watch};
+use crate::protos::{
+    DYNAMICLOAD_SERVICE, Descriptors, MODELDEFS_SERVICE, SCHEMA_SERVICE, UTILITY_SERVICE,
+    WATCH_SERVICE, XOS_SERVICE,
+};
+use crate::{crud, modeldefs, schema, utility, watch};
 
 type HttpService = BoxCloneSyncService<http::Request<AxumBody>, http::Response<Body>, Infallible>;
 
@@ -51,7 +54,8 @@ impl Served {
 }
 
 /// Every gRPC method of a host: `xos.xos` (XOS's CRUD per model),
-/// `syncplane.watch.Watch` and server reflection.
+/// `xos.utility`, `xos.dynamicload`, `xos.modeldefs`,
+/// `schema.SchemaService`, `syncplane.watch.Watch` and server reflection.
 ///
 /// The descriptors follow the registry: the first call after models are
 /// installed, upgraded or removed rebuilds them (a few milliseconds), so
@@ -164,6 +168,43 @@ impl GrpcService {
                 let handler = tower::service_fn(move |request: Request<DynamicMessage>| {
                     let call = Arc::clone(&call);
                     async move { crud::call(&call, request).await.map(tonic::Response::new) }
+                });
+                grpc.unary(handler, request).await
+            }
+            UTILITY_SERVICE => {
+                let handler = tower::service_fn(move |request: Request<DynamicMessage>| {
+                    let call = Arc::clone(&call);
+                    async move {
+                        utility::call(&call, request)
+                            .await
+                            .map(tonic::Response::new)
+                    }
+                });
+                grpc.unary(handler, request).await
+            }
+            MODELDEFS_SERVICE => {
+                let handler = tower::service_fn(move |request: Request<DynamicMessage>| {
+                    let call = Arc::clone(&call);
+                    async move {
+                        modeldefs::call(&call, request)
+                            .await
+                            .map(tonic::Response::new)
+                    }
+                });
+                grpc.unary(handler, request).await
+            }
+            // Neither needs credentials: XOS's client calls them first.
+            SCHEMA_SERVICE | DYNAMICLOAD_SERVICE => {
+                let handler = tower::service_fn(move |_: Request<DynamicMessage>| {
+                    let call = Arc::clone(&call);
+                    async move {
+                        let answer = if call.method.parent_service().full_name() == SCHEMA_SERVICE {
+                            schema::get_schema(&call)
+                        } else {
+                            utility::dynamicload(&call)
+                        };
+                        answer.map(tonic::Response::new)
+                    }
                 });
                 grpc.unary(handler, request).await
             }

@@ -12,7 +12,8 @@ struct ProtoModel {
     content_type: String,
     fields: Vec<ProtoField>,
     reverse: Vec<ProtoReverse>,
-    path: Option<String>,
+    /// Whether the model has objects of its own, and so RPCs.
+    concrete: bool,
 }
 
 #[derive(Serialize)]
@@ -73,6 +74,16 @@ fn api_options(field: &ResolvedField) -> String {
         target, reverse, ..
     } = &field.ty
     {
+        // A `manytomany` link is a list of ids (no column): XOS's
+        // generator marks it `manyToManyForeignKey`, by which clients tell
+        // a writable id list from a reverse one.
+        if field.column.is_none() {
+            options.push(format!(
+                "(manyToManyForeignKey).modelName = {}",
+                quoted(target)
+            ));
+            return format!(" [{}]", options.join(", "));
+        }
         options.push(format!("(foreignKey).modelName = {}", quoted(target)));
         if let Some(reverse) = reverse {
             options.push(format!(
@@ -119,7 +130,7 @@ pub(crate) fn generate(ir: &ResolvedSchema) -> Result<String> {
                     peer: quoted(&r.peer),
                 })
                 .collect(),
-            path: (!m.is_abstract).then(|| format!("/xosapi/v1/{}/{}", m.app_label, m.plural)),
+            concrete: !m.is_abstract,
         })
         .collect();
     render("proto", minijinja::context! { models })
@@ -198,13 +209,20 @@ mod tests {
             "{proto}"
         );
         assert!(
-            proto.contains("get: \"/xosapi/v1/hello-world/helloworldserviceinstances\""),
+            proto.contains(
+                "rpc GetHelloWorldServiceInstance(ID) returns (HelloWorldServiceInstance);"
+            ),
             "{proto}"
         );
+        // Served files import only each other and well-known types.
+        assert!(!proto.contains("annotations"), "{proto}");
         // XOS's numbers for the class and content type of every object.
-        assert!(proto.contains("string class_names = 2046;"), "{proto}");
         assert!(
-            proto.contains("string self_content_type_id = 2047;"),
+            proto.contains("string class_names = 2046 [(bookkeepingState) = true];"),
+            "{proto}"
+        );
+        assert!(
+            proto.contains("string self_content_type_id = 2047 [(bookkeepingState) = true];"),
             "{proto}"
         );
     }
