@@ -128,3 +128,89 @@ async fn an_upgrade_making_a_field_unique_is_refused_while_objects_repeat_it() {
         "{answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_to_many_links_are_id_lists_over_rest_and_requirements_in_tosca() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let site = server.create(SITES, json!({ "name": "s" })).await;
+    // A Slice's creator, not given, is the user who creates it (XOS).
+    let slice = |name: &str| json!({ "name": name, "site_id": site });
+    let a = server.create("/xosapi/v1/core/slices", slice("a")).await;
+    let b = server.create("/xosapi/v1/core/slices", slice("b")).await;
+    let template = server
+        .create("/xosapi/v1/core/networktemplates", json!({ "name": "t" }))
+        .await;
+    let networks = "/xosapi/v1/core/networks";
+    let n1 = server
+        .create(
+            networks,
+            json!({ "name": "n1", "template_id": template, "owner_id": a,
+                    "permitted_slices_ids": [b, a] }),
+        )
+        .await;
+    let read = server.get(&format!("{networks}/{n1}")).await;
+    assert_eq!(read["permitted_slices_ids"], json!([a, b]), "{read}");
+    let slice_a = server.get(&format!("/xosapi/v1/core/slices/{a}")).await;
+    assert!(slice_a["creator_id"].as_i64().is_some(), "{slice_a}");
+    let changed = server
+        .put(
+            &format!("{networks}/{n1}"),
+            json!({ "permitted_slices_ids": [b] }),
+        )
+        .await;
+    assert_eq!(changed["permitted_slices_ids"], json!([b]), "{changed}");
+    let (status, answer) = server
+        .request(
+            Method::PUT,
+            &format!("{networks}/{n1}"),
+            Some(json!({ "permitted_slices_ids": [999_999] })),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.to_string().contains("Slice 999999 does not exist"),
+        "{answer}"
+    );
+
+    // TOSCA names a many-to-many requirement once per target.
+    let (status, body) = server
+        .request(Method::GET, "/custom_type/network", None)
+        .await;
+    let text = body.as_str().unwrap_or_default();
+    assert!(status == 200 && text.contains("permitted_slices"), "{text}");
+    let recipe = |owner_twice: bool| {
+        format!(
+            "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n  node_templates:\n\
+             \x20   a:\n      type: tosca.nodes.Slice\n      properties:\n        name: a\n        must-exist: true\n\
+             \x20   b:\n      type: tosca.nodes.Slice\n      properties:\n        name: b\n        must-exist: true\n\
+             \x20   t:\n      type: tosca.nodes.NetworkTemplate\n      properties:\n        name: t\n        must-exist: true\n\
+             \x20   n2:\n      type: tosca.nodes.Network\n      properties:\n        name: n2\n      requirements:\n\
+             \x20       - template:\n            node: t\n\
+             \x20       - owner:\n            node: a\n{}\
+             \x20       - permitted_slices:\n            node: a\n\
+             \x20       - permitted_slices:\n            node: b\n",
+            if owner_twice {
+                "        - owner:\n            node: b\n"
+            } else {
+                ""
+            }
+        )
+    };
+    let (status, body) = server.tosca(&recipe(true), ADMIN, PASSWORD).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("`owner` of Network links to one object: name it once"),
+        "{body}"
+    );
+    let (status, body) = server.tosca(&recipe(false), ADMIN, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, listed) = server
+        .request(Method::GET, &format!("{networks}?name=n2"), None)
+        .await;
+    assert_eq!(
+        listed["items"][0]["permitted_slices_ids"],
+        json!([a, b]),
+        "{listed}"
+    );
+}

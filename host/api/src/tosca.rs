@@ -129,13 +129,12 @@ fn segment<'p>(
     for template in plan.iter().take(syncplane_core::MAX_BATCH) {
         if template.model != first.model
             || template
-                .requirements
-                .values()
-                .any(|node| names.contains(node.as_str()))
+                .all_requirements()
+                .any(|(_, node)| names.contains(node.as_str()))
         {
             break;
         }
-        let (_, filter) = template_input(template, &keys, ids);
+        let (_, filter) = template_input(registry, template, &keys, ids);
         if !keys.is_empty()
             && filter.len() == keys.len()
             && !filters.insert(Value::from(Map::from_iter(filter)).to_string())
@@ -166,7 +165,7 @@ async fn apply_segment(
     let mut inputs = Vec::with_capacity(segment.len());
     let mut keyed = Vec::new();
     for (i, template) in segment.iter().enumerate() {
-        let (input, filter) = template_input(template, &keys, ids);
+        let (input, filter) = template_input(registry, template, &keys, ids);
         if !keys.is_empty() && filter.len() == keys.len() {
             keyed.push((
                 i,
@@ -229,20 +228,47 @@ async fn apply_segment(
     Ok(())
 }
 
+/// Puts the ids of the templates `template` requires (which `plan` placed
+/// first) into its input: `<field>_id` for a link, `<field>_ids` (every
+/// target named) for a many-to-many link.
+fn add_requirements(
+    registry: &syncplane_core::Registry,
+    template: &NodeTemplate,
+    ids: &BTreeMap<String, i64>,
+    input: &mut Map<String, Value>,
+) {
+    let schema = registry.schema();
+    for (field, node) in template.all_requirements() {
+        let Some(id) = ids.get(node) else {
+            continue;
+        };
+        let is_many = schema
+            .field(&template.model, field)
+            .is_some_and(|f| f.is_many());
+        if is_many {
+            let list = input
+                .entry(syncplane_core::ids_name(field))
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(list) = list {
+                list.push(Value::from(*id));
+            }
+        } else {
+            input.insert(format!("{field}_id"), Value::from(*id));
+        }
+    }
+}
+
 /// A template's input (its properties, and the ids of the templates it
 /// requires, which `plan` placed first) and the equalities of its `keys`
 /// that it sets.
 fn template_input(
+    registry: &syncplane_core::Registry,
     template: &NodeTemplate,
     keys: &[String],
     ids: &BTreeMap<String, i64>,
 ) -> (Map<String, Value>, Vec<(String, Value)>) {
     let mut input = template.properties.clone();
-    for (field, node) in &template.requirements {
-        if let Some(id) = ids.get(node) {
-            input.insert(format!("{field}_id"), Value::from(*id));
-        }
-    }
+    add_requirements(registry, template, ids, &mut input);
     let filter: Vec<(String, Value)> = keys
         .iter()
         .filter_map(|k| input.get(k).map(|v| (k.clone(), v.clone())))
@@ -261,11 +287,7 @@ async fn find_existing(
     ids: &BTreeMap<String, i64>,
 ) -> Result<(Map<String, Value>, Vec<(String, Value)>, Option<Object>), ApiError> {
     let mut input = template.properties.clone();
-    for (field, node) in &template.requirements {
-        if let Some(id) = ids.get(node) {
-            input.insert(format!("{field}_id"), Value::from(*id));
-        }
-    }
+    add_requirements(registry, template, ids, &mut input);
     let keys = key_fields(registry.schema(), &template.model);
     let filter: Vec<(String, Value)> = keys
         .iter()
@@ -401,6 +423,7 @@ mod tests {
             requirements: requires
                 .map(|node| BTreeMap::from([("owner".to_owned(), node.to_owned())]))
                 .unwrap_or_default(),
+            many: BTreeMap::new(),
         }
     }
 

@@ -124,6 +124,7 @@ topology_template:
                 } else {
                     Default::default()
                 },
+                many: Default::default(),
             })
             .collect();
         let recipe = Recipe {

@@ -34,6 +34,21 @@ pub struct NodeTemplate {
     pub must_exist: bool,
     /// Links to other templates: link field name → template name.
     pub requirements: BTreeMap<String, String>,
+    /// Requirements named more than once, as a `manytomany` link's are
+    /// (one entry per target): field name → template names, in order.
+    pub many: BTreeMap<String, Vec<String>>,
+}
+
+impl NodeTemplate {
+    /// Every requirement, `(field, template)`, singles then the targets of
+    /// each many-to-many field.
+    pub fn all_requirements(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.requirements.iter().chain(
+            self.many
+                .iter()
+                .flat_map(|(field, nodes)| nodes.iter().map(move |n| (field, n))),
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -138,10 +153,19 @@ pub fn parse_recipe(text: &str) -> Result<Recipe> {
                 properties.insert(key, json);
             }
         }
-        let mut requirements = BTreeMap::new();
+        let mut listed: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for entry in body.requirements {
             for (field, req) in entry {
-                requirements.insert(field, req.node);
+                listed.entry(field).or_default().push(req.node);
+            }
+        }
+        let mut requirements = BTreeMap::new();
+        let mut many = BTreeMap::new();
+        for (field, mut nodes) in listed {
+            if nodes.len() == 1 {
+                requirements.insert(field, nodes.remove(0));
+            } else {
+                many.insert(field, nodes);
             }
         }
         templates.push(NodeTemplate {
@@ -150,6 +174,7 @@ pub fn parse_recipe(text: &str) -> Result<Recipe> {
             properties,
             must_exist,
             requirements,
+            many,
         });
         if !body.ty.starts_with(NODE_PREFIX) {
             let last = templates.len() - 1;
@@ -229,7 +254,7 @@ impl Recipe {
                 hint,
             });
         }
-        for field in t.requirements.keys() {
+        for (field, _) in t.all_requirements() {
             if !fields
                 .iter()
                 .any(|f| &f.name == field && f.link_target().is_some())
@@ -238,6 +263,18 @@ impl Recipe {
                     template: t.name.clone(),
                     requirement: field.clone(),
                     message: format!("{} has no link field `{field}`", model.name),
+                });
+            }
+        }
+        for field in t.many.keys() {
+            if fields.iter().any(|f| &f.name == field && !f.is_many()) {
+                return Err(Error::BadRequirement {
+                    template: t.name.clone(),
+                    requirement: field.clone(),
+                    message: format!(
+                        "`{field}` of {} links to one object: name it once",
+                        model.name
+                    ),
                 });
             }
         }
@@ -265,7 +302,7 @@ fn order(templates: &[NodeTemplate]) -> Result<Vec<NodeTemplate>> {
     let mut targets = Vec::with_capacity(templates.len());
     for t in templates {
         let mut required = Vec::with_capacity(t.requirements.len());
-        for (field, node) in &t.requirements {
+        for (field, node) in t.all_requirements() {
             let target =
                 index
                     .get(node.as_str())

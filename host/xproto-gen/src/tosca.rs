@@ -1,7 +1,8 @@
 //! TOSCA custom types, as XOS serves them at `/custom_type/<model>`.
 //!
 //! Properties are the fields users may write (plus `must-exist`);
-//! requirements are the model's `manytoone`/`onetoone` links. A template
+//! requirements are the model's links: `manytoone`/`onetoone` ones once,
+//! `manytomany` ones once per target (`[ 0, UNBOUNDED ]`). A template
 //! finds an existing object by its key: the `tosca_key` fields (links as
 //! `<name>_id`), else `name`; `tosca_key_one_of` names alternative keys, as
 //! in the original.
@@ -117,7 +118,16 @@ fn tosca_type(model: &ResolvedModel) -> ToscaType {
     for field in &model.fields {
         let key = field.column.as_ref().is_some_and(|c| keys.contains(c));
         match &field.ty {
-            FieldType::Link { .. } if field.column.is_none() => {}
+            // A many-to-many link: the requirement may be named once per
+            // target.
+            FieldType::Link { target, .. } if field.column.is_none() => {
+                requirements.push(Requirement {
+                    name: field.name.clone(),
+                    target: target.clone(),
+                    occurrences: "[ 0, UNBOUNDED ]",
+                    key: false,
+                });
+            }
             FieldType::Link { target, .. } => requirements.push(Requirement {
                 name: field.name.clone(),
                 target: target.clone(),
