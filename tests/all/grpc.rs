@@ -219,6 +219,7 @@ async fn reflect(channel: Channel) -> DescriptorPool {
             MessageRequest::ListServices(String::new()),
             MessageRequest::FileContainingSymbol("xos.xos".into()),
             MessageRequest::FileContainingSymbol("syncplane.watch.Watch".into()),
+            MessageRequest::FileContainingSymbol("schema.SchemaService".into()),
         ],
         &mut files,
         &mut services,
@@ -236,7 +237,7 @@ async fn reflect(channel: Channel) -> DescriptorPool {
         }
         ask(&mut client, missing, &mut files, &mut services).await;
     }
-    for service in ["xos.xos", "syncplane.watch.Watch"] {
+    for service in ["xos.xos", "syncplane.watch.Watch", "schema.SchemaService"] {
         assert!(
             services.iter().any(|s| s == service),
             "{service} in {services:?}"
@@ -682,4 +683,47 @@ async fn read_sse(
         }
     }
     events
+}
+
+/// `GetSchema` serves `xos.proto` exactly as `syncplane gen proto` prints it
+/// for the same models, so a client may generate its stubs from either.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_schema_serves_what_syncplane_gen_proto_prints() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(data.path(), &[("--grpc", "127.0.0.1:0")]);
+    let client = Client::connect(&server).await;
+    let descriptor = client.method("schema.SchemaService", "GetSchema");
+    let mut grpc = tonic::client::Grpc::new(client.channel.clone());
+    grpc.ready().await.expect("ready");
+    let schemas = grpc
+        .unary(
+            tonic::Request::new(DynamicMessage::new(descriptor.input())),
+            PathAndQuery::from_static("/schema.SchemaService/GetSchema"),
+            DynamicCodec(descriptor.output()),
+        )
+        .await
+        .expect("GetSchema needs no credentials")
+        .into_inner();
+    let served = items_of(&schemas, "protos")
+        .into_iter()
+        .find(|p| text(p, "file_name") == "xos.proto")
+        .map(|p| text(&p, "proto"))
+        .expect("xos.proto is served");
+    let core = crate::util::repo().join("host/xproto/models/core.xproto");
+    let printed = std::process::Command::new(crate::util::BIN)
+        .args(["gen", "proto", core.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run syncplane gen proto");
+    assert!(printed.status.success(), "{printed:?}");
+    assert_eq!(served, String::from_utf8_lossy(&printed.stdout));
+}
+
+fn items_of(message: &DynamicMessage, field: &str) -> Vec<DynamicMessage> {
+    match message.get_field_by_name(field).as_deref() {
+        Some(Value::List(values)) => values
+            .iter()
+            .filter_map(|v| v.as_message().cloned())
+            .collect(),
+        _ => Vec::new(),
+    }
 }

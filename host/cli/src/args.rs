@@ -34,6 +34,19 @@ pub enum Command {
         #[command(subcommand)]
         command: XprotoCommand,
     },
+    /// Generate from xproto files (to stdout): `syncplane gen proto
+    /// core.xproto my-service.xproto` prints the `xos.proto` a server with
+    /// those models serves over gRPC. The same as `xproto gen --target`.
+    Gen {
+        /// What to generate.
+        #[arg(value_enum)]
+        target: GenTarget,
+        /// The SQL dialect of `sql`.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        dialect: SqlDialect,
+        #[command(flatten)]
+        files: XprotoFiles,
+    },
     /// Measure the host with a no-op guest and print the figures.
     Bench {
         #[command(subcommand)]

@@ -73,6 +73,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 files,
             } => xproto::generate(target, dialect, &files),
         },
+        Command::Gen {
+            target,
+            dialect,
+            files,
+        } => xproto::generate(target, dialect, &files),
         Command::Bench {
             command: BenchCommand::Sync(args),
         } => {

@@ -14,6 +14,22 @@ use crate::convert::{id_of, set_reverse_ids, to_input, to_message};
 use crate::error::core_status;
 use crate::service::Call;
 
+/// Most objects one `List` or `Filter` answer holds: XOS's API has no
+/// paging, so a larger answer is refused (`RESOURCE_EXHAUSTED`) rather
+/// than built; REST pages (`/xosapi/v1/...?page_size=`) and `Watch`
+/// serve models that large.
+pub(crate) const MAX_LIST: usize = 100_000;
+
+/// Refuses an answer of `count` objects past [`MAX_LIST`].
+fn within_limit(model: &str, count: usize) -> Result<(), Status> {
+    if count > MAX_LIST {
+        return Err(Status::resource_exhausted(format!(
+            "{count} {model} objects match, more than the {MAX_LIST} one answer holds: filter further, or page with REST"
+        )));
+    }
+    Ok(())
+}
+
 /// What a method of `service xos` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Operation {
@@ -71,6 +87,7 @@ pub(crate) async fn call(
                 .into_iter()
                 .filter(|o| !o.flag(field::DELETED))
                 .collect();
+            within_limit(model, live.len())?;
             items(call, &who, model, live).await
         }
         Operation::Filter => {
@@ -82,6 +99,7 @@ pub(crate) async fn call(
                     kept.push(object);
                 }
             }
+            within_limit(model, kept.len())?;
             items(call, &who, model, kept).await
         }
         Operation::Get => {
@@ -508,6 +526,17 @@ fn compare(stored: &Json, wanted: &Json) -> Option<Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_past_the_list_limit_are_refused_saying_how_many() {
+        within_limit("Site", MAX_LIST).expect("at the limit");
+        let refused = within_limit("Site", MAX_LIST + 1).expect_err("past it");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(
+            refused.message().starts_with("100001 Site objects match"),
+            "{refused:?}"
+        );
+    }
 
     #[test]
     fn method_names_split_into_operation_and_model() {
