@@ -86,7 +86,8 @@ const BOOK_V2: &str = "option app_label = \"books\";\nmessage Book (XOSBase) {\n
 const BOOKS: &str = "/xosapi/v1/books/books";
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_upgrade_making_a_field_unique_is_refused_while_objects_repeat_it() {
+async fn an_upgrade_making_a_field_unique_or_tightening_its_rules_is_refused_while_objects_break_them()
+ {
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start(data.path());
     let v1 = package_dir("books", "1.0.0", BOOK_V1, "");
@@ -127,7 +128,19 @@ async fn an_upgrade_making_a_field_unique_is_refused_while_objects_repeat_it() {
         answer.to_string().contains("Book.title: must be unique"),
         "{answer}"
     );
+
+    // A rule that tightens (a shorter max_length) is checked the same way.
+    let v3 = package_dir("books", "3.0.0", BOOK_V3, "");
+    let output = server.install(v3.path(), &[]);
+    let text = describe(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("Book: 1 objects break the new rules of `title` (first: Book.title: longer than max_length 4)"),
+        "{text}"
+    );
 }
+
+const BOOK_V3: &str = "option app_label = \"books\";\nmessage Book (XOSBase) {\n    required string title = 1 [unique = True, max_length = 4];\n}\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_to_many_links_are_id_lists_over_rest_and_requirements_in_tosca() {

@@ -206,10 +206,11 @@ impl Core {
         Ok(conflicts)
     }
 
-    /// Unique fields of `schema` that objects stored now would violate
-    /// (a `unique` option added by an upgrade, over values that repeat):
-    /// activating `schema` would fail on them. Each names the field and
-    /// how many objects share a value.
+    /// Rules of `schema` that objects stored now would violate: a `unique`
+    /// option added by an upgrade over values that repeat (activating
+    /// `schema` would fail on them), and changed field rules (`choices`,
+    /// `max_length`, ranges, `required`, ...) that live objects break. Each
+    /// names the model, the field and how many objects.
     ///
     /// # Errors
     ///
@@ -226,6 +227,64 @@ impl Core {
                         "{model}: {count} objects share their {} with another, but the new version makes {} unique; change or delete them first",
                         index.columns.join(" and "),
                         if index.columns.len() == 1 { "it" } else { "them together" },
+                    ));
+                }
+            }
+        }
+        // Fields whose rules change (a choice removed, a shorter
+        // max_length, a range, `required`): the live objects they refuse.
+        let current = self.registry();
+        for (model, table) in next.tables_by_model() {
+            let Some(old_model) = current.schema().model(model) else {
+                continue;
+            };
+            let existing = tx.columns(&table.name).await?;
+            let changed: Vec<&Field> = stored_fields(next.schema(), model)
+                .into_iter()
+                .filter(|f| f.is_user_writable() && f.link_target().is_none())
+                .filter(|f| existing.iter().any(|(c, _)| *c == f.column_name()))
+                .filter(|f| {
+                    current
+                        .schema()
+                        .field(&old_model.name, &f.name)
+                        .is_some_and(|old| old.options != f.options || old.modifier != f.modifier)
+                })
+                .collect();
+            if changed.is_empty() {
+                continue;
+            }
+            let rows = tx
+                .select_values(table, &[Condition::Sql(crate::registry::LIVE)], None)
+                .await?;
+            for field in changed {
+                let Some(at) = table
+                    .columns
+                    .iter()
+                    .position(|c| c.name == field.column_name())
+                else {
+                    continue;
+                };
+                let mut refused = 0;
+                let mut example = None;
+                for (_, values) in &rows {
+                    let value = from_sql(field, &values[at]);
+                    let error = if value.is_null()
+                        && field.modifier == Modifier::Required
+                        && !crate::registry::is_date(field)
+                    {
+                        Some(Error::invalid(model, &field.name, "is required"))
+                    } else {
+                        to_sql(model, field, &value).err()
+                    };
+                    if let Some(error) = error {
+                        refused += 1;
+                        example.get_or_insert(error);
+                    }
+                }
+                if let Some(example) = example {
+                    conflicts.push(format!(
+                        "{model}: {refused} objects break the new rules of `{}` (first: {example}); change them first",
+                        field.name
                     ));
                 }
             }
