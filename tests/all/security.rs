@@ -11,38 +11,38 @@ use serde_json::{Value, json};
 
 use crate::util::{ADMIN, PASSWORD, Server};
 
-const SITES: &str = "/xosapi/v1/core/sites";
-const USERS: &str = "/xosapi/v1/core/users";
-const SERVICES: &str = "/xosapi/v1/core/services";
+pub(crate) const SITES: &str = "/xosapi/v1/core/sites";
+pub(crate) const USERS: &str = "/xosapi/v1/core/users";
+pub(crate) const SERVICES: &str = "/xosapi/v1/core/services";
 const PRIVILEGES: &str = "/xosapi/v1/core/privileges";
 const CONSTRAINTS: &str = "/xosapi/v1/core/servicegraphconstraints";
 
 /// Everyone's password in these tests.
 const SECRET: &str = "pa55-word";
 
-const ALICE: (&str, &str) = ("alice@a.example", SECRET);
-const BOB: (&str, &str) = ("bob@a.example", SECRET);
-const CAROL: (&str, &str) = ("carol@a.example", SECRET);
-const DAVE: (&str, &str) = ("dave@b.example", SECRET);
+pub(crate) const ALICE: (&str, &str) = ("alice@a.example", SECRET);
+pub(crate) const BOB: (&str, &str) = ("bob@a.example", SECRET);
+pub(crate) const CAROL: (&str, &str) = ("carol@a.example", SECRET);
+pub(crate) const DAVE: (&str, &str) = ("dave@b.example", SECRET);
 const ROOT: (&str, &str) = (ADMIN, PASSWORD);
 
 /// The objects of the world every test starts from.
-struct World {
-    site_a: i64,
-    site_b: i64,
-    alice: i64,
-    bob: i64,
-    carol: i64,
-    dave: i64,
-    svc1: i64,
-    svc2: i64,
-    constraint: i64,
+pub(crate) struct World {
+    pub(crate) site_a: i64,
+    pub(crate) site_b: i64,
+    pub(crate) alice: i64,
+    pub(crate) bob: i64,
+    pub(crate) carol: i64,
+    pub(crate) dave: i64,
+    pub(crate) svc1: i64,
+    pub(crate) svc2: i64,
+    pub(crate) constraint: i64,
 }
 
 /// Site A with alice (a user), bob (its site admin) and carol (read-only);
 /// site B with dave; service svc1 on which alice has a privilege, svc2 on
 /// which nobody has; a model without a policy (a graph constraint).
-async fn world(server: &Server) -> World {
+pub(crate) async fn world(server: &Server) -> World {
     let site_a = server
         .create(SITES, json!({ "name": "site-a", "login_base": "a" }))
         .await;
