@@ -87,9 +87,11 @@ pub enum TokenCommand {
     /// again. Needs a password (or session), not another API token.
     Create(TokenCreateArgs),
     /// List your live tokens (API tokens and sessions): id, name, kind,
-    /// created, expires. Never the secret.
-    List(ListArgs),
+    /// created, expires. Never the secret. Administrators may list another
+    /// user's with --user.
+    List(TokenListArgs),
     /// Revoke one of your tokens by its name or id; it stops working at once.
+    /// Administrators may revoke another user's with --user.
     Revoke(TokenRevokeArgs),
 }
 
@@ -109,9 +111,25 @@ pub struct TokenCreateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Another user's tokens, by e-mail (administrators only).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct TokenRevokeArgs {
     /// The token's name or id (see `syncplane token list`).
     pub which: String,
+    /// Revoke a token of this user, by e-mail (administrators that are not
+    /// read-only).
+    #[arg(long)]
+    pub user: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
