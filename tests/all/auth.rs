@@ -532,3 +532,76 @@ async fn failed_sign_ins_beyond_the_limits_get_429_while_a_token_client_keeps_wo
     let log = server.log();
     assert!(log.contains("rate-limited"), "no warning logged:\n{log}");
 }
+
+// See: issue 14 §2 (a flood of wrong passwords): the checks waiting for
+// the hashing pool are bounded; beyond the bound a sign-in is refused at
+// once, and token clients never wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_beyond_the_password_check_queue_get_503_at_once_and_tokens_keep_working() {
+    const FLOOD: usize = 48;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("--login-limit-user", "off"),
+            ("--login-limit-address", "off"),
+            ("--password-check-queue", "2"),
+        ],
+    );
+    let token = session(&server, ADMIN, PASSWORD).await;
+    let url = format!("{}{SITES}", server.url);
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let response = reqwest::Client::new()
+                    .get(url)
+                    .basic_auth(ADMIN, Some(format!("wrong-{i}")))
+                    .send()
+                    .await
+                    .expect("request");
+                let retry_after = crate::util::retry_after(&response);
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap_or_default();
+                (status, started.elapsed(), retry_after, body)
+            })
+        })
+        .collect();
+    // Meanwhile a token client is answered.
+    for _ in 0..5 {
+        assert_eq!(status_of(&server, SITES, As::Bearer(&token)).await, 200);
+    }
+    let mut refused = Vec::new();
+    let mut wrong = 0;
+    for answer in flood {
+        let (status, elapsed, retry_after, body) = answer.await.expect("task");
+        match status {
+            401 => wrong += 1,
+            503 => {
+                assert!(retry_after.is_some(), "503 without Retry-After: {body}");
+                assert!(body.contains("password check"), "{body}");
+                refused.push(elapsed);
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "no sign-in of {FLOOD} was refused ({wrong} checked)"
+    );
+    let slowest = refused.iter().max().expect("one");
+    assert!(
+        *slowest < Duration::from_secs(2),
+        "a refusal took {slowest:?}: it waited"
+    );
+    // The queue drains: the right password works again.
+    assert_eq!(
+        status_of(&server, SITES, As::Basic(ADMIN, PASSWORD)).await,
+        200
+    );
+    eprintln!(
+        "{} of {FLOOD} refused with 503 (slowest {slowest:?}), {wrong} checked",
+        refused.len()
+    );
+}

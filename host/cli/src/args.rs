@@ -685,6 +685,12 @@ pub struct ServeArgs {
     /// request; any change of a user or token forgets it. `0s`: off.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub auth_cache_ttl: Duration,
+    /// How many password checks may wait for the hashing pool (one check
+    /// per core, less one); beyond it a sign-in is refused at once with
+    /// 503 and Retry-After. Token requests never wait. Default: 4 per
+    /// hashing thread.
+    #[arg(long)]
+    pub password_check_queue: Option<usize>,
     /// Failed password checks allowed per user (e-mail): BURST/PERIOD,
     /// e.g. `10/1m` (10 in a row, then one more every 6 s), or `off`.
     /// Beyond it: 429 with Retry-After, before any hashing.
