@@ -300,6 +300,124 @@ async fn api_tokens_from_the_cli_are_shown_once_listed_without_secret_and_revoca
 }
 
 #[tokio::test]
+async fn admins_list_and_revoke_other_users_tokens_and_nobody_else_does() {
+    const ALICE: &str = "alice@example.org";
+    const MALLORY: &str = "mallory@example.org";
+    const AUDITOR: &str = "auditor@example.org";
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let alice = create_user(&server, ALICE, "alice-pw").await;
+    create_user(&server, MALLORY, "mallory-pw").await;
+    server
+        .create(
+            "/xosapi/v1/core/users",
+            json!({ "email": AUDITOR, "password": "auditor-pw", "is_admin": true, "is_readonly": true }),
+        )
+        .await;
+    let alice_session = session(&server, ALICE, "alice-pw").await;
+    let answer = send(
+        &server,
+        reqwest::Method::POST,
+        "/syncplane/v1/tokens",
+        As::Bearer(&alice_session),
+        Some(json!({ "name": "ci" })),
+    )
+    .await;
+    assert_eq!(answer.status(), 201);
+    let issued: Value = answer.json().await.expect("json");
+    let alice_token = issued["token"].as_str().expect("token").to_owned();
+    let alice_token_id = issued["id"].as_str().expect("id").to_owned();
+    let tokens_of = |email: &str| format!("/syncplane/v1/tokens?user={email}");
+    let status = |method: reqwest::Method, path: String, auth: As<'static>| {
+        let server = &server;
+        async move {
+            send(server, method, &path, auth, None)
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    use reqwest::Method;
+
+    // Others' tokens are not for users that are not admins.
+    let mallory = || As::Basic(MALLORY, "mallory-pw");
+    assert_eq!(status(Method::GET, tokens_of(ALICE), mallory()).await, 403);
+    let revoke_ci = format!("/syncplane/v1/tokens/ci?user={ALICE}");
+    assert_eq!(
+        status(Method::DELETE, revoke_ci.clone(), mallory()).await,
+        403
+    );
+    // Without naming the user, alice's token is one mallory does not have.
+    let by_id = format!("/syncplane/v1/tokens/{alice_token_id}");
+    assert_eq!(status(Method::DELETE, by_id, mallory()).await, 404);
+    // Naming oneself (in any case) is the same as not naming anyone.
+    let own = status(
+        Method::GET,
+        tokens_of("Alice@Example.org"),
+        As::Basic(ALICE, "alice-pw"),
+    )
+    .await;
+    assert_eq!(own, 200);
+    // A read-only admin lists them but revokes nothing.
+    let auditor = || As::Basic(AUDITOR, "auditor-pw");
+    assert_eq!(status(Method::GET, tokens_of(ALICE), auditor()).await, 200);
+    assert_eq!(
+        status(Method::DELETE, revoke_ci.clone(), auditor()).await,
+        403
+    );
+    let admin = || As::Basic(ADMIN, PASSWORD);
+    assert_eq!(
+        status(Method::GET, tokens_of("nobody@example.org"), admin()).await,
+        404
+    );
+    assert_eq!(
+        status_of(&server, SITES, As::Bearer(&alice_token)).await,
+        200
+    );
+
+    // The admin, through the CLI.
+    let table = assert_success(&server.cli(&["token", "list", "--user", ALICE]));
+    assert!(
+        table.contains("ci") && table.contains("api") && table.contains("session"),
+        "{table}"
+    );
+    assert!(!table.contains(&alice_token), "{table}");
+    let mine = assert_success(&server.cli(&["token", "list"]));
+    assert!(!mine.contains("ci"), "the admin's own list: {mine}");
+    let revoked = assert_success(&server.cli(&["token", "revoke", "--user", ALICE, "ci"]));
+    assert!(revoked.contains("ci"), "{revoked}");
+    assert_eq!(
+        status_of(&server, SITES, As::Bearer(&alice_token)).await,
+        401
+    );
+    assert_eq!(
+        status_of(&server, SITES, As::Bearer(&alice_session)).await,
+        200,
+        "only the named token is revoked"
+    );
+    let unknown = server.cli(&["token", "revoke", "--user", ALICE, "ci"]);
+    assert!(!unknown.status.success(), "{}", describe(&unknown));
+
+    // Audited as the admin's, naming alice and the token.
+    let audit = server
+        .get(&format!("/syncplane/v1/audit?user={ADMIN}"))
+        .await;
+    let entries: Vec<&Value> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["operation"] == "revoke-token")
+        .collect();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["model"], "User");
+    assert_eq!(entries[0]["object_id"], alice);
+    assert_eq!(
+        entries[0]["fields"],
+        json!({ "id": alice_token_id, "name": "ci", "kind": "api" })
+    );
+}
+
+#[tokio::test]
 async fn tokens_are_stored_hashed_and_never_logged() {
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with_env(data.path(), &[], &[("RUST_LOG", "debug")]);
@@ -413,4 +531,77 @@ async fn failed_sign_ins_beyond_the_limits_get_429_while_a_token_client_keeps_wo
     assert_eq!(status_of(&server, SITES, As::Bearer(&token)).await, 200);
     let log = server.log();
     assert!(log.contains("rate-limited"), "no warning logged:\n{log}");
+}
+
+// See: issue 14 §2 (a flood of wrong passwords): the checks waiting for
+// the hashing pool are bounded; beyond the bound a sign-in is refused at
+// once, and token clients never wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_beyond_the_password_check_queue_get_503_at_once_and_tokens_keep_working() {
+    const FLOOD: usize = 48;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("--login-limit-user", "off"),
+            ("--login-limit-address", "off"),
+            ("--password-check-queue", "2"),
+        ],
+    );
+    let token = session(&server, ADMIN, PASSWORD).await;
+    let url = format!("{}{SITES}", server.url);
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let response = reqwest::Client::new()
+                    .get(url)
+                    .basic_auth(ADMIN, Some(format!("wrong-{i}")))
+                    .send()
+                    .await
+                    .expect("request");
+                let retry_after = crate::util::retry_after(&response);
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap_or_default();
+                (status, started.elapsed(), retry_after, body)
+            })
+        })
+        .collect();
+    // Meanwhile a token client is answered.
+    for _ in 0..5 {
+        assert_eq!(status_of(&server, SITES, As::Bearer(&token)).await, 200);
+    }
+    let mut refused = Vec::new();
+    let mut wrong = 0;
+    for answer in flood {
+        let (status, elapsed, retry_after, body) = answer.await.expect("task");
+        match status {
+            401 => wrong += 1,
+            503 => {
+                assert!(retry_after.is_some(), "503 without Retry-After: {body}");
+                assert!(body.contains("password check"), "{body}");
+                refused.push(elapsed);
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(
+        !refused.is_empty(),
+        "no sign-in of {FLOOD} was refused ({wrong} checked)"
+    );
+    let slowest = refused.iter().max().expect("one");
+    assert!(
+        *slowest < Duration::from_secs(2),
+        "a refusal took {slowest:?}: it waited"
+    );
+    // The queue drains: the right password works again.
+    assert_eq!(
+        status_of(&server, SITES, As::Basic(ADMIN, PASSWORD)).await,
+        200
+    );
+    eprintln!(
+        "{} of {FLOOD} refused with 503 (slowest {slowest:?}), {wrong} checked",
+        refused.len()
+    );
 }

@@ -27,7 +27,7 @@ const OWN_SECRET: &str = "own-secret-b81d0e4a95";
 
 /// Writes a service package to `dir`: `models/` from `tests/guests/models`,
 /// and a manifest of `name` with `body` after its `[service]` section.
-fn package(dir: &Path, name: &str, xproto: &[&str], body: &str) {
+pub(crate) fn package(dir: &Path, name: &str, xproto: &[&str], body: &str) {
     std::fs::create_dir_all(dir.join("models")).expect("dir");
     for file in xproto {
         std::fs::copy(
@@ -45,7 +45,7 @@ fn package(dir: &Path, name: &str, xproto: &[&str], body: &str) {
 }
 
 /// A `[[sync_steps]]` entry for a prebuilt test guest.
-fn sync_step(guest: &str, observes: &str) -> String {
+pub(crate) fn sync_step(guest: &str, observes: &str) -> String {
     format!(
         "[[sync_steps]]\nname = \"{guest}\"\ncomponent = {:?}\nobserves = \"{observes}\"\n\n",
         test_guest(guest).display().to_string()

@@ -60,7 +60,7 @@ impl Decoder for Dec {
 
 /// How a call authenticates.
 #[derive(Clone, Copy)]
-enum Auth<'a> {
+pub(crate) enum Auth<'a> {
     None,
     Basic(&'a str, &'a str),
     Bearer(&'a str),
@@ -74,13 +74,13 @@ fn basic(user: &str, password: &str) -> String {
 }
 
 /// A client that knows the server's messages from reflection.
-struct Client {
+pub(crate) struct Client {
     channel: Channel,
     pool: DescriptorPool,
 }
 
 impl Client {
-    async fn connect(server: &Server) -> Client {
+    pub(crate) async fn connect(server: &Server) -> Client {
         let url = server.grpc_url.clone().expect("started with --grpc");
         let channel = Channel::from_shared(url)
             .expect("url")
@@ -91,7 +91,7 @@ impl Client {
         Client { channel, pool }
     }
 
-    fn message(&self, name: &str) -> DynamicMessage {
+    pub(crate) fn message(&self, name: &str) -> DynamicMessage {
         DynamicMessage::new(
             self.pool
                 .get_message_by_name(name)
@@ -120,7 +120,7 @@ impl Client {
         request
     }
 
-    async fn call_as(
+    pub(crate) async fn call_as(
         &self,
         auth: Auth<'_>,
         method: &str,
@@ -139,12 +139,16 @@ impl Client {
         .map(tonic::Response::into_inner)
     }
 
-    async fn call(&self, method: &str, message: DynamicMessage) -> Result<DynamicMessage, Status> {
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        message: DynamicMessage,
+    ) -> Result<DynamicMessage, Status> {
         self.call_as(Auth::Basic(ADMIN, PASSWORD), method, message)
             .await
     }
 
-    fn id(&self, id: i64) -> DynamicMessage {
+    pub(crate) fn id(&self, id: i64) -> DynamicMessage {
         let mut message = self.message("xos.ID");
         message.set_field_by_name("id", Value::I32(i32::try_from(id).expect("small id")));
         message
@@ -269,14 +273,14 @@ async fn reflect(channel: Channel) -> DescriptorPool {
     pool
 }
 
-fn text(message: &DynamicMessage, field: &str) -> String {
+pub(crate) fn text(message: &DynamicMessage, field: &str) -> String {
     match message.get_field_by_name(field).as_deref() {
         Some(Value::String(s)) => s.clone(),
         other => panic!("{field} is not a string: {other:?}"),
     }
 }
 
-fn int(message: &DynamicMessage, field: &str) -> i64 {
+pub(crate) fn int(message: &DynamicMessage, field: &str) -> i64 {
     match message.get_field_by_name(field).as_deref() {
         Some(Value::I32(i)) => i64::from(*i),
         Some(Value::U64(u)) => i64::try_from(*u).expect("small"),
@@ -284,7 +288,7 @@ fn int(message: &DynamicMessage, field: &str) -> i64 {
     }
 }
 
-fn items(list: &DynamicMessage) -> Vec<DynamicMessage> {
+pub(crate) fn items(list: &DynamicMessage) -> Vec<DynamicMessage> {
     match list.get_field_by_name("items").as_deref() {
         Some(Value::List(items)) => items
             .iter()
@@ -294,7 +298,7 @@ fn items(list: &DynamicMessage) -> Vec<DynamicMessage> {
     }
 }
 
-fn site(client: &Client, name: &str) -> DynamicMessage {
+pub(crate) fn site(client: &Client, name: &str) -> DynamicMessage {
     let mut site = client.message("xos.Site");
     site.set_field_by_name("name", Value::String(name.into()));
     site.set_field_by_name("login_base", Value::String(name.into()));

@@ -11,6 +11,7 @@ mod demo;
 mod engine;
 mod faults;
 mod grpc;
+mod grpc_security;
 mod hello_world;
 mod hostile;
 mod ingest;

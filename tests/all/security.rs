@@ -11,38 +11,38 @@ use serde_json::{Value, json};
 
 use crate::util::{ADMIN, PASSWORD, Server};
 
-const SITES: &str = "/xosapi/v1/core/sites";
-const USERS: &str = "/xosapi/v1/core/users";
-const SERVICES: &str = "/xosapi/v1/core/services";
+pub(crate) const SITES: &str = "/xosapi/v1/core/sites";
+pub(crate) const USERS: &str = "/xosapi/v1/core/users";
+pub(crate) const SERVICES: &str = "/xosapi/v1/core/services";
 const PRIVILEGES: &str = "/xosapi/v1/core/privileges";
 const CONSTRAINTS: &str = "/xosapi/v1/core/servicegraphconstraints";
 
 /// Everyone's password in these tests.
 const SECRET: &str = "pa55-word";
 
-const ALICE: (&str, &str) = ("alice@a.example", SECRET);
-const BOB: (&str, &str) = ("bob@a.example", SECRET);
-const CAROL: (&str, &str) = ("carol@a.example", SECRET);
-const DAVE: (&str, &str) = ("dave@b.example", SECRET);
+pub(crate) const ALICE: (&str, &str) = ("alice@a.example", SECRET);
+pub(crate) const BOB: (&str, &str) = ("bob@a.example", SECRET);
+pub(crate) const CAROL: (&str, &str) = ("carol@a.example", SECRET);
+pub(crate) const DAVE: (&str, &str) = ("dave@b.example", SECRET);
 const ROOT: (&str, &str) = (ADMIN, PASSWORD);
 
 /// The objects of the world every test starts from.
-struct World {
-    site_a: i64,
-    site_b: i64,
-    alice: i64,
-    bob: i64,
-    carol: i64,
-    dave: i64,
-    svc1: i64,
-    svc2: i64,
-    constraint: i64,
+pub(crate) struct World {
+    pub(crate) site_a: i64,
+    pub(crate) site_b: i64,
+    pub(crate) alice: i64,
+    pub(crate) bob: i64,
+    pub(crate) carol: i64,
+    pub(crate) dave: i64,
+    pub(crate) svc1: i64,
+    pub(crate) svc2: i64,
+    pub(crate) constraint: i64,
 }
 
 /// Site A with alice (a user), bob (its site admin) and carol (read-only);
 /// site B with dave; service svc1 on which alice has a privilege, svc2 on
 /// which nobody has; a model without a policy (a graph constraint).
-async fn world(server: &Server) -> World {
+pub(crate) async fn world(server: &Server) -> World {
     let site_a = server
         .create(SITES, json!({ "name": "site-a", "login_base": "a" }))
         .await;
@@ -520,6 +520,77 @@ async fn validators_refuse_writes_on_every_path_with_their_message() {
         .request(Method::GET, &format!("{THINGS}/{id}"), None)
         .await;
     assert_eq!(thing["name"], "ab");
+}
+
+// See: issue 14 §1, "validators run on every write": a sync step's
+// feedback write too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_refuses_a_steps_write_and_the_step_fails_with_its_message() {
+    use crate::capabilities::{package, sync_step};
+    const THINGS: &str = "/xosapi/v1/validated/validatedthings";
+    const LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let service = tempfile::tempdir().expect("tempdir");
+    package(
+        service.path(),
+        "validated",
+        &["validated.xproto"],
+        &sync_step("validated_feedback", "ValidatedThing"),
+    );
+    crate::util::assert_success(&server.install(service.path(), &[]));
+
+    let fine = server
+        .create_path(THINGS, json!({ "name": "fine-1" }))
+        .await;
+    // The user may create it: the validator looks at what the step reports.
+    let refused = server
+        .create_path(THINGS, json!({ "name": "out of sync" }))
+        .await;
+    let failed = server
+        .wait_for(&refused, LIMIT, |o| o["backend_code"] == 2)
+        .await;
+    let status = failed["backend_status"].as_str().unwrap_or_default();
+    assert!(
+        status.contains("the backend reports the thing out of sync"),
+        "{failed}"
+    );
+    assert_eq!(failed["observed"], Value::Null, "nothing written: {failed}");
+
+    // Other objects keep syncing, before and after the refusal.
+    let later = server
+        .create_path(THINGS, json!({ "name": "fine-2" }))
+        .await;
+    for (path, name) in [(&fine, "fine-1"), (&later, "fine-2")] {
+        let synced = server
+            .wait_for(path, LIMIT, |o| o["backend_code"] == 1)
+            .await;
+        assert_eq!(synced["observed"], name, "{synced}");
+    }
+    // The refused write left no audit entry; the accepted ones did.
+    let (status, audit) = server
+        .request(
+            Method::GET,
+            "/syncplane/v1/audit?model=ValidatedThing",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let feedback: Vec<&Value> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["operation"] == "feedback")
+        .map(|e| &e["fields"]["observed"])
+        .collect();
+    assert_eq!(feedback.len(), 2, "{audit}");
+    assert!(!feedback.contains(&&json!("out of sync")), "{audit}");
+    let still = server.get(&refused).await;
+    assert_eq!(still["observed"], Value::Null, "{still}");
+    assert!(
+        crate::util::failures(&still) >= 1,
+        "counted as a failure: {still}"
+    );
 }
 
 #[test]

@@ -61,6 +61,18 @@ impl User {
         self.0.fields.get("is_readonly") == Some(&Value::Bool(true))
     }
 
+    /// Refused (403) unless the user is an administrator that is not
+    /// read-only: host administration changes things. `what` completes
+    /// "only administrators may ...".
+    pub fn require_writing_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.is_readonly() {
+            return Err(ApiError::Forbidden(format!(
+                "read-only users may not {what}"
+            )));
+        }
+        self.require_admin(what)
+    }
+
     /// The user as the core's authorization sees them.
     pub fn principal(&self) -> Principal {
         Principal::User(self.0.clone())

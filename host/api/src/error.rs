@@ -206,6 +206,10 @@ impl From<syncplane_core::Error> for ApiError {
                 ApiError::Conflict(e.to_string())
             }
             syncplane_core::Error::UnknownToken(_) => ApiError::NotFound(e.to_string()),
+            syncplane_core::Error::PasswordChecksBusy => ApiError::Unavailable {
+                message: e.to_string(),
+                retry_after: 1,
+            },
             syncplane_core::Error::QuotaExceeded { .. } => ApiError::QuotaExceeded(e.to_string()),
             syncplane_core::Error::ChangesExpired { .. } => ApiError::Gone(e.to_string()),
             e if e.is_client_error() => ApiError::BadRequest(e.to_string()),

@@ -84,12 +84,7 @@ impl InstallRequest {
 
 /// Host administration is for admins that are not read-only.
 fn admin_only(user: &User, what: &str) -> Result<(), ApiError> {
-    if user.is_readonly() {
-        return Err(ApiError::Forbidden(format!(
-            "read-only users may not {what}"
-        )));
-    }
-    user.require_admin(what)
+    user.require_writing_admin(what)
 }
 
 /// Installs or upgrades a service package (admins only); with `dry_run`,

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::Deserialize;
@@ -96,14 +96,77 @@ pub async fn logout(State(state): State<AppState>, user: User) -> Result<Json<Va
                 .into(),
         ));
     };
-    state.host.core().revoke_token(user.0.id, &info.id).await?;
+    state
+        .host
+        .core()
+        .revoke_token(&user.principal(), user.0.id, &info.id)
+        .await?;
     Ok(Json(json!({})))
 }
 
-/// `GET /syncplane/v1/tokens`: the caller's live sessions and API tokens
-/// (ids, names, kinds, times; never a secret).
-pub async fn list(State(state): State<AppState>, user: User) -> Result<Json<Value>, ApiError> {
-    let tokens = state.host.core().tokens(user.0.id).await?;
+/// The query of `GET /syncplane/v1/tokens` and `DELETE
+/// /syncplane/v1/tokens/<id>`: whose tokens (an e-mail; the caller's when
+/// absent).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Whose {
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// What a request does with the tokens [`Whose`] names.
+#[derive(Clone, Copy)]
+enum Intent {
+    List,
+    Revoke,
+}
+
+/// The id of the user whose tokens a request names: the caller's own, or,
+/// for an administrator, any user's (`?user=EMAIL`).
+///
+/// # Errors
+///
+/// 403 when a user that is not an administrator names another user (or a
+/// read-only administrator revokes); 404 when no user has that e-mail.
+async fn whose(
+    state: &AppState,
+    caller: &User,
+    whose: &Whose,
+    intent: Intent,
+) -> Result<i64, ApiError> {
+    let Some(email) = whose.user.as_deref().map(str::trim) else {
+        return Ok(caller.0.id);
+    };
+    let own = caller
+        .0
+        .str_field("email")
+        .is_some_and(|mine| mine.eq_ignore_ascii_case(email));
+    if own {
+        return Ok(caller.0.id);
+    }
+    match intent {
+        Intent::List => caller.require_admin("list other users' tokens")?,
+        Intent::Revoke => caller.require_writing_admin("revoke other users' tokens")?,
+    }
+    let user = state
+        .host
+        .core()
+        .user_by_email(email)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user has the e-mail `{email}`")))?;
+    Ok(user.id)
+}
+
+/// `GET /syncplane/v1/tokens[?user=EMAIL]`: the live sessions and API
+/// tokens (ids, names, kinds, times; never a secret) of the caller, or of
+/// the user `EMAIL` for an administrator.
+pub async fn list(
+    State(state): State<AppState>,
+    user: User,
+    Query(query): Query<Whose>,
+) -> Result<Json<Value>, ApiError> {
+    let owner = whose(&state, &user, &query, Intent::List).await?;
+    let tokens = state.host.core().tokens(owner).await?;
     Ok(Json(json!({ "items": tokens })))
 }
 
@@ -169,14 +232,26 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(issued(token))))
 }
 
-/// `DELETE /syncplane/v1/tokens/<id or name>`: revokes one of the caller's
-/// tokens (a session or an API token).
+/// `DELETE /syncplane/v1/tokens/<id or name>[?user=EMAIL]`: revokes one of
+/// the caller's tokens (a session or an API token), or, for an
+/// administrator that is not read-only, one of the user `EMAIL`'s. Audited
+/// as the caller's.
+///
+/// A token of another user is unknown (404) to a caller that does not
+/// name its user with `?user=`, and naming another user is refused (403)
+/// to non-administrators.
 pub async fn revoke(
     State(state): State<AppState>,
     user: User,
     Path(which): Path<String>,
+    Query(query): Query<Whose>,
 ) -> Result<Json<Value>, ApiError> {
-    let info = state.host.core().revoke_token(user.0.id, &which).await?;
+    let owner = whose(&state, &user, &query, Intent::Revoke).await?;
+    let info = state
+        .host
+        .core()
+        .revoke_token(&user.principal(), owner, &which)
+        .await?;
     Ok(Json(json!({ "revoked": info })))
 }
 

@@ -100,9 +100,11 @@ pub enum TokenCommand {
     /// again. Needs a password (or session), not another API token.
     Create(TokenCreateArgs),
     /// List your live tokens (API tokens and sessions): id, name, kind,
-    /// created, expires. Never the secret.
-    List(ListArgs),
+    /// created, expires. Never the secret. Administrators may list another
+    /// user's with --user.
+    List(TokenListArgs),
     /// Revoke one of your tokens by its name or id; it stops working at once.
+    /// Administrators may revoke another user's with --user.
     Revoke(TokenRevokeArgs),
 }
 
@@ -122,9 +124,25 @@ pub struct TokenCreateArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// Another user's tokens, by e-mail (administrators only).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct TokenRevokeArgs {
     /// The token's name or id (see `syncplane token list`).
     pub which: String,
+    /// Revoke a token of this user, by e-mail (administrators that are not
+    /// read-only).
+    #[arg(long)]
+    pub user: Option<String>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -688,6 +706,12 @@ pub struct ServeArgs {
     /// request; any change of a user or token forgets it. `0s`: off.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub auth_cache_ttl: Duration,
+    /// How many password checks may wait for the hashing pool (one check
+    /// per core, less one); beyond it a sign-in is refused at once with
+    /// 503 and Retry-After. Token requests never wait. Default: 4 per
+    /// hashing thread.
+    #[arg(long)]
+    pub password_check_queue: Option<usize>,
     /// Failed password checks allowed per user (e-mail): BURST/PERIOD,
     /// e.g. `10/1m` (10 in a row, then one more every 6 s), or `off`.
     /// Beyond it: 429 with Retry-After, before any hashing.

@@ -196,6 +196,7 @@ async fn measure(args: &BenchApiArgs, server: &BenchServer) -> anyhow::Result<Fi
     let basic_get = rate(&list, &basic, clients, duration).await?;
     server.core.set_auth_options(AuthOptions {
         credential_cache_ttl: Duration::ZERO,
+        ..AuthOptions::default()
     });
     let basic_uncached = rate(&list, &basic, clients, duration).await?;
     server.core.set_auth_options(AuthOptions::default());

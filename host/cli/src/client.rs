@@ -280,26 +280,27 @@ fn render_status(status: &Value) -> String {
         if !events.is_empty() {
             let _ = writeln!(
                 out,
-                "  {:<36} {:>8} {:>8} {:>8}  topics; last error",
-                "event step", "events", "failed", "dropped"
+                "  {:<36} {:>8} {:>8} {:>8} {:>8}  topics; last error",
+                "event step", "events", "failed", "deferred", "dropped"
             );
         }
         let pulls = service["pull_steps"].as_array().unwrap_or(&empty);
         if !pulls.is_empty() {
             let _ = writeln!(
                 out,
-                "  {:<36} {:>8} {:>8} {:>8}  last error",
-                "pull step", "every", "runs", "failed"
+                "  {:<36} {:>8} {:>8} {:>8} {:>8}  last error",
+                "pull step", "every", "runs", "failed", "deferred"
             );
         }
         for step in pulls {
             let _ = writeln!(
                 out,
-                "  {:<36} {:>7}s {:>8} {:>8}  {}",
+                "  {:<36} {:>7}s {:>8} {:>8} {:>8}  {}",
                 step["name"].as_str().unwrap_or("?"),
                 int(&step["interval_ms"]) as f64 / 1000.0,
                 int(&step["runs"]),
                 int(&step["failed"]),
+                int(&step["deferred"]),
                 step["last_error"].as_str().unwrap_or("-"),
             );
         }
@@ -312,10 +313,11 @@ fn render_status(status: &Value) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "  {:<36} {:>8} {:>8} {:>8}  {}; {}",
+                "  {:<36} {:>8} {:>8} {:>8} {:>8}  {}; {}",
                 step["name"].as_str().unwrap_or("?"),
                 int(&step["events"]),
                 int(&step["failed"]),
+                int(&step["deferred"]),
                 int(&step["dropped"]),
                 topics.join(","),
                 step["last_error"].as_str().unwrap_or("-"),

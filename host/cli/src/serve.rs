@@ -168,8 +168,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     println!("syncplane listening on http://{addr}");
+    let defaults = AuthOptions::default();
     host.core().set_auth_options(AuthOptions {
         credential_cache_ttl: args.auth_cache_ttl,
+        max_waiting_password_checks: args
+            .password_check_queue
+            .unwrap_or(defaults.max_waiting_password_checks),
     });
     let api = ApiConfig {
         session_ttl: args.session_ttl,

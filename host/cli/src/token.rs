@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
-use crate::args::{ListArgs, TokenCreateArgs, TokenRevokeArgs};
+use crate::args::{TokenCreateArgs, TokenListArgs, TokenRevokeArgs};
 use crate::client::Client;
 
 const TOKENS: &str = "/syncplane/v1/tokens";
@@ -45,11 +45,18 @@ pub async fn create(args: TokenCreateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `syncplane token list`: the caller's live tokens, never a secret.
-pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+/// `?user=EMAIL` when `user` is given, else nothing.
+fn whose(user: Option<&str>) -> String {
+    user.map(|u| format!("?user={}", encode_segment(u)))
+        .unwrap_or_default()
+}
+
+/// `syncplane token list [--user EMAIL]`: live tokens, never a secret.
+pub async fn list(args: TokenListArgs) -> anyhow::Result<ExitCode> {
     let client = Client::from_args(&args.server)?;
+    let path = format!("{TOKENS}{}", whose(args.user.as_deref()));
     let answer = client
-        .json(reqwest::Method::GET, TOKENS, None)
+        .json(reqwest::Method::GET, &path, None)
         .await
         .context("listing tokens failed")?;
     if args.json {
@@ -79,10 +86,14 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `syncplane token revoke NAME|ID`.
+/// `syncplane token revoke [--user EMAIL] NAME|ID`.
 pub async fn revoke(args: TokenRevokeArgs) -> anyhow::Result<ExitCode> {
     let client = Client::from_args(&args.server)?;
-    let path = format!("{TOKENS}/{}", encode_segment(&args.which));
+    let path = format!(
+        "{TOKENS}/{}{}",
+        encode_segment(&args.which),
+        whose(args.user.as_deref())
+    );
     let answer = client
         .json(reqwest::Method::DELETE, &path, None)
         .await
@@ -116,6 +127,8 @@ mod tests {
     fn names_are_encoded_as_one_path_segment() {
         assert_eq!(encode_segment("ci-bot_1.x~"), "ci-bot_1.x~");
         assert_eq!(encode_segment("a b/c"), "a%20b%2Fc");
+        assert_eq!(whose(Some("a+b@x.org")), "?user=a%2Bb%40x.org");
+        assert_eq!(whose(None), "");
     }
 
     #[test]

@@ -41,12 +41,19 @@ pub struct AuthOptions {
     /// password above all) or revocation forgets every entry at once.
     /// `Duration::ZERO` disables the cache. Default: 60 s.
     pub credential_cache_ttl: Duration,
+    /// How many password checks may wait for the hashing pool (which runs
+    /// one check per core, less one). Beyond it a check is refused at once
+    /// with [`crate::Error::PasswordChecksBusy`] (the API answers `503`
+    /// with `Retry-After`). Token and cached checks never wait. `0`: no
+    /// check waits. Default: 4 per permit of the pool.
+    pub max_waiting_password_checks: usize,
 }
 
 impl Default for AuthOptions {
     fn default() -> Self {
         AuthOptions {
             credential_cache_ttl: Duration::from_secs(60),
+            max_waiting_password_checks: Hasher::default_max_waiting(),
         }
     }
 }
@@ -104,6 +111,8 @@ impl Auth {
     }
 
     pub(crate) fn set_options(&self, options: AuthOptions) {
+        self.hasher
+            .set_max_waiting(options.max_waiting_password_checks);
         *lock(&self.options) = options;
         lock(&self.credentials).clear();
     }
@@ -248,6 +257,7 @@ mod tests {
         let auth = Auth::new();
         auth.set_options(AuthOptions {
             credential_cache_ttl: Duration::ZERO,
+            ..AuthOptions::default()
         });
         let key = auth.credential_key("a@b", "pw");
         auth.cache_credential(key, &user(), auth.epoch());

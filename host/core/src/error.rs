@@ -74,6 +74,12 @@ pub enum Error {
     /// token.
     #[error("invalid credentials")]
     BadCredentials,
+    /// Too many password checks are waiting for the hashing pool; the
+    /// check was not made (retry shortly, or use a token).
+    #[error(
+        "too many sign-ins are waiting for a password check; try again shortly, or use a token"
+    )]
+    PasswordChecksBusy,
     /// The user has no token with that id or name.
     #[error("you have no token with id or name `{0}`")]
     UnknownToken(String),
@@ -131,7 +137,10 @@ impl Error {
     pub fn is_client_error(&self) -> bool {
         match self {
             Error::Item { error, .. } => error.is_client_error(),
-            other => !matches!(other, Error::Store(_) | Error::Hash(_)),
+            other => !matches!(
+                other,
+                Error::Store(_) | Error::Hash(_) | Error::PasswordChecksBusy
+            ),
         }
     }
 

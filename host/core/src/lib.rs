@@ -81,6 +81,7 @@ pub use input::decode_create;
 pub use many::{MAX_MANY, ids_name};
 pub use modeldefs::{Choice, FieldDef, ModelDef, Relation, Validator, modeldefs};
 pub use object::{Change, ChangeKind, Object, SyncState};
+pub use policy::PolicyRecord;
 /// The names of the query parameters that are not filters.
 pub mod query_parameters {
     pub use crate::query::{CURSOR, ORDERING, PAGE, PAGE_SIZE};

@@ -74,22 +74,27 @@ impl Core {
         Ok(earliest)
     }
 
-    /// Records that model policies handled `object` as read (`Ok`), or
-    /// failed and are retried at `retry_at_ms` (`Err`).
+    /// Records what model policies did with `object` (see
+    /// [`PolicyRecord`]).
     ///
     /// # Errors
     ///
     /// A database failure.
-    pub async fn record_policy(
-        &self,
-        object: &Object,
-        outcome: std::result::Result<(), String>,
-        retry_at_ms: i64,
-    ) -> Result<()> {
+    pub async fn record_policy(&self, object: &Object, record: PolicyRecord) -> Result<()> {
         let mut tx = self.begin().await?;
         let table = tx.table(&object.model)?;
-        let (row, kind) = match outcome {
-            Ok(()) => (
+        let unfinished = |code: PolicyCode, message: String, retry_at_ms: i64| {
+            Row::from([
+                (
+                    field::POLICY_CODE.to_owned(),
+                    SqlValue::Integer(code.as_i64()),
+                ),
+                (field::POLICY_STATUS.to_owned(), SqlValue::Text(message)),
+                (POLICY_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
+            ])
+        };
+        let (row, kind) = match record {
+            PolicyRecord::Done => (
                 Row::from([
                     (field::POLICED.to_owned(), SqlValue::Real(now_secs())),
                     (
@@ -108,15 +113,18 @@ impl Core {
                 ]),
                 ChangeKind::Policed,
             ),
-            Err(message) => (
-                Row::from([
-                    (
-                        field::POLICY_CODE.to_owned(),
-                        SqlValue::Integer(PolicyCode::Failed.as_i64()),
-                    ),
-                    (field::POLICY_STATUS.to_owned(), SqlValue::Text(message)),
-                    (POLICY_RETRY.to_owned(), SqlValue::Integer(retry_at_ms)),
-                ]),
+            PolicyRecord::Deferred {
+                message,
+                retry_at_ms,
+            } => (
+                unfinished(PolicyCode::Pending, message, retry_at_ms),
+                ChangeKind::Bookkeeping,
+            ),
+            PolicyRecord::Failed {
+                message,
+                retry_at_ms,
+            } => (
+                unfinished(PolicyCode::Failed, message, retry_at_ms),
                 ChangeKind::Bookkeeping,
             ),
         };
@@ -128,4 +136,29 @@ impl Core {
         });
         tx.commit().await
     }
+}
+
+/// What model policies did with an object, for [`Core::record_policy`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyRecord {
+    /// They all handled the version read: the object is policed
+    /// (`policy_code` 1, `policy_status` `done`).
+    Done,
+    /// One could not run for a passing reason (the database busy): not a
+    /// failure. `policy_code` stays 0 (pending), `policy_status` says why,
+    /// and the object is policed again at `retry_at_ms`.
+    Deferred {
+        /// What happened.
+        message: String,
+        /// When to run the policies again, milliseconds since the epoch.
+        retry_at_ms: i64,
+    },
+    /// One failed: `policy_code` 2 and its message; run again at
+    /// `retry_at_ms`.
+    Failed {
+        /// The failure.
+        message: String,
+        /// When to run the policies again, milliseconds since the epoch.
+        retry_at_ms: i64,
+    },
 }

@@ -470,7 +470,9 @@ impl Core {
     /// # Errors
     ///
     /// [`Error::InvalidField`] for a field that is not feedback state or a
-    /// mistyped value; [`Error::NotFound`].
+    /// mistyped value; [`Error::Rejected`] when a validator of the model
+    /// refuses the object with the new values (nothing is written);
+    /// [`Error::NotFound`].
     pub async fn set_feedback(
         &self,
         who: &Principal,
@@ -498,6 +500,10 @@ impl Core {
         }
         row.insert("changed_by_step".into(), SqlValue::Real(now_secs()));
         tx.store_tx().update(&table, id, &row).await?;
+        // Validators hold for every write, what a step reports included;
+        // a refusal drops the transaction, so nothing of it is written.
+        let after = tx.get_existing(id).await?;
+        tx.check_written(Some(&object), &after).await?;
         tx.audit("feedback", &object.model, id, input).await?;
         tx.note(Change {
             id,
@@ -771,6 +777,48 @@ message HelloWorldServiceInstance (ServiceInstance) {
             err.to_string(),
             "HelloWorldService.hello_from: is not a feedback field"
         );
+    }
+
+    #[tokio::test]
+    async fn a_validator_refuses_feedback_and_nothing_of_it_is_written() {
+        const VALIDATED: &str = r#"
+option app_label = "validated";
+policy observed_in_sync < not (obj.observed = "out of sync") >
+message ValidatedThing (XOSBase) {
+    option validators = "observed_in_sync:the backend reports the thing out of sync";
+    required string name = 1;
+    optional string observed = 2 [feedback_state = True];
+}"#;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let core = Core::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        let file = syncplane_xproto::parse("validated.xproto", VALIDATED).expect("parses");
+        core.register_models(&[file]).await.expect("models");
+        let thing = core
+            .create("ValidatedThing", map(json!({ "name": "t" })))
+            .await
+            .expect("create");
+        let err = core
+            .set_feedback(
+                &Principal::Host,
+                thing.id,
+                map(json!({ "observed": "out of sync" })),
+            )
+            .await
+            .expect_err("the validator refuses it");
+        assert!(matches!(err, Error::Rejected { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "ValidatedThing: the backend reports the thing out of sync"
+        );
+        let got = core.get(thing.id).await.expect("get").expect("exists");
+        assert_eq!(got.fields["observed"], Value::Null);
+        core.set_feedback(&Principal::Host, thing.id, map(json!({ "observed": "ok" })))
+            .await
+            .expect("a valid report is written");
+        let got = core.get(thing.id).await.expect("get").expect("exists");
+        assert_eq!(got.fields["observed"], json!("ok"));
     }
 
     #[tokio::test]

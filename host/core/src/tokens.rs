@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use syncplane_store::StoreTx;
 
+use serde_json::{Map, Value};
+
+use crate::Principal;
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::object::Object;
@@ -49,6 +52,14 @@ impl TokenKind {
         match self {
             TokenKind::Session => "sps_",
             TokenKind::Api => "spa_",
+        }
+    }
+
+    /// `session` or `api`, as JSON spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Session => "session",
+            TokenKind::Api => "api",
         }
     }
 }
@@ -252,22 +263,38 @@ impl Core {
     }
 
     /// Revokes the token of `user_id` whose id or name is `which`; returns
-    /// its info. It stops working at once.
+    /// its info. It stops working at once. The revocation is audited
+    /// (`revoke-token` on the token's user, naming the token's id, name and
+    /// kind) as `who`'s, in the same transaction.
+    ///
+    /// Whether `who` may revoke another user's tokens is the caller's
+    /// decision (the API allows it to administrators).
     ///
     /// # Errors
     ///
     /// [`Error::UnknownToken`] when the user has no such token; a database
     /// failure.
-    pub async fn revoke_token(&self, user_id: i64, which: &str) -> Result<TokenInfo> {
-        let mut tx = self.store.begin().await?;
-        let found = all(&mut tx)
+    pub async fn revoke_token(
+        &self,
+        who: &Principal,
+        user_id: i64,
+        which: &str,
+    ) -> Result<TokenInfo> {
+        let mut tx = self.begin_as(who.clone()).await?;
+        let found = all(tx.store_tx())
             .await?
             .into_iter()
             .find(|(_, t)| t.user_id == user_id && (t.id == which || t.name == which));
         let Some((key, info)) = found else {
             return Err(Error::UnknownToken(which.to_owned()));
         };
-        tx.delete_record(TOKENS_NAMESPACE, &key).await?;
+        tx.store_tx().delete_record(TOKENS_NAMESPACE, &key).await?;
+        let revoked = Map::from_iter([
+            ("id".to_owned(), Value::from(info.id.as_str())),
+            ("name".to_owned(), Value::from(info.name.as_str())),
+            ("kind".to_owned(), Value::from(info.kind.as_str())),
+        ]);
+        tx.audit("revoke-token", "User", user_id, revoked).await?;
         tx.commit().await?;
         self.auth.invalidate();
         tracing::debug!(user.id = user_id, token.id = %info.id, "token revoked");
@@ -380,10 +407,12 @@ mod tests {
                 .await,
             Err(Error::Conflict(_))
         ));
-        core.revoke_token(user.id, "ci").await.expect("revoke");
+        core.revoke_token(&Principal::Host, user.id, "ci")
+            .await
+            .expect("revoke");
         assert!(core.authenticate_token(&issued.token).await.is_err());
         assert!(matches!(
-            core.revoke_token(user.id, "ci").await,
+            core.revoke_token(&Principal::Host, user.id, "ci").await,
             Err(Error::UnknownToken(_))
         ));
     }
@@ -405,6 +434,51 @@ mod tests {
                 .expect("records")
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn a_revocation_is_audited_as_whoever_made_it_and_users_are_found_ignoring_case() {
+        let (_dir, core, user) = core_with_user().await;
+        let found = core
+            .user_by_email("U@Example.ORG")
+            .await
+            .expect("lookup")
+            .expect("found");
+        assert_eq!(found.id, user.id);
+        assert!(
+            core.user_by_email("nobody@example.org")
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+        let issued = core
+            .issue_token(&user, TokenKind::Api, Some("ci"), None)
+            .await
+            .expect("issue");
+        let admin = Principal::User(found);
+        core.revoke_token(&admin, user.id, "ci")
+            .await
+            .expect("revoke");
+        let log = core
+            .audit_log(&crate::AuditQuery::default())
+            .await
+            .expect("audit");
+        let entry = log.last().expect("an entry");
+        assert_eq!(entry.operation, "revoke-token");
+        assert_eq!(entry.principal, "user u@example.org");
+        assert_eq!((entry.model.as_str(), entry.object_id), ("User", user.id));
+        assert_eq!(
+            Value::Object(entry.fields.clone()),
+            json!({ "id": issued.info.id, "name": "ci", "kind": "api" })
+        );
+        // An unknown token leaves no entry.
+        let before = log.len();
+        assert!(core.revoke_token(&admin, user.id, "ci").await.is_err());
+        let log = core
+            .audit_log(&crate::AuditQuery::default())
+            .await
+            .expect("audit");
+        assert_eq!(log.len(), before);
     }
 
     #[test]

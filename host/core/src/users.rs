@@ -2,6 +2,7 @@
 
 use crate::bookkeeping::field;
 use serde_json::{Value, json};
+use syncplane_store::Condition;
 
 use crate::core::Core;
 use crate::error::{Error, Result};
@@ -108,6 +109,37 @@ impl Core {
             }
             _ => Err(Error::BadCredentials),
         }
+    }
+}
+
+impl Core {
+    /// The user whose e-mail is `email`, ignoring case (e-mails are unique
+    /// that way); `None` when there is none or it was deleted.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<Object>> {
+        let mut tx = self.begin().await?;
+        let table = tx.table("User")?;
+        let found = tx
+            .store_tx()
+            .select(
+                &table,
+                &[Condition::EqIgnoreCase(
+                    "email".into(),
+                    email.trim().to_owned(),
+                )],
+                None,
+            )
+            .await?;
+        let Some((id, _)) = found.first() else {
+            return Ok(None);
+        };
+        Ok(tx
+            .get(*id)
+            .await?
+            .filter(|u| u.fields.get(field::DELETED) != Some(&Value::Bool(true))))
     }
 }
 

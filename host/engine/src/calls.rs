@@ -23,9 +23,40 @@ pub struct Event {
     pub timestamp: f64,
 }
 
-/// A boxed future returned by [`PullInvoker`] and [`EventInvoker`]: the
-/// guest's own error message, or what trapped.
-pub type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+/// What a call of a declarative component — a model policy, a pull step
+/// or an event step — produced.
+///
+/// As for sync steps ([`crate::Outcome`]), a call the host could not serve
+/// for a passing reason (the database busy, locked by another process, or
+/// unwritable) is kept apart from a failure: it is run again soon and
+/// counts as no failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum CallOutcome {
+    /// It ran to the end.
+    Done,
+    /// The host could not serve it now (the trap cause
+    /// `storage-unavailable`): run it again soon, not a failure. The text
+    /// says what happened.
+    Deferred(String),
+    /// The guest's own error message, or what trapped.
+    Failed(String),
+}
+
+impl CallOutcome {
+    /// `done`, `deferred` or `failed`, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallOutcome::Done => "done",
+            CallOutcome::Deferred(_) => "deferred",
+            CallOutcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// A boxed future returned by [`PullInvoker`] and [`EventInvoker`] (and
+/// [`crate::PolicyInvoker`]).
+pub type CallFuture<'a> = Pin<Box<dyn Future<Output = CallOutcome> + Send + 'a>>;
 
 /// Runs a pull step's code.
 pub trait PullInvoker: Send + Sync {

@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use syncplane_core::{Core, SyncBatch, SyncRecord};
+use syncplane_core::{Core, PolicyRecord, SyncBatch, SyncRecord};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::backoff::RetryPolicy;
+use crate::calls::CallOutcome;
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::job::Finished;
@@ -71,15 +72,26 @@ impl Committer {
             }
         }
         self.apply(&batch).await?;
+        // Policies are not backed off: a failed one, and one deferred for
+        // a busy database, run again after the retry interval.
         let policy_retry = self.clock.now_ms() + self.retry.retry_interval.as_millis() as i64;
         for finished in group {
             for (object, outcome) in &finished.policed {
-                if outcome.is_err() {
+                let record = match outcome {
+                    CallOutcome::Done => PolicyRecord::Done,
+                    CallOutcome::Deferred(message) => PolicyRecord::Deferred {
+                        message: message.clone(),
+                        retry_at_ms: policy_retry,
+                    },
+                    CallOutcome::Failed(message) => PolicyRecord::Failed {
+                        message: message.clone(),
+                        retry_at_ms: policy_retry,
+                    },
+                };
+                if record != PolicyRecord::Done {
                     retry_at(policy_retry);
                 }
-                self.core
-                    .record_policy(object, outcome.clone(), policy_retry)
-                    .await?;
+                self.core.record_policy(object, record).await?;
             }
         }
         Ok(earliest)

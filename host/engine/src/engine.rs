@@ -1129,9 +1129,9 @@ message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone
                 .push(format!("{event:?} {name}"));
             Box::pin(async move {
                 if name.starts_with("bad") {
-                    Err(format!("cannot police {name}"))
+                    crate::CallOutcome::Failed(format!("cannot police {name}"))
                 } else {
-                    Ok(())
+                    crate::CallOutcome::Done
                 }
             })
         }
@@ -1176,6 +1176,111 @@ message Rack (XOSBase) { required string name = 1; required manytoone zone->Zone
             c.calls.lock().expect("lock").last().map(String::as_str),
             Some("s sync good2")
         );
+    }
+
+    /// Holds the write lock of the database at `path` from another
+    /// connection, as an operator's `sqlite3` in a transaction would.
+    async fn lock_database(path: &std::path::Path) -> sqlx::SqliteConnection {
+        use sqlx::Connection as _;
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("second connection");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut other)
+            .await
+            .expect("lock");
+        other
+    }
+
+    /// A policy that writes through the core, as a guest's declarative
+    /// call does; its first run meets a database locked by another
+    /// connection, and answers as the runtime does for a host call that
+    /// met a busy store.
+    struct BusyOnce {
+        core: Core,
+        db: std::path::PathBuf,
+        runs: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::policy::PolicyInvoker for BusyOnce {
+        fn handle<'a>(
+            &'a self,
+            object: &'a Object,
+            _event: crate::policy::PolicyEvent,
+        ) -> crate::policy::PolicyFuture<'a> {
+            Box::pin(async move {
+                let run = self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let lock = if run == 0 {
+                    Some(lock_database(&self.db).await)
+                } else {
+                    None
+                };
+                let written = self
+                    .core
+                    .set_feedback(
+                        &syncplane_core::Principal::Host,
+                        object.id,
+                        map(json!({ "backend_handle": format!("run {run}") })),
+                    )
+                    .await;
+                drop(lock);
+                match written {
+                    Ok(()) => crate::CallOutcome::Done,
+                    Err(e) if e.is_storage_unavailable() => crate::CallOutcome::Deferred(format!(
+                        "trap (storage-unavailable): the database is unavailable: {e}"
+                    )),
+                    Err(e) => crate::CallOutcome::Failed(e.to_string()),
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_policy_stopped_by_a_busy_database_is_deferred_not_failed_and_runs_again() {
+        let config = EngineConfig {
+            retry: RetryPolicy {
+                retry_interval: Duration::ZERO,
+                ..RetryPolicy::default()
+            },
+            ..EngineConfig::default()
+        };
+        let c = chain(&["s"], config).await;
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        c.engine.set_service_policies(
+            "c",
+            vec![crate::policy::ModelPolicy {
+                service: "c".into(),
+                name: "p".into(),
+                model: "Region".into(),
+                invoker: Arc::new(BusyOnce {
+                    core: c.core.clone(),
+                    db: c._dir.path().join("db.sqlite"),
+                    runs: Arc::clone(&runs),
+                }),
+            }],
+        );
+        let region = create(&c.core, "Region", json!({ "name": "eu" })).await;
+        c.engine.run_pass().await.expect("pass");
+        let deferred = c.core.get(region).await.expect("get").expect("region");
+        assert_eq!(deferred.fields["policy_code"], json!(0), "not failed");
+        let status = deferred.fields["policy_status"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(status.contains("storage-unavailable"), "{status}");
+        assert!(
+            c.calls.lock().expect("lock").is_empty(),
+            "synced before its policy ran"
+        );
+        assert_eq!(deferred.fields["backend_handle"], Value::Null);
+
+        // The lock is gone: the next pass polices it, then syncs it.
+        c.engine.run_pass().await.expect("pass");
+        c.engine.run_pass().await.expect("pass");
+        let policed = c.core.get(region).await.expect("get").expect("region");
+        assert_eq!(policed.fields["policy_code"], json!(1), "{policed:?}");
+        assert_eq!(policed.fields["backend_handle"], json!("run 1"));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(*c.calls.lock().expect("lock"), ["s sync eu"]);
     }
 
     #[tokio::test]

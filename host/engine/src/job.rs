@@ -5,6 +5,7 @@ use std::sync::Arc;
 use syncplane_core::Object;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::calls::CallOutcome;
 use crate::policy::{ModelPolicy, PolicyEvent};
 use crate::runner::{Item, Phase, Runner, Verdict};
 
@@ -62,12 +63,13 @@ impl Job {
     }
 }
 
-/// Runs `policies` on `object` in order; the first failure decides.
+/// Runs `policies` on `object` in order; the first that does not finish
+/// (deferred or failed) decides, and the later ones do not run.
 async fn police(
     object: &Object,
     policies: &[ModelPolicy],
     rate: Option<&crate::lane::RateLimiter>,
-) -> Result<(), String> {
+) -> CallOutcome {
     let event = PolicyEvent::of(object);
     for policy in policies {
         if let Some(rate) = rate {
@@ -81,13 +83,20 @@ async fn police(
             model = %object.model,
             object.id = object.id,
         );
-        if let Err(message) = policy.invoker.handle(object, event).instrument(span).await {
-            warn!(service = %policy.service, policy = %policy.name, object.id = object.id, %message, "model policy failed");
-            return Err(message);
+        match policy.invoker.handle(object, event).instrument(span).await {
+            CallOutcome::Done => {}
+            CallOutcome::Deferred(message) => {
+                debug!(service = %policy.service, policy = %policy.name, object.id = object.id, %message, "model policy deferred");
+                return CallOutcome::Deferred(message);
+            }
+            CallOutcome::Failed(message) => {
+                warn!(service = %policy.service, policy = %policy.name, object.id = object.id, %message, "model policy failed");
+                return CallOutcome::Failed(message);
+            }
         }
     }
     debug!(object.id = object.id, event = event.name(), "policed");
-    Ok(())
+    CallOutcome::Done
 }
 
 /// What a job produced, waiting to be committed.
@@ -98,7 +107,7 @@ pub(crate) struct Finished {
     /// Sync and teardown outcomes.
     pub verdicts: Vec<(Object, Verdict)>,
     /// Policy outcomes.
-    pub policed: Vec<(Object, Result<(), String>)>,
+    pub policed: Vec<(Object, CallOutcome)>,
 }
 
 impl Finished {

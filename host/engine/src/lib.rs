@@ -32,7 +32,7 @@ mod stats;
 mod steps;
 
 pub use backoff::RetryPolicy;
-pub use calls::{CallFuture, Event, EventInvoker, EventStep, PullInvoker, PullStep};
+pub use calls::{CallFuture, CallOutcome, Event, EventInvoker, EventStep, PullInvoker, PullStep};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineConfig, PassReport, ServiceUsage};
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use syncplane_core::{Object, field};
 
+use crate::calls::CallOutcome;
 use crate::steps::StepTable;
 
 /// Which handler a policy runs for an object.
@@ -48,8 +49,7 @@ impl PolicyEvent {
 }
 
 /// A boxed future returned by [`PolicyInvoker`].
-pub type PolicyFuture<'a> =
-    Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send + 'a>>;
+pub type PolicyFuture<'a> = Pin<Box<dyn Future<Output = CallOutcome> + Send + 'a>>;
 
 /// Runs a model policy's code; `syncplane-runtime` implements it for
 /// components.

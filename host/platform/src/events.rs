@@ -2,19 +2,30 @@
 //!
 //! Delivery is at most once: an event published while no step subscribes to
 //! its topic, or while a step lags more than [`BUS_CAPACITY`] events behind,
-//! is dropped (with a warning for the lagging step).
+//! is dropped (with a warning for the lagging step). An event whose step
+//! was stopped by a busy or unwritable database is handed to the step again
+//! (see [`handle`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Serialize;
 use syncplane_core::now_secs;
-use syncplane_engine::{Engine, Event, EventStep};
+use syncplane_engine::{CallOutcome, Engine, Event, EventStep};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::subscription::Subscription;
+
+/// The first wait before an event is handed again to a step that a busy
+/// or unwritable database stopped; it doubles up to
+/// [`DEFERRED_EVENT_RETRY_MAX`].
+pub const DEFERRED_EVENT_RETRY: Duration = Duration::from_millis(250);
+
+/// The longest wait between two deliveries of a deferred event.
+pub const DEFERRED_EVENT_RETRY_MAX: Duration = Duration::from_secs(4);
 
 /// Events buffered for a slow step before it starts losing them.
 pub const BUS_CAPACITY: usize = 4096;
@@ -33,6 +44,9 @@ pub struct EventStepStatus {
     pub events: u64,
     /// Events whose handling failed.
     pub failed: u64,
+    /// Deliveries stopped because the database was busy or could not be
+    /// written: not failures; the event was handed to the step again.
+    pub deferred: u64,
     /// Events lost because the step lagged behind.
     pub dropped: u64,
     /// The latest failure.
@@ -196,28 +210,169 @@ async fn listen(
 /// Runs the step on one event, in its service's lane (so under the
 /// service's concurrency and rate), and counts the outcome. `false` when
 /// the engine stopped and the event was not handled.
+///
+/// # Caveats
+///
+/// A call stopped because the database was busy or could not be written
+/// is not a failure: the same event is handed to the step again after
+/// [`DEFERRED_EVENT_RETRY`], doubling up to [`DEFERRED_EVENT_RETRY_MAX`],
+/// until it runs to the end or fails. Writes the stopped call made before
+/// the database became busy may have been kept, so an event step should
+/// be idempotent (find, then create), as sync steps are. Later events wait
+/// meanwhile (and the oldest are dropped once [`BUS_CAPACITY`] are
+/// waiting).
 pub(crate) async fn handle(
     engine: &Engine,
     step: &EventStep,
     event: &Event,
     status: &Mutex<EventStepStatus>,
 ) -> bool {
-    let span = info_span!("event", service = %step.service, step = %step.name, topic = %event.topic, key = ?event.key);
-    let call = step.invoker.process_event(event).instrument(span);
-    let Some(result) = engine.call(&step.service, call).await else {
-        return false;
-    };
-    let mut status = lock(status);
-    status.events += 1;
-    match result {
-        Ok(()) => {
-            debug!(service = %step.service, step = %step.name, topic = %event.topic, "event handled")
-        }
-        Err(message) => {
-            warn!(service = %step.service, step = %step.name, topic = %event.topic, %message, "event step failed");
-            status.failed += 1;
-            status.last_error = Some(message);
+    let mut delay = DEFERRED_EVENT_RETRY;
+    loop {
+        let span = info_span!("event", service = %step.service, step = %step.name, topic = %event.topic, key = ?event.key);
+        let call = step.invoker.process_event(event).instrument(span);
+        let Some(result) = engine.call(&step.service, call).await else {
+            return false;
+        };
+        let message = match result {
+            CallOutcome::Done => {
+                lock(status).events += 1;
+                debug!(service = %step.service, step = %step.name, topic = %event.topic, "event handled");
+                return true;
+            }
+            CallOutcome::Failed(message) => {
+                warn!(service = %step.service, step = %step.name, topic = %event.topic, %message, "event step failed");
+                let mut status = lock(status);
+                status.events += 1;
+                status.failed += 1;
+                status.last_error = Some(message);
+                return true;
+            }
+            CallOutcome::Deferred(message) => message,
+        };
+        lock(status).deferred += 1;
+        info!(service = %step.service, step = %step.name, topic = %event.topic, %message, retry_in = ?delay, "event step deferred; the event is handed to it again");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(DEFERRED_EVENT_RETRY_MAX);
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::json;
+    use syncplane_core::Core;
+    use syncplane_engine::{CallFuture, EngineConfig, EventInvoker, PullInvoker};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A step that creates a `Site` through the core, as a guest's
+    /// declarative call does. Its first call meets the database locked by
+    /// another connection (as an operator's `sqlite3` in a transaction
+    /// would) and answers as the runtime does for a host call that met a
+    /// busy store. Each call sends its number when it ends.
+    pub(crate) struct BusyOnce {
+        pub(crate) core: Core,
+        pub(crate) db: std::path::PathBuf,
+        pub(crate) calls: AtomicUsize,
+        pub(crate) ended: mpsc::UnboundedSender<usize>,
+    }
+
+    impl BusyOnce {
+        async fn call(&self) -> CallOutcome {
+            use sqlx::Connection as _;
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            let mut lock = None;
+            if call == 0 {
+                let url = format!("sqlite://{}", self.db.display());
+                let mut other = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("second connection");
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut other)
+                    .await
+                    .expect("lock");
+                lock = Some(other);
+            }
+            let fields =
+                json!({ "name": format!("site {call}"), "login_base": format!("s{call}") });
+            let serde_json::Value::Object(fields) = fields else {
+                unreachable!("an object")
+            };
+            let written = self.core.create("Site", fields).await;
+            drop(lock);
+            let _ = self.ended.send(call);
+            match written {
+                Ok(_) => CallOutcome::Done,
+                Err(e) if e.is_storage_unavailable() => CallOutcome::Deferred(format!(
+                    "trap (storage-unavailable): the database is unavailable: {e}"
+                )),
+                Err(e) => CallOutcome::Failed(e.to_string()),
+            }
         }
     }
-    true
+
+    impl EventInvoker for BusyOnce {
+        fn process_event<'a>(&'a self, _event: &'a Event) -> CallFuture<'a> {
+            Box::pin(self.call())
+        }
+    }
+
+    impl PullInvoker for BusyOnce {
+        fn pull_records(&self) -> CallFuture<'_> {
+            Box::pin(self.call())
+        }
+    }
+
+    /// A store with the core models, an engine on it, and a [`BusyOnce`].
+    pub(crate) async fn busy_once() -> (
+        tempfile::TempDir,
+        Engine,
+        Arc<BusyOnce>,
+        mpsc::UnboundedReceiver<usize>,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("db.sqlite");
+        let core = Core::open(&db).await.expect("open");
+        let engine = Engine::new(core.clone(), EngineConfig::default());
+        let (ended, calls) = mpsc::unbounded_channel();
+        let step = Arc::new(BusyOnce {
+            core,
+            db,
+            calls: AtomicUsize::new(0),
+            ended,
+        });
+        (dir, engine, step, calls)
+    }
+
+    #[tokio::test]
+    async fn an_event_whose_step_met_a_busy_database_is_handed_to_it_again_not_failed() {
+        let (_dir, engine, invoker, _calls) = busy_once().await;
+        let step = EventStep {
+            service: "s".into(),
+            name: "e".into(),
+            invoker: Arc::clone(&invoker) as Arc<dyn EventInvoker>,
+        };
+        let event = Event {
+            topic: "t".into(),
+            key: None,
+            value: "v".into(),
+            timestamp: now_secs(),
+        };
+        let status = Mutex::new(EventStepStatus::default());
+        assert!(handle(&engine, &step, &event, &status).await);
+        let status = lock(&status).clone();
+        assert_eq!(
+            (status.events, status.deferred, status.failed),
+            (1, 1, 0),
+            "{status:?}"
+        );
+        assert_eq!(status.last_error, None);
+        assert_eq!(invoker.calls.load(Ordering::SeqCst), 2);
+        let sites = invoker.core.list("Site").await.expect("sites");
+        let names: Vec<_> = sites.iter().filter_map(|s| s.str_field("name")).collect();
+        assert_eq!(names, ["site 1"], "only the second call wrote");
+    }
 }

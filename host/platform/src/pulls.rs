@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 use syncplane_core::now_ms;
-use syncplane_engine::{Engine, PullStep};
+use syncplane_engine::{CallOutcome, Engine, PullStep};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::events::lock;
+
+/// How soon a pull step stopped by a busy or unwritable database runs
+/// again (its interval, when that is shorter).
+pub const DEFERRED_PULL_RETRY: Duration = Duration::from_secs(1);
 
 /// What one pull step has done since the host started.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -23,6 +27,10 @@ pub struct PullStepStatus {
     pub runs: u64,
     /// Calls that failed.
     pub failed: u64,
+    /// Calls stopped because the database was busy or could not be
+    /// written: not failures; the step runs again after
+    /// [`DEFERRED_PULL_RETRY`] (or its interval, if shorter).
+    pub deferred: u64,
     /// The latest failure.
     pub last_error: Option<String>,
     /// When the latest call finished, milliseconds since the epoch.
@@ -105,12 +113,69 @@ async fn pull_loop(
         status.runs += 1;
         status.last_run_ms = Some(now_ms());
         match result {
-            Ok(()) => debug!(service = %step.service, step = %step.name, "pulled"),
-            Err(message) => {
+            CallOutcome::Done => debug!(service = %step.service, step = %step.name, "pulled"),
+            CallOutcome::Deferred(message) => {
+                // The host's passing trouble, not the step's: soon again.
+                let retry_in = DEFERRED_PULL_RETRY.min(interval);
+                info!(service = %step.service, step = %step.name, %message, ?retry_in, "pull step deferred");
+                status.deferred += 1;
+                ticks.reset_after(retry_in);
+            }
+            CallOutcome::Failed(message) => {
                 warn!(service = %step.service, step = %step.name, %message, "pull step failed");
                 status.failed += 1;
                 status.last_error = Some(message);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use syncplane_engine::PullInvoker;
+
+    use super::*;
+    use crate::events::tests::busy_once;
+
+    #[tokio::test]
+    async fn a_pull_that_met_a_busy_database_runs_again_soon_and_is_not_a_failure() {
+        let (_dir, engine, invoker, mut calls) = busy_once().await;
+        let step = PullStep {
+            service: "s".into(),
+            name: "p".into(),
+            invoker: Arc::clone(&invoker) as Arc<dyn PullInvoker>,
+        };
+        let status = Arc::new(Mutex::new(PullStepStatus::default()));
+        // An interval far longer than the test: only a deferral retries.
+        let interval = Duration::from_secs(3600);
+        let task = tokio::spawn(pull_loop(engine, step, interval, Arc::clone(&status)));
+        let limit = Duration::from_secs(10);
+        let first = tokio::time::timeout(limit, calls.recv()).await;
+        assert_eq!(first.expect("first call"), Some(0));
+        let deferred_at = Instant::now();
+        let second = tokio::time::timeout(limit, calls.recv()).await;
+        assert_eq!(second.expect("run again soon"), Some(1));
+        let again = deferred_at.elapsed();
+        assert!(
+            again >= DEFERRED_PULL_RETRY / 2 && again < DEFERRED_PULL_RETRY * 5,
+            "ran again after {again:?}"
+        );
+        // The status is written right after the call returns.
+        let counted = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let now = lock(&status).clone();
+                if now.runs == 2 {
+                    return now;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the second run counted");
+        task.abort();
+        assert_eq!((counted.deferred, counted.failed), (1, 0), "{counted:?}");
+        assert_eq!(counted.last_error, None);
     }
 }

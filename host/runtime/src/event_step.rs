@@ -3,7 +3,8 @@
 
 use syncplane_core::Object;
 use syncplane_engine::{
-    CallFuture, EventInvoker, PolicyEvent, PolicyFuture, PolicyInvoker, PullInvoker,
+    CallFuture, CallOutcome, EventInvoker, PolicyEvent, PolicyFuture, PolicyInvoker, PullInvoker,
+    TrapCause,
 };
 
 use crate::bindings::v2::event::Event as WitEvent;
@@ -35,9 +36,12 @@ pub struct WasmModelPolicy {
 }
 
 impl WasmModelPolicy {
-    async fn run(&self, object: &Object, event: PolicyEvent) -> Result<(), String> {
+    async fn run(&self, object: &Object, event: PolicyEvent) -> CallOutcome {
         let common = &self.common;
-        let _entered = common.pass_gate().await?;
+        let _entered = match common.pass_gate().await {
+            Ok(entered) => entered,
+            Err(replaced) => return CallOutcome::Failed(replaced),
+        };
         let mut store = common.store(Role::Declarative, 0);
         let deadline = deadline_of(&store);
         let arg = to_model_object(object);
@@ -65,17 +69,23 @@ impl WasmModelPolicy {
 
 /// A declarative component's result as the engine and bus take it: the
 /// guest's own message (redacted, capped), or the trap as
-/// `trap (<cause>): ...`.
+/// `trap (<cause>): ...`; a trap because the database was busy or could
+/// not be written is the host's passing trouble, not a failure: deferred.
 fn finish(
     common: &Common,
     result: wasmtime::Result<Result<(), String>>,
     store: &wasmtime::Store<StepState>,
     phase: &str,
-) -> Result<(), String> {
+) -> CallOutcome {
     match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(common.status(message)),
-        Err(e) => Err(common.trap(&e, store, phase).to_string()),
+        Ok(Ok(())) => CallOutcome::Done,
+        Ok(Err(message)) => CallOutcome::Failed(common.status(message)),
+        Err(e) => match common.trap(&e, store, phase) {
+            trap if trap.cause == TrapCause::StorageUnavailable => {
+                CallOutcome::Deferred(trap.to_string())
+            }
+            trap => CallOutcome::Failed(trap.to_string()),
+        },
     }
 }
 
@@ -98,12 +108,14 @@ impl WasmPullStep {
 
     /// Runs `pull-records` in a fresh instance under the usual limits.
     ///
-    /// # Errors
-    ///
-    /// The guest's own error message, or what trapped.
-    pub async fn pull_records(&self) -> Result<(), String> {
+    /// Deferred when the database was busy or could not be written; else
+    /// failed with the guest's own error message, or what trapped.
+    pub async fn pull_records(&self) -> CallOutcome {
         let common = &self.common;
-        let _entered = common.pass_gate().await?;
+        let _entered = match common.pass_gate().await {
+            Ok(entered) => entered,
+            Err(replaced) => return CallOutcome::Failed(replaced),
+        };
         let mut store = common.store(Role::Declarative, 0);
         let deadline = deadline_of(&store);
         let result = {
@@ -144,12 +156,14 @@ impl WasmEventStep {
 
     /// Runs `process-event` in a fresh instance under the usual limits.
     ///
-    /// # Errors
-    ///
-    /// The guest's own error message, or what trapped.
-    pub async fn process_event(&self, event: &Event) -> Result<(), String> {
+    /// Deferred when the database was busy or could not be written; else
+    /// failed with the guest's own error message, or what trapped.
+    pub async fn process_event(&self, event: &Event) -> CallOutcome {
         let common = &self.common;
-        let _entered = common.pass_gate().await?;
+        let _entered = match common.pass_gate().await {
+            Ok(entered) => entered,
+            Err(replaced) => return CallOutcome::Failed(replaced),
+        };
         let mut store = common.store(Role::Declarative, 0);
         let deadline = deadline_of(&store);
         let arg = WitEvent {

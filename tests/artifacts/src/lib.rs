@@ -36,6 +36,7 @@ pub const TEST_GUESTS: &[&str] = &[
     "cap_chain_policy",
     "cap_chain_step",
     "slow_step",
+    "validated_feedback",
 ];
 
 /// The path of a compiled test guest.
