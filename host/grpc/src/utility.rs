@@ -54,7 +54,7 @@ pub(crate) async fn call(
                 .state
                 .host
                 .core()
-                .revoke_token(user.0.id, &info.id)
+                .revoke_token(&user.principal(), user.0.id, &info.id)
                 .await
                 .map_err(crate::error::core_status)?;
             Ok(DynamicMessage::new(output))
