@@ -172,9 +172,11 @@ impl Core {
         };
         let value = serde_json::to_string(&info)
             .map_err(|e| Error::Conflict(format!("cannot encode the token record: {e}")))?;
-        let mut tx = self.store.begin().await?;
+        // Audited as the user's own: sign-ins and new API tokens are in the
+        // log beside their revocations (never the secret).
+        let mut tx = self.begin_as(Principal::User(user.clone())).await?;
         if name.is_some() {
-            let taken = all(&mut tx)
+            let taken = all(tx.store_tx())
                 .await?
                 .into_iter()
                 .any(|(_, t)| t.user_id == user.id && t.name == info.name && !t.is_expired(now));
@@ -185,7 +187,15 @@ impl Core {
                 )));
             }
         }
-        tx.put_record(TOKENS_NAMESPACE, &key, &value).await?;
+        tx.store_tx()
+            .put_record(TOKENS_NAMESPACE, &key, &value)
+            .await?;
+        let issued = Map::from_iter([
+            ("id".to_owned(), Value::from(info.id.as_str())),
+            ("name".to_owned(), Value::from(info.name.as_str())),
+            ("kind".to_owned(), Value::from(info.kind.as_str())),
+        ]);
+        tx.audit("issue-token", "User", user.id, issued).await?;
         tx.commit().await?;
         tracing::debug!(user.id = user.id, token.id = %info.id, kind = ?kind, "token issued");
         Ok(IssuedToken { token, info })
@@ -463,6 +473,15 @@ mod tests {
             .audit_log(&crate::AuditQuery::default())
             .await
             .expect("audit");
+        // Issuing is the user's own entry, without the secret.
+        let issuing = &log[log.len() - 2];
+        assert_eq!(issuing.operation, "issue-token");
+        assert_eq!(issuing.principal, "user u@example.org");
+        assert_eq!(
+            Value::Object(issuing.fields.clone()),
+            json!({ "id": issued.info.id, "name": "ci", "kind": "api" })
+        );
+        assert!(!format!("{issuing:?}").contains(&issued.token));
         let entry = log.last().expect("an entry");
         assert_eq!(entry.operation, "revoke-token");
         assert_eq!(entry.principal, "user u@example.org");
