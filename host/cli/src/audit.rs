@@ -35,7 +35,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&answer));
+    crate::output::write_stdout(&render(&answer))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -194,7 +194,7 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&status)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render_status(&status));
+    crate::output::write_stdout(&render_status(&status))?;
     Ok(ExitCode::SUCCESS)
 }
 

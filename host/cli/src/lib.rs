@@ -15,6 +15,7 @@ mod bench_server;
 mod client;
 mod demo;
 mod logging;
+mod output;
 mod serve;
 mod service;
 mod token;
