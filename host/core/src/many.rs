@@ -291,6 +291,9 @@ mod tests {
         assert_eq!(read.fields["permitted_slices_ids"], json!([a, b]));
         let listed = core.list("Network").await.expect("list");
         assert_eq!(listed[0].fields["permitted_slices_ids"], json!([a, b]));
+        // Steps see them too.
+        let pending = core.pending("Network", None).await.expect("pending");
+        assert_eq!(pending[0].fields["permitted_slices_ids"], json!([a, b]));
 
         // Writing the list replaces the set and is a change.
         let before = read.sync.change_seq;

@@ -235,10 +235,16 @@ impl Core {
         let table = registry.table(model)?;
         let rows = self.store.select_values(table, conditions, limit).await?;
         let columns = ValueColumns::new(&registry, table, model);
-        Ok(rows
+        let mut objects: Vec<Object> = rows
             .into_iter()
             .map(|(id, values)| columns.decode(model, id, values))
-            .collect())
+            .collect();
+        // Steps see many-to-many links as the API shows them.
+        if !registry.joins(model).is_empty() && !objects.is_empty() {
+            let mut tx = self.store.begin().await?;
+            crate::many::attach(&mut tx, &registry, &mut objects).await?;
+        }
+        Ok(objects)
     }
 
     /// Objects whose leaf model is `model` and that need a sync now: changed
