@@ -97,30 +97,9 @@ fn check_text(model: &str, field: &Field, text: &str) -> Result<()> {
 /// of each pair; `None` for Python's `None`. Empty when the text is not
 /// such a list.
 fn choice_values(text: &str) -> Vec<Option<String>> {
-    let mut out = Vec::new();
-    let mut rest = text.trim();
-    rest = rest.strip_prefix('(').unwrap_or(rest);
-    while let Some(start) = rest.find('(') {
-        let pair = rest[start + 1..].trim_start();
-        let (value, after) = if let Some(r) = pair.strip_prefix("None") {
-            (None, r)
-        } else {
-            let Some(quote) = pair.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-                return Vec::new();
-            };
-            let body = &pair[1..];
-            let Some(end) = body.find(quote) else {
-                return Vec::new();
-            };
-            (Some(body[..end].to_owned()), &body[end + 1..])
-        };
-        out.push(value);
-        let Some(close) = after.find(')') else {
-            return Vec::new();
-        };
-        rest = &after[close + 1..];
-    }
-    out
+    crate::choices::pairs(text)
+        .map(|pairs| pairs.into_iter().map(|(value, _)| value).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -291,6 +291,11 @@ impl CoreTx {
                 .map(|r| r[at[0]].clone())
                 .filter(|v| *v != SqlValue::Null)
                 .collect();
+            let stored_at: Vec<usize> = index
+                .columns
+                .iter()
+                .filter_map(|c| table.columns.iter().position(|k| &k.name == c))
+                .collect();
             let mut existing = HashSet::new();
             for chunk in first.chunks(10_000) {
                 let conditions = [
@@ -302,12 +307,7 @@ impl CoreTx {
                     .select_values(table, &conditions, None)
                     .await?
                 {
-                    let positions: Vec<usize> = index
-                        .columns
-                        .iter()
-                        .filter_map(|c| table.columns.iter().position(|k| &k.name == c))
-                        .collect();
-                    let parts: Vec<&SqlValue> = positions.iter().map(|&i| &values[i]).collect();
+                    let parts: Vec<&SqlValue> = stored_at.iter().map(|&i| &values[i]).collect();
                     existing.insert(format!("{parts:?}"));
                 }
             }

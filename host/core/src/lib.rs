@@ -46,6 +46,7 @@ mod audit;
 mod auth;
 mod authz;
 mod bookkeeping;
+mod choices;
 mod constraints;
 mod core;
 mod create;

@@ -252,42 +252,19 @@ fn gui_default(value: &OptionValue) -> String {
     }
 }
 
-/// The pairs of a `choices` option, a Python tuple of pairs of strings:
-/// `(('generic', 'Generic'), ('data', 'Data Plane'))`. `None` when it is
-/// not that shape.
+/// The pairs of a `choices` option whose elements are all strings:
+/// `(('generic', 'Generic'), ('data', 'Data Plane'))`. `None` for any
+/// other shape.
 fn choices(text: &str) -> Option<Vec<Choice>> {
-    let mut strings = Vec::new();
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' | '"' => {
-                let mut s = String::new();
-                loop {
-                    match chars.next()? {
-                        '\\' => s.push(chars.next()?),
-                        end if end == c => break,
-                        other => s.push(other),
-                    }
-                }
-                strings.push(s);
-            }
-            '(' | ')' | ',' => {}
-            c if c.is_whitespace() => {}
-            _ => return None,
-        }
-    }
-    if strings.is_empty() || strings.len() % 2 != 0 {
-        return None;
-    }
-    Some(
-        strings
-            .chunks(2)
-            .map(|pair| Choice {
-                id: pair[0].clone(),
-                label: pair[1].clone(),
+    crate::choices::pairs(text)?
+        .into_iter()
+        .map(|(id, label)| {
+            Some(Choice {
+                id: id?,
+                label: label?,
             })
-            .collect(),
-    )
+        })
+        .collect()
 }
 
 #[cfg(test)]

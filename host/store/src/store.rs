@@ -598,28 +598,12 @@ impl StoreTx {
                 .count();
             let group = &rows[start..start + same];
             start += same;
-            // Full chunks share one statement text, prepared once. SQLite
-            // allows 32,766 bound values per statement.
-            let per_chunk = (32_000 / columns.len().max(1)).clamp(1, INSERT_CHUNK);
-            let head = format!(
-                "INSERT INTO {} ({}) VALUES ",
-                quote(&spec.name),
-                columns
-                    .iter()
-                    .map(|c| quote(c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
-            for chunk in group.chunks(per_chunk) {
-                let sql = format!("{head}{}", vec![tuple.as_str(); chunk.len()].join(", "));
-                let values: Vec<SqlValue> =
-                    chunk.iter().flat_map(|r| r.values().cloned()).collect();
-                bind_all(sqlx::query(&sql), &values)
-                    .execute(&mut *self.conn)
-                    .await
-                    .map_err(query_error(&sql))?;
-            }
+            let columns: Vec<String> = columns.into_iter().cloned().collect();
+            let values = group
+                .iter()
+                .map(|r| r.values().cloned().collect())
+                .collect();
+            self.insert_values(spec, &columns, values).await?;
         }
         Ok(())
     }
