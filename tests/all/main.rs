@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod capabilities;
 mod cascade;
+mod component_cache;
 mod corpus;
 mod demo;
 mod engine;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use syncplane_core::{Core, ModelSyncCounts};
 use syncplane_engine::{Engine, EngineConfig, StepActivity};
+use syncplane_runtime::cache::ComponentCache;
 use syncplane_runtime::capability::{Allow, Grants, OperatorPolicy, ServiceContext};
 use syncplane_runtime::{Limits, Runtime};
 use tokio::sync::watch;
@@ -52,7 +53,14 @@ pub struct HostConfig {
     /// limit. The other per-service defaults are
     /// [`EngineConfig::service_limits`] and [`Limits`].
     pub service_max_objects: Option<u64>,
+    /// The most bytes of compiled components kept in
+    /// `<data_dir>/cache/components` for services no longer installed
+    /// (those installed are always kept). Default: 4 GiB.
+    pub component_cache_max_bytes: u64,
 }
+
+/// Where compiled components are cached, under the data directory.
+pub const COMPONENT_CACHE_DIR: &str = "cache/components";
 
 impl HostConfig {
     /// A configuration with defaults for `data_dir`.
@@ -65,6 +73,7 @@ impl HostConfig {
             policy: OperatorPolicy::default(),
             secret_key_file: None,
             service_max_objects: None,
+            component_cache_max_bytes: syncplane_runtime::cache::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -209,7 +218,16 @@ impl Host {
             &config.limits,
         );
         let engine = Engine::new(core.clone(), config.engine);
-        let runtime = Arc::new(Runtime::new(core.clone(), config.limits, engine.stats())?);
+        let cache_dir = config.data_dir.join(COMPONENT_CACHE_DIR);
+        let cache = ComponentCache::open(&cache_dir, config.component_cache_max_bytes).map_err(
+            |source| Error::DataDir {
+                path: cache_dir.display().to_string(),
+                source,
+            },
+        )?;
+        let runtime = Arc::new(
+            Runtime::new(core.clone(), config.limits, engine.stats())?.with_component_cache(cache),
+        );
         let host = Host {
             core,
             events: EventBus::new(engine.clone()),
@@ -228,6 +246,9 @@ impl Host {
         };
         host.restore_quotas().await?;
         host.restore().await?;
+        if let Some(cache) = host.runtime.component_cache() {
+            cache.prune();
+        }
         Ok(host)
     }
 

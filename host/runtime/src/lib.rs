@@ -7,7 +7,8 @@
 //!   linker with the host interfaces of both contract versions
 //!   (`syncplane:plugin@0.2.0` and `@0.1.0`) and `wasi:http`;
 //!   [`Runtime::load_sync_step`] compiles a component once and
-//!   pre-instantiates it.
+//!   pre-instantiates it; with a [`cache::ComponentCache`] the compiled
+//!   code is kept on disk and mapped from there on the next start.
 //! - [`WasmSyncStep`] implements the engine's `StepInvoker`: each call runs
 //!   in a fresh store with a memory limit, a deadline that also covers
 //!   time in host calls, and output caps. Success, a typed failure and a
@@ -25,6 +26,8 @@
 #![deny(missing_docs)]
 
 mod bindings;
+#[allow(unsafe_code)] // Deserializing compiled code: see the module.
+pub mod cache;
 pub mod capability;
 mod error;
 mod event_step;

@@ -20,6 +20,7 @@ use crate::bindings::v2::policy::ModelPolicyPre;
 use crate::bindings::v2::pull::PullStepPre;
 use crate::bindings::v2::{StepError, SyncStepPre};
 use crate::bindings::{v1, v2};
+use crate::cache::{CacheUse, ComponentCache};
 use crate::capability::outbound::{LastDenial, OutboundGate};
 use crate::capability::{HttpLimits, ServiceContext, truncate};
 use crate::error::{Error, Result};
@@ -160,6 +161,7 @@ pub struct Runtime {
     limits: Limits,
     stats: Arc<Stats>,
     stop_ticker: Arc<AtomicBool>,
+    cache: Option<Arc<ComponentCache>>,
 }
 
 impl Drop for Runtime {
@@ -228,7 +230,21 @@ impl Runtime {
             limits,
             stats,
             stop_ticker,
+            cache: None,
         })
+    }
+
+    /// Keeps compiled components in `cache` and maps them from there when
+    /// they were compiled before (by this or an earlier process).
+    #[must_use]
+    pub fn with_component_cache(mut self, cache: ComponentCache) -> Self {
+        self.cache = Some(Arc::new(cache));
+        self
+    }
+
+    /// The compiled-component cache, if the runtime has one.
+    pub fn component_cache(&self) -> Option<&ComponentCache> {
+        self.cache.as_deref()
     }
 
     /// Compiles a sync step component of the service `ctx` describes and
@@ -438,11 +454,28 @@ impl Runtime {
         step: &str,
         wasm: &[u8],
     ) -> Result<wasmtime::component::InstancePre<StepState>> {
-        let component = Component::new(&self.engine, wasm).map_err(|e| Error::Compile {
+        let compile_error = |e: wasmtime::Error| Error::Compile {
             service: service.to_owned(),
             step: step.to_owned(),
             message: format!("{e:#}"),
-        })?;
+        };
+        let component = match &self.cache {
+            Some(cache) => {
+                let started = std::time::Instant::now();
+                let (component, used) = cache.load(&self.engine, wasm).map_err(compile_error)?;
+                if used != CacheUse::Hit {
+                    tracing::info!(
+                        service,
+                        step,
+                        bytes = wasm.len(),
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "compiled a component (kept in the cache for the next start)"
+                    );
+                }
+                component
+            }
+            None => Component::new(&self.engine, wasm).map_err(compile_error)?,
+        };
         self.linker
             .instantiate_pre(&component)
             .map_err(|e| Error::Link {

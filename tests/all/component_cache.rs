@@ -1,0 +1,90 @@
+//! The compiled-component cache: written at install, used at restart, and
+//! never trusted when an entry is damaged.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::util::{Server, install_hello_world, tutorial_recipe};
+
+const COMPILED: &str = "compiled a component";
+const NOT_USABLE: &str = "not usable; compiling it again";
+const INSTANCES: &str = "/xosapi/v1/hello-world/helloworldserviceinstances";
+
+fn entries(data: &Path, ext: &str) -> Vec<PathBuf> {
+    let dir = data.join("cache/components");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    found.sort();
+    found
+}
+
+async fn tutorial_syncs(server: &Server) {
+    let (status, answer) = server
+        .tosca(
+            &tutorial_recipe(),
+            crate::util::ADMIN,
+            crate::util::PASSWORD,
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let instances = server.get(INSTANCES).await;
+    let id = instances["items"][0]["id"].as_i64().expect("id");
+    server
+        .put(
+            &format!("{INSTANCES}/{id}"),
+            serde_json::json!({ "hello_to": format!("restart {}", server.log().len()) }),
+        )
+        .await;
+    server
+        .wait_for(&format!("{INSTANCES}/{id}"), Duration::from_secs(30), |o| {
+            o["backend_code"] == 1 && o["backend_status"] == "OK"
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_compile_once_and_a_damaged_cache_entry_is_compiled_again() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    install_hello_world(&server);
+    assert_eq!(
+        server.log().matches(COMPILED).count(),
+        2,
+        "{}",
+        server.log()
+    );
+    let code = entries(data.path(), "cwasm");
+    assert_eq!(code.len(), 2, "one entry per step: {code:?}");
+    assert_eq!(entries(data.path(), "sha256").len(), 2);
+    tutorial_syncs(&server).await;
+    server.kill();
+
+    // A restart maps both from the cache: nothing is compiled.
+    let before = crate::util::read_log(data.path()).len();
+    let server = Server::start(data.path());
+    tutorial_syncs(&server).await;
+    let since = server.log()[before..].to_owned();
+    assert_eq!(since.matches(COMPILED).count(), 0, "{since}");
+    server.kill();
+
+    // One flipped byte in the middle of an entry: it is compiled again,
+    // and the service syncs as before.
+    let mut bytes = std::fs::read(&code[0]).expect("read entry");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&code[0], &bytes).expect("damage entry");
+    let before = crate::util::read_log(data.path()).len();
+    let server = Server::start(data.path());
+    tutorial_syncs(&server).await;
+    let since = server.log()[before..].to_owned();
+    assert_eq!(since.matches(NOT_USABLE).count(), 1, "{since}");
+    assert_eq!(since.matches(COMPILED).count(), 1, "{since}");
+    assert_ne!(
+        std::fs::read(&code[0]).expect("read entry"),
+        bytes,
+        "the damaged entry was rewritten"
+    );
+}
