@@ -390,14 +390,21 @@ pub enum SqlDialect {
 
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
-    /// Install or upgrade a service from its directory (builds it first when
-    /// its manifest asks for a cargo build). Shows what the package asks
-    /// for first, and installs only when the server's policy, widened by
+    /// Install or upgrade a service from its directory (building it first
+    /// when its manifest asks for a build) or from a packed service
+    /// (`.spkg`, see `service pack`). Shows what the package asks for
+    /// first, and installs only when the server's policy, widened by
     /// `--allow`, allows every capability.
     Install(InstallArgs),
-    /// Upgrade an installed service from its directory: as install, but the
-    /// service must be installed already.
+    /// Upgrade an installed service from its directory or packed file: as
+    /// install, but the service must be installed already.
     Upgrade(InstallArgs),
+    /// Pack a service directory into one file (`NAME-VERSION.spkg`): its
+    /// manifest, xproto files, components (built first when the manifest
+    /// asks), TOSCA samples (`samples/*.yaml`) and the SHA-256 of each.
+    /// `service install` and `service inspect` accept the file. Needs no
+    /// server.
+    Pack(PackArgs),
     /// Return an installed service to its previous version.
     Rollback(RollbackArgs),
     /// Remove an installed service: its routes, tables and steps go at
@@ -410,8 +417,10 @@ pub enum ServiceCommand {
     /// with object counts, steps, grants, config.
     Show(ShowArgs),
     /// Show what a package asks for (hosts, models, config, secrets, steps,
-    /// limits) and whether the server would install it; PATH is a service
-    /// directory, NAME an installed service.
+    /// limits) and whether the server would install it; TARGET is a service
+    /// directory, a packed service (`.spkg`, whose files and digests are
+    /// listed too, even with no server running) or an installed service's
+    /// name.
     Inspect(InspectArgs),
     /// Set config values of an installed service (`key=value`; `key=`
     /// unsets). Its components see them on their next call.
@@ -540,7 +549,8 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A service directory (with syncplane.toml) or an installed service's name.
+    /// A service directory (with syncplane.toml), a packed service (`.spkg`)
+    /// or an installed service's name.
     pub target: String,
     /// Capabilities to allow for this package beyond the server's policy,
     /// as `--allow` does for install.
@@ -752,7 +762,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// The service directory (with syncplane.toml).
+    /// The service directory (with syncplane.toml) or a packed service
+    /// (`.spkg`).
     pub path: PathBuf,
     /// Allow a capability the package asks for beyond the server's policy:
     /// `outbound_http=ORIGIN` (e.g. `http://127.0.0.1:*`), `network=CIDR`
@@ -769,6 +780,21 @@ pub struct InstallArgs {
     pub allow_downgrade: bool,
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The service directory (with syncplane.toml).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    /// Where to write the package; default `NAME-VERSION.spkg` in the
+    /// current directory.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print JSON (the file, its digest and every file it holds) instead
+    /// of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Which server to talk to, and as whom.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
+use syncplane_platform::archive::PackedService;
 use syncplane_platform::{MANIFEST_FILE, ServicePackage};
 
 use crate::args::{PublishArgs, ServerArgs, StatusArgs};
@@ -160,6 +161,38 @@ impl Client {
         let text = Self::check(response).await?;
         serde_json::from_str(&text).with_context(|| format!("PUT {path}: the answer is not JSON"))
     }
+}
+
+/// The largest packed service read: the most a package's files may be, with
+/// room for samples and the archive's own overhead.
+const MAX_ARCHIVE_BYTES: u64 = 64 << 20;
+
+/// Reads a packed service (`.spkg`), checking every file's digest.
+pub fn read_packed(path: &Path) -> anyhow::Result<PackedService> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open the packed service {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_ARCHIVE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
+        bail!(
+            "{} is larger than a packed service may be ({} MiB)",
+            path.display(),
+            MAX_ARCHIVE_BYTES >> 20
+        );
+    }
+    PackedService::unpack(&bytes).with_context(|| format!("cannot use {}", path.display()))
+}
+
+/// A service package from a directory ([`package_from_dir`]) or a packed
+/// service file ([`read_packed`]).
+pub fn package_from_path(path: &Path) -> anyhow::Result<ServicePackage> {
+    if path.is_file() {
+        return Ok(read_packed(path)?.package);
+    }
+    package_from_dir(path)
 }
 
 /// Reads a service directory, building its components first when the

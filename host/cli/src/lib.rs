@@ -124,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match command {
                 ServiceCommand::Install(args) => service::install(args, false).await,
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
+                ServiceCommand::Pack(args) => service::pack(&args),
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,
                 ServiceCommand::List(args) => service::list(args).await,

@@ -11,17 +11,17 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use crate::args::{
-    ConfigArgs, InspectArgs, InstallArgs, LimitsArgs, ListArgs, RollbackArgs, SecretArgs, ShowArgs,
-    UninstallArgs,
+    ConfigArgs, InspectArgs, InstallArgs, LimitsArgs, ListArgs, PackArgs, RollbackArgs, SecretArgs,
+    ShowArgs, UninstallArgs,
 };
-use crate::client::{Client, package_from_dir};
+use crate::client::{Client, package_from_dir, package_from_path, read_packed};
 
 /// `service install` (and `service upgrade`, with `upgrade`): shows what
 /// the package asks for, then installs it when the server's policy (with
 /// `--allow`) allows all of it; `--dry-run` prints the plan instead.
 pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
-    let package = package_from_dir(&args.path)?;
+    let package = package_from_path(&args.path)?;
     let client = Client::from_args(&args.server)?;
     let name = &package.manifest.service.name;
     if upgrade
@@ -263,8 +263,11 @@ fn render_plan(plan: &Value) -> String {
 /// `service inspect PATH|NAME`.
 pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
-    let client = Client::from_args(&args.server)?;
     let path = Path::new(&args.target);
+    if path.is_file() {
+        return inspect_packed(path, &args).await;
+    }
+    let client = Client::from_args(&args.server)?;
     let answer = if path.join(syncplane_platform::MANIFEST_FILE).is_file() {
         let package = package_from_dir(path)?;
         let body = json!({ "package": package, "allow": args.allow });
@@ -295,6 +298,117 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render_installed(&answer));
     } else {
         print!("{}", render_inspection(&answer));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `service inspect FILE.spkg`: what the file holds, then what the server
+/// says of it, or what its manifest asks for when no server answers.
+async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitCode> {
+    let packed = read_packed(path)?;
+    let body = json!({ "package": packed.package, "allow": args.allow });
+    let server = match Client::from_args(&args.server) {
+        Ok(client) => {
+            client
+                .json(
+                    reqwest::Method::POST,
+                    "/syncplane/v1/services/inspect",
+                    Some(&body),
+                )
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    if args.json {
+        let answer = json!({
+            "file": path.display().to_string(),
+            "sha256": packed.digest,
+            "files": packed.files,
+            "inspection": server.as_ref().ok(),
+            "manifest": packed.package.manifest,
+        });
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = render_packed_files(path, &packed);
+    match server {
+        Ok(inspection) => out.push_str(&render_inspection(&inspection)),
+        Err(e) => {
+            let manifest = &packed.package.manifest;
+            let _ = writeln!(
+                out,
+                "package {} {} (the server was not asked: {e:#})",
+                manifest.service.name, manifest.service.version
+            );
+            let caps = serde_json::to_value(&manifest.capabilities)?;
+            render_capabilities(&mut out, &caps);
+        }
+    }
+    crate::output::write_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_packed_files(path: &Path, packed: &syncplane_platform::archive::PackedService) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}  sha256 {}", path.display(), packed.digest);
+    for file in &packed.files {
+        let _ = writeln!(
+            out,
+            "  {:>10}  {}  {}",
+            human_bytes(file.bytes),
+            &file.sha256[..16],
+            file.path
+        );
+    }
+    out
+}
+
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / f64::from(1 << 10)),
+        b => format!("{b} B"),
+    }
+}
+
+/// `service pack [DIR] [-o FILE]`: builds the service when its manifest
+/// asks, then writes it as one file.
+pub fn pack(args: &PackArgs) -> anyhow::Result<ExitCode> {
+    // Builds the components first, as install does.
+    package_from_dir(&args.path)?;
+    let (bytes, packed) = syncplane_platform::archive::PackedService::pack(&args.path)
+        .with_context(|| format!("cannot pack {}", args.path.display()))?;
+    let manifest = &packed.package.manifest;
+    let output = args.output.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}.{}",
+            manifest.service.name,
+            manifest.service.version,
+            syncplane_platform::archive::ARCHIVE_EXT
+        )
+        .into()
+    });
+    std::fs::write(&output, &bytes)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    if args.json {
+        let answer = json!({
+            "file": output.display().to_string(),
+            "bytes": bytes.len(),
+            "sha256": packed.digest,
+            "files": packed.files,
+        });
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        let mut out = render_packed_files(&output, &packed);
+        let _ = writeln!(
+            out,
+            "packed {} {} into {} ({})",
+            manifest.service.name,
+            manifest.service.version,
+            output.display(),
+            human_bytes(bytes.len() as u64)
+        );
+        crate::output::write_stdout(&out)?;
     }
     Ok(ExitCode::SUCCESS)
 }

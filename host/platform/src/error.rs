@@ -60,6 +60,10 @@ pub enum Error {
     /// A package names a file or step that is not in it, or a model no file defines.
     #[error("invalid service package: {0}")]
     Package(String),
+    /// A packed service (`.spkg`) that cannot be trusted or read: the
+    /// message says what is wrong with it.
+    #[error("invalid packed service: {0}")]
+    Archive(String),
     /// The service's models do not parse or fit.
     #[error("service `{service}` has invalid models:\n{source}")]
     Models {

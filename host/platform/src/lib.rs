@@ -12,6 +12,7 @@
 //!   `syncplane.toml` authors write), xproto sources and compiled components.
 #![deny(missing_docs)]
 
+pub mod archive;
 mod collision;
 mod error;
 mod events;

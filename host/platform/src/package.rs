@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FILE, Manifest};
-use crate::package_files::{MAX_PACKAGE_FILES_BYTES, PackageDir, PackageFile};
+use crate::package_files::{MAX_PACKAGE_FILES_BYTES, PackageDir, PackageFile, PackageSource};
 
 /// Everything needed to install a service, self-contained.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,8 +222,16 @@ impl ServicePackage {
     pub fn from_dir(dir: &Path) -> Result<ServicePackage> {
         let mut files = PackageDir::open(dir)?;
         let manifest = read_manifest(&mut files, dir)?;
+        ServicePackage::from_source(manifest, &mut files)
+    }
+
+    /// Reads the files `manifest` names from `files`, checking every path
+    /// before any file is read, then the package as a whole.
+    pub(crate) fn from_source(
+        manifest: Manifest,
+        files: &mut impl PackageSource,
+    ) -> Result<ServicePackage> {
         let named = manifest_files(&manifest);
-        // Every path is checked before any file is read.
         for file in &named {
             file.check_path()?;
         }
@@ -232,7 +240,7 @@ impl ServicePackage {
         let mut components = BTreeMap::new();
         for file in named {
             match &file {
-                PackageFile::Manifest => {}
+                PackageFile::Manifest | PackageFile::Sample(_) => {}
                 PackageFile::Xproto(path) => {
                     xproto.insert(path.clone(), files.read_text(&file)?);
                 }
@@ -260,7 +268,7 @@ fn read_manifest(files: &mut PackageDir, dir: &Path) -> Result<Manifest> {
 
 /// The files `manifest` names, xproto files first, then the model-deps
 /// file, then each step's component.
-fn manifest_files(manifest: &Manifest) -> Vec<PackageFile> {
+pub(crate) fn manifest_files(manifest: &Manifest) -> Vec<PackageFile> {
     let steps = manifest
         .sync_steps
         .iter()

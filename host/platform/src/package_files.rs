@@ -56,6 +56,8 @@ pub const MAX_XPROTO_BYTES: u64 = 1 << 20;
 pub const MAX_MODEL_DEPS_BYTES: u64 = 1 << 20;
 /// Largest component: 32 MiB each.
 pub const MAX_COMPONENT_BYTES: u64 = 32 << 20;
+/// Largest TOSCA sample (`samples/*.yaml`) in a packed service: 1 MiB each.
+pub const MAX_SAMPLE_BYTES: u64 = 1 << 20;
 /// Largest package, all its files together: 48 MiB, which as JSON (base64
 /// components) is the 64 MiB the server accepts.
 pub const MAX_PACKAGE_FILES_BYTES: u64 = 48 << 20;
@@ -77,6 +79,8 @@ pub enum PackageFile {
         /// The component's path.
         path: String,
     },
+    /// A TOSCA sample shipped with a packed service (`samples/*.yaml`).
+    Sample(String),
 }
 
 impl PackageFile {
@@ -86,6 +90,7 @@ impl PackageFile {
             PackageFile::Manifest => MANIFEST_FILE,
             PackageFile::Xproto(path)
             | PackageFile::ModelDeps(path)
+            | PackageFile::Sample(path)
             | PackageFile::Component { path, .. } => path,
         }
     }
@@ -97,6 +102,7 @@ impl PackageFile {
             PackageFile::Xproto(_) => MAX_XPROTO_BYTES,
             PackageFile::ModelDeps(_) => MAX_MODEL_DEPS_BYTES,
             PackageFile::Component { .. } => MAX_COMPONENT_BYTES,
+            PackageFile::Sample(_) => MAX_SAMPLE_BYTES,
         }
     }
 
@@ -123,7 +129,7 @@ impl PackageFile {
         Ok(())
     }
 
-    fn refused(&self, problem: FileProblem) -> Error {
+    pub(crate) fn refused(&self, problem: FileProblem) -> Error {
         Error::PackageFile {
             file: self.clone(),
             problem,
@@ -137,6 +143,7 @@ impl fmt::Display for PackageFile {
             PackageFile::Manifest => write!(f, "manifest `{MANIFEST_FILE}`"),
             PackageFile::Xproto(path) => write!(f, "xproto file `{path}`"),
             PackageFile::ModelDeps(path) => write!(f, "model-deps file `{path}`"),
+            PackageFile::Sample(path) => write!(f, "TOSCA sample `{path}`"),
             PackageFile::Component { step, path } => {
                 write!(f, "component `{path}` of step `{step}`")
             }
@@ -253,6 +260,25 @@ pub(crate) struct PackageDir {
     total: u64,
 }
 
+/// Where the files of a package are read from: a directory
+/// ([`PackageDir`]) or an unpacked archive (`crate::archive`).
+pub(crate) trait PackageSource {
+    /// Reads a file whole, within its limit and the package's total.
+    fn read(&mut self, file: &PackageFile) -> Result<Vec<u8>>;
+
+    /// Reads a text file: [`PackageSource::read`], then UTF-8.
+    fn read_text(&mut self, file: &PackageFile) -> Result<String> {
+        let bytes = self.read(file)?;
+        String::from_utf8(bytes).map_err(|_| file.refused(FileProblem::NotUtf8))
+    }
+}
+
+impl PackageSource for PackageDir {
+    fn read(&mut self, file: &PackageFile) -> Result<Vec<u8>> {
+        PackageDir::read(self, file)
+    }
+}
+
 impl PackageDir {
     /// Opens `path` as a package directory.
     pub(crate) fn open(path: &Path) -> Result<PackageDir> {
@@ -266,12 +292,6 @@ impl PackageDir {
             shown: path.display().to_string(),
             total: 0,
         })
-    }
-
-    /// Reads a text file: [`PackageDir::read`], then UTF-8.
-    pub(crate) fn read_text(&mut self, file: &PackageFile) -> Result<String> {
-        let bytes = self.read(file)?;
-        String::from_utf8(bytes).map_err(|_| file.refused(FileProblem::NotUtf8))
     }
 
     /// Reads a file whole, after checking its path, that it is a regular
