@@ -479,6 +479,15 @@ impl Core {
         Ok(self.store.begin().await?.record(namespace, key).await?)
     }
 
+    /// The keys of the host records under `namespace`, sorted.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn record_keys(&self, namespace: &str) -> Result<Vec<String>> {
+        Ok(self.store.begin().await?.record_keys(namespace).await?)
+    }
+
     /// All host records under `namespace`, sorted by key.
     ///
     /// # Errors

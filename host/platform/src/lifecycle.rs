@@ -57,13 +57,14 @@ impl Host {
     /// Loads every installed service at start: their models are resolved
     /// together, so the order they were installed in does not matter.
     pub(crate) async fn restore(&self) -> Result<()> {
-        let mut records = Vec::new();
-        for (name, text) in self.core.records(SERVICES_NAMESPACE).await? {
-            records.push(ServiceRecord::parse(&name, &text)?);
-        }
+        // Stored rows hold every component; they are read one at a time so
+        // that a host with many services never holds all of them at once.
+        let names = self.core.record_keys(SERVICES_NAMESPACE).await?;
         let mut files = Vec::new();
-        for record in &records {
-            files.extend(parse_files(&record.package)?);
+        for name in &names {
+            if let Some(record) = self.stored_record(name).await? {
+                files.extend(parse_files(&record.package)?);
+            }
         }
         let schema = self.core.core_schema().with_files(&files).map_err(|e| {
             Error::Package(format!(
@@ -71,7 +72,10 @@ impl Host {
             ))
         })?;
         self.core.activate(schema.clone(), &[], &[]).await?;
-        for record in records {
+        for name in &names {
+            let Some(record) = self.stored_record(name).await? else {
+                continue;
+            };
             let locked = self
                 .resolve(
                     record,
@@ -96,7 +100,7 @@ impl Host {
     pub async fn plan(&self, package: ServicePackage, options: &InstallOptions) -> Result<Plan> {
         package.check_paths_and_sizes()?;
         let _guard = self.lifecycle_lock.lock().await;
-        let record = self.next_record(package, &options.allow);
+        let record = self.next_record(package, &options.allow).await?;
         match self
             .resolve(
                 record,
@@ -135,7 +139,7 @@ impl Host {
     ) -> Result<InstalledService> {
         package.check_paths_and_sizes()?;
         let _guard = self.lifecycle_lock.lock().await;
-        let record = self.next_record(package, &options.allow);
+        let record = self.next_record(package, &options.allow).await?;
         let locked = self
             .resolve(
                 record,
@@ -158,15 +162,16 @@ impl Host {
     /// [`Host::install`].
     pub async fn rollback(&self, name: &str, dry_run: bool) -> Result<RollbackOutcome> {
         let _guard = self.lifecycle_lock.lock().await;
-        let current = self
-            .registry
-            .get(name)
-            .ok_or_else(|| Error::UnknownService(name.to_owned()))?;
-        let Some(previous) = current.record.previous.clone() else {
+        if self.registry.get(name).is_none() {
+            return Err(Error::UnknownService(name.to_owned()));
+        }
+        // The stored row: the in-memory record has no component bytes.
+        let Some(mut current_record) = self.stored_record(name).await? else {
+            return Err(Error::UnknownService(name.to_owned()));
+        };
+        let Some(previous) = current_record.previous.take() else {
             return Err(Error::NoPrevious(name.to_owned()));
         };
-        let mut current_record = current.record;
-        current_record.previous = None;
         let record = ServiceRecord {
             package: previous.package,
             allowed: previous.allowed,
@@ -194,20 +199,28 @@ impl Host {
 
     /// The record an install of `package` writes: the installed version
     /// becomes the one to roll back to.
-    fn next_record(&self, package: ServicePackage, allow: &[Allow]) -> ServiceRecord {
+    async fn next_record(&self, package: ServicePackage, allow: &[Allow]) -> Result<ServiceRecord> {
         let previous = self
-            .registry
-            .get(&package.manifest.service.name)
-            .map(|installed| {
-                let mut record = installed.record;
+            .stored_record(&package.manifest.service.name)
+            .await?
+            .map(|mut record| {
                 record.previous = None;
                 Box::new(record)
             });
-        ServiceRecord {
+        Ok(ServiceRecord {
             package,
             allowed: allow.iter().map(ToString::to_string).collect(),
             installed_at: now_secs(),
             previous,
+        })
+    }
+
+    /// The stored record of an installed service, with its components (the
+    /// registry keeps records without them).
+    pub(crate) async fn stored_record(&self, name: &str) -> Result<Option<ServiceRecord>> {
+        match self.core.record(SERVICES_NAMESPACE, name).await? {
+            Some(text) => Ok(Some(ServiceRecord::parse(name, &text)?)),
+            None => Ok(None),
         }
     }
 
@@ -294,7 +307,7 @@ impl Host {
             .set_service_steps(&name, loaded.event_steps, &loaded.source);
         self.pullers.set_service_steps(&name, loaded.pull_steps);
         self.registry.insert(Installed {
-            record: locked.record,
+            record: locked.record.without_components(),
             files: locked.files,
             ctx: locked.ctx,
             info: locked.info,

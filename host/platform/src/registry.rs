@@ -48,6 +48,18 @@ impl ServiceRecord {
             .map_err(|e| Error::Package(format!("stored service `{name}` is unreadable: {e}")))
     }
 
+    /// This record without component bytes (its previous version's
+    /// neither): what the host keeps in memory once a service is loaded.
+    /// The bytes stay in the stored row; [`crate::Host`] reads them back
+    /// when an upgrade or a rollback needs them.
+    pub(crate) fn without_components(mut self) -> ServiceRecord {
+        self.package.components.clear();
+        if let Some(previous) = &mut self.previous {
+            previous.package.components.clear();
+        }
+        self
+    }
+
     pub(crate) fn to_json(&self) -> Result<String> {
         serde_json::to_string(self)
             .map_err(|e| Error::Package(format!("cannot serialise the service record: {e}")))
@@ -86,6 +98,7 @@ pub struct InstalledService {
 /// One installed service as the host runs it.
 #[derive(Clone)]
 pub(crate) struct Installed {
+    /// The record without component bytes ([`ServiceRecord::without_components`]).
     pub(crate) record: ServiceRecord,
     pub(crate) files: Vec<File>,
     pub(crate) ctx: Arc<ServiceContext>,

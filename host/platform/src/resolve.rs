@@ -183,10 +183,12 @@ impl Host {
                     });
                 }
                 if action == Action::Reinstall {
+                    // From the stored row: the registry's record has no
+                    // component bytes.
                     kept_previous = Some(
-                        installed
-                            .as_ref()
-                            .and_then(|old| old.record.previous.clone()),
+                        self.stored_record(&service)
+                            .await?
+                            .and_then(|old| old.previous),
                     );
                 }
                 let drop = plan

@@ -951,6 +951,22 @@ impl StoreTx {
         Ok(row.map(|r| r.get::<String, _>(0)))
     }
 
+    /// The keys of the host records under `namespace`, sorted: for a caller
+    /// that reads large records one at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when the statement fails.
+    pub async fn record_keys(&mut self, namespace: &str) -> Result<Vec<String>> {
+        let sql = "SELECT key FROM sp_kv WHERE namespace = ? ORDER BY key";
+        let rows = sqlx::query(sql)
+            .bind(namespace)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(query_error(sql))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+
     /// All host records under `namespace`, by key.
     ///
     /// # Errors
