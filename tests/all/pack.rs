@@ -38,14 +38,17 @@ async fn a_packed_service_installs_and_syncs_and_a_changed_one_is_refused() {
         ],
         "{packed}"
     );
-    let digest = packed["sha256"].as_str().expect("digest").to_owned();
-    assert_eq!(digest.len(), 64);
+    let digest = packed["digest"].as_str().expect("digest").to_owned();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
     // Packing again gives the same file: the digest identifies the content.
     let again = pack(
         &repo().join("guests/hello-world"),
         &work.path().join("again.spkg"),
     );
-    assert_eq!(again["sha256"], digest.as_str());
+    assert_eq!(again["digest"], digest.as_str());
 
     // Inspecting needs no server: the files, their digests, and what the
     // manifest asks for.
@@ -56,7 +59,7 @@ async fn a_packed_service_installs_and_syncs_and_a_changed_one_is_refused() {
         .output()
         .expect("run inspect");
     let text = assert_success(&out);
-    assert!(text.contains(&format!("sha256 {digest}")), "{text}");
+    assert!(text.contains(&format!("digest {digest}")), "{text}");
     assert!(text.contains("models/hello-world.xproto"), "{text}");
     assert!(text.contains("the server was not asked"), "{text}");
     assert!(text.contains("outbound HTTP:  none"), "{text}");
@@ -90,37 +93,35 @@ async fn a_packed_service_installs_and_syncs_and_a_changed_one_is_refused() {
         )
         .await;
 
-    // One byte changed anywhere in a component: refused, saying which file,
+    // One byte changed in a component's blob: refused, saying which blob,
     // and nothing changes on the server.
     let changed = work.path().join("changed.spkg");
     let extracted = work.path().join("x");
     std::fs::create_dir_all(&extracted).expect("mkdir");
     let status = Command::new("tar")
-        .arg("xzf")
+        .arg("xf")
         .arg(&file)
         .arg("-C")
         .arg(&extracted)
         .status()
         .expect("tar");
     assert!(status.success());
-    let component =
-        extracted.join("target/wasm32-wasip2/release/sync_hello_world_service_instance.wasm");
-    let mut bytes = std::fs::read(&component).expect("read");
+    // The largest blob is a component.
+    let blob = std::fs::read_dir(extracted.join("blobs/sha256"))
+        .expect("blobs")
+        .map(|e| e.expect("entry").path())
+        .max_by_key(|p| std::fs::metadata(p).expect("meta").len())
+        .expect("a blob");
+    let mut bytes = std::fs::read(&blob).expect("read");
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    std::fs::write(&component, bytes).expect("write");
+    std::fs::write(&blob, bytes).expect("write");
     let status = Command::new("tar")
-        .arg("czf")
+        .arg("cf")
         .arg(&changed)
         .arg("-C")
         .arg(&extracted)
-        .args([
-            "syncplane.toml",
-            "models",
-            "samples",
-            "target",
-            "SHA256SUMS",
-        ])
+        .args(["oci-layout", "index.json", "blobs"])
         .status()
         .expect("tar");
     assert!(status.success());
@@ -133,7 +134,10 @@ async fn a_packed_service_installs_and_syncs_and_a_changed_one_is_refused() {
     assert!(!out.status.success(), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("sync_hello_world_service_instance.wasm` does not match its digest"),
+        stderr.contains(&format!(
+            "the blob `blobs/sha256/{}` does not match its digest",
+            blob.file_name().expect("name").to_string_lossy()
+        )),
         "{stderr}"
     );
     let shown = server.get("/syncplane/v1/services/hello-world").await;

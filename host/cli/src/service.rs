@@ -322,7 +322,7 @@ async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitC
     if args.json {
         let answer = json!({
             "file": path.display().to_string(),
-            "sha256": packed.digest,
+            "digest": packed.digest,
             "files": packed.files,
             "inspection": server.as_ref().ok(),
             "manifest": packed.package.manifest,
@@ -350,7 +350,7 @@ async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitC
 
 fn render_packed_files(path: &Path, packed: &syncplane_platform::archive::PackedService) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}  sha256 {}", path.display(), packed.digest);
+    let _ = writeln!(out, "{}  digest {}", path.display(), packed.digest);
     for file in &packed.files {
         let _ = writeln!(
             out,
@@ -394,7 +394,7 @@ pub fn pack(args: &PackArgs) -> anyhow::Result<ExitCode> {
         let answer = json!({
             "file": output.display().to_string(),
             "bytes": bytes.len(),
-            "sha256": packed.digest,
+            "digest": packed.digest,
             "files": packed.files,
         });
         println!("{}", serde_json::to_string_pretty(&answer)?);
