@@ -1,3 +1,16 @@
+//! The `syncplane` binary.
+
+/// jemalloc returns freed memory to the kernel after a short decay, where
+/// glibc's allocator keeps the heap it grew: loading a Python or
+/// JavaScript service reads tens of MiB of component bytes (and compiling
+/// one allocates hundreds of MiB) once, and that should not stay resident
+/// for as long as the server runs. Measured with one Python service
+/// installed and restarted: 69 MiB of retained heap with glibc, 4 MiB
+/// with jemalloc.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     syncplane_cli::main()
 }
