@@ -211,3 +211,24 @@ async fn a_service_runs_at_most_its_concurrency_and_its_invocation_rate() {
         "six calls at two per second took only {took:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_its_objects_step_runs_is_synced_after_it_without_another_change() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(data.path(), &[("--step-timeout", "30s")]);
+    let items = install_sleeper(&server, "rerun", "RerunItem");
+    let path = server
+        .create_path(&items, json!({ "name": "sleep-1500-first" }))
+        .await;
+    logged(&server, "slow started sleep-1500-first", 1).await;
+    // Changed while the step runs for the first version: once that call
+    // commits, the object is pending again and the second version syncs,
+    // with nothing else happening on the server.
+    server.put(&path, json!({ "name": "sleep-0-second" })).await;
+    logged(&server, "slow finished sleep-1500-first", 1).await;
+    logged(&server, "slow finished sleep-0-second", 1).await;
+    let synced = server
+        .wait_for(&path, LIMIT, |o| o["backend_code"] == 1)
+        .await;
+    assert_eq!(synced["name"], "sleep-0-second");
+}

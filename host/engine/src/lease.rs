@@ -25,6 +25,10 @@ pub struct Taken {
     pub objects: Vec<Object>,
     /// Whether more of this work may be ready beyond what was read.
     pub more: bool,
+    /// Whether some of the ready objects were left out because they are
+    /// leased already: they changed again while their work runs, and must
+    /// be looked at again once it commits.
+    pub busy: bool,
 }
 
 /// A boxed future returned by [`WorkSource::take`].
@@ -117,11 +121,17 @@ impl WorkSource for LocalLeases {
                     state.cursors.remove(&key);
                 }
             }
-            let objects = read
+            let found = read.len();
+            let objects: Vec<Object> = read
                 .into_iter()
                 .filter(|o| state.held.insert(o.id))
                 .collect();
-            Ok(Taken { objects, more })
+            let busy = objects.len() < found;
+            Ok(Taken {
+                objects,
+                more,
+                busy,
+            })
         })
     }
 
@@ -177,9 +187,11 @@ mod tests {
         let first = leases.take("Item", Work::Sync, 10).await.expect("take");
         assert_eq!(first.objects.len(), 3);
         assert!(!first.more);
+        assert!(!first.busy);
         assert!(leases.is_leased(first.objects[0].id));
         let again = leases.take("Item", Work::Sync, 10).await.expect("take");
         assert!(again.objects.is_empty(), "{:?}", ids(&again));
+        assert!(again.busy, "ready but leased objects are reported");
         leases.release(&[first.objects[1].id]);
         let after = leases.take("Item", Work::Sync, 10).await.expect("take");
         assert_eq!(ids(&after), [first.objects[1].id]);

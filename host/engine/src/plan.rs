@@ -263,6 +263,11 @@ impl Planner<'_> {
             round.waiting.insert(model.to_owned());
             round.more = true;
         }
+        if taken.busy {
+            // Changed again while its work runs: looked at after the commit,
+            // or the change would wait for some unrelated wake-up.
+            round.waiting.insert(model.to_owned());
+        }
         let (ready, unpoliced): (Vec<Object>, Vec<Object>) = taken
             .objects
             .into_iter()
