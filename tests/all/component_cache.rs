@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::util::{Server, install_hello_world, tutorial_recipe};
+use crate::util::{Server, install_hello_world, repo, tutorial_recipe};
 
 const COMPILED: &str = "compiled a component";
 const NOT_USABLE: &str = "not usable; compiling it again";
@@ -21,7 +21,7 @@ fn entries(data: &Path, ext: &str) -> Vec<PathBuf> {
     found
 }
 
-async fn tutorial_syncs(server: &Server) {
+async fn tutorial_syncs(server: &Server, run: u32) {
     let (status, answer) = server
         .tosca(
             &tutorial_recipe(),
@@ -32,17 +32,24 @@ async fn tutorial_syncs(server: &Server) {
     assert_eq!(status, 200, "{answer}");
     let instances = server.get(INSTANCES).await;
     let id = instances["items"][0]["id"].as_i64().expect("id");
+    let name = format!("run-{run}");
     server
         .put(
             &format!("{INSTANCES}/{id}"),
-            serde_json::json!({ "hello_to": format!("restart {}", server.log().len()) }),
+            serde_json::json!({ "hello_to": name }),
         )
         .await;
-    server
-        .wait_for(&format!("{INSTANCES}/{id}"), Duration::from_secs(30), |o| {
-            o["backend_code"] == 1 && o["backend_status"] == "OK"
-        })
-        .await;
+    // The step itself says it ran for this change.
+    let said = format!("saying hello to {name}");
+    let started = std::time::Instant::now();
+    while !server.log().contains(&said) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the step did not run for {name}:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,32 +66,53 @@ async fn components_compile_once_and_a_damaged_cache_entry_is_compiled_again() {
     let code = entries(data.path(), "cwasm");
     assert_eq!(code.len(), 2, "one entry per step: {code:?}");
     assert_eq!(entries(data.path(), "sha256").len(), 2);
-    tutorial_syncs(&server).await;
+    tutorial_syncs(&server, 1).await;
     server.kill();
 
     // A restart maps both from the cache: nothing is compiled.
     let before = crate::util::read_log(data.path()).len();
     let server = Server::start(data.path());
-    tutorial_syncs(&server).await;
+    tutorial_syncs(&server, 2).await;
     let since = server.log()[before..].to_owned();
     assert_eq!(since.matches(COMPILED).count(), 0, "{since}");
     server.kill();
 
-    // One flipped byte in the middle of an entry: it is compiled again,
-    // and the service syncs as before.
-    let mut bytes = std::fs::read(&code[0]).expect("read entry");
+    // One flipped byte in the middle of the instance step's entry: it is
+    // compiled again when the step next has work, and syncs as before.
+    let instance_step = repo().join(
+        "guests/hello-world/target/wasm32-wasip2/release/sync_hello_world_service_instance.wasm",
+    );
+    let digest = sha256(&instance_step);
+    let entry = code
+        .iter()
+        .find(|p| p.to_string_lossy().contains(&digest))
+        .unwrap_or_else(|| panic!("no entry for {digest} among {code:?}"))
+        .clone();
+    let mut bytes = std::fs::read(&entry).expect("read entry");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
-    std::fs::write(&code[0], &bytes).expect("damage entry");
+    std::fs::write(&entry, &bytes).expect("damage entry");
     let before = crate::util::read_log(data.path()).len();
     let server = Server::start(data.path());
-    tutorial_syncs(&server).await;
+    tutorial_syncs(&server, 3).await;
     let since = server.log()[before..].to_owned();
     assert_eq!(since.matches(NOT_USABLE).count(), 1, "{since}");
     assert_eq!(since.matches(COMPILED).count(), 1, "{since}");
     assert_ne!(
-        std::fs::read(&code[0]).expect("read entry"),
+        std::fs::read(&entry).expect("read entry"),
         bytes,
         "the damaged entry was rewritten"
     );
+}
+
+fn sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned()
 }

@@ -67,6 +67,19 @@ pub enum RecordWrite {
     },
 }
 
+/// Applies one record write inside `tx`.
+async fn apply_record(tx: &mut StoreTx, record: &RecordWrite) -> Result<()> {
+    match record {
+        RecordWrite::Put {
+            namespace,
+            key,
+            value,
+        } => tx.put_record(namespace, key, value).await?,
+        RecordWrite::Delete { namespace, key } => tx.delete_record(namespace, key).await?,
+    }
+    Ok(())
+}
+
 impl Core {
     /// Opens the database file at `db_path` and installs the core models.
     ///
@@ -150,16 +163,7 @@ impl Core {
             }
         }
         for record in records {
-            match record {
-                RecordWrite::Put {
-                    namespace,
-                    key,
-                    value,
-                } => tx.put_record(namespace, key, value).await?,
-                RecordWrite::Delete { namespace, key } => {
-                    tx.delete_record(namespace, key).await?;
-                }
-            }
+            apply_record(&mut tx, record).await?;
         }
         // Only activations that change the registry of services are the
         // moments the failpoints name (not the core models at open).
@@ -477,6 +481,19 @@ impl Core {
     /// A database failure.
     pub async fn record(&self, namespace: &str, key: &str) -> Result<Option<String>> {
         Ok(self.store.begin().await?.record(namespace, key).await?)
+    }
+
+    /// Applies record writes in one transaction (no schema change).
+    ///
+    /// # Errors
+    ///
+    /// A database failure; nothing changed then.
+    pub async fn write_records(&self, records: &[RecordWrite]) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        for record in records {
+            apply_record(&mut tx, record).await?;
+        }
+        Ok(tx.commit().await?)
     }
 
     /// The keys of the host records under `namespace`, sorted.

@@ -4,12 +4,12 @@
 //! A failure before the commit leaves the old state whole; a crash after
 //! it comes back with the new one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use syncplane_core::field;
 
 use serde::Serialize;
-use syncplane_core::{RecordWrite, now_secs};
+use syncplane_core::{Core, RecordWrite, now_secs};
 use syncplane_runtime::capability::{Allow, ServiceContext};
 use syncplane_runtime::gate::Drained;
 
@@ -19,7 +19,9 @@ use crate::host::{CONFIG_NAMESPACE, Host, SECRETS_NAMESPACE, ServiceSettings};
 use crate::package::ServicePackage;
 use crate::plan::{Action, ModelCount, Plan};
 use crate::quota::QUOTAS_NAMESPACE;
-use crate::registry::{Installed, InstalledService, SERVICES_NAMESPACE, ServiceRecord};
+use crate::registry::{
+    COMPONENTS_NAMESPACE, Installed, InstalledService, SERVICES_NAMESPACE, ServiceRecord,
+};
 use crate::resolve::{LockedService, Mode, parse_files};
 
 /// How to install or upgrade.
@@ -57,12 +59,13 @@ impl Host {
     /// Loads every installed service at start: their models are resolved
     /// together, so the order they were installed in does not matter.
     pub(crate) async fn restore(&self) -> Result<()> {
-        // Stored rows hold every component; they are read one at a time so
-        // that a host with many services never holds all of them at once.
+        // Rows are read one at a time, without their components: those
+        // load when their step first has work (rows written before
+        // components were kept apart still hold theirs, and load now).
         let names = self.core.record_keys(SERVICES_NAMESPACE).await?;
         let mut files = Vec::new();
         for name in &names {
-            if let Some(record) = self.stored_record(name).await? {
+            if let Some(record) = self.stored_row(name).await? {
                 files.extend(parse_files(&record.package)?);
             }
         }
@@ -73,7 +76,7 @@ impl Host {
         })?;
         self.core.activate(schema.clone(), &[], &[]).await?;
         for name in &names {
-            let Some(record) = self.stored_record(name).await? else {
+            let Some(record) = self.stored_row(name).await? else {
                 continue;
             };
             let locked = self
@@ -177,6 +180,7 @@ impl Host {
             allowed: previous.allowed,
             installed_at: now_secs(),
             previous: Some(Box::new(current_record)),
+            component_digests: BTreeMap::new(),
         };
         let mode = Mode::Change {
             action_hint: Some(Action::Rollback),
@@ -212,16 +216,72 @@ impl Host {
             allowed: allow.iter().map(ToString::to_string).collect(),
             installed_at: now_secs(),
             previous,
+            component_digests: BTreeMap::new(),
         })
     }
 
-    /// The stored record of an installed service, with its components (the
-    /// registry keeps records without them).
+    /// The stored record of an installed service, with its components and
+    /// its previous version's (the registry keeps records without them).
     pub(crate) async fn stored_record(&self, name: &str) -> Result<Option<ServiceRecord>> {
+        let Some(mut record) = self.stored_row(name).await? else {
+            return Ok(None);
+        };
+        self.fill_components(&mut record).await?;
+        if let Some(previous) = record.previous.as_deref_mut() {
+            self.fill_components(previous).await?;
+        }
+        Ok(Some(record))
+    }
+
+    /// The stored row of an installed service as it is: components by
+    /// digest (or inline, for rows written before they were kept apart).
+    pub(crate) async fn stored_row(&self, name: &str) -> Result<Option<ServiceRecord>> {
         match self.core.record(SERVICES_NAMESPACE, name).await? {
             Some(text) => Ok(Some(ServiceRecord::parse(name, &text)?)),
             None => Ok(None),
         }
+    }
+
+    async fn fill_components(&self, record: &mut ServiceRecord) -> Result<()> {
+        for (step, digest) in &record.component_digests {
+            if !record.package.components.contains_key(step) {
+                let bytes = self.stored_component(digest).await?;
+                record.package.components.insert(step.clone(), bytes);
+            }
+        }
+        Ok(())
+    }
+
+    /// A component's bytes from [`COMPONENTS_NAMESPACE`], checked against
+    /// its digest.
+    pub(crate) async fn stored_component(&self, digest: &str) -> Result<Vec<u8>> {
+        stored_component(&self.core, digest).await
+    }
+
+    /// Removes stored components no service row refers to any more.
+    async fn collect_components(&self) -> Result<()> {
+        let mut used = BTreeSet::new();
+        for name in self.core.record_keys(SERVICES_NAMESPACE).await? {
+            if let Some(record) = self.stored_row(&name).await? {
+                used.extend(record.digests().cloned());
+            }
+        }
+        let unused: Vec<RecordWrite> = self
+            .core
+            .record_keys(COMPONENTS_NAMESPACE)
+            .await?
+            .into_iter()
+            .filter(|digest| !used.contains(digest))
+            .map(|key| RecordWrite::Delete {
+                namespace: COMPONENTS_NAMESPACE.to_owned(),
+                key,
+            })
+            .collect();
+        if !unused.is_empty() {
+            tracing::debug!(removed = unused.len(), "removed components no service uses");
+            self.core.write_records(&unused).await?;
+        }
+        Ok(())
     }
 
     /// Switches the host to a resolved service: the registry row and the
@@ -236,11 +296,21 @@ impl Host {
                 plan: Box::new(plan.clone()),
             });
         }
-        let writes = [RecordWrite::Put {
+        let (row, components) = locked.record.stored_form()?;
+        let mut writes = vec![RecordWrite::Put {
             namespace: SERVICES_NAMESPACE.to_owned(),
             key: locked.info.name.clone(),
-            value: locked.record.to_json()?,
+            value: row,
         }];
+        writes.extend(
+            components
+                .into_iter()
+                .map(|(digest, base64)| RecordWrite::Put {
+                    namespace: COMPONENTS_NAMESPACE.to_owned(),
+                    key: digest,
+                    value: base64,
+                }),
+        );
         let replaced = self.registry.get(&locked.info.name);
         let _drained = self.drain(&locked.ctx).await?;
         self.core
@@ -253,6 +323,9 @@ impl Host {
             replaced.ctx.retire();
         }
         tracing::info!(service = %info.name, version = %info.version, ?action, "service activated");
+        if let Err(e) = self.collect_components().await {
+            tracing::warn!(error = %e, "cannot remove unused components; they stay until the next change");
+        }
         Ok(info)
     }
 
@@ -435,6 +508,9 @@ impl Host {
         self.registry.remove(name);
         self.clear_quota(name);
         tracing::info!(service = name, purged = ?held, "service uninstalled");
+        if let Err(e) = self.collect_components().await {
+            tracing::warn!(error = %e, "cannot remove unused components; they stay until the next change");
+        }
         Ok(held)
     }
 
@@ -486,4 +562,23 @@ pub enum RollbackOutcome {
     Planned(Plan),
     /// The service as it is now.
     Done(InstalledService),
+}
+
+/// A component's bytes from [`COMPONENTS_NAMESPACE`], checked against its
+/// digest.
+pub(crate) async fn stored_component(core: &Core, digest: &str) -> Result<Vec<u8>> {
+    use base64::Engine as _;
+    let text = core
+        .record(COMPONENTS_NAMESPACE, digest)
+        .await?
+        .ok_or_else(|| Error::Package(format!("stored component {digest} is missing")))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|e| Error::Package(format!("stored component {digest} is unreadable: {e}")))?;
+    if syncplane_runtime::cache::digest(&bytes) != digest {
+        return Err(Error::Package(format!(
+            "stored component {digest} does not match its digest: the database was changed or damaged"
+        )));
+    }
+    Ok(bytes)
 }

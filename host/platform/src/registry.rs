@@ -15,6 +15,11 @@ use crate::package::ServicePackage;
 
 /// Where installed services are kept in the store.
 pub(crate) const SERVICES_NAMESPACE: &str = "services";
+/// Where their components are kept, by SHA-256 (hex), as base64: apart from
+/// the service rows, so that reading what is installed (at every start)
+/// does not read every component, and versions sharing a component store
+/// it once.
+pub(crate) const COMPONENTS_NAMESPACE: &str = "service-components";
 
 /// One service as the store keeps it: the package, what the operator
 /// allowed for it, when it was installed, and the version before (kept so
@@ -30,6 +35,11 @@ pub(crate) struct ServiceRecord {
     pub(crate) installed_at: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) previous: Option<Box<ServiceRecord>>,
+    /// The SHA-256 of each step's component, by step name, when the row
+    /// keeps components in [`COMPONENTS_NAMESPACE`] (rows written before
+    /// keep them inline, in the package).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) component_digests: BTreeMap<String, String>,
 }
 
 impl ServiceRecord {
@@ -43,6 +53,7 @@ impl ServiceRecord {
                     allowed: Vec::new(),
                     installed_at: 0.0,
                     previous: None,
+                    component_digests: BTreeMap::new(),
                 })
             })
             .map_err(|e| Error::Package(format!("stored service `{name}` is unreadable: {e}")))
@@ -58,6 +69,42 @@ impl ServiceRecord {
             previous.package.components.clear();
         }
         self
+    }
+
+    /// The row to store and the component rows it refers to: the record
+    /// (and its previous version) with components replaced by their
+    /// digests, and `(digest, base64)` for each component.
+    pub(crate) fn stored_form(&self) -> Result<(String, Vec<(String, String)>)> {
+        use base64::Engine as _;
+        fn take(record: &mut ServiceRecord, components: &mut Vec<(String, String)>) {
+            for (step, bytes) in std::mem::take(&mut record.package.components) {
+                let digest = syncplane_runtime::cache::digest(&bytes);
+                components.push((
+                    digest.clone(),
+                    base64::engine::general_purpose::STANDARD.encode(&bytes),
+                ));
+                record.component_digests.insert(step, digest);
+            }
+        }
+        let mut components = Vec::new();
+        let mut stored = self.clone();
+        take(&mut stored, &mut components);
+        if let Some(previous) = stored.previous.as_deref_mut() {
+            take(previous, &mut components);
+        }
+        components.sort();
+        components.dedup_by(|a, b| a.0 == b.0);
+        Ok((stored.to_json()?, components))
+    }
+
+    /// Every component digest this record refers to (its previous
+    /// version's included).
+    pub(crate) fn digests(&self) -> impl Iterator<Item = &String> {
+        self.component_digests.values().chain(
+            self.previous
+                .iter()
+                .flat_map(|p| p.component_digests.values()),
+        )
     }
 
     pub(crate) fn to_json(&self) -> Result<String> {

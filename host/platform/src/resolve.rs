@@ -2,18 +2,20 @@
 //! would run with, checked, with no side effect. Activation
 //! (`lifecycle.rs`) then only switches.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use syncplane_engine::{EventStep, ModelPolicy, PullStep, SyncStep};
 use syncplane_runtime::capability::{Allow, ModelPattern, ServiceContext};
+use syncplane_runtime::lazy::{ComponentSource, Fetch};
 use syncplane_xproto::{File, Schema};
 
 use crate::collision;
 use crate::error::{Error, Result};
 use crate::events::EventSource;
 use crate::host::Host;
+use crate::lifecycle::stored_component;
 use crate::manifest::{EventBusKind, EventBusSection};
 use crate::package::ServicePackage;
 use crate::plan::{Action, Before, Plan, plan};
@@ -228,7 +230,7 @@ impl Host {
         let ctx = Arc::new(ctx);
         self.refresh_values(&ctx).await?;
         check_observed(package, &schema, &ctx)?;
-        let loaded = self.load_components(package, &schema, &ctx)?;
+        let loaded = self.load_components(package, &record.component_digests, &schema, &ctx)?;
         let info = InstalledService {
             name: service.clone(),
             version: manifest.service.version.clone(),
@@ -282,10 +284,48 @@ impl Host {
         Ok(self.core.core_schema().with_files(&all)?)
     }
 
-    /// Compiles the package's components against the service's context.
+    /// Where a step's component comes from: its bytes when the package
+    /// carries them (an install: compiled and checked now), else its digest
+    /// in the store (a restart: loaded when the step first has work).
+    fn component_of<'p>(
+        &self,
+        package: &'p ServicePackage,
+        digests: &BTreeMap<String, String>,
+        step: &str,
+    ) -> Result<(ComponentSource, Option<&'p [u8]>)> {
+        let (digest, wasm) = match package.components.get(step) {
+            Some(bytes) => (
+                syncplane_runtime::cache::digest(bytes),
+                Some(bytes.as_slice()),
+            ),
+            None => match digests.get(step) {
+                Some(digest) => (digest.clone(), None),
+                None => {
+                    return Err(Error::Package(format!(
+                        "the component of step `{step}` is not in the package"
+                    )));
+                }
+            },
+        };
+        let core = self.core.clone();
+        let fetched = digest.clone();
+        let fetch: Fetch = Arc::new(move || {
+            let (core, digest) = (core.clone(), fetched.clone());
+            Box::pin(async move {
+                stored_component(&core, &digest)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+        Ok((ComponentSource { digest, fetch }, wasm))
+    }
+
+    /// The package's components against the service's context: compiled
+    /// now when the package carries them, else loaded on first use.
     fn load_components(
         &self,
         package: &ServicePackage,
+        digests: &BTreeMap<String, String>,
         schema: &Schema,
         ctx: &Arc<ServiceContext>,
     ) -> Result<Loaded> {
@@ -302,8 +342,8 @@ impl Host {
                     )));
                 }
             }
-            let wasm = package.component(&step.name)?;
-            let invoker = self.runtime.load_sync_step(ctx, &step.name, wasm)?;
+            let (source, wasm) = self.component_of(package, digests, &step.name)?;
+            let invoker = self.runtime.sync_step(ctx, &step.name, source, wasm)?;
             steps.push(SyncStep {
                 service: service.clone(),
                 name: step.name.clone(),
@@ -313,8 +353,8 @@ impl Host {
         }
         let mut event_steps = Vec::new();
         for step in &manifest.event_steps {
-            let wasm = package.component(&step.name)?;
-            let loaded = self.runtime.load_event_step(ctx, &step.name, wasm)?;
+            let (source, wasm) = self.component_of(package, digests, &step.name)?;
+            let loaded = self.runtime.event_step(ctx, &step.name, source, wasm)?;
             let subscription = step.subscription().map_err(Error::Manifest)?;
             let step = EventStep {
                 service: service.clone(),
@@ -325,8 +365,8 @@ impl Host {
         }
         let mut pull_steps = Vec::new();
         for step in &manifest.pull_steps {
-            let wasm = package.component(&step.name)?;
-            let loaded = self.runtime.load_pull_step(ctx, &step.name, wasm)?;
+            let (source, wasm) = self.component_of(package, digests, &step.name)?;
+            let loaded = self.runtime.pull_step(ctx, &step.name, source, wasm)?;
             let interval = step.interval()?;
             let step = PullStep {
                 service: service.clone(),
@@ -343,8 +383,8 @@ impl Host {
                     policy.name, policy.model
                 )));
             }
-            let wasm = package.component(&policy.name)?;
-            let invoker = self.runtime.load_model_policy(ctx, &policy.name, wasm)?;
+            let (source, wasm) = self.component_of(package, digests, &policy.name)?;
+            let invoker = self.runtime.model_policy(ctx, &policy.name, source, wasm)?;
             policies.push(ModelPolicy {
                 service: service.clone(),
                 name: policy.name.clone(),

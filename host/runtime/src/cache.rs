@@ -98,9 +98,46 @@ impl ComponentCache {
     /// The key of `wasm` compiled by `engine`: the component's SHA-256 and
     /// the engine's compatibility hash.
     pub fn key(engine: &Engine, wasm: &[u8]) -> String {
+        Self::key_of_digest(engine, &digest(wasm))
+    }
+
+    /// The key of the component whose SHA-256 is `digest` (hex).
+    pub fn key_of_digest(engine: &Engine, digest: &str) -> String {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        format!("{}-{:016x}", hex(&Sha256::digest(wasm)), hasher.finish())
+        format!("{digest}-{:016x}", hasher.finish())
+    }
+
+    /// The component whose SHA-256 is `digest`, mapped from a valid cache
+    /// entry; `None` when there is none (the caller then needs its bytes
+    /// for [`ComponentCache::load`]).
+    pub fn load_cached(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let key = Self::key_of_digest(engine, digest);
+        let code = self.code_path(&key);
+        if !code.exists() {
+            return None;
+        }
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
+        match self.map_verified(engine, &key) {
+            Ok(component) => {
+                touch(&code);
+                Some(component)
+            }
+            Err(why) => {
+                tracing::warn!(
+                    entry = %code.display(),
+                    reason = %why,
+                    "compiled component in the cache is not usable; compiling it again"
+                );
+                // Gone, so that the compile that follows writes it anew.
+                let _ = fs::remove_file(self.digest_path(&key));
+                let _ = fs::remove_file(&code);
+                None
+            }
+        }
     }
 
     fn code_path(&self, key: &str) -> PathBuf {
@@ -278,6 +315,11 @@ fn file_digest(path: &Path) -> io::Result<String> {
         hasher.update(&buf[..n]);
     }
     Ok(hex(&hasher.finalize()))
+}
+
+/// The SHA-256 of `bytes`, in hex: a component's identity.
+pub fn digest(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -7,31 +7,34 @@ use syncplane_engine::{
     TrapCause,
 };
 
+use std::sync::Arc;
+
 use crate::bindings::v2::event::Event as WitEvent;
 use crate::bindings::v2::event::EventStepPre;
 use crate::bindings::v2::policy::ModelPolicyPre;
 use crate::bindings::v2::pull::PullStepPre;
 use crate::host::adapters::v2::object as to_model_object;
+use crate::lazy::Slot;
 use crate::runtime::{Common, deadline_of};
 use crate::state::{Role, StepState};
 
 pub use syncplane_engine::Event;
 
-/// A compiled, pre-instantiated event step component.
+/// An event step component, loaded when it has work ([`crate::lazy`]).
 pub struct WasmEventStep {
-    pub(crate) pre: EventStepPre<StepState>,
+    pub(crate) slot: Arc<Slot<EventStepPre<StepState>>>,
     pub(crate) common: Common,
 }
 
-/// A compiled, pre-instantiated pull step component.
+/// A pull step component, loaded when it has work ([`crate::lazy`]).
 pub struct WasmPullStep {
-    pub(crate) pre: PullStepPre<StepState>,
+    pub(crate) slot: Arc<Slot<PullStepPre<StepState>>>,
     pub(crate) common: Common,
 }
 
-/// A compiled, pre-instantiated model policy component.
+/// A model policy component, loaded when it has work ([`crate::lazy`]).
 pub struct WasmModelPolicy {
-    pub(crate) pre: ModelPolicyPre<StepState>,
+    pub(crate) slot: Arc<Slot<ModelPolicyPre<StepState>>>,
     pub(crate) common: Common,
 }
 
@@ -41,6 +44,10 @@ impl WasmModelPolicy {
         let _entered = match common.pass_gate().await {
             Ok(entered) => entered,
             Err(replaced) => return CallOutcome::Failed(replaced),
+        };
+        let loaded = match self.slot.acquire().await {
+            Ok(loaded) => loaded,
+            Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
         };
         let mut store = common.store(Role::Declarative, 0);
         let deadline = deadline_of(&store);
@@ -54,7 +61,7 @@ impl WasmModelPolicy {
             let store = &mut store;
             common
                 .within_deadline(deadline, async {
-                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    let instance = loaded.pre.instantiate_async(&mut *store).await?;
                     match event {
                         PolicyEvent::Create => instance.call_handle_create(&mut *store, &arg).await,
                         PolicyEvent::Update => instance.call_handle_update(&mut *store, &arg).await,
@@ -116,13 +123,17 @@ impl WasmPullStep {
             Ok(entered) => entered,
             Err(replaced) => return CallOutcome::Failed(replaced),
         };
+        let loaded = match self.slot.acquire().await {
+            Ok(loaded) => loaded,
+            Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
+        };
         let mut store = common.store(Role::Declarative, 0);
         let deadline = deadline_of(&store);
         let result = {
             let store = &mut store;
             common
                 .within_deadline(deadline, async {
-                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    let instance = loaded.pre.instantiate_async(&mut *store).await?;
                     instance.call_pull_records(&mut *store).await
                 })
                 .await
@@ -164,6 +175,10 @@ impl WasmEventStep {
             Ok(entered) => entered,
             Err(replaced) => return CallOutcome::Failed(replaced),
         };
+        let loaded = match self.slot.acquire().await {
+            Ok(loaded) => loaded,
+            Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
+        };
         let mut store = common.store(Role::Declarative, 0);
         let deadline = deadline_of(&store);
         let arg = WitEvent {
@@ -176,7 +191,7 @@ impl WasmEventStep {
             let store = &mut store;
             common
                 .within_deadline(deadline, async {
-                    let instance = self.pre.instantiate_async(&mut *store).await?;
+                    let instance = loaded.pre.instantiate_async(&mut *store).await?;
                     instance.call_process_event(&mut *store, &arg).await
                 })
                 .await

@@ -33,6 +33,7 @@ mod error;
 mod event_step;
 pub mod gate;
 mod host;
+pub mod lazy;
 mod runtime;
 mod state;
 

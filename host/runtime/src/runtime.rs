@@ -1,8 +1,8 @@
 //! The wasmtime engine, component loading and invocation under limits.
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use syncplane_core::{Core, Object};
@@ -28,6 +28,7 @@ use crate::event_step::{WasmEventStep, WasmModelPolicy, WasmPullStep};
 use crate::gate::Entered;
 use crate::host::HostTrap;
 use crate::host::adapters::v2::object as to_model_object;
+use crate::lazy::{ComponentSource, ComponentStatus, Load, Make, Slot, Unload};
 use crate::state::{Access, Output, Role, StepState};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -104,6 +105,18 @@ impl Limits {
     }
 }
 
+/// How often (in epoch ticks) idle components are unloaded: every second.
+const UNLOAD_EVERY_TICKS: u32 = 100;
+
+/// Unloads the idle components among `slots` and forgets dropped ones.
+fn unload_idle(slots: &Mutex<Vec<Weak<dyn Unload>>>, idle: Duration) -> usize {
+    let mut slots = slots.lock().unwrap_or_else(|p| p.into_inner());
+    slots.retain(|slot| slot.strong_count() > 0);
+    let live: Vec<Arc<dyn Unload>> = slots.iter().filter_map(Weak::upgrade).collect();
+    drop(slots);
+    live.iter().filter(|slot| slot.unload_if_idle(idle)).count()
+}
+
 /// Guest instances that may be alive at once; more invocations wait for a
 /// free slot in wasmtime rather than failing only when far beyond the
 /// engine's concurrency.
@@ -156,12 +169,16 @@ fn pooling(limits: &Limits) -> InstanceAllocationStrategy {
 /// for a guest's requests are bounded by the output caps of [`Limits`].
 pub struct Runtime {
     engine: Engine,
-    linker: Linker<StepState>,
+    linker: Arc<Linker<StepState>>,
     core: Core,
     limits: Limits,
     stats: Arc<Stats>,
     stop_ticker: Arc<AtomicBool>,
     cache: Option<Arc<ComponentCache>>,
+    /// Every component slot, for unloading idle ones and for `status`.
+    slots: Arc<Mutex<Vec<Weak<dyn Unload>>>>,
+    /// How long a component stays loaded without calls, in ms.
+    idle_unload_ms: Arc<AtomicU64>,
 }
 
 impl Drop for Runtime {
@@ -214,24 +231,66 @@ impl Runtime {
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let ticker_engine = engine.clone();
         let stop = Arc::clone(&stop_ticker);
+        let slots: Arc<Mutex<Vec<Weak<dyn Unload>>>> = Arc::default();
+        let idle_unload_ms = Arc::new(AtomicU64::new(
+            crate::lazy::DEFAULT_IDLE_UNLOAD.as_millis() as u64
+        ));
+        let (unloader_slots, unloader_idle) = (Arc::clone(&slots), Arc::clone(&idle_unload_ms));
         std::thread::Builder::new()
             .name("syncplane-epoch".into())
             .spawn(move || {
+                let mut ticks = 0u32;
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     ticker_engine.increment_epoch();
+                    ticks = ticks.wrapping_add(1);
+                    if ticks.is_multiple_of(UNLOAD_EVERY_TICKS) {
+                        let idle = Duration::from_millis(unloader_idle.load(Ordering::Relaxed));
+                        unload_idle(&unloader_slots, idle);
+                    }
                 }
             })
             .map_err(|e| Error::Engine(e.to_string()))?;
         Ok(Runtime {
             engine,
-            linker,
+            linker: Arc::new(linker),
             core,
             limits,
             stats,
             stop_ticker,
             cache: None,
+            slots,
+            idle_unload_ms,
         })
+    }
+
+    /// Unloads a component after it had no calls for `idle` (default
+    /// [`DEFAULT_IDLE_UNLOAD`](crate::lazy::DEFAULT_IDLE_UNLOAD)); its next
+    /// call loads it again.
+    #[must_use]
+    pub fn with_idle_unload(self, idle: Duration) -> Self {
+        self.idle_unload_ms
+            .store(idle.as_millis() as u64, Ordering::Relaxed);
+        self
+    }
+
+    /// The state of every component of `service` (all services when
+    /// `None`): cold, warm or running, and its mapped code.
+    pub fn component_status(&self, service: Option<&str>) -> Vec<ComponentStatus> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|slot| slot.status())
+            .filter(|status| service.is_none_or(|s| s == status.service))
+            .collect()
+    }
+
+    /// Unloads every component idle for the idle period now, rather than
+    /// at the next check (about every second); returns how many.
+    pub fn unload_idle_now(&self) -> usize {
+        let idle = Duration::from_millis(self.idle_unload_ms.load(Ordering::Relaxed));
+        unload_idle(&self.slots, idle)
     }
 
     /// Keeps compiled components in `cache` and maps them from there when
@@ -249,7 +308,8 @@ impl Runtime {
 
     /// Compiles a sync step component of the service `ctx` describes and
     /// checks that it fits the `sync-step` world (of either contract
-    /// version).
+    /// version). The bytes are kept to load it again after it was unloaded;
+    /// [`Runtime::sync_step`] fetches them from elsewhere instead.
     ///
     /// # Errors
     ///
@@ -262,22 +322,113 @@ impl Runtime {
         step: &str,
         wasm: &[u8],
     ) -> Result<Arc<WasmSyncStep>> {
-        let pre = self.instantiate_pre(ctx.service(), step, wasm)?;
+        self.sync_step(ctx, step, ComponentSource::in_memory(wasm), Some(wasm))
+    }
+
+    /// A sync step component of the service `ctx` describes, from `source`:
+    /// compiled and checked now when `wasm` is given (an install), else
+    /// loaded on its first call (a restart; see [`crate::lazy`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::load_sync_step`], when `wasm` is given.
+    pub fn sync_step(
+        &self,
+        ctx: &Arc<ServiceContext>,
+        step: &str,
+        source: ComponentSource,
+        wasm: Option<&[u8]>,
+    ) -> Result<Arc<WasmSyncStep>> {
+        let linker = Arc::clone(&self.linker);
         // Exports are typed structurally: the 0.2 bindings call 0.1
         // components too.
-        let pre = SyncStepPre::new(pre).map_err(|e| self.link_error(ctx, step, e))?;
+        let make: Make<SyncStepPre<StepState>> = Box::new(move |component| {
+            let pre = linker
+                .instantiate_pre(component)
+                .map_err(|e| format!("{e:#}"))?;
+            SyncStepPre::new(pre).map_err(|e| format!("{e:#}"))
+        });
+        let slot = self.slot(ctx, step, source, wasm, make)?;
         Ok(Arc::new(WasmSyncStep {
-            pre,
+            slot,
             common: self.common(ctx, step),
         }))
     }
 
-    fn link_error(&self, ctx: &ServiceContext, step: &str, e: wasmtime::Error) -> Error {
-        Error::Link {
-            service: ctx.service().to_owned(),
-            step: step.to_owned(),
-            message: format!("{e:#}"),
+    /// A slot for a component: loaded now from `wasm` when given, else
+    /// cold; registered for unloading and status.
+    fn slot<P: Send + Sync + 'static>(
+        &self,
+        ctx: &Arc<ServiceContext>,
+        step: &str,
+        source: ComponentSource,
+        wasm: Option<&[u8]>,
+        make: Make<P>,
+    ) -> Result<Arc<Slot<P>>> {
+        let slot = Arc::new(Slot::new(ctx.service(), step, source, self.loader(), make));
+        if let Some(wasm) = wasm {
+            let component = self.compile(ctx.service(), step, wasm)?;
+            slot.preload(&component).map_err(|message| Error::Link {
+                service: ctx.service().to_owned(),
+                step: step.to_owned(),
+                message,
+            })?;
         }
+        let weak: Weak<dyn Unload> = Arc::downgrade(&slot) as Weak<dyn Unload>;
+        self.slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(weak);
+        Ok(slot)
+    }
+
+    /// How a cold component is loaded: from the cache by digest, else from
+    /// its fetched bytes (checked against the digest), compiled off the
+    /// async threads.
+    fn loader(&self) -> Load {
+        let engine = self.engine.clone();
+        let cache = self.cache.clone();
+        Arc::new(move |source: ComponentSource| {
+            let engine = engine.clone();
+            let cache = cache.clone();
+            Box::pin(async move {
+                let blocking = |e: tokio::task::JoinError| format!("loading was interrupted: {e}");
+                if let Some(cache) = &cache {
+                    let (engine, cache, digest) =
+                        (engine.clone(), Arc::clone(cache), source.digest.clone());
+                    let cached =
+                        tokio::task::spawn_blocking(move || cache.load_cached(&engine, &digest))
+                            .await
+                            .map_err(blocking)?;
+                    if let Some(component) = cached {
+                        return Ok(component);
+                    }
+                }
+                let wasm = (source.fetch)().await?;
+                if crate::cache::digest(&wasm) != source.digest {
+                    return Err(format!(
+                        "the stored component does not match its digest {}",
+                        source.digest
+                    ));
+                }
+                tokio::task::spawn_blocking(move || {
+                    let started = std::time::Instant::now();
+                    let component = match &cache {
+                        Some(cache) => cache.load(&engine, &wasm).map(|(c, _)| c),
+                        None => Component::new(&engine, &wasm),
+                    }
+                    .map_err(|e| format!("cannot compile it: {e:#}"))?;
+                    tracing::info!(
+                        digest = %source.digest,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "compiled a component (kept in the cache for the next start)"
+                    );
+                    Ok(component)
+                })
+                .await
+                .map_err(blocking)?
+            })
+        })
     }
 
     fn common(&self, ctx: &Arc<ServiceContext>, step: &str) -> Common {
@@ -439,6 +590,15 @@ impl Common {
     pub(crate) fn service(&self) -> &str {
         self.ctx.service()
     }
+
+    /// The status of a call whose component could not be loaded.
+    pub(crate) fn unloadable(&self, why: &str) -> String {
+        self.status(format!(
+            "step `{}` of service `{}` could not be loaded: {why}",
+            self.step,
+            self.ctx.service()
+        ))
+    }
 }
 
 /// The deadline an invocation's store was made with ([`Common::store`]).
@@ -447,19 +607,14 @@ pub(crate) fn deadline_of(store: &Store<StepState>) -> Duration {
 }
 
 impl Runtime {
-    /// Compiles a component and resolves its imports against the linker.
-    fn instantiate_pre(
-        &self,
-        service: &str,
-        step: &str,
-        wasm: &[u8],
-    ) -> Result<wasmtime::component::InstancePre<StepState>> {
+    /// Compiles a component (or maps it from the cache).
+    fn compile(&self, service: &str, step: &str, wasm: &[u8]) -> Result<Component> {
         let compile_error = |e: wasmtime::Error| Error::Compile {
             service: service.to_owned(),
             step: step.to_owned(),
             message: format!("{e:#}"),
         };
-        let component = match &self.cache {
+        match &self.cache {
             Some(cache) => {
                 let started = std::time::Instant::now();
                 let (component, used) = cache.load(&self.engine, wasm).map_err(compile_error)?;
@@ -472,20 +627,40 @@ impl Runtime {
                         "compiled a component (kept in the cache for the next start)"
                     );
                 }
-                component
+                Ok(component)
             }
-            None => Component::new(&self.engine, wasm).map_err(compile_error)?,
-        };
-        self.linker
-            .instantiate_pre(&component)
-            .map_err(|e| Error::Link {
-                service: service.to_owned(),
-                step: step.to_owned(),
-                message: format!("{e:#}"),
-            })
+            None => Component::new(&self.engine, wasm).map_err(compile_error),
+        }
     }
 
-    /// Compiles an event step component of the service `ctx` describes.
+    /// An event step component of the service `ctx` describes, as
+    /// [`Runtime::sync_step`] for the `event-step` world.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::load_sync_step`], when `wasm` is given.
+    pub fn event_step(
+        &self,
+        ctx: &Arc<ServiceContext>,
+        step: &str,
+        source: ComponentSource,
+        wasm: Option<&[u8]>,
+    ) -> Result<Arc<WasmEventStep>> {
+        let linker = Arc::clone(&self.linker);
+        let make: Make<EventStepPre<StepState>> = Box::new(move |component| {
+            let pre = linker
+                .instantiate_pre(component)
+                .map_err(|e| format!("{e:#}"))?;
+            EventStepPre::new(pre).map_err(|e| format!("{e:#}"))
+        });
+        Ok(Arc::new(WasmEventStep {
+            slot: self.slot(ctx, step, source, wasm, make)?,
+            common: self.common(ctx, step),
+        }))
+    }
+
+    /// Compiles an event step component from its bytes (kept to load it
+    /// again).
     ///
     /// # Errors
     ///
@@ -496,15 +671,37 @@ impl Runtime {
         step: &str,
         wasm: &[u8],
     ) -> Result<Arc<WasmEventStep>> {
-        let pre = self.instantiate_pre(ctx.service(), step, wasm)?;
-        let pre = EventStepPre::new(pre).map_err(|e| self.link_error(ctx, step, e))?;
-        Ok(Arc::new(WasmEventStep {
-            pre,
+        self.event_step(ctx, step, ComponentSource::in_memory(wasm), Some(wasm))
+    }
+
+    /// A pull step component, as [`Runtime::sync_step`] for the
+    /// `pull-step` world.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::load_sync_step`], when `wasm` is given.
+    pub fn pull_step(
+        &self,
+        ctx: &Arc<ServiceContext>,
+        step: &str,
+        source: ComponentSource,
+        wasm: Option<&[u8]>,
+    ) -> Result<Arc<WasmPullStep>> {
+        let linker = Arc::clone(&self.linker);
+        let make: Make<PullStepPre<StepState>> = Box::new(move |component| {
+            let pre = linker
+                .instantiate_pre(component)
+                .map_err(|e| format!("{e:#}"))?;
+            PullStepPre::new(pre).map_err(|e| format!("{e:#}"))
+        });
+        Ok(Arc::new(WasmPullStep {
+            slot: self.slot(ctx, step, source, wasm, make)?,
             common: self.common(ctx, step),
         }))
     }
 
-    /// Compiles a pull step component of the service `ctx` describes.
+    /// Compiles a pull step component from its bytes (kept to load it
+    /// again).
     ///
     /// # Errors
     ///
@@ -515,15 +712,37 @@ impl Runtime {
         step: &str,
         wasm: &[u8],
     ) -> Result<Arc<WasmPullStep>> {
-        let pre = self.instantiate_pre(ctx.service(), step, wasm)?;
-        let pre = PullStepPre::new(pre).map_err(|e| self.link_error(ctx, step, e))?;
-        Ok(Arc::new(WasmPullStep {
-            pre,
-            common: self.common(ctx, step),
+        self.pull_step(ctx, step, ComponentSource::in_memory(wasm), Some(wasm))
+    }
+
+    /// A model policy component, as [`Runtime::sync_step`] for the
+    /// `model-policy` world.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::load_sync_step`], when `wasm` is given.
+    pub fn model_policy(
+        &self,
+        ctx: &Arc<ServiceContext>,
+        policy: &str,
+        source: ComponentSource,
+        wasm: Option<&[u8]>,
+    ) -> Result<Arc<WasmModelPolicy>> {
+        let linker = Arc::clone(&self.linker);
+        let make: Make<ModelPolicyPre<StepState>> = Box::new(move |component| {
+            let pre = linker
+                .instantiate_pre(component)
+                .map_err(|e| format!("{e:#}"))?;
+            ModelPolicyPre::new(pre).map_err(|e| format!("{e:#}"))
+        });
+        Ok(Arc::new(WasmModelPolicy {
+            slot: self.slot(ctx, policy, source, wasm, make)?,
+            common: self.common(ctx, policy),
         }))
     }
 
-    /// Compiles a model policy component of the service `ctx` describes.
+    /// Compiles a model policy component from its bytes (kept to load it
+    /// again).
     ///
     /// # Errors
     ///
@@ -534,18 +753,13 @@ impl Runtime {
         policy: &str,
         wasm: &[u8],
     ) -> Result<Arc<WasmModelPolicy>> {
-        let pre = self.instantiate_pre(ctx.service(), policy, wasm)?;
-        let pre = ModelPolicyPre::new(pre).map_err(|e| self.link_error(ctx, policy, e))?;
-        Ok(Arc::new(WasmModelPolicy {
-            pre,
-            common: self.common(ctx, policy),
-        }))
+        self.model_policy(ctx, policy, ComponentSource::in_memory(wasm), Some(wasm))
     }
 }
 
-/// A compiled, pre-instantiated sync step component.
+/// A sync step component, loaded when it has work ([`crate::lazy`]).
 pub struct WasmSyncStep {
-    pre: SyncStepPre<StepState>,
+    slot: Arc<Slot<SyncStepPre<StepState>>>,
     common: Common,
 }
 
@@ -562,13 +776,17 @@ impl WasmSyncStep {
             Ok(entered) => entered,
             Err(replaced) => return Outcome::Deferred(replaced),
         };
+        let loaded = match self.slot.acquire().await {
+            Ok(loaded) => loaded,
+            Err(why) => return Outcome::Failed(common.unloadable(&why)),
+        };
         let mut store = common.store(Role::Sync, object.id);
         let deadline = deadline_of(&store);
         let arg = to_model_object(object);
         let (result, name) = {
             let store = &mut store;
             let call = async {
-                let instance = self.pre.instantiate_async(&mut *store).await?;
+                let instance = loaded.pre.instantiate_async(&mut *store).await?;
                 match phase {
                     Phase::Sync => instance.call_sync_record(&mut *store, &arg).await,
                     Phase::Delete => instance.call_delete_record(&mut *store, &arg).await,
