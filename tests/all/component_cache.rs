@@ -116,3 +116,86 @@ fn sha256(path: &Path) -> String {
         .expect("a digest")
         .to_owned()
 }
+
+/// The state `status` reports for hello-world: the service's and each
+/// component's.
+async fn states(server: &Server) -> (String, Vec<String>) {
+    let status = server.get("/syncplane/v1/status").await;
+    let service = status["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["name"] == "hello-world")
+        .expect("hello-world in status")
+        .clone();
+    let components = service["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .map(|c| c["state"].as_str().expect("state").to_owned())
+        .collect();
+    (
+        service["state"].as_str().expect("state").to_owned(),
+        components,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_load_on_first_work_and_unload_when_idle() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let flags = [("--guest-idle-unload", "1s")];
+    let server = Server::start_with(data.path(), &flags);
+    install_hello_world(&server);
+    tutorial_syncs(&server, 1).await;
+    server.kill();
+
+    // A restart loads nothing.
+    let server = Server::start_with(data.path(), &flags);
+    assert_eq!(
+        states(&server).await,
+        (
+            "cold".to_owned(),
+            vec!["cold".to_owned(), "cold".to_owned()]
+        )
+    );
+    // Work loads what it needs.
+    tutorial_syncs(&server, 2).await;
+    let (state, components) = states(&server).await;
+    assert!(
+        state == "warm" || state == "running",
+        "{state} {components:?}"
+    );
+    let metrics = server
+        .request(reqwest::Method::GET, "/metrics", None)
+        .await
+        .1;
+    let metrics = metrics.as_str().expect("metrics text");
+    assert!(
+        metrics.contains("syncplane_guest_instances{service=\"hello-world\",state=\"warm\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+    // Idle for longer than the idle period: unloaded, and counted.
+    let started = std::time::Instant::now();
+    while states(&server).await.0 != "cold" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still loaded: {:?}",
+            states(&server).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = server
+        .request(reqwest::Method::GET, "/metrics", None)
+        .await
+        .1;
+    let metrics = metrics.as_str().expect("metrics text").to_owned();
+    let unloads = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("syncplane_guest_unloads_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .expect("unloads counted");
+    assert!(unloads >= 1, "{metrics}");
+    // And its next work loads it again.
+    tutorial_syncs(&server, 3).await;
+}

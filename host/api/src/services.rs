@@ -268,7 +268,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.host.engine().stats().prometheus_text(),
+        {
+            let engine = state.host.engine().stats().prometheus_text();
+            let engine = engine.strip_suffix("# EOF\n").unwrap_or(&engine);
+            format!("{engine}{}# EOF\n", state.host.runtime().prometheus_text())
+        },
     )
 }
 

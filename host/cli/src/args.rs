@@ -644,6 +644,17 @@ pub struct TuningArgs {
     /// service's own limit (`service limits NAME --memory-mib`).
     #[arg(long, default_value_t = 64)]
     pub memory_limit_mib: usize,
+    /// How long a guest component stays loaded without calls; then it is
+    /// unloaded (its next call maps it again from the compiled-component
+    /// cache, in milliseconds). Components are loaded when their step first
+    /// has work, not at start.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub guest_idle_unload: Duration,
+    /// The most bytes of compiled components kept in the data directory's
+    /// cache for services no longer installed, in MiB (those installed are
+    /// always kept).
+    #[arg(long, default_value_t = 4096)]
+    pub component_cache_max_mib: u64,
     /// Invocations of one service that may run at once, unless the
     /// operator set its own (`service limits NAME --concurrency`).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]

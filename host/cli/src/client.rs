@@ -258,6 +258,22 @@ fn render_status(status: &Value) -> String {
             service["name"].as_str().unwrap_or("?"),
             service["version"].as_str().unwrap_or("?")
         );
+        if let Some(components) = service["components"].as_array() {
+            let count = |state: &str| components.iter().filter(|c| c["state"] == state).count();
+            let code: u64 = components
+                .iter()
+                .filter_map(|c| c["code_bytes"].as_u64())
+                .sum();
+            let _ = writeln!(
+                out,
+                "  state: {} (components: {} running, {} warm, {} cold; {:.1} MiB of compiled code mapped)",
+                service["state"].as_str().unwrap_or("?"),
+                count("running"),
+                count("warm"),
+                count("cold"),
+                code as f64 / f64::from(1 << 20),
+            );
+        }
         let quota = &service["quota"];
         if quota.is_object() {
             let limits = &quota["limits"];

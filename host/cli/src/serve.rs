@@ -32,6 +32,8 @@ impl TuningArgs {
             shutdown_grace: self.shutdown_grace,
         };
         config.service_max_objects = self.service_max_objects.0;
+        config.guest_idle_unload = self.guest_idle_unload;
+        config.component_cache_max_bytes = self.component_cache_max_mib << 20;
         config.limits = Limits {
             deadline: self.step_timeout,
             memory_bytes: self.memory_limit_mib << 20,

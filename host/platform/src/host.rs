@@ -9,6 +9,7 @@ use syncplane_core::{Core, ModelSyncCounts};
 use syncplane_engine::{Engine, EngineConfig, StepActivity};
 use syncplane_runtime::cache::ComponentCache;
 use syncplane_runtime::capability::{Allow, Grants, OperatorPolicy, ServiceContext};
+use syncplane_runtime::lazy::{ComponentState, ComponentStatus};
 use syncplane_runtime::{Limits, Runtime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -57,6 +58,9 @@ pub struct HostConfig {
     /// `<data_dir>/cache/components` for services no longer installed
     /// (those installed are always kept). Default: 4 GiB.
     pub component_cache_max_bytes: u64,
+    /// How long a component stays loaded without calls. Default:
+    /// [`DEFAULT_IDLE_UNLOAD`](syncplane_runtime::lazy::DEFAULT_IDLE_UNLOAD).
+    pub guest_idle_unload: std::time::Duration,
 }
 
 /// Where compiled components are cached, under the data directory.
@@ -74,6 +78,7 @@ impl HostConfig {
             secret_key_file: None,
             service_max_objects: None,
             component_cache_max_bytes: syncplane_runtime::cache::DEFAULT_MAX_BYTES,
+            guest_idle_unload: syncplane_runtime::lazy::DEFAULT_IDLE_UNLOAD,
         }
     }
 }
@@ -152,6 +157,11 @@ pub struct ServiceStatus {
     pub pull_steps: Vec<PullStepStatus>,
     /// Its usage against its limits.
     pub quota: QuotaUsage,
+    /// Its most active component's state: `running` when a call runs,
+    /// `warm` when a component is loaded, `cold` when none is.
+    pub state: ComponentState,
+    /// Each component: cold, warm or running, and the compiled code it maps.
+    pub components: Vec<ComponentStatus>,
 }
 
 /// One step's status.
@@ -226,7 +236,9 @@ impl Host {
             },
         )?;
         let runtime = Arc::new(
-            Runtime::new(core.clone(), config.limits, engine.stats())?.with_component_cache(cache),
+            Runtime::new(core.clone(), config.limits, engine.stats())?
+                .with_component_cache(cache)
+                .with_idle_unload(config.guest_idle_unload),
         );
         let host = Host {
             core,
@@ -312,8 +324,15 @@ impl Host {
                 counts.push(self.core.sync_counts(&model).await?);
             }
             let quota = self.quota_usage(&service.name, &activity).await?;
+            let components = self.runtime.component_status(Some(&service.name));
             services.push(ServiceStatus {
                 quota,
+                state: components
+                    .iter()
+                    .map(|c| c.state)
+                    .max()
+                    .unwrap_or(ComponentState::Cold),
+                components,
                 event_steps: self.events.status(&service.name),
                 pull_steps: self.pullers.status(&service.name),
                 name: service.name,

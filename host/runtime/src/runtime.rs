@@ -179,6 +179,8 @@ pub struct Runtime {
     slots: Arc<Mutex<Vec<Weak<dyn Unload>>>>,
     /// How long a component stays loaded without calls, in ms.
     idle_unload_ms: Arc<AtomicU64>,
+    /// Components unloaded since the runtime started.
+    unloads: Arc<AtomicU64>,
 }
 
 impl Drop for Runtime {
@@ -235,7 +237,12 @@ impl Runtime {
         let idle_unload_ms = Arc::new(AtomicU64::new(
             crate::lazy::DEFAULT_IDLE_UNLOAD.as_millis() as u64
         ));
-        let (unloader_slots, unloader_idle) = (Arc::clone(&slots), Arc::clone(&idle_unload_ms));
+        let unloads = Arc::new(AtomicU64::new(0));
+        let (unloader_slots, unloader_idle, unloader_count) = (
+            Arc::clone(&slots),
+            Arc::clone(&idle_unload_ms),
+            Arc::clone(&unloads),
+        );
         std::thread::Builder::new()
             .name("syncplane-epoch".into())
             .spawn(move || {
@@ -246,7 +253,8 @@ impl Runtime {
                     ticks = ticks.wrapping_add(1);
                     if ticks.is_multiple_of(UNLOAD_EVERY_TICKS) {
                         let idle = Duration::from_millis(unloader_idle.load(Ordering::Relaxed));
-                        unload_idle(&unloader_slots, idle);
+                        let unloaded = unload_idle(&unloader_slots, idle);
+                        unloader_count.fetch_add(unloaded as u64, Ordering::Relaxed);
                     }
                 }
             })
@@ -261,7 +269,56 @@ impl Runtime {
             cache: None,
             slots,
             idle_unload_ms,
+            unloads,
         })
+    }
+
+    /// Components unloaded for being idle since the runtime started.
+    pub fn unloads(&self) -> u64 {
+        self.unloads.load(Ordering::Relaxed)
+    }
+
+    /// Guest metrics in the Prometheus text format (without `# EOF`):
+    /// components per service by state, the compiled code loaded
+    /// components map, and unloads.
+    pub fn prometheus_text(&self) -> String {
+        use std::collections::BTreeMap;
+        use std::fmt::Write as _;
+        let mut states: BTreeMap<(String, &str), usize> = BTreeMap::new();
+        let mut bytes: BTreeMap<String, usize> = BTreeMap::new();
+        for status in self.component_status(None) {
+            let state = match status.state {
+                crate::lazy::ComponentState::Cold => "cold",
+                crate::lazy::ComponentState::Warm => "warm",
+                crate::lazy::ComponentState::Running => "running",
+            };
+            *states.entry((status.service.clone(), state)).or_default() += 1;
+            *bytes.entry(status.service).or_default() += status.code_bytes;
+        }
+        let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut out = String::new();
+        out.push_str("# HELP syncplane_guest_instances Components of installed services, by state (cold: not loaded; warm: loaded, idle; running).\n");
+        out.push_str("# TYPE syncplane_guest_instances gauge\n");
+        for ((service, state), n) in &states {
+            let _ = writeln!(
+                out,
+                "syncplane_guest_instances{{service=\"{}\",state=\"{state}\"}} {n}",
+                label(service)
+            );
+        }
+        out.push_str("# HELP syncplane_guest_memory_bytes Compiled code mapped by a service's loaded components (clean, shared pages of the cache file).\n");
+        out.push_str("# TYPE syncplane_guest_memory_bytes gauge\n");
+        for (service, n) in &bytes {
+            let _ = writeln!(
+                out,
+                "syncplane_guest_memory_bytes{{service=\"{}\"}} {n}",
+                label(service)
+            );
+        }
+        out.push_str("# HELP syncplane_guest_unloads Components unloaded after being idle.\n");
+        out.push_str("# TYPE syncplane_guest_unloads counter\n");
+        let _ = writeln!(out, "syncplane_guest_unloads_total {}", self.unloads());
+        out
     }
 
     /// Unloads a component after it had no calls for `idle` (default
@@ -290,7 +347,9 @@ impl Runtime {
     /// at the next check (about every second); returns how many.
     pub fn unload_idle_now(&self) -> usize {
         let idle = Duration::from_millis(self.idle_unload_ms.load(Ordering::Relaxed));
-        unload_idle(&self.slots, idle)
+        let unloaded = unload_idle(&self.slots, idle);
+        self.unloads.fetch_add(unloaded as u64, Ordering::Relaxed);
+        unloaded
     }
 
     /// Keeps compiled components in `cache` and maps them from there when
