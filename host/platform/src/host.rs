@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use syncplane_core::{Core, ModelSyncCounts};
-use syncplane_engine::{Engine, EngineConfig, StepActivity};
+use syncplane_engine::{
+    CallOutcome, Clock, Engine, EngineConfig, Event, StepActivity, SystemClock,
+};
 use syncplane_runtime::capability::{Allow, Grants, OperatorPolicy, ServiceContext};
 use syncplane_runtime::{Limits, Runtime};
 use tokio::sync::watch;
@@ -52,6 +54,11 @@ pub struct HostConfig {
     /// limit. The other per-service defaults are
     /// [`EngineConfig::service_limits`] and [`Limits`].
     pub service_max_objects: Option<u64>,
+    /// Whether pull steps run on their interval and event steps listen for
+    /// events. Default: `true`. Tools that call them one at a time
+    /// ([`Host::run_pull_step`], [`Host::deliver_event`]), such as the
+    /// offline step tests of `syncplane service test`, turn it off.
+    pub background_steps: bool,
 }
 
 impl HostConfig {
@@ -65,6 +72,7 @@ impl HostConfig {
             policy: OperatorPolicy::default(),
             secret_key_file: None,
             service_max_objects: None,
+            background_steps: true,
         }
     }
 }
@@ -192,6 +200,17 @@ impl Host {
     /// When the data directory or database cannot be prepared, or an
     /// installed service no longer loads.
     pub async fn open(config: HostConfig) -> Result<Host> {
+        Host::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Host::open`] with the engine reading time from `clock`: when work
+    /// is due, when a deferred or failed object is retried. Offline step
+    /// tests run on a virtual clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::open`].
+    pub async fn open_with_clock(config: HostConfig, clock: Arc<dyn Clock>) -> Result<Host> {
         let data_err = |source| Error::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -208,12 +227,12 @@ impl Host {
             config.engine.service_limits,
             &config.limits,
         );
-        let engine = Engine::new(core.clone(), config.engine);
+        let engine = Engine::with_clock(core.clone(), config.engine, clock);
         let runtime = Arc::new(Runtime::new(core.clone(), config.limits, engine.stats())?);
         let host = Host {
             core,
-            events: EventBus::new(engine.clone()),
-            pullers: Pullers::new(engine.clone()),
+            events: EventBus::new(engine.clone(), config.background_steps),
+            pullers: Pullers::new(engine.clone(), config.background_steps),
             engine,
             runtime,
             registry: Registry::default(),
@@ -418,8 +437,58 @@ impl Host {
         })
     }
 
-    fn context(&self, service: &str) -> Result<Arc<ServiceContext>> {
+    /// What an installed service may touch: its grants, config and secret
+    /// values; tools testing it offline give it an HTTP responder here
+    /// ([`ServiceContext::set_http_responder`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`].
+    pub fn context(&self, service: &str) -> Result<Arc<ServiceContext>> {
         self.registry.context(service)
+    }
+
+    /// Calls the pull step `step` of `service` once, now, in the service's
+    /// lane, as its interval would; its status counts the call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownStep`] when the service has no such pull step (or
+    /// the engine stopped).
+    pub async fn run_pull_step(&self, service: &str, step: &str) -> Result<CallOutcome> {
+        self.pullers
+            .run(service, step)
+            .await
+            .ok_or_else(|| Error::UnknownStep {
+                service: service.to_owned(),
+                kind: "pull step",
+                name: step.to_owned(),
+            })
+    }
+
+    /// Hands `event` to the event step `step` of `service` once, now, in
+    /// the service's lane, whatever its subscription; its status counts the
+    /// call. A call stopped by a busy database is returned as deferred, not
+    /// handed again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownStep`] when the service has no such event step (or
+    /// the engine stopped).
+    pub async fn deliver_event(
+        &self,
+        service: &str,
+        step: &str,
+        event: &Event,
+    ) -> Result<CallOutcome> {
+        self.events
+            .deliver(service, step, event)
+            .await
+            .ok_or_else(|| Error::UnknownStep {
+                service: service.to_owned(),
+                kind: "event step",
+                name: step.to_owned(),
+            })
     }
 
     /// Sets config values of `service` (an empty value unsets it); the
