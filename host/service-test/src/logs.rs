@@ -44,6 +44,9 @@ struct Text {
 impl Visit for Text {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
+            if !self.message.is_empty() {
+                self.message.push_str(": ");
+            }
             let _ = write!(self.message, "{value:?}");
         } else {
             let _ = write!(self.fields, " {}={value:?}", field.name());
@@ -52,6 +55,9 @@ impl Visit for Text {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
+            if !self.message.is_empty() {
+                self.message.push_str(": ");
+            }
             self.message.push_str(value);
         } else {
             let _ = write!(self.fields, " {}={value:?}", field.name());
