@@ -196,7 +196,8 @@ impl Runner {
                 message,
                 ..
             }) => {
-                let text = format!("{}:{line}:{column}: {message}", shown.display());
+                // The report puts `file:line:` in front.
+                let text = format!("{message} (column {column})");
                 push(TestResult::load_error(&shown, line, text), report);
                 return;
             }
