@@ -45,10 +45,10 @@ pub async fn run(args: TestArgs, log: Option<String>) -> anyhow::Result<ExitCode
     .context("the test run stopped")?
     .with_context(|| format!("cannot run the tests of {}", args.path.display()))?;
     let mut tail = format!("1..{}\n# {}\n", report.results.len(), report.summary());
-    if report.results.is_empty() {
-        if let Some(filter) = &args.filter {
-            tail.push_str(&format!("# no test matches --filter {filter:?}\n"));
-        }
+    if report.results.is_empty()
+        && let Some(filter) = &args.filter
+    {
+        tail.push_str(&format!("# no test matches --filter {filter:?}\n"));
     }
     write_stdout(&tail)?;
     if let Some(path) = &args.junit {
