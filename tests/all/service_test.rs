@@ -66,6 +66,21 @@ fn one_step_service(
     capabilities: &str,
     tests: &str,
 ) -> tempfile::TempDir {
+    let section = format!(
+        "{capabilities}\n\n[[sync_steps]]\nname = \"{guest}\"\ncomponent = \"step.wasm\"\nobserves = \"{model}\"\n"
+    );
+    one_component_service(guest, xproto, &section, tests)
+}
+
+/// A service of the test guest `guest` as `section` of its manifest
+/// declares it (its component is `step.wasm`), with the models of
+/// `tests/guests/models/<xproto>`.
+fn one_component_service(
+    guest: &str,
+    xproto: &str,
+    section: &str,
+    tests: &str,
+) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::copy(
         repo().join("tests/guests/models").join(xproto),
@@ -76,8 +91,7 @@ fn one_step_service(
     std::fs::write(
         dir.path().join("syncplane.toml"),
         format!(
-            "manifest_version = 1\n\n[service]\nname = \"probe\"\nversion = \"1.0.0\"\nxproto = [\"{xproto}\"]\n\n\
-             {capabilities}\n\n[[sync_steps]]\nname = \"{guest}\"\ncomponent = \"step.wasm\"\nobserves = \"{model}\"\n"
+            "manifest_version = 1\n\n[service]\nname = \"probe\"\nversion = \"1.0.0\"\nxproto = [\"{xproto}\"]\n\n{section}"
         ),
     )
     .expect("manifest");
@@ -300,6 +314,48 @@ tests:
     assert!(
         stdout.contains("not ok 2 - tests/cases.yaml: a trap is not a failure")
             && stdout.contains("#     expected: failed\n#     actual:   trap (crash): step `hostile_trap` of service `probe`"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_event_is_handed_to_its_event_step() {
+    let dir = one_component_service(
+        "event_regions",
+        "chain.xproto",
+        "[[event_steps]]\nname = \"event_regions\"\ncomponent = \"step.wasm\"\ntopics = [\"regions\"]\n",
+        "\
+tests:
+  - name: a new key creates its region
+    event: {step: event_regions, topic: regions, key: north, value: {size: 3}}
+    expect:
+      outcome: ok
+      logs: [event created region north]
+      created:
+        - model: ChainRegion
+          fields: {name: north}
+  - name: an event without a key fails the step
+    event: {step: event_regions, topic: regions}
+    expect:
+      outcome: failed
+      message: a regions event needs a key
+      created: []
+  - name: a step the service does not have is a failure, not a crash
+    event: {step: nowhere, topic: regions, key: south}
+",
+    );
+    let out = service_test(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok 1 - tests/cases.yaml: a new key creates its region")
+            && stdout.contains("ok 2 - tests/cases.yaml: an event without a key fails the step"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not ok 3 - tests/cases.yaml: a step the service does not have")
+            && stdout
+                .contains("#   tests/cases.yaml:16: service `probe` has no event step `nowhere`"),
         "{stdout}"
     );
 }
