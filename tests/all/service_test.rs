@@ -254,6 +254,15 @@ tests:
     sync: probe
     expect:
       outcome: ok
+  - name: the grants are checked before the test's backend
+    config: {url: 'http://127.0.0.1:10'}
+    sync: probe
+    http:
+      - request: {url: 'http://127.0.0.1:10/ok'}
+        optional: true
+    expect:
+      outcome: failed
+      message_contains: outbound host 127.0.0.1:10 is not in this service's grants
 ",
     );
     let out = service_test(dir.path(), &[]);
@@ -269,6 +278,10 @@ tests:
                 "#   tests/cases.yaml:15: unexpected HTTP request #1: GET http://127.0.0.1:9/ok"
             )
             && stdout.contains("(this action declares no HTTP exchanges)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ok 3 - tests/cases.yaml: the grants are checked before the test's backend"),
         "{stdout}"
     );
 }
