@@ -281,7 +281,8 @@ tests:
         "{stdout}"
     );
     assert!(
-        stdout.contains("ok 3 - tests/cases.yaml: the grants are checked before the test's backend"),
+        stdout
+            .contains("ok 3 - tests/cases.yaml: the grants are checked before the test's backend"),
         "{stdout}"
     );
 }
