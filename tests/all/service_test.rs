@@ -373,3 +373,49 @@ tests:
         "{stdout}"
     );
 }
+
+#[test]
+fn fixtures_may_be_objects_of_another_services_models() {
+    let dir = one_step_service(
+        "hostile_trap",
+        "hostile.xproto",
+        "TrapTarget",
+        "",
+        "\
+services: [chain]
+fixtures:
+  - name: north
+    model: ChainRegion
+    fields: {name: north}
+  - name: rack-zone
+    model: ChainZone
+    fields: {name: z1, region_id: {ref: north}}
+tests:
+  - name: the other service's objects are there, linked
+    delete: north
+    expect:
+      deleted: [north, rack-zone]
+",
+    );
+    let chain = dir.path().join("chain");
+    std::fs::create_dir_all(&chain).expect("chain dir");
+    std::fs::copy(
+        repo().join("tests/guests/models/chain.xproto"),
+        chain.join("chain.xproto"),
+    )
+    .expect("copy xproto");
+    std::fs::write(
+        chain.join("syncplane.toml"),
+        "manifest_version = 1\n\n[service]\nname = \"chain\"\nversion = \"1.0.0\"\nxproto = [\"chain.xproto\"]\n\n\
+         [[sync_steps]]\nname = \"chain_step\"\ncomponent = \"not-built.wasm\"\nobserves = \"ChainRegion\"\n",
+    )
+    .expect("manifest");
+    let out = service_test(dir.path(), &[]);
+    assert!(out.status.success(), "{}", shown(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("ok 1 - tests/cases.yaml: the other service's objects are there, linked"),
+        "{}",
+        shown(&out)
+    );
+}
