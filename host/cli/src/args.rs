@@ -435,6 +435,27 @@ pub enum ServiceCommand {
     /// `--memory-limit-mib`, `--step-timeout`). Changes apply at once and
     /// are kept across restarts and upgrades.
     Limits(LimitsArgs),
+    /// Run a service's step tests (`tests/*.yaml`) offline, in seconds:
+    /// its real components on a throwaway store and a virtual clock, HTTP
+    /// answered by the tests' declared exchanges, no server. Builds the
+    /// service first when its manifest asks. Prints TAP; exits non-zero
+    /// when a test fails.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The service directory (with syncplane.toml and tests/*.yaml).
+    pub path: PathBuf,
+    /// Only tests whose name (or `FILE: NAME`) contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// Also write the results as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Do not build the service first, even when its manifest asks.
+    #[arg(long)]
+    pub no_build: bool,
 }
 
 #[derive(Debug, Args)]

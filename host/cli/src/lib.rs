@@ -18,6 +18,7 @@ mod logging;
 mod output;
 mod serve;
 mod service;
+mod service_test;
 mod token;
 mod xproto;
 
@@ -120,7 +121,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: EventCommand::Publish(args),
         } => client::publish(args).await,
         Command::Service { command, log } => {
-            logging::init(&log.filter("warn"));
+            // The tests keep the host's log per test, and print it only
+            // when asked.
+            if !matches!(command, ServiceCommand::Test(_)) {
+                logging::init(&log.filter("warn"));
+            }
             match command {
                 ServiceCommand::Install(args) => service::install(args, false).await,
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
@@ -133,6 +138,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Config(args) => service::config(args).await,
                 ServiceCommand::Secret(args) => service::secret(args).await,
                 ServiceCommand::Limits(args) => service::limits(args).await,
+                ServiceCommand::Test(args) => {
+                    let log = log.log.or_else(|| std::env::var("RUST_LOG").ok());
+                    service_test::run(args, log).await
+                }
             }
         }
     }

@@ -92,6 +92,17 @@ pub struct PassReport {
     pub next_retry_ms: Option<i64>,
 }
 
+/// Which work one [`Engine::run_pass_of`] takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassScope {
+    /// Model policies, then teardowns, purges and syncs: a whole pass.
+    All,
+    /// Only model policies (`handle-create`, `-update`, `-delete`).
+    Policies,
+    /// Only teardowns, purges and syncs.
+    Steps,
+}
+
 /// What one service has in the engine now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ServiceUsage {
@@ -617,10 +628,23 @@ impl Engine {
     ///
     /// When the store fails.
     pub async fn run_pass(&self) -> Result<PassReport> {
+        self.run_pass_of(PassScope::All).await
+    }
+
+    /// [`Engine::run_pass`] limited to one kind of work: a tool that runs
+    /// one service's model policies, or its steps, on their own (the
+    /// offline step tests of `syncplane service test`). Objects whose
+    /// policies have not run are not synced by a [`PassScope::Steps`]
+    /// pass, as in every pass.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn run_pass_of(&self, scope: PassScope) -> Result<PassReport> {
         let mut budget = Budget::Shared(self.config.batch_size.max(1) as usize);
         let mut handled = 0;
         let mut more = false;
-        for stages in [
+        let all = [
             Stages {
                 policies: true,
                 steps: false,
@@ -629,7 +653,13 @@ impl Engine {
                 policies: false,
                 steps: true,
             },
-        ] {
+        ];
+        let stages = match scope {
+            PassScope::All => &all[..],
+            PassScope::Policies => &all[..1],
+            PassScope::Steps => &all[1..],
+        };
+        for &stages in stages {
             let round = self
                 .round(&Scope::everything(), &mut budget, stages)
                 .await?;

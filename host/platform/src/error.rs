@@ -155,6 +155,16 @@ pub enum Error {
     /// No such service is installed.
     #[error("no service `{0}` is installed")]
     UnknownService(String),
+    /// The service has no pull step or event step of that name.
+    #[error("service `{service}` has no {kind} `{name}`")]
+    UnknownStep {
+        /// The service.
+        service: String,
+        /// `pull step` or `event step`.
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+    },
     /// A config or secret name the service's manifest does not declare.
     #[error("service `{service}` declares no {kind} `{name}` (its manifest lists: {declared})")]
     Undeclared {

@@ -56,7 +56,10 @@ pub struct EventStepStatus {
 struct Listener {
     status: Arc<Mutex<EventStepStatus>>,
     subscription: Subscription,
-    task: JoinHandle<()>,
+    step: EventStep,
+    /// Listens for its events; `None` when the host hands events to its
+    /// steps only when asked ([`HostConfig::background_steps`](crate::HostConfig)).
+    task: Option<JoinHandle<()>>,
     /// Whether it listens on the in-process bus (not a broker).
     in_process: bool,
 }
@@ -78,6 +81,7 @@ pub(crate) enum EventSource {
 #[derive(Clone)]
 pub(crate) struct EventBus {
     engine: Engine,
+    background: bool,
     tx: broadcast::Sender<Arc<Event>>,
     listeners: Arc<Mutex<BTreeMap<String, Vec<Listener>>>>,
 }
@@ -91,9 +95,12 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl EventBus {
     /// A bus with no steps listening; their calls run through `engine`.
-    pub(crate) fn new(engine: Engine) -> Self {
+    /// Unless `background`, steps do not listen (on the bus or a broker)
+    /// and get events only from [`EventBus::deliver`].
+    pub(crate) fn new(engine: Engine, background: bool) -> Self {
         EventBus {
             engine,
+            background,
             tx: broadcast::channel(BUS_CAPACITY).0,
             listeners: Arc::default(),
         }
@@ -133,36 +140,38 @@ impl EventBus {
                 ..EventStepStatus::default()
             }));
             let task = match source {
+                _ if !self.background => None,
                 EventSource::InProcess => {
                     let rx = self.tx.subscribe();
                     let engine = self.engine.clone();
-                    tokio::spawn(listen(
+                    Some(tokio::spawn(listen(
                         engine,
-                        step,
+                        step.clone(),
                         subscription.clone(),
                         rx,
                         Arc::clone(&status),
-                    ))
+                    )))
                 }
-                EventSource::Kafka { core, endpoint } => tokio::spawn(crate::kafka::consume(
+                EventSource::Kafka { core, endpoint } => Some(tokio::spawn(crate::kafka::consume(
                     self.engine.clone(),
                     core.clone(),
                     endpoint.clone(),
-                    step,
+                    step.clone(),
                     subscription.clone(),
                     Arc::clone(&status),
-                )),
+                ))),
             };
             listeners.push(Listener {
                 status,
                 subscription,
+                step,
                 task,
                 in_process: matches!(source, EventSource::InProcess),
             });
         }
         if let Some(old) = lock(&self.listeners).insert(service.to_owned(), listeners) {
-            for listener in old {
-                listener.task.abort();
+            for task in old.into_iter().filter_map(|l| l.task) {
+                task.abort();
             }
         }
     }
@@ -173,6 +182,39 @@ impl EventBus {
             .get(service)
             .map(|ls| ls.iter().map(|l| lock(&l.status).clone()).collect())
             .unwrap_or_default()
+    }
+}
+
+impl EventBus {
+    /// Hands `event` to the event step `name` of `service` once, now, in
+    /// its service's lane, and counts the outcome in its status; a call
+    /// stopped by a busy database is not handed again. `None` when there
+    /// is no such step or the engine stopped.
+    pub(crate) async fn deliver(
+        &self,
+        service: &str,
+        name: &str,
+        event: &Event,
+    ) -> Option<CallOutcome> {
+        let (step, status) = lock(&self.listeners)
+            .get(service)?
+            .iter()
+            .find(|l| l.step.name == name)
+            .map(|l| (l.step.clone(), Arc::clone(&l.status)))?;
+        let span = info_span!("event", service = %step.service, step = %step.name, topic = %event.topic, key = ?event.key);
+        let call = step.invoker.process_event(event).instrument(span);
+        let result = self.engine.call(&step.service, call).await?;
+        let mut status = lock(&status);
+        match &result {
+            CallOutcome::Done => status.events += 1,
+            CallOutcome::Failed(message) => {
+                status.events += 1;
+                status.failed += 1;
+                status.last_error = Some(message.clone());
+            }
+            CallOutcome::Deferred(_) => status.deferred += 1,
+        }
+        Some(result)
     }
 }
 

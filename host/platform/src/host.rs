@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use syncplane_core::{Core, ModelSyncCounts};
-use syncplane_engine::{Engine, EngineConfig, StepActivity};
+use syncplane_engine::{
+    CallOutcome, Clock, Engine, EngineConfig, Event, StepActivity, SystemClock,
+};
 use syncplane_runtime::cache::ComponentCache;
 use syncplane_runtime::capability::{Allow, Grants, OperatorPolicy, ServiceContext};
 use syncplane_runtime::lazy::{ComponentState, ComponentStatus};
@@ -58,9 +60,19 @@ pub struct HostConfig {
     /// `<data_dir>/cache/components` for services no longer installed
     /// (those installed are always kept). Default: 4 GiB.
     pub component_cache_max_bytes: u64,
+    /// Where compiled components are cached; default
+    /// `<data_dir>/`[`COMPONENT_CACHE_DIR`]. Tools on throwaway data
+    /// directories (`syncplane service test`) share one elsewhere, so that
+    /// a component is compiled once, not at every run.
+    pub component_cache_dir: Option<PathBuf>,
     /// How long a component stays loaded without calls. Default:
     /// [`DEFAULT_IDLE_UNLOAD`](syncplane_runtime::lazy::DEFAULT_IDLE_UNLOAD).
     pub guest_idle_unload: std::time::Duration,
+    /// Whether pull steps run on their interval and event steps listen for
+    /// events. Default: `true`. Tools that call them one at a time
+    /// ([`Host::run_pull_step`], [`Host::deliver_event`]), such as the
+    /// offline step tests of `syncplane service test`, turn it off.
+    pub background_steps: bool,
 }
 
 /// Where compiled components are cached, under the data directory.
@@ -78,7 +90,9 @@ impl HostConfig {
             secret_key_file: None,
             service_max_objects: None,
             component_cache_max_bytes: syncplane_runtime::cache::DEFAULT_MAX_BYTES,
+            component_cache_dir: None,
             guest_idle_unload: syncplane_runtime::lazy::DEFAULT_IDLE_UNLOAD,
+            background_steps: true,
         }
     }
 }
@@ -211,6 +225,17 @@ impl Host {
     /// When the data directory or database cannot be prepared, or an
     /// installed service no longer loads.
     pub async fn open(config: HostConfig) -> Result<Host> {
+        Host::open_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// [`Host::open`] with the engine reading time from `clock`: when work
+    /// is due, when a deferred or failed object is retried. Offline step
+    /// tests run on a virtual clock.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::open`].
+    pub async fn open_with_clock(config: HostConfig, clock: Arc<dyn Clock>) -> Result<Host> {
         let data_err = |source| Error::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -227,8 +252,11 @@ impl Host {
             config.engine.service_limits,
             &config.limits,
         );
-        let engine = Engine::new(core.clone(), config.engine);
-        let cache_dir = config.data_dir.join(COMPONENT_CACHE_DIR);
+        let engine = Engine::with_clock(core.clone(), config.engine, clock);
+        let cache_dir = config
+            .component_cache_dir
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join(COMPONENT_CACHE_DIR));
         let cache = ComponentCache::open(&cache_dir, config.component_cache_max_bytes).map_err(
             |source| Error::DataDir {
                 path: cache_dir.display().to_string(),
@@ -242,8 +270,8 @@ impl Host {
         );
         let host = Host {
             core,
-            events: EventBus::new(engine.clone()),
-            pullers: Pullers::new(engine.clone()),
+            events: EventBus::new(engine.clone(), config.background_steps),
+            pullers: Pullers::new(engine.clone(), config.background_steps),
             engine,
             runtime,
             registry: Registry::default(),
@@ -458,8 +486,58 @@ impl Host {
         })
     }
 
-    fn context(&self, service: &str) -> Result<Arc<ServiceContext>> {
+    /// What an installed service may touch: its grants, config and secret
+    /// values; tools testing it offline give it an HTTP responder here
+    /// ([`ServiceContext::set_http_responder`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`].
+    pub fn context(&self, service: &str) -> Result<Arc<ServiceContext>> {
         self.registry.context(service)
+    }
+
+    /// Calls the pull step `step` of `service` once, now, in the service's
+    /// lane, as its interval would; its status counts the call.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownStep`] when the service has no such pull step (or
+    /// the engine stopped).
+    pub async fn run_pull_step(&self, service: &str, step: &str) -> Result<CallOutcome> {
+        self.pullers
+            .run(service, step)
+            .await
+            .ok_or_else(|| Error::UnknownStep {
+                service: service.to_owned(),
+                kind: "pull step",
+                name: step.to_owned(),
+            })
+    }
+
+    /// Hands `event` to the event step `step` of `service` once, now, in
+    /// the service's lane, whatever its subscription; its status counts the
+    /// call. A call stopped by a busy database is returned as deferred, not
+    /// handed again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownStep`] when the service has no such event step (or
+    /// the engine stopped).
+    pub async fn deliver_event(
+        &self,
+        service: &str,
+        step: &str,
+        event: &Event,
+    ) -> Result<CallOutcome> {
+        self.events
+            .deliver(service, step, event)
+            .await
+            .ok_or_else(|| Error::UnknownStep {
+                service: service.to_owned(),
+                kind: "event step",
+                name: step.to_owned(),
+            })
     }
 
     /// Sets config values of `service` (an empty value unsets it); the

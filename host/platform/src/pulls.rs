@@ -39,21 +39,27 @@ pub struct PullStepStatus {
 
 struct Puller {
     status: Arc<Mutex<PullStepStatus>>,
-    task: JoinHandle<()>,
+    step: PullStep,
+    /// Calls it on its interval; `None` when the host calls pull steps
+    /// only when asked ([`HostConfig::background_steps`](crate::HostConfig)).
+    task: Option<JoinHandle<()>>,
 }
 
 /// The running pull steps of every service.
 #[derive(Clone)]
 pub(crate) struct Pullers {
     engine: Engine,
+    background: bool,
     services: Arc<Mutex<BTreeMap<String, Vec<Puller>>>>,
 }
 
 impl Pullers {
-    /// No pull steps yet; their calls run through `engine`.
-    pub(crate) fn new(engine: Engine) -> Self {
+    /// No pull steps yet; their calls run through `engine`, on their
+    /// interval when `background`, else only when asked ([`Pullers::run`]).
+    pub(crate) fn new(engine: Engine, background: bool) -> Self {
         Pullers {
             engine,
+            background,
             services: Arc::default(),
         }
     }
@@ -68,17 +74,19 @@ impl Pullers {
                 interval_ms: interval.as_millis() as u64,
                 ..PullStepStatus::default()
             }));
-            let task = tokio::spawn(pull_loop(
-                self.engine.clone(),
-                step,
-                interval,
-                Arc::clone(&status),
-            ));
-            pullers.push(Puller { status, task });
+            let task = self.background.then(|| {
+                tokio::spawn(pull_loop(
+                    self.engine.clone(),
+                    step.clone(),
+                    interval,
+                    Arc::clone(&status),
+                ))
+            });
+            pullers.push(Puller { status, step, task });
         }
         if let Some(old) = lock(&self.services).insert(service.to_owned(), pullers) {
-            for puller in old {
-                puller.task.abort();
+            for task in old.into_iter().filter_map(|p| p.task) {
+                task.abort();
             }
         }
     }
@@ -89,6 +97,43 @@ impl Pullers {
             .get(service)
             .map(|ps| ps.iter().map(|p| lock(&p.status).clone()).collect())
             .unwrap_or_default()
+    }
+}
+
+impl Pullers {
+    /// Calls the pull step `name` of `service` once, now, as its interval
+    /// would, and counts the outcome in its status. `None` when there is
+    /// no such step or the engine stopped.
+    pub(crate) async fn run(&self, service: &str, name: &str) -> Option<CallOutcome> {
+        let (step, status) = lock(&self.services)
+            .get(service)?
+            .iter()
+            .find(|p| p.step.name == name)
+            .map(|p| (p.step.clone(), Arc::clone(&p.status)))?;
+        let span = info_span!("pull", service = %step.service, step = %step.name);
+        let call = step.invoker.pull_records().instrument(span);
+        let result = self.engine.call(&step.service, call).await?;
+        record(&step, &status, &result);
+        Some(result)
+    }
+}
+
+/// Counts one finished call of `step` in its status.
+fn record(step: &PullStep, status: &Mutex<PullStepStatus>, result: &CallOutcome) {
+    let mut status = lock(status);
+    status.runs += 1;
+    status.last_run_ms = Some(now_ms());
+    match result {
+        CallOutcome::Done => debug!(service = %step.service, step = %step.name, "pulled"),
+        CallOutcome::Deferred(message) => {
+            info!(service = %step.service, step = %step.name, %message, "pull step deferred");
+            status.deferred += 1;
+        }
+        CallOutcome::Failed(message) => {
+            warn!(service = %step.service, step = %step.name, %message, "pull step failed");
+            status.failed += 1;
+            status.last_error = Some(message.clone());
+        }
     }
 }
 
@@ -109,23 +154,10 @@ async fn pull_loop(
         let Some(result) = engine.call(&step.service, call).await else {
             return;
         };
-        let mut status = lock(&status);
-        status.runs += 1;
-        status.last_run_ms = Some(now_ms());
-        match result {
-            CallOutcome::Done => debug!(service = %step.service, step = %step.name, "pulled"),
-            CallOutcome::Deferred(message) => {
-                // The host's passing trouble, not the step's: soon again.
-                let retry_in = DEFERRED_PULL_RETRY.min(interval);
-                info!(service = %step.service, step = %step.name, %message, ?retry_in, "pull step deferred");
-                status.deferred += 1;
-                ticks.reset_after(retry_in);
-            }
-            CallOutcome::Failed(message) => {
-                warn!(service = %step.service, step = %step.name, %message, "pull step failed");
-                status.failed += 1;
-                status.last_error = Some(message);
-            }
+        record(&step, &status, &result);
+        if matches!(result, CallOutcome::Deferred(_)) {
+            // The host's passing trouble, not the step's: soon again.
+            ticks.reset_after(DEFERRED_PULL_RETRY.min(interval));
         }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use ipnet::IpNet;
 
 use super::grants::Grants;
+use super::responder::HttpResponder;
 use crate::gate::InvocationGate;
 use crate::runtime::InstanceLimits;
 
@@ -32,6 +33,9 @@ pub struct ServiceContext {
     /// Set once another version replaced this one (or the service was
     /// removed): its components no longer run.
     retired: AtomicBool,
+    /// Answers outbound requests instead of the network when set (offline
+    /// step tests); `None` on a server.
+    responder: RwLock<Option<Arc<dyn HttpResponder>>>,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +70,7 @@ impl ServiceContext {
             instance_limits: RwLock::default(),
             gate: Arc::default(),
             retired: AtomicBool::new(false),
+            responder: RwLock::default(),
         }
     }
 
@@ -169,6 +174,26 @@ impl ServiceContext {
             .instance_limits
             .read()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends the service's outbound requests to `responder` instead of the
+    /// network from the next request on (`None`: the network again). For
+    /// tools that test steps offline; the grants are still checked first.
+    ///
+    /// # Warning
+    ///
+    /// A server must never set one: every request of the service would be
+    /// answered by it.
+    pub fn set_http_responder(&self, responder: Option<Arc<dyn HttpResponder>>) {
+        *self.responder.write().unwrap_or_else(|p| p.into_inner()) = responder;
+    }
+
+    /// The responder set with [`ServiceContext::set_http_responder`].
+    pub fn http_responder(&self) -> Option<Arc<dyn HttpResponder>> {
+        self.responder
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// `text` with every secret value of the service replaced by

@@ -11,6 +11,7 @@ mod context;
 mod grants;
 mod origin;
 pub(crate) mod outbound;
+mod responder;
 
 pub use context::{REDACTED, ServiceContext, truncate};
 pub use grants::{
@@ -18,3 +19,4 @@ pub use grants::{
 };
 pub use origin::{Origin, OriginError, Scheme};
 pub use outbound::HttpLimits;
+pub use responder::{HttpResponder, OutboundRequest, OutboundResponse};

@@ -20,6 +20,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 use super::context::ServiceContext;
 use super::origin::Scheme;
+use super::responder::{HttpResponder, OutboundRequest};
 
 /// Limits of one outbound request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,10 +112,13 @@ impl WasiHttpHooks for OutboundGate {
         let first_byte = options
             .and_then(|o| o.first_byte_timeout)
             .map_or(self.limits.timeout, |t| t.min(self.limits.timeout));
+        let body_bytes = self.limits.body_bytes;
+        if let Some(responder) = self.ctx.http_responder() {
+            return Box::new(respond_offline(request, responder, body_bytes));
+        }
         let ctx = Arc::clone(&self.ctx);
         let stats = Arc::clone(&self.stats);
         let last = Arc::clone(&self.last_denial);
-        let body_bytes = self.limits.body_bytes;
         Box::new(async move {
             let host = host
                 .trim_start_matches('[')
@@ -146,6 +150,47 @@ impl WasiHttpHooks for OutboundGate {
             .await
         })
     }
+}
+
+/// Answers `request` from the service's [`HttpResponder`], with no
+/// socket: the offline backend of step tests.
+async fn respond_offline(
+    request: http::Request<WasiBody>,
+    responder: Arc<dyn HttpResponder>,
+    body_bytes: u64,
+) -> Result<Sent, HttpError> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes().to_vec();
+    let recorded = OutboundRequest {
+        method: parts.method.as_str().to_owned(),
+        url: parts.uri.to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect(),
+        body,
+    };
+    let answer = responder
+        .respond(recorded)
+        .map_err(|message| HttpError::InternalError(Some(message)))?;
+    if answer.body.len() as u64 > body_bytes {
+        return Err(HttpError::HttpResponseBodySize(Some(body_bytes)));
+    }
+    let mut response = http::Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
+        response = response.header(name.as_str(), value.as_str());
+    }
+    let body = http_body_util::Full::new(Bytes::from(answer.body))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let response = response
+        .body(body)
+        .map_err(|e| HttpError::InternalError(Some(format!("invalid test response: {e}"))))?;
+    Ok((response, Box::new(async { Ok(()) })))
 }
 
 async fn resolve(host: &str, port: u16, timeout: Duration) -> Result<Vec<SocketAddr>, HttpError> {
