@@ -390,8 +390,13 @@ pub enum SqlDialect {
 
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
+    /// Build a service's components with the toolchain its manifest's
+    /// `[build]` names: `cargo = true` (cargo, wasm32-wasip2), `python =
+    /// true` (componentize-py), `js = true` (esbuild and componentize-js).
+    /// Steps whose sources are unchanged are not rebuilt.
+    Build(BuildArgs),
     /// Install or upgrade a service from its directory (builds it first when
-    /// its manifest asks for a cargo build). Shows what the package asks
+    /// its manifest has a `[build]` section). Shows what the package asks
     /// for first, and installs only when the server's policy, widened by
     /// `--allow`, allows every capability.
     Install(InstallArgs),
@@ -748,6 +753,13 @@ pub struct DemoArgs {
     pub http: SocketAddr,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The service directory (with syncplane.toml).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Args)]

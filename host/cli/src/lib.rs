@@ -12,6 +12,7 @@ mod bench_ingest;
 mod bench_isolation;
 mod bench_query;
 mod bench_server;
+mod build;
 mod client;
 mod demo;
 mod logging;
@@ -122,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Service { command, log } => {
             logging::init(&log.filter("warn"));
             match command {
+                ServiceCommand::Build(args) => build::build(args),
                 ServiceCommand::Install(args) => service::install(args, false).await,
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
