@@ -5,9 +5,9 @@
 #
 #   DEST/python  a virtual environment with sdk/python and, pinned by it,
 #                componentize-py 0.25.1: DEST/python/bin/componentize-py
-#   DEST/js      a copy of sdk/js with its locked dependencies
-#                (`npm ci`: componentize-js 0.23.0, esbuild):
-#                DEST/js/node_modules/.bin/componentize-js
+#   DEST/js      a copy of sdk/js, as DEST/js/syncplane-sdk, with its
+#                locked dependencies (`npm ci`: componentize-js 0.23.0,
+#                esbuild): DEST/js/syncplane-sdk/node_modules/.bin/componentize-js
 #
 # Usage: sdk/install-toolchains.sh python|js|all [DEST]
 # DEST defaults to target/guest-toolchains. Each toolchain is reinstalled
@@ -24,7 +24,7 @@ digest() { (cd "$1" && find . -type f ! -path './node_modules/*' ! -name '*.pyc'
 
 python_toolchain() {
   local dir="$dest/python" want
-  want="$(python3 --version 2>&1)-$(digest sdk/python)"
+  want="$(python3 --version 2>&1)-$(digest sdk/python)-$(sha256sum "$0" | cut -c1-16)"
   if [ -f "$dir/.ready" ] && [ "$(cat "$dir/.ready")" = "$want" ]; then return; fi
   if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     echo "python3 with venv and pip is needed (Debian/Ubuntu: apt-get install -y python3 python3-venv python3-pip)" >&2
@@ -43,13 +43,13 @@ js_toolchain() {
     echo "Node.js 18 or later and npm are needed (Debian/Ubuntu: apt-get install -y nodejs npm)" >&2
     exit 1
   fi
-  want="$(node --version)-$(digest sdk/js)"
+  want="$(node --version)-$(digest sdk/js)-$(sha256sum "$0" | cut -c1-16)"
   if [ -f "$dir/.ready" ] && [ "$(cat "$dir/.ready")" = "$want" ]; then return; fi
   echo "installing the JavaScript guest toolchain into $dir" >&2
   rm -rf "$dir"
-  mkdir -p "$dir"
-  (cd sdk/js && tar --exclude=./node_modules -cf - .) | (cd "$dir" && tar -xf -)
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  mkdir -p "$dir/syncplane-sdk"
+  (cd sdk/js && tar --exclude=./node_modules -cf - .) | (cd "$dir/syncplane-sdk" && tar -xf -)
+  (cd "$dir/syncplane-sdk" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" > "$dir/.ready"
 }
 

@@ -13,6 +13,7 @@ mod faults;
 mod grpc;
 mod grpc_security;
 mod hello_world;
+mod hello_world_js;
 mod hello_world_py;
 mod hostile;
 mod ingest;

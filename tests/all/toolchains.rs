@@ -44,18 +44,9 @@ pub fn componentize_py() -> PathBuf {
 /// componentize-js from the JavaScript toolchain, with esbuild and the SDK
 /// beside it.
 pub fn componentize_js() -> PathBuf {
-    let tool = install("js", JS_HINT).join("node_modules/.bin/componentize-js");
+    let tool = install("js", JS_HINT).join("syncplane-sdk/node_modules/.bin/componentize-js");
     assert!(tool.is_file(), "{} missing\n{JS_HINT}", tool.display());
     tool
-}
-
-/// The environment that points `syncplane service build/install` at the
-/// test toolchains.
-pub fn toolchain_env() -> Vec<(&'static str, PathBuf)> {
-    vec![
-        ("SYNCPLANE_COMPONENTIZE_PY", componentize_py()),
-        ("SYNCPLANE_COMPONENTIZE_JS", componentize_js()),
-    ]
 }
 
 /// Runs `syncplane ARGS` against `server` (when given) with `env` set.

@@ -63,17 +63,27 @@ pub fn build(dir: &Path, steps: &[StepSource], notify: impl Fn(&str)) -> Result<
         .map(|m| m.join(".bin/esbuild"))
         .collect();
     let esbuild = component::find_tool("esbuild", &esbuild_candidates).ok_or(missing("esbuild"))?;
+    // The SDK: installed beside the tool, or the package the tool was
+    // installed for (`npm ci` in a copy of sdk/js), or the service's own.
+    let is_sdk = |p: &Path| {
+        p.file_name().is_some_and(|n| n == "syncplane-sdk") && p.join("package.json").is_file()
+    };
     let sdk = node_modules
-        .as_deref()
-        .map(|m| m.join("syncplane-sdk"))
-        .filter(|p| p.join("package.json").is_file())
-        .or_else(|| {
-            let own = dir.join("node_modules/syncplane-sdk");
-            own.join("package.json").is_file().then_some(own)
+        .iter()
+        .flat_map(|m| {
+            [
+                m.join("syncplane-sdk"),
+                m.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ]
         })
+        .chain([dir.join("node_modules/syncplane-sdk")])
+        .find(|p| is_sdk(p))
         .ok_or(missing(
             "the syncplane JavaScript SDK (npm package `syncplane-sdk`)",
         ))?;
+    // esbuild finds `syncplane-sdk` (and its subpaths, through its
+    // package.json) in the folder holding it.
+    let sdk_parent = sdk.parent().map(Path::to_path_buf).unwrap_or_default();
     let sdk = std::fs::canonicalize(&sdk).unwrap_or(sdk);
     let version = format!(
         "{} / esbuild {}",
@@ -126,8 +136,10 @@ pub fn build(dir: &Path, steps: &[StepSource], notify: impl Fn(&str)) -> Result<
                 "--external:wasi:*",
             ])
             .arg(format!("--outfile={}", bundle.display()));
-        if let Some(node_modules) = &node_modules {
-            bundling.env("NODE_PATH", node_modules);
+        let mut node_path = vec![sdk_parent.clone()];
+        node_path.extend(node_modules.iter().cloned());
+        if let Ok(joined) = std::env::join_paths(node_path) {
+            bundling.env("NODE_PATH", joined);
         }
         component::run(&mut bundling, "esbuild", &module, dir)?;
         let partial = output.with_extension("wasm.partial");
