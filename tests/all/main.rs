@@ -26,6 +26,7 @@ mod powerdns;
 mod quotas;
 mod rest_query;
 mod security;
+mod service_new;
 mod toolchains;
 mod util;
 mod xosapi;

@@ -16,6 +16,7 @@ mod build;
 mod client;
 mod demo;
 mod logging;
+mod new;
 mod output;
 mod serve;
 mod service;
@@ -123,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Service { command, log } => {
             logging::init(&log.filter("warn"));
             match command {
+                ServiceCommand::New(args) => new::new(args),
                 ServiceCommand::Build(args) => build::build(args),
                 ServiceCommand::Install(args) => service::install(args, false).await,
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,

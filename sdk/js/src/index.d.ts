@@ -36,6 +36,8 @@ export interface FieldSpec {
   type: "string" | "boolean" | "integer" | "float" | "link";
   /** Whether every object has it (else it may be `null`). */
   required?: boolean;
+  /** A list of values (`repeated` in xproto). */
+  repeated?: boolean;
   /** The values it may take, when xproto gives `choices`. */
   choices?: readonly Value[];
 }

@@ -73,7 +73,7 @@ const objectMethods = {
  *
  * @template T
  * @param {string} name the model's name in xproto
- * @param {{ fields: Record<string, { type: string, required?: boolean, choices?: readonly unknown[] }>, feedback?: readonly string[] }} spec
+ * @param {{ fields: Record<string, { type: string, required?: boolean, repeated?: boolean, choices?: readonly unknown[] }>, feedback?: readonly string[] }} spec
  * @returns {import("./index.js").ModelDef<T>}
  */
 export function model(name, spec) {
@@ -82,14 +82,17 @@ export function model(name, spec) {
     const objectId = Number(id);
     /** @type {Record<string, any>} */
     const typed = {};
-    for (const [field, { type, required, choices }] of Object.entries(spec.fields)) {
+    for (const [field, { type, required, repeated, choices }] of Object.entries(spec.fields)) {
       const value = fields[field];
       if (value === undefined || value === null) {
         if (required) throw new FieldError(`field \`${field}\` of ${leaf} ${objectId} is missing`);
-        typed[field] = null;
+        typed[field] = repeated ? [] : null;
         continue;
       }
-      if (!fits(value, type) || (choices && !choices.includes(value))) {
+      const ok = repeated
+        ? Array.isArray(value) && value.every((v) => fits(v, type))
+        : fits(value, type) && (!choices || choices.includes(value));
+      if (!ok) {
         throw new FieldError(`field \`${field}\` of ${leaf} ${objectId} is ${JSON.stringify(String(value))}, not ${type}`);
       }
       typed[field] = value;
