@@ -20,9 +20,9 @@ A sync step is a :class:`SyncStep` subclass exported with
 The host checks every access against the service's manifest: models
 (:meth:`Model.follow`, :func:`get`, :func:`find`, :meth:`Model.set_feedback`,
 :mod:`syncplane.declarative`), configuration and secrets (:func:`config`,
-:func:`require_config`, :func:`secret`) and HTTP (:mod:`syncplane.http`).
-Every refusal is an exception (:class:`AccessError`, :class:`SettingError`,
-:class:`~syncplane.http.HttpError`) that fails the step unless caught.
+:func:`require_config`, :func:`secret`). Every refusal is an exception
+(:class:`AccessError`, :class:`SettingError`) that fails the step unless
+caught. Outbound HTTP is not available from Python yet.
 """
 
 from . import declarative, log
