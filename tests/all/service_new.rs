@@ -13,6 +13,17 @@ use crate::util::{Server, assert_success, describe, repo};
 /// Python and JavaScript components are compiled when they load.
 const LIMIT: Duration = Duration::from_secs(180);
 
+/// The model of the new service in `lang` (model names are unique across
+/// the services of a server).
+fn model(lang: &str) -> String {
+    match lang {
+        "rust" => "RustThing",
+        "python" => "PythonThing",
+        _ => "JsThing",
+    }
+    .to_owned()
+}
+
 fn new_service(parent: &Path, lang: &str) -> PathBuf {
     let name = format!("demo-{lang}");
     let dir = parent.join(&name);
@@ -25,7 +36,7 @@ fn new_service(parent: &Path, lang: &str) -> PathBuf {
             "--lang",
             lang,
             "--model",
-            "DemoThing",
+            &model(lang),
             "--dir",
             dir.to_str().expect("utf-8 path"),
             "--sdk",
@@ -84,7 +95,14 @@ async fn a_new_service_in_each_language_builds_installs_and_syncs() {
             ));
             let written = std::fs::read_to_string(dir.join(file)).expect("models");
             assert!(
-                generated.contains("DemoThing") && written.contains("DemoThing"),
+                generated.contains(&model(lang))
+                    && written.trim_end()
+                        == generated
+                            .replace(
+                                xproto.to_str().expect("utf-8 path"),
+                                &format!("models/demo-{lang}.xproto")
+                            )
+                            .trim_end(),
                 "{lang}: {file}"
             );
         }
@@ -100,7 +118,7 @@ async fn a_new_service_in_each_language_builds_installs_and_syncs() {
             out.contains(&format!("installed demo-{lang} 0.1.0")),
             "{out}"
         );
-        let collection = format!("/xosapi/v1/demo-{lang}/demothings");
+        let collection = format!("/xosapi/v1/demo-{lang}/{}s", model(lang).to_lowercase());
         let object = server
             .create_path(&collection, json!({ "name": format!("thing in {lang}") }))
             .await;
@@ -108,8 +126,13 @@ async fn a_new_service_in_each_language_builds_installs_and_syncs() {
             .wait_for(&object, LIMIT, |o| o["backend_code"] == 1)
             .await;
         assert_eq!(synced["backend_status"], "OK", "{lang}: {synced}");
+        assert!(
+            server.log().contains(&format!("{} synced", model(lang))),
+            "{lang}: {}",
+            server.log()
+        );
         assert_eq!(
-            server.log().matches("DemoThing synced").count(),
+            server.log().matches("Thing synced").count(),
             synced_services,
             "{lang}: {}",
             server.log()
