@@ -56,10 +56,7 @@ async fn a_new_service_in_each_language_builds_installs_and_syncs() {
     ];
     let parent = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
-    let server = Server::start_with(
-        data.path(),
-        &[("--step-timeout", "10s"), ("--memory-limit-mib", "128")],
-    );
+    let server = Server::start_with(data.path(), &[("--step-timeout", "5s")]);
     for (synced_services, (lang, models)) in (1..).zip([
         ("rust", vec!["src/models.rs"]),
         ("python", vec!["src/models.py"]),

@@ -172,7 +172,7 @@ fn models(ir: &ResolvedSchema, reserved: &[&str]) -> Vec<SdkModel> {
                 .collect();
             // Python dataclasses: fields without a default first.
             let mut fields = fields;
-            fields.sort_by_key(|f| !(f.required && !f.repeated));
+            fields.sort_by_key(|f| !f.required);
             let feedback = fields
                 .iter()
                 .filter(|f| f.feedback)
