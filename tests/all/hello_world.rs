@@ -12,9 +12,16 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
+    tutorial(&install_hello_world, &[], LIMIT).await;
+}
+
+/// The tutorial against a hello-world service in any language: `install`
+/// installs it on a fresh server started with `flags`; `limit` bounds
+/// each wait (the first sync includes compiling the components).
+pub async fn tutorial(install: &dyn Fn(&Server), flags: &[(&str, &str)], limit: Duration) {
     let data = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(data.path());
-    install_hello_world(&server);
+    let server = Server::start_with(data.path(), flags);
+    install(&server);
 
     // The generated TOSCA type, as the tutorial tells users to look up.
     let (status, body) = server
@@ -70,7 +77,7 @@ async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
     );
 
     let synced = server
-        .wait_for(&path, LIMIT, |o| o["backend_code"] == 1)
+        .wait_for(&path, limit, |o| o["backend_code"] == 1)
         .await;
     assert_eq!(synced["backend_status"], "OK");
     assert!(synced["enacted"].as_f64().is_some(), "{synced}");
@@ -101,7 +108,7 @@ async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
             seen.push((n, Instant::now()));
         }
         assert!(
-            started.elapsed() < LIMIT,
+            started.elapsed() < limit,
             "retries too slow: {seen:?}\n{}",
             server.log()
         );
@@ -119,7 +126,7 @@ async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
         .put(&path, json!({ "hello_to": "Tyrion Lannister" }))
         .await;
     let deferred = server
-        .wait_for(&path, LIMIT, |o| o["backend_status"] == "Maybe later")
+        .wait_for(&path, limit, |o| o["backend_status"] == "Maybe later")
         .await;
     assert_eq!(deferred["backend_code"], 0, "{deferred}");
     // It keeps being retried at the retry interval, never turning into an error.
@@ -148,7 +155,7 @@ async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
     // A good name again: synced.
     server.put(&path, json!({ "hello_to": "Arya Stark" })).await;
     server
-        .wait_for(&path, LIMIT, |o| {
+        .wait_for(&path, limit, |o| {
             o["backend_code"] == 1 && o["backend_status"] == "OK"
         })
         .await;
@@ -163,7 +170,7 @@ async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
     assert_eq!(status, 200);
     let started = Instant::now();
     while server.request(reqwest::Method::GET, &path, None).await.0 != 404 {
-        assert!(started.elapsed() < LIMIT, "not purged:\n{}", server.log());
+        assert!(started.elapsed() < limit, "not purged:\n{}", server.log());
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(
@@ -175,7 +182,7 @@ async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
     // A crash, then a restart on the same data dir: models, objects and the
     // installed service are all still there, and syncing goes on.
     server.kill();
-    let server = Server::start(data.path());
+    let server = Server::start_with(data.path(), flags);
     let services = server
         .get("/xosapi/v1/hello-world/helloworldservices")
         .await;
@@ -198,7 +205,7 @@ async fn the_tutorial_runs_end_to_end_and_survives_a_restart() {
     assert_eq!(status, 201, "{created}");
     let path = format!("{INSTANCES}/{}", created["id"]);
     server
-        .wait_for(&path, LIMIT, |o| o["backend_code"] == 1)
+        .wait_for(&path, limit, |o| o["backend_code"] == 1)
         .await;
     assert!(
         server

@@ -85,8 +85,11 @@ impl Server {
             }
         });
         let mut grpc_url = None;
+        // Generous: a server compiles its installed components before it
+        // listens, which takes tens of seconds for Python and JavaScript
+        // ones on a busy machine.
         let url = loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
+            match rx.recv_timeout(Duration::from_secs(240)) {
                 Ok((true, url)) => grpc_url = Some(url),
                 Ok((false, url)) => break url,
                 Err(_) => {

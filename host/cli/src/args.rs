@@ -371,6 +371,12 @@ pub enum GenTarget {
     Sql,
     /// Typed model structs for the Rust guest SDK.
     Rust,
+    /// Typed model dataclasses for the Python guest SDK (`src/models.py`).
+    Python,
+    /// Model types for the JavaScript guest SDK (`src/models.d.ts`).
+    Typescript,
+    /// Model definitions for the JavaScript guest SDK (`src/models.js`).
+    Javascript,
     /// The model graph in Graphviz's dot language.
     Dot,
     /// The model graph as SVG (no Graphviz needed).
@@ -390,8 +396,17 @@ pub enum SqlDialect {
 
 #[derive(Debug, Subcommand)]
 pub enum ServiceCommand {
+    /// Create a service directory that builds unchanged: manifest, xproto
+    /// with one model, typed models, one sync step, README; `tests/` is
+    /// left for `service test`.
+    New(NewArgs),
+    /// Build a service's components with the toolchain its manifest's
+    /// `[build]` names: `cargo = true` (cargo, wasm32-wasip2), `python =
+    /// true` (componentize-py), `js = true` (esbuild and componentize-js).
+    /// Steps whose sources are unchanged are not rebuilt.
+    Build(BuildArgs),
     /// Install or upgrade a service from its directory (building it first
-    /// when its manifest asks for a build) or from a packed service
+    /// when its manifest has a `[build]` section) or from a packed service
     /// (`.spkg`, see `service pack`). Shows what the package asks for
     /// first, and installs only when the server's policy, widened by
     /// `--allow`, allows every capability.
@@ -790,6 +805,44 @@ pub struct DemoArgs {
     pub http: SocketAddr,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// The language of a new service.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust with `syncplane-sdk` (cargo, wasm32-wasip2).
+    Rust,
+    /// Python with the `syncplane` package (componentize-py).
+    Python,
+    /// JavaScript with `syncplane-sdk` (esbuild, componentize-js).
+    Js,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The service name: lowercase letters, digits and `-`.
+    pub name: String,
+    /// The language of its steps.
+    #[arg(long, value_enum)]
+    pub lang: Lang,
+    /// The model its sync step observes (CamelCase); the name in
+    /// CamelCase when not given.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Where to write it; `./NAME` when not given. Must be empty or absent.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// The syncplane checkout whose SDKs the service uses; the one this
+    /// binary was built in when not given.
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The service directory (with syncplane.toml).
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
 }
 
 #[derive(Debug, Args)]

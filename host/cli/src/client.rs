@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
+use syncplane_platform::ServicePackage;
 use syncplane_platform::archive::PackedService;
-use syncplane_platform::{MANIFEST_FILE, ServicePackage};
 
 use crate::args::{PublishArgs, ServerArgs, StatusArgs};
 
@@ -195,24 +195,10 @@ pub fn package_from_path(path: &Path) -> anyhow::Result<ServicePackage> {
     package_from_dir(path)
 }
 
-/// Reads a service directory, building its components first when the
-/// manifest asks for a cargo build.
+/// Reads a service directory, building its components first with the
+/// toolchain its manifest's `[build]` names.
 pub fn package_from_dir(dir: &Path) -> anyhow::Result<ServicePackage> {
-    let manifest = ServicePackage::read_manifest(dir).with_context(|| {
-        format!(
-            "cannot read {} (is {} a service directory?)",
-            dir.join(MANIFEST_FILE).display(),
-            dir.display()
-        )
-    })?;
-    if manifest.build.as_ref().is_some_and(|b| b.cargo) {
-        eprintln!(
-            "building {} for {} ...",
-            manifest.service.name,
-            syncplane_guest_build::WASM_TARGET
-        );
-        syncplane_guest_build::build(dir, None, |line| eprintln!("{line}"))?;
-    }
+    crate::build::build_dir(dir)?;
     Ok(ServicePackage::from_dir(dir)?)
 }
 

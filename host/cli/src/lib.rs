@@ -12,9 +12,11 @@ mod bench_ingest;
 mod bench_isolation;
 mod bench_query;
 mod bench_server;
+mod build;
 mod client;
 mod demo;
 mod logging;
+mod new;
 mod output;
 mod serve;
 mod service;
@@ -127,6 +129,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 logging::init(&log.filter("warn"));
             }
             match command {
+                ServiceCommand::New(args) => new::new(args),
+                ServiceCommand::Build(args) => build::build(args),
                 ServiceCommand::Install(args) => service::install(args, false).await,
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
                 ServiceCommand::Pack(args) => service::pack(&args),

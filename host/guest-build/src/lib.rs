@@ -1,13 +1,27 @@
-//! Builds guest components: `cargo build --release --target wasm32-wasip2`
-//! in a guest's directory, installing the target through rustup first when
-//! it is missing (as wasm-pack does for its target).
+//! Builds guest components, one toolchain per module:
+//!
+//! | toolchain | manifest | module | what runs |
+//! |---|---|---|---|
+//! | Rust | `[build] cargo = true` | this file ([`build`]) | `cargo build --release --target wasm32-wasip2`, adding the target through rustup when it is missing (as wasm-pack does) |
+//! | Python | `[build] python = true` | [`python`] | `componentize-py` per step: `src/<name>.py` to the component the manifest names |
+//! | JavaScript | `[build] js = true` | [`js`] | `esbuild` then `componentize-js` per step: `src/<name>.js` to the component the manifest names |
+//!
+//! Python and JavaScript builds are cached: a step whose sources, SDK,
+//! WIT and toolchain are unchanged is not built again (a key file beside
+//! the component records what it was built from).
 //!
 //! Used by build scripts (to embed or test guests) and by
-//! `syncplane service install` for source directories.
+//! `syncplane service build` / `service install` for source directories.
 #![deny(missing_docs)]
+
+mod component;
+pub mod js;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use component::StepSource;
 
 /// The Rust target guests are compiled for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -42,6 +56,55 @@ pub enum Error {
         dir: String,
         /// The exit status.
         status: String,
+    },
+    /// A toolchain program (or the SDK it needs) is not installed.
+    #[error("{tool} is not installed: {hint}")]
+    ToolMissing {
+        /// The program.
+        tool: &'static str,
+        /// How to install it.
+        hint: &'static str,
+    },
+    /// A toolchain failed on one step; its output went to stderr.
+    #[error("building step `{step}` in {dir} failed (`{tool}` exited with {status})")]
+    ComponentFailed {
+        /// The program that failed.
+        tool: String,
+        /// The step (module) being built.
+        step: String,
+        /// The service directory.
+        dir: String,
+        /// The exit status.
+        status: String,
+    },
+    /// A step's module is not where its component path says.
+    #[error("{path} does not exist: the component {component} is built from it")]
+    SourceMissing {
+        /// The expected source file.
+        path: String,
+        /// The component the manifest names.
+        component: String,
+    },
+    /// A component path without a usable file name.
+    #[error("the component path `{path}` does not end in a file name to build")]
+    BadComponentPath {
+        /// The path.
+        path: String,
+    },
+    /// A world the WIT package does not define.
+    #[error("no world `{world}` in syncplane:plugin")]
+    UnknownWorld {
+        /// The world.
+        world: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("cannot read or write {path}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
 }
 

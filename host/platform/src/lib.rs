@@ -39,7 +39,8 @@ pub use host::{
 pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{
     BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest,
-    ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection, toml_error,
+    ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection, Toolchain,
+    toml_error,
 };
 pub use package::ServicePackage;
 pub use package_files::{

@@ -214,13 +214,52 @@ pub struct ServiceSection {
     pub model_deps: Option<String>,
 }
 
-/// `[build]`.
+/// `[build]`: which toolchain builds the components from source. At most
+/// one of the three is true.
+///
+/// ```toml
+/// [build]
+/// python = true   # src/<name>.py -> the component each step names
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSection {
     /// Run `cargo build --release --target wasm32-wasip2` before installing.
     #[serde(default)]
     pub cargo: bool,
+    /// Build each step's component from `src/<stem>.py` with
+    /// componentize-py, `<stem>` being its component file's stem.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub python: bool,
+    /// Build each step's component from `src/<stem>.js` with esbuild and
+    /// componentize-js, `<stem>` being its component file's stem.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub js: bool,
+}
+
+/// A toolchain `[build]` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Toolchain {
+    /// `cargo = true`.
+    Cargo,
+    /// `python = true`.
+    Python,
+    /// `js = true`.
+    Js,
+}
+
+impl BuildSection {
+    /// The toolchain chosen, if any (the manifest check refuses more than
+    /// one).
+    pub fn toolchain(&self) -> Option<Toolchain> {
+        [
+            (self.cargo, Toolchain::Cargo),
+            (self.python, Toolchain::Python),
+            (self.js, Toolchain::Js),
+        ]
+        .into_iter()
+        .find_map(|(on, toolchain)| on.then_some(toolchain))
+    }
 }
 
 /// One `[[sync_steps]]` entry.
@@ -351,6 +390,15 @@ impl Manifest {
             if !seen.insert(name) {
                 return bad(format!("step `{name}` is declared twice"));
             }
+        }
+        if let Some(build) = &self.build
+            && [build.cargo, build.python, build.js]
+                .iter()
+                .filter(|on| **on)
+                .count()
+                > 1
+        {
+            return bad("[build]: choose one toolchain of `cargo`, `python` and `js`".into());
         }
         for step in &self.sync_steps {
             if step.observes.0.is_empty() {
@@ -502,6 +550,25 @@ mod tests {
         let bad = Manifest::parse("m.toml", &text("127.0.0.1:80")).expect_err("origin");
         assert!(bad.to_string().contains("m.toml:7:"), "{bad}");
         assert!(bad.to_string().contains("is not an origin"), "{bad}");
+    }
+
+    #[test]
+    fn build_names_one_toolchain() {
+        let base = "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\n";
+        let python = Manifest::parse("m.toml", &format!("{base}[build]\npython = true\n"))
+            .expect("python alone is fine");
+        assert_eq!(
+            python.build.and_then(|b| b.toolchain()),
+            Some(Toolchain::Python)
+        );
+        let js = Manifest::parse("m.toml", &format!("{base}[build]\njs = true\n")).expect("js");
+        assert_eq!(js.build.and_then(|b| b.toolchain()), Some(Toolchain::Js));
+        let err = Manifest::parse(
+            "m.toml",
+            &format!("{base}[build]\ncargo = true\npython = true\n"),
+        )
+        .expect_err("two toolchains");
+        assert!(err.to_string().contains("choose one toolchain"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! | [`Target::Tosca`] | TOSCA custom types (what `/custom_type/<name>` serves) |
 //! | [`Target::Sql`] | `CREATE TABLE`s for SQLite or PostgreSQL, as the store lays tables out |
 //! | [`Target::Rust`] | typed model structs for the Rust guest SDK |
+//! | [`Target::Python`] | typed model dataclasses for the Python guest SDK |
+//! | [`Target::Typescript`] / [`Target::Javascript`] | model types (`.d.ts`) and definitions (`.js`) for the JavaScript guest SDK |
 //! | [`Target::Dot`] / [`Target::Svg`] | the model graph, as Graphviz text or an SVG picture |
 //! | [`Target::Docs`] | a Markdown reference of the models |
 //!
@@ -45,6 +47,7 @@ mod openapi;
 mod proto;
 mod render;
 mod rust;
+mod sdk_models;
 mod sql;
 pub mod tosca;
 
@@ -82,6 +85,12 @@ pub enum Target {
     Sql(Dialect),
     /// Typed model structs for the Rust guest SDK.
     Rust,
+    /// Typed model dataclasses for the Python guest SDK.
+    Python,
+    /// Model types (a `.d.ts`) for the JavaScript guest SDK.
+    Typescript,
+    /// Model definitions (`model()` calls) for the JavaScript guest SDK.
+    Javascript,
     /// The model graph in Graphviz's dot language.
     Dot,
     /// The model graph as SVG, laid out without Graphviz.
@@ -93,7 +102,19 @@ pub enum Target {
 impl Target {
     /// Every target's name as the CLI spells it.
     pub const NAMES: &'static [&'static str] = &[
-        "deps", "ir", "proto", "openapi", "tosca", "sql", "rust", "dot", "svg", "docs",
+        "deps",
+        "ir",
+        "proto",
+        "openapi",
+        "tosca",
+        "sql",
+        "rust",
+        "python",
+        "typescript",
+        "javascript",
+        "dot",
+        "svg",
+        "docs",
     ];
 }
 
@@ -107,6 +128,9 @@ impl fmt::Display for Target {
             Target::Tosca => "tosca",
             Target::Sql(_) => "sql",
             Target::Rust => "rust",
+            Target::Python => "python",
+            Target::Typescript => "typescript",
+            Target::Javascript => "javascript",
             Target::Dot => "dot",
             Target::Svg => "svg",
             Target::Docs => "docs",
@@ -128,6 +152,9 @@ impl FromStr for Target {
             "tosca" => Target::Tosca,
             "sql" => Target::Sql(Dialect::Sqlite),
             "rust" => Target::Rust,
+            "python" => Target::Python,
+            "typescript" => Target::Typescript,
+            "javascript" => Target::Javascript,
             "dot" => Target::Dot,
             "svg" => Target::Svg,
             "docs" => Target::Docs,
@@ -160,6 +187,9 @@ pub fn generate(target: Target, schema: &Schema, files: &[File]) -> Result<Strin
         Target::Tosca => tosca::generate(schema, &ir),
         Target::Sql(dialect) => sql::generate(&ir, dialect),
         Target::Rust => rust::generate(&ir),
+        Target::Python => sdk_models::python(&ir),
+        Target::Typescript => sdk_models::typescript(&ir),
+        Target::Javascript => sdk_models::javascript(&ir),
         Target::Dot => graph::dot(&ir),
         Target::Svg => graph::svg(&ir),
         Target::Docs => docs::generate(&ir),

@@ -10,6 +10,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("tosca", include_str!("../templates/tosca.jinja")),
     ("sql", include_str!("../templates/sql.jinja")),
     ("rust", include_str!("../templates/rust.jinja")),
+    ("python", include_str!("../templates/python.jinja")),
+    ("typescript", include_str!("../templates/typescript.jinja")),
+    ("javascript", include_str!("../templates/javascript.jinja")),
     ("dot", include_str!("../templates/dot.jinja")),
     ("docs", include_str!("../templates/docs.jinja")),
 ];

@@ -35,6 +35,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod choices;
 mod deps;
 mod diagnostic;
 mod error;
@@ -49,6 +50,7 @@ mod policy;
 mod resolved;
 mod schema;
 
+pub use choices::choice_pairs;
 pub use deps::{Dependency, model_deps};
 pub use diagnostic::{Diagnostic, Severity, Warning, render};
 pub use error::{Error, ParseError, Result, ValidationErrors};

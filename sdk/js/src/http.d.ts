@@ -1,0 +1,13 @@
+// Types of `syncplane-sdk/http`.
+import { Failed } from "./index.js";
+
+/** A request failed: refused by the host (`denied`), unreachable (`transport`), or 4xx/5xx (`status`). */
+export class HttpError extends Failed {
+  readonly url: string;
+  readonly kind: "denied" | "transport" | "status";
+  readonly status?: number;
+}
+/** `fetch`, with failures as {@link HttpError}; resolves for statuses below 400. */
+export function request(url: string, init?: RequestInit): Promise<Response>;
+/** {@link request}, then the body as JSON. */
+export function json(url: string, init?: RequestInit): Promise<unknown>;
