@@ -189,6 +189,34 @@ pub enum BenchCommand {
     /// objects through REST batches, then time filtered, ordered and paged
     /// list requests among them; prints p50/p99 of each.
     Query(BenchQueryArgs),
+    /// Install many copies of services into a `syncplane serve` child
+    /// process and measure what they cost idle (private memory from
+    /// /proc/PID/smaps_rollup), the first change of an idle service (cold)
+    /// and a second one (warm), one busy service's throughput while the
+    /// others idle, and a restart with all of them installed.
+    Idle(BenchIdleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIdleArgs {
+    /// A service directory and how many copies to install, e.g.
+    /// `guests/noop-py=100` (built first; its first sync step's model must
+    /// have a `name` field, as `service new` writes). Repeatable.
+    #[arg(long = "service", value_name = "DIR=COUNT")]
+    pub service: Vec<String>,
+    /// Objects created for one service of each kind to measure throughput.
+    #[arg(long, default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub objects: u32,
+    /// The server's --guest-idle-unload, in seconds.
+    #[arg(long, default_value_t = 2)]
+    pub idle_unload_secs: u64,
+    /// Seconds to wait once everything is unloaded before memory is read
+    /// (freed memory goes back to the kernel after a short decay).
+    #[arg(long, default_value_t = 12)]
+    pub settle_secs: u64,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ mod args;
 mod audit;
 mod bench;
 mod bench_api;
+mod bench_idle;
 mod bench_ingest;
 mod bench_isolation;
 mod bench_query;
@@ -111,6 +112,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             logging::init(&args.log.filter("error"));
             bench_query::run(args).await
+        }
+        Command::Bench {
+            command: BenchCommand::Idle(args),
+        } => {
+            logging::init("error");
+            bench_idle::idle(args).await
         }
         Command::Token { command } => match command {
             TokenCommand::Create(args) => token::create(args).await,
