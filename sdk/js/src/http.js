@@ -5,12 +5,16 @@
 
 import { Failed } from "./errors.js";
 
-/** A request failed: refused by the host, unreachable, or an error status. */
+/**
+ * A request failed: no answer (`network`: refused by the host because the
+ * origin is not granted, or unreachable; StarlingMonkey's `fetch` does not
+ * tell the two apart, the host's log does), or an error status (`status`).
+ */
 export class HttpError extends Failed {
   name = "HttpError";
   /**
    * @param {string} url
-   * @param {"denied" | "transport" | "status"} kind
+   * @param {"network" | "status"} kind
    * @param {string} detail
    * @param {number} [status]
    */
@@ -18,7 +22,7 @@ export class HttpError extends Failed {
     super(`HTTP ${kind === "status" ? `status ${status}` : kind} for ${url}: ${detail}`);
     /** The URL requested. */
     this.url = url;
-    /** `denied` (not granted), `transport` (no answer) or `status` (4xx/5xx from {@link request}). */
+    /** `network` (no answer: not granted, or unreachable) or `status` (4xx/5xx from {@link request}). */
     this.kind = kind;
     /** The HTTP status, for `status`. */
     this.status = status;
@@ -38,7 +42,7 @@ export async function request(url, init) {
     response = await fetch(url, init);
   } catch (e) {
     const text = e instanceof Error ? e.message : String(e);
-    throw new HttpError(url, /denied/i.test(text) ? "denied" : "transport", text);
+    throw new HttpError(url, "network", text);
   }
   if (response.status >= 400) {
     const body = await response.text().catch(() => "");
