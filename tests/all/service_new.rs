@@ -63,20 +63,13 @@ async fn a_new_service_in_each_language_builds_installs_and_syncs() {
         ("js", vec!["src/models.js", "src/models.d.ts"]),
     ]) {
         let dir = new_service(parent.path(), lang);
-        for file in ["syncplane.toml", "README.md", "tests/.gitkeep"]
+        let test_file = format!("tests/sync_{lang}_thing.yaml");
+        for file in ["syncplane.toml", "README.md", test_file.as_str()]
             .into_iter()
             .chain(models.iter().copied())
         {
             assert!(dir.join(file).is_file(), "{lang}: no {file}");
         }
-        // A place for `service test` cases, but no test yet.
-        assert_eq!(
-            std::fs::read_dir(dir.join("tests"))
-                .expect("tests/")
-                .count(),
-            1,
-            "{lang}: tests/ holds more than .gitkeep"
-        );
         // The typed models are what `syncplane gen` writes.
         let xproto = dir.join(format!("models/demo-{lang}.xproto"));
         let gen_targets: &[&str] = match lang {
@@ -106,6 +99,14 @@ async fn a_new_service_in_each_language_builds_installs_and_syncs() {
         let path = dir.to_str().expect("utf-8 path");
         let built = syncplane(None, &["service", "build", path], &env);
         assert!(built.status.success(), "{lang}: {}", describe(&built));
+        // Its own tests pass unchanged, offline.
+        let tested = syncplane(None, &["service", "test", path], &env);
+        assert!(tested.status.success(), "{lang}: {}", describe(&tested));
+        assert!(
+            String::from_utf8_lossy(&tested.stdout).contains("2 passed, 0 failed"),
+            "{lang}: {}",
+            describe(&tested)
+        );
         let out = assert_success(&syncplane(
             Some(&server),
             &["service", "install", path],

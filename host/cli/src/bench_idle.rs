@@ -167,8 +167,8 @@ fn copies(
     let mut models: Vec<String> = Vec::new();
     let mut label = None;
     for (path, text) in &package.xproto {
-        let file = syncplane_xproto::parse(path, text)
-            .map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+        let file =
+            syncplane_xproto::parse(path, text).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
         models.extend(file.models.iter().map(|m| m.name.clone()));
         label = label.or(file.app_label().map(str::to_owned));
     }
@@ -213,7 +213,12 @@ struct Api {
 }
 
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let mut request = self
             .http
             .request(method.clone(), format!("{}{path}", self.url))
@@ -221,7 +226,10 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.with_context(|| format!("{method} {path}"))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
         let status = response.status();
         let text = response.text().await?;
         if !status.is_success() {
@@ -232,7 +240,11 @@ impl Api {
 
     async fn create(&self, collection: &str, name: &str) -> anyhow::Result<i64> {
         let created = self
-            .send(reqwest::Method::POST, collection, Some(&json!({ "name": name })))
+            .send(
+                reqwest::Method::POST,
+                collection,
+                Some(&json!({ "name": name })),
+            )
             .await?;
         created["id"].as_i64().context("no id in the answer")
     }
@@ -259,7 +271,9 @@ impl Api {
     async fn settled(&self, cold: bool) -> anyhow::Result<()> {
         let started = Instant::now();
         loop {
-            let status = self.send(reqwest::Method::GET, "/syncplane/v1/status", None).await?;
+            let status = self
+                .send(reqwest::Method::GET, "/syncplane/v1/status", None)
+                .await?;
             let services = status["services"].as_array().cloned().unwrap_or_default();
             let pending: i64 = services
                 .iter()
@@ -324,7 +338,10 @@ pub async fn idle(args: BenchIdleArgs) -> anyhow::Result<ExitCode> {
     let mut installed = Vec::new();
     for (i, (kind, (package, name, collection))) in all.into_iter().enumerate() {
         if i % 10 == 0 {
-            say(format!("installing {name} ({} of them so far) ...", installed.len()));
+            say(format!(
+                "installing {name} ({} of them so far) ...",
+                installed.len()
+            ));
         }
         api.send(
             reqwest::Method::POST,
@@ -383,9 +400,13 @@ pub async fn idle(args: BenchIdleArgs) -> anyhow::Result<ExitCode> {
             .collect();
         let since = Instant::now();
         for chunk in items.chunks(1000) {
-            api.send(reqwest::Method::POST, &copy.collection, Some(&Value::Array(chunk.to_vec())))
-                .await
-                .with_context(|| format!("creating objects of {}", copy.name))?;
+            api.send(
+                reqwest::Method::POST,
+                &copy.collection,
+                Some(&Value::Array(chunk.to_vec())),
+            )
+            .await
+            .with_context(|| format!("creating objects of {}", copy.name))?;
         }
         api.settled(false).await?;
         let secs = since.elapsed().as_secs_f64();
@@ -473,10 +494,18 @@ fn print_summary(f: &Value) {
         println!(
             "{}: cold change p50 {:.1} / p99 {:.1} ms, warm p50 {:.1} / p99 {:.1} ms, busy {:.0} objects/s",
             kind["kind"].as_str().unwrap_or("?"),
-            kind["cold_change_to_enacted_ms"]["p50"].as_f64().unwrap_or(0.0),
-            kind["cold_change_to_enacted_ms"]["p99"].as_f64().unwrap_or(0.0),
-            kind["warm_change_to_enacted_ms"]["p50"].as_f64().unwrap_or(0.0),
-            kind["warm_change_to_enacted_ms"]["p99"].as_f64().unwrap_or(0.0),
+            kind["cold_change_to_enacted_ms"]["p50"]
+                .as_f64()
+                .unwrap_or(0.0),
+            kind["cold_change_to_enacted_ms"]["p99"]
+                .as_f64()
+                .unwrap_or(0.0),
+            kind["warm_change_to_enacted_ms"]["p50"]
+                .as_f64()
+                .unwrap_or(0.0),
+            kind["warm_change_to_enacted_ms"]["p99"]
+                .as_f64()
+                .unwrap_or(0.0),
             kind["busy_objects_per_sec"].as_f64().unwrap_or(0.0),
         );
     }

@@ -2,12 +2,11 @@
 //! `[build]` names (cargo, componentize-py, componentize-js), as `service
 //! install` does before it installs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use syncplane_guest_build::StepSource;
-use syncplane_platform::{MANIFEST_FILE, Manifest, ServicePackage, Toolchain};
+use syncplane_platform::{MANIFEST_FILE, Manifest, ServicePackage};
 
 use crate::args::BuildArgs;
 
@@ -22,61 +21,15 @@ fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
     })
 }
 
-/// Every step's world and component, as the Python and JS toolchains
-/// build them.
-fn steps(manifest: &Manifest) -> Vec<StepSource> {
-    let step = |world: &str, component: &str| StepSource {
-        world: world.to_owned(),
-        output: PathBuf::from(component),
-    };
-    let sync = manifest
-        .sync_steps
-        .iter()
-        .map(|s| step("sync-step", &s.component));
-    let events = manifest
-        .event_steps
-        .iter()
-        .map(|s| step("event-step", &s.component));
-    let pulls = manifest
-        .pull_steps
-        .iter()
-        .map(|s| step("pull-step", &s.component));
-    let policies = manifest
-        .model_policies
-        .iter()
-        .map(|s| step("model-policy", &s.component));
-    sync.chain(events).chain(pulls).chain(policies).collect()
-}
-
 /// Builds the components of the service in `dir` with the toolchain its
 /// manifest names; returns the manifest, and whether anything was built
 /// (false without `[build]`).
 pub fn build_dir(dir: &Path) -> anyhow::Result<(Manifest, bool)> {
-    let manifest = read_manifest(dir)?;
-    let name = &manifest.service.name;
-    let notify = |line: &str| eprintln!("{line}");
-    let built = match manifest.build.as_ref().and_then(|b| b.toolchain()) {
-        None => false,
-        Some(Toolchain::Cargo) => {
-            eprintln!(
-                "building {name} for {} ...",
-                syncplane_guest_build::WASM_TARGET
-            );
-            syncplane_guest_build::build(dir, None, notify)?;
-            true
-        }
-        Some(Toolchain::Python) => {
-            eprintln!("building {name} with componentize-py ...");
-            syncplane_guest_build::python::build(dir, &steps(&manifest), notify)?;
-            true
-        }
-        Some(Toolchain::Js) => {
-            eprintln!("building {name} with componentize-js ...");
-            syncplane_guest_build::js::build(dir, &steps(&manifest), notify)?;
-            true
-        }
-    };
-    Ok((manifest, built))
+    // Says which directory when it is not a service directory.
+    read_manifest(dir)?;
+    Ok(syncplane_platform::build::build_service(dir, |line| {
+        eprintln!("{line}")
+    })?)
 }
 
 /// `service build [DIR]`: builds, then lists each component with its size.
@@ -89,7 +42,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let mut out = String::new();
-    for step in steps(&manifest) {
+    for step in syncplane_platform::build::step_sources(&manifest) {
         let path = args.path.join(&step.output);
         let size = std::fs::metadata(&path)
             .with_context(|| format!("the build did not produce {}", path.display()))?

@@ -189,10 +189,30 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
              syncplane service install .      # builds first, then installs on $SYNCPLANE_SERVER\n```\n\n\
              ## Models\n\nThe typed models in `{models_file}` are generated from the xproto file; after \
              changing it, generate them again:\n\n```sh\n{regenerate}\n```\n\n\
-             ## Tests\n\n`tests/` is where this service's test cases go; `syncplane service test` runs them.\n"
+             ## Tests\n\n`tests/{step}.yaml` tests the step offline, against the real component and an \
+             in-memory store (see \"Testing a service\" in syncplane's docs/services.md):\n\n```sh\n\
+             syncplane service test .\n```\n"
         ),
     )?;
-    write(&dir, "tests/.gitkeep", "")?;
+    write(
+        &dir,
+        &format!("tests/{step}.yaml"),
+        &format!(
+            "# Offline tests of the sync step `{step}`: `syncplane service test .`\n\
+             tests:\n  \
+             - name: an object is synced\n    \
+               fixtures:\n      \
+                 - name: first\n        model: {model}\n        fields:\n          name: first\n    \
+               sync: first\n    \
+               expect:\n      outcome: ok\n      logs:\n        - {model} synced\n      \
+                 objects:\n        first:\n          backend_code: 1\n\n  \
+             - name: a deleted object is torn down and purged\n    \
+               fixtures:\n      \
+                 - name: gone\n        model: {model}\n        fields:\n          name: gone\n    \
+               delete: gone\n    \
+               expect:\n      outcome: ok\n      deleted: [gone]\n      logs:\n        - {model} deleted\n"
+        ),
+    )?;
     let ignore = match args.lang {
         Lang::Rust => "target/\n",
         Lang::Python => "build/\n.venv/\n__pycache__/\n",

@@ -60,6 +60,9 @@ pub enum Error {
     /// A package names a file or step that is not in it, or a model no file defines.
     #[error("invalid service package: {0}")]
     Package(String),
+    /// A service's components could not be built.
+    #[error(transparent)]
+    Build(syncplane_guest_build::Error),
     /// A packed service (`.spkg`) that cannot be trusted or read: the
     /// message says what is wrong with it.
     #[error("invalid packed service: {0}")]

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod archive;
+pub mod build;
 mod collision;
 mod error;
 mod events;

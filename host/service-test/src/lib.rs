@@ -131,9 +131,9 @@ impl Runner {
             dir: dir.clone(),
             source,
         };
-        let manifest = ServicePackage::read_manifest(dir).map_err(load)?;
-        if self.build && manifest.build.as_ref().is_some_and(|b| b.cargo) {
-            syncplane_guest_build::build(dir, None, |line| tracing::info!("{line}"))?;
+        if self.build {
+            syncplane_platform::build::build_service(dir, |line| tracing::info!("{line}"))
+                .map_err(load)?;
         }
         let package = ServicePackage::from_dir(dir).map_err(load)?;
         let files = test_files(dir)?;
