@@ -28,6 +28,7 @@ mod quota;
 mod registry;
 mod resolve;
 mod secrets;
+mod signing;
 mod subscription;
 
 pub use error::{Error, Result};
@@ -54,6 +55,7 @@ pub use quota::{
 };
 pub use registry::InstalledService;
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
+pub use signing::{ED25519, PublicKey, Signature, SigningKey, signed_message};
 pub use subscription::{PatternError, Subscription};
 pub use syncplane_engine::{EngineConfig, RetryPolicy, ServiceLimits, Stats, StepActivity};
 pub use syncplane_runtime::Limits;
