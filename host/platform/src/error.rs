@@ -81,6 +81,12 @@ pub enum Error {
         /// What does not hold.
         problem: String,
     },
+    /// A trust policy file that cannot be used; the message says where.
+    #[error("invalid trust policy: {problem}")]
+    Trust {
+        /// What is wrong, with file:line:column.
+        problem: String,
+    },
     /// The operator's trust policy refuses the package; nothing was
     /// compiled or installed.
     #[error("package {name} {version} ({digest}) is refused by the trust policy: {reason}")]

@@ -30,6 +30,7 @@ mod resolve;
 mod secrets;
 mod signing;
 mod subscription;
+mod trust;
 
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
@@ -60,3 +61,6 @@ pub use subscription::{PatternError, Subscription};
 pub use syncplane_engine::{EngineConfig, RetryPolicy, ServiceLimits, Stats, StepActivity};
 pub use syncplane_runtime::Limits;
 pub use syncplane_runtime::capability;
+pub use trust::{
+    Candidate, GrantsCeiling, NamePattern, Publisher, Requirement, Revoked, TrustPolicy, Verdict,
+};
