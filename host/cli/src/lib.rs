@@ -15,6 +15,7 @@ mod bench_server;
 mod client;
 mod demo;
 mod logging;
+mod market;
 mod output;
 mod serve;
 mod service;
@@ -27,7 +28,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{
-    BenchCommand, Cli, Command, EventCommand, ServiceCommand, TokenCommand, XprotoCommand,
+    BenchCommand, Cli, Command, EventCommand, KeyCommand, ServiceCommand, TokenCommand,
+    XprotoCommand,
 };
 
 /// Runs the command line and returns the process exit code.
@@ -115,6 +117,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             TokenCommand::List(args) => token::list(args).await,
             TokenCommand::Revoke(args) => token::revoke(args).await,
         },
+        Command::Key {
+            command: KeyCommand::Generate(args),
+        } => market::generate(&args),
         Command::Status(args) => client::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::Event {
@@ -130,6 +135,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Install(args) => service::install(args, false).await,
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
                 ServiceCommand::Pack(args) => service::pack(&args),
+                ServiceCommand::Sign(args) => market::sign(&args),
+                ServiceCommand::Verify(args) => market::verify(&args),
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,
                 ServiceCommand::List(args) => service::list(args).await,

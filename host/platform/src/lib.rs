@@ -23,6 +23,7 @@ mod manifest;
 mod package;
 mod package_files;
 mod plan;
+mod provenance;
 mod pulls;
 mod quota;
 mod registry;
@@ -49,6 +50,7 @@ pub use package_files::{
     MAX_PACKAGE_FILES_BYTES, MAX_XPROTO_BYTES, PackageFile,
 };
 pub use plan::{Action, ModelChange, ModelCount, Plan};
+pub use provenance::Provenance;
 pub use pulls::PullStepStatus;
 pub use quota::{
     Cap, MAX_SERVICE_CONCURRENCY, MAX_SERVICE_DEADLINE, MAX_SERVICE_RATE, MIN_SERVICE_DEADLINE,
