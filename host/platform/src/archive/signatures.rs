@@ -98,7 +98,7 @@ pub(super) fn take_signatures(
         }
         signatures.push(signature);
     }
-    signatures.sort_by(|a, b| a.key.cmp(&b.key));
+    signatures.sort_by_key(|s| s.key);
     Ok(signatures)
 }
 
