@@ -100,15 +100,6 @@ pub enum Error {
         /// The rule that failed, naming keys and patterns.
         reason: String,
     },
-    /// A component imports an interface its manifest grants no capability
-    /// for.
-    #[error("service `{service}`: {problems}", problems = .problems.join("; "))]
-    UnderDeclared {
-        /// The service.
-        service: String,
-        /// Each component and import, with the grant it needs.
-        problems: Vec<String>,
-    },
     /// The service's models do not parse or fit.
     #[error("service `{service}` has invalid models:\n{source}")]
     Models {
