@@ -22,6 +22,7 @@ mod integrity;
 mod isolation;
 mod kafka;
 mod lifecycle;
+mod marketplace;
 mod pack;
 mod package_files;
 mod powerdns;

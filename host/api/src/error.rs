@@ -259,7 +259,7 @@ impl From<syncplane_platform::Error> for ApiError {
             return ApiError::QuotaExceeded(e.to_string());
         }
         match e {
-            E::Refused { .. } => return ApiError::Forbidden(e.to_string()),
+            E::Refused { .. } | E::Untrusted { .. } => return ApiError::Forbidden(e.to_string()),
             E::Collision { .. }
             | E::Downgrade { .. }
             | E::Incompatible { .. }

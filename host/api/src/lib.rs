@@ -171,6 +171,10 @@ pub fn app_from(state: AppState) -> Router {
             "/syncplane/v1/services/{name}/secrets/{key}",
             axum::routing::put(services::set_secret),
         )
+        .route(
+            "/syncplane/v1/trust",
+            get(services::trust).put(services::set_trust),
+        )
         .route("/syncplane/v1/status", get(services::status))
         .route("/syncplane/v1/audit", get(audit::read))
         .route("/syncplane/v1/watch", get(watch::watch))

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use base64::Engine as _;
 use serde_json::{Value, json};
+use syncplane_platform::archive::PackedService;
 use syncplane_platform::capability::Allow;
-use syncplane_platform::{InstallOptions, QuotaChange, ServicePackage};
+use syncplane_platform::{InstallOptions, Provenance, QuotaChange, ServicePackage, TrustPolicy};
 
 use crate::AppState;
 use crate::auth::User;
@@ -15,12 +17,16 @@ use crate::error::ApiError;
 
 /// What `POST /syncplane/v1/services` and `.../inspect` take: a package,
 /// or `{"package": ..., "allow": ["outbound_http=...", ...]}` with the
-/// operator's `--allow` flags.
+/// operator's `--allow` flags, or `{"file": "<base64 of a .spkg>", ...}`:
+/// a packed service, whose digests and signatures are checked here and
+/// whose trust is judged by the host's trust policy.
 pub struct InstallRequest {
     package: ServicePackage,
+    provenance: Option<Provenance>,
     allow: Vec<Allow>,
     dry_run: bool,
     allow_downgrade: bool,
+    allow_unsigned: bool,
 }
 
 impl InstallRequest {
@@ -32,14 +38,38 @@ impl InstallRequest {
                 "expected a service package (a JSON object)".into(),
             ));
         };
-        let Some(package) = map.remove("package") else {
-            let package = serde_json::from_value(Value::Object(map)).map_err(bad)?;
-            return Ok(InstallRequest {
-                package,
-                allow: Vec::new(),
-                dry_run: false,
-                allow_downgrade: false,
-            });
+        let (package, provenance) = match (map.remove("package"), map.remove("file")) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::BadRequest(
+                    "give `package` or `file`, not both".into(),
+                ));
+            }
+            (None, None) => {
+                let package = serde_json::from_value(Value::Object(map)).map_err(bad)?;
+                return Ok(InstallRequest {
+                    package,
+                    provenance: None,
+                    allow: Vec::new(),
+                    dry_run: false,
+                    allow_downgrade: false,
+                    allow_unsigned: false,
+                });
+            }
+            (Some(package), None) => (serde_json::from_value(package).map_err(bad)?, None),
+            (None, Some(file)) => {
+                let Value::String(encoded) = file else {
+                    return Err(ApiError::BadRequest(
+                        "file: expected the packed service in base64".into(),
+                    ));
+                };
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(encoded.as_bytes())
+                    .map_err(|_| {
+                        ApiError::BadRequest("file: expected the packed service in base64".into())
+                    })?;
+                let (package, provenance) = PackedService::unpack(&bytes)?.split();
+                (package, Some(provenance))
+            }
         };
         let allow = match map.remove("allow") {
             None => Vec::new(),
@@ -68,17 +98,29 @@ impl InstallRequest {
         };
         let dry_run = flag(&mut map, "dry_run")?;
         let allow_downgrade = flag(&mut map, "allow_downgrade")?;
+        let allow_unsigned = flag(&mut map, "allow_unsigned")?;
         if let Some(key) = map.keys().next() {
             return Err(ApiError::BadRequest(format!(
-                "unknown field `{key}`; expected `package`, `allow`, `dry_run` and `allow_downgrade`"
+                "unknown field `{key}`; expected `package` or `file`, `allow`, `dry_run`, `allow_downgrade` and `allow_unsigned`"
             )));
         }
         Ok(InstallRequest {
-            package: serde_json::from_value(package).map_err(bad)?,
+            package,
+            provenance,
             allow,
             dry_run,
             allow_downgrade,
+            allow_unsigned,
         })
+    }
+
+    fn options(&self) -> InstallOptions {
+        InstallOptions {
+            allow: self.allow.clone(),
+            allow_downgrade: self.allow_downgrade,
+            allow_unsigned: self.allow_unsigned,
+            provenance: self.provenance.clone(),
+        }
     }
 }
 
@@ -99,10 +141,7 @@ pub async fn install(
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "install services")?;
     let request = InstallRequest::from_json(body)?;
-    let options = InstallOptions {
-        allow: request.allow,
-        allow_downgrade: request.allow_downgrade,
-    };
+    let options = request.options();
     if request.dry_run {
         return Ok(Json(json!(
             state.host.plan(request.package, &options).await?
@@ -157,9 +196,57 @@ pub async fn inspect(
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "inspect service packages")?;
     let request = InstallRequest::from_json(body)?;
-    Ok(Json(json!(
-        state.host.inspect(&request.package, &request.allow)?
-    )))
+    let mut answer = json!(state.host.inspect(&request.package, &request.allow)?);
+    answer["digest"] = json!(request.provenance.as_ref().map(Provenance::digest));
+    answer["signers"] = json!(
+        request.provenance.as_ref().map(|p| p
+            .signatures()
+            .iter()
+            .map(|s| s.key)
+            .collect::<Vec<_>>())
+    );
+    answer["trust"] = match state.host.check_trust(&request.package, &request.options()) {
+        Ok(None) => json!({ "policy": false }),
+        Ok(Some(verdict)) => json!({ "policy": true, "allowed": true, "rule": verdict.rule }),
+        Err(e) => json!({ "policy": true, "allowed": false, "rule": e.to_string() }),
+    };
+    Ok(Json(answer))
+}
+
+/// The trust policy in force, as TOML (admins); 404 when none is set.
+pub async fn trust(State(state): State<AppState>, user: User) -> Result<String, ApiError> {
+    user.require_admin("read the trust policy")?;
+    let policy = state
+        .host
+        .trust_policy()
+        .ok_or_else(|| ApiError::NotFound("no trust policy is set (serve --trust)".into()))?;
+    toml::to_string(&*policy)
+        .map_err(|e| ApiError::Internal(format!("cannot write the trust policy: {e}")))
+}
+
+/// Replaces the trust policy with the TOML of the request body (admins);
+/// an empty body removes it. Answers what is in force. Not written to the
+/// `--trust` file: a restart loads that file again.
+pub async fn set_trust(
+    State(state): State<AppState>,
+    user: User,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "change the trust policy")?;
+    if body.trim().is_empty() {
+        state.host.set_trust_policy(None);
+        return Ok(Json(json!({ "policy": false })));
+    }
+    let policy = TrustPolicy::parse("(request body)", &body)?;
+    let summary = json!({
+        "policy": true,
+        "require_signature": policy.require_signature,
+        "publishers": policy.publishers.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+        "requirements": policy.requirements.len(),
+        "revoked": policy.revoked.keys,
+    });
+    state.host.set_trust_policy(Some(policy));
+    Ok(Json(summary))
 }
 
 /// One installed service: version, state, previous version, objects per
@@ -271,7 +358,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
         {
             let engine = state.host.engine().stats().prometheus_text();
             let engine = engine.strip_suffix("# EOF\n").unwrap_or(&engine);
-            format!("{engine}{}# EOF\n", state.host.runtime().prometheus_text())
+            format!(
+                "{engine}{}{}# EOF\n",
+                state.host.runtime().prometheus_text(),
+                state.host.trust_metrics()
+            )
         },
     )
 }

@@ -69,6 +69,65 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Publishers' signing keys (ed25519): `key generate NAME`.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a signing key: `NAME.key`, the private key as PKCS#8 PEM (mode
+    /// 0600; encrypted with the passphrase of --passphrase-file, else
+    /// plain), and `NAME.pub`, one line `ed25519:<base64>` to hand to
+    /// operators. Refuses to overwrite either.
+    Generate(KeyGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyGenerateArgs {
+    /// The key's name: the files are NAME.key and NAME.pub.
+    pub name: String,
+    /// Where to write them.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// A file whose first line is the passphrase that encrypts the private
+    /// key. Without it the key is written unencrypted, protected by its
+    /// file mode only.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The packed service (`.spkg`); the signature is added to it.
+    pub file: PathBuf,
+    /// The private key (`NAME.key` of `key generate`).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// The file with the key's passphrase, when it is encrypted.
+    #[arg(long)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Write the signed package here instead of replacing FILE.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The packed service (`.spkg`).
+    pub file: PathBuf,
+    /// A trust policy (TOML, as `serve --trust`) to check the package
+    /// against; without one, only the digests and signatures are checked.
+    #[arg(long)]
+    pub trust: Option<PathBuf>,
+    /// Check as an install with --allow-unsigned would.
+    #[arg(long)]
+    pub allow_unsigned: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -448,6 +507,15 @@ pub enum ServiceCommand {
     /// `service install` and `service inspect` accept the file. Needs no
     /// server.
     Pack(PackArgs),
+    /// Sign a packed service with a publisher's key: over its digest, full
+    /// name and version. The signature travels inside the file (an OCI
+    /// referrer); the package's digest does not change. Needs no server.
+    Sign(SignArgs),
+    /// Check a packed service: its digests and signatures, and with
+    /// --trust the operator's trust policy. Prints the digest, the signers
+    /// and the rule that matched or the first that failed; exits non-zero
+    /// when refused. Needs no server.
+    Verify(VerifyArgs),
     /// Return an installed service to its previous version.
     Rollback(RollbackArgs),
     /// Remove an installed service: its routes, tables and steps go at
@@ -779,6 +847,11 @@ pub struct ServeArgs {
     /// secrets and nothing else, unless an install says `--allow`.
     #[arg(long, env = "SYNCPLANE_POLICY")]
     pub policy: Option<PathBuf>,
+    /// The operator's trust policy (TOML): which signed packages may be
+    /// installed (see docs/marketplace.md). Without one, signatures are
+    /// verified but not required.
+    #[arg(long, env = "SYNCPLANE_TRUST")]
+    pub trust: Option<PathBuf>,
     /// The key that seals secrets at rest (32 bytes, base64). Default:
     /// `<data-dir>/secret.key`, generated with mode 0600 on first start.
     #[arg(long, env = "SYNCPLANE_SECRET_KEY_FILE")]
@@ -891,6 +964,10 @@ pub struct InstallArgs {
     /// Let an older version replace the installed one.
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Install an unsigned package although the server's trust policy
+    /// asks for signatures (refused anyway under `require_signature = true`).
+    #[arg(long)]
+    pub allow_unsigned: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

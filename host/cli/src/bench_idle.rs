@@ -148,12 +148,13 @@ struct Copy {
     collection: String,
 }
 
+/// One copy to install: the package, the service's name, and the
+/// collection its objects go to.
+type CopyPackage = (ServicePackage, String, String);
+
 /// COUNT copies of the package in `dir`, renamed so they install side by
 /// side: the service `<name>-<i>`, app label `<label>_<i>`, models `<M>I<i>`.
-fn copies(
-    dir: &Path,
-    count: u32,
-) -> anyhow::Result<(String, Vec<(ServicePackage, String, String)>)> {
+fn copies(dir: &Path, count: u32) -> anyhow::Result<(String, Vec<CopyPackage>)> {
     crate::build::build_dir(dir)?;
     let package = ServicePackage::from_dir(dir)
         .with_context(|| format!("cannot read the service in {}", dir.display()))?;

@@ -167,8 +167,14 @@ impl Client {
 /// room for samples and the archive's own overhead.
 const MAX_ARCHIVE_BYTES: u64 = 64 << 20;
 
-/// Reads a packed service (`.spkg`), checking every file's digest.
+/// Reads a packed service (`.spkg`), checking every file's digest and
+/// every signature.
 pub fn read_packed(path: &Path) -> anyhow::Result<PackedService> {
+    Ok(read_packed_bytes(path)?.1)
+}
+
+/// [`read_packed`], with the file's bytes.
+pub fn read_packed_bytes(path: &Path) -> anyhow::Result<(Vec<u8>, PackedService)> {
     use std::io::Read as _;
     let file = std::fs::File::open(path)
         .with_context(|| format!("cannot open the packed service {}", path.display()))?;
@@ -183,7 +189,9 @@ pub fn read_packed(path: &Path) -> anyhow::Result<PackedService> {
             MAX_ARCHIVE_BYTES >> 20
         );
     }
-    PackedService::unpack(&bytes).with_context(|| format!("cannot use {}", path.display()))
+    let packed =
+        PackedService::unpack(&bytes).with_context(|| format!("cannot use {}", path.display()))?;
+    Ok((bytes, packed))
 }
 
 /// A service package from a directory ([`package_from_dir`]) or a packed

@@ -17,6 +17,7 @@ mod build;
 mod client;
 mod demo;
 mod logging;
+mod market;
 mod new;
 mod output;
 mod serve;
@@ -30,7 +31,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{
-    BenchCommand, Cli, Command, EventCommand, ServiceCommand, TokenCommand, XprotoCommand,
+    BenchCommand, Cli, Command, EventCommand, KeyCommand, ServiceCommand, TokenCommand,
+    XprotoCommand,
 };
 
 /// Runs the command line and returns the process exit code.
@@ -124,6 +126,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             TokenCommand::List(args) => token::list(args).await,
             TokenCommand::Revoke(args) => token::revoke(args).await,
         },
+        Command::Key {
+            command: KeyCommand::Generate(args),
+        } => market::generate(&args),
         Command::Status(args) => client::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::Event {
@@ -141,6 +146,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Install(args) => service::install(args, false).await,
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
                 ServiceCommand::Pack(args) => service::pack(&args),
+                ServiceCommand::Sign(args) => market::sign(&args),
+                ServiceCommand::Verify(args) => market::verify(&args),
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,
                 ServiceCommand::List(args) => service::list(args).await,

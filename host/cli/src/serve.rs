@@ -131,6 +131,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.policy {
         config.policy = read_policy(path)?;
     }
+    if let Some(path) = &args.trust {
+        config.trust = Some(crate::market::read_trust(path)?);
+    }
     args.tuning.apply(&mut config);
     let host = Host::open(config)
         .await

@@ -14,14 +14,30 @@ use crate::args::{
     ConfigArgs, InspectArgs, InstallArgs, LimitsArgs, ListArgs, PackArgs, RollbackArgs, SecretArgs,
     ShowArgs, UninstallArgs,
 };
-use crate::client::{Client, package_from_dir, package_from_path, read_packed};
+use base64::Engine as _;
+
+use crate::client::{Client, package_from_dir, package_from_path, read_packed_bytes};
 
 /// `service install` (and `service upgrade`, with `upgrade`): shows what
 /// the package asks for, then installs it when the server's policy (with
 /// `--allow`) allows all of it; `--dry-run` prints the plan instead.
 pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
-    let package = package_from_path(&args.path)?;
+    // A packed file goes to the server as it is, so that the server checks
+    // its digests and signatures itself.
+    let (package, file) = if args.path.is_file() {
+        let (bytes, packed) = read_packed_bytes(&args.path)?;
+        (
+            packed.package,
+            Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+        )
+    } else {
+        (package_from_path(&args.path)?, None)
+    };
+    let source = |package: &syncplane_platform::ServicePackage| match &file {
+        Some(file) => ("file", json!(file)),
+        None => ("package", json!(package)),
+    };
     let client = Client::from_args(&args.server)?;
     let name = &package.manifest.service.name;
     if upgrade
@@ -32,7 +48,8 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
     {
         bail!("service `{name}` is not installed; use `syncplane service install`");
     }
-    let body = json!({ "package": package, "allow": args.allow });
+    let (field, value) = source(&package);
+    let body = json!({ field: value, "allow": args.allow, "allow_unsigned": args.allow_unsigned });
     let inspection = client
         .json(
             reqwest::Method::POST,
@@ -47,10 +64,11 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
         return Ok(ExitCode::FAILURE);
     }
     let body = json!({
-        "package": package,
+        field: value,
         "allow": args.allow,
         "dry_run": args.dry_run,
         "allow_downgrade": args.allow_downgrade,
+        "allow_unsigned": args.allow_unsigned,
     });
     let answer = client
         .json(reqwest::Method::POST, "/syncplane/v1/services", Some(&body))
@@ -305,8 +323,11 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 /// `service inspect FILE.spkg`: what the file holds, then what the server
 /// says of it, or what its manifest asks for when no server answers.
 async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitCode> {
-    let packed = read_packed(path)?;
-    let body = json!({ "package": packed.package, "allow": args.allow });
+    let (bytes, packed) = read_packed_bytes(path)?;
+    let body = json!({
+        "file": base64::engine::general_purpose::STANDARD.encode(bytes),
+        "allow": args.allow,
+    });
     let server = match Client::from_args(&args.server) {
         Ok(client) => {
             client
@@ -604,6 +625,7 @@ fn refused(inspection: &Value) -> bool {
     inspection["refused"]
         .as_array()
         .is_some_and(|r| !r.is_empty())
+        || inspection["trust"]["allowed"] == false
 }
 
 fn strings(value: &Value) -> Vec<String> {
@@ -675,6 +697,31 @@ fn render_inspection(i: &Value) -> String {
         limits["http_body_bytes"],
         limits["log_bytes"]
     );
+    if let Some(digest) = i["digest"].as_str() {
+        let _ = writeln!(out, "  digest:         {digest}");
+        let signers = strings(&i["signers"]);
+        let _ = writeln!(
+            out,
+            "  signed by:      {}",
+            if signers.is_empty() {
+                "nobody".to_owned()
+            } else {
+                signers.join(", ")
+            }
+        );
+    }
+    if i["trust"]["policy"] == true {
+        let verdict = if i["trust"]["allowed"] == true {
+            "allowed"
+        } else {
+            "REFUSED"
+        };
+        let _ = writeln!(
+            out,
+            "  trust policy:   {verdict}: {}",
+            i["trust"]["rule"].as_str().unwrap_or("?")
+        );
+    }
     let refused = strings(&i["refused"]);
     if refused.is_empty() {
         out.push_str("  the server's policy allows everything it asks for\n");

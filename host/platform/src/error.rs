@@ -67,6 +67,42 @@ pub enum Error {
     /// message says what is wrong with it.
     #[error("invalid packed service: {0}")]
     Archive(String),
+    /// A key file or public key that cannot be used; the message names the
+    /// file, never its content.
+    #[error("{problem}")]
+    Key {
+        /// What is wrong.
+        problem: String,
+    },
+    /// A signature in a packed service that does not hold: made for
+    /// another package, name or version, or not by the key it names. The
+    /// whole file is refused.
+    #[error("invalid packed service: the signature by {key} {problem}")]
+    BadSignature {
+        /// The key the signature names.
+        key: String,
+        /// What does not hold.
+        problem: String,
+    },
+    /// A trust policy file that cannot be used; the message says where.
+    #[error("invalid trust policy: {problem}")]
+    Trust {
+        /// What is wrong, with file:line:column.
+        problem: String,
+    },
+    /// The operator's trust policy refuses the package; nothing was
+    /// compiled or installed.
+    #[error("package {name} {version} ({digest}) is refused by the trust policy: {reason}")]
+    Untrusted {
+        /// The package's full name.
+        name: String,
+        /// Its version.
+        version: String,
+        /// Its digest, or `(not a packed file)`.
+        digest: String,
+        /// The rule that failed, naming keys and patterns.
+        reason: String,
+    },
     /// The service's models do not parse or fit.
     #[error("service `{service}` has invalid models:\n{source}")]
     Models {

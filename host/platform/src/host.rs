@@ -48,6 +48,10 @@ pub struct HostConfig {
     /// What packages may be granted (`policy.toml`); by default, nothing
     /// beyond their own models, config and secrets.
     pub policy: OperatorPolicy,
+    /// Which signed packages may be installed (`serve --trust`); by
+    /// default none is set: signatures in packed files are verified but
+    /// not required. Changed while running with [`Host::set_trust_policy`].
+    pub trust: Option<crate::trust::TrustPolicy>,
     /// The key secrets are sealed with; by default
     /// `<data_dir>/secret.key`, generated on first use.
     pub secret_key_file: Option<PathBuf>,
@@ -87,6 +91,7 @@ impl HostConfig {
             engine: EngineConfig::default(),
             limits: Limits::default(),
             policy: OperatorPolicy::default(),
+            trust: None,
             secret_key_file: None,
             service_max_objects: None,
             component_cache_max_bytes: syncplane_runtime::cache::DEFAULT_MAX_BYTES,
@@ -202,6 +207,8 @@ pub struct Host {
     pub(crate) pullers: Pullers,
     generated_admin_password: Option<String>,
     policy: Arc<OperatorPolicy>,
+    /// The trust policy and its decisions.
+    pub(crate) trust: Arc<crate::provenance::TrustGate>,
     pub(crate) limits: Limits,
     secret_box: SecretBox,
     /// Serialises changes of config, secrets and limits (read, change,
@@ -277,6 +284,7 @@ impl Host {
             registry: Registry::default(),
             generated_admin_password,
             policy: Arc::new(config.policy),
+            trust: Arc::new(crate::provenance::TrustGate::new(config.trust)),
             limits: config.limits,
             secret_box,
             settings_lock: Arc::default(),

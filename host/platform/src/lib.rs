@@ -24,12 +24,15 @@ mod manifest;
 mod package;
 mod package_files;
 mod plan;
+mod provenance;
 mod pulls;
 mod quota;
 mod registry;
 mod resolve;
 mod secrets;
+mod signing;
 mod subscription;
+mod trust;
 
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
@@ -49,6 +52,7 @@ pub use package_files::{
     MAX_PACKAGE_FILES_BYTES, MAX_XPROTO_BYTES, PackageFile,
 };
 pub use plan::{Action, ModelChange, ModelCount, Plan};
+pub use provenance::Provenance;
 pub use pulls::PullStepStatus;
 pub use quota::{
     Cap, MAX_SERVICE_CONCURRENCY, MAX_SERVICE_DEADLINE, MAX_SERVICE_RATE, MIN_SERVICE_DEADLINE,
@@ -56,7 +60,11 @@ pub use quota::{
 };
 pub use registry::InstalledService;
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
+pub use signing::{ED25519, PublicKey, Signature, SigningKey, signed_message};
 pub use subscription::{PatternError, Subscription};
 pub use syncplane_engine::{EngineConfig, RetryPolicy, ServiceLimits, Stats, StepActivity};
 pub use syncplane_runtime::Limits;
 pub use syncplane_runtime::capability;
+pub use trust::{
+    Candidate, GrantsCeiling, NamePattern, Publisher, Requirement, Revoked, TrustPolicy, Verdict,
+};

@@ -31,6 +31,13 @@ pub struct InstallOptions {
     pub allow: Vec<Allow>,
     /// Whether an older version may replace the installed one.
     pub allow_downgrade: bool,
+    /// Whether an unsigned package may pass a trust policy that does not
+    /// set `require_signature` (`--allow-unsigned`).
+    pub allow_unsigned: bool,
+    /// What the packed file the package came in proved (digest,
+    /// signatures); `None` for a package sent as JSON or read from a
+    /// directory, which carries no signatures.
+    pub provenance: Option<crate::provenance::Provenance>,
 }
 
 /// An installed service with its models' object counts and its settings,
@@ -102,6 +109,7 @@ impl Host {
     /// the plan.
     pub async fn plan(&self, package: ServicePackage, options: &InstallOptions) -> Result<Plan> {
         package.check_paths_and_sizes()?;
+        self.check_trust(&package, options)?;
         let _guard = self.lifecycle_lock.lock().await;
         let record = self.next_record(package, &options.allow).await?;
         match self
@@ -129,6 +137,7 @@ impl Host {
     ///
     /// # Errors
     ///
+    /// [`Error::Untrusted`] when the trust policy refuses it,
     /// [`Error::Refused`] for capabilities the policy does not allow,
     /// [`Error::Collision`] for names another service or core owns,
     /// [`Error::Downgrade`], [`Error::Incompatible`] with what blocks an
@@ -141,6 +150,8 @@ impl Host {
         options: &InstallOptions,
     ) -> Result<InstalledService> {
         package.check_paths_and_sizes()?;
+        // Before anything of the package is compiled.
+        self.check_trust(&package, options)?;
         let _guard = self.lifecycle_lock.lock().await;
         let record = self.next_record(package, &options.allow).await?;
         let locked = self

@@ -202,6 +202,12 @@ pub struct ServiceSection {
     pub name: String,
     /// The service version, reported to users.
     pub version: String,
+    /// Who publishes the service, e.g. `acme`: with it, the package's full
+    /// name is `acme/hello-world`, the name signatures sign and trust
+    /// policies match (`packages = ["acme/*"]`). Letters, digits, `-` and
+    /// `_`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
     /// A one-line description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -330,6 +336,15 @@ fn is_name(s: &str) -> bool {
 }
 
 impl Manifest {
+    /// The package's full name: `publisher/name`, or the name alone when
+    /// the manifest names no publisher.
+    pub fn full_name(&self) -> String {
+        match &self.service.publisher {
+            Some(publisher) => format!("{publisher}/{}", self.service.name),
+            None => self.service.name.clone(),
+        }
+    }
+
     /// Every `(step, model)` a sync step observes or a model policy polices:
     /// the models whose objects the service's components are handed.
     pub fn observed(&self) -> impl Iterator<Item = (&String, &String)> {
@@ -369,6 +384,19 @@ impl Manifest {
             return bad(format!(
                 "service name {:?} must be letters, digits, `-` and `_`",
                 self.service.name
+            ));
+        }
+        if let Some(publisher) = &self.service.publisher
+            && !is_name(publisher)
+        {
+            return bad(format!(
+                "publisher {publisher:?} must be letters, digits, `-` and `_`"
+            ));
+        }
+        if self.service.version.contains(['\n', '\r']) {
+            return bad(format!(
+                "version {:?} must be one line",
+                self.service.version
             ));
         }
         // Step names are unique across all kinds of step: they key the

@@ -70,6 +70,7 @@ impl Session {
         let options = InstallOptions {
             allow: allows(grants),
             allow_downgrade: false,
+            ..InstallOptions::default()
         };
         host.install(package.clone(), &options)
             .await

@@ -41,6 +41,11 @@ use crate::package::{ServicePackage, manifest_files};
 use crate::package_files::{
     FileProblem, MAX_PACKAGE_FILES_BYTES, MAX_SAMPLE_BYTES, PackageDir, PackageFile, PackageSource,
 };
+use crate::signing::Signature;
+
+mod signatures;
+
+pub use signatures::{MAX_SIGNATURES, SIGNATURE_ARTIFACT_TYPE, SIGNATURE_MEDIA_TYPE, Signed};
 
 /// The OCI artifact type of a packed service.
 pub const ARTIFACT_TYPE: &str = "application/vnd.syncplane.service.v1";
@@ -91,6 +96,11 @@ pub struct PackedService {
     /// The package's identity: its image manifest's digest,
     /// `sha256:<hex>`.
     pub digest: String,
+    /// The size of its image manifest in bytes.
+    pub manifest_size: u64,
+    /// The signatures it carries, each verified for this digest, full name
+    /// and version, by key.
+    pub signatures: Vec<Signature>,
 }
 
 /// `index.json` of an OCI image layout, as far as it is read.
@@ -112,6 +122,8 @@ struct ImageManifest {
     artifact_type: Option<String>,
     config: Descriptor,
     layers: Vec<Descriptor>,
+    #[serde(default)]
+    subject: Option<Descriptor>,
 }
 
 /// An OCI content descriptor.
@@ -181,13 +193,34 @@ impl PackedService {
                 index.schema_version
             )));
         }
-        let [descriptor] = index.manifests.as_slice() else {
+        let mut blobs = take_blobs(entries)?;
+        // One package and its signatures (referrers); anything else is
+        // refused.
+        let mut packages = Vec::new();
+        let mut referrers = Vec::new();
+        for descriptor in &index.manifests {
+            let manifest = signatures::peek_manifest(&blobs, descriptor)?;
+            match (manifest.artifact_type.as_deref(), &manifest.subject) {
+                (Some(ARTIFACT_TYPE), None) => packages.push(descriptor),
+                (Some(SIGNATURE_ARTIFACT_TYPE), Some(_)) => {
+                    referrers.push((descriptor.clone(), manifest));
+                }
+                (kind, _) => {
+                    return Err(archive_error(format!(
+                        "its index.json names the manifest {} of artifactType {}, which is neither a syncplane service nor a signature of one",
+                        descriptor.digest,
+                        kind.unwrap_or("(none)")
+                    )));
+                }
+            }
+        }
+        let [descriptor] = packages.as_slice() else {
             return Err(archive_error(format!(
-                "its index.json names {} manifests; a packed service has exactly one",
-                index.manifests.len()
+                "its index.json names {} services; a packed service has exactly one",
+                packages.len()
             )));
         };
-        let mut blobs = take_blobs(entries)?;
+        let descriptor = *descriptor;
         let manifest_bytes = take_blob(&mut blobs, descriptor, "its image manifest")?;
         check_metadata_size(descriptor.size, "its image manifest")?;
         let image: ImageManifest = serde_json::from_slice(&manifest_bytes)
@@ -220,12 +253,19 @@ impl PackedService {
                 return Err(archive_error(format!("it holds `{title}` twice")));
             }
         }
+        let package = package_of(&contents)?;
+        let signatures = signatures::take_signatures(
+            &mut blobs,
+            &referrers,
+            descriptor,
+            &package.manifest.full_name(),
+            &package.manifest.service.version,
+        )?;
         if let Some(digest) = blobs.keys().next() {
             return Err(archive_error(format!(
                 "it holds the blob {digest}, which its manifest does not list"
             )));
         }
-        let package = package_of(&contents)?;
         let samples = samples_of(&contents, &package.manifest)?;
         let mut files = vec![packed_file(MANIFEST_FILE, &contents[MANIFEST_FILE])];
         files.extend(
@@ -239,6 +279,8 @@ impl PackedService {
             samples,
             files,
             digest: descriptor.digest.clone(),
+            manifest_size: descriptor.size,
+            signatures,
         })
     }
 }
@@ -620,7 +662,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const MANIFEST: &str = r#"# A comment that packing keeps.
@@ -637,7 +679,7 @@ component = "components/sync_tiny.wasm"
 observes = "Tiny"
 "#;
 
-    fn service_dir() -> tempfile::TempDir {
+    pub(super) fn service_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("models")).expect("mkdir");
