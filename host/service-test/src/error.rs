@@ -44,13 +44,13 @@ pub enum Error {
     Load {
         /// The service directory.
         dir: PathBuf,
-        /// The platform's refusal.
+        /// The platform's refusal (boxed: the platform's errors are large).
         #[source]
-        source: syncplane_platform::Error,
+        source: Box<syncplane_platform::Error>,
     },
     /// The throwaway host could not be set up.
     #[error("cannot start the test host")]
-    Host(#[source] syncplane_platform::Error),
+    Host(#[source] Box<syncplane_platform::Error>),
     /// A temporary directory or the async runtime could not be created.
     #[error("cannot set up the test run")]
     Setup(#[source] std::io::Error),

@@ -129,7 +129,7 @@ impl Runner {
         let dir = &self.dir;
         let load = |source| Error::Load {
             dir: dir.clone(),
-            source,
+            source: Box::new(source),
         };
         if self.build {
             syncplane_platform::build::build_service(dir, |line| tracing::info!("{line}"))

@@ -55,7 +55,7 @@ impl Session {
         let clock = Arc::new(VirtualClock::at(syncplane_core::now_ms()));
         let host = Host::open_with_clock(config, Arc::clone(&clock) as _)
             .await
-            .map_err(Error::Host)?;
+            .map_err(|e| Error::Host(Box::new(e)))?;
         for other in others {
             let other_dir = dir.join(other);
             let stub = models_only(&other_dir)?;
@@ -63,7 +63,7 @@ impl Session {
                 .await
                 .map_err(|source| Error::Load {
                     dir: other_dir.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         }
         let grants = &package.manifest.capabilities;
@@ -76,12 +76,12 @@ impl Session {
             .await
             .map_err(|source| Error::Load {
                 dir: dir.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         let service = package.manifest.service.name.clone();
         let backend = Arc::new(FakeBackend::default());
         host.context(&service)
-            .map_err(Error::Host)?
+            .map_err(|e| Error::Host(Box::new(e)))?
             .set_http_responder(Some(Arc::clone(&backend) as _));
         let mut session = Session {
             host,
@@ -97,7 +97,7 @@ impl Session {
         session.baseline = session
             .objects()
             .await
-            .map_err(Error::Host)?
+            .map_err(|e| Error::Host(Box::new(e)))?
             .into_keys()
             .collect();
         Ok(session)
@@ -271,7 +271,7 @@ fn allows(grants: &Grants) -> Vec<Allow> {
 fn models_only(dir: &Path) -> Result<ServicePackage> {
     let load = |source| Error::Load {
         dir: dir.to_owned(),
-        source,
+        source: Box::new(source),
     };
     let mut manifest = ServicePackage::read_manifest(dir).map_err(load)?;
     manifest.build = None;
