@@ -10,6 +10,24 @@ const COMPILED: &str = "compiled a component";
 const NOT_USABLE: &str = "not usable; compiling it again";
 const INSTANCES: &str = "/xosapi/v1/hello-world/helloworldserviceinstances";
 
+/// The cache in the data directory, not the one the tests share.
+struct OwnCache(String);
+
+impl OwnCache {
+    fn flags(&self) -> Vec<(&str, &str)> {
+        vec![("--component-cache-dir", self.0.as_str())]
+    }
+}
+
+fn own_cache(data: &Path) -> OwnCache {
+    OwnCache(
+        data.join("cache/components")
+            .to_str()
+            .expect("utf-8 path")
+            .to_owned(),
+    )
+}
+
 fn entries(data: &Path, ext: &str) -> Vec<PathBuf> {
     let dir = data.join("cache/components");
     let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -55,7 +73,8 @@ async fn tutorial_syncs(server: &Server, run: u32) {
 #[tokio::test(flavor = "multi_thread")]
 async fn components_compile_once_and_a_damaged_cache_entry_is_compiled_again() {
     let data = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(data.path());
+    let own = own_cache(data.path());
+    let server = Server::start_with(data.path(), &own.flags());
     install_hello_world(&server);
     assert_eq!(
         server.log().matches(COMPILED).count(),
@@ -71,7 +90,7 @@ async fn components_compile_once_and_a_damaged_cache_entry_is_compiled_again() {
 
     // A restart maps both from the cache: nothing is compiled.
     let before = crate::util::read_log(data.path()).len();
-    let server = Server::start(data.path());
+    let server = Server::start_with(data.path(), &own.flags());
     tutorial_syncs(&server, 2).await;
     let since = server.log()[before..].to_owned();
     assert_eq!(since.matches(COMPILED).count(), 0, "{since}");
@@ -93,7 +112,7 @@ async fn components_compile_once_and_a_damaged_cache_entry_is_compiled_again() {
     bytes[middle] ^= 0x5a;
     std::fs::write(&entry, &bytes).expect("damage entry");
     let before = crate::util::read_log(data.path()).len();
-    let server = Server::start(data.path());
+    let server = Server::start_with(data.path(), &own.flags());
     tutorial_syncs(&server, 3).await;
     let since = server.log()[before..].to_owned();
     assert_eq!(since.matches(NOT_USABLE).count(), 1, "{since}");
@@ -143,7 +162,9 @@ async fn states(server: &Server) -> (String, Vec<String>) {
 #[tokio::test(flavor = "multi_thread")]
 async fn components_load_on_first_work_and_unload_when_idle() {
     let data = tempfile::tempdir().expect("tempdir");
-    let flags = [("--guest-idle-unload", "1s")];
+    let own = own_cache(data.path());
+    let mut flags = own.flags();
+    flags.push(("--guest-idle-unload", "1s"));
     let server = Server::start_with(data.path(), &flags);
     install_hello_world(&server);
     tutorial_syncs(&server, 1).await;

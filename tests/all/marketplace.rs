@@ -355,7 +355,16 @@ async fn untrusted_packages_are_refused_before_anything_is_compiled() {
     let signed = signed_by(&plain, "acme", "signed.spkg");
 
     let data = tempfile::tempdir().expect("tempdir");
-    let server = Server::start_with(data.path(), &[("--trust", path(&trust))]);
+    // Its own compiled-component cache, so that the log would show any
+    // component that was loaded (a shared cache would map it silently).
+    let own_cache = data.path().join("cache/components");
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("--trust", path(&trust)),
+            ("--component-cache-dir", path(&own_cache)),
+        ],
+    );
     let cases: Vec<(&str, PathBuf, String)> = vec![
         (
             "unsigned",

@@ -60,12 +60,17 @@ impl Server {
                 None => settings.push((flag, value)),
             }
         }
+        // One compiled-component cache for every test's servers: a Python
+        // or JavaScript component compiles once per run, not per server
+        // (the cache's own tests set their own).
+        let shared_cache = repo().join("target/test-component-cache");
         let mut child = Command::new(BIN)
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(settings.iter().flat_map(|(f, v)| [*f, *v]))
             .env("SYNCPLANE_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info,syncplane::guest=debug")
+            .env("SYNCPLANE_COMPONENT_CACHE_DIR", &shared_cache)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(log)
@@ -269,6 +274,10 @@ impl Server {
     /// As [`Server::cli`], writing `stdin` to the command's standard input
     /// (for `service secret`).
     pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        // One compiled-component cache for every test's servers: a Python
+        // or JavaScript component compiles once per run, not per server
+        // (the cache's own tests set their own).
+        let shared_cache = repo().join("target/test-component-cache");
         let mut child = Command::new(BIN)
             .args(args)
             .env("SYNCPLANE_SERVER", &self.url)

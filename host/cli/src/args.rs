@@ -787,6 +787,11 @@ pub struct TuningArgs {
     /// always kept).
     #[arg(long, default_value_t = 4096)]
     pub component_cache_max_mib: u64,
+    /// Where compiled components are cached; default
+    /// `<data-dir>/cache/components`. Several servers may share one (each
+    /// entry is written atomically and checked before use).
+    #[arg(long, env = "SYNCPLANE_COMPONENT_CACHE_DIR", value_name = "DIR")]
+    pub component_cache_dir: Option<PathBuf>,
     /// Invocations of one service that may run at once, unless the
     /// operator set its own (`service limits NAME --concurrency`).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
