@@ -274,10 +274,6 @@ impl Server {
     /// As [`Server::cli`], writing `stdin` to the command's standard input
     /// (for `service secret`).
     pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        // One compiled-component cache for every test's servers: a Python
-        // or JavaScript component compiles once per run, not per server
-        // (the cache's own tests set their own).
-        let shared_cache = repo().join("target/test-component-cache");
         let mut child = Command::new(BIN)
             .args(args)
             .env("SYNCPLANE_SERVER", &self.url)

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the REST and TOSCA API and run the synchronizer.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the hello-world tutorial end to end on a temporary data directory.
     Demo(DemoArgs),
     /// Manage services on a running server.

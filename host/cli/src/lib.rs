@@ -61,7 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             logging::init(&args.log.filter("info,syncplane::guest=debug"));
-            serve::run(args).await
+            serve::run(*args).await
         }
         Command::Demo(args) => {
             logging::init(
