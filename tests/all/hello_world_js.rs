@@ -2,10 +2,13 @@
 //! (`guests/hello-world-js`), bundled with esbuild and built with componentize-js through
 //! `syncplane service build` and `service install`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::hello_world::tutorial;
-use crate::toolchains::{componentize_js, install_with_toolchains, syncplane};
+use crate::toolchains::{
+    build_without_toolchain_says, builds_once_then_up_to_date, componentize_js,
+    install_with_toolchains, syncplane,
+};
 use crate::util::{assert_success, repo};
 
 /// JavaScript components are compiled when loaded; generous, as the host
@@ -32,38 +35,15 @@ async fn the_tutorial_runs_end_to_end_against_javascript() {
 #[test]
 fn service_build_builds_each_step_once_then_finds_it_up_to_date() {
     let env = [("SYNCPLANE_COMPONENTIZE_JS", componentize_js())];
-    let dir = repo().join("guests/hello-world-js");
-    let path = dir.to_str().expect("utf-8 path");
-    let out = assert_success(&syncplane(None, &["service", "build", path], &env));
-    assert!(
-        out.contains("build/sync_hello_world_service.wasm (")
-            && out.contains("build/sync_hello_world_service_instance.wasm ("),
-        "{out}"
-    );
-    let started = Instant::now();
-    let again = syncplane(None, &["service", "build", path], &env);
-    let stderr = String::from_utf8_lossy(&again.stderr);
-    assert!(again.status.success(), "{stderr}");
-    assert_eq!(stderr.matches(": up to date").count(), 2, "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(5), "not cached");
+    builds_once_then_up_to_date(&repo().join("guests/hello-world-js"), &env);
 }
 
 #[test]
 fn service_build_without_componentize_js_says_how_to_install_it() {
-    let dir = repo().join("guests/hello-world-js");
-    let out = std::process::Command::new(crate::util::BIN)
-        .args(["service", "build", dir.to_str().expect("utf-8 path")])
-        .env("PATH", "/nonexistent")
-        .env_remove("SYNCPLANE_COMPONENTIZE_JS")
-        .output()
-        .expect("run syncplane");
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("componentize-js is not installed")
-            && stderr.contains("npm install")
-            && stderr.contains("sdk/js"),
-        "{stderr}"
+    build_without_toolchain_says(
+        &repo().join("guests/hello-world-js"),
+        "SYNCPLANE_COMPONENTIZE_JS",
+        &["componentize-js is not installed", "npm install", "sdk/js"],
     );
 }
 

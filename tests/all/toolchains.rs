@@ -81,3 +81,40 @@ pub fn install_with_toolchains(server: &Server, dir: &Path, env: &[(&str, PathBu
         started.elapsed().as_secs_f64()
     );
 }
+
+/// `service build` in `dir` builds each of its two steps, and a second run
+/// finds both up to date within seconds.
+pub fn builds_once_then_up_to_date(dir: &Path, env: &[(&str, PathBuf)]) {
+    let path = dir.to_str().expect("utf-8 path");
+    let out = assert_success(&syncplane(None, &["service", "build", path], env));
+    assert!(
+        out.contains("build/sync_hello_world_service.wasm (")
+            && out.contains("build/sync_hello_world_service_instance.wasm ("),
+        "{out}"
+    );
+    let started = std::time::Instant::now();
+    let again = syncplane(None, &["service", "build", path], env);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert_eq!(stderr.matches(": up to date").count(), 2, "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "not cached"
+    );
+}
+
+/// `service build` in `dir` with the toolchain `variable` names missing
+/// fails, and its error says each of `hints`.
+pub fn build_without_toolchain_says(dir: &Path, variable: &str, hints: &[&str]) {
+    let out = Command::new(crate::util::BIN)
+        .args(["service", "build", dir.to_str().expect("utf-8 path")])
+        .env("PATH", "/nonexistent")
+        .env_remove(variable)
+        .output()
+        .expect("run syncplane");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for hint in hints {
+        assert!(stderr.contains(hint), "no `{hint}` in: {stderr}");
+    }
+}
