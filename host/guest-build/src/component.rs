@@ -118,6 +118,17 @@ pub(crate) fn tool_version(tool: &Path, args: &[&str]) -> String {
 pub(crate) struct BuildKey(Sha256);
 
 impl BuildKey {
+    /// The key of one step's build so far: the tool's version, the
+    /// step's world and module, and the WIT it is built against.
+    pub(crate) fn for_step(version: &str, step: &StepSource, module: &str) -> BuildKey {
+        let mut key = BuildKey::default();
+        key.text("tool", version)
+            .text("world", &step.world)
+            .text("module", module)
+            .text("wit", PLUGIN_WIT);
+        key
+    }
+
     /// Adds a labelled string.
     pub(crate) fn text(&mut self, label: &str, value: &str) -> &mut Self {
         for part in [label, value] {
@@ -233,6 +244,17 @@ pub(crate) fn run(command: &mut Command, tool: &str, step: &str, dir: &Path) -> 
 }
 
 /// Checks the world name and that the step's source exists.
+/// Where a step's component goes, its directory created.
+pub(crate) fn step_output(dir: &Path, step: &StepSource) -> Result<PathBuf> {
+    let output = dir.join(&step.output);
+    let out_dir = output.parent().unwrap_or(dir).to_path_buf();
+    std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
+        path: out_dir.display().to_string(),
+        source,
+    })?;
+    Ok(output)
+}
+
 pub(crate) fn check_step(dir: &Path, step: &StepSource, ext: &str) -> Result<(String, PathBuf)> {
     if !WORLDS.contains(&step.world.as_str()) {
         return Err(Error::UnknownWorld {

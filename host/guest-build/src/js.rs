@@ -98,17 +98,9 @@ pub fn build(dir: &Path, steps: &[StepSource], notify: impl Fn(&str)) -> Result<
     }
     for step in steps {
         let (module, source) = component::check_step(dir, step, "js")?;
-        let output = dir.join(&step.output);
+        let output = component::step_output(dir, step)?;
         let out_dir = output.parent().unwrap_or(dir).to_path_buf();
-        std::fs::create_dir_all(&out_dir).map_err(|source| Error::Io {
-            path: out_dir.display().to_string(),
-            source,
-        })?;
-        let mut key = BuildKey::default();
-        key.text("tool", &version)
-            .text("world", &step.world)
-            .text("module", &module)
-            .text("wit", component::PLUGIN_WIT);
+        let mut key = BuildKey::for_step(&version, step, &module);
         key.tree(&dir.join("src"), &["node_modules"])?;
         key.tree(&sdk, &["node_modules"])?;
         let key = key.finish();
