@@ -66,14 +66,15 @@ impl Host {
     /// Loads every installed service at start: their models are resolved
     /// together, so the order they were installed in does not matter.
     pub(crate) async fn restore(&self) -> Result<()> {
-        // Rows are read one at a time, without their components: those
-        // load when their step first has work (rows written before
-        // components were kept apart still hold theirs, and load now).
-        let names = self.core.record_keys(SERVICES_NAMESPACE).await?;
+        // Rows hold no components (those load when their step first has
+        // work), so they are small and read once; rows written before
+        // components were kept apart still hold theirs, and load now.
+        let mut records = Vec::new();
         let mut files = Vec::new();
-        for name in &names {
-            if let Some(record) = self.stored_row(name).await? {
+        for name in self.core.record_keys(SERVICES_NAMESPACE).await? {
+            if let Some(record) = self.stored_row(&name).await? {
                 files.extend(parse_files(&record.package)?);
+                records.push(record);
             }
         }
         let schema = self.core.core_schema().with_files(&files).map_err(|e| {
@@ -82,10 +83,7 @@ impl Host {
             ))
         })?;
         self.core.activate(schema.clone(), &[], &[]).await?;
-        for name in &names {
-            let Some(record) = self.stored_row(name).await? else {
-                continue;
-            };
+        for record in records {
             let locked = self
                 .resolve(
                     record,
@@ -256,17 +254,11 @@ impl Host {
     async fn fill_components(&self, record: &mut ServiceRecord) -> Result<()> {
         for (step, digest) in &record.component_digests {
             if !record.package.components.contains_key(step) {
-                let bytes = self.stored_component(digest).await?;
+                let bytes = stored_component(&self.core, digest).await?;
                 record.package.components.insert(step.clone(), bytes);
             }
         }
         Ok(())
-    }
-
-    /// A component's bytes from [`COMPONENTS_NAMESPACE`], checked against
-    /// its digest.
-    pub(crate) async fn stored_component(&self, digest: &str) -> Result<Vec<u8>> {
-        stored_component(&self.core, digest).await
     }
 
     /// Removes stored components no service row refers to any more.

@@ -156,26 +156,16 @@ impl ComponentCache {
     /// When `wasm` does not compile. A cache that cannot be written is
     /// logged and the component is compiled in memory instead.
     pub fn load(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, CacheUse)> {
-        let key = Self::key(engine, wasm);
+        let wasm_digest = digest(wasm);
+        let key = Self::key_of_digest(engine, &wasm_digest);
+        let had_entry = self.code_path(&key).exists();
+        if let Some(component) = self.load_cached(engine, &wasm_digest) {
+            return Ok((component, CacheUse::Hit));
+        }
         self.used
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key.clone());
-        let code = self.code_path(&key);
-        let had_entry = code.exists();
-        if had_entry {
-            match self.map_verified(engine, &key) {
-                Ok(component) => {
-                    touch(&code);
-                    return Ok((component, CacheUse::Hit));
-                }
-                Err(why) => tracing::warn!(
-                    entry = %code.display(),
-                    reason = %why,
-                    "compiled component in the cache is not usable; compiling it again"
-                ),
-            }
-        }
         let compiled = engine.precompile_component(wasm)?;
         let used = if had_entry {
             CacheUse::Replaced

@@ -105,6 +105,28 @@ impl Limits {
     }
 }
 
+/// Compiles `wasm`, or maps it from `cache` when it was compiled before,
+/// logging a compile (it takes seconds for Python and JS components).
+fn compile_component(
+    engine: &Engine,
+    cache: Option<&ComponentCache>,
+    wasm: &[u8],
+) -> wasmtime::Result<Component> {
+    let Some(cache) = cache else {
+        return Component::new(engine, wasm);
+    };
+    let started = std::time::Instant::now();
+    let (component, used) = cache.load(engine, wasm)?;
+    if used != CacheUse::Hit {
+        tracing::info!(
+            bytes = wasm.len(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "compiled a component (kept in the cache for the next start)"
+        );
+    }
+    Ok(component)
+}
+
 /// How often (in epoch ticks) idle components are unloaded: every second.
 const UNLOAD_EVERY_TICKS: u32 = 100;
 
@@ -471,18 +493,8 @@ impl Runtime {
                     ));
                 }
                 tokio::task::spawn_blocking(move || {
-                    let started = std::time::Instant::now();
-                    let component = match &cache {
-                        Some(cache) => cache.load(&engine, &wasm).map(|(c, _)| c),
-                        None => Component::new(&engine, &wasm),
-                    }
-                    .map_err(|e| format!("cannot compile it: {e:#}"))?;
-                    tracing::info!(
-                        digest = %source.digest,
-                        took_ms = started.elapsed().as_millis() as u64,
-                        "compiled a component (kept in the cache for the next start)"
-                    );
-                    Ok(component)
+                    compile_component(&engine, cache.as_deref(), &wasm)
+                        .map_err(|e| format!("cannot compile it: {e:#}"))
                 })
                 .await
                 .map_err(blocking)?
@@ -668,28 +680,12 @@ pub(crate) fn deadline_of(store: &Store<StepState>) -> Duration {
 impl Runtime {
     /// Compiles a component (or maps it from the cache).
     fn compile(&self, service: &str, step: &str, wasm: &[u8]) -> Result<Component> {
-        let compile_error = |e: wasmtime::Error| Error::Compile {
+        let _span = tracing::info_span!("component", service, step).entered();
+        compile_component(&self.engine, self.cache.as_deref(), wasm).map_err(|e| Error::Compile {
             service: service.to_owned(),
             step: step.to_owned(),
             message: format!("{e:#}"),
-        };
-        match &self.cache {
-            Some(cache) => {
-                let started = std::time::Instant::now();
-                let (component, used) = cache.load(&self.engine, wasm).map_err(compile_error)?;
-                if used != CacheUse::Hit {
-                    tracing::info!(
-                        service,
-                        step,
-                        bytes = wasm.len(),
-                        took_ms = started.elapsed().as_millis() as u64,
-                        "compiled a component (kept in the cache for the next start)"
-                    );
-                }
-                Ok(component)
-            }
-            None => Component::new(&self.engine, wasm).map_err(compile_error),
-        }
+        })
     }
 
     /// An event step component of the service `ctx` describes, as

@@ -33,7 +33,7 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use syncplane_runtime::cache::digest;
 
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FILE, Manifest};
@@ -369,7 +369,7 @@ fn take_blobs(entries: BTreeMap<String, Vec<u8>>) -> Result<BTreeMap<String, Vec
                 "it holds `{path}`, which an OCI image layout does not have"
             )));
         };
-        let actual = hex(&Sha256::digest(&bytes));
+        let actual = digest(&bytes);
         if actual != hex_name {
             return Err(archive_error(format!(
                 "the blob `{path}` does not match its digest: the file is damaged or was changed"
@@ -424,10 +424,10 @@ fn image_layout(
     let json_error = |e: serde_json::Error| archive_error(format!("cannot write it: {e}"));
     let mut layout = BTreeMap::new();
     let mut add_blob = |bytes: Vec<u8>| {
-        let digest = hex(&Sha256::digest(&bytes));
+        let hex = digest(&bytes);
         let size = len(&bytes);
-        layout.insert(format!("blobs/sha256/{digest}"), bytes);
-        (format!("sha256:{digest}"), size)
+        layout.insert(format!("blobs/sha256/{hex}"), bytes);
+        (format!("sha256:{hex}"), size)
     };
     let mut config = manifest.clone();
     // How it was built on the publisher's machine is no part of what it is.
@@ -522,7 +522,7 @@ fn packed_file(path: &str, bytes: &[u8]) -> PackedFile {
     PackedFile {
         path: path.to_owned(),
         bytes: len(bytes),
-        sha256: hex(&Sha256::digest(bytes)),
+        sha256: digest(bytes),
     }
 }
 
@@ -651,14 +651,6 @@ fn read_tar(stream: impl Read, cap: u64) -> Result<BTreeMap<String, Vec<u8>>> {
         }
     }
     Ok(entries)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]
@@ -797,10 +789,7 @@ observes = "Tiny"
         let mut swapped = entries.clone();
         swapped.remove(&component);
         let evil = b"evil".to_vec();
-        swapped.insert(
-            format!("blobs/sha256/{}", hex(&Sha256::digest(&evil))),
-            evil,
-        );
+        swapped.insert(format!("blobs/sha256/{}", digest(&evil)), evil);
         let message = refusal(&tar_of(&swapped));
         assert!(
             message.contains("the layer `components/sync_tiny.wasm`")

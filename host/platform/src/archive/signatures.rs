@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
+use syncplane_runtime::cache::digest;
 
 use super::{
     Descriptor, IMAGE_MANIFEST, ImageManifest, PackedService, archive_error, check_metadata_size,
-    hex, len, read_entries, take_blob, write_tar,
+    len, read_entries, take_blob, write_tar,
 };
 use crate::error::Result;
 use crate::signing::{Signature, SigningKey};
@@ -123,7 +123,7 @@ pub(super) fn peek_manifest(
 }
 
 fn empty_digest() -> String {
-    format!("sha256:{}", hex(&Sha256::digest(EMPTY_BLOB)))
+    format!("sha256:{}", digest(EMPTY_BLOB))
 }
 
 /// Whether signing added a signature or found one by the key already.
@@ -173,7 +173,7 @@ fn attach(archive: &[u8], packed: &PackedService, signature: &Signature) -> Resu
         let mut entries = read_entries(archive)?;
         let json_error = |e: serde_json::Error| archive_error(format!("cannot write it: {e}"));
         let mut add_blob = |bytes: Vec<u8>| {
-            let digest = hex(&Sha256::digest(&bytes));
+            let digest = digest(&bytes);
             let size = len(&bytes);
             entries.insert(format!("blobs/sha256/{digest}"), bytes);
             (format!("sha256:{digest}"), size)
