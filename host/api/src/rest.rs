@@ -12,12 +12,12 @@ use crate::error::ApiError;
 
 /// Resolves `<app_label>/<plural>` to a concrete-or-abstract model name.
 pub(crate) fn model_for(state: &AppState, app: &str, collection: &str) -> Result<String, ApiError> {
-    let registry = state.host.core().registry();
-    registry
-        .schema()
-        .models()
-        .find(|m| m.app_label == app && registry.plural(m) == collection && !m.is_abstract())
-        .map(|m| m.name.clone())
+    state
+        .host
+        .core()
+        .registry()
+        .collection(app, collection)
+        .map(str::to_owned)
         .ok_or_else(|| ApiError::NotFound(format!("no collection `{collection}` in app `{app}`")))
 }
 

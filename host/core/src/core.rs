@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object, SyncState};
 use crate::quota::{Quotas, SharedQuotas};
 use crate::registry::{
-    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, from_sql, stored_fields,
-    to_sql,
+    CHANGE_SEQ, ENACTED_SEQ, FAILURES, NEXT_RETRY, POLICED_SEQ, Registry, from_sql, from_sql_as,
+    is_bool, stored_fields, to_sql,
 };
 use crate::time::now_secs;
 use crate::tokens;
@@ -538,7 +538,7 @@ impl Core {
             // One table: one statement is one snapshot, without the
             // transaction's BEGIN/ROLLBACK round trips.
             let table = registry.table(&leaf.name)?;
-            let columns = ValueColumns::new(&registry, table, &leaf.name);
+            let columns = registry.value_columns(&leaf.name)?;
             return Ok(self
                 .store
                 .select_values(table, &[], None)
@@ -984,21 +984,27 @@ pub(crate) fn stored_columns<'a>(registry: &'a Registry, model: &str) -> Vec<(St
 
 /// Where an object's fields and sync state sit among a table's columns:
 /// decodes rows of values (see `Store::select_values`) into objects.
-pub(crate) struct ValueColumns<'a> {
-    fields: Vec<(String, &'a Field, Option<usize>)>,
-    /// change_seq, enacted_seq, next_retry, failures.
+/// Worked out once per model when the registry is built
+/// ([`Registry::value_columns`]), not per read.
+#[derive(Debug, Clone)]
+pub(crate) struct ValueColumns {
+    /// Each stored field: its column name, whether it holds a bool (stored
+    /// as an integer) and its place among the table's columns.
+    fields: Vec<(String, bool, Option<usize>)>,
+    /// change_seq, enacted_seq, next_retry, failures, policed_seq.
     sync: [Option<usize>; 5],
 }
 
-impl<'a> ValueColumns<'a> {
-    pub(crate) fn new(registry: &'a Registry, table: &TableSpec, model: &str) -> Self {
+impl ValueColumns {
+    pub(crate) fn new(schema: &Schema, table: &TableSpec, model: &str) -> Self {
         let at = |name: &str| table.columns.iter().position(|c| c.name == name);
         ValueColumns {
-            fields: stored_columns(registry, model)
+            fields: stored_fields(schema, model)
                 .into_iter()
-                .map(|(column, field)| {
+                .map(|field| {
+                    let column = field.column_name();
                     let i = at(&column);
-                    (column, field, i)
+                    (column, is_bool(field), i)
                 })
                 .collect(),
             sync: [CHANGE_SEQ, ENACTED_SEQ, NEXT_RETRY, FAILURES, POLICED_SEQ].map(at),
@@ -1021,11 +1027,11 @@ impl<'a> ValueColumns<'a> {
             policed_seq: int(&values, policed),
         };
         let mut fields = Map::new();
-        for (column, field, i) in &self.fields {
+        for (column, bool, i) in &self.fields {
             let value = match i.and_then(|i| values.get_mut(i)) {
                 Some(v) => match std::mem::replace(v, SqlValue::Null) {
                     SqlValue::Text(s) => Value::String(s),
-                    other => from_sql(field, &other),
+                    other => from_sql_as(*bool, &other),
                 },
                 None => Value::Null,
             };

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use syncplane_store::{Condition, SqlValue, TableSpec};
 
-use crate::core::{CoreTx, LinkTargets, ValueColumns};
+use crate::core::{CoreTx, LinkTargets};
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
 use crate::registry::{CHANGE_SEQ, FAILURES, stored_fields};
@@ -342,7 +342,7 @@ impl CoreTx {
         };
         let registry = Arc::clone(self.registry_arc());
         let table = registry.table(model)?;
-        let columns = ValueColumns::new(&registry, table, model);
+        let columns = registry.value_columns(model)?;
         let conditions = [
             Condition::AtLeast("id".into(), SqlValue::Integer(first)),
             Condition::AtMost("id".into(), SqlValue::Integer(last)),

@@ -6,6 +6,7 @@ use serde_json::Value;
 use syncplane_store::{Column, ColumnType, PartialIndex, SqlValue, TableSpec};
 use syncplane_xproto::{Field, FieldType, Model, OptionValue, ProtoScalar, ScalarType, Schema};
 
+use crate::core::ValueColumns;
 use crate::error::{Error, Result};
 use crate::many::{Join, joins_of};
 
@@ -42,12 +43,17 @@ pub struct Registry {
     tables: BTreeMap<String, TableSpec>,
     /// The join tables of each concrete model's `manytomany` fields.
     joins: BTreeMap<String, Vec<Join>>,
+    /// How each concrete model's rows decode into objects.
+    columns: BTreeMap<String, ValueColumns>,
+    /// The concrete model behind each REST collection, by app label and
+    /// plural: found on every request.
+    collections: BTreeMap<(String, String), String>,
 }
 
 impl Registry {
     /// The registry of the models of `schema`, with their tables.
     pub fn new(schema: Schema) -> Self {
-        let tables = schema
+        let tables: BTreeMap<String, TableSpec> = schema
             .models()
             .filter(|m| !m.is_abstract())
             .map(|m| (m.name.clone(), table_spec(&schema, m)))
@@ -58,10 +64,23 @@ impl Registry {
             .map(|m| (m.name.clone(), joins_of(&schema, &m.name)))
             .filter(|(_, joins)| !joins.is_empty())
             .collect();
+        let columns = tables
+            .iter()
+            .map(|(model, table)| (model.clone(), ValueColumns::new(&schema, table, model)))
+            .collect();
+        let mut collections = BTreeMap::new();
+        for model in schema.models().filter(|m| !m.is_abstract()) {
+            // The first model of a clashing name keeps it.
+            collections
+                .entry((model.app_label.clone(), plural_of(model)))
+                .or_insert_with(|| model.name.clone());
+        }
         Registry {
             schema,
             tables,
             joins,
+            columns,
+            collections,
         }
     }
 
@@ -96,6 +115,14 @@ impl Registry {
             }
             None => Err(Error::UnknownModel(model.to_owned())),
         }
+    }
+
+    /// How rows of the concrete model `model`'s table decode into objects.
+    pub(crate) fn value_columns(&self, model: &str) -> Result<&ValueColumns> {
+        self.table(model)?;
+        self.columns
+            .get(model)
+            .ok_or_else(|| Error::UnknownModel(model.to_owned()))
     }
 
     pub(crate) fn tables(&self) -> impl Iterator<Item = &TableSpec> {
@@ -134,11 +161,24 @@ impl Registry {
     /// The URL collection name of a model: its `plural` option or its
     /// lower-case name plus `s`, as XOS does.
     pub fn plural(&self, model: &Model) -> String {
-        model
-            .option_str("plural")
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_else(|| format!("{}s", model.name.to_ascii_lowercase()))
+        plural_of(model)
     }
+
+    /// The concrete model whose REST collection is `plural` in the app
+    /// `app_label` (`core`, `sites` → `Site`).
+    pub fn collection(&self, app_label: &str, plural: &str) -> Option<&str> {
+        self.collections
+            .get(&(app_label.to_owned(), plural.to_owned()))
+            .map(String::as_str)
+    }
+}
+
+/// See [`Registry::plural`].
+fn plural_of(model: &Model) -> String {
+    model
+        .option_str("plural")
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| format!("{}s", model.name.to_ascii_lowercase()))
 }
 
 /// The fields of `model` that are stored in its table: all but `manytomany`
@@ -348,18 +388,28 @@ fn int_range(scalar: ProtoScalar) -> Option<(i64, i64)> {
 
 /// Converts a stored value of `field` to its API form.
 pub(crate) fn from_sql(field: &Field, value: &SqlValue) -> Value {
-    match (value, &field.ty) {
-        (SqlValue::Null, _) => Value::Null,
-        (
-            SqlValue::Integer(i),
-            FieldType::Scalar {
-                scalar: ScalarType::Bool,
-            },
-        ) => Value::Bool(*i != 0),
-        (SqlValue::Integer(i), _) => Value::from(*i),
-        (SqlValue::Real(f), _) => Value::from(*f),
-        (SqlValue::Text(s), _) => Value::String(s.clone()),
+    from_sql_as(is_bool(field), value)
+}
+
+/// [`from_sql`] of a field known to hold a bool, or not.
+pub(crate) fn from_sql_as(bool: bool, value: &SqlValue) -> Value {
+    match value {
+        SqlValue::Null => Value::Null,
+        SqlValue::Integer(i) if bool => Value::Bool(*i != 0),
+        SqlValue::Integer(i) => Value::from(*i),
+        SqlValue::Real(f) => Value::from(*f),
+        SqlValue::Text(s) => Value::String(s.clone()),
     }
+}
+
+/// Whether `field` holds a bool, which the store keeps as an integer.
+pub(crate) fn is_bool(field: &Field) -> bool {
+    matches!(
+        field.ty,
+        FieldType::Scalar {
+            scalar: ScalarType::Bool
+        }
+    )
 }
 
 /// The default of a field as an API value, if it has one. `now()` is the

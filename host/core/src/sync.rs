@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use syncplane_store::{Condition, Row, SqlValue};
 
 use crate::authz::Principal;
-use crate::core::{Core, ValueColumns};
+use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
 use crate::registry::{DELETED, ENACTED_SEQ, FAILURES, NEXT_RETRY, PENDING, to_sql};
@@ -234,7 +234,7 @@ impl Core {
         let registry = self.registry();
         let table = registry.table(model)?;
         let rows = self.store.select_values(table, conditions, limit).await?;
-        let columns = ValueColumns::new(&registry, table, model);
+        let columns = registry.value_columns(model)?;
         let mut objects: Vec<Object> = rows
             .into_iter()
             .map(|(id, values)| columns.decode(model, id, values))

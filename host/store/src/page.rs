@@ -6,7 +6,7 @@
 use sqlx::Row as _;
 
 use crate::error::{Result, query_error};
-use crate::schema::{TableSpec, quote};
+use crate::schema::{TableSpec, push_quoted, quote};
 use crate::store::{StoreTx, bind_all, decode_values};
 use crate::value::{Condition, SqlValue};
 
@@ -60,13 +60,15 @@ pub struct PageQuery<'a> {
 
 impl PageQuery<'_> {
     fn sql(&self, spec: &TableSpec) -> (String, Vec<SqlValue>) {
-        let mut sql = String::from("SELECT id");
+        // About 30 bytes a column: one allocation for the whole statement.
+        let mut sql = String::with_capacity(64 + 32 * spec.columns.len());
+        sql.push_str("SELECT id");
         for column in &spec.columns {
             sql.push_str(", ");
-            sql.push_str(&quote(&column.name));
+            push_quoted(&mut sql, &column.name);
         }
         sql.push_str(" FROM ");
-        sql.push_str(&quote(&spec.name));
+        push_quoted(&mut sql, &spec.name);
         let mut binds = Vec::new();
         let mut terms = 0;
         let mut and = |sql: &mut String| {

@@ -120,12 +120,33 @@ impl PartialIndex {
 
 /// Quotes an identifier for SQL.
 pub(crate) fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
+    let mut out = String::with_capacity(ident.len() + 2);
+    push_quoted(&mut out, ident);
+    out
+}
+
+/// Appends `ident`, quoted, to `sql`: [`quote`] without an allocation of
+/// its own, for statements built on every request.
+pub(crate) fn push_quoted(sql: &mut String, ident: &str) {
+    sql.push('"');
+    for c in ident.chars() {
+        if c == '"' {
+            sql.push('"');
+        }
+        sql.push(c);
+    }
+    sql.push('"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoting_doubles_inner_quotes() {
+        assert_eq!(quote("plain"), "\"plain\"");
+        assert_eq!(quote("a\"b"), "\"a\"\"b\"");
+    }
 
     #[test]
     fn create_sql_quotes_identifiers() {

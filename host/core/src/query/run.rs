@@ -90,10 +90,10 @@ impl CoreTx {
                 keys,
             });
         }
-        let decoders: Vec<ValueColumns<'_>> = leaves
+        let decoders: Vec<&ValueColumns> = leaves
             .iter()
-            .map(|l| ValueColumns::new(&registry, l.table, &l.model))
-            .collect();
+            .map(|l| registry.value_columns(&l.model))
+            .collect::<Result<_>>()?;
         let conditions = query.conditions();
         let (after, mut skip) = query.start();
         let mut after: Option<Vec<SqlValue>> = after.map(<[SqlValue]>::to_vec);
