@@ -92,15 +92,12 @@ pub fn builds_once_then_up_to_date(dir: &Path, env: &[(&str, PathBuf)]) {
             && out.contains("build/sync_hello_world_service_instance.wasm ("),
         "{out}"
     );
-    let started = std::time::Instant::now();
+    // Both steps say "up to date": neither toolchain ran again (no timing
+    // is asserted; a loaded machine starts even `--version` slowly).
     let again = syncplane(None, &["service", "build", path], env);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert_eq!(stderr.matches(": up to date").count(), 2, "{stderr}");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "not cached"
-    );
 }
 
 /// `service build` in `dir` with the toolchain `variable` names missing

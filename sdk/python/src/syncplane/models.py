@@ -51,6 +51,37 @@ def _accepts(hint: Any, value: Value) -> bool:
     return True
 
 
+#: Each model's init fields: name, type hint and whether it is required.
+_SPECS: dict[type, tuple[tuple[str, Any, bool], ...]] = {}
+
+
+def field_specs(cls: type) -> tuple[tuple[str, Any, bool], ...]:
+    """The init fields of the dataclass ``cls``: name, type hint and whether
+    it is required, worked out once per class.
+
+    Steps run in a fresh instance for every call, so what this caches must
+    be worked out before the component is snapshotted: the ``export_*``
+    functions call it at import time (``typing.get_type_hints`` took about
+    as long as the rest of a call).
+    """
+    specs = _SPECS.get(cls)
+    if specs is None:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} must be a dataclass")
+        hints = typing.get_type_hints(cls)
+        specs = tuple(
+            (
+                f.name,
+                hints.get(f.name, Any),
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(cls)
+            if f.init
+        )
+        _SPECS[cls] = specs
+    return specs
+
+
 class Model:
     """Base of typed models: a frozen dataclass per xproto model.
 
@@ -78,22 +109,15 @@ class Model:
 
         :raises FieldError: a field is missing or of another type.
         """
-        if not dataclasses.is_dataclass(cls):
-            raise TypeError(f"{cls.__name__} must be a dataclass")
-        hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            if not field.init:
-                continue
-            if field.name in fields:
-                value = fields[field.name]
-                if not _accepts(hints.get(field.name, Any), value):
-                    raise FieldError(
-                        f"field `{field.name}` of {leaf} {object_id} is {value!r}, not {hints.get(field.name)}"
-                    )
-                values[field.name] = value
-            elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-                raise FieldError(f"field `{field.name}` of {leaf} {object_id} is missing")
+        for name, hint, required in field_specs(cls):
+            if name in fields:
+                value = fields[name]
+                if not _accepts(hint, value):
+                    raise FieldError(f"field `{name}` of {leaf} {object_id} is {value!r}, not {hint}")
+                values[name] = value
+            elif required:
+                raise FieldError(f"field `{name}` of {leaf} {object_id} is missing")
         instance = cls(**values)
         object.__setattr__(instance, "id", object_id)
         object.__setattr__(instance, "model", leaf)

@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Generic, Optional
 
 from . import log
 from .errors import Deferred, StepError
-from .models import M, Model
+from .models import M, Model, field_specs
 
 
 class SyncStep(Generic[M]):
@@ -128,6 +128,8 @@ def export_sync_step(step: type[SyncStep[Any]]) -> type:
     import wit_world
 
     instance = step()
+    # Worked out now, at import time, so the component's snapshot holds it.
+    field_specs(step.model)
 
     def run(handler: Callable[[Any], None], raw: Any) -> None:
         try:
@@ -150,6 +152,7 @@ def export_sync_step(step: type[SyncStep[Any]]) -> type:
 def export_model_policy(policy: type[ModelPolicy[Any]]) -> type:
     """The ``WitWorld`` class of the ``model-policy`` world for ``policy``."""
     instance = policy()
+    field_specs(policy.model)
 
     def run(handler: Callable[[Any], None], raw: Any) -> None:
         _as_string_error(lambda: handler(policy.model.from_object(raw)))
