@@ -101,7 +101,8 @@ pub async fn serve_host(
             },
         ))
     });
-    let http = syncplane_api::serve_state(listener, state, async move {
+    // The web GUI answers under /ui/ on the same listener.
+    let http = syncplane_api::serve_state_with(listener, state, syncplane_gui::router(), async move {
         stop.await;
         let _ = stop_tx.send(true);
     })

@@ -1,0 +1,116 @@
+// syncplane GUI: live updates. Pages work without this script; with it,
+// what the page shows is fetched again (rendered and escaped by the
+// server) when the change stream says something it shows changed.
+(function () {
+  "use strict";
+  var body = document.body;
+  if (!body || body.getAttribute("data-live") !== "on" || !window.EventSource) {
+    return;
+  }
+  var model = body.getAttribute("data-live-model");
+  var id = body.getAttribute("data-live-id");
+  var indicator = document.getElementById("live");
+  var source = null;
+  var lastId = null;
+  var timer = null;
+  var inFlight = false;
+  var again = false;
+  var COALESCE_MS = 250;
+
+  function show(state, text) {
+    if (!indicator) { return; }
+    indicator.className = "live live-" + state;
+    var dot = indicator.querySelector(".dot");
+    var label = indicator.querySelector(".live-text");
+    if (dot) { dot.textContent = state === "on" ? "\u25cf" : "\u25cb"; }
+    if (label) { label.textContent = text; }
+  }
+
+  // Swap each live region for the one in a freshly fetched copy of the
+  // page; forms being edited are never touched.
+  function refresh() {
+    timer = null;
+    if (inFlight) { again = true; return; }
+    inFlight = true;
+    fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) {
+        if (response.redirected && response.url.indexOf("/ui/login") !== -1) {
+          window.location.reload();
+          return null;
+        }
+        return response.text();
+      })
+      .then(function (html) {
+        if (html === null || html === undefined) { return; }
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var regions = document.querySelectorAll("[data-live-region]");
+        for (var i = 0; i < regions.length; i++) {
+          var region = regions[i];
+          var fresh = region.id ? doc.getElementById(region.id) : null;
+          if (fresh) { region.replaceWith(document.adoptNode(fresh)); }
+        }
+        body.setAttribute("data-refreshed", String(Date.now()));
+      })
+      .catch(function () { /* the next event tries again */ })
+      .then(function () {
+        inFlight = false;
+        if (again) { again = false; schedule(); }
+      });
+  }
+
+  function schedule() {
+    if (!timer) { timer = window.setTimeout(refresh, COALESCE_MS); }
+  }
+
+  function relevant(change) {
+    if (!change) { return true; }
+    if (id) { return String(change.id) === id; }
+    return true;
+  }
+
+  function open() {
+    var url = "/ui/events";
+    var params = [];
+    if (model) { params.push("model=" + encodeURIComponent(model)); }
+    if (id) { params.push("id=" + encodeURIComponent(id)); }
+    if (lastId) { params.push("since=" + encodeURIComponent(lastId)); }
+    if (params.length) { url += "?" + params.join("&"); }
+    source = new EventSource(url);
+    show("reconnecting", "connecting");
+    source.onopen = function () { show("on", "live"); };
+    source.onerror = function () {
+      show("reconnecting", "reconnecting");
+      // A refused stream (signed out, server restarting) is not retried by
+      // the browser itself: try again a little later.
+      if (source && source.readyState === EventSource.CLOSED) {
+        close();
+        window.setTimeout(function () { if (!source && !document.hidden) { open(); } }, 3000);
+      }
+    };
+    source.onmessage = function (event) {
+      if (event.lastEventId) { lastId = event.lastEventId; }
+      var change = null;
+      try { change = JSON.parse(event.data); } catch (e) { change = null; }
+      if (relevant(change)) { schedule(); }
+    };
+    source.addEventListener("resync", function () { schedule(); });
+  }
+
+  function close() {
+    if (source) { source.close(); source = null; }
+  }
+
+  // A hidden tab stops listening; shown again, it resumes after the last
+  // change it saw and refreshes once.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      close();
+      show("off", "paused");
+    } else if (!source) {
+      open();
+      schedule();
+    }
+  });
+
+  if (!document.hidden) { open(); } else { show("off", "paused"); }
+})();
