@@ -13,6 +13,7 @@ mod engine;
 mod faults;
 mod grpc;
 mod grpc_security;
+mod gui;
 mod hello_world;
 mod hello_world_js;
 mod hello_world_py;
