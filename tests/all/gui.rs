@@ -76,7 +76,12 @@ fn venv() -> PathBuf {
     );
     run(
         Command::new(dir.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", PLAYWRIGHT])
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                PLAYWRIGHT,
+            ])
             // Playwright's own browsers are never downloaded.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"),
         "installing Playwright from PyPI",

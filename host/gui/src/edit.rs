@@ -70,7 +70,6 @@ impl Refusal {
 }
 
 /// Renders the form of `view`: new when `object` is `None`.
-#[allow(clippy::too_many_arguments, reason = "one form, its parts named")]
 fn render_form(
     state: &AppState,
     viewer: &Viewer,
@@ -114,7 +113,15 @@ pub(crate) async fn new_form(
 ) -> Result<Response, GuiError> {
     require_writer(&viewer)?;
     let view = model_view(&state, &model)?;
-    render_form(&state, &viewer, &view, None, &Source::Defaults, None, StatusCode::OK)
+    render_form(
+        &state,
+        &viewer,
+        &view,
+        None,
+        &Source::Defaults,
+        None,
+        StatusCode::OK,
+    )
 }
 
 /// `POST /ui/m/<Model>/new`: creates the object, then shows it.
@@ -135,7 +142,9 @@ pub(crate) async fn create(
         .create_as(&viewer.user.principal(), &model, input)
         .await
     {
-        Ok(object) => Ok(Redirect::to(&format!("/ui/m/{model}/{}?saved=1", object.id)).into_response()),
+        Ok(object) => {
+            Ok(Redirect::to(&format!("/ui/m/{model}/{}?saved=1", object.id)).into_response())
+        }
         Err(error) => {
             let refusal = Refusal::of(&view, error)?;
             render_form(
@@ -247,7 +256,11 @@ pub(crate) async fn delete_form(
     let (cascaded, refused) = match state
         .host
         .core()
-        .delete_as(&viewer.user.principal(), id, DeleteOptions { dry_run: true })
+        .delete_as(
+            &viewer.user.principal(),
+            id,
+            DeleteOptions { dry_run: true },
+        )
         .await
     {
         Ok(deletion) => (json!(deletion.cascaded), None),

@@ -67,10 +67,7 @@ pub(crate) fn inputs(
             }
             (None, Source::Object(object)) => {
                 let value = object.get(&field.name);
-                (
-                    values::input_text(value),
-                    value == Some(&Value::Bool(true)),
-                )
+                (values::input_text(value), value == Some(&Value::Bool(true)))
             }
             (None, Source::Submitted(pairs)) => {
                 let value = crate::session::value(pairs, &field.name);
@@ -99,7 +96,11 @@ pub(crate) fn inputs(
 /// with the message REST gives. On `create`, empty inputs are left out
 /// (the defaults apply); on an update they clear the field. A secret left
 /// empty is left unchanged.
-pub(crate) fn object(view: &ModelView, pairs: &[(String, String)], create: bool) -> Map<String, Value> {
+pub(crate) fn object(
+    view: &ModelView,
+    pairs: &[(String, String)],
+    create: bool,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for field in view.writable() {
         let raw = crate::session::value(pairs, &field.name);
@@ -140,7 +141,10 @@ pub(crate) fn object(view: &ModelView, pairs: &[(String, String)], create: bool)
 /// The form field a core error is about, with the message REST answers
 /// (`Gadget.vlan: 5000 is above max_value 4095`); `None` when the error
 /// is about no field of the form.
-pub(crate) fn field_error(view: &ModelView, error: &syncplane_core::Error) -> Option<(String, String)> {
+pub(crate) fn field_error(
+    view: &ModelView,
+    error: &syncplane_core::Error,
+) -> Option<(String, String)> {
     let syncplane_core::Error::InvalidField { field, .. } = error else {
         return None;
     };

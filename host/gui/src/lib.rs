@@ -77,7 +77,10 @@ pub fn router() -> Router<AppState> {
         .route("/ui/m/{model}", get(list::page))
         .route("/ui/m/{model}/new", get(edit::new_form).post(edit::create))
         .route("/ui/m/{model}/{id}", get(detail::page))
-        .route("/ui/m/{model}/{id}/edit", get(edit::edit_form).post(edit::update))
+        .route(
+            "/ui/m/{model}/{id}/edit",
+            get(edit::edit_form).post(edit::update),
+        )
         .route(
             "/ui/m/{model}/{id}/delete",
             get(edit::delete_form).post(edit::delete),

@@ -76,7 +76,11 @@ fn url(model: &str, pairs: &[(String, String)]) -> String {
 }
 
 /// `pairs` less `remove`, plus `add`.
-fn with(pairs: &[(String, String)], remove: &[&str], add: &[(&str, String)]) -> Vec<(String, String)> {
+fn with(
+    pairs: &[(String, String)],
+    remove: &[&str],
+    add: &[(&str, String)],
+) -> Vec<(String, String)> {
     pairs
         .iter()
         .filter(|(k, _)| !remove.contains(&k.as_str()))
@@ -188,7 +192,11 @@ pub(crate) async fn page(
                     &model,
                     &with(
                         &pairs,
-                        &[query_parameters::ORDERING, query_parameters::PAGE, query_parameters::CURSOR],
+                        &[
+                            query_parameters::ORDERING,
+                            query_parameters::PAGE,
+                            query_parameters::CURSOR,
+                        ],
                         &[(query_parameters::ORDERING, next_order)],
                     ),
                 ),
@@ -208,7 +216,11 @@ pub(crate) async fn page(
     let previous_href = (!by_cursor && page > 1).then(|| {
         url(
             &model,
-            &with(&pairs, &paging, &[(query_parameters::PAGE, (page - 1).to_string())]),
+            &with(
+                &pairs,
+                &paging,
+                &[(query_parameters::PAGE, (page - 1).to_string())],
+            ),
         )
     });
     let first_href = (by_cursor || page > 1).then(|| url(&model, &with(&pairs, &paging, &[])));
@@ -277,7 +289,12 @@ mod tests {
                 ("page_size", "50"),
             ])
         );
-        let exact = core_pairs(&pairs(&[("f", "vlan"), ("op", "exact"), ("q", "7"), ("page_size", "5")]));
+        let exact = core_pairs(&pairs(&[
+            ("f", "vlan"),
+            ("op", "exact"),
+            ("q", "7"),
+            ("page_size", "5"),
+        ]));
         assert_eq!(exact, pairs(&[("page_size", "5"), ("vlan", "7")]));
         assert_eq!(url("Site", &pairs(&[("q", "a&b")])), "/ui/m/Site?q=a%26b");
     }

@@ -62,7 +62,11 @@ fn event(seq: Option<i64>, kind: ChangeKind, model: &str, id: i64) -> Event {
 
 impl Live {
     /// Queues `change` if the viewer may see it.
-    async fn offer(&mut self, change: LoggedChange, logged: bool) -> Result<(), syncplane_core::Error> {
+    async fn offer(
+        &mut self,
+        change: LoggedChange,
+        logged: bool,
+    ) -> Result<(), syncplane_core::Error> {
         if self.id.is_some_and(|id| id != change.id) {
             return Ok(());
         }
@@ -170,7 +174,10 @@ pub(crate) async fn events(
     let mut pending = VecDeque::new();
     let watch = match core.watch(since).await {
         Ok(watch) => watch,
-        Err(syncplane_core::Error::ChangesExpired { .. } | syncplane_core::Error::ChangeAhead { .. }) => {
+        Err(
+            syncplane_core::Error::ChangesExpired { .. }
+            | syncplane_core::Error::ChangeAhead { .. },
+        ) => {
             pending.push_back(Event::default().event("resync").data("{}"));
             core.watch(None).await?
         }

@@ -70,7 +70,12 @@ pub(crate) struct LoginQuery {
 }
 
 /// Renders the login form with a fresh CSRF token (set in its cookie).
-fn login_page(next: &str, notice: Option<&str>, error: Option<&str>, status: StatusCode) -> Result<Response, GuiError> {
+fn login_page(
+    next: &str,
+    notice: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, GuiError> {
     let token = csrf::random();
     let html = templates::render(
         "login.html",
@@ -89,7 +94,12 @@ pub(crate) async fn form(Query(query): Query<LoginQuery>) -> Result<Response, Gu
     } else {
         None
     };
-    login_page(safe_next(query.next.as_deref()), notice, None, StatusCode::OK)
+    login_page(
+        safe_next(query.next.as_deref()),
+        notice,
+        None,
+        StatusCode::OK,
+    )
 }
 
 /// `POST /ui/login`: signs in and goes to `next`.
@@ -144,7 +154,12 @@ pub(crate) async fn submit(
         ),
         Err(e) => match GuiError::from(e) {
             GuiError::Internal(detail) => Err(GuiError::Internal(detail)),
-            other => login_page(&next, None, Some(&other.to_string()), StatusCode::TOO_MANY_REQUESTS),
+            other => login_page(
+                &next,
+                None,
+                Some(&other.to_string()),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
         },
     }
 }
@@ -165,7 +180,10 @@ pub(crate) async fn logout(
             .await?;
     }
     Ok((
-        [(header::SET_COOKIE, set_cookie(SESSION_COOKIE, "", PREFIX, 0))],
+        [(
+            header::SET_COOKIE,
+            set_cookie(SESSION_COOKIE, "", PREFIX, 0),
+        )],
         Redirect::to("/ui/login?out=1"),
     )
         .into_response())

@@ -37,7 +37,11 @@ pub(crate) fn of(object: &Object, max: usize) -> Status {
             _ => ("pending", "\u{23f3}", "Pending"),
         }
     };
-    let policy_failed = object.fields.get(field::POLICY_CODE).and_then(Value::as_i64) == Some(2);
+    let policy_failed = object
+        .fields
+        .get(field::POLICY_CODE)
+        .and_then(Value::as_i64)
+        == Some(2);
     Status {
         key,
         icon,

@@ -72,7 +72,10 @@ mod tests {
         )
         .map(|h| h.0)
         .unwrap_or_else(|e| panic!("render: {e}"));
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
         assert!(!html.contains("<img"), "{html}");
     }
 }

@@ -83,7 +83,8 @@ pub(crate) fn time_secs(secs: f64) -> Option<String> {
         reason = "a time in seconds fits i64; `as` saturates out of range"
     )]
     let whole = secs as i64;
-    chrono::DateTime::from_timestamp(whole, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    chrono::DateTime::from_timestamp(whole, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
 /// Whether a field holds a secret, whose value no page shows (as the audit
