@@ -4,8 +4,8 @@
 //! The test needs Chromium (Debian's `chromium`, launched by its path:
 //! never a downloaded browser) and python3 with `venv` and pip; it builds
 //! a virtual environment with Playwright once under
-//! `target/gui-venv/<key>` (the key covers the Python version and the
-//! package), as the xosapi test does. Without either it fails, saying what
+//! `target/gui-venv/py<version>` from `tests/gui/requirements.txt`
+//! (again when that file changes), as the xosapi test does. Without either it fails, saying what
 //! to install. A failed run leaves a screenshot and the page's HTML under
 //! `target/gui-artifacts/`.
 
@@ -18,9 +18,9 @@ use syncplane_test_artifacts::test_guest;
 
 use crate::util::{ADMIN, PASSWORD, Server, assert_success, describe, repo, write_manifest};
 
-/// The Playwright release the test installs (it drives the Chromium it is
-/// given; its own browser downloads are never used).
-const PLAYWRIGHT: &str = "playwright==1.65.2";
+/// What the script needs (Playwright, pinned); the venv is made again
+/// when it changes.
+const REQUIREMENTS: &str = "tests/gui/requirements.txt";
 
 const INSTALL_HINT: &str = "the GUI test needs Chromium and python3 with venv and pip (and PyPI \
      for Playwright): on Debian/Ubuntu `apt-get install -y chromium python3 python3-venv \
@@ -50,7 +50,9 @@ fn chromium() -> PathBuf {
     path
 }
 
-/// A virtual environment with Playwright, made once per Python version.
+/// A virtual environment with Playwright, made once per Python version
+/// and [`REQUIREMENTS`] (copied into it as `.ready` when done; `.ci/run`
+/// makes the same one).
 fn venv() -> PathBuf {
     let python = std::env::var("SYNCPLANE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let version = run(
@@ -58,15 +60,10 @@ fn venv() -> PathBuf {
         "asking python3 for its version",
     );
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
-    let mut key = 0xcbf2_9ce4_8422_2325_u64;
-    for byte in [version.as_str(), PLAYWRIGHT]
-        .iter()
-        .flat_map(|s| s.bytes().chain([0]))
-    {
-        key = (key ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
-    }
-    let dir = repo().join(format!("target/gui-venv/py{version}-{key:016x}"));
-    if dir.join(".ready").exists() {
+    let requirements = repo().join(REQUIREMENTS);
+    let wanted = std::fs::read_to_string(&requirements).expect("tests/gui/requirements.txt");
+    let dir = repo().join(format!("target/gui-venv/py{version}"));
+    if std::fs::read_to_string(dir.join(".ready")).ok().as_deref() == Some(wanted.as_str()) {
         return dir;
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -76,17 +73,13 @@ fn venv() -> PathBuf {
     );
     run(
         Command::new(dir.join("bin/pip"))
-            .args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                PLAYWRIGHT,
-            ])
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
             // Playwright's own browsers are never downloaded.
             .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"),
         "installing Playwright from PyPI",
     );
-    std::fs::write(dir.join(".ready"), "").expect("mark the venv ready");
+    std::fs::write(dir.join(".ready"), wanted).expect("mark the venv ready");
     dir
 }
 

@@ -14,6 +14,7 @@ mod faults;
 mod grpc;
 mod grpc_security;
 mod gui;
+mod gui_http;
 mod hello_world;
 mod hello_world_js;
 mod hello_world_py;
