@@ -100,6 +100,7 @@ message Gadget (XOSBase) {
     optional string color = 3 [choices = "(('red', 'Red'), ('blue', 'Blue'))", max_length = 8];
     required bool enabled = 4 [default = True];
     optional string observed = 5 [feedback_state = True, max_length = 64];
+    optional string notes = 6 [text = True, help_text = "Anything"];
 }
 
 message HiddenGadget (XOSBase) {

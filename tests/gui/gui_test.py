@@ -142,6 +142,22 @@ def hostile_status(page):
     check("'failed only' finds the failed object; a hostile name and backend_status show as text, no script runs")
 
 
+def long_rtl_and_emoji(page):
+    name = "rtl-\u05e9\u05dc\u05d5\u05dd-\U0001F642"
+    status, created = rest("POST", GADGETS, {"name": name, "notes": "x" * 1_000_000})
+    assert status == 201, created
+    page.goto(BASE + f"/ui/m/Gadget/{created['id']}")
+    expect(page.locator("h1")).to_contain_text(f"Gadget {created['id']}")
+    expect(page.locator("table.fields")).to_contain_text(name)
+    expect(page.locator("table.fields .cut")).to_contain_text("+998000 characters not shown")
+    size = page.evaluate("document.documentElement.outerHTML.length")
+    assert size < 50_000, size
+    page.goto(BASE + "/ui/m/Gadget?f=name&op=icontains&q=rtl-")
+    expect(rows(page)).to_have_count(1)
+    expect(rows(page).first).to_contain_text(name)
+    check(f"right-to-left text and emoji show as written; a 1 MB value is cut with a marker (page {size // 1024} KiB)")
+
+
 def create_with_errors(page):
     page.goto(BASE + "/ui/m/Gadget/new")
     expect(page.locator("label[for=in-name] .req")).to_be_visible()
@@ -217,6 +233,21 @@ def live(page):
     elapsed = time.monotonic() - started
     assert page.evaluate("window.__marker") == "same page", "the page was reloaded"
     check(f"a REST change shows in the open list without a reload ({elapsed * 1000:.0f} ms)")
+    page.evaluate(
+        "() => { Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+        " document.dispatchEvent(new Event('visibilitychange')); }"
+    )
+    expect(page.locator("#live")).to_contain_text("paused")
+    rest("PUT", f"{GADGETS}/{target['id']}", {"vlan": 779})
+    page.wait_for_timeout(1500)
+    expect(page.locator(f"tr[data-object-id='{target['id']}']")).not_to_contain_text("779")
+    page.evaluate(
+        "() => { Object.defineProperty(document, 'hidden', {value: false, configurable: true});"
+        " document.dispatchEvent(new Event('visibilitychange')); }"
+    )
+    expect(page.locator("#live")).to_contain_text("live")
+    expect(page.locator(f"tr[data-object-id='{target['id']}']")).to_contain_text("779")
+    check("a hidden tab pauses its stream; shown again, it catches up")
     page.goto(BASE + f"/ui/m/Gadget/{target['id']}")
     expect(page.locator("#live")).to_contain_text("live")
     rest("PUT", f"{GADGETS}/{target['id']}", {"vlan": 778})
@@ -282,6 +313,7 @@ def main():
                 ("list", lambda: list_paging_order_filter(page)),
                 ("hostile", lambda: hostile_status(page)),
                 ("services", lambda: services(page)),
+                ("long-rtl-emoji", lambda: long_rtl_and_emoji(page)),
             ]:
                 run()
             step = "create"
