@@ -186,6 +186,13 @@ pub(crate) async fn edit_form(
 /// `POST /ui/m/<Model>/<id>/edit`: saves the object, then shows it. A
 /// form made from an older version than the object's is refused, naming
 /// the conflict, and nothing is written.
+///
+/// # Caveats
+///
+/// The version is checked, then the save runs in a transaction of its
+/// own: two saves of the same version at the same instant may both pass
+/// the check, the later winning (the core's update takes no
+/// precondition yet).
 pub(crate) async fn update(
     State(state): State<AppState>,
     viewer: Viewer,

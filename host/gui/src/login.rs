@@ -26,12 +26,15 @@ const LOGIN_FORM_SECS: u64 = 3600;
 const HOME: &str = "/ui/services";
 
 /// `next` if it is a page of the GUI, else the home page: a login link
-/// cannot send the user to another site.
+/// cannot send the user to another site, nor to a route that is not a
+/// page (the event stream, sign-out, the static files).
 fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(next)
             if next.starts_with("/ui/")
-                && !next.starts_with("/ui/login")
+                && !["/ui/login", "/ui/logout", "/ui/events", "/ui/static/"]
+                    .iter()
+                    .any(|not_a_page| next.starts_with(not_a_page))
                 && !next.contains(['\\', '\r', '\n'])
                 && !next.contains("//") =>
         {
@@ -202,6 +205,8 @@ mod tests {
             "/ui/..//evil",
             "/xosapi/v1/core/sites",
             "/ui/login?next=x",
+            "/ui/logout",
+            "/ui/events?since=3",
             "/ui/\\evil",
         ] {
             assert_eq!(safe_next(Some(outside)), HOME, "{outside}");

@@ -84,6 +84,8 @@
       // the browser itself: try again a little later.
       if (source && source.readyState === EventSource.CLOSED) {
         close();
+        // If the session ended, the refresh lands on the login page.
+        schedule();
         window.setTimeout(function () { if (!source && !document.hidden) { open(); } }, 3000);
       }
     };
@@ -99,6 +101,24 @@
   function close() {
     if (source) { source.close(); source = null; }
   }
+
+  // A form is sent once: a second click while the first is on its way
+  // would save twice.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.getAttribute("data-sent") === "yes") {
+      event.preventDefault();
+      return;
+    }
+    form.setAttribute("data-sent", "yes");
+  });
+
+  // Back to a page from the history: its forms may be sent again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) { return; }
+    var sent = document.querySelectorAll("form[data-sent]");
+    for (var i = 0; i < sent.length; i++) { sent[i].removeAttribute("data-sent"); }
+  });
 
   // A hidden tab stops listening; shown again, it resumes after the last
   // change it saw and refreshes once.
