@@ -255,6 +255,23 @@ async fn a_user_who_is_not_an_admin_sees_and_changes_only_what_the_core_allows()
     // The admin is not found, as in REST.
     let admin = http.get("/ui/m/User/1").await;
     assert_eq!(admin.status(), 404);
+    // Unknown models and ids, and ids that are no number, are pages too.
+    for path in [
+        "/ui/m/Site/999",
+        "/ui/m/Nope",
+        "/ui/m/Site/abc",
+        "/ui/m/Site/abc/edit",
+        "/ui/nope",
+    ] {
+        let answer = http.get(path).await;
+        assert_eq!(answer.status(), 404, "{path}");
+        assert!(
+            answer.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("text/html")),
+            "{path}"
+        );
+    }
     // Step details are for administrators.
     let services = http.get("/ui/services").await.text().await.expect("body");
     assert!(services.contains("shown to administrators"), "{services}");

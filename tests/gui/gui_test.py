@@ -184,6 +184,13 @@ def create_with_errors(page):
     expect(page.locator("#err-name")).to_contain_text("name")
     assert gadget_by_name("") == []
     check("an empty required field is refused at its field")
+    page.fill("#in-name", "gadget-001")
+    page.click("form.object button[type=submit]")
+    status, refused = rest("POST", GADGETS, {"name": "gadget-001", "vlan": 42})
+    assert status in (400, 409), (status, refused)
+    expect(page.locator("#err-name")).to_have_text(refused["error"])
+    assert len(gadget_by_name("gadget-001")) == 1
+    check(f"a duplicate unique value is refused with REST's message ({refused['error']})")
     page.fill("#in-name", HOSTILE_NEW)
     page.fill("#in-vlan", "42")
     page.select_option("#in-color", "blue")

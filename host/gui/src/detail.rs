@@ -2,7 +2,7 @@
 //! (codes and messages, enacted/updated/policed, next retry, failures) and
 //! its links out and in.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::Html;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use syncplane_core::{Object, field};
 
 use crate::error::GuiError;
 use crate::modelview::{ModelView, Role, model_view};
+use crate::paths::ObjectPath;
 use crate::session::Viewer;
 use crate::values::{self, DETAIL_CUT, Shown};
 use crate::{nav, status, templates};
@@ -101,7 +102,7 @@ pub(crate) struct Notice {
 pub(crate) async fn page(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((model, id)): Path<(String, i64)>,
+    ObjectPath { model, id }: ObjectPath,
     Query(notice): Query<Notice>,
 ) -> Result<Html<String>, GuiError> {
     let view = model_view(&state, &model)?;

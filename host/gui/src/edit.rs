@@ -18,6 +18,7 @@ use crate::detail::{readable, write_protected};
 use crate::error::GuiError;
 use crate::form::{self, Source};
 use crate::modelview::{ModelView, model_view};
+use crate::paths::ObjectPath;
 use crate::session::{Viewer, form_pairs, value};
 use crate::{nav, templates};
 
@@ -164,7 +165,7 @@ pub(crate) async fn create(
 pub(crate) async fn edit_form(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((model, id)): Path<(String, i64)>,
+    ObjectPath { model, id }: ObjectPath,
 ) -> Result<Response, GuiError> {
     require_writer(&viewer)?;
     let view = model_view(&state, &model)?;
@@ -196,7 +197,7 @@ pub(crate) async fn edit_form(
 pub(crate) async fn update(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((model, id)): Path<(String, i64)>,
+    ObjectPath { model, id }: ObjectPath,
     body: Bytes,
 ) -> Result<Response, GuiError> {
     let pairs = form_pairs(&body);
@@ -252,7 +253,7 @@ pub(crate) async fn update(
 pub(crate) async fn delete_form(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((model, id)): Path<(String, i64)>,
+    ObjectPath { model, id }: ObjectPath,
 ) -> Result<Response, GuiError> {
     require_writer(&viewer)?;
     let view = model_view(&state, &model)?;
@@ -292,7 +293,7 @@ pub(crate) async fn delete_form(
 pub(crate) async fn delete(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path((model, id)): Path<(String, i64)>,
+    ObjectPath { model, id }: ObjectPath,
     body: Bytes,
 ) -> Result<Response, GuiError> {
     let pairs = form_pairs(&body);

@@ -46,6 +46,7 @@ mod live;
 mod login;
 mod modelview;
 mod nav;
+mod paths;
 mod services;
 mod session;
 mod status;
