@@ -279,6 +279,7 @@ def services(page):
     expect(section).to_contain_text("0.1.0")
     expect(section.locator(".health")).to_contain_text("failing")
     expect(section).to_contain_text("chain_step")
+    expect(section).to_contain_text("No grants beyond its own models")
     expect(section).to_contain_text("is broken")
     assert page.evaluate("window.__xss") is None
     check("the services page shows version, health with its reason, steps and the last error as text")

@@ -1,6 +1,7 @@
 //! `GET /ui/services`: the installed services. Everyone sees name,
 //! version, state and when each was installed; administrators also see
-//! each service's health with its reason, its steps (what they observe;
+//! each service's health with its reason, its grants (hosts, models,
+//! config and secret names), its steps (what they observe;
 //! invocations, failed, trapped, deferred, running; the last error and
 //! when) and the pending, failed and deferred objects per model: last
 //! errors may quote any tenant's objects, so REST's status is admins' only
@@ -10,7 +11,7 @@ use axum::extract::State;
 use axum::response::Html;
 use serde_json::{Value, json};
 use syncplane_api::AppState;
-use syncplane_platform::ServiceStatus;
+use syncplane_platform::{InstalledService, ServiceStatus};
 
 use crate::error::GuiError;
 use crate::session::Viewer;
@@ -89,6 +90,36 @@ fn details(service: &ServiceStatus) -> Value {
     })
 }
 
+/// What a service was granted beyond its own models, as `(what, values)`:
+/// `outbound_http`, `config`, `secrets` (names, never values),
+/// `models.read`, `models.write`.
+fn grants(service: &InstalledService) -> Vec<(String, String)> {
+    fn text(value: &Value) -> String {
+        match value {
+            Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+    let mut out = Vec::new();
+    // Serialising plain data cannot fail; nothing is shown if it did.
+    if let Ok(Value::Object(kinds)) = serde_json::to_value(&service.capabilities) {
+        for (kind, value) in kinds {
+            match value {
+                Value::Object(parts) => {
+                    out.extend(
+                        parts
+                            .iter()
+                            .map(|(part, v)| (format!("{kind}.{part}"), text(v))),
+                    );
+                }
+                value => out.push((kind, text(&value))),
+            }
+        }
+    }
+    out
+}
+
 /// `GET /ui/services`.
 pub(crate) async fn page(
     State(state): State<AppState>,
@@ -108,6 +139,7 @@ pub(crate) async fn page(
                 .as_ref()
                 .and_then(|s| s.services.iter().find(|s| s.name == service.name))
                 .map(details);
+            let grants = viewer.user.is_admin().then(|| grants(service));
             json!({
                 "name": service.name,
                 "version": service.version,
@@ -116,6 +148,7 @@ pub(crate) async fn page(
                 "previous_version": service.previous_version,
                 "models": service.models,
                 "details": details,
+                "grants": grants,
             })
         })
         .collect();
