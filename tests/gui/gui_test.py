@@ -16,6 +16,7 @@ failure.
 import base64
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -271,6 +272,11 @@ def delete(page, object_id):
     status, gone = rest("GET", f"{GADGETS}/{object_id}")
     assert status == 404 or gone.get("deleted") is True, (status, gone)
     check("delete asks to confirm, then marks the object deleted")
+    page.go_back()
+    # Purged by now, or still waiting for its teardown: either way not the
+    # page as it was.
+    expect(page.locator("main")).to_contain_text(re.compile("does not exist|deleted", re.IGNORECASE))
+    check("the back button after a delete shows the object is gone, not a stale page")
 
 
 def services(page):
@@ -283,6 +289,47 @@ def services(page):
     expect(section).to_contain_text("is broken")
     assert page.evaluate("window.__xss") is None
     check("the services page shows version, health with its reason, steps and the last error as text")
+
+
+def tab_to(page, selector):
+    """Presses Tab until the element `selector` has the focus."""
+    for _ in range(300):
+        if page.evaluate("(s) => document.activeElement === document.querySelector(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def keyboard_only(browser):
+    """Sign in, list, filter, open, edit and save with the keyboard alone."""
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(BASE + "/ui/m/Gadget")
+        page.keyboard.type(USER)  # the e-mail field has the focus
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(BASE + "/ui/m/Gadget")
+        tab_to(page, "#filter-q")
+        page.keyboard.type("gadget-002")
+        page.keyboard.press("Enter")
+        expect(rows(page)).to_have_count(1)
+        tab_to(page, "tr[data-object-id] a")
+        page.keyboard.press("Enter")
+        expect(page.locator("h1")).to_contain_text("Gadget")
+        tab_to(page, ".actions a[href$='/edit']")
+        page.keyboard.press("Enter")
+        tab_to(page, "#in-vlan")
+        page.keyboard.press("Control+a")
+        page.keyboard.type("99")
+        page.keyboard.press("Enter")
+        expect(page.locator(".notice")).to_have_text("Saved.")
+        saved = gadget_by_name("gadget-002")[0]
+        assert saved["vlan"] == 99, saved
+    finally:
+        context.close()
+    check("a keyboard-only run signs in, filters, opens, edits and saves")
 
 
 def csrf_and_logout(page, context):
@@ -332,6 +379,8 @@ def main():
             live(page)
             step = "delete"
             delete(page, created)
+            step = "keyboard"
+            keyboard_only(browser)
             step = "csrf-logout"
             csrf_and_logout(page, context)
             csp = page.request.get(BASE + "/ui/login").headers.get("content-security-policy", "")
