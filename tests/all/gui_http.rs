@@ -328,3 +328,100 @@ async fn a_user_who_is_not_an_admin_sees_and_changes_only_what_the_core_allows()
         .await;
     assert_eq!(forged.status(), 403);
 }
+
+#[tokio::test]
+async fn many_to_many_links_are_edited_as_lists_of_ids_and_shown_as_links() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let site = server
+        .create(
+            "/xosapi/v1/core/sites",
+            json!({ "name": "s", "login_base": "s" }),
+        )
+        .await;
+    let mut nodes = Vec::new();
+    for name in ["n1", "n2"] {
+        nodes.push(
+            server
+                .create(
+                    "/xosapi/v1/core/nodes",
+                    json!({ "name": name, "site": site }),
+                )
+                .await,
+        );
+    }
+    let http = client(&server);
+    let csrf = sign_in(&http, ADMIN, PASSWORD).await;
+    let form = http
+        .get("/ui/m/NodeLabel/new")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(form.contains("name=\"node_ids\""), "{form}");
+    let ids = format!("{}, {}", nodes[0], nodes[1]);
+    let created = http
+        .post(
+            "/ui/m/NodeLabel/new",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "rack-1"),
+                ("node_ids", ids.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), 303, "{:?}", created.text().await);
+    let detail_path = location(&created);
+    let id: i64 = detail_path
+        .trim_start_matches("/ui/m/NodeLabel/")
+        .split('?')
+        .next()
+        .and_then(|id| id.parse().ok())
+        .expect("the new object's id");
+    let (_, label) = server
+        .request(
+            reqwest::Method::GET,
+            &format!("/xosapi/v1/core/nodelabels/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(label["node_ids"], json!(nodes), "{label}");
+    let detail = http.get(&detail_path).await.text().await.expect("body");
+    for node in &nodes {
+        assert!(
+            detail.contains(&format!("&#x2f;ui&#x2f;m&#x2f;Node&#x2f;{node}\"")),
+            "{detail}"
+        );
+    }
+    let edit = http
+        .get(&format!("/ui/m/NodeLabel/{id}/edit"))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        edit.contains(&format!("value=\"{}\"", ids.replace(',', "&#x2c;")))
+            || edit.contains(&format!("value=\"{ids}\"")),
+        "{edit}"
+    );
+    // An id that is not a number is refused by the core, nothing written.
+    let refused = http
+        .post(
+            "/ui/m/NodeLabel/new",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "rack-2"),
+                ("node_ids", "1, x"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let (_, labels) = server
+        .request(
+            reqwest::Method::GET,
+            "/xosapi/v1/core/nodelabels?name=rack-2",
+            None,
+        )
+        .await;
+    assert_eq!(labels["items"], json!([]), "{labels}");
+}

@@ -25,6 +25,8 @@ struct Row {
     help_text: String,
     feedback: bool,
     secret: bool,
+    /// For a many-to-many link: each object, with its page.
+    links: Vec<(i64, String)>,
 }
 
 /// A link to related objects.
@@ -127,6 +129,14 @@ pub(crate) async fn page(
                 help_text: f.help_text.clone(),
                 feedback: f.role == Role::Feedback,
                 secret: f.secret,
+                links: match (f.widget, &f.link_model, value) {
+                    ("many", Some(target), Some(Value::Array(ids))) => ids
+                        .iter()
+                        .filter_map(Value::as_i64)
+                        .map(|id| (id, format!("/ui/m/{target}/{id}")))
+                        .collect(),
+                    _ => Vec::new(),
+                },
             }
         })
         .collect();

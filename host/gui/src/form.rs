@@ -56,6 +56,9 @@ pub(crate) fn inputs(
             _ => continue,
         };
         let (value, checked) = match (readonly_reason, source) {
+            (Some(_), _) if field.widget == "many" => {
+                (ids_text(existing.and_then(|o| o.get(&field.name))), false)
+            }
             (Some(_), _) => (
                 values::input_text(existing.and_then(|o| o.get(&field.name))),
                 false,
@@ -64,6 +67,9 @@ pub(crate) fn inputs(
                 let default = field.default.clone().unwrap_or_default();
                 let checked = default == "true";
                 (default, checked)
+            }
+            (None, Source::Object(object)) if field.widget == "many" => {
+                (ids_text(object.get(&field.name)), false)
             }
             (None, Source::Object(object)) => {
                 let value = object.get(&field.name);
@@ -90,6 +96,30 @@ pub(crate) fn inputs(
     rows
 }
 
+/// A list of ids as a form shows it: `3, 7`.
+fn ids_text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .map(|id| values::input_text(Some(id)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => values::input_text(other),
+    }
+}
+
+/// The ids a `many` input holds (separated by commas or spaces), or the
+/// text as typed when one is not a number (for the core to refuse).
+fn ids(raw: &str) -> Value {
+    let parsed: Option<Vec<Value>> = raw
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<i64>().ok().map(Value::from))
+        .collect();
+    parsed.map_or_else(|| Value::String(raw.to_owned()), Value::Array)
+}
+
 /// The object a form's `pairs` describe, as REST would receive it: each
 /// field users write, typed by its widget. A value that does not parse
 /// as its type is sent as the text it is, so that the core refuses it
@@ -109,18 +139,20 @@ pub(crate) fn object(
             continue;
         }
         let raw = raw.unwrap_or_default();
-        if raw.is_empty() {
+        if raw.trim().is_empty() && (raw.is_empty() || field.widget == "many") {
             if create || field.secret {
                 continue;
             }
             let cleared = match field.widget {
                 "string" | "text" if field.required => Value::String(String::new()),
+                "many" => Value::Array(Vec::new()),
                 _ => Value::Null,
             };
             out.insert(field.name.clone(), cleared);
             continue;
         }
         let value = match field.widget {
+            "many" => ids(raw),
             "number" | "link" => raw
                 .trim()
                 .parse::<i64>()
@@ -189,6 +221,7 @@ mod tests {
                 field("vlan", "number", false),
                 field("ratio", "float", false),
                 field("enabled", "boolean", true),
+                field("node_ids", "many", false),
             ],
         }
     }
@@ -203,17 +236,26 @@ mod tests {
     fn inputs_are_typed_and_what_does_not_parse_goes_as_text() {
         let sent = object(
             &view(),
-            &pairs(&[("name", "a"), ("vlan", "12"), ("ratio", "x"), ("csrf", "t")]),
+            &pairs(&[
+                ("name", "a"),
+                ("vlan", "12"),
+                ("ratio", "x"),
+                ("node_ids", "3, 7 9"),
+                ("csrf", "t"),
+            ]),
             true,
         );
         assert_eq!(
             Value::Object(sent),
-            serde_json::json!({"name": "a", "vlan": 12, "ratio": "x", "enabled": false})
+            serde_json::json!({"name": "a", "vlan": 12, "ratio": "x", "enabled": false, "node_ids": [3, 7, 9]})
         );
         let sent = object(&view(), &pairs(&[("name", ""), ("enabled", "on")]), false);
         assert_eq!(
             Value::Object(sent),
-            serde_json::json!({"name": "", "vlan": null, "ratio": null, "enabled": true})
+            serde_json::json!({"name": "", "vlan": null, "ratio": null, "enabled": true, "node_ids": []})
         );
+        let sent = object(&view(), &pairs(&[("node_ids", "3, x")]), true);
+        assert_eq!(sent.get("node_ids"), Some(&Value::from("3, x")));
+        assert_eq!(ids_text(Some(&serde_json::json!([3, 7]))), "3, 7");
     }
 }

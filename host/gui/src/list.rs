@@ -227,7 +227,7 @@ pub(crate) async fn page(
     let filter_fields: Vec<&FieldView> = view
         .fields
         .iter()
-        .filter(|f| !f.secret)
+        .filter(|f| !f.secret && f.widget != "many")
         .collect();
     let status = if problem.is_some() {
         StatusCode::BAD_REQUEST

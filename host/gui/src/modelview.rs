@@ -31,7 +31,7 @@ pub(crate) struct FieldView {
     /// What a page calls it (`site` for `site_id`).
     pub(crate) label: String,
     /// The widget: `string`, `text`, `number`, `float`, `boolean`, `date`,
-    /// `select`, `link`.
+    /// `select`, `link`, `many` (a `manytomany` link: `<field>_ids`).
     pub(crate) widget: &'static str,
     /// Who writes it.
     pub(crate) role: Role,
@@ -74,7 +74,7 @@ impl ModelView {
     /// one, then up to five more that users write and that fit a cell.
     pub(crate) fn columns(&self) -> Vec<&FieldView> {
         let mut columns: Vec<&FieldView> = self.fields.iter().filter(|f| f.name == "id").collect();
-        let fits = |f: &&FieldView| f.widget != "text" && !f.secret;
+        let fits = |f: &&FieldView| f.widget != "text" && f.widget != "many" && !f.secret;
         columns.extend(self.writable().filter(|f| f.name == "name"));
         columns.extend(
             self.writable()
@@ -141,6 +141,29 @@ fn view(registry: &Registry, def: ModelDef) -> ModelView {
             )
         });
         fields.push(field_view(field_def, role, float));
+    }
+    // Many-to-many links, which model definitions leave out (as XOS's
+    // did): written as `<field>_ids` lists of ids.
+    for field in all.iter().filter(|f| f.is_many() && !f.flag("gui_hidden")) {
+        fields.push(FieldView {
+            name: syncplane_core::ids_name(&field.name),
+            label: field.name.clone(),
+            widget: "many",
+            role: if field.is_user_writable() {
+                Role::Writable
+            } else {
+                Role::Feedback
+            },
+            required: false,
+            max_length: None,
+            min: None,
+            max: None,
+            choices: Vec::new(),
+            help_text: field.option_str("help_text").unwrap_or_default().to_owned(),
+            link_model: field.link_target().map(str::to_owned),
+            secret: false,
+            default: None,
+        });
     }
     ModelView { def, fields }
 }
