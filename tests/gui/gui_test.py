@@ -14,6 +14,7 @@ failure.
 """
 
 import base64
+import faulthandler
 import json
 import os
 import re
@@ -300,33 +301,47 @@ def tab_to(page, selector):
     raise AssertionError(f"Tab never reached {selector}")
 
 
+def enter(page):
+    """Presses Enter on what has the focus, waiting for the page it opens."""
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
 def keyboard_only(browser):
     """Sign in, list, filter, open, edit and save with the keyboard alone."""
     context = browser.new_context()
+    context.set_default_timeout(15_000)
     page = context.new_page()
     try:
         page.goto(BASE + "/ui/m/Gadget")
-        page.keyboard.type(USER)  # the e-mail field has the focus
+        expect(page.locator("#username")).to_be_focused()  # autofocus
+        page.keyboard.type(USER)
         page.keyboard.press("Tab")
         page.keyboard.type(PASSWORD)
-        page.keyboard.press("Enter")
+        enter(page)
         expect(page).to_have_url(BASE + "/ui/m/Gadget")
         tab_to(page, "#filter-q")
         page.keyboard.type("gadget-002")
-        page.keyboard.press("Enter")
+        enter(page)
         expect(rows(page)).to_have_count(1)
         tab_to(page, "tr[data-object-id] a")
-        page.keyboard.press("Enter")
+        enter(page)
         expect(page.locator("h1")).to_contain_text("Gadget")
         tab_to(page, ".actions a[href$='/edit']")
-        page.keyboard.press("Enter")
+        enter(page)
         tab_to(page, "#in-vlan")
         page.keyboard.press("Control+a")
         page.keyboard.type("99")
-        page.keyboard.press("Enter")
+        enter(page)
         expect(page.locator(".notice")).to_have_text("Saved.")
         saved = gadget_by_name("gadget-002")[0]
         assert saved["vlan"] == 99, saved
+    except BaseException:
+        page.screenshot(path=os.path.join(ARTIFACTS, "failure-keyboard-page.png"), full_page=True)
+        with open(os.path.join(ARTIFACTS, "failure-keyboard-page.html"), "w", encoding="utf-8") as out:
+            out.write(page.content())
+        print(f"keyboard page at {page.url}", flush=True)
+        raise
     finally:
         context.close()
     check("a keyboard-only run signs in, filters, opens, edits and saves")
@@ -351,10 +366,13 @@ def csrf_and_logout(page, context):
 
 
 def main():
+    # Whatever hangs, the run ends, showing where it was.
+    faulthandler.dump_traceback_later(int(os.environ.get("GUI_TEST_TIMEOUT", "300")), exit=True)
     os.makedirs(ARTIFACTS, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         context = browser.new_context()
+        context.set_default_timeout(15_000)
         page = context.new_page()
         foreign, problems = [], []
         page.on("request", lambda r: r.url.startswith(BASE) or foreign.append(r.url))
