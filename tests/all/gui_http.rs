@@ -142,6 +142,10 @@ async fn an_expired_session_goes_back_to_login_then_to_the_page_and_logout_ends_
     assert_eq!(headers["x-content-type-options"], "nosniff");
 
     sign_in(&http, ADMIN, PASSWORD).await;
+    // Signed in, the login page goes straight on.
+    let again = http.get("/ui/login?next=%2Fui%2Fm%2FSite").await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(location(&again), "/ui/m/Site");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let expired = http.get("/ui/m/Site").await;
     assert_eq!(expired.status(), 303);

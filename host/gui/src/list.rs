@@ -150,10 +150,13 @@ pub(crate) async fn page(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GuiError> {
     let view = model_view(&state, &model)?;
-    let pairs: Vec<(String, String)> =
+    let mut pairs: Vec<(String, String)> =
         form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
+    // A notice for this answer only: links from the page do not repeat it.
+    let deleted = crate::session::value(&pairs, "deleted").map(str::to_owned);
+    pairs.retain(|(k, _)| k != "deleted");
     let core = state.host.core();
     let asked = core_pairs(&pairs);
     let listing = match Query::parse(&core.registry(), &model, &asked) {
@@ -252,9 +255,10 @@ pub(crate) async fn page(
             "q": value("q"),
             "failed": !value("failed").is_empty(),
             "ordering": ordering,
+            "page_size": value(query_parameters::PAGE_SIZE),
             "clear_href": url(&model, &[]),
         },
-        "deleted": value("deleted"),
+        "deleted": deleted,
         "self_href": url(&model, &pairs),
     });
     let html: Html<String> = templates::render("list.html", &context)?;

@@ -88,8 +88,21 @@ fn login_page(
     Ok((status, [(header::SET_COOKIE, cookie)], html).into_response())
 }
 
-/// `GET /ui/login[?next=...]`.
-pub(crate) async fn form(Query(query): Query<LoginQuery>) -> Result<Response, GuiError> {
+/// `GET /ui/login[?next=...]`: the form, or straight to `next` for a
+/// browser that is signed in already.
+pub(crate) async fn form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, GuiError> {
+    // A session, as `Viewer` takes it (an API token in the cookie would
+    // send the browser back and forth).
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Ok((_, info)) = state.host.core().authenticate_token(&token).await
+        && info.kind == syncplane_core::TokenKind::Session
+    {
+        return Ok(Redirect::to(safe_next(query.next.as_deref())).into_response());
+    }
     let notice = if query.expired.is_some() {
         Some("Your session has ended. Sign in again to continue.")
     } else if query.out.is_some() {
