@@ -101,6 +101,7 @@ message Gadget (XOSBase) {
     required bool enabled = 4 [default = True];
     optional string observed = 5 [feedback_state = True, max_length = 64];
     optional string notes = 6 [text = True, help_text = "Anything"];
+    optional manytoone site->Site:gadgets = 7:1001 [blank = True, help_text = "Where it is"];
 }
 
 message HiddenGadget (XOSBase) {

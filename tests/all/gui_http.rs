@@ -259,6 +259,18 @@ async fn a_user_who_is_not_an_admin_sees_and_changes_only_what_the_core_allows()
     // The admin is not found, as in REST.
     let admin = http.get("/ui/m/User/1").await;
     assert_eq!(admin.status(), 404);
+    // A link search finds only what the user may read.
+    let found: serde_json::Value = http
+        .get("/ui/m/User/search?q=example")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        found["items"],
+        json!([{ "id": alice, "label": "alice@example.org" }]),
+        "{found}"
+    );
     // Unknown models and ids, and ids that are no number, are pages too.
     for path in [
         "/ui/m/Site/999",

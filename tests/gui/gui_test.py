@@ -207,6 +207,25 @@ def create_with_errors(page):
     return created[0]["id"]
 
 
+def pick_link(page):
+    status, site = rest("POST", "/xosapi/v1/core/sites", {"name": "alpha-site<b>x</b>", "login_base": "alpha"})
+    assert status == 201, site
+    page.goto(BASE + "/ui/m/Gadget/new")
+    page.fill("#in-name", "linked-gadget")
+    page.fill("#in-site_id-search", "alpha")
+    pick = page.locator("#in-site_id-picks button")
+    expect(pick).to_have_count(1)
+    expect(pick).to_have_text(f"alpha-site<b>x</b> ({site['id']})")
+    pick.click()
+    expect(page.locator("#in-site_id")).to_have_value(str(site["id"]))
+    page.click("form.object button[type=submit]")
+    expect(page.locator(".notice")).to_have_text("Saved.")
+    saved = gadget_by_name("linked-gadget")[0]
+    assert saved["site_id"] == site["id"], saved
+    expect(page.locator("table.fields").get_by_role("link", name="{}".format(site["id"]))).to_be_visible()
+    check("a link is picked by searching the target model by name (its label as text), and saved")
+
+
 def edit(page, object_id):
     page.goto(BASE + f"/ui/m/Gadget/{object_id}")
     page.get_by_role("link", name="Edit").click()
@@ -391,6 +410,8 @@ def main():
                 run()
             step = "create"
             created = create_with_errors(page)
+            step = "pick-link"
+            pick_link(page)
             step = "edit"
             edit(page, created)
             step = "live"

@@ -47,6 +47,7 @@ mod login;
 mod modelview;
 mod nav;
 mod paths;
+mod search;
 mod services;
 mod session;
 mod status;
@@ -77,6 +78,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/events", get(live::events))
         .route("/ui/m/{model}", get(list::page))
         .route("/ui/m/{model}/new", get(edit::new_form).post(edit::create))
+        .route("/ui/m/{model}/search", get(search::search))
         .route("/ui/m/{model}/{id}", get(detail::page))
         .route(
             "/ui/m/{model}/{id}/edit",

@@ -4,7 +4,58 @@
 (function () {
   "use strict";
   var body = document.body;
-  if (!body || body.getAttribute("data-live") !== "on" || !window.EventSource) {
+  if (!body) { return; }
+
+  // Link fields: a search box under the id input offers up to 20 objects
+  // of the target model by name (never a list of every object); picking
+  // one fills in its id. Labels are set as text, never as HTML.
+  function linkPicker(input) {
+    var model = input.getAttribute("data-link-model");
+    var box = document.createElement("input");
+    box.type = "search";
+    box.id = input.id + "-search";
+    box.className = "link-search";
+    box.setAttribute("aria-label", "Find a " + model + " by name or id");
+    box.placeholder = "find a " + model + " by name or id";
+    var list = document.createElement("ul");
+    list.className = "picks";
+    list.id = input.id + "-picks";
+    input.parentNode.insertBefore(list, input.nextSibling);
+    input.parentNode.insertBefore(box, list);
+    var timer = null;
+    function show(items) {
+      list.textContent = "";
+      items.forEach(function (item) {
+        var li = document.createElement("li");
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = item.label + " (" + item.id + ")";
+        button.addEventListener("click", function () {
+          input.value = String(item.id);
+          list.textContent = "";
+          input.focus();
+        });
+        li.appendChild(button);
+        list.appendChild(li);
+      });
+    }
+    box.addEventListener("input", function () {
+      if (timer) { window.clearTimeout(timer); }
+      timer = window.setTimeout(function () {
+        var q = box.value.trim();
+        if (!q) { show([]); return; }
+        fetch("/ui/m/" + encodeURIComponent(model) + "/search?q=" + encodeURIComponent(q),
+              { credentials: "same-origin", headers: { "Accept": "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+          .then(function (answer) { show(answer.items || []); })
+          .catch(function () { show([]); });
+      }, 200);
+    });
+  }
+  var links = document.querySelectorAll("input[data-link-model]");
+  for (var l = 0; l < links.length; l++) { linkPicker(links[l]); }
+
+  if (body.getAttribute("data-live") !== "on" || !window.EventSource) {
     return;
   }
   var model = body.getAttribute("data-live-model");
