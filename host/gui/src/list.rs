@@ -160,10 +160,16 @@ pub(crate) async fn page(
     let core = state.host.core();
     let asked = core_pairs(&pairs);
     let listing = match Query::parse(&core.registry(), &model, &asked) {
-        Ok(query) => core
+        // A fault of the host is a page of its own (logged, not shown);
+        // a wrong parameter is named above an empty list.
+        Ok(query) => match core
             .query_as(&viewer.user.principal(), &model, &query)
             .await
-            .map_err(|e| e.to_string()),
+        {
+            Ok(listing) => Ok(listing),
+            Err(e) if e.is_client_error() => Err(e.to_string()),
+            Err(e) => return Err(e.into()),
+        },
         Err(e) => Err(e.to_string()),
     };
     let (objects, next, problem) = match listing {
