@@ -13,6 +13,8 @@ mod engine;
 mod faults;
 mod grpc;
 mod grpc_security;
+mod gui;
+mod gui_http;
 mod hello_world;
 mod hello_world_js;
 mod hello_world_py;

@@ -117,7 +117,17 @@ pub fn app_with(host: Host, config: ApiConfig) -> Router {
 
 /// Builds the router on a shared [`AppState`].
 pub fn app_from(state: AppState) -> Router {
+    app_with_routes(state, Router::new())
+}
+
+/// Builds the router on a shared [`AppState`] with `extra` routes beside
+/// the API's, under the same body limit and tracing: how `serve` mounts
+/// the web GUI at `/ui/` (`syncplane_gui::router`), which sits on top of
+/// this crate (its sign-in, [`User`], [`visible`]) and so cannot be a
+/// dependency of it.
+pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
     Router::new()
+        .merge(extra)
         .route("/healthz", get(|| async { "ok" }))
         .route("/syncplane/v1/login", post(sessions::login))
         .route("/syncplane/v1/logout", post(sessions::logout))
@@ -213,7 +223,22 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app_from(state).into_make_service_with_connect_info::<SocketAddr>();
+    serve_state_with(listener, state, Router::new(), shutdown).await
+}
+
+/// [`serve_state`] with `extra` routes beside the API's
+/// ([`app_with_routes`]).
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve_state_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    extra: Router<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app_with_routes(state, extra).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

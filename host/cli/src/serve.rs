@@ -101,11 +101,13 @@ pub async fn serve_host(
             },
         ))
     });
-    let http = syncplane_api::serve_state(listener, state, async move {
-        stop.await;
-        let _ = stop_tx.send(true);
-    })
-    .await;
+    // The web GUI answers under /ui/ on the same listener.
+    let http =
+        syncplane_api::serve_state_with(listener, state, syncplane_gui::router(), async move {
+            stop.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
     let grpc = match grpc {
         Some(task) => task.await.context("gRPC server task failed")?,
         None => Ok(()),
