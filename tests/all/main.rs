@@ -19,6 +19,7 @@ mod hello_world;
 mod hello_world_js;
 mod hello_world_py;
 mod hostile;
+mod idle;
 mod ingest;
 mod integrity;
 mod isolation;

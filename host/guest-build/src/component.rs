@@ -227,7 +227,10 @@ pub(crate) fn run(command: &mut Command, tool: &str, step: &str, dir: &Path) -> 
     // backtrace, which a RUST_BACKTRACE meant for syncplane would add.
     command
         .env("RUST_BACKTRACE", "0")
-        .env("RUST_LIB_BACKTRACE", "0");
+        .env("RUST_LIB_BACKTRACE", "0")
+        // What a tool prints is progress for the person watching: our
+        // stdout is for what a command answers (`bench idle --json`).
+        .stdout(std::io::stderr());
     let status = command.status().map_err(|source| Error::Spawn {
         command: format!("{command:?}"),
         source,

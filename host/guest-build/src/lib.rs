@@ -178,7 +178,9 @@ pub fn build(dir: &Path, target_dir: Option<&Path>, notify: impl Fn(&str)) -> Re
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR");
+        .env_remove("CARGO_TARGET_DIR")
+        // Progress, not an answer: see `component::run`.
+        .stdout(std::io::stderr());
     if let Some(target_dir) = target_dir {
         command.env("CARGO_TARGET_DIR", target_dir);
     }
