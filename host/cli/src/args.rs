@@ -7,6 +7,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
+pub use crate::registry_args::{
+    PublishPackageArgs, PullArgs, ReachArgs, RegistryCommand, VersionsArgs,
+};
+
 /// A control plane for service synchronizers, with service logic in
 /// WebAssembly components.
 #[derive(Debug, Parser)]
@@ -73,6 +77,12 @@ pub enum Command {
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// OCI registries packages are published to and pulled from:
+    /// `registry login HOST:PORT -u USER < PASSWORD_FILE`.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
     },
 }
 
@@ -516,6 +526,19 @@ pub enum ServiceCommand {
     /// and the rule that matched or the first that failed; exits non-zero
     /// when refused. Needs no server.
     Verify(VerifyArgs),
+    /// Publish a packed (signed) service to an OCI registry:
+    /// `service publish FILE HOST:PORT/PUBLISHER/NAME`. The tag is the
+    /// package's exact version; its signatures go along as referrers. A
+    /// version published already is never overwritten with other content.
+    Publish(PublishPackageArgs),
+    /// Pull a service from a registry into a packed file, verified: the
+    /// tag is resolved to a digest once, its signatures are checked
+    /// (--allow-unsigned to accept none; --trust for a policy), then
+    /// every blob is fetched by digest and hashed.
+    Pull(PullArgs),
+    /// List the versions of a service published in a registry, newest
+    /// first.
+    Versions(VersionsArgs),
     /// Return an installed service to its previous version.
     Rollback(RollbackArgs),
     /// Remove an installed service: its routes, tables and steps go at
@@ -953,9 +976,13 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// The service directory (with syncplane.toml) or a packed service
-    /// (`.spkg`).
+    /// The service directory (with syncplane.toml), a packed service
+    /// (`.spkg`) or a registry reference
+    /// (`HOST:PORT/PUBLISHER/NAME[:VERSION]`, pulled and verified first;
+    /// the newest version without one).
     pub path: PathBuf,
+    #[command(flatten)]
+    pub reach: ReachArgs,
     /// Allow a capability the package asks for beyond the server's policy:
     /// `outbound_http=ORIGIN` (e.g. `http://127.0.0.1:*`), `network=CIDR`
     /// (where outbound requests may connect), `read=app.Model`,

@@ -20,6 +20,8 @@ mod logging;
 mod market;
 mod new;
 mod output;
+mod registry;
+mod registry_args;
 mod serve;
 mod service;
 mod service_test;
@@ -31,8 +33,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{
-    BenchCommand, Cli, Command, EventCommand, KeyCommand, ServiceCommand, TokenCommand,
-    XprotoCommand,
+    BenchCommand, Cli, Command, EventCommand, KeyCommand, RegistryCommand, ServiceCommand,
+    TokenCommand, XprotoCommand,
 };
 
 /// Runs the command line and returns the process exit code.
@@ -129,6 +131,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Generate(args),
         } => market::generate(&args),
+        Command::Registry { command } => {
+            logging::init("warn");
+            match command {
+                RegistryCommand::Login(args) => registry::login(args).await,
+                RegistryCommand::Logout(args) => registry::logout(&args),
+            }
+        }
         Command::Status(args) => client::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::Event {
@@ -148,6 +157,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Pack(args) => service::pack(&args),
                 ServiceCommand::Sign(args) => market::sign(&args),
                 ServiceCommand::Verify(args) => market::verify(&args),
+                ServiceCommand::Publish(args) => registry::publish(args).await,
+                ServiceCommand::Pull(args) => registry::pull(args).await,
+                ServiceCommand::Versions(args) => registry::versions(args).await,
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,
                 ServiceCommand::List(args) => service::list(args).await,

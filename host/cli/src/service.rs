@@ -31,6 +31,16 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
             packed.package,
             Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
         )
+    } else if let Some(reference) = crate::registry::as_reference(&args.path) {
+        // Pulled and verified here, then sent as the file it makes: the
+        // server checks it again, against its trust policy.
+        let pulled =
+            crate::registry::pull_verified(&reference, &args.reach, args.allow_unsigned).await?;
+        eprintln!("pulled {} ({})", pulled.reference, pulled.packed.digest);
+        (
+            pulled.packed.package,
+            Some(base64::engine::general_purpose::STANDARD.encode(pulled.archive)),
+        )
     } else {
         (package_from_path(&args.path)?, None)
     };
