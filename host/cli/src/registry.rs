@@ -146,7 +146,7 @@ pub async fn pull_verified(
     allow_unsigned: bool,
 ) -> anyhow::Result<Pulled> {
     let client = client(&reference.registry, reach)?;
-    Ok(syncplane_distribution::pull(
+    syncplane_distribution::pull(
         &client,
         reference,
         PullOptions {
@@ -154,7 +154,7 @@ pub async fn pull_verified(
         },
     )
     .await
-    .with_context(|| format!("cannot pull {reference}"))?)
+    .with_context(|| format!("cannot pull {reference}"))
 }
 
 /// `service pull REF [-o FILE] [--trust T]`.

@@ -147,7 +147,7 @@ pub enum Error {
         signature: String,
         /// Why.
         #[source]
-        source: syncplane_platform::Error,
+        source: Box<syncplane_platform::Error>,
     },
     /// The package's parts do not make a valid package.
     #[error("the package {reference} is refused")]
@@ -156,7 +156,7 @@ pub enum Error {
         reference: String,
         /// The check that failed.
         #[source]
-        source: syncplane_platform::Error,
+        source: Box<syncplane_platform::Error>,
     },
     /// The credentials file cannot be read or written.
     #[error("cannot {action} the registry credentials {path}")]

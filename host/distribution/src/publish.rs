@@ -54,7 +54,7 @@ pub struct Published {
 pub async fn publish(client: &Client, target: &Reference, archive: &[u8]) -> Result<Published> {
     let (layout, packed) = PackedService::layout(archive).map_err(|source| Error::Package {
         reference: target.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let version = layout.version.clone();
     let bad_tag = |reason: String| Error::BadTag {

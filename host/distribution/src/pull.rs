@@ -132,7 +132,7 @@ pub async fn pull(client: &Client, reference: &Reference, options: PullOptions) 
         .await?;
     let (name, version) = config_identity(&config).map_err(|source| Error::Package {
         reference: shown.clone(),
-        source,
+        source: Box::new(source),
     })?;
     blobs.insert(manifest.config.digest.clone(), config);
     if let Some(tag) = reference.tag.as_deref().filter(|t| **t != version) {
@@ -196,7 +196,7 @@ pub async fn pull(client: &Client, reference: &Reference, options: PullOptions) 
     };
     let (archive, packed) = layout.into_archive().map_err(|source| Error::Package {
         reference: shown.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let stated = &packed.package.manifest.service.version;
     if packed.digest != fetched.digest || *stated != version {
@@ -320,7 +320,7 @@ async fn signatures(
         let refused = |reason: String| Error::BadSignature {
             reference: reference.to_string(),
             signature: descriptor.digest.clone(),
-            source: syncplane_platform::Error::Archive(reason),
+            source: Box::new(syncplane_platform::Error::Archive(reason)),
         };
         let fetched = client
             .manifest(repository, &descriptor.digest)
@@ -360,7 +360,7 @@ async fn signatures(
             .map_err(|source| Error::BadSignature {
                 reference: reference.to_string(),
                 signature: descriptor.digest.clone(),
-                source,
+                source: Box::new(source),
             })?;
         if !blobs.contains_key(&manifest.config.digest) {
             let config = client
