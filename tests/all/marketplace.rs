@@ -15,21 +15,21 @@ use crate::util::{
     tutorial_recipe,
 };
 
-const COMPILED: &str = "compiled a component";
+pub(crate) const COMPILED: &str = "compiled a component";
 
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .output()
         .expect("run syncplane")
 }
 
-fn path(p: &Path) -> &str {
+pub(crate) fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
 /// `key generate NAME` in `dir`: the public key line.
-fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
+pub(crate) fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
     let mut args = vec!["key", "generate", name, "--dir", path(dir)];
     if let Some(file) = passphrase {
         args.extend(["--passphrase-file", path(file)]);
@@ -42,7 +42,7 @@ fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
 
 /// hello-world packed as `publisher/hello-world` at `version`, with
 /// `capabilities` (TOML lines) appended to its manifest.
-fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> PathBuf {
+pub(crate) fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> PathBuf {
     let dir = work.join(format!("src-{publisher}-{version}-{}", capabilities.len()));
     prebuilt_package(
         &repo().join("guests/hello-world"),
@@ -63,7 +63,7 @@ fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> Path
     file
 }
 
-fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &Path) -> String {
+pub(crate) fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &Path) -> String {
     let mut args = vec![
         "service",
         "sign",
@@ -178,7 +178,7 @@ fn flip_a_component_byte(signed: &Path, work: &Path) -> PathBuf {
     file
 }
 
-fn trust_file(work: &Path, text: &str) -> PathBuf {
+pub(crate) fn trust_file(work: &Path, text: &str) -> PathBuf {
     let file = work.join("trust.toml");
     std::fs::write(&file, text).expect("write trust");
     file
@@ -198,7 +198,7 @@ async fn put_trust(server: &Server, text: &str) {
     assert!(status.is_success(), "{status}: {body}");
 }
 
-fn combined(out: &Output) -> String {
+pub(crate) fn combined(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
