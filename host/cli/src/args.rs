@@ -78,12 +78,22 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Print this build's version and the WIT package versions it serves
+    /// to components (`--json` for tools).
+    Version(VersionArgs),
     /// OCI registries packages are published to and pulled from:
     /// `registry login HOST:PORT -u USER < PASSWORD_FILE`.
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,7 @@ mod serve;
 mod service;
 mod service_test;
 mod token;
+mod version;
 mod xproto;
 
 use std::process::ExitCode;
@@ -131,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Generate(args),
         } => market::generate(&args),
+        Command::Version(args) => version::version(&args),
         Command::Registry { command } => {
             logging::init("warn");
             match command {

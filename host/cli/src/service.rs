@@ -357,6 +357,7 @@ async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitC
             "files": packed.files,
             "inspection": server.as_ref().ok(),
             "manifest": packed.package.manifest,
+            "imports": packed.package.inspect_imports(),
         });
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
@@ -373,6 +374,11 @@ async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitC
             );
             let caps = serde_json::to_value(&manifest.capabilities)?;
             render_capabilities(&mut out, &caps);
+            let imports = serde_json::to_value(packed.package.inspect_imports())?;
+            render_imports(&mut out, &imports);
+            if let Err(e) = packed.package.check_imports() {
+                let _ = writeln!(out, "  refused: {e}");
+            }
         }
     }
     crate::output::write_stdout(&out)?;
@@ -631,6 +637,36 @@ fn check_allows(allows: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each component's imports: how many this host serves, and each one it
+/// does not (`--json` lists them all).
+fn render_imports(out: &mut String, imports: &Value) {
+    let Some(imports) = imports.as_array().filter(|a| !a.is_empty()) else {
+        return;
+    };
+    let mut by_step: BTreeMap<&str, (usize, Vec<String>)> = BTreeMap::new();
+    for import in imports {
+        let entry = by_step
+            .entry(import["step"].as_str().unwrap_or("?"))
+            .or_default();
+        if import["served"] == true {
+            entry.0 += 1;
+        } else {
+            entry.1.push(format!(
+                "{} NOT SERVED: {}",
+                import["import"].as_str().unwrap_or("?"),
+                import["note"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    out.push_str("  imports:\n");
+    for (step, (served, missing)) in by_step {
+        let _ = writeln!(out, "    {step}: {served} served");
+        for line in missing {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+}
+
 fn refused(inspection: &Value) -> bool {
     inspection["refused"]
         .as_array()
@@ -707,6 +743,7 @@ fn render_inspection(i: &Value) -> String {
         limits["http_body_bytes"],
         limits["log_bytes"]
     );
+    render_imports(&mut out, &i["imports"]);
     if let Some(digest) = i["digest"].as_str() {
         let _ = writeln!(out, "  digest:         {digest}");
         let signers = strings(&i["signers"]);

@@ -46,7 +46,7 @@ pub use manifest::{
     ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection, Toolchain,
     toml_error,
 };
-pub use package::ServicePackage;
+pub use package::{InspectedImport, ServicePackage};
 pub use package_files::{
     FileProblem, MAX_COMPONENT_BYTES, MAX_MANIFEST_BYTES, MAX_MODEL_DEPS_BYTES,
     MAX_PACKAGE_FILES_BYTES, MAX_XPROTO_BYTES, PackageFile,

@@ -108,6 +108,7 @@ impl Host {
     pub async fn plan(&self, package: ServicePackage, options: &InstallOptions) -> Result<Plan> {
         package.check_paths_and_sizes()?;
         self.check_trust(&package, options)?;
+        package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
         let record = self.next_record(package, &options.allow).await?;
         match self
@@ -148,8 +149,10 @@ impl Host {
         options: &InstallOptions,
     ) -> Result<InstalledService> {
         package.check_paths_and_sizes()?;
-        // Before anything of the package is compiled.
+        // Before anything of the package is compiled: whom it comes from,
+        // then what it imports.
         self.check_trust(&package, options)?;
+        package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
         let record = self.next_record(package, &options.allow).await?;
         let locked = self

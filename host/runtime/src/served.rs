@@ -74,12 +74,12 @@ impl ServedPackage {
     }
 
     fn serves_version(&self, version: &Version) -> bool {
-        self.versions.iter().any(|(low, high)| {
-            match (Version::parse(low), Version::parse(high)) {
+        self.versions.iter().any(
+            |(low, high)| match (Version::parse(low), Version::parse(high)) {
                 (Ok(low), Ok(high)) => low <= *version && *version <= high,
                 _ => false,
-            }
-        })
+            },
+        )
     }
 
     fn serves_interface(&self, version: &Version, interface: &str) -> bool {
@@ -241,10 +241,7 @@ mod tests {
             check_import("wasi:http/outgoing-handler@0.3.0").to_string(),
             "this host serves 0.2.0–0.2.12"
         );
-        assert_eq!(
-            check_import("acme:x/y@1.0.0"),
-            ImportStatus::UnknownPackage
-        );
+        assert_eq!(check_import("acme:x/y@1.0.0"), ImportStatus::UnknownPackage);
         assert_eq!(check_import("log"), ImportStatus::Unversioned);
     }
 
@@ -261,7 +258,9 @@ mod tests {
             .expect("a built test guest");
         let imports = component_imports(&wasm).expect("a component");
         assert!(
-            imports.iter().any(|i| i.starts_with("syncplane:plugin/log@")),
+            imports
+                .iter()
+                .any(|i| i.starts_with("syncplane:plugin/log@")),
             "{imports:?}"
         );
         assert!(

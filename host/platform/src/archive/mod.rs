@@ -169,7 +169,8 @@ impl PackedService {
                 entries: &contents,
                 total: 0,
             },
-        )?;
+        )?
+        .check_imports()?;
         let layout = image_layout(&manifest, &contents)?;
         let archive = write_tar(&layout)?;
         let packed = PackedService::unpack(&archive)?;
