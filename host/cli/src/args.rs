@@ -274,6 +274,28 @@ pub enum BenchCommand {
     /// and a second one (warm), one busy service's throughput while the
     /// others idle, and a restart with all of them installed.
     Idle(BenchIdleArgs),
+    /// Publish a signed package of about 20 MB to a loopback
+    /// `docker-registry` this command starts (or --registry), then time
+    /// pulling it, verifying the pulled file and installing it into a host
+    /// on a temporary data directory.
+    Registry(BenchRegistryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRegistryArgs {
+    /// The package's size in MiB (its component padded to it).
+    #[arg(long, default_value_t = 20)]
+    pub size_mib: usize,
+    /// Pulls (and verifications) to time.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// A registry to use instead of starting one (HOST:PORT; the
+    /// credentials of `registry login`).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

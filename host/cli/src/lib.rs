@@ -12,6 +12,7 @@ mod bench_idle;
 mod bench_ingest;
 mod bench_isolation;
 mod bench_query;
+mod bench_registry;
 mod bench_server;
 mod build;
 mod client;
@@ -117,6 +118,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             logging::init(&args.log.filter("error"));
             bench_query::run(args).await
+        }
+        Command::Bench {
+            command: BenchCommand::Registry(args),
+        } => {
+            logging::init("error");
+            bench_registry::run(args).await
         }
         Command::Bench {
             command: BenchCommand::Idle(args),

@@ -39,6 +39,11 @@ pub fn client(registry: &str, reach: &ReachArgs) -> anyhow::Result<Client> {
     )?)
 }
 
+/// The stored credentials of `registry`, if any.
+pub fn client_credentials(registry: &str) -> anyhow::Result<Option<Credentials>> {
+    Ok(store()?.get(registry))
+}
+
 /// `registry login HOST:PORT -u USER` (password on stdin).
 pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
     // Checked as the host of a reference is.
