@@ -35,5 +35,6 @@ mod service_new;
 mod service_test;
 mod toolchains;
 mod util;
+mod versions;
 mod xosapi;
 mod xproto;
