@@ -225,6 +225,40 @@ async fn a_signed_package_is_published_pulled_and_installed_by_reference() {
         "a pulled package is byte for byte the one published"
     );
 
+    // What a newer version would change, against the published one.
+    let newer = pack(
+        work,
+        "acme",
+        "1.1.0",
+        "[capabilities]\noutbound_http = [\"https://api.acme.example:443\"]\n",
+    );
+    let out = syncplane(
+        &config,
+        None,
+        &[
+            "service",
+            "diff",
+            &format!("{repo}:1.0.0"),
+            path(&newer),
+            "--json",
+        ],
+        "",
+    );
+    let diff: Value = serde_json::from_str(&ok(&out)).expect("json");
+    assert_eq!(
+        diff["grants"]["added"],
+        serde_json::json!(["outbound_http https://api.acme.example:443"]),
+        "{diff}"
+    );
+    assert_eq!(diff["from"]["digest"], digest.as_str(), "{diff}");
+    assert_eq!(diff["signers"]["removed"].as_array().map(Vec::len), Some(1));
+    assert!(
+        diff["files"]["changed"][0]
+            .as_str()
+            .is_some_and(|c| c.starts_with("syncplane.toml: ")),
+        "{diff}"
+    );
+
     // Installed by reference on a server that requires acme's signature,
     // and it syncs.
     let data = tempfile::tempdir().expect("tempdir");

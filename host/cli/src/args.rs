@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 pub use crate::registry_args::{
-    PublishPackageArgs, PullArgs, ReachArgs, RegistryCommand, VersionsArgs,
+    DiffArgs, PublishPackageArgs, PullArgs, ReachArgs, RegistryCommand, VersionsArgs,
 };
 
 /// A control plane for service synchronizers, with service logic in
@@ -571,6 +571,10 @@ pub enum ServiceCommand {
     /// List the versions of a service published in a registry, newest
     /// first.
     Versions(VersionsArgs),
+    /// Show what changed from one package to another (each a packed file
+    /// or a registry reference): files by digest, grants, models and
+    /// fields, WIT imports, signers. Needs no server.
+    Diff(DiffArgs),
     /// Return an installed service to its previous version.
     Rollback(RollbackArgs),
     /// Remove an installed service: its routes, tables and steps go at

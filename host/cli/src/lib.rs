@@ -17,6 +17,7 @@ mod bench_server;
 mod build;
 mod client;
 mod demo;
+mod diff;
 mod logging;
 mod market;
 mod new;
@@ -169,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Publish(args) => registry::publish(args).await,
                 ServiceCommand::Pull(args) => registry::pull(args).await,
                 ServiceCommand::Versions(args) => registry::versions(args).await,
+                ServiceCommand::Diff(args) => diff::diff(args).await,
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,
                 ServiceCommand::List(args) => service::list(args).await,

@@ -1,5 +1,5 @@
-//! Arguments of the registry commands: `registry login|logout`, `service
-//! publish|pull|versions`.
+//! Arguments of the registry and package commands: `registry login|logout`, `service
+//! publish|pull|versions|diff`.
 
 use std::path::PathBuf;
 
@@ -83,6 +83,19 @@ pub struct PullArgs {
 pub struct VersionsArgs {
     /// HOST:PORT/PUBLISHER/NAME.
     pub reference: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first package: a packed file or a registry reference.
+    pub from: String,
+    /// The second package: a packed file or a registry reference.
+    pub to: String,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod build;
 mod collision;
+mod diff;
 mod error;
 mod events;
 mod host;
@@ -34,6 +35,7 @@ mod signing;
 mod subscription;
 mod trust;
 
+pub use diff::{Changes, DiffSide, PackageDiff};
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use host::{

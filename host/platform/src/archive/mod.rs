@@ -657,7 +657,7 @@ fn read_tar(stream: impl Read, cap: u64) -> Result<BTreeMap<String, Vec<u8>>> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MANIFEST: &str = r#"# A comment that packing keeps.
@@ -674,7 +674,7 @@ component = "components/sync_tiny.wasm"
 observes = "Tiny"
 "#;
 
-    pub(super) fn service_dir() -> tempfile::TempDir {
+    pub(crate) fn service_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("models")).expect("mkdir");
