@@ -33,6 +33,7 @@ mod rest_query;
 mod security;
 mod service_new;
 mod service_test;
+mod swapping_proxy;
 mod toolchains;
 mod util;
 mod versions;

@@ -79,7 +79,7 @@ pub(crate) fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &
     assert_success(&run(&args))
 }
 
-fn untar(file: &Path, dir: &Path) {
+pub(crate) fn untar(file: &Path, dir: &Path) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let status = Command::new("tar")
         .arg("xf")

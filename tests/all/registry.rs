@@ -439,3 +439,131 @@ async fn hostile_registry_content_is_refused_and_nothing_is_installed() {
         "a refused package was compiled:\n{log}"
     );
 }
+
+/// The image manifest of the packed file `file` (its first `index.json`
+/// entry).
+fn package_manifest(file: &Path, work: &Path) -> Vec<u8> {
+    let dir = work.join("unpacked-manifest");
+    crate::marketplace::untar(file, &dir);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index"))
+            .expect("json");
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest");
+    std::fs::read(dir.join("blobs/sha256").join(&digest["sha256:".len()..])).expect("manifest")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tag_swapped_after_the_first_request_never_gets_unverified_bytes_installed() {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let work = work.path();
+    let config = work.join("config");
+    let Signed { file, trust } = signed_package(work);
+    let digest = digest_of(&file);
+    login(&config, &registry);
+    let repo = registry.reference("acme/hello-world");
+    ok(&syncplane(
+        &config,
+        None,
+        &["service", "publish", path(&file), &repo],
+        "",
+    ));
+    // Other, unsigned content in the same repository, under another tag:
+    // what the proxy serves for 1.0.0 after the first request.
+    let greedy = pack(
+        work,
+        "acme",
+        "1.0.0",
+        "[capabilities]\noutbound_http = [\"https://evil.example:443\"]\n",
+    );
+    let out = skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &skopeo_creds(),
+        &format!("oci-archive:{}:1.0.0", path(&greedy)),
+        &format!("docker://{repo}:other"),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let proxy = crate::swapping_proxy::SwappingProxy::start(
+        &registry.addr,
+        "/v2/acme/hello-world/manifests/1.0.0",
+        package_manifest(&greedy, work),
+    )
+    .await;
+    // Credentials for the proxy's address (it passes them through).
+    let out = syncplane(
+        &config,
+        None,
+        &["registry", "login", &proxy.addr, "-u", REGISTRY_USER],
+        &format!("{REGISTRY_PASSWORD}\n"),
+    );
+    ok(&out);
+    let through = format!("{}/acme/hello-world", proxy.addr);
+
+    // Verify: the first request of the tag gets the signed package, asked
+    // for once.
+    let pulled = work.join("verified.spkg");
+    let out = syncplane(
+        &config,
+        None,
+        &[
+            "service",
+            "pull",
+            &format!("{through}:1.0.0"),
+            "-o",
+            path(&pulled),
+            "--trust",
+            path(&trust),
+        ],
+        "",
+    );
+    assert!(ok(&out).contains(&digest), "{}", describe(&out));
+    assert_eq!(proxy.tag_gets(), 1, "a pull resolves the tag once");
+
+    let data = tempfile::tempdir().expect("tempdir");
+    let own_cache = data.path().join("cache/components");
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("--trust", path(&trust)),
+            ("--component-cache-dir", path(&own_cache)),
+        ],
+    );
+    // Install by the tag: the tag now names other content, which is
+    // refused (unsigned), and nothing is installed or compiled.
+    let out = syncplane(
+        &config,
+        Some(&server),
+        &["service", "install", &format!("{through}:1.0.0")],
+        "",
+    );
+    refused(&out, "a swapped tag", "carries no signature");
+    assert_eq!(proxy.tag_gets(), 2);
+    let list = syncplane(&config, Some(&server), &["service", "list"], "");
+    assert!(
+        ok(&list).contains("no services installed"),
+        "{}",
+        describe(&list)
+    );
+    assert!(!read_log(data.path()).contains(COMPILED));
+    // Install by the digest that was verified: the swapped tag is never
+    // asked for, and exactly the verified package is installed.
+    let out = syncplane(
+        &config,
+        Some(&server),
+        &["service", "install", &format!("{through}@{digest}")],
+        "",
+    );
+    let text = ok(&out);
+    assert!(
+        text.contains(&format!("pulled {through}@{digest}"))
+            && text.contains("installed hello-world 1.0.0"),
+        "{text}"
+    );
+    assert_eq!(
+        proxy.tag_gets(),
+        2,
+        "install by digest never asks for the tag"
+    );
+}
