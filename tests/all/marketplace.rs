@@ -497,3 +497,62 @@ async fn unsigned_packages_need_allow_unsigned_and_the_policy_can_be_replaced() 
         describe(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signer_new_to_a_package_name_is_flagged_on_upgrade() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let work = work.path();
+    let acme = generate_key(work, "acme", None);
+    let second = generate_key(work, "second", None);
+    let trust = trust_file(
+        work,
+        &format!(
+            "require_signature = true\n\
+             [[publisher]]\nname = \"acme\"\nkeys = [\"{acme}\", \"{second}\"]\npackages = [\"acme/*\"]\n"
+        ),
+    );
+    let old = work.join("old.spkg");
+    sign(
+        &pack(work, "acme", "1.0.0", ""),
+        &work.join("acme.key"),
+        None,
+        &old,
+    );
+    let new = work.join("new.spkg");
+    sign(
+        &pack(work, "acme", "1.0.1", ""),
+        &work.join("second.key"),
+        None,
+        &new,
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(data.path(), &[("--trust", path(&trust))]);
+    let out = server.cli(&["service", "install", path(&old)]);
+    assert!(
+        out.status.success() && !combined(&out).contains("NEW SIGNER"),
+        "{}",
+        describe(&out)
+    );
+    let shown = server.get("/syncplane/v1/services/hello-world").await;
+    assert_eq!(
+        shown["service"]["origin"]["signers"],
+        json!([acme]),
+        "the installed version records its signers: {shown}"
+    );
+    let out = server.cli(&["service", "upgrade", path(&new)]);
+    let text = combined(&out);
+    assert!(
+        out.status.success()
+            && text.contains(&format!(
+                "NEW SIGNER:     {second} did not sign the installed version of hello-world"
+            )),
+        "{}",
+        describe(&out)
+    );
+    let shown = server.get("/syncplane/v1/services/hello-world").await;
+    assert_eq!(
+        shown["service"]["origin"]["signers"],
+        json!([second]),
+        "{shown}"
+    );
+}

@@ -205,6 +205,13 @@ pub async fn inspect(
             .map(|s| s.key)
             .collect::<Vec<_>>())
     );
+    answer["new_signers"] = json!(
+        request
+            .provenance
+            .as_ref()
+            .map(|p| state.host.new_signers(&request.package, p))
+            .unwrap_or_default()
+    );
     answer["trust"] = match state.host.check_trust(&request.package, &request.options()) {
         Ok(None) => json!({ "policy": false }),
         Ok(Some(verdict)) => json!({ "policy": true, "allowed": true, "rule": verdict.rule }),

@@ -757,6 +757,13 @@ fn render_inspection(i: &Value) -> String {
             }
         );
     }
+    for key in strings(&i["new_signers"]) {
+        let _ = writeln!(
+            out,
+            "  NEW SIGNER:     {key} did not sign the installed version of {}",
+            i["name"].as_str().unwrap_or("?")
+        );
+    }
     if i["trust"]["policy"] == true {
         let verdict = if i["trust"]["allowed"] == true {
             "allowed"

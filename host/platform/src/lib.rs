@@ -60,7 +60,7 @@ pub use quota::{
     Cap, MAX_SERVICE_CONCURRENCY, MAX_SERVICE_DEADLINE, MAX_SERVICE_RATE, MIN_SERVICE_DEADLINE,
     QuotaChange, QuotaOverrides, QuotaReport, QuotaUsage, ServiceQuota, Setting,
 };
-pub use registry::InstalledService;
+pub use registry::{InstalledService, Origin};
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
 pub use signing::{ED25519, PublicKey, Signature, SigningKey, signed_message};
 pub use subscription::{PatternError, Subscription};

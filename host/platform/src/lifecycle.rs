@@ -110,7 +110,7 @@ impl Host {
         self.check_trust(&package, options)?;
         package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
-        let record = self.next_record(package, &options.allow).await?;
+        let record = self.next_record(package, options).await?;
         match self
             .resolve(
                 record,
@@ -154,7 +154,7 @@ impl Host {
         self.check_trust(&package, options)?;
         package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
-        let record = self.next_record(package, &options.allow).await?;
+        let record = self.next_record(package, options).await?;
         let locked = self
             .resolve(
                 record,
@@ -193,6 +193,7 @@ impl Host {
             installed_at: now_secs(),
             previous: Some(Box::new(current_record)),
             component_digests: BTreeMap::new(),
+            origin: previous.origin,
         };
         let mode = Mode::Change {
             action_hint: Some(Action::Rollback),
@@ -215,7 +216,11 @@ impl Host {
 
     /// The record an install of `package` writes: the installed version
     /// becomes the one to roll back to.
-    async fn next_record(&self, package: ServicePackage, allow: &[Allow]) -> Result<ServiceRecord> {
+    async fn next_record(
+        &self,
+        package: ServicePackage,
+        options: &InstallOptions,
+    ) -> Result<ServiceRecord> {
         let previous = self
             .stored_record(&package.manifest.service.name)
             .await?
@@ -225,10 +230,14 @@ impl Host {
             });
         Ok(ServiceRecord {
             package,
-            allowed: allow.iter().map(ToString::to_string).collect(),
+            allowed: options.allow.iter().map(ToString::to_string).collect(),
             installed_at: now_secs(),
             previous,
             component_digests: BTreeMap::new(),
+            origin: options
+                .provenance
+                .as_ref()
+                .map(crate::provenance::Provenance::origin),
         })
     }
 
