@@ -27,6 +27,7 @@ pub struct InstallRequest {
     dry_run: bool,
     allow_downgrade: bool,
     allow_unsigned: bool,
+    accept_grants: bool,
 }
 
 impl InstallRequest {
@@ -53,6 +54,7 @@ impl InstallRequest {
                     dry_run: false,
                     allow_downgrade: false,
                     allow_unsigned: false,
+                    accept_grants: false,
                 });
             }
             (Some(package), None) => (serde_json::from_value(package).map_err(bad)?, None),
@@ -99,9 +101,10 @@ impl InstallRequest {
         let dry_run = flag(&mut map, "dry_run")?;
         let allow_downgrade = flag(&mut map, "allow_downgrade")?;
         let allow_unsigned = flag(&mut map, "allow_unsigned")?;
+        let accept_grants = flag(&mut map, "accept_grants")?;
         if let Some(key) = map.keys().next() {
             return Err(ApiError::BadRequest(format!(
-                "unknown field `{key}`; expected `package` or `file`, `allow`, `dry_run`, `allow_downgrade` and `allow_unsigned`"
+                "unknown field `{key}`; expected `package` or `file`, `allow`, `dry_run`, `allow_downgrade`, `allow_unsigned` and `accept_grants`"
             )));
         }
         Ok(InstallRequest {
@@ -111,6 +114,7 @@ impl InstallRequest {
             dry_run,
             allow_downgrade,
             allow_unsigned,
+            accept_grants,
         })
     }
 
@@ -120,6 +124,7 @@ impl InstallRequest {
             allow_downgrade: self.allow_downgrade,
             allow_unsigned: self.allow_unsigned,
             provenance: self.provenance.clone(),
+            accept_grants: self.accept_grants,
         }
     }
 }

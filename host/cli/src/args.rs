@@ -1036,6 +1036,11 @@ pub struct InstallArgs {
     /// asks for signatures (refused anyway under `require_signature = true`).
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// Let an upgrade ask for grants the installed version did not have
+    /// (review them with `service diff` first). Without it such an upgrade
+    /// is refused and the installed version keeps running.
+    #[arg(long)]
+    pub accept_grants: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

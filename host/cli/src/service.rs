@@ -79,6 +79,7 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
         "dry_run": args.dry_run,
         "allow_downgrade": args.allow_downgrade,
         "allow_unsigned": args.allow_unsigned,
+        "accept_grants": args.accept_grants,
     });
     let answer = client
         .json(reqwest::Method::POST, "/syncplane/v1/services", Some(&body))

@@ -134,7 +134,12 @@ fn side(packed: &PackedService) -> DiffSide {
 }
 
 fn grants(package: &ServicePackage) -> BTreeSet<String> {
-    let grants = &package.manifest.capabilities;
+    grant_items(&package.manifest.capabilities)
+}
+
+/// Each grant as one item: `outbound_http ORIGIN`, `read PATTERN`,
+/// `write PATTERN`, `config KEY`, `secret KEY`.
+pub(crate) fn grant_items(grants: &syncplane_runtime::capability::Grants) -> BTreeSet<String> {
     let mut items = BTreeSet::new();
     items.extend(
         grants

@@ -60,6 +60,23 @@ pub enum Error {
     /// A package names a file or step that is not in it, or a model no file defines.
     #[error("invalid service package: {0}")]
     Package(String),
+    /// An upgrade asks for grants the installed version did not have, and
+    /// was not sent with `--accept-grants`; the installed version keeps
+    /// running.
+    #[error(
+        "upgrading {service} from {installed} to {version} widens its grants ({}): review them (`service diff`) and upgrade with --accept-grants; {installed} keeps running",
+        added.join(", ")
+    )]
+    GrantsWidened {
+        /// The service.
+        service: String,
+        /// The installed version.
+        installed: String,
+        /// The version offered.
+        version: String,
+        /// The grants it adds.
+        added: Vec<String>,
+    },
     /// A component imports an interface this host does not serve (a WIT
     /// package, version or interface it lacks); nothing was compiled.
     #[error("component {step} imports {import}; {served}")]

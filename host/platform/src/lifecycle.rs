@@ -38,6 +38,10 @@ pub struct InstallOptions {
     /// signatures); `None` for a package sent as JSON or read from a
     /// directory, which carries no signatures.
     pub provenance: Option<crate::provenance::Provenance>,
+    /// Whether an upgrade may ask for grants the installed version did
+    /// not have (`--accept-grants`). Without it such an upgrade is
+    /// refused and the installed version keeps running.
+    pub accept_grants: bool,
 }
 
 /// An installed service with its models' object counts and its settings,
@@ -154,6 +158,7 @@ impl Host {
         self.check_trust(&package, options)?;
         package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
+        self.check_widened_grants(&package, options)?;
         let record = self.next_record(package, options).await?;
         let locked = self
             .resolve(
@@ -165,6 +170,33 @@ impl Host {
             )
             .await?;
         self.activate(locked).await
+    }
+
+    /// Refuses an upgrade asking for grants the installed version did not
+    /// have, unless `options.accept_grants`.
+    fn check_widened_grants(
+        &self,
+        package: &ServicePackage,
+        options: &InstallOptions,
+    ) -> Result<()> {
+        let name = &package.manifest.service.name;
+        let Some(installed) = self.registry.get(name) else {
+            return Ok(());
+        };
+        let before = crate::diff::grant_items(&installed.info.capabilities);
+        let added: Vec<String> = crate::diff::grant_items(&package.manifest.capabilities)
+            .difference(&before)
+            .cloned()
+            .collect();
+        if added.is_empty() || options.accept_grants {
+            return Ok(());
+        }
+        Err(Error::GrantsWidened {
+            service: name.clone(),
+            installed: installed.info.version.clone(),
+            version: package.manifest.service.version.clone(),
+            added,
+        })
     }
 
     /// Returns `name` to the version before the installed one, through the
