@@ -225,6 +225,38 @@ async fn a_signed_package_is_published_pulled_and_installed_by_reference() {
         "a pulled package is byte for byte the one published"
     );
 
+    // verify and inspect take a reference too.
+    let out = syncplane(
+        &config,
+        None,
+        &[
+            "service",
+            "verify",
+            &format!("{repo}:1.0.0"),
+            "--trust",
+            path(&trust),
+        ],
+        "",
+    );
+    let text = ok(&out);
+    assert!(
+        text.contains(&format!("digest  {digest}"))
+            && text.contains("trusted: publisher `acme` may vouch for acme/*"),
+        "{text}"
+    );
+    let out = syncplane(
+        &config,
+        None,
+        &["service", "inspect", &format!("{repo}@{digest}")],
+        "",
+    );
+    let text = ok(&out);
+    assert!(
+        text.contains(&format!("digest {digest}"))
+            && text.contains("sync_hello_world_service: 15 served"),
+        "{text}"
+    );
+
     // What a newer version would change, against the published one.
     let newer = pack(
         work,

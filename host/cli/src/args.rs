@@ -136,8 +136,11 @@ pub struct SignArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The packed service (`.spkg`).
+    /// The packed service (`.spkg`), or a registry reference
+    /// (`HOST:PORT/PUBLISHER/NAME[:VERSION|@DIGEST]`) to pull and check.
     pub file: PathBuf,
+    #[command(flatten)]
+    pub reach: ReachArgs,
     /// A trust policy (TOML, as `serve --trust`) to check the package
     /// against; without one, only the digests and signatures are checked.
     #[arg(long)]
@@ -553,7 +556,8 @@ pub enum ServiceCommand {
     /// name and version. The signature travels inside the file (an OCI
     /// referrer); the package's digest does not change. Needs no server.
     Sign(SignArgs),
-    /// Check a packed service: its digests and signatures, and with
+    /// Check a packed service (a file or a registry reference): its
+    /// digests and signatures, and with
     /// --trust the operator's trust policy. Prints the digest, the signers
     /// and the rule that matched or the first that failed; exits non-zero
     /// when refused. Needs no server.
@@ -740,9 +744,12 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A service directory (with syncplane.toml), a packed service (`.spkg`)
-    /// or an installed service's name.
+    /// A service directory (with syncplane.toml), a packed service
+    /// (`.spkg`), a registry reference (pulled and verified first) or an
+    /// installed service's name.
     pub target: String,
+    #[command(flatten)]
+    pub reach: ReachArgs,
     /// Capabilities to allow for this package beyond the server's policy,
     /// as `--allow` does for install.
     #[arg(long = "allow", value_name = "KIND=VALUE")]

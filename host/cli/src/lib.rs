@@ -166,7 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
                 ServiceCommand::Pack(args) => service::pack(&args),
                 ServiceCommand::Sign(args) => market::sign(&args),
-                ServiceCommand::Verify(args) => market::verify(&args),
+                ServiceCommand::Verify(args) => market::verify(&args).await,
                 ServiceCommand::Publish(args) => registry::publish(args).await,
                 ServiceCommand::Pull(args) => registry::pull(args).await,
                 ServiceCommand::Versions(args) => registry::versions(args).await,

@@ -293,7 +293,7 @@ fn render_plan(plan: &Value) -> String {
 pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
     let path = Path::new(&args.target);
-    if path.is_file() {
+    if path.is_file() || crate::registry::as_reference(path).is_some() {
         return inspect_packed(path, &args).await;
     }
     let client = Client::from_args(&args.server)?;
@@ -334,7 +334,13 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 /// `service inspect FILE.spkg`: what the file holds, then what the server
 /// says of it, or what its manifest asks for when no server answers.
 async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitCode> {
-    let (bytes, packed) = read_packed_bytes(path)?;
+    let (bytes, packed) = match crate::registry::as_reference(path) {
+        Some(reference) => {
+            let pulled = crate::registry::pull_verified(&reference, &args.reach, true).await?;
+            (pulled.archive, pulled.packed)
+        }
+        None => read_packed_bytes(path)?,
+    };
     let body = json!({
         "file": base64::engine::general_purpose::STANDARD.encode(bytes),
         "allow": args.allow,
