@@ -294,7 +294,45 @@ async fn a_signed_package_is_published_pulled_and_installed_by_reference() {
     // Installed by reference on a server that requires acme's signature,
     // and it syncs.
     let data = tempfile::tempdir().expect("tempdir");
-    let server = Server::start_with(data.path(), &[("--trust", path(&trust))]);
+    // The server's user has logged in too: it pulls `{"ref": ...}` itself.
+    let server = Server::start_with_env(
+        data.path(),
+        &[("--trust", path(&trust))],
+        &[("SYNCPLANE_CONFIG_DIR", path(&config))],
+    );
+    let (status, plan) = server
+        .request(
+            reqwest::Method::POST,
+            "/syncplane/v1/services",
+            Some(serde_json::json!({ "ref": format!("{repo}:1.0.0"), "dry_run": true })),
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["to_version"], "1.0.0", "{plan}");
+    let (status, inspection) = server
+        .request(
+            reqwest::Method::POST,
+            "/syncplane/v1/services/inspect",
+            Some(serde_json::json!({ "ref": format!("{repo}@{digest}") })),
+        )
+        .await;
+    assert_eq!(status, 200, "{inspection}");
+    assert_eq!(inspection["digest"], digest.as_str(), "{inspection}");
+    assert_eq!(inspection["trust"]["allowed"], true, "{inspection}");
+    let (status, refused) = server
+        .request(
+            reqwest::Method::POST,
+            "/syncplane/v1/services",
+            Some(serde_json::json!({ "ref": format!("{repo}:9.9.9") })),
+        )
+        .await;
+    assert!(
+        status == 400
+            && refused["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("is not in the registry")),
+        "{status}: {refused}"
+    );
     let out = syncplane(
         &config,
         Some(&server),

@@ -19,7 +19,9 @@ use crate::error::ApiError;
 /// or `{"package": ..., "allow": ["outbound_http=...", ...]}` with the
 /// operator's `--allow` flags, or `{"file": "<base64 of a .spkg>", ...}`:
 /// a packed service, whose digests and signatures are checked here and
-/// whose trust is judged by the host's trust policy.
+/// whose trust is judged by the host's trust policy; or `{"ref":
+/// "HOST:PORT/PUBLISHER/NAME:VERSION", ...}`, pulled into such a file first
+/// (`package_ref`).
 pub struct InstallRequest {
     package: ServicePackage,
     provenance: Option<Provenance>,
@@ -145,6 +147,7 @@ pub async fn install(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "install services")?;
+    let body = crate::package_ref::pull_ref(body).await?;
     let request = InstallRequest::from_json(body)?;
     let options = request.options();
     if request.dry_run {
@@ -200,6 +203,7 @@ pub async fn inspect(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "inspect service packages")?;
+    let body = crate::package_ref::pull_ref(body).await?;
     let request = InstallRequest::from_json(body)?;
     let mut answer = json!(state.host.inspect(&request.package, &request.allow)?);
     answer["digest"] = json!(request.provenance.as_ref().map(Provenance::digest));
