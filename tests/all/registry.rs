@@ -319,7 +319,7 @@ async fn a_signed_package_is_published_pulled_and_installed_by_reference() {
     assert_eq!(status, 200, "{inspection}");
     assert_eq!(inspection["digest"], digest.as_str(), "{inspection}");
     assert_eq!(inspection["trust"]["allowed"], true, "{inspection}");
-    let (status, refused) = server
+    let (status, missing) = server
         .request(
             reqwest::Method::POST,
             "/syncplane/v1/services",
@@ -328,10 +328,10 @@ async fn a_signed_package_is_published_pulled_and_installed_by_reference() {
         .await;
     assert!(
         status == 400
-            && refused["error"]
+            && missing["error"]
                 .as_str()
                 .is_some_and(|e| e.contains("is not in the registry")),
-        "{status}: {refused}"
+        "{status}: {missing}"
     );
     let out = syncplane(
         &config,
@@ -350,12 +350,46 @@ async fn a_signed_package_is_published_pulled_and_installed_by_reference() {
         .get("/xosapi/v1/hello-world/helloworldserviceinstances")
         .await;
     let id = instances["items"][0]["id"].as_i64().expect("id");
+    let instance = format!("/xosapi/v1/hello-world/helloworldserviceinstances/{id}");
     server
-        .wait_for(
-            &format!("/xosapi/v1/hello-world/helloworldserviceinstances/{id}"),
-            Duration::from_secs(30),
-            |o| o["backend_code"] == 1,
+        .wait_for(&instance, Duration::from_secs(30), |o| {
+            o["backend_code"] == 1
+        })
+        .await;
+
+    // The registry goes away before an upgrade: the upgrade fails saying
+    // so, and 1.0.0 stays installed and keeps syncing.
+    let next = pack(work, "acme", "1.0.1", "");
+    let next_signed = work.join("next.spkg");
+    sign(&next, &work.join("acme.key"), None, &next_signed);
+    ok(&syncplane(
+        &config,
+        None,
+        &["service", "publish", path(&next_signed), &repo],
+        "",
+    ));
+    drop(registry);
+    let out = syncplane(
+        &config,
+        Some(&server),
+        &["service", "upgrade", &format!("{repo}:1.0.1")],
+        "",
+    );
+    refused(&out, "registry stopped", "cannot reach");
+    let list = syncplane(&config, Some(&server), &["service", "list"], "");
+    assert!(ok(&list).contains("1.0.0"), "{}", describe(&list));
+    server
+        .put(
+            &instance,
+            serde_json::json!({ "hello_to": "still syncing" }),
         )
+        .await;
+    server
+        .wait_for(&instance, Duration::from_secs(30), |o| {
+            o["backend_code"] == 1
+                && o["hello_to"] == "still syncing"
+                && o["enacted"].as_f64() >= o["updated"].as_f64()
+        })
         .await;
 }
 
