@@ -518,9 +518,17 @@ async fn a_policy_chains_two_services_only_when_the_operator_allows_its_write_gr
         "a ChainBInstance was created without the grant"
     );
 
-    // With the grant allowed, the same object goes through: its provider
-    // is created in the other service and linked, and both sync.
-    let installed = server.install(granted.path(), &["write=chainb.ChainBInstance"]);
+    // With the grant allowed (and accepted: it widens the installed
+    // version's grants), the same object goes through: its provider is
+    // created in the other service and linked, and both sync.
+    let installed = server.cli(&[
+        "service",
+        "install",
+        granted.path().to_str().expect("utf-8 path"),
+        "--allow",
+        "write=chainb.ChainBInstance",
+        "--accept-grants",
+    ]);
     assert_success(&installed);
     let linked = server
         .wait_for(&alpha, LIMIT, |o| {

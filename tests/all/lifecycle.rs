@@ -943,8 +943,10 @@ async fn upgrades_apply_compatible_changes_live_and_refuse_incompatible_ones_wit
 
     // The upgrade applies live: the new model is served, the empty removed
     // one is gone at once, the new fields are there and settable, and the
-    // object kept its bookkeeping.
-    let out = assert_success(&server.cli(&["service", "upgrade", path_arg(&v1_1)]));
+    // object kept its bookkeeping. 1.1.0 asks for a config value 1.0.0 did
+    // not: the upgrade says it accepts that.
+    let out =
+        assert_success(&server.cli(&["service", "upgrade", path_arg(&v1_1), "--accept-grants"]));
     assert!(out.contains("installed shop 1.1.0"), "{out}");
     assert_eq!(status_of(&server, SPARES).await, 404);
     let upgraded = server.get(&w1).await;

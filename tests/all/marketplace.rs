@@ -15,21 +15,21 @@ use crate::util::{
     tutorial_recipe,
 };
 
-const COMPILED: &str = "compiled a component";
+pub(crate) const COMPILED: &str = "compiled a component";
 
-fn run(args: &[&str]) -> Output {
+pub(crate) fn run(args: &[&str]) -> Output {
     Command::new(BIN)
         .args(args)
         .output()
         .expect("run syncplane")
 }
 
-fn path(p: &Path) -> &str {
+pub(crate) fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
 /// `key generate NAME` in `dir`: the public key line.
-fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
+pub(crate) fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
     let mut args = vec!["key", "generate", name, "--dir", path(dir)];
     if let Some(file) = passphrase {
         args.extend(["--passphrase-file", path(file)]);
@@ -42,7 +42,7 @@ fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
 
 /// hello-world packed as `publisher/hello-world` at `version`, with
 /// `capabilities` (TOML lines) appended to its manifest.
-fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> PathBuf {
+pub(crate) fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> PathBuf {
     let dir = work.join(format!("src-{publisher}-{version}-{}", capabilities.len()));
     prebuilt_package(
         &repo().join("guests/hello-world"),
@@ -63,7 +63,7 @@ fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> Path
     file
 }
 
-fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &Path) -> String {
+pub(crate) fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &Path) -> String {
     let mut args = vec![
         "service",
         "sign",
@@ -79,7 +79,7 @@ fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &Path) -> St
     assert_success(&run(&args))
 }
 
-fn untar(file: &Path, dir: &Path) {
+pub(crate) fn untar(file: &Path, dir: &Path) {
     std::fs::create_dir_all(dir).expect("mkdir");
     let status = Command::new("tar")
         .arg("xf")
@@ -178,7 +178,7 @@ fn flip_a_component_byte(signed: &Path, work: &Path) -> PathBuf {
     file
 }
 
-fn trust_file(work: &Path, text: &str) -> PathBuf {
+pub(crate) fn trust_file(work: &Path, text: &str) -> PathBuf {
     let file = work.join("trust.toml");
     std::fs::write(&file, text).expect("write trust");
     file
@@ -198,7 +198,7 @@ async fn put_trust(server: &Server, text: &str) {
     assert!(status.is_success(), "{status}: {body}");
 }
 
-fn combined(out: &Output) -> String {
+pub(crate) fn combined(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -495,5 +495,64 @@ async fn unsigned_packages_need_allow_unsigned_and_the_policy_can_be_replaced() 
         out.status.success() && combined(&out).contains("--allow-unsigned"),
         "{}",
         describe(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signer_new_to_a_package_name_is_flagged_on_upgrade() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let work = work.path();
+    let acme = generate_key(work, "acme", None);
+    let second = generate_key(work, "second", None);
+    let trust = trust_file(
+        work,
+        &format!(
+            "require_signature = true\n\
+             [[publisher]]\nname = \"acme\"\nkeys = [\"{acme}\", \"{second}\"]\npackages = [\"acme/*\"]\n"
+        ),
+    );
+    let old = work.join("old.spkg");
+    sign(
+        &pack(work, "acme", "1.0.0", ""),
+        &work.join("acme.key"),
+        None,
+        &old,
+    );
+    let new = work.join("new.spkg");
+    sign(
+        &pack(work, "acme", "1.0.1", ""),
+        &work.join("second.key"),
+        None,
+        &new,
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(data.path(), &[("--trust", path(&trust))]);
+    let out = server.cli(&["service", "install", path(&old)]);
+    assert!(
+        out.status.success() && !combined(&out).contains("NEW SIGNER"),
+        "{}",
+        describe(&out)
+    );
+    let shown = server.get("/syncplane/v1/services/hello-world").await;
+    assert_eq!(
+        shown["service"]["origin"]["signers"],
+        json!([acme]),
+        "the installed version records its signers: {shown}"
+    );
+    let out = server.cli(&["service", "upgrade", path(&new)]);
+    let text = combined(&out);
+    assert!(
+        out.status.success()
+            && text.contains(&format!(
+                "NEW SIGNER:     {second} did not sign the installed version of hello-world"
+            )),
+        "{}",
+        describe(&out)
+    );
+    let shown = server.get("/syncplane/v1/services/hello-world").await;
+    assert_eq!(
+        shown["service"]["origin"]["signers"],
+        json!([second]),
+        "{shown}"
     );
 }

@@ -261,6 +261,7 @@ impl From<syncplane_platform::Error> for ApiError {
         match e {
             E::Refused { .. } | E::Untrusted { .. } => return ApiError::Forbidden(e.to_string()),
             E::Collision { .. }
+            | E::GrantsWidened { .. }
             | E::Downgrade { .. }
             | E::Incompatible { .. }
             | E::Dependents { .. }

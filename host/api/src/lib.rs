@@ -30,6 +30,7 @@ mod error;
 mod limit;
 mod list;
 mod modeldefs;
+mod package_ref;
 mod rest;
 mod services;
 mod sessions;

@@ -19,7 +19,9 @@ use crate::error::ApiError;
 /// or `{"package": ..., "allow": ["outbound_http=...", ...]}` with the
 /// operator's `--allow` flags, or `{"file": "<base64 of a .spkg>", ...}`:
 /// a packed service, whose digests and signatures are checked here and
-/// whose trust is judged by the host's trust policy.
+/// whose trust is judged by the host's trust policy; or `{"ref":
+/// "HOST:PORT/PUBLISHER/NAME:VERSION", ...}`, pulled into such a file first
+/// (`package_ref`).
 pub struct InstallRequest {
     package: ServicePackage,
     provenance: Option<Provenance>,
@@ -27,6 +29,7 @@ pub struct InstallRequest {
     dry_run: bool,
     allow_downgrade: bool,
     allow_unsigned: bool,
+    accept_grants: bool,
 }
 
 impl InstallRequest {
@@ -53,6 +56,7 @@ impl InstallRequest {
                     dry_run: false,
                     allow_downgrade: false,
                     allow_unsigned: false,
+                    accept_grants: false,
                 });
             }
             (Some(package), None) => (serde_json::from_value(package).map_err(bad)?, None),
@@ -99,9 +103,10 @@ impl InstallRequest {
         let dry_run = flag(&mut map, "dry_run")?;
         let allow_downgrade = flag(&mut map, "allow_downgrade")?;
         let allow_unsigned = flag(&mut map, "allow_unsigned")?;
+        let accept_grants = flag(&mut map, "accept_grants")?;
         if let Some(key) = map.keys().next() {
             return Err(ApiError::BadRequest(format!(
-                "unknown field `{key}`; expected `package` or `file`, `allow`, `dry_run`, `allow_downgrade` and `allow_unsigned`"
+                "unknown field `{key}`; expected `package` or `file`, `allow`, `dry_run`, `allow_downgrade`, `allow_unsigned` and `accept_grants`"
             )));
         }
         Ok(InstallRequest {
@@ -111,6 +116,7 @@ impl InstallRequest {
             dry_run,
             allow_downgrade,
             allow_unsigned,
+            accept_grants,
         })
     }
 
@@ -120,6 +126,7 @@ impl InstallRequest {
             allow_downgrade: self.allow_downgrade,
             allow_unsigned: self.allow_unsigned,
             provenance: self.provenance.clone(),
+            accept_grants: self.accept_grants,
         }
     }
 }
@@ -140,6 +147,7 @@ pub async fn install(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "install services")?;
+    let body = crate::package_ref::pull_ref(body).await?;
     let request = InstallRequest::from_json(body)?;
     let options = request.options();
     if request.dry_run {
@@ -195,6 +203,7 @@ pub async fn inspect(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "inspect service packages")?;
+    let body = crate::package_ref::pull_ref(body).await?;
     let request = InstallRequest::from_json(body)?;
     let mut answer = json!(state.host.inspect(&request.package, &request.allow)?);
     answer["digest"] = json!(request.provenance.as_ref().map(Provenance::digest));
@@ -204,6 +213,13 @@ pub async fn inspect(
             .iter()
             .map(|s| s.key)
             .collect::<Vec<_>>())
+    );
+    answer["new_signers"] = json!(
+        request
+            .provenance
+            .as_ref()
+            .map(|p| state.host.new_signers(&request.package, p))
+            .unwrap_or_default()
     );
     answer["trust"] = match state.host.check_trust(&request.package, &request.options()) {
         Ok(None) => json!({ "policy": false }),

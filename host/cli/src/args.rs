@@ -7,6 +7,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
+pub use crate::registry_args::{
+    DiffArgs, PublishPackageArgs, PullArgs, ReachArgs, RegistryCommand, VersionsArgs,
+};
+
 /// A control plane for service synchronizers, with service logic in
 /// WebAssembly components.
 #[derive(Debug, Parser)]
@@ -74,6 +78,22 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Print this build's version and the WIT package versions it serves
+    /// to components (`--json` for tools).
+    Version(VersionArgs),
+    /// OCI registries packages are published to and pulled from:
+    /// `registry login HOST:PORT -u USER < PASSWORD_FILE`.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,8 +136,11 @@ pub struct SignArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The packed service (`.spkg`).
+    /// The packed service (`.spkg`), or a registry reference
+    /// (`HOST:PORT/PUBLISHER/NAME[:VERSION|@DIGEST]`) to pull and check.
     pub file: PathBuf,
+    #[command(flatten)]
+    pub reach: ReachArgs,
     /// A trust policy (TOML, as `serve --trust`) to check the package
     /// against; without one, only the digests and signatures are checked.
     #[arg(long)]
@@ -254,6 +277,28 @@ pub enum BenchCommand {
     /// and a second one (warm), one busy service's throughput while the
     /// others idle, and a restart with all of them installed.
     Idle(BenchIdleArgs),
+    /// Publish a signed package of about 20 MB to a loopback
+    /// `docker-registry` this command starts (or --registry), then time
+    /// pulling it, verifying the pulled file and installing it into a host
+    /// on a temporary data directory.
+    Registry(BenchRegistryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchRegistryArgs {
+    /// The package's size in MiB (its component padded to it).
+    #[arg(long, default_value_t = 20)]
+    pub size_mib: usize,
+    /// Pulls (and verifications) to time.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// A registry to use instead of starting one (HOST:PORT; the
+    /// credentials of `registry login`).
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -511,11 +556,29 @@ pub enum ServiceCommand {
     /// name and version. The signature travels inside the file (an OCI
     /// referrer); the package's digest does not change. Needs no server.
     Sign(SignArgs),
-    /// Check a packed service: its digests and signatures, and with
+    /// Check a packed service (a file or a registry reference): its
+    /// digests and signatures, and with
     /// --trust the operator's trust policy. Prints the digest, the signers
     /// and the rule that matched or the first that failed; exits non-zero
     /// when refused. Needs no server.
     Verify(VerifyArgs),
+    /// Publish a packed (signed) service to an OCI registry:
+    /// `service publish FILE HOST:PORT/PUBLISHER/NAME`. The tag is the
+    /// package's exact version; its signatures go along as referrers. A
+    /// version published already is never overwritten with other content.
+    Publish(PublishPackageArgs),
+    /// Pull a service from a registry into a packed file, verified: the
+    /// tag is resolved to a digest once, its signatures are checked
+    /// (--allow-unsigned to accept none; --trust for a policy), then
+    /// every blob is fetched by digest and hashed.
+    Pull(PullArgs),
+    /// List the versions of a service published in a registry, newest
+    /// first.
+    Versions(VersionsArgs),
+    /// Show what changed from one package to another (each a packed file
+    /// or a registry reference): files by digest, grants, models and
+    /// fields, WIT imports, signers. Needs no server.
+    Diff(DiffArgs),
     /// Return an installed service to its previous version.
     Rollback(RollbackArgs),
     /// Remove an installed service: its routes, tables and steps go at
@@ -681,9 +744,12 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// A service directory (with syncplane.toml), a packed service (`.spkg`)
-    /// or an installed service's name.
+    /// A service directory (with syncplane.toml), a packed service
+    /// (`.spkg`), a registry reference (pulled and verified first) or an
+    /// installed service's name.
     pub target: String,
+    #[command(flatten)]
+    pub reach: ReachArgs,
     /// Capabilities to allow for this package beyond the server's policy,
     /// as `--allow` does for install.
     #[arg(long = "allow", value_name = "KIND=VALUE")]
@@ -953,9 +1019,13 @@ pub struct BuildArgs {
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// The service directory (with syncplane.toml) or a packed service
-    /// (`.spkg`).
+    /// The service directory (with syncplane.toml), a packed service
+    /// (`.spkg`) or a registry reference
+    /// (`HOST:PORT/PUBLISHER/NAME[:VERSION]`, pulled and verified first;
+    /// the newest version without one).
     pub path: PathBuf,
+    #[command(flatten)]
+    pub reach: ReachArgs,
     /// Allow a capability the package asks for beyond the server's policy:
     /// `outbound_http=ORIGIN` (e.g. `http://127.0.0.1:*`), `network=CIDR`
     /// (where outbound requests may connect), `read=app.Model`,
@@ -973,6 +1043,11 @@ pub struct InstallArgs {
     /// asks for signatures (refused anyway under `require_signature = true`).
     #[arg(long)]
     pub allow_unsigned: bool,
+    /// Let an upgrade ask for grants the installed version did not have
+    /// (review them with `service diff` first). Without it such an upgrade
+    /// is refused and the installed version keeps running.
+    #[arg(long)]
+    pub accept_grants: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }

@@ -12,18 +12,23 @@ mod bench_idle;
 mod bench_ingest;
 mod bench_isolation;
 mod bench_query;
+mod bench_registry;
 mod bench_server;
 mod build;
 mod client;
 mod demo;
+mod diff;
 mod logging;
 mod market;
 mod new;
 mod output;
+mod registry;
+mod registry_args;
 mod serve;
 mod service;
 mod service_test;
 mod token;
+mod version;
 mod xproto;
 
 use std::process::ExitCode;
@@ -31,8 +36,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::args::{
-    BenchCommand, Cli, Command, EventCommand, KeyCommand, ServiceCommand, TokenCommand,
-    XprotoCommand,
+    BenchCommand, Cli, Command, EventCommand, KeyCommand, RegistryCommand, ServiceCommand,
+    TokenCommand, XprotoCommand,
 };
 
 /// Runs the command line and returns the process exit code.
@@ -116,6 +121,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench_query::run(args).await
         }
         Command::Bench {
+            command: BenchCommand::Registry(args),
+        } => {
+            logging::init("error");
+            bench_registry::run(args).await
+        }
+        Command::Bench {
             command: BenchCommand::Idle(args),
         } => {
             logging::init("error");
@@ -129,6 +140,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Generate(args),
         } => market::generate(&args),
+        Command::Version(args) => version::version(&args),
+        Command::Registry { command } => {
+            logging::init("warn");
+            match command {
+                RegistryCommand::Login(args) => registry::login(args).await,
+                RegistryCommand::Logout(args) => registry::logout(&args),
+            }
+        }
         Command::Status(args) => client::status(args).await,
         Command::Audit(args) => audit::audit(args).await,
         Command::Event {
@@ -147,7 +166,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Upgrade(args) => service::install(args, true).await,
                 ServiceCommand::Pack(args) => service::pack(&args),
                 ServiceCommand::Sign(args) => market::sign(&args),
-                ServiceCommand::Verify(args) => market::verify(&args),
+                ServiceCommand::Verify(args) => market::verify(&args).await,
+                ServiceCommand::Publish(args) => registry::publish(args).await,
+                ServiceCommand::Pull(args) => registry::pull(args).await,
+                ServiceCommand::Versions(args) => registry::versions(args).await,
+                ServiceCommand::Diff(args) => diff::diff(args).await,
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,
                 ServiceCommand::List(args) => service::list(args).await,

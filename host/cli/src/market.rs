@@ -146,10 +146,25 @@ pub fn read_trust(path: &Path) -> anyhow::Result<TrustPolicy> {
     Ok(TrustPolicy::parse(&path.display().to_string(), &text)?)
 }
 
-/// `service verify FILE [--trust T]`.
-pub fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+/// A packed file, or a package pulled from a registry reference (every
+/// digest and signature checked; unsigned accepted, for the policy to
+/// judge).
+async fn read_file_or_reference(
+    target: &Path,
+    reach: &crate::registry_args::ReachArgs,
+) -> anyhow::Result<PackedService> {
+    match crate::registry::as_reference(target) {
+        Some(reference) => Ok(crate::registry::pull_verified(&reference, reach, true)
+            .await?
+            .packed),
+        None => read_packed(target),
+    }
+}
+
+/// `service verify FILE|REF [--trust T]`.
+pub async fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let policy = args.trust.as_deref().map(read_trust).transpose()?;
-    let packed = match read_packed(&args.file) {
+    let packed = match read_file_or_reference(&args.file, &args.reach).await {
         Ok(packed) => packed,
         Err(e) => {
             if args.json {

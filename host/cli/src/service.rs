@@ -31,6 +31,16 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
             packed.package,
             Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
         )
+    } else if let Some(reference) = crate::registry::as_reference(&args.path) {
+        // Pulled and verified here, then sent as the file it makes: the
+        // server checks it again, against its trust policy.
+        let pulled =
+            crate::registry::pull_verified(&reference, &args.reach, args.allow_unsigned).await?;
+        eprintln!("pulled {} ({})", pulled.reference, pulled.packed.digest);
+        (
+            pulled.packed.package,
+            Some(base64::engine::general_purpose::STANDARD.encode(pulled.archive)),
+        )
     } else {
         (package_from_path(&args.path)?, None)
     };
@@ -69,6 +79,7 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
         "dry_run": args.dry_run,
         "allow_downgrade": args.allow_downgrade,
         "allow_unsigned": args.allow_unsigned,
+        "accept_grants": args.accept_grants,
     });
     let answer = client
         .json(reqwest::Method::POST, "/syncplane/v1/services", Some(&body))
@@ -282,7 +293,7 @@ fn render_plan(plan: &Value) -> String {
 pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
     let path = Path::new(&args.target);
-    if path.is_file() {
+    if path.is_file() || crate::registry::as_reference(path).is_some() {
         return inspect_packed(path, &args).await;
     }
     let client = Client::from_args(&args.server)?;
@@ -323,7 +334,13 @@ pub async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 /// `service inspect FILE.spkg`: what the file holds, then what the server
 /// says of it, or what its manifest asks for when no server answers.
 async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitCode> {
-    let (bytes, packed) = read_packed_bytes(path)?;
+    let (bytes, packed) = match crate::registry::as_reference(path) {
+        Some(reference) => {
+            let pulled = crate::registry::pull_verified(&reference, &args.reach, true).await?;
+            (pulled.archive, pulled.packed)
+        }
+        None => read_packed_bytes(path)?,
+    };
     let body = json!({
         "file": base64::engine::general_purpose::STANDARD.encode(bytes),
         "allow": args.allow,
@@ -347,6 +364,7 @@ async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitC
             "files": packed.files,
             "inspection": server.as_ref().ok(),
             "manifest": packed.package.manifest,
+            "imports": packed.package.inspect_imports(),
         });
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
@@ -363,6 +381,11 @@ async fn inspect_packed(path: &Path, args: &InspectArgs) -> anyhow::Result<ExitC
             );
             let caps = serde_json::to_value(&manifest.capabilities)?;
             render_capabilities(&mut out, &caps);
+            let imports = serde_json::to_value(packed.package.inspect_imports())?;
+            render_imports(&mut out, &imports);
+            if let Err(e) = packed.package.check_imports() {
+                let _ = writeln!(out, "  refused: {e}");
+            }
         }
     }
     crate::output::write_stdout(&out)?;
@@ -621,6 +644,36 @@ fn check_allows(allows: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each component's imports: how many this host serves, and each one it
+/// does not (`--json` lists them all).
+fn render_imports(out: &mut String, imports: &Value) {
+    let Some(imports) = imports.as_array().filter(|a| !a.is_empty()) else {
+        return;
+    };
+    let mut by_step: BTreeMap<&str, (usize, Vec<String>)> = BTreeMap::new();
+    for import in imports {
+        let entry = by_step
+            .entry(import["step"].as_str().unwrap_or("?"))
+            .or_default();
+        if import["served"] == true {
+            entry.0 += 1;
+        } else {
+            entry.1.push(format!(
+                "{} NOT SERVED: {}",
+                import["import"].as_str().unwrap_or("?"),
+                import["note"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    out.push_str("  imports:\n");
+    for (step, (served, missing)) in by_step {
+        let _ = writeln!(out, "    {step}: {served} served");
+        for line in missing {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+}
+
 fn refused(inspection: &Value) -> bool {
     inspection["refused"]
         .as_array()
@@ -697,6 +750,7 @@ fn render_inspection(i: &Value) -> String {
         limits["http_body_bytes"],
         limits["log_bytes"]
     );
+    render_imports(&mut out, &i["imports"]);
     if let Some(digest) = i["digest"].as_str() {
         let _ = writeln!(out, "  digest:         {digest}");
         let signers = strings(&i["signers"]);
@@ -708,6 +762,13 @@ fn render_inspection(i: &Value) -> String {
             } else {
                 signers.join(", ")
             }
+        );
+    }
+    for key in strings(&i["new_signers"]) {
+        let _ = writeln!(
+            out,
+            "  NEW SIGNER:     {key} did not sign the installed version of {}",
+            i["name"].as_str().unwrap_or("?")
         );
     }
     if i["trust"]["policy"] == true {

@@ -22,6 +22,10 @@ pub struct StepSource {
     /// The component file the manifest names, relative to the service
     /// directory, e.g. `build/sync_hello.wasm`; its stem names the module.
     pub output: PathBuf,
+    /// Whether the manifest grants outbound HTTP. Without it the component
+    /// is built without `wasi:http` imports (an install refuses a component
+    /// importing what its manifest grants nothing for).
+    pub outbound_http: bool,
 }
 
 impl StepSource {

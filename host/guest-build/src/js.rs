@@ -101,6 +101,7 @@ pub fn build(dir: &Path, steps: &[StepSource], notify: impl Fn(&str)) -> Result<
         let output = component::step_output(dir, step)?;
         let out_dir = output.parent().unwrap_or(dir).to_path_buf();
         let mut key = BuildKey::for_step(&version, step, &module);
+        key.text("outbound_http", &step.outbound_http.to_string());
         key.tree(&dir.join("src"), &["node_modules"])?;
         key.tree(&sdk, &["node_modules"])?;
         let key = key.finish();
@@ -143,6 +144,11 @@ pub fn build(dir: &Path, steps: &[StepSource], notify: impl Fn(&str)) -> Result<
             .arg(&wit)
             .args(["--world-name", &step.world, "--out"])
             .arg(&partial);
+        if !step.outbound_http {
+            // StarlingMonkey imports `wasi:http` for `fetch` unless told
+            // not to; a service granted no outbound HTTP has no use for it.
+            command.args(["--disable", "http", "fetch-event"]);
+        }
         component::run(&mut command, "componentize-js", &module, dir)?;
         component::commit(&partial, &output, &key)?;
     }

@@ -14,9 +14,11 @@ use crate::package::ServicePackage;
 /// Every step's world and component, as the Python and JS toolchains
 /// build them.
 pub fn step_sources(manifest: &Manifest) -> Vec<StepSource> {
+    let outbound_http = !manifest.capabilities.outbound_http.is_empty();
     let step = |world: &str, component: &str| StepSource {
         world: world.to_owned(),
         output: PathBuf::from(component),
+        outbound_http,
     };
     let sync = manifest
         .sync_steps

@@ -60,6 +60,47 @@ pub enum Error {
     /// A package names a file or step that is not in it, or a model no file defines.
     #[error("invalid service package: {0}")]
     Package(String),
+    /// An upgrade asks for grants the installed version did not have, and
+    /// was not sent with `--accept-grants`; the installed version keeps
+    /// running.
+    #[error(
+        "upgrading {service} from {installed} to {version} widens its grants ({}): review them (`service diff`) and upgrade with --accept-grants; {installed} keeps running",
+        added.join(", ")
+    )]
+    GrantsWidened {
+        /// The service.
+        service: String,
+        /// The installed version.
+        installed: String,
+        /// The version offered.
+        version: String,
+        /// The grants it adds.
+        added: Vec<String>,
+    },
+    /// A component imports an interface this host does not serve (a WIT
+    /// package, version or interface it lacks); nothing was compiled.
+    #[error("component {step} imports {import}; {served}")]
+    ImportNotServed {
+        /// The step whose component it is.
+        step: String,
+        /// The import, `namespace:package/interface@version`.
+        import: String,
+        /// What the host serves instead.
+        served: String,
+    },
+    /// A component imports an interface its manifest grants nothing for
+    /// (`wasi:http/outgoing-handler` without `outbound_http`).
+    #[error(
+        "component {step} imports {import}, but the manifest's [capabilities] grant no {grant}: declare what it needs, or build it without that import"
+    )]
+    UndeclaredImport {
+        /// The step whose component it is.
+        step: String,
+        /// The import.
+        import: String,
+        /// The grant it needs.
+        grant: String,
+    },
     /// A service's components could not be built.
     #[error(transparent)]
     Build(syncplane_guest_build::Error),

@@ -132,7 +132,11 @@ pub struct Inspection {
     pub capabilities: Grants,
     /// The limits every invocation runs under.
     pub limits: InspectedLimits,
-    /// Grants the host's policy (with the given `--allow` flags) refuses;
+    /// Every interface each component imports, and whether this host
+    /// serves it.
+    pub imports: Vec<crate::package::InspectedImport>,
+    /// Grants the host's policy (with the given `--allow` flags) refuses,
+    /// and imports it does not serve or the manifest does not declare;
     /// empty when it may be installed.
     pub refused: Vec<String>,
 }
@@ -490,7 +494,14 @@ impl Host {
                 http_body_bytes: self.limits.http.body_bytes,
                 log_bytes: self.limits.log_bytes,
             },
-            refused: self.refusals(package, allowed),
+            imports: package.inspect_imports(),
+            refused: {
+                let mut refused = self.refusals(package, allowed);
+                if let Err(e) = package.check_imports() {
+                    refused.push(e.to_string());
+                }
+                refused
+            },
         })
     }
 

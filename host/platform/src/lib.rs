@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod build;
 mod collision;
+mod diff;
 mod error;
 mod events;
 mod host;
@@ -34,6 +35,7 @@ mod signing;
 mod subscription;
 mod trust;
 
+pub use diff::{Changes, DiffSide, PackageDiff};
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use host::{
@@ -46,7 +48,7 @@ pub use manifest::{
     ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection, Toolchain,
     toml_error,
 };
-pub use package::ServicePackage;
+pub use package::{InspectedImport, ServicePackage};
 pub use package_files::{
     FileProblem, MAX_COMPONENT_BYTES, MAX_MANIFEST_BYTES, MAX_MODEL_DEPS_BYTES,
     MAX_PACKAGE_FILES_BYTES, MAX_XPROTO_BYTES, PackageFile,
@@ -58,7 +60,7 @@ pub use quota::{
     Cap, MAX_SERVICE_CONCURRENCY, MAX_SERVICE_DEADLINE, MAX_SERVICE_RATE, MIN_SERVICE_DEADLINE,
     QuotaChange, QuotaOverrides, QuotaReport, QuotaUsage, ServiceQuota, Setting,
 };
-pub use registry::InstalledService;
+pub use registry::{InstalledService, Origin};
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
 pub use signing::{ED25519, PublicKey, Signature, SigningKey, signed_message};
 pub use subscription::{PatternError, Subscription};

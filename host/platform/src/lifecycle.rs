@@ -38,6 +38,10 @@ pub struct InstallOptions {
     /// signatures); `None` for a package sent as JSON or read from a
     /// directory, which carries no signatures.
     pub provenance: Option<crate::provenance::Provenance>,
+    /// Whether an upgrade may ask for grants the installed version did
+    /// not have (`--accept-grants`). Without it such an upgrade is
+    /// refused and the installed version keeps running.
+    pub accept_grants: bool,
 }
 
 /// An installed service with its models' object counts and its settings,
@@ -108,8 +112,9 @@ impl Host {
     pub async fn plan(&self, package: ServicePackage, options: &InstallOptions) -> Result<Plan> {
         package.check_paths_and_sizes()?;
         self.check_trust(&package, options)?;
+        package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
-        let record = self.next_record(package, &options.allow).await?;
+        let record = self.next_record(package, options).await?;
         match self
             .resolve(
                 record,
@@ -148,10 +153,13 @@ impl Host {
         options: &InstallOptions,
     ) -> Result<InstalledService> {
         package.check_paths_and_sizes()?;
-        // Before anything of the package is compiled.
+        // Before anything of the package is compiled: whom it comes from,
+        // then what it imports.
         self.check_trust(&package, options)?;
+        package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
-        let record = self.next_record(package, &options.allow).await?;
+        self.check_widened_grants(&package, options)?;
+        let record = self.next_record(package, options).await?;
         let locked = self
             .resolve(
                 record,
@@ -162,6 +170,33 @@ impl Host {
             )
             .await?;
         self.activate(locked).await
+    }
+
+    /// Refuses an upgrade asking for grants the installed version did not
+    /// have, unless `options.accept_grants`.
+    fn check_widened_grants(
+        &self,
+        package: &ServicePackage,
+        options: &InstallOptions,
+    ) -> Result<()> {
+        let name = &package.manifest.service.name;
+        let Some(installed) = self.registry.get(name) else {
+            return Ok(());
+        };
+        let before = crate::diff::grant_items(&installed.info.capabilities);
+        let added: Vec<String> = crate::diff::grant_items(&package.manifest.capabilities)
+            .difference(&before)
+            .cloned()
+            .collect();
+        if added.is_empty() || options.accept_grants {
+            return Ok(());
+        }
+        Err(Error::GrantsWidened {
+            service: name.clone(),
+            installed: installed.info.version.clone(),
+            version: package.manifest.service.version.clone(),
+            added,
+        })
     }
 
     /// Returns `name` to the version before the installed one, through the
@@ -190,6 +225,7 @@ impl Host {
             installed_at: now_secs(),
             previous: Some(Box::new(current_record)),
             component_digests: BTreeMap::new(),
+            origin: previous.origin,
         };
         let mode = Mode::Change {
             action_hint: Some(Action::Rollback),
@@ -212,7 +248,11 @@ impl Host {
 
     /// The record an install of `package` writes: the installed version
     /// becomes the one to roll back to.
-    async fn next_record(&self, package: ServicePackage, allow: &[Allow]) -> Result<ServiceRecord> {
+    async fn next_record(
+        &self,
+        package: ServicePackage,
+        options: &InstallOptions,
+    ) -> Result<ServiceRecord> {
         let previous = self
             .stored_record(&package.manifest.service.name)
             .await?
@@ -222,10 +262,14 @@ impl Host {
             });
         Ok(ServiceRecord {
             package,
-            allowed: allow.iter().map(ToString::to_string).collect(),
+            allowed: options.allow.iter().map(ToString::to_string).collect(),
             installed_at: now_secs(),
             previous,
             component_digests: BTreeMap::new(),
+            origin: options
+                .provenance
+                .as_ref()
+                .map(crate::provenance::Provenance::origin),
         })
     }
 

@@ -8,6 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use syncplane_runtime::served;
+
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FILE, Manifest};
 use crate::package_files::{MAX_PACKAGE_FILES_BYTES, PackageDir, PackageFile, PackageSource};
@@ -260,6 +262,91 @@ impl ServicePackage {
         Ok(package)
     }
 }
+
+impl ServicePackage {
+    /// Each component's interface imports, by step, as read from the
+    /// component (without compiling it); a step whose bytes are not a
+    /// component has none (compiling it says what is wrong).
+    #[must_use]
+    pub fn imports(&self) -> BTreeMap<String, Vec<String>> {
+        self.components
+            .iter()
+            .map(|(step, wasm)| {
+                (
+                    step.clone(),
+                    served::component_imports(wasm).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every import of every component, marked served by this host or not.
+    #[must_use]
+    pub fn inspect_imports(&self) -> Vec<InspectedImport> {
+        let mut inspected = Vec::new();
+        for (step, imports) in self.imports() {
+            for import in imports {
+                let status = served::check_import(&import);
+                inspected.push(InspectedImport {
+                    step: step.clone(),
+                    served: status == served::ImportStatus::Served,
+                    note: status.to_string(),
+                    import,
+                });
+            }
+        }
+        inspected
+    }
+
+    /// Checks every component's imports against what the host serves and
+    /// what the manifest declares, before anything is compiled.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ImportNotServed`] naming the component, the import and
+    /// the versions served; [`Error::UndeclaredImport`] for outbound HTTP
+    /// without an `outbound_http` grant.
+    pub fn check_imports(&self) -> Result<()> {
+        for (step, imports) in self.imports() {
+            for import in imports {
+                let status = served::check_import(&import);
+                if status != served::ImportStatus::Served {
+                    return Err(Error::ImportNotServed {
+                        step,
+                        import,
+                        served: status.to_string(),
+                    });
+                }
+                if served::unversioned(&import) == OUTGOING_HTTP
+                    && self.manifest.capabilities.outbound_http.is_empty()
+                {
+                    return Err(Error::UndeclaredImport {
+                        step,
+                        import,
+                        grant: "outbound_http".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One interface a component imports, as `inspect` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct InspectedImport {
+    /// The step whose component imports it.
+    pub step: String,
+    /// The import, `namespace:package/interface@version`.
+    pub import: String,
+    /// Whether this host serves it.
+    pub served: bool,
+    /// `served`, or why not and what the host serves instead.
+    pub note: String,
+}
+
+/// The interface through which a component makes HTTP requests.
+const OUTGOING_HTTP: &str = "wasi:http/outgoing-handler";
 
 fn read_manifest(files: &mut PackageDir, dir: &Path) -> Result<Manifest> {
     let text = files.read_text(&PackageFile::Manifest)?;

@@ -32,6 +32,14 @@ impl Provenance {
     pub fn signatures(&self) -> &[Signature] {
         &self.signatures
     }
+
+    /// What an installed service records of it.
+    pub(crate) fn origin(&self) -> crate::registry::Origin {
+        crate::registry::Origin {
+            digest: self.digest.clone(),
+            signers: self.signatures.iter().map(|s| s.key.to_string()).collect(),
+        }
+    }
 }
 
 impl PackedService {
@@ -76,6 +84,28 @@ impl TrustGate {
 }
 
 impl Host {
+    /// The keys that signed `provenance`'s package but none of the
+    /// installed version of the service: a new signer for this name, which
+    /// `inspect` and `upgrade` flag. Empty when the service is not
+    /// installed (every signer is new then, and none is worth flagging).
+    pub fn new_signers(&self, package: &ServicePackage, provenance: &Provenance) -> Vec<String> {
+        let Some(installed) = self.registry.get(&package.manifest.service.name) else {
+            return Vec::new();
+        };
+        let known = installed
+            .info
+            .origin
+            .as_ref()
+            .map(|o| o.signers.clone())
+            .unwrap_or_default();
+        provenance
+            .signatures
+            .iter()
+            .map(|s| s.key.to_string())
+            .filter(|key| !known.contains(key))
+            .collect()
+    }
+
     /// The trust policy in force, if any.
     pub fn trust_policy(&self) -> Option<Arc<TrustPolicy>> {
         self.trust.policy()

@@ -40,6 +40,19 @@ pub(crate) struct ServiceRecord {
     /// keep them inline, in the package).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) component_digests: BTreeMap<String, String>,
+    /// Where the package came from: the digest and verified signers of
+    /// its packed file; `None` for a directory or JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) origin: Option<Origin>,
+}
+
+/// The digest and signers of an installed package's file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Origin {
+    /// The package's digest.
+    pub digest: String,
+    /// The keys whose signatures it carried, verified.
+    pub signers: Vec<String>,
 }
 
 impl ServiceRecord {
@@ -54,6 +67,7 @@ impl ServiceRecord {
                     installed_at: 0.0,
                     previous: None,
                     component_digests: BTreeMap::new(),
+                    origin: None,
                 })
             })
             .map_err(|e| Error::Package(format!("stored service `{name}` is unreadable: {e}")))
@@ -140,6 +154,10 @@ pub struct InstalledService {
     /// The `--allow` flags it was installed with.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed: Vec<String>,
+    /// The digest and signers of the file it was installed from, if it
+    /// came in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// One installed service as the host runs it.

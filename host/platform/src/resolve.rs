@@ -252,6 +252,7 @@ impl Host {
                 .collect(),
             capabilities: grants.clone(),
             allowed: record.allowed.clone(),
+            origin: record.origin.clone(),
         };
         let mut record = record;
         if let Some(previous) = kept_previous {

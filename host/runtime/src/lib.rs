@@ -35,6 +35,7 @@ pub mod gate;
 mod host;
 pub mod lazy;
 mod runtime;
+pub mod served;
 mod state;
 
 pub use error::{Error, Result};

@@ -43,8 +43,10 @@ use crate::package_files::{
 };
 use crate::signing::Signature;
 
+mod layout;
 mod signatures;
 
+pub use layout::{Blob, Layout, config_identity};
 pub use signatures::{MAX_SIGNATURES, SIGNATURE_ARTIFACT_TYPE, SIGNATURE_MEDIA_TYPE, Signed};
 
 /// The OCI artifact type of a packed service.
@@ -52,9 +54,9 @@ pub const ARTIFACT_TYPE: &str = "application/vnd.syncplane.service.v1";
 /// The media type of its config blob: the normalized manifest as JSON.
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.syncplane.service.config.v1+json";
 /// The media type of an OCI image manifest.
-const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const IMAGE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// The media type of an OCI image index.
-const IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const IMAGE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// The annotation that titles a layer with its path.
 const TITLE: &str = "org.opencontainers.image.title";
 /// The annotation that tags a manifest in `index.json`.
@@ -70,7 +72,7 @@ pub const MAX_SAMPLES: usize = 64;
 /// entries.
 const MAX_ENTRIES: usize = 4096;
 /// The largest `index.json`, image manifest or config blob.
-const MAX_METADATA_BYTES: u64 = 1 << 20;
+pub const MAX_METADATA_BYTES: u64 = 1 << 20;
 
 /// One file of a packed service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -167,7 +169,8 @@ impl PackedService {
                 entries: &contents,
                 total: 0,
             },
-        )?;
+        )?
+        .check_imports()?;
         let layout = image_layout(&manifest, &contents)?;
         let archive = write_tar(&layout)?;
         let packed = PackedService::unpack(&archive)?;
@@ -654,7 +657,7 @@ fn read_tar(stream: impl Read, cap: u64) -> Result<BTreeMap<String, Vec<u8>>> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const MANIFEST: &str = r#"# A comment that packing keeps.
@@ -671,7 +674,7 @@ component = "components/sync_tiny.wasm"
 observes = "Tiny"
 "#;
 
-    pub(super) fn service_dir() -> tempfile::TempDir {
+    pub(crate) fn service_dir() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
         std::fs::create_dir_all(root.join("models")).expect("mkdir");
