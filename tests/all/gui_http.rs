@@ -441,3 +441,51 @@ async fn many_to_many_links_are_edited_as_lists_of_ids_and_shown_as_links() {
         .await;
     assert_eq!(labels["items"], json!([]), "{labels}");
 }
+
+#[tokio::test]
+async fn the_service_graph_draws_dependencies_as_links_with_a_table_saying_the_same() {
+    use crate::lifecycle::package_dir;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let base = package_dir(
+        "zzz-base",
+        "1.0.0",
+        "option app_label = \"zzzbase\";\n\nmessage ZzzBase (XOSBase) {\n    required string name = 1;\n}\n",
+        "",
+    );
+    crate::util::assert_success(&server.install(base.path(), &[]));
+    let ext = package_dir(
+        "aaa-ext",
+        "1.0.0",
+        "option app_label = \"aaaext\";\n\nmessage AaaLink (XOSBase) {\n    required string name = 1;\n    \
+         optional manytoone base->ZzzBase:aaa_links = 2:1001;\n}\n",
+        "",
+    );
+    crate::util::assert_success(&server.install(ext.path(), &[]));
+    let http = client(&server);
+    sign_in(&http, ADMIN, PASSWORD).await;
+    let page = http.get("/ui/graph").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("body");
+    let svg = &html[html.find("<svg").expect("an inline svg")..];
+    let svg = &svg[..svg.find("</svg>").expect("its end")];
+    for name in ["zzz-base", "aaa-ext"] {
+        assert!(
+            svg.contains(&format!(
+                "<a class=\"node node-ok\" href=\"/ui/services#service-{name}\""
+            )),
+            "{svg}"
+        );
+    }
+    assert!(svg.contains("✔"), "a symbol besides the colour: {svg}");
+    assert_eq!(svg.matches("<line class=\"edge\"").count(), 1, "{svg}");
+    assert!(svg.contains("aaa-ext depends on zzz-base"), "{svg}");
+    let table = &html[html.find("id=\"graph-table\"").expect("the table")..];
+    assert!(
+        table.contains("its model `AaaLink` uses `ZzzBase`"),
+        "{table}"
+    );
+    // The services page has the anchors the nodes lead to.
+    let services = http.get("/ui/services").await.text().await.expect("body");
+    assert!(services.contains("id=\"service-zzz-base\""), "{services}");
+}

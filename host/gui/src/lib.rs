@@ -40,6 +40,8 @@ mod detail;
 mod edit;
 mod error;
 mod form;
+mod graph;
+mod graph_layout;
 mod headers;
 mod list;
 mod live;
@@ -75,6 +77,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/static/app.css", get(assets::css))
         .route("/ui/static/app.js", get(assets::js))
         .route("/ui/services", get(services::page))
+        .route("/ui/graph", get(graph::page))
         .route("/ui/events", get(live::events))
         .route("/ui/m/{model}", get(list::page))
         .route("/ui/m/{model}/new", get(edit::new_form).post(edit::create))

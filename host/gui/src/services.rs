@@ -19,7 +19,7 @@ use crate::values::{self, LIST_CUT};
 use crate::{nav, templates};
 
 /// `ok`, `degraded` or `failing`, with the reason.
-fn health(service: &ServiceStatus) -> (&'static str, String) {
+pub(crate) fn health(service: &ServiceStatus) -> (&'static str, String) {
     let failed: i64 = service.models.iter().map(|m| m.failed).sum();
     let deferred: i64 = service.models.iter().map(|m| m.deferred).sum();
     if failed > 0 {
