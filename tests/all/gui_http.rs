@@ -12,13 +12,13 @@ use crate::util::{ADMIN, PASSWORD, Server};
 
 /// A browser without a browser: keeps the cookies it is sent (ignoring
 /// their paths) and does not follow redirects, so the tests see them.
-struct Client {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     cookies: Mutex<BTreeMap<String, String>>,
 }
 
-fn client(server: &Server) -> Client {
+pub(crate) fn client(server: &Server) -> Client {
     Client {
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -53,7 +53,7 @@ impl Client {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
         let response = request
             .header("cookie", self.cookie_header())
             .send()
@@ -72,24 +72,24 @@ impl Client {
         self.send(request).await
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.get_with(path, &[]).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.send(self.http.post(format!("{}{path}", self.base)).form(form))
             .await
     }
 }
 
 /// The value of the first `name="csrf"` input of a page.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[at..].split('"').next().expect("its value").to_owned()
 }
 
 /// Signs in through the login form; returns the session's CSRF token.
-async fn sign_in(http: &Client, email: &str, password: &str) -> String {
+pub(crate) async fn sign_in(http: &Client, email: &str, password: &str) -> String {
     let form = http.get("/ui/login?next=/ui/services").await;
     assert_eq!(form.status(), 200);
     let token = csrf(&form.text().await.expect("body"));
@@ -111,7 +111,7 @@ async fn sign_in(http: &Client, email: &str, password: &str) -> String {
     csrf(&page.text().await.expect("body"))
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get("location")

@@ -29,7 +29,7 @@ fn path(p: &Path) -> &str {
 }
 
 /// `key generate NAME` in `dir`: the public key line.
-fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
+pub(crate) fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
     let mut args = vec!["key", "generate", name, "--dir", path(dir)];
     if let Some(file) = passphrase {
         args.extend(["--passphrase-file", path(file)]);
@@ -42,7 +42,7 @@ fn generate_key(dir: &Path, name: &str, passphrase: Option<&Path>) -> String {
 
 /// hello-world packed as `publisher/hello-world` at `version`, with
 /// `capabilities` (TOML lines) appended to its manifest.
-fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> PathBuf {
+pub(crate) fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> PathBuf {
     let dir = work.join(format!("src-{publisher}-{version}-{}", capabilities.len()));
     prebuilt_package(
         &repo().join("guests/hello-world"),
@@ -63,7 +63,7 @@ fn pack(work: &Path, publisher: &str, version: &str, capabilities: &str) -> Path
     file
 }
 
-fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &Path) -> String {
+pub(crate) fn sign(file: &Path, key: &Path, passphrase: Option<&Path>, output: &Path) -> String {
     let mut args = vec![
         "service",
         "sign",
