@@ -311,6 +311,40 @@ def services(page):
     check("the services page shows version, health with its reason, steps and the last error as text")
 
 
+def graph(page):
+    page.goto(BASE + "/ui/graph")
+    svg = page.locator("svg#service-graph")
+    expect(svg).to_be_visible()
+    node = svg.locator("a.node", has_text="gadgets")
+    expect(node).to_have_attribute("href", "/ui/services#service-gadgets")
+    # Health as a word and a symbol in the picture, not colour alone.
+    expect(node).to_contain_text("failing")
+    expect(node).to_contain_text("\u26a0")
+    row = page.locator("#graph-table tr", has_text="gadgets")
+    expect(row).to_contain_text("nothing")
+    expect(row.locator(".health")).to_contain_text("failing")
+    node.click()
+    expect(page).to_have_url(BASE + "/ui/services#service-gadgets")
+    check("the service graph is an SVG whose nodes are links, with health as a word, and a table under it")
+
+
+def install_review(page):
+    package = os.environ["INSTALL_PACKAGE"]
+    page.goto(BASE + "/ui/services")
+    page.get_by_role("link", name="Install a service").click()
+    page.get_by_label("Package file").set_input_files(package)
+    page.get_by_role("button", name="Review").click()
+    expect(page.locator("#review-title")).to_contain_text("widgets")
+    expect(page.locator("main")).to_contain_text("Plan: install")
+    expect(page.locator("#plan-models")).to_contain_text("Widget")
+    status, before = rest("GET", "/syncplane/v1/services")
+    assert "widgets" not in json.dumps(before), before
+    page.locator("#confirm").click()
+    expect(page).to_have_url(BASE + "/ui/services#service-widgets")
+    expect(page.locator("section#service-widgets")).to_contain_text("0.2.0")
+    check("an uploaded package is reviewed (plan shown, nothing installed), then installed on confirm")
+
+
 def tab_to(page, selector):
     """Presses Tab until the element `selector` has the focus."""
     for _ in range(300):
@@ -405,6 +439,8 @@ def main():
                 ("list", lambda: list_paging_order_filter(page)),
                 ("hostile", lambda: hostile_status(page)),
                 ("services", lambda: services(page)),
+                ("graph", lambda: graph(page)),
+                ("install-review", lambda: install_review(page)),
                 ("long-rtl-emoji", lambda: long_rtl_and_emoji(page)),
             ]:
                 run()
