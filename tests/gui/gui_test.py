@@ -15,6 +15,7 @@ failure.
 
 import base64
 import faulthandler
+import importlib
 import json
 import os
 import re
@@ -345,6 +346,52 @@ def install_review(page):
     check("an uploaded package is reviewed (plan shown, nothing installed), then installed on confirm")
 
 
+# axe-core, from the pip package in the test's venv (under target/).
+AXE_JS = os.path.join(os.path.dirname(importlib.import_module("axe_playwright_python").__file__), "axe.min.js")
+# Impacts that fail the check.
+AXE_FAILING = {"serious", "critical"}
+
+
+def accessibility(browser, object_id):
+    """axe-core on every kind of page: no serious or critical violation.
+    Its script is injected inline, which the pages' CSP forbids, so this
+    context alone bypasses the CSP."""
+    context = browser.new_context(bypass_csp=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    found = []
+    try:
+        paths = ["/ui/login"]
+        page.goto(BASE + "/ui/login")
+        page.fill("#username", USER)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(BASE + "/ui/services")
+        paths += [
+            "/ui/services",
+            "/ui/graph",
+            "/ui/services/install",
+            "/ui/m/Gadget",
+            f"/ui/m/Gadget/{object_id}",
+            "/ui/m/Gadget/new",
+            f"/ui/m/Gadget/{object_id}/edit",
+            f"/ui/m/Gadget/{object_id}/delete",
+        ]
+        for path in paths:
+            page.goto(BASE + path)
+            page.add_script_tag(path=AXE_JS)
+            result = page.evaluate("async () => await axe.run(document, { resultTypes: ['violations'] })")
+            assert result["testEngine"]["version"].startswith("4."), result["testEngine"]
+            for v in result["violations"]:
+                if v.get("impact") in AXE_FAILING:
+                    targets = [n["target"] for n in v["nodes"]][:5]
+                    found.append(f"{path}: {v['id']} ({v['impact']}): {v['help']} at {targets}")
+    finally:
+        context.close()
+    assert not found, "axe-core found:\n" + "\n".join(found)
+    check("axe-core finds no serious or critical violation on any kind of page")
+
+
 def tab_to(page, selector):
     """Presses Tab until the element `selector` has the focus."""
     for _ in range(300):
@@ -456,6 +503,8 @@ def main():
             delete(page, created)
             step = "keyboard"
             keyboard_only(browser)
+            step = "accessibility"
+            accessibility(browser, gadget_by_name("gadget-003")[0]["id"])
             step = "csrf-logout"
             csrf_and_logout(page, context)
             csp = page.request.get(BASE + "/ui/login").headers.get("content-security-policy", "")
