@@ -489,3 +489,58 @@ async fn the_service_graph_draws_dependencies_as_links_with_a_table_saying_the_s
     let services = http.get("/ui/services").await.text().await.expect("body");
     assert!(services.contains("id=\"service-zzz-base\""), "{services}");
 }
+
+#[tokio::test]
+async fn more_than_50_many_to_many_links_are_folded_on_the_detail_page() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let site = server
+        .create(
+            "/xosapi/v1/core/sites",
+            json!({ "name": "s", "login_base": "s" }),
+        )
+        .await;
+    let nodes: Vec<serde_json::Value> = (0..55)
+        .map(|i| json!({ "name": format!("n{i:02}"), "site": site }))
+        .collect();
+    let (status, created) = server
+        .request(
+            reqwest::Method::POST,
+            "/xosapi/v1/core/nodes",
+            Some(serde_json::Value::Array(nodes)),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let ids: Vec<i64> = created
+        .as_array()
+        .expect("created nodes")
+        .iter()
+        .map(|n| n["id"].as_i64().expect("id"))
+        .collect();
+    let label = server
+        .create(
+            "/xosapi/v1/core/nodelabels",
+            json!({ "name": "rack", "node_ids": ids }),
+        )
+        .await;
+    let http = client(&server);
+    sign_in(&http, ADMIN, PASSWORD).await;
+    let detail = http
+        .get(&format!("/ui/m/NodeLabel/{label}"))
+        .await
+        .text()
+        .await
+        .expect("body");
+    let folded = detail
+        .find("<details class=\"more-links\">")
+        .expect("folded links");
+    assert!(
+        detail[folded..].contains("<summary>5 more</summary>"),
+        "{detail}"
+    );
+    let link = |id: i64| format!("&#x2f;ui&#x2f;m&#x2f;Node&#x2f;{id}\"");
+    // The first 50 before the fold, the last 5 in it.
+    assert!(detail[..folded].contains(&link(ids[49])), "{detail}");
+    assert!(!detail[..folded].contains(&link(ids[50])), "{detail}");
+    assert!(detail[folded..].contains(&link(ids[54])), "{detail}");
+}
