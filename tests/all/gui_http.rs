@@ -488,6 +488,36 @@ async fn the_service_graph_draws_dependencies_as_links_with_a_table_saying_the_s
     // The services page has the anchors the nodes lead to.
     let services = http.get("/ui/services").await.text().await.expect("body");
     assert!(services.contains("id=\"service-zzz-base\""), "{services}");
+
+    // Where a node is: the `x` of the box after its link.
+    fn x_of(html: &str, name: &str) -> i64 {
+        let at = html
+            .find(&format!("href=\"/ui/services#service-{name}\""))
+            .expect("the node");
+        let rect = &html[at..];
+        let x = &rect[rect.find("<rect x=\"").expect("its box") + 9..];
+        x.split('"').next().and_then(|v| v.parse().ok()).expect("x")
+    }
+    assert!(x_of(&html, "zzz-base") < x_of(&html, "aaa-ext"), "{html}");
+    // An operator's constraint (the highest priority) places the nodes.
+    server
+        .create(
+            "/xosapi/v1/core/servicegraphconstraints",
+            json!({ "constraints": "[aaa-ext, [zzz-base]]", "priority": 5 }),
+        )
+        .await;
+    server
+        .create(
+            "/xosapi/v1/core/servicegraphconstraints",
+            json!({ "constraints": "not a list", "priority": 1 }),
+        )
+        .await;
+    let html = http.get("/ui/graph").await.text().await.expect("body");
+    assert!(x_of(&html, "aaa-ext") < x_of(&html, "zzz-base"), "{html}");
+    assert!(
+        html.contains("Placed as the service graph constraint"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

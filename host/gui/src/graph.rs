@@ -4,6 +4,9 @@
 //! dependencies are [`syncplane_platform::Host::dependencies`]: the uses
 //! that make `service uninstall` refuse to remove the other one.
 //!
+//! Nodes are placed as the highest-priority `ServiceGraphConstraint`
+//! says when there is one ([`crate::graph_constraint`]).
+//!
 //! Each node is a link to its service on `/ui/services`; administrators
 //! see it coloured by health *and* drawn with a symbol, a word and a
 //! border of its own (`ok` solid, `degraded` dashed, `failing` thick), so
@@ -18,6 +21,7 @@ use syncplane_api::AppState;
 use syncplane_platform::ServiceDependency;
 
 use crate::error::GuiError;
+use crate::graph_constraint;
 use crate::graph_layout::{self, Layout};
 use crate::session::Viewer;
 use crate::{nav, services, templates};
@@ -60,7 +64,11 @@ pub(crate) async fn page(
     names.sort();
     let edges = edges(&state.host.dependencies());
     let pairs: Vec<(String, String)> = edges.keys().cloned().collect();
-    let layout: Layout = graph_layout::layout(&names, &pairs);
+    let (fixed, bad_constraint) = match graph_constraint::columns(&state, &viewer).await? {
+        Ok(fixed) => (fixed.unwrap_or_default(), None),
+        Err(text) => (Vec::new(), Some(text)),
+    };
+    let layout: Layout = graph_layout::layout(&names, &pairs, &fixed);
     let nodes: Vec<Value> = layout
         .nodes
         .iter()
@@ -98,6 +106,8 @@ pub(crate) async fn page(
         "svg": { "width": layout.width, "height": layout.height, "edges": layout.edges },
         "nodes": nodes,
         "rows": rows,
+        "constrained": !fixed.is_empty(),
+        "bad_constraint": bad_constraint,
     });
     templates::render("graph.html", &context)
 }

@@ -1,7 +1,8 @@
-//! A small layered layout for the service graph: a service with no
-//! dependencies is in the first column, any other one column right of the
-//! furthest service it depends on; nodes are stacked in each column by
-//! name. Enough for tens of services, and deterministic. (The CLI's
+//! A small layered layout for the service graph: the columns an
+//! operator's `ServiceGraphConstraint` sets come first; then a service
+//! with no dependencies is in the next column, any other one column right
+//! of the furthest service it depends on; nodes are stacked in each column
+//! by name. Enough for tens of services, and deterministic. (The CLI's
 //! `layout-rs` drawing of the model graph writes a whole SVG document
 //! without links, so it does not fit a page whose nodes are links.)
 
@@ -80,16 +81,48 @@ fn columns(names: &[String], edges: &[(String, String)]) -> BTreeMap<String, usi
     column
 }
 
-/// Places `names` and the `(dependent, used)` pairs of `edges`.
-pub(crate) fn layout(names: &[String], edges: &[(String, String)]) -> Layout {
+/// The services of each column: first those `fixed` places (an
+/// operator's `ServiceGraphConstraint`; names not installed are left
+/// out), then the others by [`columns`].
+fn arrange<'a>(
+    names: &'a [String],
+    edges: &[(String, String)],
+    fixed: &[Vec<String>],
+) -> Vec<Vec<&'a String>> {
+    let mut placed = std::collections::BTreeSet::new();
+    let mut by_column: Vec<Vec<&String>> = fixed
+        .iter()
+        .map(|column| {
+            column
+                .iter()
+                .filter_map(|n| names.iter().find(|m| *m == n))
+                .filter(|n| placed.insert(n.as_str()))
+                .collect()
+        })
+        .collect();
+    let offset = by_column.len();
     let column = columns(names, edges);
-    let count = column.values().max().map_or(0, |c| c + 1);
-    let mut by_column: Vec<Vec<&String>> = vec![Vec::new(); count];
-    for name in names {
-        if let Some(list) = column.get(name).and_then(|c| by_column.get_mut(*c)) {
+    for name in names.iter().filter(|n| !placed.contains(n.as_str())) {
+        let at = offset + column.get(name).copied().unwrap_or(0);
+        if by_column.len() <= at {
+            by_column.resize_with(at + 1, Vec::new);
+        }
+        if let Some(list) = by_column.get_mut(at) {
             list.push(name);
         }
     }
+    by_column.retain(|c| !c.is_empty());
+    by_column
+}
+
+/// Places `names` and the `(dependent, used)` pairs of `edges`, with the
+/// columns `fixed` sets first (see [`arrange`]).
+pub(crate) fn layout(
+    names: &[String],
+    edges: &[(String, String)],
+    fixed: &[Vec<String>],
+) -> Layout {
+    let by_column = arrange(names, edges, fixed);
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     let mut x = MARGIN;
     let mut height = 0;
@@ -147,7 +180,7 @@ mod tests {
     fn a_dependent_is_right_of_what_it_uses() {
         let names = [s("a"), s("b"), s("c")];
         let edges = [(s("b"), s("a")), (s("c"), s("b"))];
-        let l = layout(&names, &edges);
+        let l = layout(&names, &edges, &[]);
         let x = |n: &str| {
             l.nodes
                 .iter()
@@ -163,14 +196,27 @@ mod tests {
     fn a_cycle_ends_and_everything_is_placed() {
         let names = [s("a"), s("b")];
         let edges = [(s("a"), s("b")), (s("b"), s("a"))];
-        let l = layout(&names, &edges);
+        let l = layout(&names, &edges, &[]);
         assert_eq!(l.nodes.len(), 2);
         assert!(l.width > 0 && l.height > 0);
     }
 
     #[test]
+    fn a_constraint_places_the_services_it_names_first() {
+        let names = [s("a"), s("b"), s("c"), s("d")];
+        let edges = [(s("b"), s("a"))];
+        let fixed = [vec![s("c")], vec![s("b"), s("gone"), s("a")]];
+        let by_column = arrange(&names, &edges, &fixed);
+        let texts: Vec<Vec<&str>> = by_column
+            .iter()
+            .map(|c| c.iter().map(|n| n.as_str()).collect())
+            .collect();
+        assert_eq!(texts, [vec!["c"], vec!["b", "a"], vec!["d"]]);
+    }
+
+    #[test]
     fn no_services_is_an_empty_picture() {
-        let l = layout(&[], &[]);
+        let l = layout(&[], &[], &[]);
         assert!(l.nodes.is_empty() && l.edges.is_empty());
     }
 }

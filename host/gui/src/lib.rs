@@ -41,6 +41,7 @@ mod edit;
 mod error;
 mod form;
 mod graph;
+mod graph_constraint;
 mod graph_layout;
 mod headers;
 mod install;
