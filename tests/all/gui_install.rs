@@ -163,6 +163,34 @@ async fn the_install_review_shows_the_plan_installs_on_confirm_and_refuses_untru
         .await;
     assert_eq!(again.status(), 400);
 
+    // An upgrade: the plan says from which version, and the grants it adds.
+    let newer = pack(
+        work,
+        "acme",
+        "1.0.1",
+        "[capabilities]\nconfig = [\"greeting\"]\n",
+    );
+    let newer_signed = work.join("newer-signed.spkg");
+    sign(&newer, &work.join("acme.key"), None, &newer_signed);
+    let (_, page) = upload(&http, &token, &newer_signed).await;
+    assert!(page.contains("Plan: upgrade from 1.0.0 to 1.0.1"), "{page}");
+    assert!(page.contains("added config greeting"), "{page}");
+    assert!(page.contains("id=\"confirm\""), "{page}");
+    // Trusted, but asking for a host the operator's policy does not allow
+    // (within the publisher's ceiling, without `--allow`).
+    let outbound = pack(
+        work,
+        "acme",
+        "1.0.2",
+        "[capabilities]\noutbound_http = [\"https://api.acme.example:443\"]\n",
+    );
+    let outbound_signed = work.join("outbound-signed.spkg");
+    sign(&outbound, &work.join("acme.key"), None, &outbound_signed);
+    let (_, page) = upload(&http, &token, &outbound_signed).await;
+    assert!(page.contains("id=\"grants-refused\""), "{page}");
+    assert!(page.contains("id=\"not-allowed\""), "{page}");
+    assert!(!page.contains("id=\"confirm\""), "{page}");
+
     // Someone who is not an administrator sees no link and gets no page.
     server
         .create(
