@@ -120,6 +120,30 @@ message HiddenGadget (XOSBase) {
     write_manifest(dir, &manifest);
 }
 
+/// The `widgets` service (one model, no steps) packed as `service pack`
+/// makes it, for the install review to upload; returns the file.
+fn widgets_file(server: &Server, work: &Path) -> PathBuf {
+    let dir = work.join("widgets");
+    std::fs::create_dir_all(dir.join("models")).expect("package dir");
+    std::fs::write(
+        dir.join("models/widgets.xproto"),
+        "option app_label = \"widgets\";\n\nmessage Widget (XOSBase) {\n    required string name = 1;\n}\n",
+    )
+    .expect("xproto");
+    write_manifest(
+        &dir,
+        "manifest_version = 1\n\n[service]\nname = \"widgets\"\nversion = \"0.2.0\"\n\
+         xproto = [\"models/widgets.xproto\"]\n",
+    );
+    let file = work.join("widgets.spkg");
+    let (out, src) = (
+        file.to_str().expect("utf-8 path"),
+        dir.to_str().expect("utf-8 path"),
+    );
+    assert_success(&server.cli(&["service", "pack", "-o", out, src]));
+    file
+}
+
 /// The hostile name of the object whose sync fails: its `backend_status`
 /// is `<name> is broken`.
 const HOSTILE: &str = "bad<img src=x onerror=window.__xss=1>";
@@ -158,6 +182,7 @@ async fn the_gui_in_chromium_signs_in_lists_edits_deletes_and_updates_live() {
         )
         .await;
 
+    let widgets = widgets_file(&server, work.path());
     let artifacts = repo().join("target/gui-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
     let url = server.url.clone();
@@ -169,6 +194,7 @@ async fn the_gui_in_chromium_signs_in_lists_edits_deletes_and_updates_live() {
             .env("SYNCPLANE_PASSWORD", PASSWORD)
             .env("CHROMIUM", chromium)
             .env("ARTIFACTS", &artifacts)
+            .env("INSTALL_PACKAGE", widgets)
             .output()
             .expect("run tests/gui/gui_test.py")
     })

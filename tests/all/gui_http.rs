@@ -12,13 +12,13 @@ use crate::util::{ADMIN, PASSWORD, Server};
 
 /// A browser without a browser: keeps the cookies it is sent (ignoring
 /// their paths) and does not follow redirects, so the tests see them.
-struct Client {
-    http: reqwest::Client,
-    base: String,
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     cookies: Mutex<BTreeMap<String, String>>,
 }
 
-fn client(server: &Server) -> Client {
+pub(crate) fn client(server: &Server) -> Client {
     Client {
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -53,7 +53,7 @@ impl Client {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
         let response = request
             .header("cookie", self.cookie_header())
             .send()
@@ -72,24 +72,24 @@ impl Client {
         self.send(request).await
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.get_with(path, &[]).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.send(self.http.post(format!("{}{path}", self.base)).form(form))
             .await
     }
 }
 
 /// The value of the first `name="csrf"` input of a page.
-fn csrf(html: &str) -> String {
+pub(crate) fn csrf(html: &str) -> String {
     let at = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[at..].split('"').next().expect("its value").to_owned()
 }
 
 /// Signs in through the login form; returns the session's CSRF token.
-async fn sign_in(http: &Client, email: &str, password: &str) -> String {
+pub(crate) async fn sign_in(http: &Client, email: &str, password: &str) -> String {
     let form = http.get("/ui/login?next=/ui/services").await;
     assert_eq!(form.status(), 200);
     let token = csrf(&form.text().await.expect("body"));
@@ -111,7 +111,7 @@ async fn sign_in(http: &Client, email: &str, password: &str) -> String {
     csrf(&page.text().await.expect("body"))
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub(crate) fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get("location")
@@ -440,4 +440,137 @@ async fn many_to_many_links_are_edited_as_lists_of_ids_and_shown_as_links() {
         )
         .await;
     assert_eq!(labels["items"], json!([]), "{labels}");
+}
+
+#[tokio::test]
+async fn the_service_graph_draws_dependencies_as_links_with_a_table_saying_the_same() {
+    use crate::lifecycle::package_dir;
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let base = package_dir(
+        "zzz-base",
+        "1.0.0",
+        "option app_label = \"zzzbase\";\n\nmessage ZzzBase (XOSBase) {\n    required string name = 1;\n}\n",
+        "",
+    );
+    crate::util::assert_success(&server.install(base.path(), &[]));
+    let ext = package_dir(
+        "aaa-ext",
+        "1.0.0",
+        "option app_label = \"aaaext\";\n\nmessage AaaLink (XOSBase) {\n    required string name = 1;\n    \
+         optional manytoone base->ZzzBase:aaa_links = 2:1001;\n}\n",
+        "",
+    );
+    crate::util::assert_success(&server.install(ext.path(), &[]));
+    let http = client(&server);
+    sign_in(&http, ADMIN, PASSWORD).await;
+    let page = http.get("/ui/graph").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("body");
+    let svg = &html[html.find("<svg").expect("an inline svg")..];
+    let svg = &svg[..svg.find("</svg>").expect("its end")];
+    for name in ["zzz-base", "aaa-ext"] {
+        assert!(
+            svg.contains(&format!(
+                "<a class=\"node node-ok\" href=\"/ui/services#service-{name}\""
+            )),
+            "{svg}"
+        );
+    }
+    assert!(svg.contains("✔"), "a symbol besides the colour: {svg}");
+    assert_eq!(svg.matches("<line class=\"edge\"").count(), 1, "{svg}");
+    assert!(svg.contains("aaa-ext depends on zzz-base"), "{svg}");
+    let table = &html[html.find("id=\"graph-table\"").expect("the table")..];
+    assert!(
+        table.contains("its model `AaaLink` uses `ZzzBase`"),
+        "{table}"
+    );
+    // The services page has the anchors the nodes lead to.
+    let services = http.get("/ui/services").await.text().await.expect("body");
+    assert!(services.contains("id=\"service-zzz-base\""), "{services}");
+
+    // Where a node is: the `x` of the box after its link.
+    fn x_of(html: &str, name: &str) -> i64 {
+        let at = html
+            .find(&format!("href=\"/ui/services#service-{name}\""))
+            .expect("the node");
+        let rect = &html[at..];
+        let x = &rect[rect.find("<rect x=\"").expect("its box") + 9..];
+        x.split('"').next().and_then(|v| v.parse().ok()).expect("x")
+    }
+    assert!(x_of(&html, "zzz-base") < x_of(&html, "aaa-ext"), "{html}");
+    // An operator's constraint (the highest priority) places the nodes.
+    server
+        .create(
+            "/xosapi/v1/core/servicegraphconstraints",
+            json!({ "constraints": "[aaa-ext, [zzz-base]]", "priority": 5 }),
+        )
+        .await;
+    server
+        .create(
+            "/xosapi/v1/core/servicegraphconstraints",
+            json!({ "constraints": "not a list", "priority": 1 }),
+        )
+        .await;
+    let html = http.get("/ui/graph").await.text().await.expect("body");
+    assert!(x_of(&html, "aaa-ext") < x_of(&html, "zzz-base"), "{html}");
+    assert!(
+        html.contains("Placed as the service graph constraint"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn more_than_50_many_to_many_links_are_folded_on_the_detail_page() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let site = server
+        .create(
+            "/xosapi/v1/core/sites",
+            json!({ "name": "s", "login_base": "s" }),
+        )
+        .await;
+    let nodes: Vec<serde_json::Value> = (0..55)
+        .map(|i| json!({ "name": format!("n{i:02}"), "site": site }))
+        .collect();
+    let (status, created) = server
+        .request(
+            reqwest::Method::POST,
+            "/xosapi/v1/core/nodes",
+            Some(serde_json::Value::Array(nodes)),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let ids: Vec<i64> = created
+        .as_array()
+        .expect("created nodes")
+        .iter()
+        .map(|n| n["id"].as_i64().expect("id"))
+        .collect();
+    let label = server
+        .create(
+            "/xosapi/v1/core/nodelabels",
+            json!({ "name": "rack", "node_ids": ids }),
+        )
+        .await;
+    let http = client(&server);
+    sign_in(&http, ADMIN, PASSWORD).await;
+    let detail = http
+        .get(&format!("/ui/m/NodeLabel/{label}"))
+        .await
+        .text()
+        .await
+        .expect("body");
+    let folded = detail
+        .find("<details class=\"more-links\">")
+        .expect("folded links");
+    assert!(
+        detail[folded..].contains("<summary>5 more</summary>"),
+        "{detail}"
+    );
+    let link = |id: i64| format!("&#x2f;ui&#x2f;m&#x2f;Node&#x2f;{id}\"");
+    // The first 50 before the fold, the last 5 in it.
+    assert!(detail[..folded].contains(&link(ids[49])), "{detail}");
+    assert!(!detail[..folded].contains(&link(ids[50])), "{detail}");
+    assert!(detail[folded..].contains(&link(ids[54])), "{detail}");
 }

@@ -15,6 +15,7 @@ mod grpc;
 mod grpc_security;
 mod gui;
 mod gui_http;
+mod gui_install;
 mod hello_world;
 mod hello_world_js;
 mod hello_world_py;

@@ -15,6 +15,7 @@ failure.
 
 import base64
 import faulthandler
+import importlib
 import json
 import os
 import re
@@ -311,6 +312,86 @@ def services(page):
     check("the services page shows version, health with its reason, steps and the last error as text")
 
 
+def graph(page):
+    page.goto(BASE + "/ui/graph")
+    svg = page.locator("svg#service-graph")
+    expect(svg).to_be_visible()
+    node = svg.locator("a.node", has_text="gadgets")
+    expect(node).to_have_attribute("href", "/ui/services#service-gadgets")
+    # Health as a word and a symbol in the picture, not colour alone.
+    expect(node).to_contain_text("failing")
+    expect(node).to_contain_text("\u26a0")
+    row = page.locator("#graph-table tr", has_text="gadgets")
+    expect(row).to_contain_text("nothing")
+    expect(row.locator(".health")).to_contain_text("failing")
+    node.click()
+    expect(page).to_have_url(BASE + "/ui/services#service-gadgets")
+    check("the service graph is an SVG whose nodes are links, with health as a word, and a table under it")
+
+
+def install_review(page):
+    package = os.environ["INSTALL_PACKAGE"]
+    page.goto(BASE + "/ui/services")
+    page.get_by_role("link", name="Install a service").click()
+    page.get_by_label("Package file").set_input_files(package)
+    page.get_by_role("button", name="Review").click()
+    expect(page.locator("#review-title")).to_contain_text("widgets")
+    expect(page.locator("main")).to_contain_text("Plan: install")
+    expect(page.locator("#plan-models")).to_contain_text("Widget")
+    status, before = rest("GET", "/syncplane/v1/services")
+    assert "widgets" not in json.dumps(before), before
+    page.locator("#confirm").click()
+    expect(page).to_have_url(BASE + "/ui/services#service-widgets")
+    expect(page.locator("section#service-widgets")).to_contain_text("0.2.0")
+    check("an uploaded package is reviewed (plan shown, nothing installed), then installed on confirm")
+
+
+# axe-core, from the pip package in the test's venv (under target/).
+AXE_JS = os.path.join(os.path.dirname(importlib.import_module("axe_playwright_python").__file__), "axe.min.js")
+# Impacts that fail the check.
+AXE_FAILING = {"serious", "critical"}
+
+
+def accessibility(browser, object_id):
+    """axe-core on every kind of page: no serious or critical violation.
+    Its script is injected inline, which the pages' CSP forbids, so this
+    context alone bypasses the CSP."""
+    context = browser.new_context(bypass_csp=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    found = []
+    try:
+        paths = ["/ui/login"]
+        page.goto(BASE + "/ui/login")
+        page.fill("#username", USER)
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(BASE + "/ui/services")
+        paths += [
+            "/ui/services",
+            "/ui/graph",
+            "/ui/services/install",
+            "/ui/m/Gadget",
+            f"/ui/m/Gadget/{object_id}",
+            "/ui/m/Gadget/new",
+            f"/ui/m/Gadget/{object_id}/edit",
+            f"/ui/m/Gadget/{object_id}/delete",
+        ]
+        for path in paths:
+            page.goto(BASE + path)
+            page.add_script_tag(path=AXE_JS)
+            result = page.evaluate("async () => await axe.run(document, { resultTypes: ['violations'] })")
+            assert result["testEngine"]["version"].startswith("4."), result["testEngine"]
+            for v in result["violations"]:
+                if v.get("impact") in AXE_FAILING:
+                    targets = [n["target"] for n in v["nodes"]][:5]
+                    found.append(f"{path}: {v['id']} ({v['impact']}): {v['help']} at {targets}")
+    finally:
+        context.close()
+    assert not found, "axe-core found:\n" + "\n".join(found)
+    check("axe-core finds no serious or critical violation on any kind of page")
+
+
 def tab_to(page, selector):
     """Presses Tab until the element `selector` has the focus."""
     for _ in range(300):
@@ -405,6 +486,8 @@ def main():
                 ("list", lambda: list_paging_order_filter(page)),
                 ("hostile", lambda: hostile_status(page)),
                 ("services", lambda: services(page)),
+                ("graph", lambda: graph(page)),
+                ("install-review", lambda: install_review(page)),
                 ("long-rtl-emoji", lambda: long_rtl_and_emoji(page)),
             ]:
                 run()
@@ -420,6 +503,8 @@ def main():
             delete(page, created)
             step = "keyboard"
             keyboard_only(browser)
+            step = "accessibility"
+            accessibility(browser, gadget_by_name("gadget-003")[0]["id"])
             step = "csrf-logout"
             csrf_and_logout(page, context)
             csp = page.request.get(BASE + "/ui/login").headers.get("content-security-policy", "")

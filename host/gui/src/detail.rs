@@ -16,6 +16,10 @@ use crate::session::Viewer;
 use crate::values::{self, DETAIL_CUT, Shown};
 use crate::{nav, status, templates};
 
+/// How many links of a many-to-many field a detail page shows before
+/// folding the rest away.
+const LINKS_SHOWN: usize = 50;
+
 /// One field of the detail page.
 #[derive(Debug, Serialize)]
 struct Row {
@@ -25,8 +29,12 @@ struct Row {
     help_text: String,
     feedback: bool,
     secret: bool,
-    /// For a many-to-many link: each object, with its page.
+    /// For a many-to-many link: each object, with its page; the first
+    /// [`LINKS_SHOWN`] of them.
     links: Vec<(i64, String)>,
+    /// The links beyond the first [`LINKS_SHOWN`], folded away
+    /// (`<details>`) so a page with thousands stays readable.
+    more_links: Vec<(i64, String)>,
 }
 
 /// A link to related objects.
@@ -129,7 +137,8 @@ pub(crate) async fn page(
                 help_text: f.help_text.clone(),
                 feedback: f.role == Role::Feedback,
                 secret: f.secret,
-                links: match (f.widget, &f.link_model, value) {
+                links: Vec::new(),
+                more_links: match (f.widget, &f.link_model, value) {
                     ("many", Some(target), Some(Value::Array(ids))) => ids
                         .iter()
                         .filter_map(Value::as_i64)
@@ -138,6 +147,13 @@ pub(crate) async fn page(
                     _ => Vec::new(),
                 },
             }
+        })
+        .map(|mut row| {
+            let rest = row
+                .more_links
+                .split_off(row.more_links.len().min(LINKS_SHOWN));
+            row.links = std::mem::replace(&mut row.more_links, rest);
+            row
         })
         .collect();
     let related: Vec<Related> = view

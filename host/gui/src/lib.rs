@@ -40,13 +40,19 @@ mod detail;
 mod edit;
 mod error;
 mod form;
+mod graph;
+mod graph_constraint;
+mod graph_layout;
 mod headers;
+mod install;
 mod list;
 mod live;
 mod login;
 mod modelview;
+mod multipart;
 mod nav;
 mod paths;
+mod pending;
 mod search;
 mod services;
 mod session;
@@ -55,6 +61,7 @@ mod templates;
 mod values;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use syncplane_api::AppState;
@@ -75,6 +82,14 @@ pub fn router() -> Router<AppState> {
         .route("/ui/static/app.css", get(assets::css))
         .route("/ui/static/app.js", get(assets::js))
         .route("/ui/services", get(services::page))
+        .route(
+            "/ui/services/install",
+            get(install::form)
+                .post(install::upload)
+                .layer(DefaultBodyLimit::max(syncplane_api::MAX_PACKAGE_BYTES)),
+        )
+        .route("/ui/services/install/confirm", post(install::confirm))
+        .route("/ui/graph", get(graph::page))
         .route("/ui/events", get(live::events))
         .route("/ui/m/{model}", get(list::page))
         .route("/ui/m/{model}/new", get(edit::new_form).post(edit::create))

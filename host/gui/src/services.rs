@@ -19,7 +19,7 @@ use crate::values::{self, LIST_CUT};
 use crate::{nav, templates};
 
 /// `ok`, `degraded` or `failing`, with the reason.
-fn health(service: &ServiceStatus) -> (&'static str, String) {
+pub(crate) fn health(service: &ServiceStatus) -> (&'static str, String) {
     let failed: i64 = service.models.iter().map(|m| m.failed).sum();
     let deferred: i64 = service.models.iter().map(|m| m.deferred).sum();
     if failed > 0 {
@@ -94,6 +94,11 @@ fn details(service: &ServiceStatus) -> Value {
 /// `outbound_http`, `config`, `secrets` (names, never values),
 /// `models.read`, `models.write`.
 fn grants(service: &InstalledService) -> Vec<(String, String)> {
+    grant_rows(&service.capabilities)
+}
+
+/// `capabilities` (a manifest's grants) as `(what, values)` rows.
+pub(crate) fn grant_rows(capabilities: &impl serde::Serialize) -> Vec<(String, String)> {
     fn text(value: &Value) -> String {
         match value {
             Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
@@ -103,7 +108,7 @@ fn grants(service: &InstalledService) -> Vec<(String, String)> {
     }
     let mut out = Vec::new();
     // Serialising plain data cannot fail; nothing is shown if it did.
-    if let Ok(Value::Object(kinds)) = serde_json::to_value(&service.capabilities) {
+    if let Ok(Value::Object(kinds)) = serde_json::to_value(capabilities) {
         for (kind, value) in kinds {
             match value {
                 Value::Object(parts) => {

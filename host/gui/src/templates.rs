@@ -18,6 +18,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("login.html", include_str!("../templates/login.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("services.html", include_str!("../templates/services.html")),
+    ("graph.html", include_str!("../templates/graph.html")),
+    ("install.html", include_str!("../templates/install.html")),
     ("list.html", include_str!("../templates/list.html")),
     ("detail.html", include_str!("../templates/detail.html")),
     ("form.html", include_str!("../templates/form.html")),

@@ -429,6 +429,35 @@ impl Host {
         self.registry.all().into_iter().map(|s| s.info).collect()
     }
 
+    /// How the installed services depend on each other, sorted: each
+    /// [`ServiceDependency`] says that `service` uses a model `on` defines,
+    /// and how (its models extending or linking to it, exact grants naming
+    /// it, steps or policies observing it): the same uses that make
+    /// `service uninstall` refuse to remove `on`.
+    pub fn dependencies(&self) -> Vec<ServiceDependency> {
+        let all = self.registry.all();
+        let mut out = Vec::new();
+        for on in &all {
+            let own: std::collections::BTreeSet<&str> = on
+                .files
+                .iter()
+                .flat_map(|f| f.models.iter().map(|m| m.name.as_str()))
+                .collect();
+            for service in all.iter().filter(|s| s.info.name != on.info.name) {
+                for (what, model) in service.uses(&own) {
+                    out.push(ServiceDependency {
+                        service: service.info.name.clone(),
+                        on: on.info.name.clone(),
+                        what,
+                        model,
+                    });
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// The host's policy widened by `allowed`.
     pub(crate) fn policy_with(&self, allowed: &[Allow]) -> OperatorPolicy {
         let mut policy = (*self.policy).clone();
@@ -723,4 +752,18 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> 
     }
     let mut file = options.open(path)?;
     writeln!(file, "{contents}")
+}
+
+/// One way an installed service depends on another: see
+/// [`Host::dependencies`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct ServiceDependency {
+    /// The service that depends.
+    pub service: String,
+    /// The service it depends on.
+    pub on: String,
+    /// How: "its model `X`", "its grant `a.B`", "its step `s`".
+    pub what: String,
+    /// The model of `on` it uses.
+    pub model: String,
 }

@@ -40,7 +40,7 @@ pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InspectedLimits, Inspection,
-    ServiceSettings, ServiceStatus, StepStatus,
+    ServiceDependency, ServiceSettings, ServiceStatus, StepStatus,
 };
 pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{

@@ -1,0 +1,214 @@
+//! `/ui/services/install` (administrators who may write only): upload a
+//! packed service (`service pack`'s OCI tar), review what installing it
+//! would do before anything activates, then confirm.
+//!
+//! The review shows the package's name, version, digest and signers; the
+//! trust policy's verdict; the grants the operator's policy refuses; and,
+//! when nothing refuses it, the platform's plan (the one `--dry-run`
+//! prints): models added, changed and removed with their objects, steps
+//! added, removed and kept, the grants asked for and how they differ from
+//! the installed version's, and what blocks the change. A confirm button
+//! is offered only when the package may be installed; confirming installs
+//! it through the same platform code as `service install` and
+//! `POST /syncplane/v1/services`, which checks everything again.
+//!
+//! The uploaded file waits for the confirmation in [`crate::pending`],
+//! bound to the uploading session; both forms carry the CSRF token, and
+//! the upload is bounded by the API's package limit.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::{Value, json};
+use syncplane_api::AppState;
+use syncplane_platform::archive::PackedService;
+use syncplane_platform::{InstallOptions, Provenance, ServicePackage};
+
+use crate::error::GuiError;
+use crate::session::Viewer;
+use crate::{multipart, nav, pending, services, templates};
+
+/// The form field of the file.
+const FILE_FIELD: &str = "package";
+
+fn require_installer(viewer: &Viewer) -> Result<(), GuiError> {
+    Ok(viewer.user.require_writing_admin("install services")?)
+}
+
+fn page(
+    state: &AppState,
+    viewer: &Viewer,
+    status: StatusCode,
+    review: Option<Value>,
+    error: Option<String>,
+) -> Result<Response, GuiError> {
+    let context = json!({
+        "layout": nav::layout(state, viewer, "install", None, None),
+        "review": review,
+        "error": error,
+        "max_mib": syncplane_api::MAX_PACKAGE_BYTES >> 20,
+    });
+    Ok((status, templates::render("install.html", &context)?).into_response())
+}
+
+/// `GET /ui/services/install`: the upload form.
+pub(crate) async fn form(
+    State(state): State<AppState>,
+    viewer: Viewer,
+) -> Result<Response, GuiError> {
+    require_installer(&viewer)?;
+    page(&state, &viewer, StatusCode::OK, None, None)
+}
+
+fn options(provenance: Provenance) -> InstallOptions {
+    InstallOptions {
+        provenance: Some(provenance),
+        ..InstallOptions::default()
+    }
+}
+
+/// What the review page shows of `package`; `allowed` says whether it
+/// may be installed.
+async fn review(state: &AppState, package: ServicePackage, provenance: Provenance) -> Value {
+    let signers: Vec<String> = provenance
+        .signatures()
+        .iter()
+        .map(|s| s.key.to_string())
+        .collect();
+    let digest = provenance.digest().to_owned();
+    let options = options(provenance);
+    let name = package.manifest.full_name();
+    let version = package.manifest.service.version.clone();
+    let inspection = match state.host.inspect(&package, &[]) {
+        Ok(i) => i,
+        Err(e) => {
+            return json!({
+                "name": name, "version": version, "digest": digest, "signers": signers,
+                "allowed": false, "reasons": [e.to_string()],
+            });
+        }
+    };
+    let mut reasons: Vec<String> = inspection
+        .refused
+        .iter()
+        .map(|r| format!("the operator's policy refuses {r}"))
+        .collect();
+    let trust = match state.host.check_trust(&package, &options) {
+        Ok(None) => json!({ "policy": false, "allowed": true }),
+        Ok(Some(verdict)) => json!({ "policy": true, "allowed": true, "rule": verdict.rule }),
+        Err(e) => {
+            reasons.push(e.to_string());
+            json!({ "policy": true, "allowed": false, "rule": e.to_string() })
+        }
+    };
+    let plan = if reasons.is_empty() {
+        match state.host.plan(package, &options).await {
+            Ok(plan) => {
+                reasons.extend(plan.blockers.iter().cloned());
+                Some(json!(plan))
+            }
+            Err(e) => {
+                reasons.push(e.to_string());
+                None
+            }
+        }
+    } else {
+        None
+    };
+    json!({
+        "name": name,
+        "version": version,
+        "digest": digest,
+        "signers": signers,
+        "trust": trust,
+        "refused": inspection.refused,
+        "models": inspection.models,
+        "steps": inspection.steps,
+        "grants": services::grant_rows(&inspection.capabilities),
+        "plan": plan,
+        "allowed": reasons.is_empty(),
+        "reasons": reasons,
+    })
+}
+
+/// `POST /ui/services/install`: reads the uploaded file and shows what
+/// installing it would do; nothing changes.
+pub(crate) async fn upload(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GuiError> {
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(multipart::boundary)
+        .ok_or_else(|| GuiError::BadRequest("expected the upload form".into()))?;
+    let parts = multipart::parse(&boundary, &body)?;
+    let field = |name: &str| parts.iter().find(|p| p.name == name);
+    let csrf = field(crate::csrf::FIELD)
+        .map(|p| String::from_utf8_lossy(p.data).into_owned())
+        .unwrap_or_default();
+    viewer.check_csrf(&[(crate::csrf::FIELD.to_owned(), csrf)])?;
+    require_installer(&viewer)?;
+    let file = match field(FILE_FIELD) {
+        Some(part) if part.filename.is_some() && !part.data.is_empty() => part.data,
+        _ => {
+            let error = "choose a packed service file (`syncplane service pack` makes one)";
+            return page(
+                &state,
+                &viewer,
+                StatusCode::BAD_REQUEST,
+                None,
+                Some(error.into()),
+            );
+        }
+    };
+    let (package, provenance) = match PackedService::unpack(file) {
+        Ok(packed) => packed.split(),
+        Err(e) => {
+            let error = format!("this is not a packed service: {e}");
+            return page(&state, &viewer, StatusCode::BAD_REQUEST, None, Some(error));
+        }
+    };
+    let mut review = review(&state, package, provenance).await;
+    if review["allowed"] == json!(true) {
+        review["token"] = json!(pending::keep(&viewer.csrf, file.to_vec()));
+        review["keep_minutes"] = json!(pending::KEEP.as_secs() / 60);
+    }
+    page(&state, &viewer, StatusCode::OK, Some(review), None)
+}
+
+/// `POST /ui/services/install/confirm`: installs the reviewed upload,
+/// then shows the services page.
+pub(crate) async fn confirm(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    body: Bytes,
+) -> Result<Response, GuiError> {
+    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    viewer.check_csrf(&form)?;
+    require_installer(&viewer)?;
+    let token = form
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let Some(bytes) = pending::take(&viewer.csrf, token) else {
+        let error = "this review expired or was already confirmed: upload the file again";
+        return page(
+            &state,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(error.into()),
+        );
+    };
+    let (package, provenance) = PackedService::unpack(&bytes)
+        .map_err(|e| GuiError::BadRequest(e.to_string()))?
+        .split();
+    let installed = state.host.install(package, &options(provenance)).await?;
+    let anchor: String = form_urlencoded::byte_serialize(installed.name.as_bytes()).collect();
+    Ok(Redirect::to(&format!("/ui/services#service-{anchor}")).into_response())
+}
