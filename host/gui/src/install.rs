@@ -61,9 +61,13 @@ pub(crate) async fn form(
     page(&state, &viewer, StatusCode::OK, None, None)
 }
 
+/// The options of a review and of its confirmation. The review page lists
+/// the grants an upgrade adds, so confirming it is accepting them (the
+/// CLI's `--accept-grants`).
 fn options(provenance: Provenance) -> InstallOptions {
     InstallOptions {
         provenance: Some(provenance),
+        accept_grants: true,
         ..InstallOptions::default()
     }
 }
