@@ -7,42 +7,15 @@
 //! the server and waits for every service's first object. The test checks
 //! what it printed against the per-service figures.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::Value;
 
-use crate::toolchains::{componentize_js, componentize_py, syncplane};
+use crate::toolchains::{componentize_js, componentize_py, service_new, syncplane};
 use crate::util::{assert_success, repo};
 
 /// Copies of each service: the test size.
 const COPIES: u32 = 20;
 /// The most private memory an idle service may cost the server.
 const MAX_IDLE_MIB_PER_SERVICE: f64 = 10.0;
-
-/// A new no-op service in `lang`, written by `service new`.
-fn new_service(parent: &Path, lang: &str, model: &str) -> PathBuf {
-    let name = format!("idle-{lang}");
-    let dir = parent.join(&name);
-    let out = assert_success(&syncplane(
-        None,
-        &[
-            "service",
-            "new",
-            &name,
-            "--lang",
-            lang,
-            "--model",
-            model,
-            "--dir",
-            dir.to_str().expect("utf-8 path"),
-            "--sdk",
-            repo().to_str().expect("utf-8 path"),
-        ],
-        &[],
-    ));
-    assert!(out.contains("created"), "{out}");
-    dir
-}
 
 /// `figures[path...]` as a number, or a failure naming the path.
 fn number(figures: &Value, path: &[&str]) -> f64 {
@@ -65,8 +38,8 @@ fn twenty_python_and_twenty_javascript_services_idle_cheaply_wake_and_restart() 
         ),
     ];
     let parent = tempfile::tempdir().expect("tempdir");
-    let python = new_service(parent.path(), "python", "IdlePyThing");
-    let js = new_service(parent.path(), "js", "IdleJsThing");
+    let python = service_new(parent.path(), "idle-python", "python", "IdlePyThing");
+    let js = service_new(parent.path(), "idle-js", "js", "IdleJsThing");
     let services = [
         format!("{}={COPIES}", python.display()),
         format!("{}={COPIES}", js.display()),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::toolchains::{componentize_js, componentize_py, syncplane};
-use crate::util::{Server, assert_success, describe, repo};
+use crate::toolchains::{componentize_js, componentize_py, service_new, syncplane};
+use crate::util::{Server, assert_success, describe};
 
 /// Python and JavaScript components are compiled when they load.
 const LIMIT: Duration = Duration::from_secs(180);
@@ -25,27 +25,7 @@ fn model(lang: &str) -> String {
 }
 
 fn new_service(parent: &Path, lang: &str) -> PathBuf {
-    let name = format!("demo-{lang}");
-    let dir = parent.join(&name);
-    let out = assert_success(&syncplane(
-        None,
-        &[
-            "service",
-            "new",
-            &name,
-            "--lang",
-            lang,
-            "--model",
-            &model(lang),
-            "--dir",
-            dir.to_str().expect("utf-8 path"),
-            "--sdk",
-            repo().to_str().expect("utf-8 path"),
-        ],
-        &[],
-    ));
-    assert!(out.contains("created"), "{out}");
-    dir
+    service_new(parent, &format!("demo-{lang}"), lang, &model(lang))
 }
 
 #[tokio::test(flavor = "multi_thread")]

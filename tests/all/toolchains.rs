@@ -65,6 +65,31 @@ pub fn syncplane(server: Option<&Server>, args: &[&str], env: &[(&str, PathBuf)]
     command.output().expect("run syncplane")
 }
 
+/// A new service `name` in `lang` observing `model`, written by `syncplane
+/// service new` into `parent/name` with this checkout's SDKs.
+pub fn service_new(parent: &Path, name: &str, lang: &str, model: &str) -> PathBuf {
+    let dir = parent.join(name);
+    let out = assert_success(&syncplane(
+        None,
+        &[
+            "service",
+            "new",
+            name,
+            "--lang",
+            lang,
+            "--model",
+            model,
+            "--dir",
+            dir.to_str().expect("utf-8 path"),
+            "--sdk",
+            repo().to_str().expect("utf-8 path"),
+        ],
+        &[],
+    ));
+    assert!(out.contains("created"), "{out}");
+    dir
+}
+
 /// `syncplane service install DIR` with the test toolchains (the binary
 /// builds first, or finds the build up to date); prints how long it took.
 pub fn install_with_toolchains(server: &Server, dir: &Path, env: &[(&str, PathBuf)]) {

@@ -161,18 +161,30 @@ pub(crate) async fn create(
     }
 }
 
+/// The object `id` of `model` and its model's view, when `viewer` may
+/// change it: a writer, who may read it, and it is not write-protected.
+async fn changeable(
+    state: &AppState,
+    viewer: &Viewer,
+    model: &str,
+    id: i64,
+) -> Result<(ModelView, syncplane_core::Object), GuiError> {
+    require_writer(viewer)?;
+    let view = model_view(state, model)?;
+    let object = readable(state, viewer, &view, id).await?;
+    if let Some(reason) = write_protected(&object) {
+        return Err(GuiError::Forbidden(reason));
+    }
+    Ok((view, object))
+}
+
 /// `GET /ui/m/<Model>/<id>/edit`.
 pub(crate) async fn edit_form(
     State(state): State<AppState>,
     viewer: Viewer,
     ObjectPath { model, id }: ObjectPath,
 ) -> Result<Response, GuiError> {
-    require_writer(&viewer)?;
-    let view = model_view(&state, &model)?;
-    let object = readable(&state, &viewer, &view, id).await?;
-    if let Some(reason) = write_protected(&object) {
-        return Err(GuiError::Forbidden(reason));
-    }
+    let (view, object) = changeable(&state, &viewer, &model, id).await?;
     render_form(
         &state,
         &viewer,
@@ -202,12 +214,7 @@ pub(crate) async fn update(
 ) -> Result<Response, GuiError> {
     let pairs = form_pairs(&body);
     viewer.check_csrf(&pairs)?;
-    require_writer(&viewer)?;
-    let view = model_view(&state, &model)?;
-    let object = readable(&state, &viewer, &view, id).await?;
-    if let Some(reason) = write_protected(&object) {
-        return Err(GuiError::Forbidden(reason));
-    }
+    let (view, object) = changeable(&state, &viewer, &model, id).await?;
     let current = (id, &object.fields, object.sync.change_seq);
     let sent_version = value(&pairs, VERSION).and_then(|v| v.parse::<i64>().ok());
     if sent_version != Some(object.sync.change_seq) {
@@ -255,12 +262,7 @@ pub(crate) async fn delete_form(
     viewer: Viewer,
     ObjectPath { model, id }: ObjectPath,
 ) -> Result<Response, GuiError> {
-    require_writer(&viewer)?;
-    let view = model_view(&state, &model)?;
-    let object = readable(&state, &viewer, &view, id).await?;
-    if let Some(reason) = write_protected(&object) {
-        return Err(GuiError::Forbidden(reason));
-    }
+    let (view, object) = changeable(&state, &viewer, &model, id).await?;
     let (cascaded, refused) = match state
         .host
         .core()
@@ -298,12 +300,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, GuiError> {
     let pairs = form_pairs(&body);
     viewer.check_csrf(&pairs)?;
-    require_writer(&viewer)?;
-    let view = model_view(&state, &model)?;
-    let object = readable(&state, &viewer, &view, id).await?;
-    if let Some(reason) = write_protected(&object) {
-        return Err(GuiError::Forbidden(reason));
-    }
+    changeable(&state, &viewer, &model, id).await?;
     state
         .host
         .core()
