@@ -147,7 +147,8 @@ fn retry_later(status: StatusCode, message: String, retry_after: u64) -> Respons
     response
 }
 
-fn chain(e: &dyn std::error::Error) -> String {
+/// `e` and its sources, joined with `: `.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

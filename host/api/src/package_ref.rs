@@ -6,26 +6,25 @@
 //! The credentials are those `syncplane registry login` stored for the
 //! server's user; plain http reaches loopback registries only.
 
-use base64::Engine as _;
 use serde_json::Value;
 use syncplane_distribution::{Client, ClientOptions, CredentialStore, PullOptions, Reference};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, chain};
 
-/// `body` with its `ref` replaced by the `file` pulled from the registry;
-/// a body without `ref` as it is.
+/// `body` without its `ref`, and the packed file pulled from the registry
+/// it names; a body without `ref` as it is, with no file.
 ///
 /// # Errors
 ///
 /// [`ApiError::BadRequest`] for a reference that is not one, given with
 /// `file` or `package`, or a package the registry does not have or that
 /// does not verify (naming the blob or signature).
-pub(crate) async fn pull_ref(body: Value) -> Result<Value, ApiError> {
+pub(crate) async fn pull_ref(body: Value) -> Result<(Value, Option<Vec<u8>>), ApiError> {
     let Value::Object(mut map) = body else {
-        return Ok(body);
+        return Ok((body, None));
     };
     let Some(reference) = map.remove("ref") else {
-        return Ok(Value::Object(map));
+        return Ok((Value::Object(map), None));
     };
     if map.contains_key("file") || map.contains_key("package") {
         return Err(ApiError::BadRequest(
@@ -61,20 +60,5 @@ pub(crate) async fn pull_ref(body: Value) -> Result<Value, ApiError> {
     .await
     .map_err(|e| ApiError::BadRequest(format!("cannot pull {reference}: {}", chain(&e))))?;
     tracing::info!(reference = %pulled.reference, "pulled a package to install");
-    map.insert(
-        "file".to_owned(),
-        Value::String(base64::engine::general_purpose::STANDARD.encode(pulled.archive)),
-    );
-    Ok(Value::Object(map))
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
+    Ok((Value::Object(map), Some(pulled.archive)))
 }

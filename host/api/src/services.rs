@@ -32,8 +32,21 @@ pub struct InstallRequest {
     accept_grants: bool,
 }
 
+/// The packed service in a request's `file`: base64 of the file.
+fn decode_file(file: Value) -> Result<Vec<u8>, ApiError> {
+    let bad = || ApiError::BadRequest("file: expected the packed service in base64".into());
+    let Value::String(encoded) = file else {
+        return Err(bad());
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_bytes())
+        .map_err(|_| bad())
+}
+
 impl InstallRequest {
-    fn from_json(body: Value) -> Result<Self, ApiError> {
+    /// The request in `body`; `pulled` is the packed file its `ref` named
+    /// ([`crate::package_ref::pull_ref`]), which stands for `file`.
+    fn from_json(body: Value, pulled: Option<Vec<u8>>) -> Result<Self, ApiError> {
         let bad =
             |e: serde_json::Error| ApiError::BadRequest(format!("invalid service package: {e}"));
         let Value::Object(mut map) = body else {
@@ -41,13 +54,13 @@ impl InstallRequest {
                 "expected a service package (a JSON object)".into(),
             ));
         };
-        let (package, provenance) = match (map.remove("package"), map.remove("file")) {
-            (Some(_), Some(_)) => {
+        let (package, provenance) = match (map.remove("package"), map.remove("file"), pulled) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(ApiError::BadRequest(
                     "give `package` or `file`, not both".into(),
                 ));
             }
-            (None, None) => {
+            (None, None, None) => {
                 let package = serde_json::from_value(Value::Object(map)).map_err(bad)?;
                 return Ok(InstallRequest {
                     package,
@@ -59,18 +72,13 @@ impl InstallRequest {
                     accept_grants: false,
                 });
             }
-            (Some(package), None) => (serde_json::from_value(package).map_err(bad)?, None),
-            (None, Some(file)) => {
-                let Value::String(encoded) = file else {
-                    return Err(ApiError::BadRequest(
-                        "file: expected the packed service in base64".into(),
-                    ));
+            (Some(package), None, None) => (serde_json::from_value(package).map_err(bad)?, None),
+            (None, file, pulled) => {
+                // `pull_ref` refused a `ref` given with `file`: one is here.
+                let bytes = match (pulled, file) {
+                    (Some(bytes), _) => bytes,
+                    (None, file) => decode_file(file.unwrap_or_default())?,
                 };
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(encoded.as_bytes())
-                    .map_err(|_| {
-                        ApiError::BadRequest("file: expected the packed service in base64".into())
-                    })?;
                 let (package, provenance) = PackedService::unpack(&bytes)?.split();
                 (package, Some(provenance))
             }
@@ -147,8 +155,8 @@ pub async fn install(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "install services")?;
-    let body = crate::package_ref::pull_ref(body).await?;
-    let request = InstallRequest::from_json(body)?;
+    let (body, pulled) = crate::package_ref::pull_ref(body).await?;
+    let request = InstallRequest::from_json(body, pulled)?;
     let options = request.options();
     if request.dry_run {
         return Ok(Json(json!(
@@ -203,8 +211,8 @@ pub async fn inspect(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "inspect service packages")?;
-    let body = crate::package_ref::pull_ref(body).await?;
-    let request = InstallRequest::from_json(body)?;
+    let (body, pulled) = crate::package_ref::pull_ref(body).await?;
+    let request = InstallRequest::from_json(body, pulled)?;
     let mut answer = json!(state.host.inspect(&request.package, &request.allow)?);
     answer["digest"] = json!(request.provenance.as_ref().map(Provenance::digest));
     answer["signers"] = json!(

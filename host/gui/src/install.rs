@@ -17,8 +17,9 @@
 //! the upload is bounded by the API's package limit.
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
 use syncplane_api::AppState;
@@ -27,7 +28,7 @@ use syncplane_platform::{InstallOptions, Provenance, ServicePackage};
 
 use crate::error::GuiError;
 use crate::session::Viewer;
-use crate::{multipart, nav, pending, services, templates};
+use crate::{nav, pending, services, templates};
 
 /// The form field of the file.
 const FILE_FIELD: &str = "package";
@@ -141,23 +142,17 @@ async fn review(state: &AppState, package: ServicePackage, provenance: Provenanc
 pub(crate) async fn upload(
     State(state): State<AppState>,
     viewer: Viewer,
-    headers: HeaderMap,
-    body: Bytes,
+    form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, GuiError> {
-    let boundary = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(multipart::boundary)
-        .ok_or_else(|| GuiError::BadRequest("expected the upload form".into()))?;
-    let parts = multipart::parse(&boundary, &body)?;
-    let field = |name: &str| parts.iter().find(|p| p.name == name);
-    let csrf = field(crate::csrf::FIELD)
-        .map(|p| String::from_utf8_lossy(p.data).into_owned())
-        .unwrap_or_default();
-    viewer.check_csrf(&[(crate::csrf::FIELD.to_owned(), csrf)])?;
+    let form = form.map_err(|_| GuiError::BadRequest("expected the upload form".into()))?;
+    let upload = match read_upload(form).await {
+        Ok(upload) => upload,
+        Err(refused) => return Ok(refused),
+    };
+    viewer.check_csrf(&[(crate::csrf::FIELD.to_owned(), upload.csrf)])?;
     require_installer(&viewer)?;
-    let file = match field(FILE_FIELD) {
-        Some(part) if part.filename.is_some() && !part.data.is_empty() => part.data,
+    let file = match upload.file {
+        Some(file) if !file.is_empty() => file,
         _ => {
             let error = "choose a packed service file (`syncplane service pack` makes one)";
             return page(
@@ -169,7 +164,7 @@ pub(crate) async fn upload(
             );
         }
     };
-    let (package, provenance) = match PackedService::unpack(file) {
+    let (package, provenance) = match PackedService::unpack(&file) {
         Ok(packed) => packed.split(),
         Err(e) => {
             let error = format!("this is not a packed service: {e}");
@@ -182,6 +177,51 @@ pub(crate) async fn upload(
         review["keep_minutes"] = json!(pending::KEEP.as_secs() / 60);
     }
     page(&state, &viewer, StatusCode::OK, Some(review), None)
+}
+
+/// The most parts the upload form may have (it has two).
+const MAX_PARTS: usize = 8;
+
+/// What the upload form sent: its CSRF token and the chosen file (a part
+/// with a file name), if any.
+struct Upload {
+    csrf: String,
+    file: Option<Bytes>,
+}
+
+/// Reads the upload form (bounded by the route's body limit and
+/// [`MAX_PARTS`]); `Err` is the answer to a form refused: `413` past the
+/// body limit, as for any request, else a `400` page.
+async fn read_upload(mut form: Multipart) -> Result<Upload, Response> {
+    let bad = |e: MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return e.into_response();
+        }
+        GuiError::BadRequest("the form did not arrive whole; reload the page and try again".into())
+            .into_response()
+    };
+    let mut upload = Upload {
+        csrf: String::new(),
+        file: None,
+    };
+    let mut parts = 0;
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(GuiError::BadRequest(format!(
+                "the upload form has more than {MAX_PARTS} parts"
+            ))
+            .into_response());
+        }
+        match field.name() {
+            Some(crate::csrf::FIELD) => upload.csrf = field.text().await.map_err(bad)?,
+            Some(FILE_FIELD) if field.file_name().is_some() => {
+                upload.file = Some(field.bytes().await.map_err(bad)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(upload)
 }
 
 /// `POST /ui/services/install/confirm`: installs the reviewed upload,

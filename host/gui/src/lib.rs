@@ -49,7 +49,6 @@ mod list;
 mod live;
 mod login;
 mod modelview;
-mod multipart;
 mod nav;
 mod paths;
 mod pending;
