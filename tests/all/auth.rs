@@ -442,17 +442,7 @@ async fn tokens_are_stored_hashed_and_never_logged() {
     let log = server.log();
     server.kill();
 
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(data.path()).expect("data dir") {
-        let path = entry.expect("entry").path();
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("syncplane.db"))
-        {
-            stored.extend(std::fs::read(&path).expect("read the store"));
-        }
-    }
-    let stored = String::from_utf8_lossy(&stored);
+    let stored = crate::util::stored_bytes(data.path());
     // The records are there (by the digest, whose prefix is the id) ...
     assert!(stored.contains(&session_id), "no token record in the store");
     // ... and the tokens are not.

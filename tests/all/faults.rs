@@ -67,15 +67,8 @@ async fn a_locked_database_answers_503_with_retry_after_quickly_and_the_same_req
         .await;
 
     // Another process takes the write lock, as an operator's `sqlite3`
-    // with `BEGIN EXCLUSIVE` would.
-    let url = format!("sqlite://{}", data.path().join("syncplane.db").display());
-    let mut other = sqlx::SqliteConnection::connect(&url)
-        .await
-        .expect("open the server's database");
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .expect("take the lock");
+    // with `BEGIN EXCLUSIVE` or `psql` with `LOCK TABLE` would.
+    let lock = StoreLock::take(data.path()).await;
 
     let site = json!({"name": "during", "login_base": "d"});
     let started = Instant::now();
@@ -104,15 +97,11 @@ async fn a_locked_database_answers_503_with_retry_after_quickly_and_the_same_req
     let (status, body) = server.tosca(recipe, ADMIN, PASSWORD).await;
     assert_eq!(status, 503, "{body}");
 
-    // Reads go on: WAL readers do not need the write lock.
+    // Reads go on: WAL readers (and PostgreSQL's) do not need the write lock.
     let (status, _, body) = send(&server, reqwest::Method::GET, SITES, None).await;
     assert_eq!(status, 200, "{body}");
 
-    sqlx::query("ROLLBACK")
-        .execute(&mut other)
-        .await
-        .expect("release the lock");
-    other.close().await.expect("close");
+    lock.release().await;
 
     let (status, _, body) = send(&server, reqwest::Method::POST, SITES, Some(site)).await;
     assert_eq!(status, 201, "{body}");
@@ -124,6 +113,66 @@ async fn a_locked_database_answers_503_with_retry_after_quickly_and_the_same_req
         .map(|(_, n)| n)
         .collect();
     assert_eq!(sites, ["before", "during", "from-recipe"]);
+}
+
+/// A write lock on the store held by another session.
+enum StoreLock {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl StoreLock {
+    /// Takes the write lock of the store of the server on `data_dir`.
+    async fn take(data_dir: &Path) -> StoreLock {
+        match crate::util::test_store(data_dir) {
+            None => {
+                let url = format!("sqlite://{}", data_dir.join("syncplane.db").display());
+                let mut other = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .expect("open the server's database");
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut other)
+                    .await
+                    .expect("take the lock");
+                StoreLock::Sqlite(other)
+            }
+            Some(url) => {
+                let mut other = sqlx::PgConnection::connect(&url)
+                    .await
+                    .expect("connect to the server's database");
+                // Every write advances the change sequence in sp_meta;
+                // EXCLUSIVE lets readers in and keeps writers out.
+                sqlx::query("BEGIN")
+                    .execute(&mut other)
+                    .await
+                    .expect("begin");
+                sqlx::query("LOCK TABLE sp_meta IN EXCLUSIVE MODE")
+                    .execute(&mut other)
+                    .await
+                    .expect("take the lock");
+                StoreLock::Postgres(other)
+            }
+        }
+    }
+
+    async fn release(self) {
+        match self {
+            StoreLock::Sqlite(mut other) => {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut other)
+                    .await
+                    .expect("release the lock");
+                other.close().await.expect("close");
+            }
+            StoreLock::Postgres(mut other) => {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut other)
+                    .await
+                    .expect("release the lock");
+                other.close().await.expect("close");
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,7 +276,10 @@ async fn a_full_disk_refuses_writes_with_507_loses_no_acknowledged_write_and_reu
     // Declared before the server, so the server is killed before unmount.
     let disk = Tmpfs::mount(&mount, "4m");
     let data = mount.join("data");
-    let server = Server::start(&data);
+    // A full disk under SQLite's file, on either leg of the suite.
+    let file = data.join("syncplane.db").display().to_string();
+    let on_the_disk = [("--store", file.as_str())];
+    let server = Server::start_with(&data, &on_the_disk);
 
     // 30 KB per service: a few dozen fill 4 MiB.
     let description = "x".repeat(30_000);
@@ -274,7 +326,7 @@ async fn a_full_disk_refuses_writes_with_507_loses_no_acknowledged_write_and_reu
     // A crash, then the operator makes room and starts the server again.
     server.kill();
     disk.resize("64m");
-    let server = Server::start(&data);
+    let server = Server::start_with(&data, &on_the_disk);
     let listed = names(&server, SERVICES).await;
     assert_eq!(
         listed, acknowledged,

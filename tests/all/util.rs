@@ -64,10 +64,17 @@ impl Server {
         // or JavaScript component compiles once per run, not per server
         // (the cache's own tests set their own).
         let shared_cache = repo().join("target/test-component-cache");
+        // A test that names its store keeps it on either leg.
+        let store = if flags.iter().any(|(flag, _)| *flag == "--store") {
+            None
+        } else {
+            test_store(data_dir)
+        };
         let mut child = Command::new(BIN)
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(settings.iter().flat_map(|(f, v)| [*f, *v]))
+            .args(store.iter().flat_map(|url| ["--store", url.as_str()]))
             .env("SYNCPLANE_ADMIN_PASSWORD", PASSWORD)
             .env("RUST_LOG", "info,syncplane::guest=debug")
             .env("SYNCPLANE_COMPONENT_CACHE_DIR", &shared_cache)
@@ -337,6 +344,60 @@ pub fn retry_after(response: &reqwest::Response) -> Option<String> {
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// The store engine the tests' servers run on: `SYNCPLANE_TEST_STORE`,
+/// `sqlite` (the default) or `postgres`.
+pub fn test_engine() -> String {
+    std::env::var("SYNCPLANE_TEST_STORE").unwrap_or_else(|_| "sqlite".into())
+}
+
+/// The `--store` of a server on `data_dir`: none on SQLite (the data
+/// directory's own file); with `SYNCPLANE_TEST_STORE=postgres`, a database
+/// of its own on the PostgreSQL server this test process runs, the same
+/// for every server started on that data directory (a restart finds its
+/// objects).
+pub fn test_store(data_dir: &Path) -> Option<String> {
+    match test_engine().as_str() {
+        "sqlite" => None,
+        "postgres" => {
+            let path = data_dir.to_string_lossy();
+            let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+            Some(syncplane_test_postgres::shared().create_database(&format!("d{hash:016x}")))
+        }
+        other => panic!("SYNCPLANE_TEST_STORE={other}: expected sqlite or postgres"),
+    }
+}
+
+/// Everything the store of the (stopped) server on `data_dir` holds, as
+/// text: the SQLite files' bytes, or a `pg_dump` of its PostgreSQL
+/// database. For checking what is, and is not, written down.
+pub fn stored_bytes(data_dir: &Path) -> String {
+    match test_store(data_dir) {
+        None => {
+            let mut stored = Vec::new();
+            for entry in std::fs::read_dir(data_dir).expect("data dir") {
+                let path = entry.expect("entry").path();
+                if path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("syncplane.db"))
+                {
+                    stored.extend(std::fs::read(&path).expect("read the store"));
+                }
+            }
+            String::from_utf8_lossy(&stored).into_owned()
+        }
+        Some(url) => {
+            let dump = Command::new(syncplane_test_postgres::bin_dir().join("pg_dump"))
+                .args(["--data-only", "--dbname", &url])
+                .output()
+                .expect("run pg_dump");
+            assert!(dump.status.success(), "pg_dump: {}", describe(&dump));
+            String::from_utf8_lossy(&dump.stdout).into_owned()
+        }
+    }
 }
 
 /// Everything a server on `data_dir` logged so far, after it stopped too.

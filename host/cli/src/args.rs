@@ -878,6 +878,10 @@ pub struct TuningArgs {
 #[derive(Debug, Clone, Copy)]
 pub struct Limit<T>(pub Option<T>);
 
+fn parse_store(s: &str) -> Result<syncplane_platform::StoreLocation, String> {
+    syncplane_platform::StoreLocation::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_limit<T: std::str::FromStr + Default + PartialEq>(s: &str) -> Result<Limit<T>, String> {
     match s.trim() {
         "unlimited" => Ok(Limit(None)),
@@ -890,9 +894,17 @@ fn parse_limit<T: std::str::FromStr + Default + PartialEq>(s: &str) -> Result<Li
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Data directory (created when missing); holds the SQLite database.
+    /// Data directory (created when missing); holds the SQLite database
+    /// unless `--store` names another, and the compiled-component cache
+    /// and the secret key either way.
     #[arg(long, env = "SYNCPLANE_DATA_DIR", default_value = "syncplane-data")]
     pub data_dir: PathBuf,
+    /// Where models and bookkeeping are kept: a PostgreSQL database
+    /// (`postgres://USER[:PASSWORD]@HOST:PORT/DB`, which must exist), or a
+    /// SQLite file path. Default: DATA_DIR/syncplane.db. See
+    /// docs/operations.md.
+    #[arg(long, env = "SYNCPLANE_STORE", hide_env_values = true, value_parser = parse_store)]
+    pub store: Option<syncplane_platform::StoreLocation>,
     /// Address to serve HTTP on; port 0 picks a free port.
     #[arg(long, env = "SYNCPLANE_HTTP", default_value = "127.0.0.1:9101")]
     pub http: SocketAddr,

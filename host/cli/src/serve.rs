@@ -129,6 +129,7 @@ fn read_policy(path: &std::path::Path) -> anyhow::Result<OperatorPolicy> {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = HostConfig::new(&args.data_dir);
+    config.store = args.store.clone();
     config.admin_password = args.admin_password.clone();
     config.secret_key_file = args.secret_key_file.clone();
     if let Some(path) = &args.policy {
@@ -138,9 +139,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.trust = Some(crate::market::read_trust(path)?);
     }
     args.tuning.apply(&mut config);
-    let host = Host::open(config)
-        .await
-        .with_context(|| format!("cannot open the data directory {}", args.data_dir.display()))?;
+    let opening = match &args.store {
+        Some(store) => format!(
+            "cannot open the store {store} (data directory {})",
+            args.data_dir.display()
+        ),
+        None => format!("cannot open the data directory {}", args.data_dir.display()),
+    };
+    let host = Host::open(config).await.context(opening)?;
+    if let Some(store) = &args.store {
+        tracing::info!(store = %store, "models and bookkeeping are in this store");
+    }
     if let Some(password) = host.generated_admin_password() {
         println!(
             "created user {ADMIN_EMAIL} with password {password}\n  (shown once; kept in {}, readable only by you)",

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
-use syncplane_store::{Condition, Row, SqlValue, Store, StoreTx, TableSpec};
+use syncplane_store::{Condition, Location, Row, SqlValue, Store, StoreTx, TableSpec};
 use syncplane_xproto::{Field, File, Modifier, Schema};
 use tokio::sync::broadcast;
 
@@ -87,7 +87,17 @@ impl Core {
     ///
     /// When the database cannot be opened or prepared.
     pub async fn open(db_path: &Path) -> Result<Core> {
-        let store = Store::open(db_path).await?;
+        Core::connect(&Location::File(db_path.to_owned())).await
+    }
+
+    /// Opens the store at `location` (an embedded file or a PostgreSQL
+    /// database) and installs the core models.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be opened or prepared.
+    pub async fn connect(location: &Location) -> Result<Core> {
+        let store = Store::connect(location).await?;
         let (feed, _) = broadcast::channel(4096);
         let file = syncplane_xproto::parse("core.xproto", CORE_XPROTO)
             .map_err(syncplane_xproto::Error::from)?;

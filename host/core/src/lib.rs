@@ -83,6 +83,8 @@ pub use many::{MAX_MANY, ids_name};
 pub use modeldefs::{Choice, FieldDef, ModelDef, Relation, Validator, modeldefs};
 pub use object::{Change, ChangeKind, Object, SyncState};
 pub use policy::PolicyRecord;
+/// Where a [`Core`] keeps its data (see [`Core::connect`]).
+pub use syncplane_store::Location as StoreLocation;
 /// The names of the query parameters that are not filters.
 pub mod query_parameters {
     pub use crate::query::{CURSOR, ORDERING, PAGE, PAGE_SIZE};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use syncplane_core::{Core, ModelSyncCounts};
+use syncplane_core::{Core, ModelSyncCounts, StoreLocation as Location};
 use syncplane_engine::{
     CallOutcome, Clock, Engine, EngineConfig, Event, StepActivity, SystemClock,
 };
@@ -36,8 +36,13 @@ pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 /// How to run a host.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// The data directory; created when missing.
+    /// The data directory; created when missing. It holds the embedded
+    /// database unless [`HostConfig::store`] names another store, and the
+    /// compiled-component cache and secret key either way.
     pub data_dir: PathBuf,
+    /// Where models and bookkeeping are kept: by default (`None`) the
+    /// SQLite file `<data_dir>/syncplane.db`; or a PostgreSQL database.
+    pub store: Option<Location>,
     /// The admin password for a new data directory; when `None`, a random
     /// one is generated, shown once and kept in [`ADMIN_PASSWORD_FILE`].
     pub admin_password: Option<String>,
@@ -87,6 +92,7 @@ impl HostConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         HostConfig {
             data_dir: data_dir.into(),
+            store: None,
             admin_password: None,
             engine: EngineConfig::default(),
             limits: Limits::default(),
@@ -252,7 +258,11 @@ impl Host {
             source,
         };
         std::fs::create_dir_all(&config.data_dir).map_err(data_err)?;
-        let core = Core::open(&config.data_dir.join("syncplane.db")).await?;
+        let location = config
+            .store
+            .clone()
+            .unwrap_or_else(|| Location::File(config.data_dir.join("syncplane.db")));
+        let core = Core::connect(&location).await?;
         let generated_admin_password = ensure_admin(&core, &config).await?;
         let secret_box = match &config.secret_key_file {
             Some(path) => SecretBox::open(path, false)?,

@@ -64,6 +64,7 @@ pub use registry::{InstalledService, Origin};
 pub use secrets::{SECRET_KEY_FILE, SecretBox};
 pub use signing::{ED25519, PublicKey, Signature, SigningKey, signed_message};
 pub use subscription::{PatternError, Subscription};
+pub use syncplane_core::StoreLocation;
 pub use syncplane_engine::{EngineConfig, RetryPolicy, ServiceLimits, Stats, StepActivity};
 pub use syncplane_runtime::Limits;
 pub use syncplane_runtime::capability;

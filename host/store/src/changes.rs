@@ -7,16 +7,34 @@
 //! after trimming: a reader that has seen everything up to `n` finds every
 //! later change above `n`, with no gaps and nothing twice.
 
-use sqlx::Row as _;
-
-use crate::error::{Result, query_error};
+use crate::backend::Dialect;
+use crate::error::Result;
 use crate::store::{Store, StoreTx};
+use crate::value::SqlValue;
 
-/// The log's table. `seq` is the change's position in commit order.
-pub(crate) const CHANGES_TABLE: &str = "CREATE TABLE IF NOT EXISTS sp_changes \
-     (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL)";
+/// The log's table. `seq` is the change's position in commit order:
+/// SQLite numbers rows itself (`AUTOINCREMENT`, which a rollback does not
+/// advance); on PostgreSQL, whose sequences skip the numbers of rolled-back
+/// transactions and hand them out in start order rather than commit
+/// order, the number comes from the `change_log` counter in `sp_meta`,
+/// whose row stays locked until the writer commits.
+pub(crate) fn changes_table(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS sp_changes \
+             (seq INTEGER PRIMARY KEY AUTOINCREMENT, id INTEGER NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL)"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS sp_changes \
+             (seq BIGINT PRIMARY KEY, id BIGINT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL)"
+        }
+    }
+}
 
-/// Rows per `INSERT` statement (three values each).
+/// The `sp_meta` counter numbering the log on PostgreSQL.
+pub(crate) const CHANGE_LOG_COUNTER: &str = "change_log";
+
+/// Rows per `INSERT` statement (three or four values each).
 const APPEND_CHUNK: usize = 500;
 
 /// A row of the change log.
@@ -48,39 +66,70 @@ impl StoreTx {
         rows: &[(i64, &str, &str)],
         retain: u64,
     ) -> Result<Option<i64>> {
-        let mut last = None;
-        for chunk in rows.chunks(APPEND_CHUNK) {
-            let mut sql = String::from("INSERT INTO sp_changes (id, model, kind) VALUES ");
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
-            }
-            sql.push_str(" RETURNING seq");
-            let mut query = sqlx::query(&sql);
-            for (id, model, kind) in chunk {
-                query = query.bind(*id).bind(*model).bind(*kind);
-            }
-            let written = query
-                .fetch_all(&mut *self.conn)
-                .await
-                .map_err(query_error("INSERT INTO sp_changes"))?;
-            let chunk_last = written.iter().map(|r| r.get::<i64, _>(0)).max();
-            last = last.max(chunk_last);
-        }
-        let Some(last) = last else {
+        if rows.is_empty() {
             return Ok(None);
+        }
+        let count = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        let last = match self.dialect() {
+            Dialect::Sqlite => self.append_numbered_by_sqlite(rows).await?,
+            Dialect::Postgres => {
+                let last = self.advance_counter(CHANGE_LOG_COUNTER, count).await?;
+                self.append_numbered(rows, last - count + 1).await?;
+                last
+            }
         };
         let retain = i64::try_from(retain).unwrap_or(i64::MAX);
         let every = (retain / 100).max(1);
-        let first = last - i64::try_from(rows.len()).unwrap_or(i64::MAX) + 1;
+        let first = last - count + 1;
         if (first - 1) / every != last / every && last > retain {
             let sql = "DELETE FROM sp_changes WHERE seq <= ?";
-            sqlx::query(sql)
-                .bind(last - retain)
-                .execute(&mut *self.conn)
-                .await
-                .map_err(query_error(sql))?;
+            self.conn
+                .execute(sql, &[SqlValue::Integer(last - retain)])
+                .await?;
         }
         Ok(Some(last))
+    }
+
+    /// Inserts `rows` letting SQLite number them; returns the last number.
+    async fn append_numbered_by_sqlite(&mut self, rows: &[(i64, &str, &str)]) -> Result<i64> {
+        let mut last = 0;
+        for chunk in rows.chunks(APPEND_CHUNK) {
+            let mut sql = String::from("INSERT INTO sp_changes (id, model, kind) VALUES ");
+            let mut binds = Vec::with_capacity(chunk.len() * 3);
+            for (i, (id, model, kind)) in chunk.iter().enumerate() {
+                sql.push_str(if i == 0 { "(?, ?, ?)" } else { ", (?, ?, ?)" });
+                binds.push(SqlValue::Integer(*id));
+                binds.push(SqlValue::Text((*model).to_owned()));
+                binds.push(SqlValue::Text((*kind).to_owned()));
+            }
+            sql.push_str(" RETURNING seq");
+            let written = self.conn.fetch_ints(&sql, &binds).await?;
+            last = last.max(written.into_iter().flatten().max().unwrap_or(0));
+        }
+        Ok(last)
+    }
+
+    /// Inserts `rows` numbered from `first` on.
+    async fn append_numbered(&mut self, rows: &[(i64, &str, &str)], first: i64) -> Result<()> {
+        let mut seq = first;
+        for chunk in rows.chunks(APPEND_CHUNK) {
+            let mut sql = String::from("INSERT INTO sp_changes (seq, id, model, kind) VALUES ");
+            let mut binds = Vec::with_capacity(chunk.len() * 4);
+            for (i, (id, model, kind)) in chunk.iter().enumerate() {
+                sql.push_str(if i == 0 {
+                    "(?, ?, ?, ?)"
+                } else {
+                    ", (?, ?, ?, ?)"
+                });
+                binds.push(SqlValue::Integer(seq));
+                binds.push(SqlValue::Integer(*id));
+                binds.push(SqlValue::Text((*model).to_owned()));
+                binds.push(SqlValue::Text((*kind).to_owned()));
+                seq += 1;
+            }
+            self.conn.execute(&sql, &binds).await?;
+        }
+        Ok(())
     }
 }
 
@@ -93,21 +142,20 @@ impl Store {
     /// when the connection stays taken.
     pub async fn changes_after(&self, seq: i64, limit: u32) -> Result<Vec<LoggedRow>> {
         let sql = "SELECT seq, id, model, kind FROM sp_changes WHERE seq > ? ORDER BY seq LIMIT ?";
-        let rows = sqlx::query(sql)
-            .bind(seq)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_error(sql))?;
-        Ok(rows
-            .iter()
-            .map(|r| LoggedRow {
-                seq: r.get(0),
-                id: r.get(1),
-                model: r.get(2),
-                kind: r.get(3),
-            })
-            .collect())
+        let mut pool = self.pool.clone();
+        pool.fetch(
+            sql,
+            &[SqlValue::Integer(seq), SqlValue::Integer(i64::from(limit))],
+            |r| {
+                Ok(LoggedRow {
+                    seq: r.int(0)?.unwrap_or_default(),
+                    id: r.int(1)?.unwrap_or_default(),
+                    model: r.text(2)?.unwrap_or_default(),
+                    kind: r.text(3)?.unwrap_or_default(),
+                })
+            },
+        )
+        .await
     }
 
     /// The oldest sequence number still in the log (`None` while it is
@@ -117,13 +165,21 @@ impl Store {
     ///
     /// As [`Store::changes_after`].
     pub async fn change_log_bounds(&self) -> Result<(Option<i64>, i64)> {
-        let sql = "SELECT (SELECT MIN(seq) FROM sp_changes), \
-                   COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'sp_changes'), 0)";
-        let row = sqlx::query(sql)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(query_error(sql))?;
-        Ok((row.get(0), row.get(1)))
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT (SELECT MIN(seq) FROM sp_changes), \
+                 COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'sp_changes'), 0)"
+            }
+            Dialect::Postgres => {
+                "SELECT (SELECT MIN(seq) FROM sp_changes), \
+                 (SELECT value FROM sp_meta WHERE key = 'change_log')"
+            }
+        };
+        let mut pool = self.pool.clone();
+        let rows = pool
+            .fetch(sql, &[], |r| Ok((r.int(0)?, r.int(1)?.unwrap_or_default())))
+            .await?;
+        Ok(rows.into_iter().next().unwrap_or((None, 0)))
     }
 }
 

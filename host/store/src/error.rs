@@ -71,6 +71,21 @@ pub enum Error {
     /// A table keeps a column whose type does not fit the one asked for.
     #[error("{0}")]
     Conflict(String),
+    /// The store's location cannot be used (an unknown URL scheme).
+    #[error("{0}")]
+    Location(String),
+    /// A newer syncplane wrote the store: this binary does not know its
+    /// schema and leaves it alone.
+    #[error(
+        "the store has schema version {found}, newer than this syncplane knows ({supported}); \
+         run the syncplane that wrote it, or a newer one"
+    )]
+    TooNew {
+        /// The version the store records.
+        found: i64,
+        /// The newest version this binary writes.
+        supported: i64,
+    },
 }
 
 impl Error {
@@ -108,9 +123,32 @@ mod code {
     pub const CONSTRAINT_UNIQUE: i32 = 2067;
 }
 
+/// PostgreSQL's SQLSTATE codes this module tells apart.
+mod sqlstate {
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    pub const DISK_FULL: &str = "53100";
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+    pub const SERIALIZATION_FAILURE: &str = "40001";
+    pub const DEADLOCK_DETECTED: &str = "40P01";
+    pub const QUERY_CANCELED: &str = "57014";
+    /// Class 08: the connection failed; class 57P: the server shuts down.
+    pub fn connection_lost(code: &str) -> bool {
+        code.starts_with("08") || code.starts_with("57P")
+    }
+}
+
 /// Turns a failure of `statement` into the matching [`Error`].
 pub(crate) fn classify(statement: &str, source: sqlx::Error) -> Error {
     let statement = statement.to_owned();
+    if let sqlx::Error::Database(db) = &source
+        && let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+    {
+        let code = pg.code().to_owned();
+        let unique = (code == sqlstate::UNIQUE_VIOLATION)
+            .then(|| Some((pg.table()?.to_owned(), key_columns(pg.detail()?)?)))
+            .flatten();
+        return classify_postgres(statement, &code, unique, source);
+    }
     if let sqlx::Error::Database(db) = &source
         && db.code().and_then(|c| c.parse::<i32>().ok()) == Some(code::CONSTRAINT_UNIQUE)
         && let Some(unique) = unique_violation(db.message())
@@ -132,6 +170,39 @@ pub(crate) fn classify(statement: &str, source: sqlx::Error) -> Error {
         Some(code::IOERR) => Error::Io { statement, source },
         _ => Error::Query { statement, source },
     }
+}
+
+/// [`classify`] for a PostgreSQL error with SQLSTATE `code`; `unique` is
+/// the table and columns of a unique violation.
+fn classify_postgres(
+    statement: String,
+    code: &str,
+    unique: Option<(String, Vec<String>)>,
+    source: sqlx::Error,
+) -> Error {
+    if let Some((table, columns)) = unique {
+        return Error::Unique { table, columns };
+    }
+    match code {
+        sqlstate::LOCK_NOT_AVAILABLE
+        | sqlstate::SERIALIZATION_FAILURE
+        | sqlstate::DEADLOCK_DETECTED
+        | sqlstate::QUERY_CANCELED => Error::Busy { statement, source },
+        sqlstate::DISK_FULL => Error::Full { statement, source },
+        code if sqlstate::connection_lost(code) => Error::Io { statement, source },
+        _ => Error::Query { statement, source },
+    }
+}
+
+/// Reads the columns of PostgreSQL's `Key (a, b)=(1, 2) already exists.`
+fn key_columns(detail: &str) -> Option<Vec<String>> {
+    let list = detail.strip_prefix("Key (")?;
+    let (list, _) = list.split_once(")=(")?;
+    Some(
+        list.split(", ")
+            .map(|c| c.trim_matches('"').to_owned())
+            .collect(),
+    )
 }
 
 /// Reads SQLite's `UNIQUE constraint failed: t.a, t.b`.

@@ -1,4 +1,5 @@
-//! Embedded SQLite storage for syncplane.
+//! Storage for syncplane: an embedded SQLite file by default, or a
+//! PostgreSQL server, behind one API.
 //!
 //! # Brief overview
 //!
@@ -18,16 +19,20 @@
 //! model IR onto [`TableSpec`]s and gives the columns their meaning.
 #![deny(missing_docs)]
 
+mod backend;
 mod changes;
 mod error;
+mod migrate;
 mod page;
 mod schema;
 mod store;
 mod value;
 
+pub use backend::Dialect;
 pub use changes::LoggedRow;
 pub use error::{Error, Result};
+pub use migrate::SCHEMA_VERSION;
 pub use page::{OrderKey, PageQuery};
 pub use schema::{Column, ColumnType, PartialIndex, TableSpec};
-pub use store::{Store, StoreTx};
+pub use store::{Location, Store, StoreTx};
 pub use value::{Condition, Row, SqlValue};

@@ -3,11 +3,10 @@
 //! deep into a table costs what the first one does and rows created or
 //! deleted between two pages neither repeat nor go missing.
 
-use sqlx::Row as _;
-
-use crate::error::{Result, query_error};
+use crate::backend::Dialect;
+use crate::error::Result;
 use crate::schema::{TableSpec, push_quoted, quote};
-use crate::store::{StoreTx, bind_all, decode_values};
+use crate::store::{StoreTx, decode_values};
 use crate::value::{Condition, SqlValue};
 
 /// One key of an ordering.
@@ -59,7 +58,7 @@ pub struct PageQuery<'a> {
 }
 
 impl PageQuery<'_> {
-    fn sql(&self, spec: &TableSpec) -> (String, Vec<SqlValue>) {
+    fn sql(&self, dialect: Dialect, spec: &TableSpec) -> (String, Vec<SqlValue>) {
         // About 30 bytes a column: one allocation for the whole statement.
         let mut sql = String::with_capacity(64 + 32 * spec.columns.len());
         sql.push_str("SELECT id");
@@ -77,7 +76,7 @@ impl PageQuery<'_> {
         };
         for condition in self.conditions {
             and(&mut sql);
-            condition.render(&mut sql, &mut binds);
+            condition.render(dialect, &mut sql, &mut binds);
         }
         if let Some(after) = self.after {
             // A bound on the first key alone lets SQLite seek in an index
@@ -93,19 +92,26 @@ impl PageQuery<'_> {
                 binds.push(value.clone());
             }
             and(&mut sql);
-            let leading = if self.steers_to_a_range_index(spec) {
+            let leading = if dialect == Dialect::Sqlite && self.steers_to_a_range_index(spec) {
                 Leading::Unindexed
             } else {
                 Leading::Plain
             };
-            after_sql(self.order, after, leading, &mut sql, &mut binds);
+            after_sql(dialect, self.order, after, leading, &mut sql, &mut binds);
         }
         sql.push_str(" ORDER BY ");
         let keys: Vec<String> = self
             .order
             .iter()
             .map(|k| {
-                let direction = if k.descending { "DESC" } else { "ASC" };
+                // PostgreSQL sorts NULL last ascending; SQLite (and
+                // `SqlValue::sql_cmp`) first.
+                let direction = match (dialect, k.descending) {
+                    (Dialect::Sqlite, false) => "ASC",
+                    (Dialect::Sqlite, true) => "DESC",
+                    (Dialect::Postgres, false) => "ASC NULLS FIRST",
+                    (Dialect::Postgres, true) => "DESC NULLS LAST",
+                };
                 format!("{} {direction}", quote(&k.column))
             })
             .collect();
@@ -153,6 +159,7 @@ enum Leading {
 /// ascending, last descending). Fewer values than keys compare the
 /// leading keys only.
 fn after_sql(
+    dialect: Dialect,
     order: &[OrderKey],
     values: &[SqlValue],
     leading: Leading,
@@ -161,7 +168,7 @@ fn after_sql(
 ) {
     let pairs: Vec<(&OrderKey, &SqlValue)> = order.iter().zip(values).collect();
     let Some(((key, value), rest)) = pairs.split_first() else {
-        sql.push('1');
+        sql.push_str(dialect.boolean(true));
         return;
     };
     let column = match leading {
@@ -176,20 +183,26 @@ fn after_sql(
             binds.push((*value).clone());
         }
         // Nothing sorts after NULL in descending order but other NULLs.
-        (true, SqlValue::Null) => sql.push('0'),
+        (true, SqlValue::Null) => sql.push_str(dialect.boolean(false)),
         (true, value) => {
             sql.push_str(&format!("{column} < ? OR {column} IS NULL"));
             binds.push((*value).clone());
         }
     }
     if !rest.is_empty() {
-        sql.push_str(&format!(" OR ({column} IS ? AND "));
-        binds.push((*value).clone());
+        // `IS NULL` rather than a NULL bind: PostgreSQL types a bound NULL,
+        // and a bigint NULL does not compare with a text column.
+        if **value == SqlValue::Null {
+            sql.push_str(&format!(" OR ({column} IS NULL AND "));
+        } else {
+            sql.push_str(&format!(" OR ({column} {} ? AND ", dialect.is()));
+            binds.push((*value).clone());
+        }
         let (keys, values): (Vec<OrderKey>, Vec<SqlValue>) = rest
             .iter()
             .map(|(k, v)| ((*k).clone(), (*v).clone()))
             .unzip();
-        after_sql(&keys, &values, Leading::Plain, sql, binds);
+        after_sql(dialect, &keys, &values, Leading::Plain, sql, binds);
         sql.push(')');
     }
     sql.push(')');
@@ -208,12 +221,10 @@ impl StoreTx {
         spec: &TableSpec,
         query: &PageQuery<'_>,
     ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
-        let (sql, binds) = query.sql(spec);
-        let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(self.connection())
+        let (sql, binds) = query.sql(self.dialect(), spec);
+        self.conn
+            .fetch(&sql, &binds, |r| decode_values(spec, r))
             .await
-            .map_err(query_error(&sql))?;
-        rows.iter().map(|r| decode_values(spec, r)).collect()
     }
 
     /// SQLite's plan for [`StoreTx::select_page`], one line per step: lets
@@ -227,13 +238,8 @@ impl StoreTx {
         spec: &TableSpec,
         query: &PageQuery<'_>,
     ) -> Result<Vec<String>> {
-        let (sql, binds) = query.sql(spec);
-        let sql = format!("EXPLAIN QUERY PLAN {sql}");
-        let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(self.connection())
-            .await
-            .map_err(query_error(&sql))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(3)).collect())
+        let (sql, binds) = query.sql(self.dialect(), spec);
+        self.plan(&sql, &binds).await
     }
 }
 

@@ -1,27 +1,16 @@
 //! The database handle and its transactions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-    SqliteTransactionManager,
-};
-use sqlx::{Row as _, Sqlite, SqlitePool, TransactionManager as _};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::error::{Error, Result, classify, query_error};
-use crate::schema::{ColumnType, PartialIndex, TableSpec, quote};
+use crate::backend::{Columns, Conn, Dialect, Pool};
+use crate::error::{Error, Result, classify};
+use crate::schema::{PartialIndex, TableSpec, quote};
 use crate::value::{Condition, Row, SqlValue};
-
-const INTERNAL_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS sp_objects (id INTEGER PRIMARY KEY AUTOINCREMENT, model TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS sp_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO sp_meta (key, value) VALUES ('change_seq', 0)",
-    "CREATE TABLE IF NOT EXISTS sp_kv (namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (namespace, key))",
-    crate::changes::CHANGES_TABLE,
-];
 
 /// How long a statement waits for a lock another connection holds (another
 /// process: a backup, an operator's `sqlite3`, a second server started on
@@ -40,35 +29,125 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most rows one statement of [`StoreTx::insert_many`] inserts.
 const INSERT_CHUNK: usize = 500;
 
-/// An embedded SQLite database.
+/// Where a store keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An embedded SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL database, as a `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`
+    /// URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads `--store`'s value: a `postgres://` (or `postgresql://`) URL,
+    /// or a `sqlite://PATH` or plain path for an embedded file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Location`] for another URL scheme.
+    pub fn parse(text: &str) -> Result<Location> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Location::Postgres(text.to_owned()));
+        }
+        if let Some(path) = text.strip_prefix("sqlite://") {
+            return Ok(Location::File(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(Error::Location(format!(
+                "unknown store {scheme}://…: use postgres://USER@HOST:PORT/DB, or a file path for SQLite"
+            )));
+        }
+        Ok(Location::File(PathBuf::from(text)))
+    }
+
+    /// The location as it may be shown: a PostgreSQL URL without its
+    /// password.
+    pub fn redacted(&self) -> String {
+        match self {
+            Location::File(path) => path.display().to_string(),
+            Location::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password, even in a debug dump.
+        write!(f, "Location({})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// `url` with the password of its user part replaced by `***`, and any
+/// `password=` query parameter dropped.
+fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, tail) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
+                .collect();
+            if kept.is_empty() {
+                path.to_owned()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// The database: an embedded SQLite file or a PostgreSQL server.
 ///
 /// Cloning is cheap and shares the connection. Writes are serialised through
 /// one connection, which keeps SQLite free of `database is locked` errors
-/// among our own writers.
+/// among our own writers, and gives PostgreSQL the same one-writer
+/// semantics (change numbers in commit order, no lost update).
 ///
 /// # Guarantees
 ///
-/// - The file is in WAL mode with `synchronous = FULL`: a commit returns
-///   only after the WAL is synced, so an acknowledged transaction survives
-///   a killed process and a power loss.
-/// - A commit that fails (`SQLITE_FULL` on a full disk, an I/O error) is
-///   rolled back and its connection closed, so the next transaction starts
-///   on a fresh connection and nothing of the failed one is acknowledged
-///   later ([`StoreTx::commit`]).
-/// - Object ids come from an `AUTOINCREMENT` table: never reused, across
+/// - SQLite: the file is in WAL mode with `synchronous = FULL`: a commit
+///   returns only after the WAL is synced, so an acknowledged transaction
+///   survives a killed process and a power loss. PostgreSQL gives the same
+///   with its default `synchronous_commit = on`.
+/// - A commit that fails (`SQLITE_FULL` on a full disk, an I/O error, a
+///   lost server) is rolled back and its connection closed, so the next
+///   transaction starts on a fresh connection and nothing of the failed
+///   one is acknowledged later ([`StoreTx::commit`]).
+/// - Object ids come from a numbering that never reuses one, across
 ///   deletions and restarts ([`StoreTx::allocate_id`]).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: Pool,
 }
 
 impl Store {
-    /// Opens (creating when missing) the database file at `path`.
+    /// Opens (creating when missing) the SQLite database file at `path`.
     ///
     /// # Errors
     ///
     /// [`Error::Open`] when the file cannot be opened, [`Error::Migrate`] when
-    /// the internal tables cannot be created.
+    /// the internal tables cannot be created, [`Error::TooNew`] when a newer
+    /// syncplane wrote the file.
     pub async fn open(path: &Path) -> Result<Store> {
         let display = path.display().to_string();
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{display}"))
@@ -97,13 +176,67 @@ impl Store {
                 path: display,
                 source,
             })?;
-        for statement in INTERNAL_SCHEMA {
-            sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .map_err(Error::Migrate)?;
+        let store = Store {
+            pool: Pool::Sqlite(pool),
+        };
+        crate::migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// Connects to the PostgreSQL database at `url` (which must exist) and
+    /// brings its schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] when the server cannot be reached or refuses the
+    /// login (the error shows the URL without its password),
+    /// [`Error::Migrate`] and [`Error::TooNew`] as for [`Store::open`].
+    pub async fn connect_postgres(url: &str) -> Result<Store> {
+        let shown = redact_url(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|source| Error::Open {
+                path: shown.clone(),
+                source,
+            })?
+            .application_name("syncplane")
+            // A row lock held by another session (another host, an
+            // operator's psql) fails the statement as SQLite's busy
+            // timeout does, instead of waiting forever.
+            .options([(
+                "lock_timeout",
+                format!("{}ms", BUSY_TIMEOUT.as_millis()).as_str(),
+            )]);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Open {
+                path: shown,
+                source,
+            })?;
+        let store = Store {
+            pool: Pool::Postgres(pool),
+        };
+        crate::migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    /// Opens the store at `location`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`] and [`Store::connect_postgres`].
+    pub async fn connect(location: &Location) -> Result<Store> {
+        match location {
+            Location::File(path) => Store::open(path).await,
+            Location::Postgres(url) => Store::connect_postgres(url).await,
         }
-        Ok(Store { pool })
+    }
+
+    /// The engine the store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.pool.dialect()
     }
 
     /// Starts a transaction. Dropping it without [`StoreTx::commit`] rolls back.
@@ -114,27 +247,8 @@ impl Store {
     /// [`ACQUIRE_TIMEOUT`]; [`Error::Query`] when the database is
     /// unavailable.
     pub async fn begin(&self) -> Result<StoreTx> {
-        // A connection whose last transaction SQLite ended by itself (it
-        // rolls back on some `SQLITE_FULL` and I/O errors) makes sqlx's
-        // queued rollback fail, and sqlx then counts a transaction still
-        // open: its next BEGIN would be a SAVEPOINT inside nothing, whose
-        // RELEASE commits nothing. Such a connection is closed and the
-        // transaction begun again on a fresh one.
-        for _ in 0..2 {
-            let mut conn = self.pool.acquire().await.map_err(query_error("BEGIN"))?;
-            SqliteTransactionManager::begin(&mut conn, None)
-                .await
-                .map_err(query_error("BEGIN"))?;
-            if SqliteTransactionManager::get_transaction_depth(&conn) == 1 {
-                return Ok(StoreTx { conn, open: true });
-            }
-            tracing::warn!("database connection lost track of its transaction; reopening it");
-            let _ = SqliteTransactionManager::rollback(&mut conn).await;
-            conn.close_on_drop();
-        }
-        Err(Error::Conflict(
-            "the database connection could not start a transaction".into(),
-        ))
+        let conn = self.pool.begin().await?;
+        Ok(StoreTx { conn, open: true })
     }
 
     /// Creates the table of `spec`, or adds the columns it lacks.
@@ -165,10 +279,7 @@ impl Store {
             .select_values(spec, conditions, limit)
             .await?
             .into_iter()
-            .map(|(id, values)| {
-                let names = spec.columns.iter().map(|c| c.name.clone());
-                (id, names.zip(values).collect())
-            })
+            .map(|(id, values)| (id, named(spec, values)))
             .collect())
     }
 
@@ -185,12 +296,9 @@ impl Store {
         conditions: &[Condition],
         limit: Option<u32>,
     ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
-        let (sql, binds) = select_sql(spec, conditions, limit);
-        let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(query_error(&sql))?;
-        rows.iter().map(|r| decode_values(spec, r)).collect()
+        let (sql, binds) = select_sql(self.dialect(), spec, conditions, limit);
+        let mut pool = self.pool.clone();
+        pool.fetch(&sql, &binds, |r| decode_values(spec, r)).await
     }
 
     /// Closes the connection, waiting for it to finish.
@@ -204,7 +312,7 @@ impl Store {
 /// Dropping it without [`StoreTx::commit`] rolls back (the rollback runs
 /// on the connection before its next statement).
 pub struct StoreTx {
-    pub(crate) conn: PoolConnection<Sqlite>,
+    pub(crate) conn: Conn,
     /// Whether the transaction still needs a COMMIT or a ROLLBACK.
     open: bool,
 }
@@ -212,7 +320,7 @@ pub struct StoreTx {
 impl Drop for StoreTx {
     fn drop(&mut self) {
         if self.open {
-            SqliteTransactionManager::start_rollback(&mut self.conn);
+            self.conn.start_rollback();
         }
     }
 }
@@ -223,22 +331,27 @@ impl std::fmt::Debug for StoreTx {
     }
 }
 
-pub(crate) fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    values: &'q [SqlValue],
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    for value in values {
-        query = match value {
-            SqlValue::Null => query.bind(None::<i64>),
-            SqlValue::Integer(i) => query.bind(*i),
-            SqlValue::Real(f) => query.bind(*f),
-            SqlValue::Text(s) => query.bind(s.as_str()),
-        };
+/// `values` named by `spec`'s columns.
+fn named(spec: &TableSpec, values: Vec<SqlValue>) -> Row {
+    let names = spec.columns.iter().map(|c| c.name.clone());
+    names.zip(values).collect()
+}
+
+/// Renders `conditions` as a `WHERE` clause (nothing when there are none).
+pub(crate) fn push_where(
+    dialect: Dialect,
+    sql: &mut String,
+    binds: &mut Vec<SqlValue>,
+    conditions: &[Condition],
+) {
+    for (i, condition) in conditions.iter().enumerate() {
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        condition.render(dialect, sql, binds);
     }
-    query
 }
 
 fn select_sql(
+    dialect: Dialect,
     spec: &TableSpec,
     conditions: &[Condition],
     limit: Option<u32>,
@@ -252,10 +365,7 @@ fn select_sql(
     sql.push_str(" FROM ");
     sql.push_str(&quote(&spec.name));
     let mut binds = Vec::new();
-    for (i, condition) in conditions.iter().enumerate() {
-        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-        condition.render(&mut sql, &mut binds);
-    }
+    push_where(dialect, &mut sql, &mut binds, conditions);
     sql.push_str(" ORDER BY id");
     if let Some(limit) = limit {
         sql.push_str(&format!(" LIMIT {limit}"));
@@ -263,64 +373,52 @@ fn select_sql(
     (sql, binds)
 }
 
-/// Decodes a row selected by [`select_sql`]: `id`, then `spec`'s columns.
-fn decode(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Row)> {
-    let (id, values) = decode_values(spec, row)?;
-    let names = spec.columns.iter().map(|c| c.name.clone());
-    Ok((id, names.zip(values).collect()))
-}
-
-/// [`decode`] into values in `spec.columns` order.
-pub(crate) fn decode_values(spec: &TableSpec, row: &SqliteRow) -> Result<(i64, Vec<SqlValue>)> {
-    let id: i64 = row.try_get(0).map_err(query_error("decode id"))?;
+/// Decodes a row selected by [`select_sql`] into its id and its values in
+/// `spec.columns` order.
+pub(crate) fn decode_values(
+    spec: &TableSpec,
+    row: &dyn Columns,
+) -> Result<(i64, Vec<SqlValue>), sqlx::Error> {
+    let id = row.int(0)?.unwrap_or_default();
     let mut out = Vec::with_capacity(spec.columns.len());
     for (i, column) in spec.columns.iter().enumerate() {
-        let at = i + 1;
-        let value = match column.ty {
-            ColumnType::Integer => row
-                .try_get::<Option<i64>, _>(at)
-                .map(|v| v.map_or(SqlValue::Null, SqlValue::Integer)),
-            ColumnType::Real => row
-                .try_get::<Option<f64>, _>(at)
-                .map(|v| v.map_or(SqlValue::Null, SqlValue::Real)),
-            ColumnType::Text => row
-                .try_get::<Option<String>, _>(at)
-                .map(|v| v.map_or(SqlValue::Null, SqlValue::Text)),
-        }
-        .map_err(query_error(&column.name))?;
-        out.push(value);
+        out.push(row.value(i + 1, column.ty)?);
     }
     Ok((id, out))
 }
 
+/// The one integer a statement such as `SELECT COUNT(*)` returns.
+fn single(rows: Vec<Option<i64>>, sql: &str) -> Result<Option<i64>> {
+    match rows.as_slice() {
+        [value] => Ok(*value),
+        _ => Err(Error::Conflict(format!(
+            "{sql}: expected one row, got {}",
+            rows.len()
+        ))),
+    }
+}
+
 impl StoreTx {
-    /// The transaction's connection, for statements written elsewhere in
-    /// the crate.
-    pub(crate) fn connection(&mut self) -> &mut sqlx::SqliteConnection {
-        &mut self.conn
+    /// The engine the transaction runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.conn.dialect()
     }
 
     /// Creates the table of `spec`, or adds the columns it lacks, as part
-    /// of this transaction (SQLite's DDL is transactional: a rollback
+    /// of this transaction (both engines' DDL is transactional: a rollback
     /// leaves no table behind).
     ///
     /// # Errors
     ///
     /// [`Error::Query`] when a statement fails.
     pub async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()> {
-        let create = spec.create_sql();
-        sqlx::query(&create)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(&create))?;
+        let dialect = self.dialect();
+        self.conn.execute(&spec.create_sql(dialect), &[]).await?;
         let existing = self.columns(&spec.name).await?;
         for column in &spec.columns {
             if !existing.iter().any(|(name, _)| name == &column.name) {
-                let add = spec.add_column_sql(column);
-                sqlx::query(&add)
-                    .execute(&mut *self.conn)
-                    .await
-                    .map_err(query_error(&add))?;
+                let add = spec.add_column_sql(dialect, column);
+                self.conn.execute(&add, &[]).await?;
                 // Rows that exist get the field's default, as new ones do.
                 if let Some(default) = &column.default {
                     let fill = format!(
@@ -328,10 +426,9 @@ impl StoreTx {
                         quote(&spec.name),
                         quote(&column.name)
                     );
-                    bind_all(sqlx::query(&fill), std::slice::from_ref(default))
-                        .execute(&mut *self.conn)
-                        .await
-                        .map_err(query_error(&fill))?;
+                    self.conn
+                        .execute(&fill, std::slice::from_ref(default))
+                        .await?;
                 }
             } else if let Some((_, declared)) =
                 existing.iter().find(|(name, _)| name == &column.name)
@@ -345,38 +442,52 @@ impl StoreTx {
                 )));
             }
             if column.indexed {
-                let index = spec.index_sql(column);
-                sqlx::query(&index)
-                    .execute(&mut *self.conn)
-                    .await
-                    .map_err(query_error(&index))?;
+                self.conn
+                    .execute(&spec.index_sql(dialect, column), &[])
+                    .await?;
             }
         }
         for index in &spec.partial_indexes {
-            let create = index.create_sql(&spec.name);
-            sqlx::query(&create)
-                .execute(&mut *self.conn)
-                .await
-                .map_err(query_error(&create))?;
+            self.conn
+                .execute(&index.create_sql(dialect, &spec.name), &[])
+                .await?;
         }
         Ok(())
     }
 
-    /// The columns a table has now, with their declared types; none when
-    /// the table does not exist.
+    /// The columns a table has now, with their declared types as
+    /// [`ColumnType::sql`] names them (`INTEGER`, `REAL`, `TEXT`) whichever
+    /// the engine; none when the table does not exist.
     ///
     /// # Errors
     ///
     /// [`Error::Query`] when the statement fails.
     pub async fn columns(&mut self, table: &str) -> Result<Vec<(String, String)>> {
-        let info = format!("PRAGMA table_info({})", quote(table));
-        Ok(sqlx::query(&info)
-            .fetch_all(&mut *self.conn)
+        let (sql, binds) = match self.dialect() {
+            Dialect::Sqlite => (
+                format!(
+                    "SELECT name, type FROM pragma_table_info({})",
+                    sql_text(table)
+                ),
+                Vec::new(),
+            ),
+            Dialect::Postgres => (
+                "SELECT column_name::text, data_type::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position"
+                    .to_owned(),
+                vec![SqlValue::Text(table.to_owned())],
+            ),
+        };
+        let dialect = self.dialect();
+        self.conn
+            .fetch(&sql, &binds, |r| {
+                let declared = r.text(1)?.unwrap_or_default();
+                Ok((
+                    r.text(0)?.unwrap_or_default(),
+                    dialect.portable_type(declared),
+                ))
+            })
             .await
-            .map_err(query_error(&info))?
-            .iter()
-            .map(|r| (r.get::<String, _>("name"), r.get::<String, _>("type")))
-            .collect())
     }
 
     /// Drops the table of `spec` (the caller checked that it is empty).
@@ -386,10 +497,7 @@ impl StoreTx {
     /// [`Error::Query`] when a statement fails.
     pub async fn drop_table(&mut self, spec: &TableSpec) -> Result<()> {
         let drop = format!("DROP TABLE IF EXISTS {}", quote(&spec.name));
-        sqlx::query(&drop)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(&drop))?;
+        self.conn.execute(&drop, &[]).await?;
         Ok(())
     }
 
@@ -400,34 +508,32 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn delete_record(&mut self, namespace: &str, key: &str) -> Result<()> {
         let sql = "DELETE FROM sp_kv WHERE namespace = ? AND key = ?";
-        sqlx::query(sql)
-            .bind(namespace)
-            .bind(key)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
+        self.conn
+            .execute(sql, &[text(namespace), text(key)])
+            .await?;
         Ok(())
     }
 
-    /// Commits the transaction: when this returns `Ok`, the writes are in
-    /// the synced WAL.
+    /// Commits the transaction: when this returns `Ok`, the writes are
+    /// durable (in SQLite's synced WAL, or committed by PostgreSQL).
     ///
     /// # Errors
     ///
     /// [`Error::Full`] when the disk is full, [`Error::Io`] when the file
-    /// cannot be written, [`Error::Busy`] when another connection holds the
-    /// lock; [`Error::Query`] otherwise. Nothing was written then: the
-    /// transaction is rolled back and its connection closed, so no later
-    /// transaction can commit what this one left behind.
+    /// cannot be written or the server is lost, [`Error::Busy`] when
+    /// another connection holds the lock; [`Error::Query`] otherwise.
+    /// Nothing was written then: the transaction is rolled back and its
+    /// connection closed, so no later transaction can commit what this one
+    /// left behind.
     pub async fn commit(mut self) -> Result<()> {
         self.open = false;
-        match SqliteTransactionManager::commit(&mut self.conn).await {
+        match self.conn.commit().await {
             Ok(()) => Ok(()),
             Err(source) => {
                 let error = classify("COMMIT", source);
                 tracing::debug!(error = %error, "commit failed; rolled back, reopening the connection");
-                // SQLite may have rolled back already; then this fails too.
-                let _ = SqliteTransactionManager::rollback(&mut self.conn).await;
+                // The engine may have rolled back already; then this fails too.
+                let _ = self.conn.rollback().await;
                 self.conn.close_on_drop();
                 Err(error)
             }
@@ -442,12 +548,8 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn allocate_id(&mut self, model: &str) -> Result<i64> {
         let sql = "INSERT INTO sp_objects (model) VALUES (?) RETURNING id";
-        let row = sqlx::query(sql)
-            .bind(model)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
-        Ok(row.get::<i64, _>(0))
+        let id = single(self.conn.fetch_ints(sql, &[text(model)]).await?, sql)?;
+        id.ok_or_else(|| Error::Conflict(format!("{sql}: no id")))
     }
 
     /// Allocates `n` new object ids at once, as [`StoreTx::allocate_id`]
@@ -461,16 +563,27 @@ impl StoreTx {
             return Ok(Vec::new());
         }
         // One statement text for every `n`, so that it is prepared once.
-        let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
-                   INSERT INTO sp_objects (model) SELECT ? FROM n RETURNING id";
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) \
+                 INSERT INTO sp_objects (model) SELECT ? FROM n RETURNING id"
+            }
+            Dialect::Postgres => {
+                "INSERT INTO sp_objects (model) SELECT ? FROM generate_series(1, ?) RETURNING id"
+            }
+        };
         let count = i64::try_from(n).map_err(|_| Error::Conflict(format!("{n} ids at once")))?;
-        let rows = sqlx::query(sql)
-            .bind(count)
-            .bind(model)
-            .fetch_all(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
-        let mut ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+        let binds = match self.dialect() {
+            Dialect::Sqlite => [SqlValue::Integer(count), text(model)],
+            Dialect::Postgres => [text(model), SqlValue::Integer(count)],
+        };
+        let mut ids: Vec<i64> = self
+            .conn
+            .fetch_ints(sql, &binds)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         ids.sort_unstable();
         Ok(ids)
     }
@@ -482,12 +595,8 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn model_of(&mut self, id: i64) -> Result<Option<String>> {
         let sql = "SELECT model FROM sp_objects WHERE id = ?";
-        let row = sqlx::query(sql)
-            .bind(id)
-            .fetch_optional(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
-        Ok(row.map(|r| r.get::<String, _>(0)))
+        let rows = self.conn.fetch_texts(sql, &[SqlValue::Integer(id)]).await?;
+        Ok(rows.into_iter().next().flatten())
     }
 
     /// Advances the change sequence and returns the new value. The sequence
@@ -497,12 +606,7 @@ impl StoreTx {
     ///
     /// [`Error::Query`] when the statement fails.
     pub async fn next_change_seq(&mut self) -> Result<i64> {
-        let sql = "UPDATE sp_meta SET value = value + 1 WHERE key = 'change_seq' RETURNING value";
-        let row = sqlx::query(sql)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
-        Ok(row.get::<i64, _>(0))
+        self.next_change_seqs(1).await
     }
 
     /// Advances the change sequence by `n` and returns the first of the
@@ -515,13 +619,22 @@ impl StoreTx {
     pub async fn next_change_seqs(&mut self, n: usize) -> Result<i64> {
         let count = i64::try_from(n.max(1))
             .map_err(|_| Error::Conflict(format!("{n} sequence values at once")))?;
-        let sql = "UPDATE sp_meta SET value = value + ? WHERE key = 'change_seq' RETURNING value";
-        let row = sqlx::query(sql)
-            .bind(count)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
-        Ok(row.get::<i64, _>(0) - count + 1)
+        let last = self.advance_counter("change_seq", count).await?;
+        Ok(last - count + 1)
+    }
+
+    /// Adds `by` to the counter `key` of `sp_meta` and returns its new
+    /// value. The row stays locked until the transaction ends, so counters
+    /// advance in commit order even with several writers.
+    pub(crate) async fn advance_counter(&mut self, key: &str, by: i64) -> Result<i64> {
+        let sql = "UPDATE sp_meta SET value = value + ? WHERE key = ? RETURNING value";
+        let value = single(
+            self.conn
+                .fetch_ints(sql, &[SqlValue::Integer(by), text(key)])
+                .await?,
+            sql,
+        )?;
+        value.ok_or_else(|| Error::Conflict(format!("sp_meta has no counter {key}")))
     }
 
     /// Inserts rows of values, each in the order of `columns` (which may
@@ -572,18 +685,15 @@ impl StoreTx {
                 }
             };
             let values: Vec<SqlValue> = chunk.into_iter().flatten().collect();
-            bind_all(sqlx::query(&sql), &values)
-                .execute(&mut *self.conn)
-                .await
-                .map_err(query_error(&sql))?;
+            self.conn.execute(&sql, &values).await?;
         }
         Ok(())
     }
 
     /// Inserts `rows`, several per statement: rows name their columns
-    /// (`id` included, else SQLite chooses it), and consecutive rows with
-    /// the same columns share statements. A batch of similar rows costs a
-    /// few statements instead of one each.
+    /// (`id` included, else the database chooses it), and consecutive rows
+    /// with the same columns share statements. A batch of similar rows
+    /// costs a few statements instead of one each.
     ///
     /// # Errors
     ///
@@ -626,15 +736,12 @@ impl StoreTx {
             columns.join(", "),
             vec!["?"; values.len()].join(", ")
         );
-        bind_all(sqlx::query(&sql), &values)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
+        self.conn.execute(&sql, &values).await?;
         Ok(())
     }
 
-    /// Appends a row, letting SQLite choose its id (one above the highest);
-    /// returns the id.
+    /// Appends a row, letting the database choose its id (a number above
+    /// every id it chose before); returns the id.
     ///
     /// # Errors
     ///
@@ -642,17 +749,21 @@ impl StoreTx {
     pub async fn append(&mut self, spec: &TableSpec, row: &Row) -> Result<i64> {
         let columns: Vec<String> = row.keys().map(|c| quote(c)).collect();
         let values: Vec<SqlValue> = row.values().cloned().collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            quote(&spec.name),
-            columns.join(", "),
-            vec!["?"; values.len()].join(", ")
-        );
-        let done = bind_all(sqlx::query(&sql), &values)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        Ok(done.last_insert_rowid())
+        let sql = if row.is_empty() {
+            format!(
+                "INSERT INTO {} DEFAULT VALUES RETURNING id",
+                quote(&spec.name)
+            )
+        } else {
+            format!(
+                "INSERT INTO {} ({}) VALUES ({}) RETURNING id",
+                quote(&spec.name),
+                columns.join(", "),
+                vec!["?"; values.len()].join(", ")
+            )
+        };
+        let id = single(self.conn.fetch_ints(&sql, &values).await?, &sql)?;
+        id.ok_or_else(|| Error::Conflict(format!("{sql}: no id")))
     }
 
     /// Updates the given columns of a row; returns whether the row exists.
@@ -672,11 +783,7 @@ impl StoreTx {
             quote(&spec.name),
             sets.join(", ")
         );
-        let done = bind_all(sqlx::query(&sql), &values)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.conn.execute(&sql, &values).await? > 0)
     }
 
     /// Sets `common` on every row in `per_row`, and `column` to that row's
@@ -701,22 +808,31 @@ impl StoreTx {
             .map(|c| format!("{} = ?", quote(c)))
             .chain(std::iter::once(format!("{} = v.column2", quote(column))))
             .collect();
+        // PostgreSQL types a VALUES list by its first row: the values are
+        // cast to the column's type so that NULLs and numbers fit it.
+        let tuple = match (self.dialect(), spec.column(column)) {
+            (Dialect::Postgres, Some(c)) => {
+                format!(
+                    "(?::BIGINT, CAST(? AS {}))",
+                    Dialect::Postgres.cast_type(c.ty)
+                )
+            }
+            (Dialect::Postgres, None) => "(?::BIGINT, ?)".to_owned(),
+            (Dialect::Sqlite, _) => "(?, ?)".to_owned(),
+        };
         for chunk in per_row.chunks(CHUNK) {
             let sql = format!(
                 "UPDATE {table} SET {sets} FROM (VALUES {values}) AS v WHERE {table}.id = v.column1",
                 table = quote(&spec.name),
                 sets = sets.join(", "),
-                values = vec!["(?, ?)"; chunk.len()].join(", "),
+                values = vec![tuple.as_str(); chunk.len()].join(", "),
             );
             let mut values: Vec<SqlValue> = common.values().cloned().collect();
             for (id, value) in chunk {
                 values.push(SqlValue::Integer(*id));
                 values.push(value.clone());
             }
-            bind_all(sqlx::query(&sql), &values)
-                .execute(&mut *self.conn)
-                .await
-                .map_err(query_error(&sql))?;
+            self.conn.execute(&sql, &values).await?;
         }
         Ok(())
     }
@@ -749,12 +865,10 @@ impl StoreTx {
         conditions: &[Condition],
         limit: Option<u32>,
     ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
-        let (sql, binds) = select_sql(spec, conditions, limit);
-        let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(&mut *self.conn)
+        let (sql, binds) = select_sql(self.dialect(), spec, conditions, limit);
+        self.conn
+            .fetch(&sql, &binds, |r| decode_values(spec, r))
             .await
-            .map_err(query_error(&sql))?;
-        rows.iter().map(|r| decode_values(spec, r)).collect()
     }
 
     /// Reads the rows matching all `conditions`, ordered by id.
@@ -768,16 +882,17 @@ impl StoreTx {
         conditions: &[Condition],
         limit: Option<u32>,
     ) -> Result<Vec<(i64, Row)>> {
-        let (sql, binds) = select_sql(spec, conditions, limit);
-        let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        rows.iter().map(|r| decode(spec, r)).collect()
+        Ok(self
+            .select_values(spec, conditions, limit)
+            .await?
+            .into_iter()
+            .map(|(id, values)| (id, named(spec, values)))
+            .collect())
     }
 
-    /// SQLite's plan for [`StoreTx::select`] with these conditions, one line
-    /// per step: lets tests and diagnostics check that an index is used.
+    /// The engine's plan for [`StoreTx::select`] with these conditions, one
+    /// line per step: lets tests and diagnostics check that an index is
+    /// used.
     ///
     /// # Errors
     ///
@@ -787,13 +902,26 @@ impl StoreTx {
         spec: &TableSpec,
         conditions: &[Condition],
     ) -> Result<Vec<String>> {
-        let (sql, binds) = select_sql(spec, conditions, None);
-        let sql = format!("EXPLAIN QUERY PLAN {sql}");
-        let rows = bind_all(sqlx::query(&sql), &binds)
-            .fetch_all(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(3)).collect())
+        let (sql, binds) = select_sql(self.dialect(), spec, conditions, None);
+        self.plan(&sql, &binds).await
+    }
+
+    /// The engine's plan for `sql`, one line per step.
+    pub(crate) async fn plan(&mut self, sql: &str, binds: &[SqlValue]) -> Result<Vec<String>> {
+        match self.dialect() {
+            Dialect::Sqlite => {
+                let sql = format!("EXPLAIN QUERY PLAN {sql}");
+                self.conn
+                    .fetch(&sql, binds, |r| Ok(r.text(3)?.unwrap_or_default()))
+                    .await
+            }
+            Dialect::Postgres => {
+                let sql = format!("EXPLAIN {sql}");
+                self.conn
+                    .fetch(&sql, binds, |r| Ok(r.text(0)?.unwrap_or_default()))
+                    .await
+            }
+        }
     }
 
     /// How many rows match all `conditions`.
@@ -804,15 +932,9 @@ impl StoreTx {
     pub async fn count(&mut self, spec: &TableSpec, conditions: &[Condition]) -> Result<i64> {
         let mut sql = format!("SELECT COUNT(*) FROM {}", quote(&spec.name));
         let mut binds = Vec::new();
-        for (i, condition) in conditions.iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            condition.render(&mut sql, &mut binds);
-        }
-        let row = bind_all(sqlx::query(&sql), &binds)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        row.try_get::<i64, _>(0).map_err(query_error(&sql))
+        push_where(self.dialect(), &mut sql, &mut binds, conditions);
+        let rows = self.conn.fetch_ints(&sql, &binds).await?;
+        Ok(single(rows, &sql)?.unwrap_or_default())
     }
 
     /// How many rows meeting `index`'s predicate share their values of its
@@ -835,17 +957,14 @@ impl StoreTx {
         let columns: Vec<String> = index.columns.iter().map(|c| quote(c)).collect();
         let not_null: Vec<String> = columns.iter().map(|c| format!("{c} IS NOT NULL")).collect();
         let sql = format!(
-            "SELECT COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM {} WHERE ({}) AND {} GROUP BY {} HAVING COUNT(*) > 1)",
+            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM (SELECT COUNT(*) AS n FROM {} WHERE ({}) AND {} GROUP BY {} HAVING COUNT(*) > 1) AS d",
             quote(&spec.name),
             index.predicate,
             not_null.join(" AND "),
             columns.join(", ")
         );
-        let row = sqlx::query(&sql)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        row.try_get::<i64, _>(0).map_err(query_error(&sql))
+        let rows = self.conn.fetch_ints(&sql, &[]).await?;
+        Ok(single(rows, &sql)?.unwrap_or_default())
     }
 
     /// The smallest value of `column` among rows matching `conditions`.
@@ -861,15 +980,9 @@ impl StoreTx {
     ) -> Result<Option<i64>> {
         let mut sql = format!("SELECT MIN({}) FROM {}", quote(column), quote(&spec.name));
         let mut binds = Vec::new();
-        for (i, condition) in conditions.iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            condition.render(&mut sql, &mut binds);
-        }
-        let row = bind_all(sqlx::query(&sql), &binds)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        row.try_get::<Option<i64>, _>(0).map_err(query_error(&sql))
+        push_where(self.dialect(), &mut sql, &mut binds, conditions);
+        let rows = self.conn.fetch_ints(&sql, &binds).await?;
+        single(rows, &sql)
     }
 
     /// Deletes the rows that meet every condition (rows of a table that are
@@ -885,15 +998,8 @@ impl StoreTx {
     ) -> Result<u64> {
         let mut sql = format!("DELETE FROM {}", quote(&spec.name));
         let mut binds = Vec::new();
-        for (i, condition) in conditions.iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            condition.render(&mut sql, &mut binds);
-        }
-        let done = bind_all(sqlx::query(&sql), &binds)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
-        Ok(done.rows_affected())
+        push_where(self.dialect(), &mut sql, &mut binds, conditions);
+        self.conn.execute(&sql, &binds).await
     }
 
     /// Deletes a row and releases its object id; returns whether it existed.
@@ -903,18 +1009,10 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn delete(&mut self, spec: &TableSpec, id: i64) -> Result<bool> {
         let sql = format!("DELETE FROM {} WHERE id = ?", quote(&spec.name));
-        let done = sqlx::query(&sql)
-            .bind(id)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(&sql))?;
+        let done = self.conn.execute(&sql, &[SqlValue::Integer(id)]).await?;
         let objects = "DELETE FROM sp_objects WHERE id = ?";
-        sqlx::query(objects)
-            .bind(id)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(objects))?;
-        Ok(done.rows_affected() > 0)
+        self.conn.execute(objects, &[SqlValue::Integer(id)]).await?;
+        Ok(done > 0)
     }
 
     /// Stores a host record under `namespace`/`key`, replacing an older one.
@@ -925,13 +1023,9 @@ impl StoreTx {
     pub async fn put_record(&mut self, namespace: &str, key: &str, value: &str) -> Result<()> {
         let sql = "INSERT INTO sp_kv (namespace, key, value) VALUES (?, ?, ?) \
                    ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value";
-        sqlx::query(sql)
-            .bind(namespace)
-            .bind(key)
-            .bind(value)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
+        self.conn
+            .execute(sql, &[text(namespace), text(key), text(value)])
+            .await?;
         Ok(())
     }
 
@@ -942,13 +1036,11 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn record(&mut self, namespace: &str, key: &str) -> Result<Option<String>> {
         let sql = "SELECT value FROM sp_kv WHERE namespace = ? AND key = ?";
-        let row = sqlx::query(sql)
-            .bind(namespace)
-            .bind(key)
-            .fetch_optional(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
-        Ok(row.map(|r| r.get::<String, _>(0)))
+        let rows = self
+            .conn
+            .fetch_texts(sql, &[text(namespace), text(key)])
+            .await?;
+        Ok(rows.into_iter().next().flatten())
     }
 
     /// The keys of the host records under `namespace`, sorted: for a caller
@@ -959,12 +1051,8 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn record_keys(&mut self, namespace: &str) -> Result<Vec<String>> {
         let sql = "SELECT key FROM sp_kv WHERE namespace = ? ORDER BY key";
-        let rows = sqlx::query(sql)
-            .bind(namespace)
-            .fetch_all(&mut *self.conn)
-            .await
-            .map_err(query_error(sql))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        let rows = self.conn.fetch_texts(sql, &[text(namespace)]).await?;
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// All host records under `namespace`, by key.
@@ -974,22 +1062,31 @@ impl StoreTx {
     /// [`Error::Query`] when the statement fails.
     pub async fn records(&mut self, namespace: &str) -> Result<Vec<(String, String)>> {
         let sql = "SELECT key, value FROM sp_kv WHERE namespace = ? ORDER BY key";
-        let rows = sqlx::query(sql)
-            .bind(namespace)
-            .fetch_all(&mut *self.conn)
+        self.conn
+            .fetch(sql, &[text(namespace)], |r| {
+                Ok((
+                    r.text(0)?.unwrap_or_default(),
+                    r.text(1)?.unwrap_or_default(),
+                ))
+            })
             .await
-            .map_err(query_error(sql))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-            .collect())
     }
+}
+
+/// A text bind.
+pub(crate) fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
+}
+
+/// `value` as an SQL string literal.
+fn sql_text(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Column;
+    use crate::schema::{Column, ColumnType};
 
     fn spec() -> TableSpec {
         TableSpec {
@@ -1169,12 +1266,13 @@ mod tests {
         tx.commit().await.expect("commit");
         // The file may not grow past a few pages: SQLite answers SQLITE_FULL
         // as it does on a full disk.
-        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
-            .fetch_one(&store.pool)
+        let mut pool = store.pool.clone();
+        let pages = pool
+            .fetch_ints("PRAGMA page_count", &[])
             .await
-            .expect("page count");
-        sqlx::query(&format!("PRAGMA max_page_count = {}", pages + 4))
-            .execute(&store.pool)
+            .expect("page count")[0]
+            .expect("pages");
+        pool.fetch_ints(&format!("PRAGMA max_page_count = {}", pages + 4), &[])
             .await
             .expect("cap the file");
         let mut tx = store.begin().await.expect("begin");

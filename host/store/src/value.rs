@@ -3,6 +3,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
+use crate::backend::Dialect;
+
 /// A stored value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
@@ -63,8 +65,19 @@ pub enum Condition {
 }
 
 impl Condition {
-    pub(crate) fn render(&self, sql: &mut String, binds: &mut Vec<SqlValue>) {
+    pub(crate) fn render(&self, dialect: Dialect, sql: &mut String, binds: &mut Vec<SqlValue>) {
         use crate::schema::quote;
+        // A comparison with NULL is never true; PostgreSQL would also
+        // refuse a bigint-typed NULL against a text column.
+        if let Condition::Eq(_, SqlValue::Null)
+        | Condition::AtMost(_, SqlValue::Null)
+        | Condition::AtLeast(_, SqlValue::Null)
+        | Condition::Less(_, SqlValue::Null)
+        | Condition::Greater(_, SqlValue::Null) = self
+        {
+            sql.push_str(dialect.boolean(false));
+            return;
+        }
         match self {
             Condition::Eq(c, v) => {
                 sql.push_str(&format!("{} = ?", quote(c)));
@@ -97,7 +110,11 @@ impl Condition {
                 text,
                 ignore_case: false,
             } => {
-                sql.push_str(&format!("instr({}, ?) > 0", quote(column)));
+                let find = match dialect {
+                    Dialect::Sqlite => "instr",
+                    Dialect::Postgres => "strpos",
+                };
+                sql.push_str(&format!("{find}({}, ?) > 0", quote(column)));
                 binds.push(SqlValue::Text(text.clone()));
             }
             Condition::Contains {
@@ -105,7 +122,12 @@ impl Condition {
                 text,
                 ignore_case: true,
             } => {
-                sql.push_str(&format!("{} LIKE ? ESCAPE '\\'", quote(column)));
+                // SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does.
+                let like = match dialect {
+                    Dialect::Sqlite => "LIKE",
+                    Dialect::Postgres => "ILIKE",
+                };
+                sql.push_str(&format!("{} {like} ? ESCAPE '\\'", quote(column)));
                 binds.push(SqlValue::Text(format!("%{}%", like_escape(text))));
             }
             Condition::ColumnLess(a, b) => sql.push_str(&format!("{} < {}", quote(a), quote(b))),
@@ -115,12 +137,14 @@ impl Condition {
                 sql.push(')');
             }
             Condition::In(c, values) => {
+                let values: Vec<&SqlValue> =
+                    values.iter().filter(|v| **v != SqlValue::Null).collect();
                 if values.is_empty() {
-                    sql.push('0');
+                    sql.push_str(dialect.boolean(false));
                     return;
                 }
                 sql.push_str(&format!("{} IN (", quote(c)));
-                for (i, v) in values.iter().enumerate() {
+                for (i, v) in values.into_iter().enumerate() {
                     sql.push_str(if i == 0 { "?" } else { ", ?" });
                     binds.push(v.clone());
                 }
@@ -132,10 +156,10 @@ impl Condition {
                     if i > 0 {
                         sql.push_str(" OR ");
                     }
-                    c.render(sql, binds);
+                    c.render(dialect, sql, binds);
                 }
                 if all.is_empty() {
-                    sql.push('0');
+                    sql.push_str(dialect.boolean(false));
                 }
                 sql.push(')');
             }
@@ -192,7 +216,7 @@ mod tests {
     fn rendered(condition: &Condition) -> (String, Vec<SqlValue>) {
         let mut sql = String::new();
         let mut binds = Vec::new();
-        condition.render(&mut sql, &mut binds);
+        condition.render(Dialect::Sqlite, &mut sql, &mut binds);
         (sql, binds)
     }
 
