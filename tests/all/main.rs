@@ -30,6 +30,7 @@ mod marketplace;
 mod oci_registry;
 mod pack;
 mod package_files;
+mod postgres;
 mod powerdns;
 mod quotas;
 mod registry;

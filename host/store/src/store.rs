@@ -202,10 +202,15 @@ impl Store {
             // A row lock held by another session (another host, an
             // operator's psql) fails the statement as SQLite's busy
             // timeout does, instead of waiting forever.
-            .options([(
-                "lock_timeout",
-                format!("{}ms", BUSY_TIMEOUT.as_millis()).as_str(),
-            )]);
+            .options([
+                (
+                    "lock_timeout",
+                    format!("{}ms", BUSY_TIMEOUT.as_millis()).as_str(),
+                ),
+                // `CREATE … IF NOT EXISTS` on every start would otherwise
+                // log a notice per table and index.
+                ("client_min_messages", "warning"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
