@@ -99,16 +99,103 @@ async fn a_lost_postgres_store_answers_503_then_the_server_resumes_losing_nothin
 
     // The engine carries on too: a change made now is synced.
     server.put(&path, json!({"hello_to": "Arya"})).await;
+    wait_for_log(&server, "saying hello to Arya").await;
+}
+
+/// Waits until the server's log says `text`.
+async fn wait_for_log(server: &Server, text: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.log().contains("saying hello to Arya") {
+    while !server.log().contains(text) {
         assert!(
             Instant::now() < deadline,
-            "the step did not run after the store came back:\n{}",
+            "the log never said {text:?}:\n{}",
             server.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_copy_moves_an_embedded_installation_to_postgres_with_everything_in_it() {
+    let data = tempfile::tempdir().expect("tempdir");
+    // Embedded SQLite on either leg of the suite: this is what is moved.
+    let file = data.path().join("syncplane.db").display().to_string();
+    let server = Server::start_with(data.path(), &[("--store", file.as_str())]);
+    install_hello_world(&server);
+    let (status, answer) = server.tosca(&tutorial_recipe(), ADMIN, PASSWORD).await;
+    assert_eq!(status, 200, "{answer}");
+    let instance = server.get(INSTANCES).await["items"][0]["id"]
+        .as_i64()
+        .expect("an instance");
+    let path = format!("{INSTANCES}/{instance}");
     server
         .wait_for(&path, Duration::from_secs(30), |o| o["backend_code"] == 1)
         .await;
+    server
+        .create(SITES, json!({"name": "kept", "login_base": "k"}))
+        .await;
+    let gone = server
+        .create(SITES, json!({"name": "gone", "login_base": "g"}))
+        .await;
+    let (status, body) = server
+        .request(reqwest::Method::DELETE, &format!("{SITES}/{gone}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let token = crate::util::assert_success(&server.cli(&["token", "create", "--name", "moved"]))
+        .trim()
+        .to_owned();
+    let sites = server.list_all(SITES).await;
+    let object = server.get(&path).await;
+    let audit = server.get("/syncplane/v1/audit?limit=10000").await["items"]
+        .as_array()
+        .expect("audit")
+        .len();
+    server.kill();
+
+    let url = syncplane_test_postgres::shared().fresh_database();
+    let copy = |to: &str| {
+        std::process::Command::new(crate::util::BIN)
+            .args(["store", "copy", "--from"])
+            .arg(data.path())
+            .args(["--to", to])
+            .output()
+            .expect("run store copy")
+    };
+    let out = crate::util::assert_success(&copy(&url));
+    assert!(
+        out.contains("every table has as many rows on both sides"),
+        "{out}"
+    );
+    let progress = String::from_utf8_lossy(&copy(&url).stderr).into_owned();
+    assert!(
+        progress.contains("the target store is not empty"),
+        "a second copy into the same database must be refused: {progress}"
+    );
+
+    let server = Server::start_with(data.path(), &[("--store", url.as_str())]);
+    assert!(!server.log().contains("ERROR"), "{}", server.log());
+    // The same objects with the same ids and bookkeeping.
+    assert_eq!(server.list_all(SITES).await, sites);
+    assert_eq!(server.get(&path).await, object);
+    let audit_after = server.get("/syncplane/v1/audit?limit=10000").await["items"]
+        .as_array()
+        .expect("audit")
+        .len();
+    assert_eq!(audit_after, audit);
+    // Tokens and users came along: the API token still signs in.
+    let response = reqwest::Client::new()
+        .get(format!("{}{SITES}", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET with the token");
+    assert_eq!(response.status().as_u16(), 200);
+    // No id is handed out twice, not even a deleted object's.
+    let next = server
+        .create(SITES, json!({"name": "new", "login_base": "n"}))
+        .await;
+    assert!(next > gone, "id {next} after a deleted {gone}");
+    // The service came along and syncs.
+    server.put(&path, json!({"hello_to": "Arya"})).await;
+    wait_for_log(&server, "saying hello to Arya").await;
 }

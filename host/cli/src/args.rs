@@ -81,12 +81,42 @@ pub enum Command {
     /// Print this build's version and the WIT package versions it serves
     /// to components (`--json` for tools).
     Version(VersionArgs),
+    /// Move a host's store: `store copy --from DATA_DIR --to
+    /// postgres://…` copies an embedded installation to PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// OCI registries packages are published to and pulled from:
     /// `registry login HOST:PORT -u USER < PASSWORD_FILE`.
     Registry {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy everything in a data directory's SQLite store (services and
+    /// their packages, objects with their ids and bookkeeping, secrets,
+    /// users, sessions, audit) into an empty PostgreSQL database, then
+    /// check that every table has as many rows on both sides. Stop the
+    /// server first; then start it with `--store` and the same data
+    /// directory, which keeps the key that seals secrets.
+    Copy(StoreCopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreCopyArgs {
+    /// The data directory whose store is copied (its `syncplane.db`).
+    #[arg(long, value_name = "DATA_DIR")]
+    pub from: PathBuf,
+    /// The store to copy into, empty: `postgres://USER[:PASSWORD]@HOST:PORT/DB`
+    /// (the database must exist), or a path for a new SQLite file.
+    #[arg(long, value_name = "STORE", env = "SYNCPLANE_STORE", hide_env_values = true, value_parser = parse_store)]
+    pub to: syncplane_platform::StoreLocation,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Debug, Args)]

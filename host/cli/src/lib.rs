@@ -27,6 +27,7 @@ mod registry_args;
 mod serve;
 mod service;
 mod service_test;
+mod store;
 mod token;
 mod version;
 mod xproto;
@@ -37,7 +38,7 @@ use clap::Parser;
 
 use crate::args::{
     BenchCommand, Cli, Command, EventCommand, KeyCommand, RegistryCommand, ServiceCommand,
-    TokenCommand, XprotoCommand,
+    StoreCommand, TokenCommand, XprotoCommand,
 };
 
 /// Runs the command line and returns the process exit code.
@@ -141,6 +142,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: KeyCommand::Generate(args),
         } => market::generate(&args),
         Command::Version(args) => version::version(&args),
+        Command::Store {
+            command: StoreCommand::Copy(args),
+        } => {
+            logging::init(&args.log.filter("warn"));
+            store::copy(args).await
+        }
         Command::Registry { command } => {
             logging::init("warn");
             match command {

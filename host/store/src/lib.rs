@@ -12,6 +12,8 @@
 //!   [`Store::changes_after`]): rows numbered in commit order, kept for a
 //!   bounded number of changes, for watchers that resume where they left.
 //! - [`SqlValue`] and [`Row`] carry values; [`Condition`] selects rows.
+//! - [`copy`] copies a whole store into an empty one (SQLite to
+//!   PostgreSQL, or back).
 //! - [`PageQuery`] reads rows a page at a time in an [`OrderKey`] order,
 //!   after the last row of the previous page (a keyset, not an offset).
 //!
@@ -21,6 +23,7 @@
 
 mod backend;
 mod changes;
+mod copy;
 mod error;
 mod migrate;
 mod page;
@@ -30,6 +33,7 @@ mod value;
 
 pub use backend::Dialect;
 pub use changes::LoggedRow;
+pub use copy::{CopiedTable, copy};
 pub use error::{Error, Result};
 pub use migrate::SCHEMA_VERSION;
 pub use page::{OrderKey, PageQuery};

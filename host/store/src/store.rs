@@ -1084,7 +1084,7 @@ pub(crate) fn text(value: &str) -> SqlValue {
 }
 
 /// `value` as an SQL string literal.
-fn sql_text(value: &str) -> String {
+pub(crate) fn sql_text(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 

@@ -464,3 +464,66 @@ async fn one_statement_bound_with_different_value_kinds_stores_each_value() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_store_copied_to_postgres_and_back_holds_the_same_and_reuses_no_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sqlite = Store::open(&dir.path().join("a.sqlite"))
+        .await
+        .expect("sqlite");
+    battery(&sqlite).await;
+    let postgres = Store::connect(
+        &Location::parse(&syncplane_test_postgres::shared().fresh_database()).expect("url"),
+    )
+    .await
+    .expect("postgres");
+    let back = Store::open(&dir.path().join("b.sqlite"))
+        .await
+        .expect("sqlite");
+    let there = syncplane_store::copy(&sqlite, &postgres, |_| {})
+        .await
+        .expect("to postgres");
+    let again = syncplane_store::copy(&postgres, &back, |_| {})
+        .await
+        .expect("back");
+    let rows = |tables: &[syncplane_store::CopiedTable], name: &str| {
+        tables.iter().find(|t| t.name == name).map(|t| t.rows)
+    };
+    assert_eq!(rows(&there, "m_thing"), Some(6));
+    assert_eq!(rows(&again, "m_thing"), Some(6));
+    assert_eq!(rows(&there, "sp_audit_test"), Some(2));
+
+    for store in [&postgres, &back] {
+        assert_eq!(
+            store.select(&spec(), &[], None).await.expect("rows"),
+            sqlite.select(&spec(), &[], None).await.expect("rows")
+        );
+        assert_eq!(
+            store.changes_after(0, 100).await.expect("changes"),
+            sqlite.changes_after(0, 100).await.expect("changes")
+        );
+        assert_eq!(
+            store.change_log_bounds().await.expect("bounds"),
+            sqlite.change_log_bounds().await.expect("bounds")
+        );
+        let mut tx = store.begin().await.expect("begin");
+        assert_eq!(
+            tx.records("ns").await.expect("records"),
+            [("k1".into(), "uno".into()), ("k2".into(), "two".into())]
+        );
+        // Six ids were committed (a seventh was rolled back with its
+        // transaction): the next is the seventh, on both engines.
+        assert_eq!(tx.allocate_id("Thing").await.expect("id"), 7);
+        let next = tx
+            .append_changes(&[(7, "Thing", "created")], 100)
+            .await
+            .expect("log");
+        assert_eq!(next, Some(4));
+        tx.commit().await.expect("commit");
+    }
+    // The target must be empty.
+    let error = syncplane_store::copy(&sqlite, &back, |_| {})
+        .await
+        .expect_err("not empty");
+    assert!(error.to_string().contains("not empty"), "{error}");
+}
