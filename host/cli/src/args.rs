@@ -457,6 +457,10 @@ pub struct BenchSyncArgs {
     /// Keep the store here instead of a temporary directory (must not exist).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Run on this store instead of the data directory's SQLite file: an
+    /// empty PostgreSQL database (`postgres://USER@HOST:PORT/DB`).
+    #[arg(long, env = "SYNCPLANE_STORE", hide_env_values = true, value_parser = parse_store)]
+    pub store: Option<syncplane_platform::StoreLocation>,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]

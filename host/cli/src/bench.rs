@@ -98,6 +98,7 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
     let (_temp, data_dir) = store_dir(args.data_dir.as_deref())?;
     let mut config = HostConfig::new(&data_dir);
     config.admin_password = Some("bench".into());
+    config.store = args.store.clone();
     args.tuning.apply(&mut config);
     let engine_config = config.engine;
     let host = Host::open(config)
