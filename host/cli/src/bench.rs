@@ -34,6 +34,8 @@ pub(crate) const STALL_LIMIT: Duration = Duration::from_secs(60);
 /// The figures, as `--json` prints them.
 #[derive(Debug, Serialize)]
 struct Figures {
+    /// `sqlite` or `postgres`.
+    store: &'static str,
     objects: u32,
     concurrency: usize,
     batch_size: u32,
@@ -128,6 +130,10 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
 
     let percentile = |p: f64| crate::bench_api::percentile(&latencies, p);
     let figures = Figures {
+        store: match args.store {
+            Some(syncplane_platform::StoreLocation::Postgres(_)) => "postgres",
+            _ => "sqlite",
+        },
         objects: n,
         concurrency: engine_config.concurrency,
         batch_size: engine_config.batch_size,
@@ -271,7 +277,11 @@ fn print_summary(f: &Figures) {
             ),
         ),
     ];
-    println!("\nsyncplane bench sync (no-op guest, embedded SQLite)");
+    let store = match f.store {
+        "postgres" => "PostgreSQL, one host",
+        _ => "embedded SQLite",
+    };
+    println!("\nsyncplane bench sync (no-op guest, {store})");
     for (what, figure) in rows {
         println!("  {what:<20} {figure}");
     }
