@@ -149,6 +149,10 @@ mod tests {
                 "Site.name: longer than max_length 200",
             ),
             (
+                json!({"name": "a\0b"}),
+                "Site.name: contains a NUL character (U+0000), which text fields cannot hold",
+            ),
+            (
                 json!({"name": "s", "backend_code": 1}),
                 "Site.backend_code: is maintained by syncplane and cannot be written (got 1)",
             ),

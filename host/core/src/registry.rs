@@ -336,6 +336,15 @@ pub(crate) fn to_sql(model: &str, field: &Field, value: &Value) -> Result<SqlVal
                     } else {
                         s.as_str()
                     };
+                    // PostgreSQL cannot store U+0000 in text; refused on
+                    // both stores, so they hold the same.
+                    if s.contains('\0') {
+                        return Err(Error::invalid(
+                            model,
+                            &field.name,
+                            "contains a NUL character (U+0000), which text fields cannot hold",
+                        ));
+                    }
                     if let Some(max) = field.options.get("max_length").and_then(|v| match v {
                         OptionValue::Int(n) => Some(*n),
                         _ => None,

@@ -22,7 +22,7 @@ use crate::bindings::v2::{StepError, SyncStepPre};
 use crate::bindings::{v1, v2};
 use crate::cache::{CacheUse, ComponentCache};
 use crate::capability::outbound::{LastDenial, OutboundGate};
-use crate::capability::{HttpLimits, ServiceContext, truncate};
+use crate::capability::{HttpLimits, ServiceContext, truncate, without_nul};
 use crate::error::{Error, Result};
 use crate::event_step::{WasmEventStep, WasmModelPolicy, WasmPullStep};
 use crate::gate::Entered;
@@ -652,9 +652,14 @@ impl Common {
         }
     }
 
-    /// A message fit for `backend_status`: secrets redacted, size capped.
+    /// A message fit for `backend_status`: secrets redacted, NUL
+    /// characters (which PostgreSQL's text cannot hold) replaced, size
+    /// capped.
     pub(crate) fn status(&self, message: String) -> String {
-        truncate(self.ctx.redact(&message), self.limits.status_bytes)
+        truncate(
+            self.ctx.redact(&without_nul(message)),
+            self.limits.status_bytes,
+        )
     }
 
     /// The service the component belongs to.

@@ -213,6 +213,17 @@ impl ServiceContext {
     }
 }
 
+/// `text` with each NUL character (U+0000), which PostgreSQL's text cannot
+/// hold, replaced by U+FFFD: a guest's message is stored the same on
+/// either store.
+pub fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// Cuts `text` to at most `max` bytes (at a character boundary), saying how
 /// much was cut.
 pub fn truncate(mut text: String, max: usize) -> String {
@@ -255,6 +266,8 @@ mod tests {
     #[test]
     fn truncation_keeps_characters_whole_and_says_so() {
         assert_eq!(truncate("short".into(), 10), "short");
+        assert_eq!(without_nul("a\0b".into()), "a\u{FFFD}b");
+        assert_eq!(without_nul("plain".into()), "plain");
         let cut = truncate("ééééé".into(), 3);
         assert!(cut.starts_with('é') && !cut.starts_with("éé"), "{cut}");
         assert!(cut.ends_with("[truncated: 10 bytes in all]"), "{cut}");

@@ -13,7 +13,7 @@ mod origin;
 pub(crate) mod outbound;
 mod responder;
 
-pub use context::{REDACTED, ServiceContext, truncate};
+pub use context::{REDACTED, ServiceContext, truncate, without_nul};
 pub use grants::{
     Allow, Grants, ModelGrants, ModelPattern, ModelPatternError, OperatorPolicy, OutboundPolicy,
 };
