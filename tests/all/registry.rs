@@ -197,6 +197,40 @@ async fn a_signed_package_is_published_pulled_and_installed_by_reference() {
     let out = syncplane(&config, None, &["service", "versions", &repo], "");
     assert_eq!(ok(&out).trim(), "1.0.0");
 
+    // Search finds services by name and leaves other artifacts out.
+    push_other_artifact(&registry, "acme/hello-image", "1.0.0").await;
+    let out = syncplane(
+        &config,
+        None,
+        &["service", "search", &registry.addr, "HELLO"],
+        "",
+    );
+    assert_eq!(ok(&out).trim(), format!("{repo}  1.0.0"));
+    let out = syncplane(
+        &config,
+        None,
+        &["service", "search", &registry.addr, "--json"],
+        "",
+    );
+    let found: Value = serde_json::from_str(&ok(&out)).expect("json");
+    assert_eq!(
+        found,
+        serde_json::json!({
+            "found": [{"repository": "acme/hello-world", "versions": ["1.0.0"]}],
+            "cut": false
+        })
+    );
+    let out = syncplane(
+        &config,
+        None,
+        &["service", "search", &registry.addr, "dns"],
+        "",
+    );
+    assert_eq!(
+        ok(&out).trim(),
+        format!("no services matching \"dns\" in {}", registry.addr)
+    );
+
     // Pulled: the very file that was published, checked against a policy.
     let pulled = work.join("pulled.spkg");
     let out = syncplane(
@@ -541,6 +575,77 @@ async fn hostile_registry_content_is_refused_and_nothing_is_installed() {
     assert!(
         !log.contains(COMPILED),
         "a refused package was compiled:\n{log}"
+    );
+}
+
+/// Pushes a plain OCI image (not a syncplane package) to `repository:tag`
+/// with the registry's HTTP API.
+async fn push_other_artifact(registry: &Registry, repository: &str, tag: &str) {
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/v2/{repository}", registry.addr);
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let digest = format!("sha256:{:x}", Sha256::digest(config));
+    // An upload session, then its one chunk with the digest.
+    let response = http
+        .post(format!("{base}/blobs/uploads/"))
+        .basic_auth(REGISTRY_USER, Some(REGISTRY_PASSWORD))
+        .send()
+        .await
+        .expect("start an upload");
+    assert_eq!(
+        response.status().as_u16(),
+        202,
+        "{:?}",
+        response.text().await
+    );
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let location = if location.starts_with('/') {
+        format!("http://{}{location}", registry.addr)
+    } else {
+        location
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let response = http
+        .put(format!("{location}{separator}digest={digest}"))
+        .basic_auth(REGISTRY_USER, Some(REGISTRY_PASSWORD))
+        .header("content-type", "application/octet-stream")
+        .body(config.to_vec())
+        .send()
+        .await
+        .expect("upload the config");
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "{:?}",
+        response.text().await
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": digest,
+            "size": config.len(),
+        },
+        "layers": [],
+    });
+    let response = http
+        .put(format!("{base}/manifests/{tag}"))
+        .basic_auth(REGISTRY_USER, Some(REGISTRY_PASSWORD))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.to_string())
+        .send()
+        .await
+        .expect("push the manifest");
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "{:?}",
+        response.text().await
     );
 }
 

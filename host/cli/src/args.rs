@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 pub use crate::registry_args::{
-    DiffArgs, PublishPackageArgs, PullArgs, ReachArgs, RegistryCommand, VersionsArgs,
+    DiffArgs, PublishPackageArgs, PullArgs, ReachArgs, RegistryCommand, SearchArgs, VersionsArgs,
 };
 
 /// A control plane for service synchronizers, with service logic in
@@ -609,6 +609,10 @@ pub enum ServiceCommand {
     /// List the versions of a service published in a registry, newest
     /// first.
     Versions(VersionsArgs),
+    /// Find services in a registry: `service search HOST:PORT [TEXT]`
+    /// lists the service packages whose name contains TEXT, with their
+    /// versions (other artifacts in the registry are left out).
+    Search(SearchArgs),
     /// Show what changed from one package to another (each a packed file
     /// or a registry reference): files by digest, grants, models and
     /// fields, WIT imports, signers. Needs no server.

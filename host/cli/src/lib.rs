@@ -177,6 +177,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Publish(args) => registry::publish(args).await,
                 ServiceCommand::Pull(args) => registry::pull(args).await,
                 ServiceCommand::Versions(args) => registry::versions(args).await,
+                ServiceCommand::Search(args) => registry::search(args).await,
                 ServiceCommand::Diff(args) => diff::diff(args).await,
                 ServiceCommand::Rollback(args) => service::rollback(args).await,
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,

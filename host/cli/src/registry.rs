@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::client::read_packed_bytes;
 use crate::market::read_trust;
 use crate::registry_args::{
-    LoginArgs, LogoutArgs, PublishPackageArgs, PullArgs, ReachArgs, VersionsArgs,
+    LoginArgs, LogoutArgs, PublishPackageArgs, PullArgs, ReachArgs, SearchArgs, VersionsArgs,
 };
 
 /// The user's credential store.
@@ -264,6 +264,44 @@ pub async fn versions(args: VersionsArgs) -> anyhow::Result<ExitCode> {
         for version in versions {
             println!("{version}");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `service search HOST:PORT [TEXT]`.
+pub async fn search(args: SearchArgs) -> anyhow::Result<ExitCode> {
+    // Checked as the host of a reference is.
+    Reference::parse(&format!("{}/x", args.registry))?;
+    let client = client(&args.registry, &args.reach)?;
+    let found = syncplane_distribution::search(&client, &args.text).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&found)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if found.found.is_empty() {
+        let what = if args.text.is_empty() {
+            String::new()
+        } else {
+            format!(" matching {:?}", args.text)
+        };
+        println!("no services{what} in {}", args.registry);
+    }
+    for service in &found.found {
+        let newest = service.versions.first().map_or("", String::as_str);
+        let others = service.versions.len().saturating_sub(1);
+        let more = match others {
+            0 => String::new(),
+            1 => " (and 1 older version)".to_owned(),
+            n => format!(" (and {n} older versions)"),
+        };
+        println!("{}/{}  {newest}{more}", args.registry, service.repository);
+    }
+    if found.cut {
+        eprintln!(
+            "(the registry lists more than syncplane reads at once: at most {} repositories, {} matches; narrow the search)",
+            syncplane_distribution::MAX_REPOSITORIES,
+            syncplane_distribution::MAX_MATCHES
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -91,6 +91,20 @@ pub struct VersionsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The registry, HOST:PORT.
+    pub registry: String,
+    /// Only services whose PUBLISHER/NAME contains this (ignoring case).
+    #[arg(default_value = "")]
+    pub text: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub reach: ReachArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The first package: a packed file or a registry reference.
     pub from: String,

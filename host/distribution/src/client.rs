@@ -293,23 +293,43 @@ impl Client {
     ///
     /// As [`Client::check`].
     pub async fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
         let what = format!("the tags of {repository}");
-        let mut tags = Vec::new();
-        let mut url = format!("{}/v2/{repository}/tags/list", self.base);
-        // Registries that page give a `Link: <...>; rel="next"`.
-        for _ in 0..100 {
+        let url = format!("{}/v2/{repository}/tags/list", self.base);
+        Ok(self.list(url, &what, "tags", MAX_LISTED).await?.0)
+    }
+
+    /// The repositories of the registry (`/v2/_catalog`), at most `limit`;
+    /// the flag says whether there were more.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::check`]; a registry that does not list its
+    /// repositories answers [`Error::Status`].
+    pub async fn catalog(&self, limit: usize) -> Result<(Vec<String>, bool)> {
+        let url = format!("{}/v2/_catalog?n={}", self.base, limit.min(1000));
+        self.list(url, "the registry's catalog", "repositories", limit)
+            .await
+    }
+
+    /// Reads a paged list (`{"<field>": [...]}` answers linked by
+    /// `Link: <...>; rel="next"`) from `url`, at most `limit` items (the
+    /// flag says whether there were more). A `404` is an empty list.
+    async fn list(
+        &self,
+        mut url: String,
+        what: &str,
+        field: &str,
+        limit: usize,
+    ) -> Result<(Vec<String>, bool)> {
+        let mut items = Vec::new();
+        for _ in 0..MAX_PAGES {
             let response = self
-                .send(&self.call(Method::GET, url.clone(), &what))
+                .send(&self.call(Method::GET, url.clone(), what))
                 .await?;
             if response.status() == StatusCode::NOT_FOUND {
-                return Ok(tags);
+                return Ok((items, false));
             }
-            let response = self.expect(response, &[StatusCode::OK], &what).await?;
+            let response = self.expect(response, &[StatusCode::OK], what).await?;
             let next = response
                 .headers()
                 .get("link")
@@ -318,15 +338,26 @@ impl Client {
                 .and_then(|(_, l)| l.split_once('>'))
                 .map(|(next, _)| next.to_owned());
             let (bytes, _) = self
-                .read_limited(response, MAX_METADATA_BYTES, &what, "")
+                .read_limited(response, MAX_METADATA_BYTES, what, "")
                 .await?;
-            let page: Tags = serde_json::from_slice(&bytes).map_err(|e| Error::Status {
+            let page: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Status {
                 registry: self.registry.clone(),
-                what: what.clone(),
+                what: what.to_owned(),
                 status: 200,
-                message: format!("not a tag list: {e}"),
+                message: format!("not a list: {e}"),
             })?;
-            tags.extend(page.tags.unwrap_or_default());
+            let listed = page
+                .get(field)
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned));
+            items.extend(listed);
+            if items.len() > limit {
+                items.truncate(limit);
+                return Ok((items, true));
+            }
             match next {
                 Some(next) => {
                     url = url::Url::parse(&self.base)
@@ -334,10 +365,10 @@ impl Client {
                         .map(String::from)
                         .unwrap_or_default();
                 }
-                None => break,
+                None => return Ok((items, false)),
             }
         }
-        Ok(tags)
+        Ok((items, true))
     }
 
     fn call<'a>(&self, method: Method, url: String, what: &'a str) -> Call<'a> {
@@ -618,6 +649,12 @@ impl ManifestKind {
         }
     }
 }
+
+/// Most pages of one list (tags, catalog) read.
+const MAX_PAGES: usize = 100;
+
+/// Most tags of one repository read.
+const MAX_LISTED: usize = 10_000;
 
 const ACCEPT_MANIFESTS: &str =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";

@@ -44,6 +44,7 @@ mod error;
 mod publish;
 mod pull;
 mod reference;
+mod search;
 
 pub use client::{Client, ClientOptions, FetchedManifest, ManifestKind};
 pub use credentials::{CONFIG_DIR_ENV, CREDENTIALS_FILE, CredentialStore, Credentials};
@@ -51,3 +52,4 @@ pub use error::{Error, Result};
 pub use publish::{Published, publish, referrers_tag};
 pub use pull::{PullOptions, Pulled, pull, versions};
 pub use reference::Reference;
+pub use search::{Found, MAX_MATCHES, MAX_REPOSITORIES, Search, search};
