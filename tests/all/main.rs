@@ -38,6 +38,7 @@ mod rest_query;
 mod security;
 mod service_new;
 mod service_test;
+mod stored_components;
 mod swapping_proxy;
 mod toolchains;
 mod util;
