@@ -1232,6 +1232,44 @@ async fn rollback_returns_to_the_previous_version_and_show_and_list_tell_them_ap
     answered(&answer, 409, &["`RollExtra`"]);
     assert_eq!(version_of(&server, "roll").await, "2.0.0");
 
+    // The history has every change made, by whom, and none refused.
+    let history = server.get("/syncplane/v1/services/roll/history").await;
+    let changes: Vec<(&str, &str, &str)> = history["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or("?"),
+                e["version"].as_str().unwrap_or("?"),
+                e["by"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    let admin = "user admin@opencord.org";
+    assert_eq!(
+        changes,
+        [
+            ("install", "1.0.0", admin),
+            ("upgrade", "2.0.0", admin),
+            ("rollback", "1.0.0", admin),
+            ("rollback", "2.0.0", admin)
+        ],
+        "{history}"
+    );
+    let text = assert_success(&server.cli(&["service", "history", "roll"]));
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.lines().last().is_some_and(
+            |l| l.contains("rollback  2.0.0") && l.ends_with("by user admin@opencord.org")
+        ),
+        "{text}"
+    );
+    refused(
+        &server.cli(&["service", "history", "nosuch"]),
+        &["service `nosuch` was never installed"],
+    );
+
     // Nothing to roll back to; nothing installed.
     refused(
         &server.cli(&["service", "rollback", "steady"]),
@@ -1332,6 +1370,13 @@ async fn uninstall_is_refused_while_objects_or_dependents_remain_and_purge_runs_
     let out = assert_success(&server.cli(&["service", "uninstall", "leaner"]));
     assert!(out.contains("uninstalled leaner"), "{out}");
     assert_not_installed(&server, "leaner", &[], &[LEANERS]).await;
+    // Its history stays, ending with the uninstall.
+    let history = assert_success(&server.cli(&["service", "history", "leaner"]));
+    let last = history.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("uninstall") && last.ends_with("by user admin@opencord.org"),
+        "{history}"
+    );
 
     // With objects, refused with each model and its count; nothing deleted.
     let held = "service `gone` still has objects: GoneHub 1, GoneSpoke 2";

@@ -319,6 +319,13 @@ async fn a_signed_package_installs_under_a_trust_policy_and_syncs() {
         metrics.contains("syncplane_trust_decisions_total{decision=\"allowed\"} 2"),
         "inspect and install each checked it: {metrics}"
     );
+
+    // The service's history names the package, its signer and the rule.
+    let history = assert_success(&server.cli(&["service", "history", "hello-world"]));
+    assert!(history.contains("install   1.0.0"), "{history}");
+    assert!(history.contains(&format!("digest  {digest}")), "{history}");
+    assert!(history.contains(&format!("signer  {acme}")), "{history}");
+    assert!(history.contains("may vouch for acme/*"), "{history}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -56,6 +56,18 @@ impl User {
         }
     }
 
+    /// Who the user is, as history and audit name them
+    /// (`user admin@opencord.org`).
+    pub fn describe(&self) -> String {
+        let email = self
+            .0
+            .fields
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        format!("user {email}")
+    }
+
     /// Whether the user may not write anything.
     pub fn is_readonly(&self) -> bool {
         self.0.fields.get("is_readonly") == Some(&Value::Bool(true))

@@ -171,6 +171,10 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             post(services::rollback),
         )
         .route(
+            "/syncplane/v1/services/{name}/history",
+            get(services::history),
+        )
+        .route(
             "/syncplane/v1/services/{name}/config",
             axum::routing::put(services::set_config),
         )

@@ -135,6 +135,7 @@ impl InstallRequest {
             allow_unsigned: self.allow_unsigned,
             provenance: self.provenance.clone(),
             accept_grants: self.accept_grants,
+            by: None,
         }
     }
 }
@@ -157,7 +158,8 @@ pub async fn install(
     admin_only(&user, "install services")?;
     let (body, pulled) = crate::package_ref::pull_ref(body).await?;
     let request = InstallRequest::from_json(body, pulled)?;
-    let options = request.options();
+    let mut options = request.options();
+    options.by = Some(user.describe());
     if request.dry_run {
         return Ok(Json(json!(
             state.host.plan(request.package, &options).await?
@@ -186,7 +188,10 @@ pub async fn rollback(
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "roll back services")?;
     Ok(Json(json!(
-        state.host.rollback(&name, query.dry_run).await?
+        state
+            .host
+            .rollback(&name, query.dry_run, Some(user.describe()))
+            .await?
     )))
 }
 
@@ -199,7 +204,10 @@ pub async fn uninstall(
     Query(query): Query<LifecycleQuery>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "uninstall services")?;
-    let purged = state.host.uninstall(&name, query.purge).await?;
+    let purged = state
+        .host
+        .uninstall(&name, query.purge, Some(user.describe()))
+        .await?;
     Ok(Json(json!({ "uninstalled": name, "purged": purged })))
 }
 
@@ -282,6 +290,17 @@ pub async fn show(
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "read service settings")?;
     Ok(Json(json!(state.host.service_details(&name).await?)))
+}
+
+/// A service's lifecycle history, oldest first (admins only).
+pub async fn history(
+    State(state): State<AppState>,
+    user: User,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    admin_only(&user, "read service history")?;
+    let entries = state.host.history(&name).await?;
+    Ok(Json(json!({ "service": name, "entries": entries })))
 }
 
 /// Sets config values: a JSON object of strings; an empty string unsets.

@@ -628,6 +628,10 @@ pub enum ServiceCommand {
     /// Show an installed service: version, state, previous version, models
     /// with object counts, steps, grants, config.
     Show(ShowArgs),
+    /// Show a service's lifecycle history, oldest first: each install,
+    /// upgrade, rollback and uninstall with when, who, the package's
+    /// digest and signers, and the trust rule that let it in.
+    History(ShowArgs),
     /// Show what a package asks for (hosts, models, config, secrets, steps,
     /// limits) and whether the server would install it; TARGET is a service
     /// directory, a packed service (`.spkg`, whose files and digests are
@@ -771,7 +775,7 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The installed service.
+    /// The service.
     pub name: String,
     /// Print JSON instead of text.
     #[arg(long)]

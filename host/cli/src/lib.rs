@@ -183,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ServiceCommand::Uninstall(args) => service::uninstall(args).await,
                 ServiceCommand::List(args) => service::list(args).await,
                 ServiceCommand::Show(args) => service::show(args).await,
+                ServiceCommand::History(args) => service::history(args).await,
                 ServiceCommand::Inspect(args) => service::inspect(args).await,
                 ServiceCommand::Config(args) => service::config(args).await,
                 ServiceCommand::Secret(args) => service::secret(args).await,

@@ -206,6 +206,42 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `service history NAME`.
+pub async fn history(args: ShowArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::from_args(&args.server)?;
+    let Some(answer) = client
+        .get_optional(&format!("/syncplane/v1/services/{}/history", args.name))
+        .await?
+    else {
+        bail!("service `{}` was never installed", args.name);
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let entries = answer["entries"].as_array().cloned().unwrap_or_default();
+    for entry in &entries {
+        let text = |key: &str| entry[key].as_str().unwrap_or("-").to_owned();
+        println!(
+            "{}  {:<9} {:<10} by {}",
+            when(&entry["time"]),
+            text("action"),
+            text("version"),
+            text("by")
+        );
+        if let Some(digest) = entry["digest"].as_str() {
+            println!("    digest  {digest}");
+        }
+        for signer in entry["signers"].as_array().into_iter().flatten() {
+            println!("    signer  {}", signer.as_str().unwrap_or("?"));
+        }
+        if let Some(rule) = entry["rule"].as_str() {
+            println!("    trust   {rule}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Seconds since the epoch as UTC `YYYY-MM-DD HH:MM:SS`.
 fn when(value: &Value) -> String {
     value

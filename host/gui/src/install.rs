@@ -252,7 +252,9 @@ pub(crate) async fn confirm(
     let (package, provenance) = PackedService::unpack(&bytes)
         .map_err(|e| GuiError::BadRequest(e.to_string()))?
         .split();
-    let installed = state.host.install(package, &options(provenance)).await?;
+    let mut options = options(provenance);
+    options.by = Some(viewer.user.describe());
+    let installed = state.host.install(package, &options).await?;
     let anchor: String = form_urlencoded::byte_serialize(installed.name.as_bytes()).collect();
     Ok(Redirect::to(&format!("/ui/services#service-{anchor}")).into_response())
 }

@@ -18,6 +18,7 @@ mod collision;
 mod diff;
 mod error;
 mod events;
+mod history;
 mod host;
 mod kafka;
 mod lifecycle;
@@ -38,6 +39,7 @@ mod trust;
 pub use diff::{Changes, DiffSide, PackageDiff};
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
+pub use history::{HistoryEntry, MAX_HISTORY};
 pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InspectedLimits, Inspection,
     ServiceDependency, ServiceSettings, ServiceStatus, StepStatus,

@@ -15,6 +15,7 @@ use syncplane_runtime::gate::Drained;
 
 use crate::error::{Error, Result};
 use crate::events::EventSource;
+use crate::history::{self, HistoryEntry};
 use crate::host::{CONFIG_NAMESPACE, Host, SECRETS_NAMESPACE, ServiceSettings};
 use crate::package::ServicePackage;
 use crate::plan::{Action, ModelCount, Plan};
@@ -42,6 +43,9 @@ pub struct InstallOptions {
     /// not have (`--accept-grants`). Without it such an upgrade is
     /// refused and the installed version keeps running.
     pub accept_grants: bool,
+    /// Who asks for the change (`user admin@opencord.org`), for the
+    /// service's history; `None` for the host itself.
+    pub by: Option<String>,
 }
 
 /// An installed service with its models' object counts and its settings,
@@ -155,11 +159,12 @@ impl Host {
         package.check_paths_and_sizes()?;
         // Before anything of the package is compiled: whom it comes from,
         // then what it imports.
-        self.check_trust(&package, options)?;
+        let verdict = self.check_trust(&package, options)?;
         package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
         self.check_widened_grants(&package, options)?;
-        let record = self.next_record(package, options).await?;
+        let mut record = self.next_record(package, options).await?;
+        record.trust_rule = verdict.map(|v| v.rule);
         let locked = self
             .resolve(
                 record,
@@ -169,7 +174,7 @@ impl Host {
                 },
             )
             .await?;
-        self.activate(locked).await
+        self.activate(locked, options.by.clone()).await
     }
 
     /// Refuses an upgrade asking for grants the installed version did not
@@ -207,7 +212,12 @@ impl Host {
     ///
     /// [`Error::UnknownService`], [`Error::NoPrevious`], and as
     /// [`Host::install`].
-    pub async fn rollback(&self, name: &str, dry_run: bool) -> Result<RollbackOutcome> {
+    pub async fn rollback(
+        &self,
+        name: &str,
+        dry_run: bool,
+        by: Option<String>,
+    ) -> Result<RollbackOutcome> {
         let _guard = self.lifecycle_lock.lock().await;
         if self.registry.get(name).is_none() {
             return Err(Error::UnknownService(name.to_owned()));
@@ -226,6 +236,7 @@ impl Host {
             previous: Some(Box::new(current_record)),
             component_digests: BTreeMap::new(),
             origin: previous.origin,
+            trust_rule: previous.trust_rule,
         };
         let mode = Mode::Change {
             action_hint: Some(Action::Rollback),
@@ -243,7 +254,7 @@ impl Host {
                 .ok_or_else(|| Error::Package("a change without a plan".into()))?;
             return Ok(RollbackOutcome::Planned(plan));
         }
-        Ok(RollbackOutcome::Done(self.activate(locked).await?))
+        Ok(RollbackOutcome::Done(self.activate(locked, by).await?))
     }
 
     /// The record an install of `package` writes: the installed version
@@ -270,6 +281,7 @@ impl Host {
                 .provenance
                 .as_ref()
                 .map(crate::provenance::Provenance::origin),
+            trust_rule: None,
         })
     }
 
@@ -333,7 +345,11 @@ impl Host {
 
     /// Switches the host to a resolved service: the registry row and the
     /// tables in one transaction, then the in-memory swap.
-    async fn activate(&self, locked: LockedService) -> Result<InstalledService> {
+    async fn activate(
+        &self,
+        locked: LockedService,
+        by: Option<String>,
+    ) -> Result<InstalledService> {
         if let Some(plan) = &locked.plan
             && !plan.blockers.is_empty()
         {
@@ -358,6 +374,21 @@ impl Host {
                     value: base64,
                 }),
         );
+        let action = locked.plan.as_ref().map_or(Action::Install, |p| p.action);
+        let mut entry = HistoryEntry::now(
+            &serde_json::to_value(action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            &locked.info.version,
+            by,
+        );
+        if let Some(origin) = &locked.record.origin {
+            entry.digest = Some(origin.digest.clone());
+            entry.signers.clone_from(&origin.signers);
+        }
+        entry.rule.clone_from(&locked.record.trust_rule);
+        writes.push(history::append(&self.core, &locked.info.name, entry).await?);
         let replaced = self.registry.get(&locked.info.name);
         let _drained = self.drain(&locked.ctx).await?;
         self.core
@@ -451,6 +482,22 @@ impl Host {
         Ok(counts)
     }
 
+    /// The lifecycle history of service `name`, oldest first: installs,
+    /// upgrades, rollbacks and uninstalls, with who made each and the
+    /// package it came from. A service uninstalled keeps its history.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownService`] when `name` was never installed; when the
+    /// store fails.
+    pub async fn history(&self, name: &str) -> Result<Vec<HistoryEntry>> {
+        let entries = history::read(&self.core, name).await?;
+        if entries.is_empty() && self.registry.get(name).is_none() {
+            return Err(Error::UnknownService(name.to_owned()));
+        }
+        Ok(entries)
+    }
+
     /// An installed service with its object counts and settings.
     ///
     /// # Errors
@@ -481,7 +528,12 @@ impl Host {
     /// [`Error::HasObjects`], [`Error::PurgeIncomplete`] when the teardown
     /// does not finish within [`PURGE_TIMEOUT`] (the service stays, its
     /// objects marked deleted; uninstall again to go on).
-    pub async fn uninstall(&self, name: &str, purge: bool) -> Result<Vec<ModelCount>> {
+    pub async fn uninstall(
+        &self,
+        name: &str,
+        purge: bool,
+        by: Option<String>,
+    ) -> Result<Vec<ModelCount>> {
         let _guard = self.lifecycle_lock.lock().await;
         let installed = self
             .registry
@@ -528,7 +580,7 @@ impl Host {
                 source,
             })?;
         let drop: Vec<String> = counts.iter().map(|c| c.model.clone()).collect();
-        let writes: Vec<RecordWrite> = [
+        let mut writes: Vec<RecordWrite> = [
             SERVICES_NAMESPACE,
             CONFIG_NAMESPACE,
             SECRETS_NAMESPACE,
@@ -540,6 +592,8 @@ impl Host {
             key: name.to_owned(),
         })
         .collect();
+        let entry = HistoryEntry::now("uninstall", &installed.info.version, by);
+        writes.push(history::append(&self.core, name, entry).await?);
         let _drained = self.drain(&installed.ctx).await?;
         // No config, secret or limit change lands between the removal of
         // their rows and the service's.

@@ -845,7 +845,9 @@ message Cow (XOSBase) { required string name = 1; }
             ..QuotaChange::default()
         };
         host.set_service_quota("shop", change).await.expect("set");
-        host.uninstall("shop", false).await.expect("uninstall");
+        host.uninstall("shop", false, None)
+            .await
+            .expect("uninstall");
         assert_eq!(host.core().object_quota("shop"), None);
         assert_eq!(
             host.engine().service_limits("shop"),

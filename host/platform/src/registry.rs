@@ -44,6 +44,10 @@ pub(crate) struct ServiceRecord {
     /// its packed file; `None` for a directory or JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) origin: Option<Origin>,
+    /// The trust policy's rule that let this version in, when a policy
+    /// was set (kept for its history, and for a rollback to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) trust_rule: Option<String>,
 }
 
 /// The digest and signers of an installed package's file.
@@ -68,6 +72,7 @@ impl ServiceRecord {
                     previous: None,
                     component_digests: BTreeMap::new(),
                     origin: None,
+                    trust_rule: None,
                 })
             })
             .map_err(|e| Error::Package(format!("stored service `{name}` is unreadable: {e}")))
