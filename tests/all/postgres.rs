@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use syncplane_test_postgres::PostgresServer;
 
-use crate::util::{ADMIN, PASSWORD, Server, install_hello_world, tutorial_recipe};
+use crate::util::{ADMIN, PASSWORD, Server, tutorial_synced};
 
 const SITES: &str = "/xosapi/v1/core/sites";
-const INSTANCES: &str = "/xosapi/v1/hello-world/helloworldserviceinstances";
 
 fn names(sites: &[Value]) -> Vec<String> {
     sites
@@ -27,16 +26,7 @@ async fn a_lost_postgres_store_answers_503_then_the_server_resumes_losing_nothin
     let url = postgres.create_database("syncplane");
     let data = tempfile::tempdir().expect("tempdir");
     let server = Server::start_with(data.path(), &[("--store", url.as_str())]);
-    install_hello_world(&server);
-    let (status, answer) = server.tosca(&tutorial_recipe(), ADMIN, PASSWORD).await;
-    assert_eq!(status, 200, "{answer}");
-    let instance = server.get(INSTANCES).await["items"][0]["id"]
-        .as_i64()
-        .expect("an instance");
-    let path = format!("{INSTANCES}/{instance}");
-    server
-        .wait_for(&path, Duration::from_secs(30), |o| o["backend_code"] == 1)
-        .await;
+    let path = tutorial_synced(&server).await;
     server
         .create(SITES, json!({"name": "before", "login_base": "b"}))
         .await;
@@ -121,16 +111,7 @@ async fn store_copy_moves_an_embedded_installation_to_postgres_with_everything_i
     // Embedded SQLite on either leg of the suite: this is what is moved.
     let file = data.path().join("syncplane.db").display().to_string();
     let server = Server::start_with(data.path(), &[("--store", file.as_str())]);
-    install_hello_world(&server);
-    let (status, answer) = server.tosca(&tutorial_recipe(), ADMIN, PASSWORD).await;
-    assert_eq!(status, 200, "{answer}");
-    let instance = server.get(INSTANCES).await["items"][0]["id"]
-        .as_i64()
-        .expect("an instance");
-    let path = format!("{INSTANCES}/{instance}");
-    server
-        .wait_for(&path, Duration::from_secs(30), |o| o["backend_code"] == 1)
-        .await;
+    let path = tutorial_synced(&server).await;
     server
         .create(SITES, json!({"name": "kept", "login_base": "k"}))
         .await;

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sqlx::Connection as _;
 
-use crate::util::{ADMIN, PASSWORD, Server, install_hello_world, tutorial_recipe};
-
-const INSTANCES: &str = "/xosapi/v1/hello-world/helloworldserviceinstances";
+use crate::util::{Server, tutorial_synced};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_component_changed_in_the_store_is_not_loaded_and_the_status_says_so() {
@@ -20,16 +18,7 @@ async fn a_component_changed_in_the_store_is_not_loaded_and_the_status_says_so()
     let store = file.display().to_string();
     let flags = [("--store", store.as_str())];
     let server = Server::start_with(data.path(), &flags);
-    install_hello_world(&server);
-    let (status, answer) = server.tosca(&tutorial_recipe(), ADMIN, PASSWORD).await;
-    assert_eq!(status, 200, "{answer}");
-    let instance = server.get(INSTANCES).await["items"][0]["id"]
-        .as_i64()
-        .expect("an instance");
-    let path = format!("{INSTANCES}/{instance}");
-    server
-        .wait_for(&path, Duration::from_secs(30), |o| o["backend_code"] == 1)
-        .await;
+    let path = tutorial_synced(&server).await;
     server.kill();
 
     // Someone with write access to the database swaps one step's component

@@ -417,6 +417,23 @@ pub fn assert_success(output: &Output) -> String {
     stdout
 }
 
+/// Installs hello-world on `server`, applies the tutorial's recipe and
+/// waits until its instance is synced; returns the instance's path.
+pub async fn tutorial_synced(server: &Server) -> String {
+    install_hello_world(server);
+    let (status, answer) = server.tosca(&tutorial_recipe(), ADMIN, PASSWORD).await;
+    assert_eq!(status, 200, "{answer}");
+    let instances = "/xosapi/v1/hello-world/helloworldserviceinstances";
+    let instance = server.get(instances).await["items"][0]["id"]
+        .as_i64()
+        .expect("an instance");
+    let path = format!("{instances}/{instance}");
+    server
+        .wait_for(&path, Duration::from_secs(30), |o| o["backend_code"] == 1)
+        .await;
+    path
+}
+
 /// Installs the hello-world guest from its source directory.
 pub fn install_hello_world(server: &Server) {
     let dir = repo().join("guests/hello-world");

@@ -378,26 +378,17 @@ async fn last_number(tx: &mut StoreTx, table: &str, key: &str) -> Result<i64> {
         ),
         Dialect::Postgres => format!("SELECT MAX({key}) FROM {table}"),
     };
-    Ok(tx
-        .conn
-        .fetch_ints(&sql, &[])
-        .await?
-        .into_iter()
-        .flatten()
-        .next()
-        .unwrap_or(0))
+    first_int(tx, &sql).await
 }
 
 /// The rows of `table`.
 async fn count(tx: &mut StoreTx, table: &str) -> Result<u64> {
-    let sql = format!("SELECT COUNT(*) FROM {}", quote(table));
-    let n = tx
-        .conn
-        .fetch_ints(&sql, &[])
-        .await?
-        .into_iter()
-        .flatten()
-        .next()
-        .unwrap_or(0);
+    let n = first_int(tx, &format!("SELECT COUNT(*) FROM {}", quote(table))).await?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The integer `sql` answers first (0 for none or NULL).
+async fn first_int(tx: &mut StoreTx, sql: &str) -> Result<i64> {
+    let rows = tx.conn.fetch_ints(sql, &[]).await?;
+    Ok(rows.into_iter().flatten().next().unwrap_or(0))
 }

@@ -111,22 +111,7 @@ impl PostgresServer {
                 .arg(self.log_path())
                 .status();
         }
-        let child = as_postgres(is_root(), &self.bin.join("postgres"))
-            .arg("-D")
-            .arg(&self.data)
-            .args(["-p", &self.port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", self.data.display()))
-            // Tests stop hosts, not machines: skipping fsync changes no
-            // behaviour they check and saves the disk.
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-            .args(["-c", "max_connections=300"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start postgres");
+        let child = self.spawn(log);
         *self.child.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
         let started = Instant::now();
         let address = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port);
@@ -258,28 +243,34 @@ impl PostgresServer {
             .any(|p| std::fs::read_link(p.path().join("cwd")).is_ok_and(|cwd| cwd == self.data))
     }
 
-    /// Starts the server again after [`PostgresServer::kill`], on the same
-    /// port.
-    pub fn restart(&self) {
-        let port = self.port;
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.log_path())
-            .expect("postgres log");
-        let child = as_postgres(is_root(), &self.bin.join("postgres"))
+    /// Starts `postgres` on the cluster and port, logging to `log`.
+    fn spawn(&self, log: std::fs::File) -> Child {
+        as_postgres(is_root(), &self.bin.join("postgres"))
             .arg("-D")
             .arg(&self.data)
-            .args(["-p", &port.to_string()])
+            .args(["-p", &self.port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .arg("-c")
             .arg(format!("unix_socket_directories={}", self.data.display()))
+            // Tests stop hosts, not machines: skipping fsync changes no
+            // behaviour they check and saves the disk.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
             .args(["-c", "max_connections=300"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start postgres");
+            .expect("start postgres")
+    }
+
+    /// Starts the server again after [`PostgresServer::kill`], on the same
+    /// port.
+    pub fn restart(&self) {
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.log_path())
+            .expect("postgres log");
+        let child = self.spawn(log);
         *self.child.lock().unwrap_or_else(|p| p.into_inner()) = Some(child);
         let started = Instant::now();
         while !self.accepts_queries() {
