@@ -864,6 +864,67 @@ message Inst (ServiceInstance) { required string to = 1; }"#;
         (dir, core, engine, calls, svc.id, inst.id)
     }
 
+    /// Local leases whose reads of one model's syncs fail, as a read of a table
+    /// dropped under the engine (a service uninstalled mid-round) does.
+    struct FailingOn {
+        inner: LocalLeases,
+        model: &'static str,
+    }
+
+    impl WorkSource for FailingOn {
+        fn take<'a>(
+            &'a self,
+            model: &'a str,
+            work: syncplane_core::Work,
+            limit: u32,
+        ) -> crate::lease::TakeFuture<'a> {
+            if model == self.model && work == syncplane_core::Work::Sync {
+                return Box::pin(async {
+                    Err(syncplane_core::Error::Conflict("no such table".into()).into())
+                });
+            }
+            self.inner.take(model, work, limit)
+        }
+        fn is_leased(&self, id: i64) -> bool {
+            self.inner.is_leased(id)
+        }
+        fn release(&self, ids: &[i64]) {
+            self.inner.release(ids);
+        }
+        fn leased(&self) -> usize {
+            self.inner.leased()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_round_that_fails_part_way_leaves_nothing_leased() {
+        let (_dir, core, _engine, calls, _svc, _inst) = setup(Outcome::Done).await;
+        // Svc's syncs are read before Inst's; the read of Inst's fails.
+        let leases = Arc::new(FailingOn {
+            inner: LocalLeases::new(core.clone()),
+            model: "Inst",
+        });
+        let failing = Engine::with_work_source(
+            core.clone(),
+            EngineConfig::default(),
+            leases.clone(),
+            Arc::new(SystemClock),
+        );
+        let step = |model: &str| SyncStep {
+            service: "t".into(),
+            name: format!("sync_{model}"),
+            observes: vec![model.into()],
+            invoker: Arc::new(Recorder {
+                calls: Arc::clone(&calls),
+                outcome: Outcome::Done,
+            }),
+        };
+        failing.set_service_steps("t", vec![step("Inst"), step("Svc")]);
+        assert!(failing.run_pass().await.is_err());
+        assert_eq!(leases.leased(), 0, "the Svc object read first stays leased");
+        assert!(calls.lock().expect("lock").is_empty());
+    }
+
     #[tokio::test]
     async fn services_sync_before_their_instances_and_are_torn_down_after_them() {
         let (_dir, core, engine, calls, svc, inst) = setup(Outcome::Done).await;

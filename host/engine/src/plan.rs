@@ -114,6 +114,9 @@ pub(crate) struct Round {
     pub waiting: HashSet<String>,
     /// Whether a take came back full: more may be ready right now.
     pub more: bool,
+    /// Every object the round leased, whatever became of it: released
+    /// if the round fails before its jobs are handed out.
+    leased: Vec<i64>,
 }
 
 impl Round {
@@ -149,13 +152,9 @@ impl Planner<'_> {
         let mut round = Round::default();
         let result = self.fill(scope, budget, stages, &mut round).await;
         if result.is_err() {
-            let ids: Vec<i64> = round
-                .jobs
-                .iter()
-                .flat_map(|(_, j)| j.ids())
-                .chain(round.purges.iter().map(|o| o.id))
-                .collect();
-            self.leases.release(&ids);
+            // Taken for jobs, purges, or a cohort not built yet when a
+            // later read failed: none of it will run this round.
+            self.leases.release(&round.leased);
         }
         result.map(|()| round)
     }
@@ -274,6 +273,7 @@ impl Planner<'_> {
             .partition(|o| work == Work::Policy || !awaits_policies(self.table, o));
         let back: Vec<i64> = unpoliced.iter().map(|o| o.id).collect();
         self.leases.release(&back);
+        round.leased.extend(ready.iter().map(|o| o.id));
         budget.spend(service, ready.len());
         Ok(ready)
     }
