@@ -128,6 +128,10 @@ async fn a_chain_syncs_in_order_waits_behind_a_failure_and_is_torn_down_dependen
     );
     let table = assert_success(&server.cli(&["status"]));
     assert!(
+        table.starts_with(&format!("store: {} ", crate::util::test_engine())),
+        "{table}"
+    );
+    assert!(
         table.contains("chain_step") && table.contains("bad-zone is broken"),
         "{table}"
     );

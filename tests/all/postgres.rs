@@ -155,6 +155,11 @@ async fn store_copy_moves_an_embedded_installation_to_postgres_with_everything_i
 
     let server = Server::start_with(data.path(), &[("--store", url.as_str())]);
     assert!(!server.log().contains("ERROR"), "{}", server.log());
+    let status = server.get("/syncplane/v1/status").await;
+    assert_eq!(
+        status["store"],
+        json!({"engine": "postgres", "location": url})
+    );
     // The same objects with the same ids and bookkeeping.
     assert_eq!(server.list_all(SITES).await, sites);
     assert_eq!(server.get(&path).await, object);

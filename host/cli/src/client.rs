@@ -230,6 +230,13 @@ fn render_status(status: &Value) -> String {
     let mut out = String::new();
     let empty = Vec::new();
     let services = status["services"].as_array().unwrap_or(&empty);
+    if let Some(engine) = status["store"]["engine"].as_str() {
+        let _ = writeln!(
+            out,
+            "store: {engine} {}",
+            status["store"]["location"].as_str().unwrap_or("")
+        );
+    }
     if services.is_empty() {
         out.push_str("no services installed\n");
     }

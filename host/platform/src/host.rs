@@ -165,8 +165,19 @@ pub struct InspectedLimits {
 /// What the synchronizer of a host is doing, per service.
 #[derive(Debug, Clone, Serialize)]
 pub struct HostStatus {
+    /// Where the host keeps its models and bookkeeping.
+    pub store: StoreStatus,
     /// Installed services, by name.
     pub services: Vec<ServiceStatus>,
+}
+
+/// The store a host runs on.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreStatus {
+    /// `sqlite` or `postgres`.
+    pub engine: &'static str,
+    /// The file, or the PostgreSQL URL without its password.
+    pub location: String,
 }
 
 /// One service's steps and the objects of the models they serve.
@@ -231,6 +242,8 @@ pub struct Host {
     /// Serialises installs, upgrades, rollbacks and uninstalls, so each
     /// resolves against the host as the previous one left it.
     pub(crate) lifecycle_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The store, as `status` shows it.
+    store: StoreStatus,
 }
 
 impl Host {
@@ -263,6 +276,13 @@ impl Host {
             .clone()
             .unwrap_or_else(|| Location::File(config.data_dir.join("syncplane.db")));
         let core = Core::connect(&location).await?;
+        let store = StoreStatus {
+            engine: match location {
+                Location::File(_) => "sqlite",
+                Location::Postgres(_) => "postgres",
+            },
+            location: location.redacted(),
+        };
         let generated_admin_password = ensure_admin(&core, &config).await?;
         let secret_box = match &config.secret_key_file {
             Some(path) => SecretBox::open(path, false)?,
@@ -290,6 +310,7 @@ impl Host {
                 .with_idle_unload(config.guest_idle_unload),
         );
         let host = Host {
+            store,
             core,
             events: EventBus::new(engine.clone(), config.background_steps),
             pullers: Pullers::new(engine.clone(), config.background_steps),
@@ -391,7 +412,10 @@ impl Host {
                 models: counts,
             });
         }
-        Ok(HostStatus { services })
+        Ok(HostStatus {
+            store: self.store.clone(),
+            services,
+        })
     }
 
     /// One service's objects and running invocations, with its limits.

@@ -42,7 +42,7 @@ pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use history::{HistoryEntry, MAX_HISTORY};
 pub use host::{
     ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InspectedLimits, Inspection,
-    ServiceDependency, ServiceSettings, ServiceStatus, StepStatus,
+    ServiceDependency, ServiceSettings, ServiceStatus, StepStatus, StoreStatus,
 };
 pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{
