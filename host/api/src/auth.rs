@@ -59,13 +59,7 @@ impl User {
     /// Who the user is, as history and audit name them
     /// (`user admin@opencord.org`).
     pub fn describe(&self) -> String {
-        let email = self
-            .0
-            .fields
-            .get("email")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
-        format!("user {email}")
+        Principal::User(self.0.clone()).describe()
     }
 
     /// Whether the user may not write anything.

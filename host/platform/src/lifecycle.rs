@@ -375,14 +375,7 @@ impl Host {
                 }),
         );
         let action = locked.plan.as_ref().map_or(Action::Install, |p| p.action);
-        let mut entry = HistoryEntry::now(
-            &serde_json::to_value(action)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            &locked.info.version,
-            by,
-        );
+        let mut entry = HistoryEntry::now(action.name(), &locked.info.version, by);
         if let Some(origin) = &locked.record.origin {
             entry.digest = Some(origin.digest.clone());
             entry.signers.clone_from(&origin.signers);

@@ -28,6 +28,19 @@ pub enum Action {
     Rollback,
 }
 
+impl Action {
+    /// The action's name, as it is serialised (`install`, `upgrade`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Upgrade => "upgrade",
+            Action::Reinstall => "reinstall",
+            Action::Downgrade => "downgrade",
+            Action::Rollback => "rollback",
+        }
+    }
+}
+
 /// The resolved plan of a lifecycle change, before it is activated.
 #[derive(Debug, Clone, Serialize)]
 pub struct Plan {

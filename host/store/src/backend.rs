@@ -231,11 +231,11 @@ enum Target<S, P> {
 }
 
 macro_rules! statements {
-    ($ty:ty, $target:ident) => {
+    ($ty:ty, $target:ident, $($mut:ident)?) => {
         impl $ty {
             /// Runs `sql` with `binds`; returns how many rows it changed.
             #[allow(dead_code, reason = "a pool runs only some statements")]
-            pub(crate) async fn execute(&mut self, sql: &str, binds: &[SqlValue]) -> Result<u64> {
+            pub(crate) async fn execute(&$($mut)? self, sql: &str, binds: &[SqlValue]) -> Result<u64> {
                 let target = $target!(self);
                 match target {
                     Target::Sqlite(exec) => bind_all(sqlx::query(sql), binds)
@@ -255,7 +255,7 @@ macro_rules! statements {
 
             /// Runs `sql` with `binds` and reads each row with `read`.
             pub(crate) async fn fetch<T>(
-                &mut self,
+                &$($mut)? self,
                 sql: &str,
                 binds: &[SqlValue],
                 mut read: impl FnMut(&dyn Columns) -> Result<T, sqlx::Error>,
@@ -288,7 +288,7 @@ macro_rules! statements {
             /// The integer in the first column of each row.
             #[allow(dead_code, reason = "a pool runs only some statements")]
             pub(crate) async fn fetch_ints(
-                &mut self,
+                &$($mut)? self,
                 sql: &str,
                 binds: &[SqlValue],
             ) -> Result<Vec<Option<i64>>> {
@@ -298,7 +298,7 @@ macro_rules! statements {
             /// The text in the first column of each row.
             #[allow(dead_code, reason = "a pool runs only some statements")]
             pub(crate) async fn fetch_texts(
-                &mut self,
+                &$($mut)? self,
                 sql: &str,
                 binds: &[SqlValue],
             ) -> Result<Vec<Option<String>>> {
@@ -319,15 +319,17 @@ macro_rules! conn_target {
 
 macro_rules! pool_target {
     ($self:ident) => {
-        match &*$self {
+        match $self {
             Pool::Sqlite(p) => Target::<_, &PgPool>::Sqlite(p),
             Pool::Postgres(p) => Target::Postgres(p),
         }
     };
 }
 
-statements!(Conn, conn_target);
-statements!(Pool, pool_target);
+// A connection runs statements in its transaction (`&mut`); a pool runs
+// each on any of its connections (`&`).
+statements!(Conn, conn_target, mut);
+statements!(Pool, pool_target,);
 
 impl Pool {
     /// The engine.

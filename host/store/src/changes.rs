@@ -142,20 +142,20 @@ impl Store {
     /// when the connection stays taken.
     pub async fn changes_after(&self, seq: i64, limit: u32) -> Result<Vec<LoggedRow>> {
         let sql = "SELECT seq, id, model, kind FROM sp_changes WHERE seq > ? ORDER BY seq LIMIT ?";
-        let mut pool = self.pool.clone();
-        pool.fetch(
-            sql,
-            &[SqlValue::Integer(seq), SqlValue::Integer(i64::from(limit))],
-            |r| {
-                Ok(LoggedRow {
-                    seq: r.int(0)?.unwrap_or_default(),
-                    id: r.int(1)?.unwrap_or_default(),
-                    model: r.text(2)?.unwrap_or_default(),
-                    kind: r.text(3)?.unwrap_or_default(),
-                })
-            },
-        )
-        .await
+        self.pool
+            .fetch(
+                sql,
+                &[SqlValue::Integer(seq), SqlValue::Integer(i64::from(limit))],
+                |r| {
+                    Ok(LoggedRow {
+                        seq: r.int(0)?.unwrap_or_default(),
+                        id: r.int(1)?.unwrap_or_default(),
+                        model: r.text(2)?.unwrap_or_default(),
+                        kind: r.text(3)?.unwrap_or_default(),
+                    })
+                },
+            )
+            .await
     }
 
     /// The oldest sequence number still in the log (`None` while it is
@@ -175,8 +175,8 @@ impl Store {
                  (SELECT value FROM sp_meta WHERE key = 'change_log')"
             }
         };
-        let mut pool = self.pool.clone();
-        let rows = pool
+        let rows = self
+            .pool
             .fetch(sql, &[], |r| Ok((r.int(0)?, r.int(1)?.unwrap_or_default())))
             .await?;
         Ok(rows.into_iter().next().unwrap_or((None, 0)))

@@ -176,11 +176,7 @@ impl Store {
                 path: display,
                 source,
             })?;
-        let store = Store {
-            pool: Pool::Sqlite(pool),
-        };
-        crate::migrate::run(&store).await?;
-        Ok(store)
+        Store::migrated(Pool::Sqlite(pool)).await
     }
 
     /// Connects to the PostgreSQL database at `url` (which must exist) and
@@ -220,9 +216,12 @@ impl Store {
                 path: shown,
                 source,
             })?;
-        let store = Store {
-            pool: Pool::Postgres(pool),
-        };
+        Store::migrated(Pool::Postgres(pool)).await
+    }
+
+    /// The store on `pool`, its tables brought up to date.
+    async fn migrated(pool: Pool) -> Result<Store> {
+        let store = Store { pool };
         crate::migrate::run(&store).await?;
         Ok(store)
     }
@@ -302,8 +301,9 @@ impl Store {
         limit: Option<u32>,
     ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
         let (sql, binds) = select_sql(self.dialect(), spec, conditions, limit);
-        let mut pool = self.pool.clone();
-        pool.fetch(&sql, &binds, |r| decode_values(spec, r)).await
+        self.pool
+            .fetch(&sql, &binds, |r| decode_values(spec, r))
+            .await
     }
 
     /// Closes the connection, waiting for it to finish.
@@ -1271,7 +1271,7 @@ mod tests {
         tx.commit().await.expect("commit");
         // The file may not grow past a few pages: SQLite answers SQLITE_FULL
         // as it does on a full disk.
-        let mut pool = store.pool.clone();
+        let pool = &store.pool;
         let pages = pool
             .fetch_ints("PRAGMA page_count", &[])
             .await

@@ -329,6 +329,14 @@ pub fn bin_dir() -> PathBuf {
         })
         .collect();
     versions.sort();
+    // initdb and postgres run through setpriv (util-linux): as `postgres`
+    // when we are root, and dying with the test process either way.
+    if !["/usr/bin/setpriv", "/bin/setpriv"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+    {
+        panic!("setpriv is not installed; install it with `apt-get install util-linux`");
+    }
     match versions.pop() {
         Some((_, bin)) if bin.join("postgres").exists() && bin.join("psql").exists() => bin,
         _ => panic!(
