@@ -9,6 +9,7 @@ mod cascade;
 mod component_cache;
 mod corpus;
 mod demo;
+mod dependencies;
 mod engine;
 mod faults;
 mod grpc;

@@ -16,12 +16,12 @@ use crate::oci_registry::{
 };
 use crate::util::{ADMIN, PASSWORD, Server, describe, read_log, tutorial_recipe};
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(out.status.success(), "{}", describe(out));
     combined(out)
 }
 
-fn refused(out: &Output, case: &str, expected: &str) {
+pub(crate) fn refused(out: &Output, case: &str, expected: &str) {
     let text = combined(out);
     assert!(
         !out.status.success() && text.contains(expected),
@@ -31,7 +31,7 @@ fn refused(out: &Output, case: &str, expected: &str) {
 }
 
 /// `registry login` with the registry's password on stdin.
-fn login(config: &Path, registry: &Registry) {
+pub(crate) fn login(config: &Path, registry: &Registry) {
     let out = syncplane(
         config,
         None,

@@ -266,6 +266,8 @@ impl From<syncplane_platform::Error> for ApiError {
             | E::Downgrade { .. }
             | E::Incompatible { .. }
             | E::Dependents { .. }
+            | E::Dependencies { .. }
+            | E::HostVersion { .. }
             | E::HasObjects { .. }
             | E::NoPrevious(_) => return ApiError::Conflict(e.to_string()),
             E::StillRunning { .. } => {

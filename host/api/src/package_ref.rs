@@ -4,22 +4,37 @@
 //! digest and hashed; see `syncplane-distribution`), and handles it as the
 //! packed file it makes, so the trust policy judges it as it judges a file.
 //! The credentials are those `syncplane registry login` stored for the
-//! server's user; plain http reaches loopback registries only.
+//! server's user; plain http reaches loopback registries only. The
+//! services the package depends on that are not installed are pulled from
+//! the same registry too ([`syncplane_distribution::pull_dependencies`]).
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 use syncplane_distribution::{Client, ClientOptions, CredentialStore, PullOptions, Reference};
+use syncplane_platform::Host;
 
 use crate::error::{ApiError, chain};
 
-/// `body` without its `ref`, and the packed file pulled from the registry
-/// it names; a body without `ref` as it is, with no file.
+/// What a request's `ref` pulled: the packed file, and those of the
+/// dependencies `host` lacks.
+pub(crate) struct PulledRef {
+    pub(crate) file: Vec<u8>,
+    pub(crate) dependencies: Vec<Vec<u8>>,
+}
+
+/// `body` without its `ref`, and what was pulled from the registry it
+/// names; a body without `ref` as it is, with nothing pulled.
 ///
 /// # Errors
 ///
 /// [`ApiError::BadRequest`] for a reference that is not one, given with
 /// `file` or `package`, or a package the registry does not have or that
 /// does not verify (naming the blob or signature).
-pub(crate) async fn pull_ref(body: Value) -> Result<(Value, Option<Vec<u8>>), ApiError> {
+pub(crate) async fn pull_ref(
+    body: Value,
+    host: &Host,
+) -> Result<(Value, Option<PulledRef>), ApiError> {
     let Value::Object(mut map) = body else {
         return Ok((body, None));
     };
@@ -50,15 +65,32 @@ pub(crate) async fn pull_ref(body: Value) -> Result<(Value, Option<Vec<u8>>), Ap
     .map_err(|e| ApiError::BadRequest(chain(&e)))?;
     // Unsigned packages come through to the trust policy, which decides
     // (with `allow_unsigned`) as for a file.
-    let pulled = syncplane_distribution::pull(
+    let options = PullOptions {
+        require_signature: false,
+    };
+    let pulled = syncplane_distribution::pull(&client, &reference, options)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("cannot pull {reference}: {}", chain(&e))))?;
+    tracing::info!(reference = %pulled.reference, "pulled a package to install");
+    let installed: BTreeMap<String, String> = host
+        .services()
+        .into_iter()
+        .map(|s| (s.name, s.version))
+        .collect();
+    let dependencies = syncplane_distribution::pull_dependencies(
         &client,
-        &reference,
-        PullOptions {
-            require_signature: false,
-        },
+        &pulled.reference,
+        &pulled.packed.package,
+        &installed,
+        options,
     )
     .await
-    .map_err(|e| ApiError::BadRequest(format!("cannot pull {reference}: {}", chain(&e))))?;
-    tracing::info!(reference = %pulled.reference, "pulled a package to install");
-    Ok((Value::Object(map), Some(pulled.archive)))
+    .map_err(|e| ApiError::Conflict(chain(&e)))?;
+    Ok((
+        Value::Object(map),
+        Some(PulledRef {
+            file: pulled.archive,
+            dependencies: dependencies.into_iter().map(|d| d.archive).collect(),
+        }),
+    ))
 }

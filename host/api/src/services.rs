@@ -13,7 +13,8 @@ use syncplane_platform::{InstallOptions, Provenance, QuotaChange, ServicePackage
 
 use crate::AppState;
 use crate::auth::User;
-use crate::error::ApiError;
+use crate::error::{ApiError, chain};
+use crate::package_ref::PulledRef;
 
 /// What `POST /syncplane/v1/services` and `.../inspect` take: a package,
 /// or `{"package": ..., "allow": ["outbound_http=...", ...]}` with the
@@ -21,10 +22,13 @@ use crate::error::ApiError;
 /// a packed service, whose digests and signatures are checked here and
 /// whose trust is judged by the host's trust policy; or `{"ref":
 /// "HOST:PORT/PUBLISHER/NAME:VERSION", ...}`, pulled into such a file first
-/// (`package_ref`).
+/// (`package_ref`). `"dependencies": ["<base64 of a .spkg>", ...]` are
+/// the packages of services it depends on, installed with it when they
+/// are not installed yet (a `ref`'s are pulled from its registry).
 pub struct InstallRequest {
     package: ServicePackage,
     provenance: Option<Provenance>,
+    dependencies: Vec<(ServicePackage, Provenance)>,
     allow: Vec<Allow>,
     dry_run: bool,
     allow_downgrade: bool,
@@ -44,9 +48,10 @@ fn decode_file(file: Value) -> Result<Vec<u8>, ApiError> {
 }
 
 impl InstallRequest {
-    /// The request in `body`; `pulled` is the packed file its `ref` named
-    /// ([`crate::package_ref::pull_ref`]), which stands for `file`.
-    fn from_json(body: Value, pulled: Option<Vec<u8>>) -> Result<Self, ApiError> {
+    /// The request in `body`; `pulled` is what its `ref` named
+    /// ([`crate::package_ref::pull_ref`]): the packed file, which stands
+    /// for `file`, and its dependencies, which stand for `dependencies`.
+    fn from_json(body: Value, pulled: Option<PulledRef>) -> Result<Self, ApiError> {
         let bad =
             |e: serde_json::Error| ApiError::BadRequest(format!("invalid service package: {e}"));
         let Value::Object(mut map) = body else {
@@ -54,6 +59,39 @@ impl InstallRequest {
                 "expected a service package (a JSON object)".into(),
             ));
         };
+        let (pulled, mut dependency_files) = match pulled {
+            Some(PulledRef { file, dependencies }) => (Some(file), dependencies),
+            None => (None, Vec::new()),
+        };
+        if let Some(files) = map.remove("dependencies") {
+            let Value::Array(files) = files else {
+                return Err(ApiError::BadRequest(
+                    "dependencies: expected a list of packed services in base64".into(),
+                ));
+            };
+            if files.len() > syncplane_distribution::MAX_DEPENDENCIES {
+                return Err(ApiError::BadRequest(format!(
+                    "dependencies: at most {} packages",
+                    syncplane_distribution::MAX_DEPENDENCIES
+                )));
+            }
+            for (i, file) in files.into_iter().enumerate() {
+                dependency_files.push(decode_file(file).map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "dependencies[{i}]: expected a packed service in base64"
+                    ))
+                })?);
+            }
+        }
+        let dependencies = dependency_files
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                PackedService::unpack(bytes)
+                    .map(PackedService::split)
+                    .map_err(|e| ApiError::BadRequest(format!("dependencies[{i}]: {}", chain(&e))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let (package, provenance) = match (map.remove("package"), map.remove("file"), pulled) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
                 return Err(ApiError::BadRequest(
@@ -65,6 +103,7 @@ impl InstallRequest {
                 return Ok(InstallRequest {
                     package,
                     provenance: None,
+                    dependencies,
                     allow: Vec::new(),
                     dry_run: false,
                     allow_downgrade: false,
@@ -114,12 +153,13 @@ impl InstallRequest {
         let accept_grants = flag(&mut map, "accept_grants")?;
         if let Some(key) = map.keys().next() {
             return Err(ApiError::BadRequest(format!(
-                "unknown field `{key}`; expected `package` or `file`, `allow`, `dry_run`, `allow_downgrade`, `allow_unsigned` and `accept_grants`"
+                "unknown field `{key}`; expected `package` or `file`, `dependencies`, `allow`, `dry_run`, `allow_downgrade`, `allow_unsigned` and `accept_grants`"
             )));
         }
         Ok(InstallRequest {
             package,
             provenance,
+            dependencies,
             allow,
             dry_run,
             allow_downgrade,
@@ -137,6 +177,22 @@ impl InstallRequest {
             accept_grants: self.accept_grants,
             by: None,
         }
+    }
+
+    /// The dependencies with the options they install with: the request's
+    /// `allow` and `allow_unsigned`, their own provenance.
+    fn dependencies(&mut self, by: &str) -> Vec<(ServicePackage, InstallOptions)> {
+        std::mem::take(&mut self.dependencies)
+            .into_iter()
+            .map(|(package, provenance)| {
+                let options = InstallOptions {
+                    provenance: Some(provenance),
+                    by: Some(by.to_owned()),
+                    ..self.options()
+                };
+                (package, options)
+            })
+            .collect()
     }
 }
 
@@ -156,8 +212,8 @@ pub async fn install(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "install services")?;
-    let (body, pulled) = crate::package_ref::pull_ref(body).await?;
-    let request = InstallRequest::from_json(body, pulled)?;
+    let (body, pulled) = crate::package_ref::pull_ref(body, &state.host).await?;
+    let mut request = InstallRequest::from_json(body, pulled)?;
     let mut options = request.options();
     options.by = Some(user.describe());
     if request.dry_run {
@@ -165,8 +221,24 @@ pub async fn install(
             state.host.plan(request.package, &options).await?
         )));
     }
-    let installed = state.host.install(request.package, &options).await?;
-    Ok(Json(json!(installed)))
+    let dependencies = request.dependencies(&user.describe());
+    let mut installed = state
+        .host
+        .install_with_dependencies(request.package, &options, dependencies)
+        .await?;
+    let main = installed
+        .pop()
+        .ok_or_else(|| ApiError::Internal("an install that installed nothing".into()))?;
+    let mut answer = json!(main);
+    if !installed.is_empty() {
+        answer["installed_with"] = json!(
+            installed
+                .iter()
+                .map(|s| json!({"name": s.name, "version": s.version}))
+                .collect::<Vec<_>>()
+        );
+    }
+    Ok(Json(answer))
 }
 
 /// `?dry_run=true` / `?purge=true`.
@@ -219,9 +291,27 @@ pub async fn inspect(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
     admin_only(&user, "inspect service packages")?;
-    let (body, pulled) = crate::package_ref::pull_ref(body).await?;
+    let (body, pulled) = crate::package_ref::pull_ref(body, &state.host).await?;
     let request = InstallRequest::from_json(body, pulled)?;
     let mut answer = json!(state.host.inspect(&request.package, &request.allow)?);
+    answer["diff"] = json!(
+        state
+            .host
+            .diff_with_installed(&request.package, request.provenance.as_ref())
+            .await?
+    );
+    // What comes with the install meets a dependency as the installed
+    // services do.
+    if let Some(statuses) = answer["dependencies"].as_array_mut() {
+        for status in statuses {
+            let with = request.dependencies.iter().find(|(p, _)| {
+                status["service"].as_str() == Some(p.manifest.service.name.as_str())
+            });
+            if let (Some((package, _)), Value::Null) = (with, &status["installed"]) {
+                status["comes_with_install"] = json!(package.manifest.service.version);
+            }
+        }
+    }
     answer["digest"] = json!(request.provenance.as_ref().map(Provenance::digest));
     answer["signers"] = json!(
         request.provenance.as_ref().map(|p| p

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
+use serde_json::Value;
 use syncplane_platform::PackageDiff;
 use syncplane_platform::archive::PackedService;
 
@@ -21,7 +22,7 @@ pub async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&diff)?);
     } else {
-        crate::output::write_stdout(&render(&diff))?;
+        crate::output::write_stdout(&render(&serde_json::to_value(&diff)?))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -39,41 +40,50 @@ async fn load(target: &str, reach: &ReachArgs) -> anyhow::Result<PackedService> 
     }
 }
 
-fn render(diff: &PackageDiff) -> String {
+/// A diff (as `PackageDiff` serialises it) for people: the two sides,
+/// then each respect, added `+`, removed `-`, changed `~`.
+pub(crate) fn render(diff: &Value) -> String {
+    let side = |s: &Value| {
+        format!(
+            "{} {} ({})",
+            s["name"].as_str().unwrap_or("?"),
+            s["version"].as_str().unwrap_or("?"),
+            s["digest"].as_str().unwrap_or("?")
+        )
+    };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{} {} ({}) -> {} {} ({})",
-        diff.from.name,
-        diff.from.version,
-        diff.from.digest,
-        diff.to.name,
-        diff.to.version,
-        diff.to.digest
-    );
-    for (what, changes) in [
-        ("files", &diff.files),
-        ("grants", &diff.grants),
-        ("models", &diff.models),
-        ("imports", &diff.imports),
-        ("signers", &diff.signers),
+    let _ = writeln!(out, "{} -> {}", side(&diff["from"]), side(&diff["to"]));
+    for what in [
+        "files",
+        "grants",
+        "models",
+        "imports",
+        "signers",
+        "dependencies",
     ] {
-        if changes.is_empty() {
+        let changes = &diff[what];
+        let items = |kind: &str| -> Vec<&str> {
+            changes[kind]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default()
+        };
+        let (added, removed, changed) = (items("added"), items("removed"), items("changed"));
+        if added.is_empty() && removed.is_empty() && changed.is_empty() {
             let _ = writeln!(out, "{what}: unchanged");
             continue;
         }
         let _ = writeln!(out, "{what}:");
-        for item in &changes.added {
-            let _ = writeln!(out, "  + {item}");
-        }
-        for item in &changes.removed {
-            let _ = writeln!(out, "  - {item}");
-        }
-        for item in &changes.changed {
-            let _ = writeln!(out, "  ~ {item}");
+        for (mark, list) in [("+", added), ("-", removed), ("~", changed)] {
+            for item in list {
+                let _ = writeln!(out, "  {mark} {item}");
+            }
         }
     }
-    if diff.widens_grants() {
+    if diff["grants"]["added"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
         out.push_str("the second package asks for more than the first (grants added)\n");
     }
     out

@@ -162,6 +162,45 @@ pub async fn pull_verified(
     .with_context(|| format!("cannot pull {reference}"))
 }
 
+/// The services `pulled` depends on that the server `server` does not
+/// have installed, pulled verified from the registry it came from.
+pub async fn pull_dependencies(
+    server: &crate::client::Client,
+    pulled: &Pulled,
+    reach: &ReachArgs,
+    allow_unsigned: bool,
+) -> anyhow::Result<Vec<Pulled>> {
+    if pulled.packed.package.manifest.dependencies.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed = server
+        .json(reqwest::Method::GET, "/syncplane/v1/services", None)
+        .await
+        .context("listing the installed services failed")?;
+    let installed: std::collections::BTreeMap<String, String> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            Some((
+                s["name"].as_str()?.to_owned(),
+                s["version"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    let registry = client(&pulled.reference.registry, reach)?;
+    Ok(syncplane_distribution::pull_dependencies(
+        &registry,
+        &pulled.reference,
+        &pulled.packed.package,
+        &installed,
+        PullOptions {
+            require_signature: !allow_unsigned,
+        },
+    )
+    .await?)
+}
+
 /// `service pull REF [-o FILE] [--trust T]`.
 pub async fn pull(args: PullArgs) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.reference)?;

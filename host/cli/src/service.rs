@@ -23,6 +23,8 @@ use crate::client::{Client, package_from_dir, package_from_path, read_packed_byt
 /// `--allow`) allows all of it; `--dry-run` prints the plan instead.
 pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCode> {
     check_allows(&args.allow)?;
+    let client = Client::from_args(&args.server)?;
+    let mut dependencies = Vec::new();
     // A packed file goes to the server as it is, so that the server checks
     // its digests and signatures itself.
     let (package, file) = if args.path.is_file() {
@@ -37,6 +39,18 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
         let pulled =
             crate::registry::pull_verified(&reference, &args.reach, args.allow_unsigned).await?;
         eprintln!("pulled {} ({})", pulled.reference, pulled.packed.digest);
+        // The services it depends on that the server lacks, from the same
+        // registry, verified alike; the server installs them first.
+        for dependency in
+            crate::registry::pull_dependencies(&client, &pulled, &args.reach, args.allow_unsigned)
+                .await?
+        {
+            eprintln!(
+                "pulled {} ({}), a dependency",
+                dependency.reference, dependency.packed.digest
+            );
+            dependencies.push(base64::engine::general_purpose::STANDARD.encode(dependency.archive));
+        }
         (
             pulled.packed.package,
             Some(base64::engine::general_purpose::STANDARD.encode(pulled.archive)),
@@ -48,7 +62,6 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
         Some(file) => ("file", json!(file)),
         None => ("package", json!(package)),
     };
-    let client = Client::from_args(&args.server)?;
     let name = &package.manifest.service.name;
     if upgrade
         && client
@@ -59,7 +72,12 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
         bail!("service `{name}` is not installed; use `syncplane service install`");
     }
     let (field, value) = source(&package);
-    let body = json!({ field: value, "allow": args.allow, "allow_unsigned": args.allow_unsigned });
+    let body = json!({
+        field: value,
+        "dependencies": dependencies,
+        "allow": args.allow,
+        "allow_unsigned": args.allow_unsigned,
+    });
     let inspection = client
         .json(
             reqwest::Method::POST,
@@ -75,6 +93,7 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
     }
     let body = json!({
         field: value,
+        "dependencies": dependencies,
         "allow": args.allow,
         "dry_run": args.dry_run,
         "allow_downgrade": args.allow_downgrade,
@@ -92,6 +111,13 @@ pub async fn install(args: InstallArgs, upgrade: bool) -> anyhow::Result<ExitCod
     if args.dry_run {
         print!("{}", render_plan(&answer));
         return Ok(ExitCode::SUCCESS);
+    }
+    for with in answer["installed_with"].as_array().into_iter().flatten() {
+        println!(
+            "installed {} {} (a dependency)",
+            with["name"].as_str().unwrap_or("?"),
+            with["version"].as_str().unwrap_or("?")
+        );
     }
     println!(
         "installed {} {}: models {}; sync steps {}",
@@ -313,6 +339,7 @@ fn render_plan(plan: &Value) -> String {
         "  grants removed:  {}",
         list_of(&plan["grants_removed"])
     );
+    render_diff(&mut out, &plan["diff"]);
     let blockers = strings(&plan["blockers"]);
     if blockers.is_empty() {
         out.push_str("  nothing blocks it (dry run: nothing was changed)\n");
@@ -323,6 +350,16 @@ fn render_plan(plan: &Value) -> String {
         }
     }
     out
+}
+
+/// The changes from the installed version, when the answer has them.
+fn render_diff(out: &mut String, diff: &Value) {
+    if diff.is_object() {
+        out.push_str("  changes from the installed version:\n");
+        for line in crate::diff::render(diff).lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
 }
 
 /// `service inspect PATH|NAME`.
@@ -787,6 +824,25 @@ fn render_inspection(i: &Value) -> String {
         limits["log_bytes"]
     );
     render_imports(&mut out, &i["imports"]);
+    if let Some(requires) = i["requires"].as_str() {
+        let _ = writeln!(out, "  requires:       syncplane {requires}");
+    }
+    for d in i["dependencies"].as_array().into_iter().flatten() {
+        let (service, requirement) = (
+            d["service"].as_str().unwrap_or("?"),
+            d["requirement"].as_str().unwrap_or("?"),
+        );
+        let state = match (d["installed"].as_str(), d["met"].as_bool()) {
+            (Some(v), Some(true)) => format!("{v} installed"),
+            (Some(v), _) => format!("{v} installed, DOES NOT MATCH: upgrade {service} first"),
+            (None, _) => match d["comes_with_install"].as_str() {
+                Some(v) => format!("{v} comes with this install"),
+                None => "NOT INSTALLED".to_owned(),
+            },
+        };
+        let _ = writeln!(out, "  depends on:     {service} {requirement}: {state}");
+    }
+    render_diff(&mut out, &i["diff"]);
     if let Some(digest) = i["digest"].as_str() {
         let _ = writeln!(out, "  digest:         {digest}");
         let signers = strings(&i["signers"]);

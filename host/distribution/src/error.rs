@@ -158,6 +158,19 @@ pub enum Error {
         #[source]
         source: Box<syncplane_platform::Error>,
     },
+    /// A dependency of a package cannot be met from the registry, or only
+    /// by upgrading an installed service (never done implicitly).
+    #[error("{package} depends on {dependency} {requirement}: {problem}")]
+    Dependency {
+        /// The package that declares it (`name version`).
+        package: String,
+        /// The service depended on.
+        dependency: String,
+        /// The versions it accepts.
+        requirement: String,
+        /// What stops it being met, and what would.
+        problem: String,
+    },
     /// The credentials file cannot be read or written.
     #[error("cannot {action} the registry credentials {path}")]
     CredentialsIo {

@@ -40,6 +40,7 @@
 mod auth;
 mod client;
 mod credentials;
+mod dependencies;
 mod error;
 mod publish;
 mod pull;
@@ -48,6 +49,7 @@ mod search;
 
 pub use client::{Client, ClientOptions, FetchedManifest, ManifestKind};
 pub use credentials::{CONFIG_DIR_ENV, CREDENTIALS_FILE, CredentialStore, Credentials};
+pub use dependencies::{MAX_DEPENDENCIES, pull_dependencies};
 pub use error::{Error, Result};
 pub use publish::{Published, publish, referrers_tag};
 pub use pull::{PullOptions, Pulled, pull, versions};

@@ -1,5 +1,7 @@
-//! What changed from one packed service to another (`service diff A B`):
-//! files by digest, grants, models and fields, WIT imports, signers.
+//! What changed from one packed service to another (`service diff A B`),
+//! or from an installed service to the package offered to replace it (the
+//! upgrade's plan): files by digest, grants, models and fields, WIT
+//! imports, signers, dependencies.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -88,6 +90,81 @@ pub struct PackageDiff {
     pub imports: Changes,
     /// The keys that signed.
     pub signers: Changes,
+    /// The services it depends on (`name: requirement`), and the
+    /// syncplane versions it requires (as `syncplane`).
+    pub dependencies: Changes,
+}
+
+/// One package as a diff compares it.
+pub(crate) struct Compared<'a> {
+    pub(crate) side: DiffSide,
+    pub(crate) package: &'a ServicePackage,
+    /// Files by path, valued by a short digest.
+    pub(crate) files: BTreeMap<String, String>,
+    pub(crate) signers: BTreeSet<String>,
+}
+
+impl<'a> Compared<'a> {
+    /// A packed file: its files as packed.
+    pub(crate) fn packed(packed: &'a PackedService) -> Self {
+        Compared {
+            side: side(packed),
+            package: &packed.package,
+            files: packed
+                .files
+                .iter()
+                .map(|f| (f.path.clone(), short(&f.sha256)))
+                .collect(),
+            signers: packed
+                .signatures
+                .iter()
+                .map(|s| s.key.to_string())
+                .collect(),
+        }
+    }
+
+    /// A package as a host keeps it (no packed file at hand): its xproto,
+    /// model-deps and component files, under the paths its manifest
+    /// gives them; `digest` and `signers` from where it came from.
+    pub(crate) fn package(
+        package: &'a ServicePackage,
+        digest: Option<&str>,
+        signers: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let mut files: BTreeMap<String, String> = package
+            .xproto
+            .iter()
+            .map(|(path, text)| (path.clone(), short(&sha256(text.as_bytes()))))
+            .collect();
+        if let (Some(path), Some(text)) =
+            (&package.manifest.service.model_deps, &package.model_deps)
+        {
+            files.insert(path.clone(), short(&sha256(text.as_bytes())));
+        }
+        let paths: BTreeMap<&String, &String> = package.manifest.step_components().collect();
+        for (step, bytes) in &package.components {
+            let path = paths.get(step).map_or(step, |p| *p);
+            files.insert(path.clone(), short(&sha256(bytes)));
+        }
+        Compared {
+            side: DiffSide {
+                name: package.manifest.full_name(),
+                version: package.manifest.service.version.clone(),
+                digest: digest.unwrap_or("not packed").to_owned(),
+            },
+            package,
+            files,
+            signers: signers.into_iter().collect(),
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    syncplane_runtime::cache::digest(bytes)
+}
+
+fn short(hex: &str) -> String {
+    format!("sha256:{}", &hex[..hex.len().min(16)])
 }
 
 impl PackageDiff {
@@ -98,23 +175,20 @@ impl PackageDiff {
     /// [`crate::Error::Models`] when an xproto file of either does not
     /// parse.
     pub fn between(from: &PackedService, to: &PackedService) -> Result<PackageDiff> {
-        let files = |p: &PackedService| -> BTreeMap<String, String> {
-            p.files
-                .iter()
-                .map(|f| (f.path.clone(), format!("sha256:{}", &f.sha256[..16])))
-                .collect()
-        };
-        let signers = |p: &PackedService| -> BTreeSet<String> {
-            p.signatures.iter().map(|s| s.key.to_string()).collect()
-        };
+        Self::compare(Compared::packed(from), Compared::packed(to))
+    }
+
+    /// Compares two packages however they came.
+    pub(crate) fn compare(from: Compared<'_>, to: Compared<'_>) -> Result<PackageDiff> {
         Ok(PackageDiff {
-            from: side(from),
-            to: side(to),
-            files: Changes::of(&files(from), &files(to)),
-            grants: Changes::of_sets(&grants(&from.package), &grants(&to.package)),
-            models: Changes::of(&models(&from.package)?, &models(&to.package)?),
-            imports: Changes::of_sets(&imports(&from.package), &imports(&to.package)),
-            signers: Changes::of_sets(&signers(from), &signers(to)),
+            files: Changes::of(&from.files, &to.files),
+            grants: Changes::of_sets(&grants(from.package), &grants(to.package)),
+            models: Changes::of(&models(from.package)?, &models(to.package)?),
+            imports: Changes::of_sets(&imports(from.package), &imports(to.package)),
+            signers: Changes::of_sets(&from.signers, &to.signers),
+            dependencies: Changes::of(&dependencies(from.package), &dependencies(to.package)),
+            from: from.side,
+            to: to.side,
         })
     }
 
@@ -176,6 +250,15 @@ fn models(package: &ServicePackage) -> Result<BTreeMap<String, String>> {
     Ok(items)
 }
 
+fn dependencies(package: &ServicePackage) -> BTreeMap<String, String> {
+    let manifest = &package.manifest;
+    let mut items = manifest.dependencies.clone();
+    if let Some(requires) = &manifest.service.requires {
+        items.insert("syncplane".to_owned(), requires.clone());
+    }
+    items
+}
+
 fn imports(package: &ServicePackage) -> BTreeSet<String> {
     package
         .imports()
@@ -200,7 +283,10 @@ mod tests {
         let manifest = std::fs::read_to_string(dir.path().join("syncplane.toml")).expect("read");
         std::fs::write(
             dir.path().join("syncplane.toml"),
-            format!("{manifest}\n[capabilities]\nsecrets = [\"token\"]\n"),
+            format!(
+                "{}\n[capabilities]\nsecrets = [\"token\"]\n[dependencies]\nonos = \"^2.1\"\n",
+                manifest.replace("[service]\n", "[service]\nrequires = \">=0.1\"\n")
+            ),
         )
         .expect("write");
         std::fs::write(
@@ -218,6 +304,7 @@ mod tests {
             ["tiny.Tiny.name: required string -> required int"]
         );
         assert_eq!(diff.signers.removed.len(), 1);
+        assert_eq!(diff.dependencies.added, ["onos", "syncplane"]);
         assert!(
             diff.files
                 .changed
@@ -228,5 +315,15 @@ mod tests {
         );
         let same = PackageDiff::between(&new, &new).expect("diff");
         assert!(same.files.is_empty() && same.grants.is_empty() && same.models.is_empty());
+        // A package as a host keeps it compares alike, file by file.
+        let kept = PackageDiff::compare(
+            Compared::package(&old.package, Some(&old.digest), []),
+            Compared::package(&new.package, None, []),
+        )
+        .expect("diff");
+        assert_eq!(kept.files.changed.len(), 1, "{:?}", kept.files);
+        assert!(kept.files.changed[0].starts_with("models/tiny.xproto: sha256:"));
+        assert_eq!(kept.to.digest, "not packed");
+        assert_eq!(kept.grants, diff.grants);
     }
 }

@@ -194,6 +194,32 @@ pub enum Error {
         /// The whole plan, blockers included.
         plan: Box<crate::plan::Plan>,
     },
+    /// The package's `requires` excludes this host's version.
+    #[error(
+        "service `{service}` requires syncplane {requires}; this host is syncplane {host}: upgrade the host or install a version of the service made for {host}"
+    )]
+    HostVersion {
+        /// The service.
+        service: String,
+        /// Its `requires`.
+        requires: String,
+        /// This host's version.
+        host: String,
+    },
+    /// Services the package depends on are not installed at a version it
+    /// accepts.
+    #[error(
+        "{service} {version} needs services that are not installed at a matching version:\n  - {}",
+        unmet.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - ")
+    )]
+    Dependencies {
+        /// The service.
+        service: String,
+        /// Its version.
+        version: String,
+        /// Each dependency not met.
+        unmet: Vec<crate::dependencies::DependencyStatus>,
+    },
     /// Rollback of a service with no earlier version kept.
     #[error("service `{0}` has no previous version to roll back to")]
     NoPrevious(String),

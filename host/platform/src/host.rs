@@ -142,9 +142,14 @@ pub struct Inspection {
     /// serves it.
     pub imports: Vec<crate::package::InspectedImport>,
     /// Grants the host's policy (with the given `--allow` flags) refuses,
-    /// and imports it does not serve or the manifest does not declare;
-    /// empty when it may be installed.
+    /// imports it does not serve or the manifest does not declare, and a
+    /// `requires` this host does not meet; empty when it may be installed.
     pub refused: Vec<String>,
+    /// The syncplane versions it requires, if it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requires: Option<String>,
+    /// The services it depends on, each with what is installed now.
+    pub dependencies: Vec<crate::dependencies::DependencyStatus>,
 }
 
 /// [`Limits`] in units people read.
@@ -563,8 +568,16 @@ impl Host {
                 if let Err(e) = package.check_imports() {
                     refused.push(e.to_string());
                 }
+                if let Err(e) = crate::dependencies::check_requires(manifest) {
+                    refused.push(e.to_string());
+                }
                 refused
             },
+            requires: manifest.service.requires.clone(),
+            dependencies: crate::dependencies::statuses(
+                manifest,
+                &crate::dependencies::versions_of(&self.registry.others(&manifest.service.name)),
+            )?,
         })
     }
 

@@ -15,6 +15,7 @@
 pub mod archive;
 pub mod build;
 mod collision;
+mod dependencies;
 mod diff;
 mod error;
 mod events;
@@ -36,6 +37,7 @@ mod signing;
 mod subscription;
 mod trust;
 
+pub use dependencies::{DependencyStatus, HOST_VERSION, best_match, install_order};
 pub use diff::{Changes, DiffSide, PackageDiff};
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};

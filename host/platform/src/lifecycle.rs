@@ -13,6 +13,7 @@ use syncplane_core::{Core, RecordWrite, now_secs};
 use syncplane_runtime::capability::{Allow, ServiceContext};
 use syncplane_runtime::gate::Drained;
 
+use crate::diff::Compared;
 use crate::error::{Error, Result};
 use crate::events::EventSource;
 use crate::history::{self, HistoryEntry};
@@ -118,8 +119,11 @@ impl Host {
         self.check_trust(&package, options)?;
         package.check_imports()?;
         let _guard = self.lifecycle_lock.lock().await;
+        let diff = self
+            .diff_with_installed(&package, options.provenance.as_ref())
+            .await?;
         let record = self.next_record(package, options).await?;
-        match self
+        let plan = match self
             .resolve(
                 record,
                 Mode::Change {
@@ -134,7 +138,48 @@ impl Host {
                 .ok_or_else(|| Error::Package("a change without a plan".into())),
             Err(Error::Incompatible { plan, .. }) => Ok(*plan),
             Err(e) => Err(e),
-        }
+        };
+        plan.map(|plan| Plan {
+            diff: diff.map(Box::new),
+            ..plan
+        })
+    }
+
+    /// What differs between the installed version of `package`'s service
+    /// and `package` (which came with `provenance`), as `service diff`
+    /// says it; `None` when the service is not installed.
+    ///
+    /// # Errors
+    ///
+    /// When the stored version cannot be read, or an xproto file of either
+    /// does not parse.
+    pub async fn diff_with_installed(
+        &self,
+        package: &ServicePackage,
+        provenance: Option<&crate::provenance::Provenance>,
+    ) -> Result<Option<crate::diff::PackageDiff>> {
+        let Some(installed) = self.stored_record(&package.manifest.service.name).await? else {
+            return Ok(None);
+        };
+        let origin = installed.origin.as_ref();
+        let from = Compared::package(
+            &installed.package,
+            origin.map(|o| o.digest.as_str()),
+            origin.map(|o| o.signers.clone()).unwrap_or_default(),
+        );
+        let to = Compared::package(
+            package,
+            provenance.map(crate::provenance::Provenance::digest),
+            provenance
+                .map(|p| {
+                    p.signatures()
+                        .iter()
+                        .map(|s| s.key.to_string())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        );
+        crate::diff::PackageDiff::compare(from, to).map(Some)
     }
 
     /// Installs or upgrades a service while the host runs: resolves the
@@ -156,12 +201,104 @@ impl Host {
         package: ServicePackage,
         options: &InstallOptions,
     ) -> Result<InstalledService> {
-        package.check_paths_and_sizes()?;
-        // Before anything of the package is compiled: whom it comes from,
-        // then what it imports.
-        let verdict = self.check_trust(&package, options)?;
-        package.check_imports()?;
+        self.install_with_dependencies(package, options, Vec::new())
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Package("an install that installed nothing".into()))
+    }
+
+    /// Installs `package` together with the services it depends on that
+    /// are not installed yet, from `dependencies` (each with its own
+    /// options; packages no install needs are left out): every package is
+    /// checked (trust, imports, `requires`, each dependency met by what is
+    /// installed or comes along) before any is activated, then each is
+    /// activated after the ones it depends on. When one fails, those this
+    /// call activated are uninstalled again, so that the host is left as
+    /// it was. Installed services are never upgraded: a dependency in
+    /// `dependencies` that is already installed is ignored, and the
+    /// installed version must meet the requirement. Answers what was
+    /// installed, `package` last.
+    ///
+    /// # Errors
+    ///
+    /// As [`Host::install`], and [`Error::Dependencies`] naming each
+    /// dependency not met, [`Error::HostVersion`].
+    pub async fn install_with_dependencies(
+        &self,
+        package: ServicePackage,
+        options: &InstallOptions,
+        dependencies: Vec<(ServicePackage, InstallOptions)>,
+    ) -> Result<Vec<InstalledService>> {
         let _guard = self.lifecycle_lock.lock().await;
+        let others = self.registry.others(&package.manifest.service.name);
+        let mut versions = crate::dependencies::versions_of(&others);
+        let mut set: Vec<(ServicePackage, InstallOptions)> =
+            needed(&package, dependencies, &versions);
+        set.push((package, options.clone()));
+        // Everything that can be checked before anything is compiled or
+        // activated.
+        let mut verdicts = Vec::with_capacity(set.len());
+        for (package, options) in &set {
+            package.check_paths_and_sizes()?;
+            verdicts.push(self.check_trust(package, options)?);
+            package.check_imports()?;
+            crate::dependencies::check_requires(&package.manifest)?;
+            let service = &package.manifest.service;
+            versions.insert(service.name.clone(), service.version.clone());
+        }
+        for (package, _) in &set {
+            crate::dependencies::check_met(&package.manifest, &versions)?;
+        }
+        let packages: Vec<ServicePackage> = set.iter().map(|(p, _)| p.clone()).collect();
+        let order = crate::dependencies::install_order(&packages)?;
+        let mut slots: Vec<Option<(ServicePackage, InstallOptions)>> =
+            set.into_iter().map(Some).collect();
+        let mut installed = Vec::with_capacity(order.len());
+        for i in order {
+            let Some((package, options)) = slots[i].take() else {
+                continue;
+            };
+            let verdict = verdicts[i].take();
+            match self.install_locked(package, &options, verdict).await {
+                Ok(info) => installed.push(info),
+                Err(e) => {
+                    self.undo_installs(&installed, options.by.clone()).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(installed)
+    }
+
+    /// Uninstalls again the services an install with dependencies
+    /// activated before one of them failed, newest first.
+    async fn undo_installs(&self, installed: &[InstalledService], by: Option<String>) {
+        for service in installed.iter().rev() {
+            match self
+                .uninstall_locked(&service.name, false, by.clone())
+                .await
+            {
+                Ok(_) => tracing::info!(
+                    service = %service.name,
+                    "uninstalled again: a service installed with it failed"
+                ),
+                Err(e) => tracing::warn!(
+                    service = %service.name,
+                    error = %e,
+                    "cannot uninstall a dependency installed for a failed install; it stays installed"
+                ),
+            }
+        }
+    }
+
+    /// [`Host::install`] of one package, under the lifecycle lock, its
+    /// trust already judged.
+    async fn install_locked(
+        &self,
+        package: ServicePackage,
+        options: &InstallOptions,
+        verdict: Option<crate::trust::Verdict>,
+    ) -> Result<InstalledService> {
         self.check_widened_grants(&package, options)?;
         let mut record = self.next_record(package, options).await?;
         record.trust_rule = verdict.map(|v| v.rule);
@@ -528,6 +665,16 @@ impl Host {
         by: Option<String>,
     ) -> Result<Vec<ModelCount>> {
         let _guard = self.lifecycle_lock.lock().await;
+        self.uninstall_locked(name, purge, by).await
+    }
+
+    /// [`Host::uninstall`] under the lifecycle lock.
+    async fn uninstall_locked(
+        &self,
+        name: &str,
+        purge: bool,
+        by: Option<String>,
+    ) -> Result<Vec<ModelCount>> {
         let installed = self
             .registry
             .get(name)
@@ -538,7 +685,7 @@ impl Host {
             .flat_map(|f| f.models.iter().map(|m| m.name.as_str()))
             .collect();
         let others = self.registry.others(name);
-        let dependents: Vec<String> = others
+        let mut dependents: Vec<String> = others
             .iter()
             .flat_map(|other| {
                 other.uses(&own).into_iter().map(move |(what, used)| {
@@ -549,6 +696,7 @@ impl Host {
                 })
             })
             .collect();
+        dependents.extend(crate::dependencies::broken_dependents(name, None, &others));
         if !dependents.is_empty() {
             return Err(Error::Dependents {
                 service: name.to_owned(),
@@ -646,6 +794,32 @@ impl Host {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The packages of `dependencies` an install of `package` needs: those
+/// it depends on, directly or through another of them, that `installed`
+/// (name to version) does not have.
+fn needed(
+    package: &ServicePackage,
+    dependencies: Vec<(ServicePackage, InstallOptions)>,
+    installed: &BTreeMap<String, String>,
+) -> Vec<(ServicePackage, InstallOptions)> {
+    let mut by_name: BTreeMap<String, (ServicePackage, InstallOptions)> = dependencies
+        .into_iter()
+        .map(|(p, o)| (p.manifest.service.name.clone(), (p, o)))
+        .collect();
+    let mut wanted: Vec<String> = package.manifest.dependencies.keys().cloned().collect();
+    let mut needed = Vec::new();
+    while let Some(name) = wanted.pop() {
+        if installed.contains_key(&name) {
+            continue;
+        }
+        if let Some((p, o)) = by_name.remove(&name) {
+            wanted.extend(p.manifest.dependencies.keys().cloned());
+            needed.push((p, o));
+        }
+    }
+    needed
 }
 
 /// What `rollback` did.

@@ -1,5 +1,7 @@
 //! The service package manifest (`syncplane.toml`), as authors write it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use syncplane_runtime::capability::Grants;
 
@@ -58,6 +60,11 @@ pub struct Manifest {
     /// in-process bus when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_bus: Option<EventBusSection>,
+    /// The services this one needs installed (it extends or links their
+    /// models, or relies on what they sync), each with the versions it
+    /// works with as a semantic-version requirement: `onos = "^2.1"`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
 }
 
 /// `[event_bus]`.
@@ -218,6 +225,11 @@ pub struct ServiceSection {
     /// its dependencies order syncs on top of those xproto links give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_deps: Option<String>,
+    /// The syncplane versions the service runs on, as a semantic-version
+    /// requirement (`">=0.4"`), for host behaviour its WIT imports cannot
+    /// express. Any host when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires: Option<String>,
 }
 
 /// `[build]`: which toolchain builds the components from source. At most
@@ -354,6 +366,16 @@ impl Manifest {
             .chain(self.model_policies.iter().map(|p| (&p.name, &p.model)))
     }
 
+    /// Every step's `(name, component file)`, of every kind of step.
+    pub fn step_components(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.sync_steps
+            .iter()
+            .map(|s| (&s.name, &s.component))
+            .chain(self.event_steps.iter().map(|s| (&s.name, &s.component)))
+            .chain(self.pull_steps.iter().map(|s| (&s.name, &s.component)))
+            .chain(self.model_policies.iter().map(|s| (&s.name, &s.component)))
+    }
+
     /// Parses and checks a manifest; `origin` names it in errors.
     ///
     /// # Errors
@@ -427,6 +449,30 @@ impl Manifest {
                 > 1
         {
             return bad("[build]: choose one toolchain of `cargo`, `python` and `js`".into());
+        }
+        if let Some(requires) = &self.service.requires
+            && let Err(e) = semver::VersionReq::parse(requires)
+        {
+            return bad(format!(
+                "requires = {requires:?} is not a version requirement ({e}); write e.g. \">=0.4\""
+            ));
+        }
+        for (dependency, requirement) in &self.dependencies {
+            if !is_name(dependency) {
+                return bad(format!(
+                    "[dependencies]: {dependency:?} is not a service name (letters, digits, `-` and `_`)"
+                ));
+            }
+            if *dependency == self.service.name {
+                return bad(format!(
+                    "[dependencies]: the service `{dependency}` cannot depend on itself"
+                ));
+            }
+            if let Err(e) = semver::VersionReq::parse(requirement) {
+                return bad(format!(
+                    "[dependencies]: {dependency} = {requirement:?} is not a version requirement ({e}); write e.g. \"^2.1\""
+                ));
+            }
         }
         for step in &self.sync_steps {
             if step.observes.0.is_empty() {
@@ -557,6 +603,38 @@ mod tests {
         assert!(bad.to_string().contains("is not a duration"), "{bad}");
         let fast = Manifest::parse("m.toml", &pull("1ms")).expect_err("too short");
         assert!(fast.to_string().contains("shorter than 100ms"), "{fast}");
+    }
+
+    #[test]
+    fn requirements_and_dependencies_must_be_version_requirements() {
+        let text = |requires: &str, dependencies: &str| {
+            format!(
+                "manifest_version = 1\n[service]\nname = \"vtn\"\nversion = \"1.0.0\"\nxproto = []\n\
+                 requires = \"{requires}\"\n[dependencies]\n{dependencies}\n"
+            )
+        };
+        let ok = Manifest::parse("m.toml", &text(">=0.1", "onos = \"^2.1\"")).expect("valid");
+        assert_eq!(ok.service.requires.as_deref(), Some(">=0.1"));
+        assert_eq!(ok.dependencies["onos"], "^2.1");
+        for (requires, dependencies, expected) in [
+            (
+                "soon",
+                "",
+                "requires = \"soon\" is not a version requirement",
+            ),
+            (
+                ">=0.1",
+                "onos = \"two\"",
+                "onos = \"two\" is not a version requirement",
+            ),
+            (">=0.1", "vtn = \"1\"", "cannot depend on itself"),
+            (">=0.1", "\"a b\" = \"1\"", "is not a service name"),
+        ] {
+            let bad = Manifest::parse("m.toml", &text(requires, dependencies))
+                .expect_err(expected)
+                .to_string();
+            assert!(bad.contains(expected), "{bad}");
+        }
     }
 
     #[test]

@@ -356,18 +356,7 @@ fn read_manifest(files: &mut PackageDir, dir: &Path) -> Result<Manifest> {
 /// The files `manifest` names, xproto files first, then the model-deps
 /// file, then each step's component.
 pub(crate) fn manifest_files(manifest: &Manifest) -> Vec<PackageFile> {
-    let steps = manifest
-        .sync_steps
-        .iter()
-        .map(|s| (&s.name, &s.component))
-        .chain(manifest.event_steps.iter().map(|s| (&s.name, &s.component)))
-        .chain(manifest.pull_steps.iter().map(|s| (&s.name, &s.component)))
-        .chain(
-            manifest
-                .model_policies
-                .iter()
-                .map(|s| (&s.name, &s.component)),
-        );
+    let steps = manifest.step_components();
     manifest
         .service
         .xproto

@@ -72,6 +72,11 @@ pub struct Plan {
     pub grants_removed: Vec<String>,
     /// What makes the change impossible; empty when it can be activated.
     pub blockers: Vec<String>,
+    /// Everything that differs from the installed version's package, when
+    /// one is installed: files, grants, models, imports, signers,
+    /// dependencies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Box<crate::diff::PackageDiff>>,
 }
 
 /// A model and how many objects it holds.
@@ -187,6 +192,7 @@ pub(crate) async fn plan(
         grants: manifest.capabilities.clone(),
         grants_added: Vec::new(),
         grants_removed: Vec::new(),
+        diff: None,
         blockers: Vec::new(),
     };
     let new_steps = step_names(manifest);

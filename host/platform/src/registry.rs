@@ -163,6 +163,9 @@ pub struct InstalledService {
     /// came in one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// The services it depends on, with the versions it accepts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, String>,
 }
 
 /// One installed service as the host runs it.

@@ -12,6 +12,7 @@ use syncplane_runtime::lazy::{ComponentSource, Fetch};
 use syncplane_xproto::{File, Schema};
 
 use crate::collision;
+use crate::dependencies;
 use crate::error::{Error, Result};
 use crate::events::EventSource;
 use crate::host::Host;
@@ -124,6 +125,8 @@ impl Host {
                     return Err(Error::Refused { service, refused });
                 }
                 let others = self.registry.others(&service);
+                dependencies::check_requires(manifest)?;
+                dependencies::check_met(manifest, &dependencies::versions_of(&others))?;
                 let registry = self.core.registry();
                 let missing = registry.schema().missing_models(&files);
                 if !missing.is_empty() {
@@ -161,6 +164,11 @@ impl Host {
                 });
                 let mut plan = plan(&self.core, action, before, manifest, &files).await?;
                 plan.blockers.extend(dependents_of_removed(&plan, &others));
+                plan.blockers.extend(dependencies::broken_dependents(
+                    &service,
+                    Some(&manifest.service.version),
+                    &others,
+                ));
                 if !plan.blockers.is_empty() {
                     return Err(Error::Incompatible {
                         service,
@@ -253,6 +261,7 @@ impl Host {
             capabilities: grants.clone(),
             allowed: record.allowed.clone(),
             origin: record.origin.clone(),
+            dependencies: manifest.dependencies.clone(),
         };
         let mut record = record;
         if let Some(previous) = kept_previous {
