@@ -129,7 +129,27 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
         Server::start_with_env(data.path(), &[], &[("SYNCPLANE_CONFIG_DIR", path(&config))]);
 
     // Nothing installed: the dependency comes from the registry, at the
-    // highest version that matches, and installs first.
+    // highest version that matches, and installs first. The server's
+    // inspection pulls it as its install would.
+    let (status, inspection) = server
+        .request(
+            reqwest::Method::POST,
+            "/syncplane/v1/packages/inspect",
+            Some(json!({ "ref": registry.reference("acme/greeter:1.0.0") })),
+        )
+        .await;
+    assert_eq!(status, 200, "{inspection}");
+    assert_eq!(
+        inspection["dependencies"],
+        json!([{
+            "service": "hello-world",
+            "requirement": "^1.1",
+            "installed": null,
+            "met": false,
+            "comes_with_install": "1.1.0"
+        }]),
+        "{inspection}"
+    );
     let out = syncplane(
         &config,
         Some(&server),

@@ -1,7 +1,7 @@
-//! Components kept in the store are checked again when they load: one
-//! changed in the database after its install (here: swapped for the other
-//! step's, a valid component) is not run, and the service's status and the
-//! object's `backend_status` say why.
+//! Components kept in the store are checked again at start and when they
+//! load: one changed in the database after its install (here: swapped for
+//! the other step's, a valid component) is not run, and the service's
+//! status (at once) and the object's `backend_status` say why.
 
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,30 @@ async fn a_component_changed_in_the_store_is_not_loaded_and_the_status_says_so()
             ("--store", store.as_str()),
             ("--component-cache-dir", cache.as_str()),
         ],
+    );
+    // The check made at start finds both before any step has work.
+    let started = Instant::now();
+    let status = loop {
+        let status = server.get("/syncplane/v1/status").await;
+        let damaged = status["services"][0]["damaged"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if damaged == 2 || started.elapsed() > Duration::from_secs(30) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let damaged = status["services"][0]["damaged"].to_string();
+    assert!(
+        damaged.contains("step `sync_hello_world_service`: ")
+            && damaged.contains("stored component ")
+            && damaged.contains("does not match its digest"),
+        "{status}"
+    );
+    let text = crate::util::assert_success(&server.cli(&["status"]));
+    assert!(
+        text.contains("DAMAGED: step `sync_hello_world_service"),
+        "{text}"
     );
     server.put(&path, json!({"hello_to": "Arya"})).await;
     let object = server

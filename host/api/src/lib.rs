@@ -162,6 +162,11 @@ pub fn app_with_routes(state: AppState, extra: Router<AppState>) -> Router {
             "/syncplane/v1/services/inspect",
             post(services::inspect).layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
         )
+        // The name for it: a package is inspected, not a service.
+        .route(
+            "/syncplane/v1/packages/inspect",
+            post(services::inspect).layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES)),
+        )
         .route(
             "/syncplane/v1/services/{name}",
             get(services::show).delete(services::uninstall),

@@ -275,6 +275,9 @@ fn render_status(status: &Value) -> String {
                 code as f64 / f64::from(1 << 20),
             );
         }
+        for problem in service["damaged"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "  DAMAGED: {}", problem.as_str().unwrap_or("?"));
+        }
         let quota = &service["quota"];
         if quota.is_object() {
             let limits = &quota["limits"];

@@ -207,6 +207,11 @@ pub struct ServiceStatus {
     pub state: ComponentState,
     /// Each component: cold, warm or running, and the compiled code it maps.
     pub components: Vec<ComponentStatus>,
+    /// Stored components that failed the check made at start (their bytes
+    /// no longer match their digest, or are missing): those steps do not
+    /// run until the service is installed again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<String>,
 }
 
 /// One step's status.
@@ -337,6 +342,7 @@ impl Host {
         if let Some(cache) = host.runtime.component_cache() {
             cache.prune();
         }
+        host.spawn_integrity_check();
         Ok(host)
     }
 
@@ -409,6 +415,7 @@ impl Host {
                     .max()
                     .unwrap_or(ComponentState::Cold),
                 components,
+                damaged: self.registry.damage(&service.name),
                 event_steps: self.events.status(&service.name),
                 pull_steps: self.pullers.status(&service.name),
                 name: service.name,

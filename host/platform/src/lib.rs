@@ -21,6 +21,7 @@ mod error;
 mod events;
 mod history;
 mod host;
+mod integrity;
 mod kafka;
 mod lifecycle;
 mod manifest;

@@ -217,6 +217,9 @@ impl Installed {
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
     services: Arc<Mutex<BTreeMap<String, Installed>>>,
+    /// What the check of stored components found wrong, per service, until
+    /// the service is installed again or goes.
+    damaged: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
 }
 
 impl Registry {
@@ -242,11 +245,37 @@ impl Registry {
     }
 
     pub(crate) fn insert(&self, installed: Installed) {
+        self.damaged().remove(&installed.info.name);
         self.lock().insert(installed.info.name.clone(), installed);
     }
 
     pub(crate) fn remove(&self, name: &str) {
+        self.damaged().remove(name);
         self.lock().remove(name);
+    }
+
+    fn damaged(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<String>>> {
+        self.damaged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that step `step` of `service` has a stored component that
+    /// failed its check, if the service still runs that component.
+    pub(crate) fn mark_damaged(&self, service: &str, step: &str, digest: &str, problem: String) {
+        let services = self.lock();
+        let current = services
+            .get(service)
+            .and_then(|s| s.record.component_digests.get(step));
+        if current.map(String::as_str) == Some(digest) {
+            self.damaged()
+                .entry(service.to_owned())
+                .or_default()
+                .push(problem);
+        }
+    }
+
+    /// What the check of stored components found wrong with `service`.
+    pub(crate) fn damage(&self, service: &str) -> Vec<String> {
+        self.damaged().get(service).cloned().unwrap_or_default()
     }
 
     pub(crate) fn set_state(&self, name: &str, state: &str) {
