@@ -486,3 +486,68 @@ async fn a_services_own_deadline_and_memory_limit_trap_its_guests_and_no_one_els
         .await;
     assert_eq!(synced["backend_code"], 1, "{synced}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_over_the_hosts_guest_memory_cap_fails_its_object_until_its_limit_fits() {
+    let data = tempfile::tempdir().expect("tempdir");
+    // Each hello-world call may grow to 64 MiB; all calls together to 32.
+    let server = Server::start_with(
+        data.path(),
+        &[("--memory-limit-mib", "64"), ("--guest-memory-max", "32")],
+    );
+    crate::util::install_hello_world(&server);
+    let (status, answer) = server
+        .tosca(&crate::util::tutorial_recipe(), ADMIN, PASSWORD)
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let instances = "/xosapi/v1/hello-world/helloworldserviceinstances";
+    let id = server.get(instances).await["items"][0]["id"]
+        .as_i64()
+        .expect("an instance");
+    let path = format!("{instances}/{id}");
+    let refused = server
+        .wait_for(&path, LIMIT, |o| {
+            o["backend_status"]
+                .as_str()
+                .is_some_and(|s| s.contains("guest memory cap"))
+        })
+        .await;
+    let message = refused["backend_status"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(
+            "its memory limit of 64 MiB is more than the host's guest memory cap of 32 MiB"
+        ) && message.contains("service limits hello-world --memory-mib"),
+        "{refused}"
+    );
+    assert_ne!(refused["backend_code"], 1, "{refused}");
+    let status = server.get("/syncplane/v1/status").await;
+    assert_eq!(status["guest_memory"]["cap_bytes"], 32 << 20, "{status}");
+    assert!(
+        status["guest_memory"]["refused"].as_u64() >= Some(1),
+        "{status}"
+    );
+    let text = assert_success(&server.cli(&["status"]));
+    assert!(
+        text.contains("guest memory: 0 of 32 MiB reserved"),
+        "{text}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("syncplane_guest_memory_cap_bytes 33554432")
+            && metrics.contains("syncplane_guest_memory_refused_total"),
+        "{metrics}"
+    );
+
+    // The operator lowers the service's limit under the cap: its next
+    // retry runs.
+    assert_success(&server.cli(&["service", "limits", "hello-world", "--memory-mib", "16"]));
+    let synced = server
+        .wait_for(&path, Duration::from_secs(90), |o| o["backend_code"] == 1)
+        .await;
+    assert_eq!(synced["backend_status"], "OK", "{synced}");
+}

@@ -890,6 +890,13 @@ pub struct TuningArgs {
     /// has work, not at start.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub guest_idle_unload: Duration,
+    /// The most linear memory all running guest calls may hold together,
+    /// in MiB. Each call reserves its instance's limit (the service's
+    /// `--memory-mib`, else --memory-limit-mib) before it starts; beyond
+    /// the cap, calls wait for one to end (up to their deadline). Idle
+    /// services hold no instance. No cap by default.
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub guest_memory_max: Option<u64>,
     /// The most bytes of compiled components kept in the data directory's
     /// cache for services no longer installed, in MiB (those installed are
     /// always kept).

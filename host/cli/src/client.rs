@@ -237,6 +237,18 @@ fn render_status(status: &Value) -> String {
             status["store"]["location"].as_str().unwrap_or("")
         );
     }
+    let memory = &status["guest_memory"];
+    if memory.is_object() {
+        let mib = |v: &Value| v.as_u64().unwrap_or_default() >> 20;
+        let _ = writeln!(
+            out,
+            "guest memory: {} of {} MiB reserved by running calls; {} waited, {} refused since start",
+            mib(&memory["reserved_bytes"]),
+            mib(&memory["cap_bytes"]),
+            memory["waits"],
+            memory["refused"],
+        );
+    }
     if services.is_empty() {
         out.push_str("no services installed\n");
     }

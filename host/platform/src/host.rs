@@ -82,6 +82,10 @@ pub struct HostConfig {
     /// ([`Host::run_pull_step`], [`Host::deliver_event`]), such as the
     /// offline step tests of `syncplane service test`, turn it off.
     pub background_steps: bool,
+    /// The most linear memory all running guest instances may hold
+    /// together, in bytes; more calls wait for one to end
+    /// ([`syncplane_runtime::memory`]). Default: `None`, no cap.
+    pub guest_memory_max: Option<usize>,
 }
 
 /// Where compiled components are cached, under the data directory.
@@ -104,6 +108,7 @@ impl HostConfig {
             component_cache_dir: None,
             guest_idle_unload: syncplane_runtime::lazy::DEFAULT_IDLE_UNLOAD,
             background_steps: true,
+            guest_memory_max: None,
         }
     }
 }
@@ -174,6 +179,9 @@ pub struct HostStatus {
     pub store: StoreStatus,
     /// Installed services, by name.
     pub services: Vec<ServiceStatus>,
+    /// The cap on guest memory and its use, when the operator set one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_memory: Option<GuestMemoryStatus>,
 }
 
 /// The store a host runs on.
@@ -183,6 +191,20 @@ pub struct StoreStatus {
     pub engine: &'static str,
     /// The file, or the PostgreSQL URL without its password.
     pub location: String,
+}
+
+/// The operator's cap on guest memory and its use, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GuestMemoryStatus {
+    /// The cap, in bytes.
+    pub cap_bytes: usize,
+    /// Bytes reserved by the calls running now.
+    pub reserved_bytes: usize,
+    /// Calls that waited for memory since the host started.
+    pub waits: u64,
+    /// Calls refused memory (over the cap, or none free within their
+    /// deadline).
+    pub refused: u64,
 }
 
 /// One service's steps and the objects of the models they serve.
@@ -314,11 +336,20 @@ impl Host {
                 source,
             },
         )?;
-        let runtime = Arc::new(
-            Runtime::new(core.clone(), config.limits, engine.stats())?
-                .with_component_cache(cache)
-                .with_idle_unload(config.guest_idle_unload),
-        );
+        let mut runtime = Runtime::new(core.clone(), config.limits, engine.stats())?
+            .with_component_cache(cache)
+            .with_idle_unload(config.guest_idle_unload);
+        if let Some(cap) = config.guest_memory_max {
+            if cap < config.limits.memory_bytes {
+                tracing::warn!(
+                    cap_mib = cap >> 20,
+                    instance_mib = config.limits.memory_bytes >> 20,
+                    "the guest memory cap is below the memory one instance may use: calls of services at that limit fail until their limit is lowered"
+                );
+            }
+            runtime = runtime.with_guest_memory_max(cap);
+        }
+        let runtime = Arc::new(runtime);
         let host = Host {
             store,
             core,
@@ -427,6 +458,12 @@ impl Host {
         Ok(HostStatus {
             store: self.store.clone(),
             services,
+            guest_memory: self.runtime.guest_memory().map(|m| GuestMemoryStatus {
+                cap_bytes: m.cap_bytes(),
+                reserved_bytes: m.held().values().map(|(bytes, _)| bytes).sum(),
+                waits: m.waits(),
+                refused: m.refused(),
+            }),
         })
     }
 

@@ -44,8 +44,8 @@ pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use history::{HistoryEntry, MAX_HISTORY};
 pub use host::{
-    ADMIN_PASSWORD_FILE, Host, HostConfig, HostStatus, InspectedLimits, Inspection,
-    ServiceDependency, ServiceSettings, ServiceStatus, StepStatus, StoreStatus,
+    ADMIN_PASSWORD_FILE, GuestMemoryStatus, Host, HostConfig, HostStatus, InspectedLimits,
+    Inspection, ServiceDependency, ServiceSettings, ServiceStatus, StepStatus, StoreStatus,
 };
 pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{

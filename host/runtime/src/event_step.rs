@@ -15,6 +15,7 @@ use crate::bindings::v2::policy::ModelPolicyPre;
 use crate::bindings::v2::pull::PullStepPre;
 use crate::host::adapters::v2::object as to_model_object;
 use crate::lazy::Slot;
+use crate::memory::MemoryRefusal;
 use crate::runtime::{Common, deadline_of};
 use crate::state::{Role, StepState};
 
@@ -41,9 +42,9 @@ pub struct WasmModelPolicy {
 impl WasmModelPolicy {
     async fn run(&self, object: &Object, event: PolicyEvent) -> CallOutcome {
         let common = &self.common;
-        let _entered = match common.pass_gate().await {
-            Ok(entered) => entered,
-            Err(replaced) => return CallOutcome::Failed(replaced),
+        let _admitted = match common.admit().await {
+            Ok(admitted) => admitted,
+            Err(outcome) => return outcome,
         };
         let loaded = match self.slot.acquire().await {
             Ok(loaded) => loaded,
@@ -119,9 +120,9 @@ impl WasmPullStep {
     /// failed with the guest's own error message, or what trapped.
     pub async fn pull_records(&self) -> CallOutcome {
         let common = &self.common;
-        let _entered = match common.pass_gate().await {
-            Ok(entered) => entered,
-            Err(replaced) => return CallOutcome::Failed(replaced),
+        let _admitted = match common.admit().await {
+            Ok(admitted) => admitted,
+            Err(outcome) => return outcome,
         };
         let loaded = match self.slot.acquire().await {
             Ok(loaded) => loaded,
@@ -171,9 +172,9 @@ impl WasmEventStep {
     /// failed with the guest's own error message, or what trapped.
     pub async fn process_event(&self, event: &Event) -> CallOutcome {
         let common = &self.common;
-        let _entered = match common.pass_gate().await {
-            Ok(entered) => entered,
-            Err(replaced) => return CallOutcome::Failed(replaced),
+        let _admitted = match common.admit().await {
+            Ok(admitted) => admitted,
+            Err(outcome) => return outcome,
         };
         let loaded = match self.slot.acquire().await {
             Ok(loaded) => loaded,
@@ -197,5 +198,32 @@ impl WasmEventStep {
                 .await
         };
         finish(common, result, &store, "process-event")
+    }
+}
+
+/// What a policy, pull or event call holds while it runs: its pass through
+/// the service's gate and its guest memory.
+struct Admitted {
+    _entered: crate::gate::Entered,
+    _memory: Option<crate::memory::Reservation>,
+}
+
+impl Common {
+    /// Passes the gate and reserves the call's memory: a replaced service
+    /// or a call over the memory cap fails; memory not free within the
+    /// deadline defers the call.
+    async fn admit(&self) -> Result<Admitted, CallOutcome> {
+        let entered = self.pass_gate().await.map_err(CallOutcome::Failed)?;
+        let memory = self
+            .reserve_memory()
+            .await
+            .map_err(|refusal| match refusal {
+                MemoryRefusal::TooLarge(m) => CallOutcome::Failed(m),
+                MemoryRefusal::Waited(m) => CallOutcome::Deferred(m),
+            })?;
+        Ok(Admitted {
+            _entered: entered,
+            _memory: memory,
+        })
     }
 }

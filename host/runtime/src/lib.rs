@@ -34,6 +34,7 @@ mod event_step;
 pub mod gate;
 mod host;
 pub mod lazy;
+pub mod memory;
 mod runtime;
 pub mod served;
 mod state;

@@ -29,6 +29,7 @@ use crate::gate::Entered;
 use crate::host::HostTrap;
 use crate::host::adapters::v2::object as to_model_object;
 use crate::lazy::{ComponentSource, ComponentStatus, Load, Make, Slot, Unload};
+use crate::memory::{GuestMemory, MemoryRefusal, Reservation};
 use crate::state::{Access, Output, Role, StepState};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -203,6 +204,8 @@ pub struct Runtime {
     idle_unload_ms: Arc<AtomicU64>,
     /// Components unloaded since the runtime started.
     unloads: Arc<AtomicU64>,
+    /// The operator's cap on guest memory, if set.
+    memory: Option<Arc<GuestMemory>>,
 }
 
 impl Drop for Runtime {
@@ -292,7 +295,21 @@ impl Runtime {
             slots,
             idle_unload_ms,
             unloads,
+            memory: None,
         })
+    }
+
+    /// Caps the memory of all running guest instances together at
+    /// `bytes` ([`crate::memory`]); no cap by default.
+    #[must_use]
+    pub fn with_guest_memory_max(mut self, bytes: usize) -> Self {
+        self.memory = Some(GuestMemory::new(bytes));
+        self
+    }
+
+    /// The cap on guest memory, when one is set.
+    pub fn guest_memory(&self) -> Option<&Arc<GuestMemory>> {
+        self.memory.as_ref()
     }
 
     /// Components unloaded for being idle since the runtime started.
@@ -335,6 +352,36 @@ impl Runtime {
                 out,
                 "syncplane_guest_memory_bytes{{service=\"{}\"}} {n}",
                 label(service)
+            );
+        }
+        if let Some(memory) = &self.memory {
+            out.push_str("# HELP syncplane_guest_memory_reserved_bytes Linear memory reserved by a service's running calls (each its instance limit), against the host's cap.\n");
+            out.push_str("# TYPE syncplane_guest_memory_reserved_bytes gauge\n");
+            for (service, (bytes, _)) in memory.held() {
+                let _ = writeln!(
+                    out,
+                    "syncplane_guest_memory_reserved_bytes{{service=\"{}\"}} {bytes}",
+                    label(&service)
+                );
+            }
+            out.push_str("# HELP syncplane_guest_memory_cap_bytes The host's cap on guest memory (serve --guest-memory-max).\n");
+            out.push_str("# TYPE syncplane_guest_memory_cap_bytes gauge\n");
+            let _ = writeln!(
+                out,
+                "syncplane_guest_memory_cap_bytes {}",
+                memory.cap_bytes()
+            );
+            out.push_str(
+                "# HELP syncplane_guest_memory_waits Calls that waited for guest memory.\n",
+            );
+            out.push_str("# TYPE syncplane_guest_memory_waits counter\n");
+            let _ = writeln!(out, "syncplane_guest_memory_waits_total {}", memory.waits());
+            out.push_str("# HELP syncplane_guest_memory_refused Calls refused guest memory (over the cap, or not free within their deadline).\n");
+            out.push_str("# TYPE syncplane_guest_memory_refused counter\n");
+            let _ = writeln!(
+                out,
+                "syncplane_guest_memory_refused_total {}",
+                memory.refused()
             );
         }
         out.push_str("# HELP syncplane_guest_unloads Components unloaded after being idle.\n");
@@ -504,6 +551,7 @@ impl Runtime {
 
     fn common(&self, ctx: &Arc<ServiceContext>, step: &str) -> Common {
         Common {
+            memory: self.memory.clone(),
             engine: self.engine.clone(),
             core: self.core.clone(),
             stats: Arc::clone(&self.stats),
@@ -517,6 +565,7 @@ impl Runtime {
 /// What every loaded component keeps: where it runs, under which limits,
 /// and what its service may touch.
 pub(crate) struct Common {
+    memory: Option<Arc<GuestMemory>>,
     engine: Engine,
     core: Core,
     stats: Arc<Stats>,
@@ -581,6 +630,31 @@ impl Common {
             ));
         }
         Ok(entered)
+    }
+
+    /// Reserves the memory one call's instance may grow to under the
+    /// operator's cap ([`crate::memory`]), waiting up to the call's
+    /// deadline; `Ok(None)` without a cap. The refusal's text is a status.
+    pub(crate) async fn reserve_memory(&self) -> Result<Option<Reservation>, MemoryRefusal> {
+        let Some(memory) = &self.memory else {
+            return Ok(None);
+        };
+        let limits = self.limits.for_service(self.ctx.instance_limits());
+        let status = |m: String| {
+            self.status(format!(
+                "step `{}` of service `{}`: {m}",
+                self.step,
+                self.ctx.service()
+            ))
+        };
+        match memory
+            .reserve(self.ctx.service(), limits.memory_bytes, limits.deadline)
+            .await
+        {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(MemoryRefusal::TooLarge(m)) => Err(MemoryRefusal::TooLarge(status(m))),
+            Err(MemoryRefusal::Waited(m)) => Err(MemoryRefusal::Waited(status(m))),
+        }
     }
 
     /// Awaits a guest call, ending it at `deadline` (the store's, see
@@ -835,6 +909,11 @@ impl WasmSyncStep {
         let _entered = match common.pass_gate().await {
             Ok(entered) => entered,
             Err(replaced) => return Outcome::Deferred(replaced),
+        };
+        let _memory = match common.reserve_memory().await {
+            Ok(reservation) => reservation,
+            Err(MemoryRefusal::TooLarge(m)) => return Outcome::Failed(m),
+            Err(MemoryRefusal::Waited(m)) => return Outcome::Deferred(m),
         };
         let loaded = match self.slot.acquire().await {
             Ok(loaded) => loaded,
