@@ -551,3 +551,57 @@ async fn a_call_over_the_hosts_guest_memory_cap_fails_its_object_until_its_limit
         .await;
     assert_eq!(synced["backend_status"], "OK", "{synced}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_beyond_the_guest_memory_cap_wait_for_room_and_every_object_syncs() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let slow = tempfile::tempdir().expect("tempdir");
+    let calm = tempfile::tempdir().expect("tempdir");
+    steps_package(
+        slow.path(),
+        "slow",
+        SLOW_XPROTO,
+        &[("slow_items", "slow_step", "SlowItem")],
+    );
+    steps_package(
+        calm.path(),
+        "calm",
+        CALM_XPROTO,
+        &[("calm_items", "slow_step", "CalmItem")],
+    );
+    // Room for two 16 MiB calls at once, though each service may run four.
+    let server = Server::start_with(
+        data.path(),
+        &[
+            ("--memory-limit-mib", "16"),
+            ("--guest-memory-max", "32"),
+            ("--step-timeout", "10s"),
+        ],
+    );
+    assert_success(&server.install(slow.path(), &[]));
+    assert_success(&server.install(calm.path(), &[]));
+    let mut slow_items = Vec::new();
+    for name in ["sleep-1500-a", "sleep-1500-b", "sleep-1500-c"] {
+        slow_items.push(
+            server
+                .create_path("/xosapi/v1/slow/slowitems", json!({ "name": name }))
+                .await,
+        );
+    }
+    let calm_item = server
+        .create_path("/xosapi/v1/calm/calmitems", json!({ "name": "sleep-10-d" }))
+        .await;
+    // While two slow calls hold the cap, the others wait: nothing fails,
+    // and the other service syncs as soon as one ends.
+    for path in slow_items.iter().chain([&calm_item]) {
+        let synced = server
+            .wait_for(path, LIMIT, |o| o["backend_code"] != 0)
+            .await;
+        assert_eq!(synced["backend_code"], 1, "{synced}");
+    }
+    let status = server.get("/syncplane/v1/status").await;
+    let memory = &status["guest_memory"];
+    assert!(memory["waits"].as_u64() >= Some(2), "{status}");
+    assert_eq!(memory["refused"], 0, "{status}");
+    assert_eq!(memory["reserved_bytes"], 0, "{status}");
+}
