@@ -206,3 +206,147 @@ async fn the_install_review_shows_the_plan_installs_on_confirm_and_refuses_untru
     let (status, _) = upload(&alice, &alice_token, &signed).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_upgrades_rolls_back_and_uninstalls_after_reviewing_each_and_the_history_lists_them()
+ {
+    let work = tempfile::tempdir().expect("tempdir");
+    let work = work.path();
+    let first = pack(work, "acme", "1.0.0", "");
+    let second = pack(
+        work,
+        "acme",
+        "1.0.1",
+        "[capabilities]\nconfig = [\"greeting\"]\n",
+    );
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let http = client(&server);
+    let token = sign_in(&http, ADMIN, PASSWORD).await;
+    let install = |file: std::path::PathBuf| {
+        let (http, token) = (&http, token.clone());
+        async move {
+            let (status, page) = upload(http, &token, &file).await;
+            assert_eq!(status, 200, "{page}");
+            let pending = confirm_token(&page);
+            let confirmed = http
+                .post(
+                    "/ui/services/install/confirm",
+                    &[("csrf", token.as_str()), ("token", pending.as_str())],
+                )
+                .await;
+            assert_eq!(confirmed.status(), 303);
+            page
+        }
+    };
+    install(first).await;
+    // The upgrade's review says what changes from the installed version.
+    let review = install(second).await;
+    assert!(
+        review.contains("id=\"plan-diff\"") && review.contains("+ config greeting"),
+        "{review}"
+    );
+
+    let services = http.get("/ui/services").await.text().await.expect("body");
+    for link in [
+        "href=\"/ui/services/hello-world/history\"",
+        "href=\"/ui/services/hello-world/rollback\"",
+        "href=\"/ui/services/hello-world/uninstall\"",
+    ] {
+        assert!(services.contains(link), "{link}: {services}");
+    }
+    // Roll back: the plan first, then only a confirmation with the
+    // session's CSRF token does it.
+    let review = http.get("/ui/services/hello-world/rollback").await;
+    assert_eq!(review.status(), 200);
+    let review = review.text().await.expect("body");
+    assert!(
+        review.contains("Plan: 1.0.1 to 1.0.0") && review.contains("id=\"confirm\""),
+        "{review}"
+    );
+    let forged = http
+        .post("/ui/services/hello-world/rollback", &[("csrf", "forged")])
+        .await;
+    assert_eq!(forged.status(), 403);
+    let done = http
+        .post(
+            "/ui/services/hello-world/rollback",
+            &[("csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(location(&done), "/ui/services#service-hello-world");
+    let shown = server.get("/syncplane/v1/services/hello-world").await;
+    assert_eq!(shown["service"]["version"], "1.0.0", "{shown}");
+
+    // Uninstall: refused while objects remain, unless they go first.
+    server
+        .create(
+            "/xosapi/v1/hello-world/helloworldservices",
+            json!({ "name": "greeter", "hello_from": "GUI" }),
+        )
+        .await;
+    let review = http
+        .get("/ui/services/hello-world/uninstall")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        review.contains("HelloWorldService: 1") && review.contains("id=\"purge\""),
+        "{review}"
+    );
+    let refused = http
+        .post(
+            "/ui/services/hello-world/uninstall",
+            &[("csrf", token.as_str())],
+        )
+        .await;
+    assert_eq!(refused.status(), 409);
+    let refused = refused.text().await.expect("body");
+    assert!(refused.contains("still has objects"), "{refused}");
+    let done = http
+        .post(
+            "/ui/services/hello-world/uninstall",
+            &[("csrf", token.as_str()), ("purge", "1")],
+        )
+        .await;
+    assert_eq!(done.status(), 303, "{:?}", done.text().await);
+    let (_, after) = server
+        .request(reqwest::Method::GET, "/syncplane/v1/services", None)
+        .await;
+    assert_eq!(after["items"], json!([]), "{after}");
+
+    // The history, newest first, says who did each.
+    let history = http
+        .get("/ui/services/hello-world/history")
+        .await
+        .text()
+        .await
+        .expect("body");
+    let order: Vec<usize> = [
+        "<td>uninstall</td>",
+        "<td>rollback</td>",
+        "<td>upgrade</td>",
+        "<td>install</td>",
+    ]
+    .iter()
+    .map(|a| history.find(a).unwrap_or_else(|| panic!("{a}: {history}")))
+    .collect();
+    assert!(order.is_sorted(), "newest first: {order:?}");
+    assert!(history.contains(&format!("user {ADMIN}")), "{history}");
+
+    // Someone who is not an administrator gets none of these pages.
+    server
+        .create(
+            "/xosapi/v1/core/users",
+            json!({ "email": "bob@example.org", "password": "bob-pw", "username": "bob" }),
+        )
+        .await;
+    let other = client(&server);
+    sign_in(&other, "bob@example.org", "bob-pw").await;
+    for page in ["history", "rollback", "uninstall"] {
+        let answer = other.get(&format!("/ui/services/hello-world/{page}")).await;
+        assert_eq!(answer.status(), 403, "{page}");
+    }
+}

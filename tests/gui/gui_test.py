@@ -346,6 +346,25 @@ def install_review(page):
     check("an uploaded package is reviewed (plan shown, nothing installed), then installed on confirm")
 
 
+def uninstall_and_history(page):
+    section = page.locator("section#service-widgets")
+    section.get_by_role("link", name="Uninstall…").click()
+    expect(page.locator("h1")).to_contain_text("Uninstall widgets 0.2.0?")
+    expect(page.locator("main")).to_contain_text("Its models hold no objects.")
+    status, before = rest("GET", "/syncplane/v1/services")
+    assert "widgets" in json.dumps(before), before
+    page.locator("#confirm").click()
+    expect(page).to_have_url(BASE + "/ui/services")
+    expect(page.locator("section#service-widgets")).to_have_count(0)
+    page.goto(BASE + "/ui/services/widgets/history")
+    rows = page.locator("#history tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("uninstall")
+    expect(rows.nth(1)).to_contain_text("install")
+    expect(rows.nth(0)).to_contain_text("user " + USER)
+    check("a service is uninstalled from its section after a review, and its history lists both changes")
+
+
 # axe-core, from the pip package in the test's venv (under target/).
 AXE_JS = os.path.join(os.path.dirname(importlib.import_module("axe_playwright_python").__file__), "axe.min.js")
 # Impacts that fail the check.
@@ -488,6 +507,7 @@ def main():
                 ("services", lambda: services(page)),
                 ("graph", lambda: graph(page)),
                 ("install-review", lambda: install_review(page)),
+                ("uninstall-history", lambda: uninstall_and_history(page)),
                 ("long-rtl-emoji", lambda: long_rtl_and_emoji(page)),
             ]:
                 run()

@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use syncplane_api::AppState;
 use syncplane_platform::archive::PackedService;
@@ -255,6 +255,5 @@ pub(crate) async fn confirm(
     let mut options = options(provenance);
     options.by = Some(viewer.user.describe());
     let installed = state.host.install(package, &options).await?;
-    let anchor: String = form_urlencoded::byte_serialize(installed.name.as_bytes()).collect();
-    Ok(Redirect::to(&format!("/ui/services#service-{anchor}")).into_response())
+    Ok(crate::manage::back_to_services(&installed.name))
 }

@@ -48,6 +48,7 @@ mod install;
 mod list;
 mod live;
 mod login;
+mod manage;
 mod modelview;
 mod nav;
 mod paths;
@@ -88,6 +89,15 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(syncplane_api::MAX_PACKAGE_BYTES)),
         )
         .route("/ui/services/install/confirm", post(install::confirm))
+        .route("/ui/services/{name}/history", get(manage::history))
+        .route(
+            "/ui/services/{name}/rollback",
+            get(manage::rollback_review).post(manage::rollback),
+        )
+        .route(
+            "/ui/services/{name}/uninstall",
+            get(manage::uninstall_review).post(manage::uninstall),
+        )
         .route("/ui/graph", get(graph::page))
         .route("/ui/events", get(live::events))
         .route("/ui/m/{model}", get(list::page))

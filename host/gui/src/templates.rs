@@ -24,6 +24,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("detail.html", include_str!("../templates/detail.html")),
     ("form.html", include_str!("../templates/form.html")),
     ("delete.html", include_str!("../templates/delete.html")),
+    ("plan.html", include_str!("../templates/plan.html")),
+    ("manage.html", include_str!("../templates/manage.html")),
 ];
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(environment);
