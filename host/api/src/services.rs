@@ -216,12 +216,28 @@ pub async fn install(
     let mut request = InstallRequest::from_json(body, pulled)?;
     let mut options = request.options();
     options.by = Some(user.describe());
+    let dependencies = request.dependencies(&user.describe());
     if request.dry_run {
+        let installed: Vec<String> = state.host.services().into_iter().map(|s| s.name).collect();
+        let coming: Vec<String> = dependencies
+            .iter()
+            .map(|(p, _)| &p.manifest.service)
+            .filter(|s| !installed.contains(&s.name))
+            .map(|s| format!("{} {}", s.name, s.version))
+            .collect();
+        if !coming.is_empty() {
+            // Its plan needs their models, which only installing them
+            // gives.
+            return Err(ApiError::Conflict(format!(
+                "a dry run plans one service against what is installed: {} needs {} installed first; plan and install that first",
+                request.package.manifest.service.name,
+                coming.join(", ")
+            )));
+        }
         return Ok(Json(json!(
             state.host.plan(request.package, &options).await?
         )));
     }
-    let dependencies = request.dependencies(&user.describe());
     let mut installed = state
         .host
         .install_with_dependencies(request.package, &options, dependencies)

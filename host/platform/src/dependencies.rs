@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
-use crate::package::ServicePackage;
 use crate::registry::Installed;
 
 /// The version of syncplane this host is, which `requires` is matched
@@ -155,24 +154,24 @@ pub(crate) fn broken_dependents(
         .collect()
 }
 
-/// The order to install `packages` in so each comes after the ones of
-/// them it depends on; dependencies on services outside the set are left
-/// to [`check_met`].
+/// The order to install the packages of `manifests` in so each comes
+/// after the ones of them it depends on; dependencies on services outside
+/// the set are left to [`check_met`].
 ///
 /// # Errors
 ///
 /// [`Error::Package`] for a dependency cycle, naming it.
-pub fn install_order(packages: &[ServicePackage]) -> Result<Vec<usize>> {
-    let index: BTreeMap<&str, usize> = packages
+pub fn install_order(manifests: &[&Manifest]) -> Result<Vec<usize>> {
+    let index: BTreeMap<&str, usize> = manifests
         .iter()
         .enumerate()
-        .map(|(i, p)| (p.manifest.service.name.as_str(), i))
+        .map(|(i, m)| (m.service.name.as_str(), i))
         .collect();
-    let mut order = Vec::with_capacity(packages.len());
+    let mut order = Vec::with_capacity(manifests.len());
     let mut done = BTreeSet::new();
     fn visit(
         i: usize,
-        packages: &[ServicePackage],
+        manifests: &[&Manifest],
         index: &BTreeMap<&str, usize>,
         path: &mut Vec<usize>,
         done: &mut BTreeSet<usize>,
@@ -185,7 +184,7 @@ pub fn install_order(packages: &[ServicePackage]) -> Result<Vec<usize>> {
             let cycle: Vec<&str> = path[start..]
                 .iter()
                 .chain(std::iter::once(&i))
-                .map(|&p| packages[p].manifest.service.name.as_str())
+                .map(|&p| manifests[p].service.name.as_str())
                 .collect();
             return Err(Error::Package(format!(
                 "the services depend on each other in a cycle: {}",
@@ -193,9 +192,9 @@ pub fn install_order(packages: &[ServicePackage]) -> Result<Vec<usize>> {
             )));
         }
         path.push(i);
-        for dependency in packages[i].manifest.dependencies.keys() {
+        for dependency in manifests[i].dependencies.keys() {
             if let Some(&d) = index.get(dependency.as_str()) {
-                visit(d, packages, index, path, done, order)?;
+                visit(d, manifests, index, path, done, order)?;
             }
         }
         path.pop();
@@ -203,8 +202,8 @@ pub fn install_order(packages: &[ServicePackage]) -> Result<Vec<usize>> {
         order.push(i);
         Ok(())
     }
-    for i in 0..packages.len() {
-        visit(i, packages, &index, &mut Vec::new(), &mut done, &mut order)?;
+    for i in 0..manifests.len() {
+        visit(i, manifests, &index, &mut Vec::new(), &mut done, &mut order)?;
     }
     Ok(order)
 }
@@ -232,6 +231,7 @@ fn requirement(text: &str) -> Result<VersionReq> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::package::ServicePackage;
 
     fn package(name: &str, version: &str, dependencies: &[(&str, &str)]) -> ServicePackage {
         let mut text = format!(
@@ -248,11 +248,12 @@ mod tests {
         }
     }
 
-    fn names(packages: &[ServicePackage], order: &[usize]) -> Vec<String> {
-        order
+    fn order_of(packages: &[ServicePackage]) -> Result<Vec<String>> {
+        let manifests: Vec<&Manifest> = packages.iter().map(|p| &p.manifest).collect();
+        Ok(install_order(&manifests)?
             .iter()
             .map(|&i| packages[i].manifest.service.name.clone())
-            .collect()
+            .collect())
     }
 
     #[test]
@@ -262,8 +263,10 @@ mod tests {
             package("fabric", "1.2.0", &[("onos", ">=2")]),
             package("onos", "2.3.0", &[]),
         ];
-        let order = install_order(&packages).expect("order");
-        assert_eq!(names(&packages, &order), ["onos", "fabric", "vtn"]);
+        assert_eq!(
+            order_of(&packages).expect("order"),
+            ["onos", "fabric", "vtn"]
+        );
     }
 
     #[test]
@@ -272,7 +275,7 @@ mod tests {
             package("a", "1.0.0", &[("b", "1")]),
             package("b", "1.0.0", &[("a", "1")]),
         ];
-        let message = install_order(&packages).expect_err("cycle").to_string();
+        let message = order_of(&packages).expect_err("cycle").to_string();
         assert!(message.contains("a -> b -> a"), "{message}");
     }
 

@@ -249,8 +249,9 @@ impl Host {
         for (package, _) in &set {
             crate::dependencies::check_met(&package.manifest, &versions)?;
         }
-        let packages: Vec<ServicePackage> = set.iter().map(|(p, _)| p.clone()).collect();
-        let order = crate::dependencies::install_order(&packages)?;
+        let manifests: Vec<&crate::manifest::Manifest> =
+            set.iter().map(|(p, _)| &p.manifest).collect();
+        let order = crate::dependencies::install_order(&manifests)?;
         let mut slots: Vec<Option<(ServicePackage, InstallOptions)>> =
             set.into_iter().map(Some).collect();
         let mut installed = Vec::with_capacity(order.len());
