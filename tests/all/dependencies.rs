@@ -150,6 +150,25 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
         }]),
         "{inspection}"
     );
+    // A dry run plans one service against what is installed: the
+    // dependency's models are not there yet.
+    let out = syncplane(
+        &config,
+        Some(&server),
+        &[
+            "service",
+            "install",
+            &registry.reference("acme/greeter:1.0.0"),
+            "--dry-run",
+        ],
+        "",
+    );
+    refused(
+        &out,
+        "a dry run needing a dependency",
+        "greeter needs hello-world 1.1.0 installed first",
+    );
+    assert!(installed(&server).await.is_empty());
     let out = syncplane(
         &config,
         Some(&server),
