@@ -834,13 +834,22 @@ pub enum RollbackOutcome {
 }
 
 /// A component's bytes from [`COMPONENTS_NAMESPACE`], checked against its
-/// digest.
+/// digest. Decoding and hashing (tens of MiB for a Python component) run
+/// on the blocking pool, not on the async workers that serve requests.
 pub(crate) async fn stored_component(core: &Core, digest: &str) -> Result<Vec<u8>> {
-    use base64::Engine as _;
     let text = core
         .record(COMPONENTS_NAMESPACE, digest)
         .await?
         .ok_or_else(|| Error::Package(format!("stored component {digest} is missing")))?;
+    let owned = digest.to_owned();
+    tokio::task::spawn_blocking(move || decode_component(&owned, &text))
+        .await
+        .map_err(|e| Error::Package(format!("checking stored component {digest} failed: {e}")))?
+}
+
+/// A stored component's base64 `text` as bytes, checked against `digest`.
+fn decode_component(digest: &str, text: &str) -> Result<Vec<u8>> {
+    use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text.as_bytes())
         .map_err(|e| Error::Package(format!("stored component {digest} is unreadable: {e}")))?;
