@@ -90,9 +90,9 @@ pub struct AppState {
 pub const MAX_REQUEST_BYTES: usize = syncplane_tosca::MAX_RECIPE_BYTES;
 
 /// Largest accepted service package upload: the package's files are capped
-/// at 48 MiB together (`syncplane_platform::package_files`), which base64
-/// in JSON makes 64 MiB, plus room for the JSON around them.
-pub const MAX_PACKAGE_BYTES: usize = 72 << 20;
+/// at 128 MiB together (`syncplane_platform::package_files`), which base64
+/// in JSON makes about 171 MiB, plus room for the JSON around them.
+pub const MAX_PACKAGE_BYTES: usize = 192 << 20;
 
 /// Builds the router with the default [`ApiConfig`].
 pub fn app(host: Host) -> Router {

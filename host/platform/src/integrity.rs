@@ -49,7 +49,11 @@ impl Host {
         if damaged == 0 {
             tracing::debug!(checked, "stored components match their digests");
         } else {
-            tracing::warn!(checked, damaged, "stored components that fail their check will not run");
+            tracing::warn!(
+                checked,
+                damaged,
+                "stored components that fail their check will not run"
+            );
         }
     }
 }

@@ -601,16 +601,20 @@ mod tests {
         let (_root, dir) = dir_package("models/a.xproto", "s.wasm", |_, dir| {
             write(&dir.join("models/a.xproto"), "message A {}");
             sparse(&dir.join("s.wasm"), 30 << 20);
-            sparse(&dir.join("t.wasm"), 30 << 20);
             let mut text = std::fs::read_to_string(dir.join(MANIFEST_FILE)).expect("manifest");
-            text.push_str(
-                "[[sync_steps]]\nname = \"t\"\ncomponent = \"t.wasm\"\nobserves = \"A\"\n",
-            );
+            // Five components of 30 MiB: each within its limit, 150 MiB
+            // together.
+            for step in ["t", "u", "v", "w"] {
+                sparse(&dir.join(format!("{step}.wasm")), 30 << 20);
+                text.push_str(&format!(
+                    "[[sync_steps]]\nname = \"{step}\"\ncomponent = \"{step}.wasm\"\nobserves = \"A\"\n"
+                ));
+            }
             write(&dir.join(MANIFEST_FILE), &text);
         });
         let err = ServicePackage::from_dir(&dir).expect_err("too large");
         assert!(matches!(err, Error::PackageTooLarge { .. }), "{err:?}");
-        assert!(err.to_string().ends_with("; the limit is 48 MiB"), "{err}");
+        assert!(err.to_string().ends_with("; the limit is 128 MiB"), "{err}");
     }
 
     fn uploaded(component_path: &str, component: Vec<u8>) -> ServicePackage {
@@ -676,12 +680,14 @@ mod tests {
         );
 
         let mut total = uploaded("s.wasm", vec![0; 30 << 20]);
-        total.manifest.sync_steps.push(SyncStepSection {
-            name: "t".into(),
-            component: "t.wasm".into(),
-            observes: Observes(vec!["A".into()]),
-        });
-        total.components.insert("t".into(), vec![0; 30 << 20]);
+        for step in ["t", "u", "v", "w"] {
+            total.manifest.sync_steps.push(SyncStepSection {
+                name: step.into(),
+                component: format!("{step}.wasm"),
+                observes: Observes(vec!["A".into()]),
+            });
+            total.components.insert(step.into(), vec![0; 30 << 20]);
+        }
         let err = total.check_paths_and_sizes().expect_err("total");
         assert!(matches!(err, Error::PackageTooLarge { .. }), "{err:?}");
     }
