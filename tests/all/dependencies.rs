@@ -127,6 +127,7 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
     // The server's user has logged in too: it pulls `{"ref": ...}` itself.
     let server =
         Server::start_with_env(data.path(), &[], &[("SYNCPLANE_CONFIG_DIR", path(&config))]);
+    let cli = |args: &[&str]| syncplane(&config, Some(&server), args, "");
 
     // Nothing installed: the dependency comes from the registry, at the
     // highest version that matches, and installs first. The server's
@@ -152,33 +153,23 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
     );
     // A dry run plans one service against what is installed: the
     // dependency's models are not there yet.
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &[
-            "service",
-            "install",
-            &registry.reference("acme/greeter:1.0.0"),
-            "--dry-run",
-        ],
-        "",
-    );
+    let out = cli(&[
+        "service",
+        "install",
+        &registry.reference("acme/greeter:1.0.0"),
+        "--dry-run",
+    ]);
     refused(
         &out,
         "a dry run needing a dependency",
         "greeter needs hello-world 1.1.0 installed first",
     );
     assert!(installed(&server).await.is_empty());
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &[
-            "service",
-            "install",
-            &registry.reference("acme/greeter:1.0.0"),
-        ],
-        "",
-    );
+    let out = cli(&[
+        "service",
+        "install",
+        &registry.reference("acme/greeter:1.0.0"),
+    ]);
     let text = ok(&out);
     assert!(
         text.contains(&format!("pulled {hello}:1.1.0@"))
@@ -193,23 +184,13 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
     );
 
     // A service something depends on stays, at a version it accepts.
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &["service", "uninstall", "hello-world"],
-        "",
-    );
+    let out = cli(&["service", "uninstall", "hello-world"]);
     refused(
         &out,
         "uninstall a dependency",
         "service `greeter` 1.0.0 depends on hello-world ^1.1",
     );
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &["service", "upgrade", &format!("{hello}:2.0.0"), "--dry-run"],
-        "",
-    );
+    let out = cli(&["service", "upgrade", &format!("{hello}:2.0.0"), "--dry-run"]);
     let text = ok(&out);
     assert!(
         text.contains("changes from the installed version:")
@@ -219,17 +200,12 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
                 .contains("blocked by:\n    - service `greeter` 1.0.0 depends on hello-world ^1.1"),
         "{text}"
     );
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &[
-            "service",
-            "upgrade",
-            &format!("{hello}:2.0.0"),
-            "--accept-grants",
-        ],
-        "",
-    );
+    let out = cli(&[
+        "service",
+        "upgrade",
+        &format!("{hello}:2.0.0"),
+        "--accept-grants",
+    ]);
     refused(
         &out,
         "upgrade past a requirement",
@@ -242,13 +218,14 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
 
     // All or nothing: a service that cannot install takes the dependency
     // installed for it away again (here over REST, pulled by the server).
-    let (status, answer) = server
-        .request(
+    let install_clash = || {
+        server.request(
             reqwest::Method::POST,
             "/syncplane/v1/services",
             Some(json!({ "ref": registry.reference("acme/clash:1.0.0") })),
         )
-        .await;
+    };
+    let (status, answer) = install_clash().await;
     assert_eq!(status, 409, "{answer}");
     assert!(
         answer["error"]
@@ -257,20 +234,9 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
         "{answer}"
     );
     for name in ["greeter", "hello-world"] {
-        ok(&syncplane(
-            &config,
-            Some(&server),
-            &["service", "uninstall", name],
-            "",
-        ));
+        ok(&cli(&["service", "uninstall", name]));
     }
-    let (status, answer) = server
-        .request(
-            reqwest::Method::POST,
-            "/syncplane/v1/services",
-            Some(json!({ "ref": registry.reference("acme/clash:1.0.0") })),
-        )
-        .await;
+    let (status, answer) = install_clash().await;
     assert_eq!(status, 409, "{answer}");
     assert!(
         installed(&server).await.is_empty(),
@@ -295,22 +261,12 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
 
     // An installed version that does not match is not upgraded: the error
     // names the upgrade that would do.
-    ok(&syncplane(
-        &config,
-        Some(&server),
-        &["service", "install", &format!("{hello}:1.0.0")],
-        "",
-    ));
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &[
-            "service",
-            "install",
-            &registry.reference("acme/greeter:1.0.0"),
-        ],
-        "",
-    );
+    ok(&cli(&["service", "install", &format!("{hello}:1.0.0")]));
+    let out = cli(&[
+        "service",
+        "install",
+        &registry.reference("acme/greeter:1.0.0"),
+    ]);
     refused(
         &out,
         "an installed dependency too old",
@@ -319,12 +275,7 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
     assert_eq!(installed(&server).await, ["hello-world 1.0.0"]);
     // A file carries no registry to pull from: the host says what is
     // missing.
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &["service", "install", path(&greeter)],
-        "",
-    );
+    let out = cli(&["service", "install", path(&greeter)]);
     refused(
         &out,
         "a file with an unmet dependency",
@@ -339,12 +290,7 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
         ("requires = \">=99\"", ""),
         "option name = \"future\";\noption app_label = \"future\";\nmessage Future (XOSBase) { required string x = 1; }\n",
     );
-    let out = syncplane(
-        &config,
-        Some(&server),
-        &["service", "install", path(&future)],
-        "",
-    );
+    let out = cli(&["service", "install", path(&future)]);
     let version = env!("CARGO_PKG_VERSION");
     refused(
         &out,
@@ -352,13 +298,9 @@ async fn dependencies_come_from_the_registry_first_and_installed_ones_are_never_
         &format!("requires syncplane >=99; this host is syncplane {version}"),
     );
     assert_eq!(installed(&server).await, ["hello-world 1.0.0"]);
-    let inspection: Value = serde_json::from_str(&ok(&syncplane(
-        &config,
-        Some(&server),
-        &["service", "inspect", path(&future), "--json"],
-        "",
-    )))
-    .expect("json");
+    let inspection: Value =
+        serde_json::from_str(&ok(&cli(&["service", "inspect", path(&future), "--json"])))
+            .expect("json");
     let inspection = &inspection["inspection"];
     assert_eq!(inspection["requires"], ">=99", "{inspection}");
     assert!(

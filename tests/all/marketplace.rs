@@ -309,12 +309,7 @@ async fn a_signed_package_installs_under_a_trust_policy_and_syncs() {
         policy.as_str().is_some_and(|p| p.contains(&acme)),
         "{policy}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("syncplane_trust_decisions_total{decision=\"allowed\"} 2"),
         "inspect and install each checked it: {metrics}"

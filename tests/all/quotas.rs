@@ -401,26 +401,28 @@ message CalmItem (XOSBase) {
 }
 "#;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_services_own_deadline_and_memory_limit_trap_its_guests_and_no_one_elses() {
-    let data = tempfile::tempdir().expect("tempdir");
+/// Service `slow` with `steps`, and service `calm` whose one step sleeps
+/// as its object's name says.
+fn slow_and_calm(steps: &[(&str, &str, &str)]) -> (tempfile::TempDir, tempfile::TempDir) {
     let slow = tempfile::tempdir().expect("tempdir");
     let calm = tempfile::tempdir().expect("tempdir");
-    steps_package(
-        slow.path(),
-        "slow",
-        SLOW_XPROTO,
-        &[
-            ("slow_items", "slow_step", "SlowItem"),
-            ("hungry_items", "hostile_memory_bomb", "HungryItem"),
-        ],
-    );
+    steps_package(slow.path(), "slow", SLOW_XPROTO, steps);
     steps_package(
         calm.path(),
         "calm",
         CALM_XPROTO,
         &[("calm_items", "slow_step", "CalmItem")],
     );
+    (slow, calm)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_services_own_deadline_and_memory_limit_trap_its_guests_and_no_one_elses() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let (slow, calm) = slow_and_calm(&[
+        ("slow_items", "slow_step", "SlowItem"),
+        ("hungry_items", "hostile_memory_bomb", "HungryItem"),
+    ]);
     // The host allows 5 s per call; `slow` gets 300 ms and 16 of the
     // host's 32 MiB.
     let server = Server::start_with(data.path(), &[("--step-timeout", "5s")]);
@@ -531,12 +533,7 @@ async fn a_call_over_the_hosts_guest_memory_cap_fails_its_object_until_its_limit
         text.contains("guest memory: 0 of 32 MiB reserved"),
         "{text}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains("syncplane_guest_memory_cap_bytes 33554432")
             && metrics.contains("syncplane_guest_memory_refused_total"),
@@ -555,20 +552,7 @@ async fn a_call_over_the_hosts_guest_memory_cap_fails_its_object_until_its_limit
 #[tokio::test(flavor = "multi_thread")]
 async fn calls_beyond_the_guest_memory_cap_wait_for_room_and_every_object_syncs() {
     let data = tempfile::tempdir().expect("tempdir");
-    let slow = tempfile::tempdir().expect("tempdir");
-    let calm = tempfile::tempdir().expect("tempdir");
-    steps_package(
-        slow.path(),
-        "slow",
-        SLOW_XPROTO,
-        &[("slow_items", "slow_step", "SlowItem")],
-    );
-    steps_package(
-        calm.path(),
-        "calm",
-        CALM_XPROTO,
-        &[("calm_items", "slow_step", "CalmItem")],
-    );
+    let (slow, calm) = slow_and_calm(&[("slow_items", "slow_step", "SlowItem")]);
     // Room for two 16 MiB calls at once, though each service may run four.
     let server = Server::start_with(
         data.path(),

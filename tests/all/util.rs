@@ -204,6 +204,16 @@ impl Server {
         body
     }
 
+    /// `/metrics`, unauthenticated as scrapers read it.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn put(&self, path: &str, body: Value) -> Value {
         let (status, answer) = self.request(reqwest::Method::PUT, path, Some(body)).await;
         assert_eq!(status, 200, "PUT {path}: {answer}");

@@ -43,6 +43,15 @@ fn require_manager(viewer: &Viewer, what: &str) -> Result<(), GuiError> {
     Ok(viewer.user.require_writing_admin(what)?)
 }
 
+/// The fields of a confirmation form, once its CSRF token and the
+/// viewer's right to `what` are checked.
+fn confirmed(viewer: &Viewer, body: &[u8], what: &str) -> Result<Vec<(String, String)>, GuiError> {
+    let form: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    viewer.check_csrf(&form)?;
+    require_manager(viewer, what)?;
+    Ok(form)
+}
+
 /// `GET /ui/services/{name}/history`: every install, upgrade, rollback and
 /// uninstall of the service, newest first (administrators).
 pub(crate) async fn history(
@@ -109,9 +118,7 @@ pub(crate) async fn rollback(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, GuiError> {
-    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    viewer.check_csrf(&form)?;
-    require_manager(&viewer, "roll back services")?;
+    confirmed(&viewer, &body, "roll back services")?;
     match state
         .host
         .rollback(&name, false, Some(viewer.user.describe()))
@@ -166,9 +173,7 @@ pub(crate) async fn uninstall(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, GuiError> {
-    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    viewer.check_csrf(&form)?;
-    require_manager(&viewer, "uninstall services")?;
+    let form = confirmed(&viewer, &body, "uninstall services")?;
     let purge = form.iter().any(|(k, v)| k == "purge" && v == "1");
     match state
         .host
