@@ -18,13 +18,29 @@ const BOUNDARY: &str = "gui-install-test-boundary-7f3a";
 /// Uploads `file` through the install form, with `token` as the CSRF
 /// field; the page's status and text.
 async fn upload(http: &Client, token: &str, file: &Path) -> (u16, String) {
+    upload_with(http, token, file, &[]).await
+}
+
+/// As [`upload`], with the form's other `fields` (install options).
+async fn upload_with(
+    http: &Client,
+    token: &str,
+    file: &Path,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
     let bytes = std::fs::read(file).expect("package file");
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n\
-         --{BOUNDARY}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"p.spkg\"\r\n\
+    let mut body =
+        format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{token}\r\n");
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"package\"; filename=\"p.spkg\"\r\n\
          Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
+    ));
+    let mut body = body.into_bytes();
     body.extend_from_slice(&bytes);
     body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
     let response = http
@@ -190,6 +206,22 @@ async fn the_install_review_shows_the_plan_installs_on_confirm_and_refuses_untru
     assert!(page.contains("id=\"grants-refused\""), "{page}");
     assert!(page.contains("id=\"not-allowed\""), "{page}");
     assert!(!page.contains("id=\"confirm\""), "{page}");
+    // The operator allows it for this install, as `--allow` would.
+    let allow = [("allow", "outbound_http=https://api.acme.example:443")];
+    let (_, page) = upload_with(&http, &token, &outbound_signed, &allow).await;
+    assert!(!page.contains("id=\"grants-refused\""), "{page}");
+    assert!(
+        page.contains("--allow outbound_http=https:&#x2f;&#x2f;api.acme.example:443"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"confirm\""), "{page}");
+    let bad = [(
+        "allow",
+        "outbound_http=https://api.acme.example:443\nnonsense",
+    )];
+    let (status, page) = upload_with(&http, &token, &outbound_signed, &bad).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("allowed capabilities, line 2"), "{page}");
 
     // Someone who is not an administrator sees no link and gets no page.
     server
@@ -279,6 +311,30 @@ async fn an_admin_upgrades_rolls_back_and_uninstalls_after_reviewing_each_and_th
     let shown = server.get("/syncplane/v1/services/hello-world").await;
     assert_eq!(shown["service"]["version"], "1.0.0", "{shown}");
 
+    // An older version needs the downgrade option.
+    let older = pack(work, "acme", "0.9.0", "");
+    let (_, page) = upload(&http, &token, &older).await;
+    assert!(
+        page.contains("id=\"not-allowed\"") && page.contains("0.9.0"),
+        "{page}"
+    );
+    let downgrade = [("allow_downgrade", "1")];
+    let (_, page) = upload_with(&http, &token, &older, &downgrade).await;
+    assert!(
+        page.contains("Plan: downgrade from 1.0.0 to 0.9.0") && page.contains("--allow-downgrade"),
+        "{page}"
+    );
+    let pending = confirm_token(&page);
+    let confirmed = http
+        .post(
+            "/ui/services/install/confirm",
+            &[("csrf", token.as_str()), ("token", pending.as_str())],
+        )
+        .await;
+    assert_eq!(confirmed.status(), 303);
+    let shown = server.get("/syncplane/v1/services/hello-world").await;
+    assert_eq!(shown["service"]["version"], "0.9.0", "{shown}");
+
     // Uninstall: refused while objects remain, unless they go first.
     server
         .create(
@@ -326,6 +382,7 @@ async fn an_admin_upgrades_rolls_back_and_uninstalls_after_reviewing_each_and_th
         .expect("body");
     let order: Vec<usize> = [
         "<td>uninstall</td>",
+        "<td>downgrade</td>",
         "<td>rollback</td>",
         "<td>upgrade</td>",
         "<td>install</td>",

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use syncplane_api::AppState;
 use syncplane_platform::archive::PackedService;
+use syncplane_platform::capability::Allow;
 use syncplane_platform::{InstallOptions, Provenance, ServicePackage};
 
 use crate::error::GuiError;
@@ -62,30 +63,61 @@ pub(crate) async fn form(
     page(&state, &viewer, StatusCode::OK, None, None)
 }
 
+/// What the upload form chose beyond the file: the CLI's `--allow`,
+/// `--allow-unsigned` and `--allow-downgrade`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Choices {
+    allow: Vec<Allow>,
+    allow_unsigned: bool,
+    allow_downgrade: bool,
+}
+
+impl Choices {
+    /// The choices as the review page lists them, in the CLI's words.
+    fn describe(&self) -> Vec<String> {
+        let mut flags: Vec<String> = self.allow.iter().map(|a| format!("--allow {a}")).collect();
+        if self.allow_unsigned {
+            flags.push("--allow-unsigned".into());
+        }
+        if self.allow_downgrade {
+            flags.push("--allow-downgrade".into());
+        }
+        flags
+    }
+}
+
 /// The options of a review and of its confirmation. The review page lists
 /// the grants an upgrade adds, so confirming it is accepting them (the
 /// CLI's `--accept-grants`).
-fn options(provenance: Provenance) -> InstallOptions {
+fn options(provenance: Provenance, choices: &Choices) -> InstallOptions {
     InstallOptions {
         provenance: Some(provenance),
         accept_grants: true,
+        allow: choices.allow.clone(),
+        allow_unsigned: choices.allow_unsigned,
+        allow_downgrade: choices.allow_downgrade,
         ..InstallOptions::default()
     }
 }
 
 /// What the review page shows of `package`; `allowed` says whether it
 /// may be installed.
-async fn review(state: &AppState, package: ServicePackage, provenance: Provenance) -> Value {
+async fn review(
+    state: &AppState,
+    package: ServicePackage,
+    provenance: Provenance,
+    choices: &Choices,
+) -> Value {
     let signers: Vec<String> = provenance
         .signatures()
         .iter()
         .map(|s| s.key.to_string())
         .collect();
     let digest = provenance.digest().to_owned();
-    let options = options(provenance);
+    let options = options(provenance, choices);
     let name = package.manifest.full_name();
     let version = package.manifest.service.version.clone();
-    let inspection = match state.host.inspect(&package, &[]) {
+    let inspection = match state.host.inspect(&package, &choices.allow) {
         Ok(i) => i,
         Err(e) => {
             return json!({
@@ -134,6 +166,7 @@ async fn review(state: &AppState, package: ServicePackage, provenance: Provenanc
         "plan": plan,
         "allowed": reasons.is_empty(),
         "reasons": reasons,
+        "choices": choices.describe(),
     })
 }
 
@@ -149,6 +182,8 @@ pub(crate) async fn upload(
         Ok(upload) => upload,
         Err(refused) => return Ok(refused),
     };
+    // Parsed before the token moves out; answered only once it is checked.
+    let choices = upload.choices();
     viewer.check_csrf(&[(crate::csrf::FIELD.to_owned(), upload.csrf)])?;
     require_installer(&viewer)?;
     let file = match upload.file {
@@ -171,22 +206,63 @@ pub(crate) async fn upload(
             return page(&state, &viewer, StatusCode::BAD_REQUEST, None, Some(error));
         }
     };
-    let mut review = review(&state, package, provenance).await;
+    let choices = match choices {
+        Ok(choices) => choices,
+        Err(error) => return page(&state, &viewer, StatusCode::BAD_REQUEST, None, Some(error)),
+    };
+    let mut review = review(&state, package, provenance, &choices).await;
     if review["allowed"] == json!(true) {
-        review["token"] = json!(pending::keep(&viewer.csrf, file.to_vec()));
+        let kept = pending::Kept {
+            bytes: file.to_vec(),
+            choices,
+        };
+        review["token"] = json!(pending::keep(&viewer.csrf, kept));
         review["keep_minutes"] = json!(pending::KEEP.as_secs() / 60);
     }
     page(&state, &viewer, StatusCode::OK, Some(review), None)
 }
 
-/// The most parts the upload form may have (it has two).
+/// The most parts the upload form may have (it has five).
 const MAX_PARTS: usize = 8;
+/// The most `--allow` lines the form takes.
+const MAX_ALLOWS: usize = 64;
 
-/// What the upload form sent: its CSRF token and the chosen file (a part
-/// with a file name), if any.
+/// What the upload form sent: its CSRF token, the chosen file (a part
+/// with a file name), if any, and the install choices.
 struct Upload {
     csrf: String,
     file: Option<Bytes>,
+    allow: String,
+    allow_unsigned: bool,
+    allow_downgrade: bool,
+}
+
+impl Upload {
+    /// The choices, or an error naming the `--allow` line that is not one.
+    fn choices(&self) -> Result<Choices, String> {
+        let lines: Vec<&str> = self
+            .allow
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.len() > MAX_ALLOWS {
+            return Err(format!("at most {MAX_ALLOWS} allowed capabilities"));
+        }
+        let allow = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                line.parse::<Allow>()
+                    .map_err(|e| format!("allowed capabilities, line {}: {e}", i + 1))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Choices {
+            allow,
+            allow_unsigned: self.allow_unsigned,
+            allow_downgrade: self.allow_downgrade,
+        })
+    }
 }
 
 /// Reads the upload form (bounded by the route's body limit and
@@ -203,6 +279,9 @@ async fn read_upload(mut form: Multipart) -> Result<Upload, Response> {
     let mut upload = Upload {
         csrf: String::new(),
         file: None,
+        allow: String::new(),
+        allow_unsigned: false,
+        allow_downgrade: false,
     };
     let mut parts = 0;
     while let Some(field) = form.next_field().await.map_err(bad)? {
@@ -217,6 +296,13 @@ async fn read_upload(mut form: Multipart) -> Result<Upload, Response> {
             Some(crate::csrf::FIELD) => upload.csrf = field.text().await.map_err(bad)?,
             Some(FILE_FIELD) if field.file_name().is_some() => {
                 upload.file = Some(field.bytes().await.map_err(bad)?);
+            }
+            Some("allow") => upload.allow = field.text().await.map_err(bad)?,
+            Some("allow_unsigned") => {
+                upload.allow_unsigned = field.text().await.map_err(bad)? == "1"
+            }
+            Some("allow_downgrade") => {
+                upload.allow_downgrade = field.text().await.map_err(bad)? == "1";
             }
             _ => {}
         }
@@ -239,7 +325,7 @@ pub(crate) async fn confirm(
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
-    let Some(bytes) = pending::take(&viewer.csrf, token) else {
+    let Some(pending::Kept { bytes, choices }) = pending::take(&viewer.csrf, token) else {
         let error = "this review expired or was already confirmed: upload the file again";
         return page(
             &state,
@@ -252,7 +338,7 @@ pub(crate) async fn confirm(
     let (package, provenance) = PackedService::unpack(&bytes)
         .map_err(|e| GuiError::BadRequest(e.to_string()))?
         .split();
-    let mut options = options(provenance);
+    let mut options = options(provenance, &choices);
     options.by = Some(viewer.user.describe());
     let installed = state.host.install(package, &options).await?;
     Ok(crate::manage::back_to_services(&installed.name))

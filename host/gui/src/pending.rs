@@ -17,8 +17,16 @@ pub(crate) const KEEP: Duration = Duration::from_secs(15 * 60);
 
 struct Upload {
     owner: String,
-    bytes: Vec<u8>,
+    kept: Kept,
     at: Instant,
+}
+
+/// An upload as the review saw it: the file and how it is to be
+/// installed, so the confirmation installs exactly what was reviewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Kept {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) choices: crate::install::Choices,
 }
 
 static PENDING: LazyLock<Mutex<HashMap<String, Upload>>> = LazyLock::new(Default::default);
@@ -27,9 +35,9 @@ fn lock() -> std::sync::MutexGuard<'static, HashMap<String, Upload>> {
     PENDING.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Keeps `bytes` for `owner` (a value only its session knows); returns
-/// the token that takes them back.
-pub(crate) fn keep(owner: &str, bytes: Vec<u8>) -> String {
+/// Keeps `kept` for `owner` (a value only its session knows); returns
+/// the token that takes it back.
+pub(crate) fn keep(owner: &str, kept: Kept) -> String {
     let token = csrf::random();
     let mut pending = lock();
     pending.retain(|_, u| u.at.elapsed() < KEEP);
@@ -47,7 +55,7 @@ pub(crate) fn keep(owner: &str, bytes: Vec<u8>) -> String {
         token.clone(),
         Upload {
             owner: owner.to_owned(),
-            bytes,
+            kept,
             at: Instant::now(),
         },
     );
@@ -55,7 +63,7 @@ pub(crate) fn keep(owner: &str, bytes: Vec<u8>) -> String {
 }
 
 /// Takes the upload `token` of `owner` away, if it is still kept.
-pub(crate) fn take(owner: &str, token: &str) -> Option<Vec<u8>> {
+pub(crate) fn take(owner: &str, token: &str) -> Option<Kept> {
     let mut pending = lock();
     let fresh = pending
         .get(token)
@@ -63,7 +71,7 @@ pub(crate) fn take(owner: &str, token: &str) -> Option<Vec<u8>> {
     if !fresh {
         return None;
     }
-    pending.remove(token).map(|u| u.bytes)
+    pending.remove(token).map(|u| u.kept)
 }
 
 #[cfg(test)]
@@ -72,10 +80,14 @@ mod tests {
 
     #[test]
     fn only_the_owner_takes_an_upload_and_only_once() {
-        let token = keep("owner-a", vec![1, 2, 3]);
+        let kept = Kept {
+            bytes: vec![1, 2, 3],
+            choices: crate::install::Choices::default(),
+        };
+        let token = keep("owner-a", kept.clone());
         assert_eq!(take("owner-b", &token), None);
         assert_eq!(take("owner-a", "nope"), None);
-        assert_eq!(take("owner-a", &token), Some(vec![1, 2, 3]));
+        assert_eq!(take("owner-a", &token), Some(kept));
         assert_eq!(take("owner-a", &token), None);
     }
 }
