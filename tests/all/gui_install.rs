@@ -58,6 +58,16 @@ async fn upload_with(
     (status, response.text().await.expect("body"))
 }
 
+/// Confirms the review `page` with the session's CSRF `token`.
+async fn confirm(http: &Client, token: &str, page: &str) -> reqwest::Response {
+    let pending = confirm_token(page);
+    http.post(
+        "/ui/services/install/confirm",
+        &[("csrf", token), ("token", pending.as_str())],
+    )
+    .await
+}
+
 /// The value of the hidden `token` field of the confirm form.
 fn confirm_token(html: &str) -> String {
     let at = html
@@ -260,13 +270,7 @@ async fn an_admin_upgrades_rolls_back_and_uninstalls_after_reviewing_each_and_th
         async move {
             let (status, page) = upload(http, &token, &file).await;
             assert_eq!(status, 200, "{page}");
-            let pending = confirm_token(&page);
-            let confirmed = http
-                .post(
-                    "/ui/services/install/confirm",
-                    &[("csrf", token.as_str()), ("token", pending.as_str())],
-                )
-                .await;
+            let confirmed = confirm(http, &token, &page).await;
             assert_eq!(confirmed.status(), 303);
             page
         }
@@ -324,13 +328,7 @@ async fn an_admin_upgrades_rolls_back_and_uninstalls_after_reviewing_each_and_th
         page.contains("Plan: downgrade from 1.0.0 to 0.9.0") && page.contains("--allow-downgrade"),
         "{page}"
     );
-    let pending = confirm_token(&page);
-    let confirmed = http
-        .post(
-            "/ui/services/install/confirm",
-            &[("csrf", token.as_str()), ("token", pending.as_str())],
-        )
-        .await;
+    let confirmed = confirm(&http, &token, &page).await;
     assert_eq!(confirmed.status(), 303);
     let shown = server.get("/syncplane/v1/services/hello-world").await;
     assert_eq!(shown["service"]["version"], "0.9.0", "{shown}");

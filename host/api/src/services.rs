@@ -309,25 +309,27 @@ pub async fn inspect(
     admin_only(&user, "inspect service packages")?;
     let (body, pulled) = crate::package_ref::pull_ref(body, &state.host).await?;
     let request = InstallRequest::from_json(body, pulled)?;
-    let mut answer = json!(state.host.inspect(&request.package, &request.allow)?);
+    let mut inspection = state.host.inspect(&request.package, &request.allow)?;
+    // What comes with the install meets a dependency not installed.
+    for status in inspection
+        .dependencies
+        .iter_mut()
+        .filter(|s| s.installed.is_none())
+    {
+        status.comes_with_install = request
+            .dependencies
+            .iter()
+            .map(|(p, _)| &p.manifest.service)
+            .find(|s| s.name == status.service)
+            .map(|s| s.version.clone());
+    }
+    let mut answer = json!(inspection);
     answer["diff"] = json!(
         state
             .host
             .diff_with_installed(&request.package, request.provenance.as_ref())
             .await?
     );
-    // What comes with the install meets a dependency as the installed
-    // services do.
-    if let Some(statuses) = answer["dependencies"].as_array_mut() {
-        for status in statuses {
-            let with = request.dependencies.iter().find(|(p, _)| {
-                status["service"].as_str() == Some(p.manifest.service.name.as_str())
-            });
-            if let (Some((package, _)), Value::Null) = (with, &status["installed"]) {
-                status["comes_with_install"] = json!(package.manifest.service.version);
-            }
-        }
-    }
     answer["digest"] = json!(request.provenance.as_ref().map(Provenance::digest));
     answer["signers"] = json!(
         request.provenance.as_ref().map(|p| p

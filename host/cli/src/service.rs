@@ -339,7 +339,7 @@ fn render_plan(plan: &Value) -> String {
         "  grants removed:  {}",
         list_of(&plan["grants_removed"])
     );
-    render_diff(&mut out, &plan["diff"]);
+    // The plan's `diff` is the one the inspection printed just before.
     let blockers = strings(&plan["blockers"]);
     if blockers.is_empty() {
         out.push_str("  nothing blocks it (dry run: nothing was changed)\n");

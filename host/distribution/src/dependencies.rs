@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use syncplane_platform::{ServicePackage, best_match};
+use syncplane_platform::{ServicePackage, accepts, best_match};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -45,11 +45,10 @@ pub async fn pull_dependencies(
                 problem,
             };
             let sibling = sibling(from, &dependency);
-            let wanted = semver::VersionReq::parse(&requirement)
+            semver::VersionReq::parse(&requirement)
                 .map_err(|e| problem(format!("not a version requirement ({e})")))?;
             if let Some(version) = installed.get(&dependency) {
-                let ok = semver::Version::parse(version).is_ok_and(|v| wanted.matches(&v));
-                if !ok {
+                if !accepts(&requirement, version) {
                     let available = versions(client, &sibling).await.unwrap_or_default();
                     let hint = match best_match(&requirement, available.iter().map(String::as_str))
                     {
@@ -72,7 +71,7 @@ pub async fn pull_dependencies(
                 .find(|p| p.packed.package.manifest.service.name == dependency)
             {
                 let version = &already.packed.package.manifest.service.version;
-                if semver::Version::parse(version).is_ok_and(|v| wanted.matches(&v)) {
+                if accepts(&requirement, version) {
                     continue;
                 }
                 return Err(problem(format!(

@@ -29,6 +29,10 @@ pub struct DependencyStatus {
     pub installed: Option<String>,
     /// Whether that version meets the requirement.
     pub met: bool,
+    /// The version of it that comes with the same install, when it is not
+    /// installed (set by whoever knows what comes along).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comes_with_install: Option<String>,
 }
 
 impl std::fmt::Display for DependencyStatus {
@@ -77,25 +81,30 @@ pub(crate) fn check_requires(manifest: &Manifest) -> Result<()> {
 pub(crate) fn statuses(
     manifest: &Manifest,
     versions: &BTreeMap<String, String>,
-) -> Result<Vec<DependencyStatus>> {
+) -> Vec<DependencyStatus> {
     manifest
         .dependencies
         .iter()
         .map(|(service, text)| {
             let installed = versions.get(service).cloned();
-            let met = match &installed {
-                Some(version) => Version::parse(version)
-                    .is_ok_and(|version| requirement(text).is_ok_and(|r| r.matches(&version))),
-                None => false,
-            };
-            Ok(DependencyStatus {
+            DependencyStatus {
                 service: service.clone(),
                 requirement: text.clone(),
+                met: installed.as_deref().is_some_and(|v| accepts(text, v)),
                 installed,
-                met,
-            })
+                comes_with_install: None,
+            }
         })
         .collect()
+}
+
+/// Whether `version` meets the requirement `requirement`; `false` when
+/// either does not parse.
+pub fn accepts(requirement: &str, version: &str) -> bool {
+    match (VersionReq::parse(requirement), Version::parse(version)) {
+        (Ok(requirement), Ok(version)) => requirement.matches(&version),
+        _ => false,
+    }
 }
 
 /// Refuses `manifest` when a dependency is not installed at a version it
@@ -105,7 +114,7 @@ pub(crate) fn statuses(
 ///
 /// [`Error::Dependencies`] naming each unmet one.
 pub(crate) fn check_met(manifest: &Manifest, versions: &BTreeMap<String, String>) -> Result<()> {
-    let unmet: Vec<DependencyStatus> = statuses(manifest, versions)?
+    let unmet: Vec<DependencyStatus> = statuses(manifest, versions)
         .into_iter()
         .filter(|s| !s.met)
         .collect();
@@ -135,15 +144,11 @@ pub(crate) fn broken_dependents(
     version: Option<&str>,
     others: &[Installed],
 ) -> Vec<String> {
-    let version = version.and_then(|v| Version::parse(v).ok());
     others
         .iter()
         .filter_map(|other| {
             let text = other.record.package.manifest.dependencies.get(service)?;
-            let met = match &version {
-                Some(version) => requirement(text).is_ok_and(|r| r.matches(version)),
-                None => false,
-            };
+            let met = version.is_some_and(|v| accepts(text, v));
             (!met).then(|| {
                 format!(
                     "service `{}` {} depends on {service} {text}",
@@ -290,7 +295,7 @@ mod tests {
             ("onos".to_owned(), "2.0.5".to_owned()),
             ("ok".to_owned(), "1.4.0".to_owned()),
         ]);
-        let statuses = statuses(&vtn.manifest, &installed).expect("statuses");
+        let statuses = statuses(&vtn.manifest, &installed);
         let met: Vec<(&str, bool)> = statuses
             .iter()
             .map(|s| (s.service.as_str(), s.met))

@@ -621,7 +621,7 @@ impl Host {
             dependencies: crate::dependencies::statuses(
                 manifest,
                 &crate::dependencies::versions_of(&self.registry.others(&manifest.service.name)),
-            )?,
+            ),
         })
     }
 

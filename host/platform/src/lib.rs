@@ -38,7 +38,7 @@ mod signing;
 mod subscription;
 mod trust;
 
-pub use dependencies::{DependencyStatus, HOST_VERSION, best_match, install_order};
+pub use dependencies::{DependencyStatus, HOST_VERSION, accepts, best_match, install_order};
 pub use diff::{Changes, DiffSide, PackageDiff};
 pub use error::{Error, Result};
 pub use events::{BUS_CAPACITY, EventStepStatus};

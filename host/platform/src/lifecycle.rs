@@ -593,6 +593,7 @@ impl Host {
             files: locked.files,
             ctx: locked.ctx,
             info: locked.info,
+            damaged: Vec::new(),
         });
         drop(quotas);
     }

@@ -176,6 +176,9 @@ pub(crate) struct Installed {
     pub(crate) files: Vec<File>,
     pub(crate) ctx: Arc<ServiceContext>,
     pub(crate) info: InstalledService,
+    /// What the check of stored components made at start found wrong
+    /// with this version (`crate::integrity`); a new version starts clean.
+    pub(crate) damaged: Vec<String>,
 }
 
 impl Installed {
@@ -217,9 +220,6 @@ impl Installed {
 #[derive(Clone, Default)]
 pub(crate) struct Registry {
     services: Arc<Mutex<BTreeMap<String, Installed>>>,
-    /// What the check of stored components found wrong, per service, until
-    /// the service is installed again or goes.
-    damaged: Arc<Mutex<BTreeMap<String, Vec<String>>>>,
 }
 
 impl Registry {
@@ -245,37 +245,35 @@ impl Registry {
     }
 
     pub(crate) fn insert(&self, installed: Installed) {
-        self.damaged().remove(&installed.info.name);
         self.lock().insert(installed.info.name.clone(), installed);
     }
 
     pub(crate) fn remove(&self, name: &str) {
-        self.damaged().remove(name);
         self.lock().remove(name);
-    }
-
-    fn damaged(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<String>>> {
-        self.damaged.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Records that step `step` of `service` has a stored component that
     /// failed its check, if the service still runs that component.
     pub(crate) fn mark_damaged(&self, service: &str, step: &str, digest: &str, problem: String) {
-        let services = self.lock();
-        let current = services
-            .get(service)
-            .and_then(|s| s.record.component_digests.get(step));
-        if current.map(String::as_str) == Some(digest) {
-            self.damaged()
-                .entry(service.to_owned())
-                .or_default()
-                .push(problem);
+        let mut services = self.lock();
+        if let Some(installed) = services.get_mut(service)
+            && installed
+                .record
+                .component_digests
+                .get(step)
+                .map(String::as_str)
+                == Some(digest)
+        {
+            installed.damaged.push(problem);
         }
     }
 
     /// What the check of stored components found wrong with `service`.
     pub(crate) fn damage(&self, service: &str) -> Vec<String> {
-        self.damaged().get(service).cloned().unwrap_or_default()
+        self.lock()
+            .get(service)
+            .map(|s| s.damaged.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn set_state(&self, name: &str, state: &str) {
