@@ -45,5 +45,6 @@ mod swapping_proxy;
 mod toolchains;
 mod util;
 mod versions;
+mod warm_instances;
 mod xosapi;
 mod xproto;

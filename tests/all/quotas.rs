@@ -111,7 +111,7 @@ async fn limits_set_through_the_cli_and_rest_read_back_survive_a_restart_and_nee
         shown["limits"],
         json!({
             "max_objects": null, "concurrency": 4, "invocations_per_sec": null,
-            "memory_mib": 32, "deadline_ms": 1000,
+            "memory_mib": 32, "deadline_ms": 1000, "idle_unload_ms": 30000,
         }),
         "{shown}"
     );
@@ -129,6 +129,8 @@ async fn limits_set_through_the_cli_and_rest_read_back_survive_a_restart_and_nee
         "50",
         "--deadline",
         "30s",
+        "--idle-unload",
+        "5m",
     ]));
     for line in [
         "limits of shop:",
@@ -137,6 +139,7 @@ async fn limits_set_through_the_cli_and_rest_read_back_survive_a_restart_and_nee
         "invocations/s:  50           (set for this service)",
         "memory:         32 MiB       (server default)",
         "deadline:       30s          (set for this service)",
+        "idle unload:    5m           (set for this service)",
     ] {
         assert!(out.contains(line), "`{line}` not in:\n{out}");
     }
@@ -216,7 +219,7 @@ async fn limits_set_through_the_cli_and_rest_read_back_survive_a_restart_and_nee
     // A restart keeps them; another service never had them.
     let expected = json!({
         "max_objects": 100, "concurrency": 2, "invocations_per_sec": 50,
-        "memory_mib": 16, "deadline_ms": 30000,
+        "memory_mib": 16, "deadline_ms": 30000, "idle_unload_ms": 300000,
     });
     server.kill();
     let server = Server::start(data.path());

@@ -478,7 +478,7 @@ pub async fn set_limits(
     let change: QuotaChange = serde_json::from_value(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "invalid limits: {e}; expected an object of max_objects, concurrency, \
-             invocations_per_sec, memory_mib and deadline_ms (null: the host's default)"
+             invocations_per_sec, memory_mib, deadline_ms and idle_unload_ms (null: the host's default)"
         ))
     })?;
     Ok(Json(json!(

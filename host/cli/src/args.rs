@@ -699,6 +699,11 @@ pub struct LimitsArgs {
     /// `30s`, `500ms`; 10ms to 1h), or `default`.
     #[arg(long, value_name = "DURATION|default", value_parser = parse_deadline)]
     pub deadline: Option<Value>,
+    /// How long its components stay loaded, and its instances warm,
+    /// without calls (e.g. `5m`; 1s to 24h), or `default` (the server's
+    /// `--guest-idle-unload`).
+    #[arg(long, value_name = "DURATION|default", value_parser = parse_deadline)]
+    pub idle_unload: Option<Value>,
     /// Return every limit to the server's defaults first (then apply the
     /// other flags given).
     #[arg(long)]
@@ -893,10 +898,16 @@ pub struct TuningArgs {
     /// The most linear memory all running guest calls may hold together,
     /// in MiB. Each call reserves its instance's limit (the service's
     /// `--memory-mib`, else --memory-limit-mib) before it starts; beyond
-    /// the cap, calls wait for one to end (up to their deadline). Idle
-    /// services hold no instance. No cap by default.
+    /// the cap, instances kept warm are released first, then calls wait
+    /// for one to end (up to their deadline). Idle services hold no
+    /// instance. No cap by default.
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
     pub guest_memory_max: Option<u64>,
+    /// The most guest instances kept warm between calls, across the host,
+    /// for services whose manifest sets `reuse_instances`; past it, the
+    /// least recently used is released. 0 keeps none.
+    #[arg(long, value_name = "N", default_value_t = syncplane_runtime::warm::DEFAULT_MAX_WARM)]
+    pub warm_instances_max: usize,
     /// The most bytes of compiled components kept in the data directory's
     /// cache for services no longer installed, in MiB (those installed are
     /// always kept).

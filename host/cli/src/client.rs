@@ -277,9 +277,13 @@ fn render_status(status: &Value) -> String {
                 .iter()
                 .filter_map(|c| c["code_bytes"].as_u64())
                 .sum();
+            let parked: u64 = components
+                .iter()
+                .filter_map(|c| c["warm_instances"].as_u64())
+                .sum();
             let _ = writeln!(
                 out,
-                "  state: {} (components: {} running, {} warm, {} cold; {:.1} MiB of compiled code mapped)",
+                "  state: {} (components: {} running, {} warm, {} cold; {:.1} MiB of compiled code mapped; {parked} instances kept warm)",
                 service["state"].as_str().unwrap_or("?"),
                 count("running"),
                 count("warm"),

@@ -131,6 +131,16 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
          required string name = 1 [help_text = \"The name of this {model}\", max_length = 200];\n}}\n"
     );
     write(&dir, &format!("models/{name}.xproto"), &xproto)?;
+    // An interpreter's start costs milliseconds per call; Rust's costs
+    // microseconds, so a Rust step keeps the fresh instance per call.
+    let reuse = match args.lang {
+        Lang::Rust => "",
+        Lang::Python | Lang::Js => {
+            "# Keep each step's instance between calls: its interpreter starts once,\n\
+             # not per object (module-level state survives from call to call).\n\
+             reuse_instances = true\n"
+        }
+    };
     let (build, component, lang) = match args.lang {
         Lang::Rust => (
             "cargo = true",
@@ -147,7 +157,7 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
             "# The service package manifest of {name}.\nmanifest_version = 1\n\n\
              [service]\nname = \"{name}\"\nversion = \"0.1.0\"\n\
              description = \"{name}, a syncplane service in {lang}\"\n\
-             xproto = [\"models/{name}.xproto\"]\n\n\
+             xproto = [\"models/{name}.xproto\"]\n{reuse}\n\
              # `syncplane service build` (and `service install`) builds the components.\n\
              [build]\n{build}\n\n\
              [[sync_steps]]\nname = \"{step}\"\ncomponent = \"{component}\"\nobserves = \"{model}\"\n"

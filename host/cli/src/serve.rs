@@ -34,6 +34,7 @@ impl TuningArgs {
         config.service_max_objects = self.service_max_objects.0;
         config.guest_idle_unload = self.guest_idle_unload;
         config.guest_memory_max = self.guest_memory_max.map(|mib| (mib as usize) << 20);
+        config.warm_instances_max = self.warm_instances_max;
         config.component_cache_max_bytes = self.component_cache_max_mib << 20;
         config.component_cache_dir = self.component_cache_dir.clone();
         config.limits = Limits {

@@ -615,6 +615,7 @@ pub async fn limits(args: LimitsArgs) -> anyhow::Result<ExitCode> {
             "invocations_per_sec",
             "memory_mib",
             "deadline_ms",
+            "idle_unload_ms",
         ] {
             change.insert(field.to_owned(), Value::Null);
         }
@@ -625,6 +626,7 @@ pub async fn limits(args: LimitsArgs) -> anyhow::Result<ExitCode> {
         ("invocations_per_sec", &args.rate),
         ("memory_mib", &args.memory_mib),
         ("deadline_ms", &args.deadline),
+        ("idle_unload_ms", &args.idle_unload),
     ] {
         if let Some(value) = value {
             change.insert(field.to_owned(), value.clone());
@@ -696,6 +698,11 @@ fn render_limits(report: &Value) -> String {
             format!("{} MiB", limits["memory_mib"]),
         ),
         ("deadline", "deadline_ms", millis(&limits["deadline_ms"])),
+        (
+            "idle unload",
+            "idle_unload_ms",
+            millis(&limits["idle_unload_ms"]),
+        ),
     ];
     for (label, field, value) in rows {
         let origin = if set.get(field).is_some() {

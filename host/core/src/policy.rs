@@ -52,26 +52,39 @@ impl Core {
             .collect())
     }
 
-    /// The earliest retry time of failed policies among objects of `models`.
+    /// The earliest retry time of failed policies among objects of
+    /// `models`.
     ///
     /// # Errors
     ///
     /// A database failure.
     pub async fn next_policy_retry_ms(&self, models: &[String]) -> Result<Option<i64>> {
+        Ok(self
+            .policy_retry_times_ms(models)
+            .await?
+            .into_iter()
+            .map(|(_, at)| at)
+            .min())
+    }
+
+    /// The earliest retry time of failed policies of each of `models`
+    /// that has one, read in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn policy_retry_times_ms(&self, models: &[String]) -> Result<Vec<(String, i64)>> {
         let mut tx = self.begin().await?;
-        let mut earliest: Option<i64> = None;
+        let mut times = Vec::new();
         for model in models {
             let Ok(table) = tx.table(model) else { continue };
             let min = tx
                 .store_tx()
                 .min(&table, POLICY_RETRY, &[Condition::Sql(POLICY_PENDING)])
                 .await?;
-            earliest = match (earliest, min) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            times.extend(min.map(|at| (model.clone(), at)));
         }
-        Ok(earliest)
+        Ok(times)
     }
 
     /// Records what model policies did with `object` (see

@@ -321,22 +321,36 @@ impl Core {
     ///
     /// A database failure.
     pub async fn next_retry_ms(&self, models: &[String]) -> Result<Option<i64>> {
+        Ok(self
+            .retry_times_ms(models)
+            .await?
+            .into_iter()
+            .map(|(_, at)| at)
+            .min())
+    }
+
+    /// The earliest retry time of each of `models` whose objects have
+    /// work waiting for one, read in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn retry_times_ms(&self, models: &[String]) -> Result<Vec<(String, i64)>> {
         let mut tx = self.begin().await?;
-        let mut earliest: Option<i64> = None;
+        let mut times = Vec::new();
         for model in models {
             let Ok(table) = tx.table(model) else { continue };
+            let mut earliest: Option<i64> = None;
             for predicate in [PENDING, DELETED] {
                 let min = tx
                     .store_tx()
                     .min(&table, NEXT_RETRY, &[Condition::Sql(predicate)])
                     .await?;
-                earliest = match (earliest, min) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                earliest = earliest.into_iter().chain(min).min();
             }
+            times.extend(earliest.map(|at| (model.clone(), at)));
         }
-        Ok(earliest)
+        Ok(times)
     }
 
     /// An object that still exists and links to `object`, other than those

@@ -33,6 +33,7 @@ use crate::limits::ServiceLimits;
 use crate::outcome::SyncStep;
 use crate::plan::{Budget, Planner, Round, Scope, Stages};
 use crate::policy::ModelPolicy;
+use crate::retries::{Retries, RetryOf};
 use crate::runner::{Runner, Verdict};
 use crate::stats::Stats;
 use crate::steps::StepTable;
@@ -444,18 +445,28 @@ impl Engine {
         lane
     }
 
-    /// The earliest retry time of anything waiting.
-    async fn next_retry_ms(&self) -> Result<Option<i64>> {
+    /// The earliest retry time of anything waiting: the models `looked`
+    /// covers are read again into `retries` (all of them, and nothing
+    /// else kept, when it covers everything), the others as `retries`
+    /// last knew them.
+    async fn next_retry_ms(&self, looked: &Scope, retries: &mut Retries) -> Result<Option<i64>> {
         let table = self.step_table();
-        let sync = self.core.next_retry_ms(table.order()).await?;
-        let policy = self
-            .core
-            .next_policy_retry_ms(table.policed_models())
-            .await?;
-        Ok(match (sync, policy) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
+        let pick = |models: &[String]| -> Vec<String> {
+            models
+                .iter()
+                .filter(|model| looked.contains(model))
+                .cloned()
+                .collect()
+        };
+        let (sync, policed) = (pick(table.order()), pick(table.policed_models()));
+        let sync_times = self.core.retry_times_ms(&sync).await?;
+        let policy_times = self.core.policy_retry_times_ms(&policed).await?;
+        if looked.all {
+            retries.clear();
+        }
+        retries.set(RetryOf::Sync, &sync, sync_times);
+        retries.set(RetryOf::Policy, &policed, policy_times);
+        Ok(retries.earliest())
     }
 
     /// Runs until `shutdown` turns true, then stops taking work, lets
@@ -479,6 +490,9 @@ impl Engine {
         let mut feed = self.core.subscribe();
         let mut failed_rounds = 0u32;
         let mut next_retry: Option<i64> = None;
+        // The models looked at since the retry times were last read.
+        let mut looked = Scope::default();
+        let mut retries = Retries::default();
         self.signals.everything();
         loop {
             if *shutdown.borrow() {
@@ -489,6 +503,7 @@ impl Engine {
                 next_retry = Some(next_retry.map_or(at, |n| n.min(at)));
             }
             if !scope.is_empty() {
+                looked.merge(scope.clone());
                 match self.queue_round(&scope, &ctx, &mut workers).await {
                     Ok(more) => {
                         failed_rounds = 0;
@@ -497,8 +512,14 @@ impl Engine {
                             tokio::task::yield_now().await;
                             continue;
                         }
-                        next_retry = match self.next_retry_ms().await {
-                            Ok(at) => at,
+                        let read = std::mem::take(&mut looked);
+                        next_retry = match self.next_retry_ms(&read, &mut retries).await {
+                            // Read in full: what the store says replaces
+                            // what commits signalled.
+                            Ok(at) if read.all => at,
+                            // Commits signal retries of models this read
+                            // may not have covered: keep the earlier.
+                            Ok(at) => next_retry.into_iter().chain(at).min(),
                             Err(error) => {
                                 warn!(error = %error, "cannot look up the next retry time");
                                 Some(self.clock.now_ms() + 1000)
@@ -677,7 +698,8 @@ impl Engine {
         let next_retry_ms = if more {
             None
         } else {
-            self.next_retry_ms().await?
+            self.next_retry_ms(&Scope::everything(), &mut Retries::default())
+                .await?
         };
         Ok(PassReport {
             handled,

@@ -27,6 +27,7 @@ mod order;
 mod outcome;
 mod plan;
 mod policy;
+mod retries;
 mod runner;
 mod stats;
 mod steps;

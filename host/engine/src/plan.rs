@@ -48,7 +48,7 @@ impl Scope {
         !self.all && !self.purge_scan && self.models.is_empty()
     }
 
-    fn contains(&self, model: &str) -> bool {
+    pub(crate) fn contains(&self, model: &str) -> bool {
         self.all || self.models.contains(model)
     }
 

@@ -86,6 +86,10 @@ pub struct HostConfig {
     /// together, in bytes; more calls wait for one to end
     /// ([`syncplane_runtime::memory`]). Default: `None`, no cap.
     pub guest_memory_max: Option<usize>,
+    /// The most instances kept warm between calls across the host, for
+    /// services that reuse instances ([`syncplane_runtime::warm`]).
+    /// Default: [`DEFAULT_MAX_WARM`](syncplane_runtime::warm::DEFAULT_MAX_WARM).
+    pub warm_instances_max: usize,
 }
 
 /// Where compiled components are cached, under the data directory.
@@ -109,6 +113,7 @@ impl HostConfig {
             guest_idle_unload: syncplane_runtime::lazy::DEFAULT_IDLE_UNLOAD,
             background_steps: true,
             guest_memory_max: None,
+            warm_instances_max: syncplane_runtime::warm::DEFAULT_MAX_WARM,
         }
     }
 }
@@ -324,7 +329,8 @@ impl Host {
             config.service_max_objects,
             config.engine.service_limits,
             &config.limits,
-        );
+        )
+        .with_idle_unload(config.guest_idle_unload);
         let engine = Engine::with_clock(core.clone(), config.engine, clock);
         let cache_dir = config
             .component_cache_dir
@@ -338,7 +344,8 @@ impl Host {
         )?;
         let mut runtime = Runtime::new(core.clone(), config.limits, engine.stats())?
             .with_component_cache(cache)
-            .with_idle_unload(config.guest_idle_unload);
+            .with_idle_unload(config.guest_idle_unload)
+            .with_warm_instances_max(config.warm_instances_max);
         if let Some(cap) = config.guest_memory_max {
             if cap < config.limits.memory_bytes {
                 tracing::warn!(

@@ -230,6 +230,13 @@ pub struct ServiceSection {
     /// express. Any host when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requires: Option<String>,
+    /// Keep a step's instance between its calls instead of instantiating
+    /// afresh for each ([`syncplane_runtime::warm`]): what the guest keeps
+    /// in memory survives from one call to the next. Worth it for Python
+    /// and JavaScript components, whose start costs milliseconds.
+    /// Default: `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reuse_instances: bool,
 }
 
 /// `[build]`: which toolchain builds the components from source. At most

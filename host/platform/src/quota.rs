@@ -37,6 +37,12 @@ pub const MAX_SERVICE_DEADLINE: Duration = Duration::from_secs(3600);
 /// deadlines in 10 ms ticks.
 pub const MIN_SERVICE_DEADLINE: Duration = Duration::from_millis(10);
 
+/// The shortest idle period a service may have: one check of the unloader.
+pub const MIN_SERVICE_IDLE_UNLOAD: Duration = Duration::from_secs(1);
+
+/// The longest idle period a service may have.
+pub const MAX_SERVICE_IDLE_UNLOAD: Duration = Duration::from_secs(24 * 3600);
+
 /// The most invocations per second a rate limit may allow.
 pub const MAX_SERVICE_RATE: u64 = 1_000_000;
 
@@ -120,6 +126,10 @@ pub struct ServiceQuota {
     /// (`deadline`). Default: `serve --step-timeout`, 10 s.
     #[serde(rename = "deadline_ms", serialize_with = "millis")]
     pub deadline: Duration,
+    /// How long its components stay loaded (and its instances warm)
+    /// without calls. Default: `serve --guest-idle-unload`, 30 s.
+    #[serde(rename = "idle_unload_ms", serialize_with = "millis")]
+    pub idle_unload: Duration,
 }
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -140,7 +150,16 @@ impl ServiceQuota {
             invocations_per_sec: engine.invocations_per_sec,
             memory_mib: (runtime.memory_bytes >> 20) as u64,
             deadline: runtime.deadline,
+            idle_unload: syncplane_runtime::lazy::DEFAULT_IDLE_UNLOAD,
         }
+    }
+
+    /// These defaults, with the host's idle period (`serve
+    /// --guest-idle-unload`).
+    #[must_use]
+    pub fn with_idle_unload(mut self, idle: Duration) -> ServiceQuota {
+        self.idle_unload = idle;
+        self
     }
 
     /// These defaults with what the operator set for one service. Memory
@@ -161,6 +180,9 @@ impl ServiceQuota {
             deadline: overrides
                 .deadline_ms
                 .map_or(self.deadline, Duration::from_millis),
+            idle_unload: overrides
+                .idle_unload_ms
+                .map_or(self.idle_unload, Duration::from_millis),
         }
     }
 }
@@ -185,6 +207,9 @@ pub struct QuotaOverrides {
     /// See [`ServiceQuota::deadline`], in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline_ms: Option<u64>,
+    /// See [`ServiceQuota::idle_unload`], in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_unload_ms: Option<u64>,
 }
 
 impl QuotaOverrides {
@@ -196,6 +221,7 @@ impl QuotaOverrides {
     fn instance_limits(&self) -> InstanceLimits {
         InstanceLimits {
             deadline: self.deadline_ms.map(Duration::from_millis),
+            idle_unload: self.idle_unload_ms.map(Duration::from_millis),
             memory_bytes: self.memory_mib.map(|m| {
                 usize::try_from(m)
                     .unwrap_or(usize::MAX)
@@ -242,6 +268,14 @@ impl QuotaOverrides {
             if !(MIN_SERVICE_DEADLINE..=MAX_SERVICE_DEADLINE).contains(&d) {
                 return invalid(format!(
                     "deadline {d:?} is out of range: {MIN_SERVICE_DEADLINE:?} to {MAX_SERVICE_DEADLINE:?}"
+                ));
+            }
+        }
+        if let Some(ms) = self.idle_unload_ms {
+            let d = Duration::from_millis(ms);
+            if !(MIN_SERVICE_IDLE_UNLOAD..=MAX_SERVICE_IDLE_UNLOAD).contains(&d) {
+                return invalid(format!(
+                    "idle_unload {d:?} is out of range: {MIN_SERVICE_IDLE_UNLOAD:?} to {MAX_SERVICE_IDLE_UNLOAD:?}"
                 ));
             }
         }
@@ -307,6 +341,9 @@ pub struct QuotaChange {
     /// See [`ServiceQuota::deadline`], in milliseconds.
     #[serde(default)]
     pub deadline_ms: Setting<u64>,
+    /// See [`ServiceQuota::idle_unload`], in milliseconds.
+    #[serde(default)]
+    pub idle_unload_ms: Setting<u64>,
 }
 
 impl QuotaChange {
@@ -318,6 +355,7 @@ impl QuotaChange {
             invocations_per_sec: Setting::Default,
             memory_mib: Setting::Default,
             deadline_ms: Setting::Default,
+            idle_unload_ms: Setting::Default,
         }
     }
 
@@ -328,6 +366,7 @@ impl QuotaChange {
             .apply(&mut overrides.invocations_per_sec);
         self.memory_mib.apply(&mut overrides.memory_mib);
         self.deadline_ms.apply(&mut overrides.deadline_ms);
+        self.idle_unload_ms.apply(&mut overrides.idle_unload_ms);
     }
 }
 
@@ -557,7 +596,7 @@ mod tests {
             ..QuotaOverrides::default()
         };
         let change: QuotaChange = serde_json::from_str(
-            r#"{"max_objects": "unlimited", "concurrency": null, "deadline_ms": 500}"#,
+            r#"{"max_objects": "unlimited", "concurrency": null, "deadline_ms": 500, "idle_unload_ms": 5000}"#,
         )
         .expect("parses");
         change.apply_to(&mut overrides);
@@ -569,6 +608,7 @@ mod tests {
                 invocations_per_sec: None,
                 memory_mib: Some(8),
                 deadline_ms: Some(500),
+                idle_unload_ms: Some(5000),
             }
         );
         QuotaChange::reset().apply_to(&mut overrides);
@@ -617,6 +657,14 @@ mod tests {
                 memory_mib: Some(0),
                 ..QuotaOverrides::default()
             },
+            QuotaOverrides {
+                idle_unload_ms: Some(10),
+                ..QuotaOverrides::default()
+            },
+            QuotaOverrides {
+                idle_unload_ms: Some(100 * 24 * 3_600_000),
+                ..QuotaOverrides::default()
+            },
         ] {
             check(bad).expect_err("out of range");
         }
@@ -626,6 +674,7 @@ mod tests {
             deadline_ms: Some(30_000),
             invocations_per_sec: Some(Cap::Unlimited),
             concurrency: Some(1),
+            idle_unload_ms: Some(5_000),
         })
         .expect("in range");
     }
@@ -723,6 +772,7 @@ message Cow (XOSBase) { required string name = 1; }
             InstanceLimits {
                 deadline: Some(Duration::from_millis(300)),
                 memory_bytes: Some(16 << 20),
+                idle_unload: None,
             }
         );
         host.core()

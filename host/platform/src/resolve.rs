@@ -230,7 +230,8 @@ impl Host {
             writable,
             grants.clone(),
             policy.outbound_http.networks,
-        );
+        )
+        .reusing_instances(manifest.service.reuse_instances);
         if let Some(installed) = self.registry.get(&service) {
             // One gate for both versions, so that activating drains the old.
             ctx = ctx.sharing_gate_of(&installed.ctx);

@@ -1,11 +1,13 @@
 //! Event steps, pull steps and model policies: components that change
-//! declarative state, one fresh instance per call.
+//! declarative state, each call in a fresh instance or, for services that
+//! reuse them, a parked one ([`crate::warm`]).
 
 use syncplane_core::Object;
 use syncplane_engine::{
     CallFuture, CallOutcome, EventInvoker, PolicyEvent, PolicyFuture, PolicyInvoker, PullInvoker,
-    TrapCause,
+    Trap, TrapCause,
 };
+use wasmtime::Store;
 
 use std::sync::Arc;
 
@@ -16,8 +18,9 @@ use crate::bindings::v2::pull::PullStepPre;
 use crate::host::adapters::v2::object as to_model_object;
 use crate::lazy::Slot;
 use crate::memory::MemoryRefusal;
-use crate::runtime::{Common, deadline_of};
+use crate::runtime::{Common, NoInstance, deadline_of};
 use crate::state::{Role, StepState};
+use crate::warm::{Instance, Pre};
 
 pub use syncplane_engine::Event;
 
@@ -41,59 +44,79 @@ pub struct WasmModelPolicy {
 
 impl WasmModelPolicy {
     async fn run(&self, object: &Object, event: PolicyEvent) -> CallOutcome {
-        let common = &self.common;
-        let _admitted = match common.admit().await {
-            Ok(admitted) => admitted,
-            Err(outcome) => return outcome,
-        };
-        let loaded = match self.slot.acquire().await {
-            Ok(loaded) => loaded,
-            Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
-        };
-        let mut store = common.store(Role::Declarative, 0);
-        let deadline = deadline_of(&store);
-        let arg = to_model_object(object);
         let phase = match event {
             PolicyEvent::Create => "handle-create",
             PolicyEvent::Update => "handle-update",
             PolicyEvent::Delete => "handle-delete",
         };
-        let result = {
-            let store = &mut store;
-            common
-                .within_deadline(deadline, async {
-                    let instance = loaded.pre.instantiate_async(&mut *store).await?;
-                    match event {
-                        PolicyEvent::Create => instance.call_handle_create(&mut *store, &arg).await,
-                        PolicyEvent::Update => instance.call_handle_update(&mut *store, &arg).await,
-                        PolicyEvent::Delete => instance.call_handle_delete(&mut *store, &arg).await,
-                    }
-                })
-                .await
-        };
-        finish(common, result, &store, phase)
+        let arg = to_model_object(object);
+        declarative_call(
+            &self.slot,
+            &self.common,
+            phase,
+            async |policy, store| match event {
+                PolicyEvent::Create => policy.call_handle_create(store, &arg).await,
+                PolicyEvent::Update => policy.call_handle_update(store, &arg).await,
+                PolicyEvent::Delete => policy.call_handle_delete(store, &arg).await,
+            },
+        )
+        .await
     }
 }
 
-/// A declarative component's result as the engine and bus take it: the
-/// guest's own message (redacted, capped), or the trap as
+/// Runs one call of a declarative component (policy, pull or event step):
+/// passes the service's gate, loads the component, takes an instance
+/// ([`Common::instance`]), runs `call` in it within the deadline and
+/// ends the call ([`Common::end_call`]).
+async fn declarative_call<P: Pre>(
+    slot: &Slot<P>,
+    common: &Common,
+    phase: &str,
+    call: impl AsyncFnOnce(&P::Instance, &mut Store<StepState>) -> wasmtime::Result<Result<(), String>>,
+) -> CallOutcome {
+    let _entered = match common.pass_gate().await {
+        Ok(entered) => entered,
+        Err(replaced) => return CallOutcome::Failed(replaced),
+    };
+    let loaded = match slot.acquire().await {
+        Ok(loaded) => loaded,
+        Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
+    };
+    let mut instance = match common.instance(&loaded, Role::Declarative, 0, phase).await {
+        Ok(instance) => instance,
+        Err(NoInstance::Refused(MemoryRefusal::TooLarge(m))) => return CallOutcome::Failed(m),
+        Err(NoInstance::Refused(MemoryRefusal::Waited(m))) => return CallOutcome::Deferred(m),
+        Err(NoInstance::Trapped(trap)) => return failed(trap),
+    };
+    let deadline = deadline_of(&instance.store);
+    let result = {
+        let Instance {
+            store,
+            instance,
+            started,
+            ..
+        } = &mut instance;
+        common
+            .within_deadline(deadline, *started, call(instance, store))
+            .await
+    };
+    let outcome = match result {
+        Ok(Ok(())) => CallOutcome::Done,
+        Ok(Err(ref message)) => CallOutcome::Failed(common.status(message.clone())),
+        Err(ref e) => failed(common.trap(e, &instance.store, phase)),
+    };
+    common.end_call(&loaded, instance, result.is_ok());
+    outcome
+}
+
+/// A declarative component's trap as the engine and bus take it:
 /// `trap (<cause>): ...`; a trap because the database was busy or could
 /// not be written is the host's passing trouble, not a failure: deferred.
-fn finish(
-    common: &Common,
-    result: wasmtime::Result<Result<(), String>>,
-    store: &wasmtime::Store<StepState>,
-    phase: &str,
-) -> CallOutcome {
-    match result {
-        Ok(Ok(())) => CallOutcome::Done,
-        Ok(Err(message)) => CallOutcome::Failed(common.status(message)),
-        Err(e) => match common.trap(&e, store, phase) {
-            trap if trap.cause == TrapCause::StorageUnavailable => {
-                CallOutcome::Deferred(trap.to_string())
-            }
-            trap => CallOutcome::Failed(trap.to_string()),
-        },
+fn failed(trap: Trap) -> CallOutcome {
+    if trap.cause == TrapCause::StorageUnavailable {
+        CallOutcome::Deferred(trap.to_string())
+    } else {
+        CallOutcome::Failed(trap.to_string())
     }
 }
 
@@ -114,32 +137,19 @@ impl WasmPullStep {
         &self.common.step
     }
 
-    /// Runs `pull-records` in a fresh instance under the usual limits.
+    /// Runs `pull-records` under the usual limits, in a fresh instance or
+    /// a parked one ([`crate::warm`]).
     ///
     /// Deferred when the database was busy or could not be written; else
     /// failed with the guest's own error message, or what trapped.
     pub async fn pull_records(&self) -> CallOutcome {
-        let common = &self.common;
-        let _admitted = match common.admit().await {
-            Ok(admitted) => admitted,
-            Err(outcome) => return outcome,
-        };
-        let loaded = match self.slot.acquire().await {
-            Ok(loaded) => loaded,
-            Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
-        };
-        let mut store = common.store(Role::Declarative, 0);
-        let deadline = deadline_of(&store);
-        let result = {
-            let store = &mut store;
-            common
-                .within_deadline(deadline, async {
-                    let instance = loaded.pre.instantiate_async(&mut *store).await?;
-                    instance.call_pull_records(&mut *store).await
-                })
-                .await
-        };
-        finish(common, result, &store, "pull-records")
+        declarative_call(
+            &self.slot,
+            &self.common,
+            "pull-records",
+            async |step, store| step.call_pull_records(store).await,
+        )
+        .await
     }
 }
 
@@ -166,64 +176,24 @@ impl WasmEventStep {
         &self.common.step
     }
 
-    /// Runs `process-event` in a fresh instance under the usual limits.
+    /// Runs `process-event` under the usual limits, in a fresh instance
+    /// or a parked one ([`crate::warm`]).
     ///
     /// Deferred when the database was busy or could not be written; else
     /// failed with the guest's own error message, or what trapped.
     pub async fn process_event(&self, event: &Event) -> CallOutcome {
-        let common = &self.common;
-        let _admitted = match common.admit().await {
-            Ok(admitted) => admitted,
-            Err(outcome) => return outcome,
-        };
-        let loaded = match self.slot.acquire().await {
-            Ok(loaded) => loaded,
-            Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
-        };
-        let mut store = common.store(Role::Declarative, 0);
-        let deadline = deadline_of(&store);
         let arg = WitEvent {
             topic: event.topic.clone(),
             key: event.key.clone(),
             value: event.value.clone(),
             timestamp: event.timestamp,
         };
-        let result = {
-            let store = &mut store;
-            common
-                .within_deadline(deadline, async {
-                    let instance = loaded.pre.instantiate_async(&mut *store).await?;
-                    instance.call_process_event(&mut *store, &arg).await
-                })
-                .await
-        };
-        finish(common, result, &store, "process-event")
-    }
-}
-
-/// What a policy, pull or event call holds while it runs: its pass through
-/// the service's gate and its guest memory.
-struct Admitted {
-    _entered: crate::gate::Entered,
-    _memory: Option<crate::memory::Reservation>,
-}
-
-impl Common {
-    /// Passes the gate and reserves the call's memory: a replaced service
-    /// or a call over the memory cap fails; memory not free within the
-    /// deadline defers the call.
-    async fn admit(&self) -> Result<Admitted, CallOutcome> {
-        let entered = self.pass_gate().await.map_err(CallOutcome::Failed)?;
-        let memory = self
-            .reserve_memory()
-            .await
-            .map_err(|refusal| match refusal {
-                MemoryRefusal::TooLarge(m) => CallOutcome::Failed(m),
-                MemoryRefusal::Waited(m) => CallOutcome::Deferred(m),
-            })?;
-        Ok(Admitted {
-            _entered: entered,
-            _memory: memory,
-        })
+        declarative_call(
+            &self.slot,
+            &self.common,
+            "process-event",
+            async |step, store| step.call_process_event(store, &arg).await,
+        )
+        .await
     }
 }

@@ -3,8 +3,9 @@
 //! A loaded component is its compiled code (mapped from the
 //! [cache](crate::cache), so clean and shared pages), the metadata wasmtime
 //! keeps for it and its pre-instantiation against the host's linker. No
-//! instance lives between calls: each call instantiates from the loaded
-//! component in microseconds and drops the instance when it ends. A
+//! instance lives between calls, unless its service asks for that
+//! ([`crate::warm`]): each call instantiates from the loaded component and
+//! drops the instance when it ends. A
 //! component unused for the idle period ([`crate::Runtime::with_idle_unload`],
 //! default [`DEFAULT_IDLE_UNLOAD`]) is unloaded; the next call loads it
 //! again from the cache (milliseconds), or — when the cache lost it — from
@@ -17,10 +18,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use wasmtime::component::Component;
+
+use crate::capability::ServiceContext;
+use crate::warm::{Parking, Pre};
 
 /// How long a component stays loaded without calls, by default.
 pub const DEFAULT_IDLE_UNLOAD: Duration = Duration::from_secs(30);
@@ -91,6 +95,9 @@ pub struct ComponentStatus {
     pub code_bytes: usize,
     /// Times it was loaded since the host started.
     pub loads: u64,
+    /// Instances parked for its next call ([`crate::warm`]); 0 unless its
+    /// service reuses instances.
+    pub warm_instances: usize,
 }
 
 /// Makes a typed pre-instantiated component from a compiled one.
@@ -103,8 +110,9 @@ pub(crate) type LoadFuture = Pin<Box<dyn Future<Output = Result<Component, Strin
 pub(crate) type Load = Arc<dyn Fn(ComponentSource) -> LoadFuture + Send + Sync>;
 
 /// A component that is loaded on demand; see the module docs.
-pub(crate) struct Slot<P> {
-    service: String,
+pub(crate) struct Slot<P: Pre> {
+    /// The service's context: its name, and its own idle period.
+    ctx: Arc<ServiceContext>,
     step: String,
     source: ComponentSource,
     load: Load,
@@ -115,6 +123,8 @@ pub(crate) struct Slot<P> {
     running: AtomicUsize,
     last_used_ms: AtomicU64,
     loads: AtomicU64,
+    /// Instances kept for the next call, when the service reuses them.
+    pub(crate) parking: Parking<P::Instance>,
 }
 
 fn now_ms() -> u64 {
@@ -125,28 +135,35 @@ fn now_ms() -> u64 {
 
 /// A call's hold on a loaded component: the slot cannot unload it while
 /// the guard lives.
-pub(crate) struct InUse<'a, P> {
+pub(crate) struct InUse<'a, P: Pre> {
     pub(crate) pre: Arc<P>,
     slot: &'a Slot<P>,
 }
 
-impl<P> Drop for InUse<'_, P> {
+impl<P: Pre> InUse<'_, P> {
+    /// The instances parked on the component's slot.
+    pub(crate) fn parking(&self) -> &Parking<P::Instance> {
+        &self.slot.parking
+    }
+}
+
+impl<P: Pre> Drop for InUse<'_, P> {
     fn drop(&mut self) {
         self.slot.last_used_ms.store(now_ms(), Ordering::Relaxed);
         self.slot.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-impl<P: Send + Sync + 'static> Slot<P> {
+impl<P: Pre> Slot<P> {
     pub(crate) fn new(
-        service: &str,
+        ctx: Arc<ServiceContext>,
         step: &str,
         source: ComponentSource,
         load: Load,
         make: Make<P>,
     ) -> Slot<P> {
         Slot {
-            service: service.to_owned(),
+            ctx,
             step: step.to_owned(),
             source,
             load,
@@ -156,6 +173,7 @@ impl<P: Send + Sync + 'static> Slot<P> {
             running: AtomicUsize::new(0),
             last_used_ms: AtomicU64::new(now_ms()),
             loads: AtomicU64::new(0),
+            parking: Parking::default(),
         }
     }
 
@@ -187,7 +205,7 @@ impl<P: Send + Sync + 'static> Slot<P> {
         let pre = (self.make)(&component)?;
         self.set(Arc::new(pre), code_bytes(&component));
         tracing::debug!(
-            service = %self.service,
+            service = %self.ctx.service(),
             step = %self.step,
             took_us = started.elapsed().as_micros() as u64,
             "loaded a component"
@@ -216,18 +234,23 @@ fn code_bytes(component: &Component) -> usize {
 
 /// What the runtime's unloader sees of a slot, whatever its world.
 pub(crate) trait Unload: Send + Sync {
-    /// Unloads the component when no call runs and none ran for `idle`;
-    /// whether it did.
+    /// Unloads the component when no call runs and none ran for its
+    /// service's idle period, else `idle`; whether it did.
     fn unload_if_idle(&self, idle: Duration) -> bool;
     /// Its state for `status`.
     fn status(&self) -> ComponentStatus;
+    /// When its least recently parked instance was parked, if any.
+    fn oldest_parked(&self) -> Option<Instant>;
+    /// Takes out its least recently parked instance, if any.
+    fn evict_parked(&self) -> Option<crate::warm::Evicted>;
 }
 
-impl<P: Send + Sync> Unload for Slot<P> {
+impl<P: Pre> Unload for Slot<P> {
     fn unload_if_idle(&self, idle: Duration) -> bool {
         if self.running.load(Ordering::Acquire) > 0 {
             return false;
         }
+        let idle = self.ctx.instance_limits().idle_unload.unwrap_or(idle);
         let since = now_ms().saturating_sub(self.last_used_ms.load(Ordering::Relaxed));
         if u128::from(since) < idle.as_millis() {
             return false;
@@ -237,7 +260,18 @@ impl<P: Send + Sync> Unload for Slot<P> {
             return false;
         }
         *loaded = None;
+        drop(loaded);
+        // Parked instances hold the code too; they go with it.
+        self.parking.clear();
         true
+    }
+
+    fn oldest_parked(&self) -> Option<Instant> {
+        self.parking.oldest()
+    }
+
+    fn evict_parked(&self) -> Option<crate::warm::Evicted> {
+        self.parking.evict_oldest()
     }
 
     fn status(&self) -> ComponentStatus {
@@ -249,12 +283,13 @@ impl<P: Send + Sync> Unload for Slot<P> {
             Some((_, bytes)) => (ComponentState::Warm, *bytes),
         };
         ComponentStatus {
-            service: self.service.clone(),
+            service: self.ctx.service().to_owned(),
             step: self.step.clone(),
             state,
             running,
             code_bytes,
             loads: self.loads.load(Ordering::Relaxed),
+            warm_instances: self.parking.len(),
         }
     }
 }

@@ -11,8 +11,9 @@
 //!   code is kept on disk and mapped from there on the next start.
 //! - [`WasmSyncStep`] implements the engine's `StepInvoker`: each call runs
 //!   in a fresh store with a memory limit, a deadline that also covers
-//!   time in host calls, and output caps. Success, a typed failure and a
-//!   trap (with its cause) are kept apart.
+//!   time in host calls, and output caps (or, for a service that asks for
+//!   it, in an instance [`warm`] from the step's last call). Success, a
+//!   typed failure and a trap (with its cause) are kept apart.
 //! - [`capability`]: what a package declares ([`capability::Grants`]), what
 //!   the operator allows ([`capability::OperatorPolicy`]) and what one
 //!   service may touch ([`capability::ServiceContext`]), checked on every
@@ -38,6 +39,7 @@ pub mod memory;
 mod runtime;
 pub mod served;
 mod state;
+pub mod warm;
 
 pub use error::{Error, Result};
 pub use event_step::{Event, WasmEventStep, WasmModelPolicy, WasmPullStep};

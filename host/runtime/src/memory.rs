@@ -1,14 +1,16 @@
 //! The operator's cap on guest memory (`serve --guest-memory-max`).
 //!
-//! No guest instance lives between calls (see [`crate::lazy`]): an idle
-//! service holds compiled code, mapped clean from the cache, and no linear
-//! memory. Guest memory is therefore held by running calls only, and the
-//! cap is kept by reserving, before each call instantiates, the memory its
-//! instance may grow to (its service's limit). When the reservations of
-//! the calls running would pass the cap, a new call waits for one to end
-//! (first come, first served), at most for its deadline; a call whose own
-//! limit is larger than the whole cap can never run and fails its object
-//! with a status saying so. The host is never the one to run out.
+//! An idle service holds compiled code, mapped clean from the cache, and
+//! no linear memory (see [`crate::lazy`]). Guest memory is held by running
+//! calls, and by instances parked between calls for services that reuse
+//! them ([`crate::warm`]). The cap is kept by reserving, before an
+//! instance is made, the memory it may grow to (its service's limit); a
+//! parked instance keeps its reservation. When the reservations would
+//! pass the cap, a new call first releases parked instances, least
+//! recently used first, then waits for a running call to end (first come,
+//! first served), at most for its deadline; a call whose own limit is
+//! larger than the whole cap can never run and fails its object with a
+//! status saying so. The host is never the one to run out.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,8 +86,10 @@ impl GuestMemory {
         self.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves `bytes` for one call of `service`, waiting up to `wait`
-    /// while the calls running hold the rest of the cap.
+    /// Reserves `bytes` for one call of `service`. While the cap is full,
+    /// `release` is called to free memory held elsewhere (a parked
+    /// instance; it says whether it freed any), then the call waits up to
+    /// `wait` for running calls to end.
     ///
     /// # Errors
     ///
@@ -96,6 +100,7 @@ impl GuestMemory {
         service: &str,
         bytes: usize,
         wait: Duration,
+        release: impl Fn() -> bool,
     ) -> Result<Reservation, MemoryRefusal> {
         let units = bytes.div_ceil(UNIT).max(1);
         let mib = |b: usize| b >> 20;
@@ -108,7 +113,11 @@ impl GuestMemory {
             )));
         }
         let units = u32::try_from(units).unwrap_or(u32::MAX);
-        let permit = match Arc::clone(&self.permits).try_acquire_many_owned(units) {
+        let mut free = Arc::clone(&self.permits).try_acquire_many_owned(units);
+        while free.is_err() && release() {
+            free = Arc::clone(&self.permits).try_acquire_many_owned(units);
+        }
+        let permit = match free {
             Ok(permit) => permit,
             Err(_) => {
                 self.waits.fetch_add(1, Ordering::Relaxed);
@@ -167,13 +176,19 @@ mod tests {
     async fn calls_within_the_cap_run_together_and_the_next_waits_for_one_to_end() {
         let budget = GuestMemory::new(100 * MIB);
         let wait = Duration::from_secs(5);
-        let a = budget.reserve("a", 40 * MIB, wait).await.expect("a");
-        let b = budget.reserve("b", 40 * MIB, wait).await.expect("b");
+        let a = budget
+            .reserve("a", 40 * MIB, wait, || false)
+            .await
+            .expect("a");
+        let b = budget
+            .reserve("b", 40 * MIB, wait, || false)
+            .await
+            .expect("b");
         assert_eq!(budget.held()["a"], (40 * MIB, 1));
         // 80 of 100 MiB are held: 40 more must wait until `a` ends.
         let waiting = {
             let budget = Arc::clone(&budget);
-            tokio::spawn(async move { budget.reserve("c", 40 * MIB, wait).await })
+            tokio::spawn(async move { budget.reserve("c", 40 * MIB, wait, || false).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "the third call waits");
@@ -187,10 +202,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_cap_releases_memory_held_elsewhere_before_it_waits() {
+        let budget = GuestMemory::new(64 * MIB);
+        let wait = Duration::from_secs(5);
+        // A parked instance's reservation, released on request.
+        let parked = Mutex::new(Some(
+            budget
+                .reserve("idle", 48 * MIB, wait, || false)
+                .await
+                .expect("parked"),
+        ));
+        let release = || parked.lock().expect("lock").take().is_some();
+        let b = budget
+            .reserve("busy", 32 * MIB, Duration::from_millis(50), release)
+            .await
+            .expect("the parked instance's memory is released for it");
+        assert_eq!(budget.waits(), 0, "nothing waited");
+        assert!(parked.lock().expect("lock").is_none());
+        assert_eq!(budget.held()["busy"], (32 * MIB, 1));
+        assert!(!budget.held().contains_key("idle"));
+        // Nothing left to release: the next call over the cap waits.
+        let Err(MemoryRefusal::Waited(_)) = budget
+            .reserve("busy", 48 * MIB, Duration::from_millis(50), || false)
+            .await
+        else {
+            panic!("32 of 64 MiB are held");
+        };
+        drop(b);
+    }
+
+    #[tokio::test]
     async fn a_call_larger_than_the_cap_is_refused_at_once_and_a_long_wait_gives_up() {
         let budget = GuestMemory::new(64 * MIB);
         let Err(MemoryRefusal::TooLarge(message)) = budget
-            .reserve("greedy", 128 * MIB, Duration::from_secs(5))
+            .reserve("greedy", 128 * MIB, Duration::from_secs(5), || false)
             .await
         else {
             panic!("a call over the cap cannot run");
@@ -200,11 +245,12 @@ mod tests {
             "{message}"
         );
         let _all = budget
-            .reserve("a", 64 * MIB, Duration::from_secs(1))
+            .reserve("a", 64 * MIB, Duration::from_secs(1), || false)
             .await
             .expect("all of it");
-        let Err(MemoryRefusal::Waited(message)) =
-            budget.reserve("b", MIB, Duration::from_millis(50)).await
+        let Err(MemoryRefusal::Waited(message)) = budget
+            .reserve("b", MIB, Duration::from_millis(50), || false)
+            .await
         else {
             panic!("no memory comes free");
         };

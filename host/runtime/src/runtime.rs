@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use syncplane_core::{Core, Object};
 use syncplane_engine::{InvokeFuture, Outcome, Stats, StepInvoker, Trap, TrapCause};
@@ -28,9 +28,10 @@ use crate::event_step::{WasmEventStep, WasmModelPolicy, WasmPullStep};
 use crate::gate::Entered;
 use crate::host::HostTrap;
 use crate::host::adapters::v2::object as to_model_object;
-use crate::lazy::{ComponentSource, ComponentStatus, Load, Make, Slot, Unload};
+use crate::lazy::{ComponentSource, ComponentStatus, InUse, Load, Make, Slot, Unload};
 use crate::memory::{GuestMemory, MemoryRefusal, Reservation};
 use crate::state::{Access, Output, Role, StepState};
+use crate::warm::{Instance, MAX_CALLS, MAX_RESOURCES, Pre, WarmInstances};
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -74,7 +75,7 @@ impl Default for Limits {
     }
 }
 
-/// One service's own deadline and memory limit, in place of the host's
+/// One service's own deadline, memory limit and idle period, in place of the host's
 /// [`Limits`] (set by the operator per service). `None` keeps the host's.
 ///
 /// The host's memory limit stays the cap: the pooling allocator reserves
@@ -88,6 +89,10 @@ pub struct InstanceLimits {
     /// Linear memory one instance of the service may grow to. Default:
     /// the host's [`Limits::memory_bytes`].
     pub memory_bytes: Option<usize>,
+    /// How long the service's components stay loaded, and its instances
+    /// warm, without calls. Default: the runtime's
+    /// ([`Runtime::with_idle_unload`]).
+    pub idle_unload: Option<Duration>,
 }
 
 impl Limits {
@@ -181,7 +186,8 @@ fn pooling(limits: &Limits) -> InstanceAllocationStrategy {
 /// One wasmtime [`Engine`] compiles every component once; each invocation
 /// gets a fresh, pre-instantiated instance in its own store, so a guest
 /// keeps no state between calls and one object's failure cannot leak into
-/// another's.
+/// another's — unless its service asks to reuse instances, see
+/// [`crate::warm`].
 ///
 /// # Limitations with malicious guests
 ///
@@ -206,6 +212,8 @@ pub struct Runtime {
     unloads: Arc<AtomicU64>,
     /// The operator's cap on guest memory, if set.
     memory: Option<Arc<GuestMemory>>,
+    /// Instances parked between calls ([`crate::warm`]).
+    warm: Arc<WarmInstances>,
 }
 
 impl Drop for Runtime {
@@ -292,6 +300,7 @@ impl Runtime {
             stats,
             stop_ticker,
             cache: None,
+            warm: WarmInstances::new(Arc::clone(&slots)),
             slots,
             idle_unload_ms,
             unloads,
@@ -305,6 +314,20 @@ impl Runtime {
     pub fn with_guest_memory_max(mut self, bytes: usize) -> Self {
         self.memory = Some(GuestMemory::new(bytes));
         self
+    }
+
+    /// Parks at most `max` instances between calls, across the host
+    /// (default [`DEFAULT_MAX_WARM`](crate::warm::DEFAULT_MAX_WARM); 0
+    /// parks none). Only services that reuse instances park any.
+    #[must_use]
+    pub fn with_warm_instances_max(self, max: usize) -> Self {
+        self.warm.set_max(max);
+        self
+    }
+
+    /// The instances parked between calls.
+    pub fn warm_instances(&self) -> &WarmInstances {
+        &self.warm
     }
 
     /// The cap on guest memory, when one is set.
@@ -325,6 +348,7 @@ impl Runtime {
         use std::fmt::Write as _;
         let mut states: BTreeMap<(String, &str), usize> = BTreeMap::new();
         let mut bytes: BTreeMap<String, usize> = BTreeMap::new();
+        let mut warm: BTreeMap<String, usize> = BTreeMap::new();
         for status in self.component_status(None) {
             let state = match status.state {
                 crate::lazy::ComponentState::Cold => "cold",
@@ -332,6 +356,9 @@ impl Runtime {
                 crate::lazy::ComponentState::Running => "running",
             };
             *states.entry((status.service.clone(), state)).or_default() += 1;
+            if status.warm_instances > 0 {
+                *warm.entry(status.service.clone()).or_default() += status.warm_instances;
+            }
             *bytes.entry(status.service).or_default() += status.code_bytes;
         }
         let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
@@ -384,6 +411,31 @@ impl Runtime {
                 memory.refused()
             );
         }
+        out.push_str("# HELP syncplane_guest_warm_instances Instances parked between calls, per service (services with reuse_instances).\n");
+        out.push_str("# TYPE syncplane_guest_warm_instances gauge\n");
+        for (service, n) in &warm {
+            let _ = writeln!(
+                out,
+                "syncplane_guest_warm_instances{{service=\"{}\"}} {n}",
+                label(service)
+            );
+        }
+        out.push_str("# HELP syncplane_guest_warm_instance_evictions Parked instances released early: past serve --warm-instances-max, or to free guest memory or pool slots.\n");
+        out.push_str("# TYPE syncplane_guest_warm_instance_evictions counter\n");
+        let _ = writeln!(
+            out,
+            "syncplane_guest_warm_instance_evictions_total {}",
+            self.warm.evictions()
+        );
+        out.push_str(
+            "# HELP syncplane_guest_warm_instance_reuses Calls that ran in a parked instance.\n",
+        );
+        out.push_str("# TYPE syncplane_guest_warm_instance_reuses counter\n");
+        let _ = writeln!(
+            out,
+            "syncplane_guest_warm_instance_reuses_total {}",
+            self.warm.reuses()
+        );
         out.push_str("# HELP syncplane_guest_unloads Components unloaded after being idle.\n");
         out.push_str("# TYPE syncplane_guest_unloads counter\n");
         let _ = writeln!(out, "syncplane_guest_unloads_total {}", self.unloads());
@@ -485,7 +537,7 @@ impl Runtime {
 
     /// A slot for a component: loaded now from `wasm` when given, else
     /// cold; registered for unloading and status.
-    fn slot<P: Send + Sync + 'static>(
+    fn slot<P: Pre>(
         &self,
         ctx: &Arc<ServiceContext>,
         step: &str,
@@ -493,7 +545,13 @@ impl Runtime {
         wasm: Option<&[u8]>,
         make: Make<P>,
     ) -> Result<Arc<Slot<P>>> {
-        let slot = Arc::new(Slot::new(ctx.service(), step, source, self.loader(), make));
+        let slot = Arc::new(Slot::new(
+            Arc::clone(ctx),
+            step,
+            source,
+            self.loader(),
+            make,
+        ));
         if let Some(wasm) = wasm {
             let component = self.compile(ctx.service(), step, wasm)?;
             slot.preload(&component).map_err(|message| Error::Link {
@@ -551,6 +609,7 @@ impl Runtime {
 
     fn common(&self, ctx: &Arc<ServiceContext>, step: &str) -> Common {
         Common {
+            warm: Arc::clone(&self.warm),
             memory: self.memory.clone(),
             engine: self.engine.clone(),
             core: self.core.clone(),
@@ -565,6 +624,7 @@ impl Runtime {
 /// What every loaded component keeps: where it runs, under which limits,
 /// and what its service may touch.
 pub(crate) struct Common {
+    warm: Arc<WarmInstances>,
     memory: Option<Arc<GuestMemory>>,
     engine: Engine,
     core: Core,
@@ -575,47 +635,141 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    /// The store of one invocation: empty WASI, outbound HTTP behind the
-    /// grants, the memory limit, the deadline — the service's own where
-    /// the operator set them, read afresh for each call so a change
-    /// applies to the next one. [`Common::trap`] and
-    /// [`Common::within_deadline`] read them back from the store.
-    pub(crate) fn store(&self, role: Role, observed: i64) -> Store<StepState> {
-        let limits = self.limits.for_service(self.ctx.instance_limits());
-        let last_denial = LastDenial::default();
+    /// The limits one call of the service runs under: the service's own
+    /// where the operator set them, read afresh for each call so a change
+    /// applies to the next one.
+    pub(crate) fn call_limits(&self) -> Limits {
+        self.limits.for_service(self.ctx.instance_limits())
+    }
+
+    /// The store of one invocation under `limits`: empty WASI, outbound
+    /// HTTP behind the grants, the memory limit and the deadline.
+    /// [`Common::trap`] and [`Common::within_deadline`] read them back
+    /// from the store.
+    fn store(&self, role: Role, observed: i64, limits: Limits) -> Store<StepState> {
+        let (gate, access) = self.per_call(role, observed, limits);
+        let mut table = ResourceTable::new();
+        if self.ctx.reuses_instances() {
+            table.set_max_capacity(MAX_RESOURCES);
+        }
         let state = StepState {
             wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
+            table,
             http: WasiHttpCtx::new(),
-            gate: OutboundGate {
-                ctx: Arc::clone(&self.ctx),
-                stats: Arc::clone(&self.stats),
-                limits: limits.http,
-                last_denial: Arc::clone(&last_denial),
-            },
+            gate,
             store_limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
-            access: Access {
-                core: self.core.clone(),
-                ctx: Arc::clone(&self.ctx),
-                stats: Arc::clone(&self.stats),
-                limits,
-                step: self.step.clone(),
-                role,
-                observed,
-                readable: HashSet::from([observed]),
-                last_denial,
-            },
+            access,
             output: Output::default(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.store_limits);
-        let ticks = (limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
+        set_deadline(&mut store, limits.deadline);
         store
+    }
+
+    /// What one call starts afresh, in a new store or a reused one: the
+    /// observed object and what it may read, the outbound gate's last
+    /// denial, the output counters.
+    fn per_call(&self, role: Role, observed: i64, limits: Limits) -> (OutboundGate, Access) {
+        let last_denial = LastDenial::default();
+        let gate = OutboundGate {
+            ctx: Arc::clone(&self.ctx),
+            stats: Arc::clone(&self.stats),
+            limits: limits.http,
+            last_denial: Arc::clone(&last_denial),
+        };
+        let access = Access {
+            core: self.core.clone(),
+            ctx: Arc::clone(&self.ctx),
+            stats: Arc::clone(&self.stats),
+            limits,
+            step: self.step.clone(),
+            role,
+            observed,
+            readable: HashSet::from([observed]),
+            last_denial,
+        };
+        (gate, access)
+    }
+
+    /// The instance for one call of `loaded`: a parked one when the
+    /// service reuses instances and one made under the same limits
+    /// waits, else a fresh one, its guest memory reserved first and its
+    /// instantiation counted against the call's deadline
+    /// ([`Instance::started`]). `phase` names the call in a trap's status.
+    pub(crate) async fn instance<P: Pre>(
+        &self,
+        loaded: &InUse<'_, P>,
+        role: Role,
+        observed: i64,
+        phase: &str,
+    ) -> Result<Instance<P::Instance>, NoInstance> {
+        let limits = self.call_limits();
+        if self.ctx.reuses_instances()
+            && let Some(mut warm) = loaded.parking().take(&limits)
+        {
+            let (gate, access) = self.per_call(role, observed, limits);
+            let state = warm.store.data_mut();
+            state.gate = gate;
+            state.access = access;
+            state.output = Output::default();
+            set_deadline(&mut warm.store, limits.deadline);
+            warm.started = Instant::now();
+            self.warm.count_reuse();
+            return Ok(warm);
+        }
+        let memory = self
+            .reserve_memory(&limits)
+            .await
+            .map_err(NoInstance::Refused)?;
+        let started = Instant::now();
+        loop {
+            let mut store = self.store(role, observed, limits);
+            let made = self
+                .within_deadline(limits.deadline, started, loaded.pre.instantiate(&mut store))
+                .await;
+            match made {
+                Ok(instance) => {
+                    return Ok(Instance {
+                        store,
+                        instance,
+                        _memory: memory,
+                        limits,
+                        calls: 0,
+                        started,
+                    });
+                }
+                // Parked instances hold pool slots: free one and try again.
+                Err(e)
+                    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                        .is_some()
+                        && self.warm.release_lru() => {}
+                Err(e) => return Err(NoInstance::Trapped(self.trap(&e, &store, phase))),
+            }
+        }
+    }
+
+    /// Ends a call in `instance`: parks it for the step's next call when
+    /// the service reuses instances and the guest returned (`returned`:
+    /// no trap, no deadline), else drops it.
+    pub(crate) fn end_call<P: Pre>(
+        &self,
+        loaded: &InUse<'_, P>,
+        mut instance: Instance<P::Instance>,
+        returned: bool,
+    ) {
+        instance.calls += 1;
+        if returned
+            && self.ctx.reuses_instances()
+            && !self.ctx.is_retired()
+            && instance.calls < MAX_CALLS
+        {
+            loaded.parking().put(instance, &self.warm);
+        }
     }
 
     /// Passes the service's invocation gate ([`crate::gate`]), waiting
@@ -633,13 +787,17 @@ impl Common {
     }
 
     /// Reserves the memory one call's instance may grow to under the
-    /// operator's cap ([`crate::memory`]), waiting up to the call's
-    /// deadline; `Ok(None)` without a cap. The refusal's text is a status.
-    pub(crate) async fn reserve_memory(&self) -> Result<Option<Reservation>, MemoryRefusal> {
+    /// operator's cap ([`crate::memory`]), releasing parked instances
+    /// (least recently used first) and then waiting up to the call's
+    /// deadline while it is full; `Ok(None)` without a cap. The refusal's
+    /// text is a status.
+    pub(crate) async fn reserve_memory(
+        &self,
+        limits: &Limits,
+    ) -> Result<Option<Reservation>, MemoryRefusal> {
         let Some(memory) = &self.memory else {
             return Ok(None);
         };
-        let limits = self.limits.for_service(self.ctx.instance_limits());
         let status = |m: String| {
             self.status(format!(
                 "step `{}` of service `{}`: {m}",
@@ -647,8 +805,14 @@ impl Common {
                 self.ctx.service()
             ))
         };
+        let release = || self.warm.release_lru();
         match memory
-            .reserve(self.ctx.service(), limits.memory_bytes, limits.deadline)
+            .reserve(
+                self.ctx.service(),
+                limits.memory_bytes,
+                limits.deadline,
+                release,
+            )
             .await
         {
             Ok(reservation) => Ok(Some(reservation)),
@@ -657,15 +821,18 @@ impl Common {
         }
     }
 
-    /// Awaits a guest call, ending it at `deadline` (the store's, see
-    /// [`deadline_of`]) even while it waits in a host call (the epoch only
-    /// interrupts guest code).
+    /// Awaits a guest call (or an instantiation), ending it at `deadline`
+    /// after `started` (the store's deadline, see [`deadline_of`]) even
+    /// while it waits in a host call (the epoch only interrupts guest
+    /// code).
     pub(crate) async fn within_deadline<T>(
         &self,
         deadline: Duration,
+        started: Instant,
         call: impl Future<Output = wasmtime::Result<T>>,
     ) -> wasmtime::Result<T> {
-        match tokio::time::timeout(deadline + 2 * EPOCH_TICK, call).await {
+        let left = (deadline + 2 * EPOCH_TICK).saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, call).await {
             Ok(result) => result,
             Err(_) => Err(wasmtime::Error::new(HostTrap::new(
                 TrapCause::Deadline,
@@ -754,6 +921,19 @@ impl Common {
 /// The deadline an invocation's store was made with ([`Common::store`]).
 pub(crate) fn deadline_of(store: &Store<StepState>) -> Duration {
     store.data().access.limits.deadline
+}
+
+/// Sets the epoch deadline of `store` to `deadline` from now.
+fn set_deadline(store: &mut Store<StepState>, deadline: Duration) {
+    let ticks = (deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.set_epoch_deadline(ticks);
+}
+
+/// Why a call got no instance: its memory was refused, or instantiating
+/// trapped.
+pub(crate) enum NoInstance {
+    Refused(MemoryRefusal),
+    Trapped(Trap),
 }
 
 impl Runtime {
@@ -910,46 +1090,56 @@ impl WasmSyncStep {
             Ok(entered) => entered,
             Err(replaced) => return Outcome::Deferred(replaced),
         };
-        let _memory = match common.reserve_memory().await {
-            Ok(reservation) => reservation,
-            Err(MemoryRefusal::TooLarge(m)) => return Outcome::Failed(m),
-            Err(MemoryRefusal::Waited(m)) => return Outcome::Deferred(m),
-        };
         let loaded = match self.slot.acquire().await {
             Ok(loaded) => loaded,
             Err(why) => return Outcome::Failed(common.unloadable(&why)),
         };
-        let mut store = common.store(Role::Sync, object.id);
-        let deadline = deadline_of(&store);
+        let name = match phase {
+            Phase::Sync => "sync-record",
+            Phase::Delete => "delete-record",
+        };
+        let mut instance = match common.instance(&loaded, Role::Sync, object.id, name).await {
+            Ok(instance) => instance,
+            Err(NoInstance::Refused(MemoryRefusal::TooLarge(m))) => return Outcome::Failed(m),
+            Err(NoInstance::Refused(MemoryRefusal::Waited(m))) => return Outcome::Deferred(m),
+            Err(NoInstance::Trapped(trap)) => return trapped(trap),
+        };
+        let deadline = deadline_of(&instance.store);
         let arg = to_model_object(object);
-        let (result, name) = {
-            let store = &mut store;
+        let result = {
+            let Instance {
+                store,
+                instance,
+                started,
+                ..
+            } = &mut instance;
             let call = async {
-                let instance = loaded.pre.instantiate_async(&mut *store).await?;
                 match phase {
                     Phase::Sync => instance.call_sync_record(&mut *store, &arg).await,
                     Phase::Delete => instance.call_delete_record(&mut *store, &arg).await,
                 }
             };
-            let name = match phase {
-                Phase::Sync => "sync-record",
-                Phase::Delete => "delete-record",
-            };
-            (common.within_deadline(deadline, call).await, name)
+            common.within_deadline(deadline, *started, call).await
         };
-        match result {
+        let outcome = match &result {
             Ok(Ok(())) => Outcome::Done,
-            Ok(Err(StepError::Deferred(m))) => Outcome::Deferred(common.status(m)),
-            Ok(Err(StepError::Failed(m))) => Outcome::Failed(common.status(m)),
-            Err(e) => match common.trap(&e, &store, name) {
-                // A busy or full database is the host's passing trouble:
-                // the object waits for the next retry without a failure.
-                trap if trap.cause == TrapCause::StorageUnavailable => {
-                    Outcome::Deferred(trap.to_string())
-                }
-                trap => Outcome::Trapped(trap),
-            },
-        }
+            Ok(Err(StepError::Deferred(m))) => Outcome::Deferred(common.status(m.clone())),
+            Ok(Err(StepError::Failed(m))) => Outcome::Failed(common.status(m.clone())),
+            Err(e) => trapped(common.trap(e, &instance.store, name)),
+        };
+        common.end_call(&loaded, instance, result.is_ok());
+        outcome
+    }
+}
+
+/// A trap as a sync step's outcome: a busy or full database is the host's
+/// passing trouble, so the object waits for the next retry without a
+/// failure.
+fn trapped(trap: Trap) -> Outcome {
+    if trap.cause == TrapCause::StorageUnavailable {
+        Outcome::Deferred(trap.to_string())
+    } else {
+        Outcome::Trapped(trap)
     }
 }
 
@@ -974,6 +1164,7 @@ mod tests {
         let own = host.for_service(InstanceLimits {
             deadline: Some(Duration::from_secs(30)),
             memory_bytes: Some(16 << 20),
+            idle_unload: None,
         });
         assert_eq!(own.deadline, Duration::from_secs(30));
         assert_eq!(own.memory_bytes, 16 << 20);
@@ -981,6 +1172,7 @@ mod tests {
         let greedy = host.for_service(InstanceLimits {
             deadline: None,
             memory_bytes: Some(host.memory_bytes * 4),
+            idle_unload: None,
         });
         assert_eq!(greedy.memory_bytes, host.memory_bytes);
         assert_eq!(greedy.deadline, host.deadline);
@@ -993,6 +1185,7 @@ mod tests {
         let own = InstanceLimits {
             deadline: Some(Duration::from_millis(300)),
             memory_bytes: None,
+            idle_unload: Some(Duration::from_secs(5)),
         };
         ctx.set_instance_limits(own);
         assert_eq!(ctx.instance_limits(), own);

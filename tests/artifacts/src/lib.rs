@@ -37,6 +37,7 @@ pub const TEST_GUESTS: &[&str] = &[
     "cap_chain_step",
     "slow_step",
     "validated_feedback",
+    "counting_step",
 ];
 
 /// The path of a compiled test guest.

@@ -36,6 +36,9 @@ pub struct ServiceContext {
     /// Answers outbound requests instead of the network when set (offline
     /// step tests); `None` on a server.
     responder: RwLock<Option<Arc<dyn HttpResponder>>>,
+    /// Whether a call's instance is kept for the next call of its step
+    /// ([`crate::warm`]).
+    reuse_instances: bool,
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +74,21 @@ impl ServiceContext {
             gate: Arc::default(),
             retired: AtomicBool::new(false),
             responder: RwLock::default(),
+            reuse_instances: false,
         }
+    }
+
+    /// The same context, with instances kept between calls when `reuse`
+    /// (the manifest's `[service] reuse_instances`; see [`crate::warm`]).
+    #[must_use]
+    pub fn reusing_instances(mut self, reuse: bool) -> Self {
+        self.reuse_instances = reuse;
+        self
+    }
+
+    /// Whether the service's instances are kept between calls.
+    pub fn reuses_instances(&self) -> bool {
+        self.reuse_instances
     }
 
     /// The same context, passing the invocation gate of `previous` (the
