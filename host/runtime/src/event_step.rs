@@ -17,10 +17,9 @@ use crate::bindings::v2::policy::ModelPolicyPre;
 use crate::bindings::v2::pull::PullStepPre;
 use crate::host::adapters::v2::object as to_model_object;
 use crate::lazy::Slot;
-use crate::memory::MemoryRefusal;
-use crate::runtime::{Common, NoInstance, deadline_of};
+use crate::runtime::{Common, Ran};
 use crate::state::{Role, StepState};
-use crate::warm::{Instance, Pre};
+use crate::warm::Pre;
 
 pub use syncplane_engine::Event;
 
@@ -64,49 +63,21 @@ impl WasmModelPolicy {
     }
 }
 
-/// Runs one call of a declarative component (policy, pull or event step):
-/// passes the service's gate, loads the component, takes an instance
-/// ([`Common::instance`]), runs `call` in it within the deadline and
-/// ends the call ([`Common::end_call`]).
+/// Runs one call of a declarative component (policy, pull or event step)
+/// through [`Common::run`].
 async fn declarative_call<P: Pre>(
     slot: &Slot<P>,
     common: &Common,
     phase: &str,
     call: impl AsyncFnOnce(&P::Instance, &mut Store<StepState>) -> wasmtime::Result<Result<(), String>>,
 ) -> CallOutcome {
-    let _entered = match common.pass_gate().await {
-        Ok(entered) => entered,
-        Err(replaced) => return CallOutcome::Failed(replaced),
-    };
-    let loaded = match slot.acquire().await {
-        Ok(loaded) => loaded,
-        Err(why) => return CallOutcome::Failed(common.unloadable(&why)),
-    };
-    let mut instance = match common.instance(&loaded, Role::Declarative, 0, phase).await {
-        Ok(instance) => instance,
-        Err(NoInstance::Refused(MemoryRefusal::TooLarge(m))) => return CallOutcome::Failed(m),
-        Err(NoInstance::Refused(MemoryRefusal::Waited(m))) => return CallOutcome::Deferred(m),
-        Err(NoInstance::Trapped(trap)) => return failed(trap),
-    };
-    let deadline = deadline_of(&instance.store);
-    let result = {
-        let Instance {
-            store,
-            instance,
-            started,
-            ..
-        } = &mut instance;
-        common
-            .within_deadline(deadline, *started, call(instance, store))
-            .await
-    };
-    let outcome = match result {
-        Ok(Ok(())) => CallOutcome::Done,
-        Ok(Err(ref message)) => CallOutcome::Failed(common.status(message.clone())),
-        Err(ref e) => failed(common.trap(e, &instance.store, phase)),
-    };
-    common.end_call(&loaded, instance, result.is_ok());
-    outcome
+    match common.run(slot, Role::Declarative, 0, phase, call).await {
+        Ran::Returned(Ok(())) => CallOutcome::Done,
+        Ran::Returned(Err(message)) => CallOutcome::Failed(common.status(message)),
+        Ran::Trapped(trap) => failed(trap),
+        Ran::Failed(m) | Ran::Replaced(m) => CallOutcome::Failed(m),
+        Ran::Waited(m) => CallOutcome::Deferred(m),
+    }
 }
 
 /// A declarative component's trap as the engine and bus take it:

@@ -701,7 +701,7 @@ impl Common {
     /// waits, else a fresh one, its guest memory reserved first and its
     /// instantiation counted against the call's deadline
     /// ([`Instance::started`]). `phase` names the call in a trap's status.
-    pub(crate) async fn instance<P: Pre>(
+    async fn instance<P: Pre>(
         &self,
         loaded: &InUse<'_, P>,
         role: Role,
@@ -753,10 +753,56 @@ impl Common {
         }
     }
 
+    /// Runs one call of the component in `slot`: passes the service's
+    /// gate, loads the component, takes an instance ([`Common::instance`]),
+    /// runs `call` in it within the deadline and ends the call
+    /// ([`Common::end_call`]). `role` and `observed` are what the call may
+    /// touch; `phase` names it in a trap's status.
+    pub(crate) async fn run<P: Pre, T>(
+        &self,
+        slot: &Slot<P>,
+        role: Role,
+        observed: i64,
+        phase: &str,
+        call: impl AsyncFnOnce(&P::Instance, &mut Store<StepState>) -> wasmtime::Result<T>,
+    ) -> Ran<T> {
+        let _entered = match self.pass_gate().await {
+            Ok(entered) => entered,
+            Err(replaced) => return Ran::Replaced(replaced),
+        };
+        let loaded = match slot.acquire().await {
+            Ok(loaded) => loaded,
+            Err(why) => return Ran::Failed(self.unloadable(&why)),
+        };
+        let mut instance = match self.instance(&loaded, role, observed, phase).await {
+            Ok(instance) => instance,
+            Err(NoInstance::Refused(MemoryRefusal::TooLarge(m))) => return Ran::Failed(m),
+            Err(NoInstance::Refused(MemoryRefusal::Waited(m))) => return Ran::Waited(m),
+            Err(NoInstance::Trapped(trap)) => return Ran::Trapped(trap),
+        };
+        let deadline = deadline_of(&instance.store);
+        let result = {
+            let Instance {
+                store,
+                instance,
+                started,
+                ..
+            } = &mut instance;
+            self.within_deadline(deadline, *started, call(instance, store))
+                .await
+        };
+        let ran = match result {
+            Ok(returned) => Ran::Returned(returned),
+            Err(ref e) => Ran::Trapped(self.trap(e, &instance.store, phase)),
+        };
+        self.end_call(&loaded, instance, matches!(ran, Ran::Returned(_)));
+        ran
+    }
+
     /// Ends a call in `instance`: parks it for the step's next call when
     /// the service reuses instances and the guest returned (`returned`:
     /// no trap, no deadline), else drops it.
-    pub(crate) fn end_call<P: Pre>(
+    fn end_call<P: Pre>(
         &self,
         loaded: &InUse<'_, P>,
         mut instance: Instance<P::Instance>,
@@ -775,7 +821,7 @@ impl Common {
     /// Passes the service's invocation gate ([`crate::gate`]), waiting
     /// while a lifecycle change drains it. `Err` with a status when this
     /// version was replaced meanwhile: its component must not run.
-    pub(crate) async fn pass_gate(&self) -> Result<Entered, String> {
+    async fn pass_gate(&self) -> Result<Entered, String> {
         let entered = self.ctx.gate().enter().await;
         if self.ctx.is_retired() {
             return Err(format!(
@@ -791,10 +837,7 @@ impl Common {
     /// (least recently used first) and then waiting up to the call's
     /// deadline while it is full; `Ok(None)` without a cap. The refusal's
     /// text is a status.
-    pub(crate) async fn reserve_memory(
-        &self,
-        limits: &Limits,
-    ) -> Result<Option<Reservation>, MemoryRefusal> {
+    async fn reserve_memory(&self, limits: &Limits) -> Result<Option<Reservation>, MemoryRefusal> {
         let Some(memory) = &self.memory else {
             return Ok(None);
         };
@@ -934,6 +977,22 @@ fn set_deadline(store: &mut Store<StepState>, deadline: Duration) {
 pub(crate) enum NoInstance {
     Refused(MemoryRefusal),
     Trapped(Trap),
+}
+
+/// How one call ([`Common::run`]) ended.
+pub(crate) enum Ran<T> {
+    /// The guest returned this.
+    Returned(T),
+    /// The guest trapped, or instantiating it did.
+    Trapped(Trap),
+    /// It never ran, and cannot until something changes (its component
+    /// cannot be loaded; its memory limit is over the host's cap): the
+    /// status says what.
+    Failed(String),
+    /// It did not run: the guest memory it needs was not free in time.
+    Waited(String),
+    /// It did not run: its service changed while it waited at the gate.
+    Replaced(String),
 }
 
 impl Runtime {
@@ -1086,49 +1145,31 @@ enum Phase {
 impl WasmSyncStep {
     async fn invoke(&self, object: &Object, phase: Phase) -> Outcome {
         let common = &self.common;
-        let _entered = match common.pass_gate().await {
-            Ok(entered) => entered,
-            Err(replaced) => return Outcome::Deferred(replaced),
-        };
-        let loaded = match self.slot.acquire().await {
-            Ok(loaded) => loaded,
-            Err(why) => return Outcome::Failed(common.unloadable(&why)),
-        };
         let name = match phase {
             Phase::Sync => "sync-record",
             Phase::Delete => "delete-record",
         };
-        let mut instance = match common.instance(&loaded, Role::Sync, object.id, name).await {
-            Ok(instance) => instance,
-            Err(NoInstance::Refused(MemoryRefusal::TooLarge(m))) => return Outcome::Failed(m),
-            Err(NoInstance::Refused(MemoryRefusal::Waited(m))) => return Outcome::Deferred(m),
-            Err(NoInstance::Trapped(trap)) => return trapped(trap),
-        };
-        let deadline = deadline_of(&instance.store);
         let arg = to_model_object(object);
-        let result = {
-            let Instance {
-                store,
-                instance,
-                started,
-                ..
-            } = &mut instance;
-            let call = async {
-                match phase {
-                    Phase::Sync => instance.call_sync_record(&mut *store, &arg).await,
-                    Phase::Delete => instance.call_delete_record(&mut *store, &arg).await,
-                }
-            };
-            common.within_deadline(deadline, *started, call).await
-        };
-        let outcome = match &result {
-            Ok(Ok(())) => Outcome::Done,
-            Ok(Err(StepError::Deferred(m))) => Outcome::Deferred(common.status(m.clone())),
-            Ok(Err(StepError::Failed(m))) => Outcome::Failed(common.status(m.clone())),
-            Err(e) => trapped(common.trap(e, &instance.store, name)),
-        };
-        common.end_call(&loaded, instance, result.is_ok());
-        outcome
+        let ran = common
+            .run(
+                &self.slot,
+                Role::Sync,
+                object.id,
+                name,
+                async |step, store| match phase {
+                    Phase::Sync => step.call_sync_record(store, &arg).await,
+                    Phase::Delete => step.call_delete_record(store, &arg).await,
+                },
+            )
+            .await;
+        match ran {
+            Ran::Returned(Ok(())) => Outcome::Done,
+            Ran::Returned(Err(StepError::Deferred(m))) => Outcome::Deferred(common.status(m)),
+            Ran::Returned(Err(StepError::Failed(m))) => Outcome::Failed(common.status(m)),
+            Ran::Failed(m) => Outcome::Failed(m),
+            Ran::Trapped(trap) => trapped(trap),
+            Ran::Waited(m) | Ran::Replaced(m) => Outcome::Deferred(m),
+        }
     }
 }
 
