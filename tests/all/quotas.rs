@@ -592,3 +592,69 @@ async fn calls_beyond_the_guest_memory_cap_wait_for_room_and_every_object_syncs(
     assert_eq!(memory["refused"], 0, "{status}");
     assert_eq!(memory["reserved_bytes"], 0, "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_whose_manifest_asks_for_less_memory_runs_under_a_cap_the_hosts_limit_would_pass()
+{
+    let data = tempfile::tempdir().expect("tempdir");
+    let lean = tempfile::tempdir().expect("tempdir");
+    steps_package(
+        lean.path(),
+        "slow",
+        SLOW_XPROTO,
+        &[
+            ("slow_items", "slow_step", "SlowItem"),
+            ("hungry_items", "hostile_memory_bomb", "HungryItem"),
+        ],
+    );
+    // The manifest asks 16 MiB per instance, under the host's 64.
+    let manifest = lean.path().join("syncplane.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let text = text.replacen("xproto = [", "memory_mib = 16\nxproto = [", 1);
+    crate::util::write_manifest(lean.path(), &text);
+    let server = Server::start_with(
+        data.path(),
+        &[("--memory-limit-mib", "64"), ("--guest-memory-max", "32")],
+    );
+    assert_success(&server.install(lean.path(), &[]));
+
+    let (status, shown) = server.request(GET, &limits_path("slow"), None).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["limits"]["memory_mib"], 16, "{shown}");
+    assert_eq!(shown["requested_memory_mib"], 16, "{shown}");
+    assert_eq!(shown["overrides"], json!({}), "{shown}");
+    let out = assert_success(&server.cli(&["service", "limits", "slow"]));
+    assert!(
+        out.contains("memory:         16 MiB       (asked by its manifest)"),
+        "{out}"
+    );
+
+    // At the host's 64 MiB a call could never fit the 32 MiB cap; at the
+    // manifest's 16 it runs, and its instance cannot grow past 16.
+    let item = server
+        .create_path("/xosapi/v1/slow/slowitems", json!({ "name": "sleep-10-a" }))
+        .await;
+    let synced = server
+        .wait_for(&item, LIMIT, |o| o["backend_code"] != 0)
+        .await;
+    assert_eq!(synced["backend_code"], 1, "{synced}");
+    let hungry = server
+        .create_path("/xosapi/v1/slow/hungryitems", json!({ "name": "bomb" }))
+        .await;
+    let bombed = server
+        .wait_for(&hungry, LIMIT, |o| o["backend_code"] == 2)
+        .await;
+    let status = bombed["backend_status"].as_str().expect("status");
+    assert!(
+        status.starts_with("trap (memory): step `hungry_items` of service `slow`")
+            && status.contains("beyond the limit of 16 MiB"),
+        "{status}"
+    );
+
+    // The operator's setting still wins, within the host's limit.
+    let (code, answer) = server
+        .request(PUT, &limits_path("slow"), Some(json!({ "memory_mib": 8 })))
+        .await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["limits"]["memory_mib"], 8, "{answer}");
+}

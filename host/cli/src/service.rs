@@ -707,6 +707,8 @@ fn render_limits(report: &Value) -> String {
     for (label, field, value) in rows {
         let origin = if set.get(field).is_some() {
             "set for this service"
+        } else if field == "memory_mib" && !report["requested_memory_mib"].is_null() {
+            "asked by its manifest"
         } else {
             "server default"
         };

@@ -201,6 +201,10 @@ impl EventStepSection {
     }
 }
 
+/// The most memory a manifest may ask for one instance, in MiB (wasm32's
+/// whole address space).
+pub const MAX_MEMORY_MIB: u64 = 4096;
+
 /// `[service]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +241,13 @@ pub struct ServiceSection {
     /// Default: `false`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reuse_instances: bool,
+    /// Linear memory one of the service's instances needs, in MiB: its
+    /// limit (and what it reserves under `serve --guest-memory-max`)
+    /// unless the operator sets one (`service limits NAME --memory-mib`),
+    /// and never more than the host's `--memory-limit-mib`. Default: the
+    /// host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
 }
 
 /// `[build]`: which toolchain builds the components from source. At most
@@ -456,6 +467,13 @@ impl Manifest {
                 > 1
         {
             return bad("[build]: choose one toolchain of `cargo`, `python` and `js`".into());
+        }
+        if let Some(m) = self.service.memory_mib
+            && !(1..=MAX_MEMORY_MIB).contains(&m)
+        {
+            return bad(format!(
+                "memory_mib = {m} is out of range: 1 to {MAX_MEMORY_MIB} (MiB of linear memory one instance needs)"
+            ));
         }
         if let Some(requires) = &self.service.requires
             && let Err(e) = semver::VersionReq::parse(requires)
@@ -696,5 +714,24 @@ mod tests {
                 .contains("manifest_version 2 is not supported"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn memory_asked_by_a_manifest_must_fit_a_wasm32_instance() {
+        let parse = |memory: &str| {
+            Manifest::parse(
+                "m.toml",
+                &format!(
+                    "manifest_version = 1\n[service]\nname = \"x\"\nversion = \"1\"\nxproto = []\nmemory_mib = {memory}\nreuse_instances = true\n"
+                ),
+            )
+        };
+        let ok = parse("16").expect("16 MiB");
+        assert_eq!(ok.service.memory_mib, Some(16));
+        assert!(ok.service.reuse_instances);
+        for bad in ["0", "5000"] {
+            let err = parse(bad).expect_err(bad);
+            assert!(err.to_string().contains("memory_mib"), "{err}");
+        }
     }
 }

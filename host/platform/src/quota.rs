@@ -380,8 +380,12 @@ pub struct QuotaReport {
     pub limits: ServiceQuota,
     /// What the operator set (the rest follows `defaults`).
     pub overrides: QuotaOverrides,
-    /// The host's defaults.
+    /// The defaults of this service: the host's, with the memory its
+    /// manifest asks for (at most the host's).
     pub defaults: ServiceQuota,
+    /// What the service's manifest asks for one instance (`[service]
+    /// memory_mib`), if anything.
+    pub requested_memory_mib: Option<u64>,
 }
 
 /// One service's usage against its limits, as `syncplane status` shows it.
@@ -494,11 +498,21 @@ impl Host {
     }
 
     fn quota_report(&self, service: &str, overrides: QuotaOverrides) -> QuotaReport {
+        let requested_memory_mib = self
+            .registry
+            .get(service)
+            .and_then(|installed| installed.ctx.requested_memory())
+            .map(|bytes| (bytes >> 20) as u64);
+        let mut defaults = self.quota_defaults;
+        if let Some(m) = requested_memory_mib {
+            defaults.memory_mib = m.min(defaults.memory_mib);
+        }
         QuotaReport {
             service: service.to_owned(),
-            limits: self.quota_defaults.with(&overrides),
+            limits: defaults.with(&overrides),
             overrides,
-            defaults: self.quota_defaults,
+            defaults,
+            requested_memory_mib,
         }
     }
 

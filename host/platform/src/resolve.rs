@@ -231,7 +231,12 @@ impl Host {
             grants.clone(),
             policy.outbound_http.networks,
         )
-        .reusing_instances(manifest.service.reuse_instances);
+        .reusing_instances(manifest.service.reuse_instances)
+        .requesting_memory(manifest.service.memory_mib.map(|m| {
+            usize::try_from(m)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20)
+        }));
         if let Some(installed) = self.registry.get(&service) {
             // One gate for both versions, so that activating drains the old.
             ctx = ctx.sharing_gate_of(&installed.ctx);

@@ -636,10 +636,12 @@ pub(crate) struct Common {
 
 impl Common {
     /// The limits one call of the service runs under: the service's own
-    /// where the operator set them, read afresh for each call so a change
-    /// applies to the next one.
+    /// where the operator set them (memory: else as its manifest asks),
+    /// read afresh for each call so a change applies to the next one.
     pub(crate) fn call_limits(&self) -> Limits {
-        self.limits.for_service(self.ctx.instance_limits())
+        let mut own = self.ctx.instance_limits();
+        own.memory_bytes = own.memory_bytes.or(self.ctx.requested_memory());
+        self.limits.for_service(own)
     }
 
     /// The store of one invocation under `limits`: empty WASI, outbound

@@ -39,6 +39,9 @@ pub struct ServiceContext {
     /// Whether a call's instance is kept for the next call of its step
     /// ([`crate::warm`]).
     reuse_instances: bool,
+    /// Linear memory one instance needs, as the service's manifest asks;
+    /// its limit unless the operator set one.
+    requested_memory: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -75,7 +78,21 @@ impl ServiceContext {
             retired: AtomicBool::new(false),
             responder: RwLock::default(),
             reuse_instances: false,
+            requested_memory: None,
         }
+    }
+
+    /// The same context, with the memory one instance needs as the
+    /// manifest asks (`[service] memory_mib`), in bytes.
+    #[must_use]
+    pub fn requesting_memory(mut self, bytes: Option<usize>) -> Self {
+        self.requested_memory = bytes;
+        self
+    }
+
+    /// The memory one instance needs as the manifest asks, in bytes.
+    pub fn requested_memory(&self) -> Option<usize> {
+        self.requested_memory
     }
 
     /// The same context, with instances kept between calls when `reuse`
