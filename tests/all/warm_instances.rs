@@ -2,7 +2,7 @@
 //! sections 1 and 3; issue 17's throughput rests on it): a service whose
 //! manifest sets `reuse_instances` runs its step's calls in one instance
 //! (the `counting_step` guest writes how many calls its instance served),
-//! a trap starts a fresh one, a service without the switch gets a fresh
+//! a trap or new limits start a fresh one, a service without the switch gets a fresh
 //! instance per call; parked instances give their guest memory back to a
 //! call that needs it under the cap (least recently used first, no
 //! waiting), are released past `--warm-instances-max`, and go when their
@@ -162,6 +162,16 @@ async fn a_service_that_reuses_instances_counts_up_in_one_instance_and_a_trap_st
         "fresh after the trap"
     );
     assert_eq!(calls(&server, "warm", "w5").await, 2);
+
+    // New limits for the service: the instance made under the old ones
+    // is not used again.
+    assert_success(&server.cli(&["service", "limits", "warm", "--memory-mib", "16"]));
+    assert_eq!(
+        calls(&server, "warm", "w6").await,
+        1,
+        "fresh under new limits"
+    );
+    assert_eq!(calls(&server, "warm", "w7").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -155,10 +155,19 @@ impl<I> Parking<I> {
     }
 
     /// The most recently parked instance made under `limits`; parked ones
-    /// made under other limits are dropped.
-    pub(crate) fn take(&self, limits: &Limits) -> Option<Instance<I>> {
+    /// made under other limits are released (on the blocking pool).
+    pub(crate) fn take(&self, limits: &Limits) -> Option<Instance<I>>
+    where
+        I: Send + 'static,
+    {
         let mut parked = self.lock();
-        parked.retain(|p| p.instance.limits == *limits);
+        if parked.iter().any(|p| p.instance.limits != *limits) {
+            let (keep, stale): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut *parked)
+                .into_iter()
+                .partition(|p| p.instance.limits == *limits);
+            *parked = keep;
+            drop_later(stale);
+        }
         parked.pop_back().map(|p| p.instance)
     }
 
