@@ -167,6 +167,13 @@ async fn event_steps_consume_a_real_kafka_broker_and_resume_after_a_restart() {
     ]));
     produce(&broker.endpoint, "regions", "kafka-north", "hello").await;
     wait_for_region(&server, "kafka-north").await;
+    // The log is written off the request path: wait for the line before
+    // the kill, or it may be lost with the process.
+    let started = Instant::now();
+    while !server.log().contains("event created region kafka-north") {
+        assert!(started.elapsed() < LIMIT, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Events published while the server is down are consumed after the
     // restart, from the stored offset: nothing lost, nothing handled twice.

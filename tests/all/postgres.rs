@@ -122,6 +122,23 @@ async fn store_copy_moves_an_embedded_installation_to_postgres_with_everything_i
         .request(reqwest::Method::DELETE, &format!("{SITES}/{gone}"), None)
         .await;
     assert_eq!(status, 200, "{body}");
+    // The engine purges the deleted site on its own time; the snapshot
+    // below must not race it (a copy made before the purge is purged by
+    // the new server at start, and the lists would differ for that alone).
+    let started = std::time::Instant::now();
+    while server
+        .list_all(SITES)
+        .await
+        .iter()
+        .any(|site| site["id"] == gone)
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the deleted site was not purged:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let token = crate::util::assert_success(&server.cli(&["token", "create", "--name", "moved"]))
         .trim()
         .to_owned();
