@@ -52,21 +52,6 @@ impl Core {
             .collect())
     }
 
-    /// The earliest retry time of failed policies among objects of
-    /// `models`.
-    ///
-    /// # Errors
-    ///
-    /// A database failure.
-    pub async fn next_policy_retry_ms(&self, models: &[String]) -> Result<Option<i64>> {
-        Ok(self
-            .policy_retry_times_ms(models)
-            .await?
-            .into_iter()
-            .map(|(_, at)| at)
-            .min())
-    }
-
     /// The earliest retry time of failed policies of each of `models`
     /// that has one, read in one transaction.
     ///
@@ -74,17 +59,8 @@ impl Core {
     ///
     /// A database failure.
     pub async fn policy_retry_times_ms(&self, models: &[String]) -> Result<Vec<(String, i64)>> {
-        let mut tx = self.begin().await?;
-        let mut times = Vec::new();
-        for model in models {
-            let Ok(table) = tx.table(model) else { continue };
-            let min = tx
-                .store_tx()
-                .min(&table, POLICY_RETRY, &[Condition::Sql(POLICY_PENDING)])
-                .await?;
-            times.extend(min.map(|at| (model.clone(), at)));
-        }
-        Ok(times)
+        self.earliest_by_model(models, POLICY_RETRY, &[POLICY_PENDING])
+            .await
     }
 
     /// Records what model policies did with `object` (see

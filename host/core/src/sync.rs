@@ -336,15 +336,28 @@ impl Core {
     ///
     /// A database failure.
     pub async fn retry_times_ms(&self, models: &[String]) -> Result<Vec<(String, i64)>> {
+        self.earliest_by_model(models, NEXT_RETRY, &[PENDING, DELETED])
+            .await
+    }
+
+    /// The least `column` of each of `models` among its objects matching
+    /// one of `predicates`, for the models that have one; read in one
+    /// transaction.
+    pub(crate) async fn earliest_by_model(
+        &self,
+        models: &[String],
+        column: &str,
+        predicates: &[&'static str],
+    ) -> Result<Vec<(String, i64)>> {
         let mut tx = self.begin().await?;
         let mut times = Vec::new();
         for model in models {
             let Ok(table) = tx.table(model) else { continue };
             let mut earliest: Option<i64> = None;
-            for predicate in [PENDING, DELETED] {
+            for predicate in predicates {
                 let min = tx
                     .store_tx()
-                    .min(&table, NEXT_RETRY, &[Condition::Sql(predicate)])
+                    .min(&table, column, &[Condition::Sql(predicate)])
                     .await?;
                 earliest = earliest.into_iter().chain(min).min();
             }

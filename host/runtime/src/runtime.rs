@@ -325,11 +325,6 @@ impl Runtime {
         self
     }
 
-    /// The instances parked between calls.
-    pub fn warm_instances(&self) -> &WarmInstances {
-        &self.warm
-    }
-
     /// The cap on guest memory, when one is set.
     pub fn guest_memory(&self) -> Option<&Arc<GuestMemory>> {
         self.memory.as_ref()
