@@ -31,6 +31,7 @@ mod marketplace;
 mod oci_registry;
 mod pack;
 mod package_files;
+mod polyglot_http;
 mod polyglot_steps;
 mod postgres;
 mod powerdns;

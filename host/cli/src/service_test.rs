@@ -4,7 +4,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use syncplane_platform::ServicePackage;
 
 use crate::args::TestArgs;
 use crate::output::write_stdout;
@@ -13,19 +12,10 @@ use crate::output::write_stdout;
 /// TAP line as each finishes, then the plan and a summary), writes the
 /// JUnit report when asked; fails when a test failed or none ran.
 pub async fn run(args: TestArgs, log: Option<String>) -> anyhow::Result<ExitCode> {
-    let manifest = ServicePackage::read_manifest(&args.path).with_context(|| {
-        format!(
-            "cannot read the manifest of {} (is it a service directory?)",
-            args.path.display()
-        )
-    })?;
-    if !args.no_build && manifest.build.as_ref().is_some_and(|b| b.cargo) {
-        eprintln!(
-            "building {} for {} ...",
-            manifest.service.name,
-            syncplane_guest_build::WASM_TARGET
-        );
-        syncplane_guest_build::build(&args.path, None, |line| eprintln!("{line}"))?;
+    if !args.no_build {
+        // Cargo, componentize-py or componentize-js, as `[build]` says;
+        // nothing without it.
+        crate::build::build_dir(&args.path)?;
     }
     let runner = syncplane_test::Runner::new(&args.path)
         .filter(args.filter.clone())

@@ -50,24 +50,43 @@ pub(crate) fn absolute(dir: &Path) -> Result<PathBuf> {
     })
 }
 
+/// The name of the WIT package (`syncplane:plugin@0.2.0`), from its
+/// `package` line.
+pub(crate) fn plugin_package() -> &'static str {
+    PLUGIN_WIT
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("package "))
+        .map_or("syncplane:plugin", |p| p.trim_end_matches(';'))
+}
+
 /// The worlds of the WIT package.
 pub(crate) const WORLDS: &[&str] = &["sync-step", "event-step", "pull-step", "model-policy"];
 
 /// Writes the WIT into `dir/.syncplane-wit/` and returns that directory.
 pub(crate) fn write_wit(build_dir: &Path) -> Result<PathBuf> {
     let wit = build_dir.join(".syncplane-wit");
-    std::fs::create_dir_all(&wit).map_err(|source| Error::Io {
-        path: wit.display().to_string(),
-        source,
-    })?;
-    let file = wit.join("plugin.wit");
-    if std::fs::read_to_string(&file).ok().as_deref() != Some(PLUGIN_WIT) {
-        std::fs::write(&file, PLUGIN_WIT).map_err(|source| Error::Io {
-            path: file.display().to_string(),
-            source,
-        })?;
-    }
+    create_dir(&wit)?;
+    write_if_changed(&wit.join("plugin.wit"), PLUGIN_WIT)?;
     Ok(wit)
+}
+
+pub(crate) fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+/// Writes `text` to `path` unless it already holds it (so its time stays
+/// as it was).
+pub(crate) fn write_if_changed(path: &Path, text: &str) -> Result<()> {
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text) {
+        return Ok(());
+    }
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// The first of `candidates` that is an executable file, else `name` found

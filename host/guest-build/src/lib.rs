@@ -17,6 +17,7 @@
 mod component;
 pub mod js;
 pub mod python;
+mod wasi_http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

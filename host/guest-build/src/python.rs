@@ -1,12 +1,15 @@
 //! Python services: each step module `src/<name>.py` becomes a component
 //! with componentize-py, which embeds CPython and the modules the step
 //! imports (from `src/` and the virtual environment's `site-packages`,
-//! where `pip install sdk/python` put the SDK).
+//! where `pip install sdk/python` put the SDK). A step whose manifest
+//! grants outbound HTTP is built against its world plus
+//! `wasi:http/outgoing-handler`, which `syncplane.http` calls.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::component::{self, BuildKey, StepSource};
+use crate::wasi_http;
 use crate::{Error, Result};
 
 /// The componentize-py version the SDK pins and the host is tested with.
@@ -81,6 +84,7 @@ pub fn build(dir: &Path, steps: &[StepSource], notify: impl Fn(&str)) -> Result<
         let output = component::step_output(dir, step)?;
         let out_dir = output.parent().unwrap_or(dir).to_path_buf();
         let mut key = BuildKey::for_step(&version, step, &module);
+        key.text("outbound_http", &step.outbound_http.to_string());
         key.tree(&dir.join("src"), &[])?;
         if let Some(sdk) = &sdk {
             key.tree(sdk, &[])?;
@@ -90,27 +94,34 @@ pub fn build(dir: &Path, steps: &[StepSource], notify: impl Fn(&str)) -> Result<
             notify(&format!("{}: up to date", step.output.display()));
             continue;
         }
+        let world = if step.outbound_http {
+            wasi_http::world_with_http(&step.world)
+        } else {
+            step.world.clone()
+        };
         notify(&format!(
-            "componentize-py: src/{module}.py -> {} ({})",
+            "componentize-py: src/{module}.py -> {} ({world})",
             step.output.display(),
-            step.world
         ));
         let wit = component::write_wit(&out_dir)?;
         let partial = output.with_extension("wasm.partial");
         let mut command = Command::new(&tool);
+        command.current_dir(dir).arg("-d").arg(&wit);
+        if step.outbound_http {
+            let package = component::plugin_package();
+            wasi_http::write(&wit, component::WORLDS)?;
+            // Both packages have an interface `types`; the SDK imports the
+            // syncplane one as `types`, so wasi's becomes `wasi_http_types`.
+            let (name, version) = package.split_once('@').unwrap_or((package, ""));
+            let at = if version.is_empty() { "" } else { "@" };
+            command.args([
+                "--import-interface-name",
+                &format!("{name}/types{at}{version}=types"),
+            ]);
+        }
+        command.args(["-w", &world]);
         command
-            .current_dir(dir)
-            .arg("-d")
-            .arg(&wit)
-            .args([
-                "-w",
-                &step.world,
-                "componentize",
-                "-p",
-                "src",
-                &module,
-                "-o",
-            ])
+            .args(["componentize", "-p", "src", &module, "-o"])
             .arg(&partial);
         if let Some(venv) = &venv {
             command.env("VIRTUAL_ENV", venv);

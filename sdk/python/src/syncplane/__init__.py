@@ -20,12 +20,13 @@ A sync step is a :class:`SyncStep` subclass exported with
 The host checks every access against the service's manifest: models
 (:meth:`Model.follow`, :func:`get`, :func:`find`, :meth:`Model.set_feedback`,
 :mod:`syncplane.declarative`), configuration and secrets (:func:`config`,
-:func:`require_config`, :func:`secret`). Every refusal is an exception
-(:class:`AccessError`, :class:`SettingError`) that fails the step unless
-caught. Outbound HTTP is not available from Python yet.
+:func:`require_config`, :func:`secret`) and outbound HTTP
+(:mod:`syncplane.http`, to the origins the manifest grants). Every refusal
+is an exception (:class:`AccessError`, :class:`SettingError`,
+:class:`syncplane.http.HttpError`) that fails the step unless caught.
 """
 
-from . import declarative, log
+from . import declarative, http, log
 from ._values import Value
 from .errors import (
     AccessError,
@@ -82,6 +83,7 @@ __all__ = [
     "export_sync_step",
     "find",
     "get",
+    "http",
     "log",
     "require_config",
     "secret",

@@ -4,6 +4,8 @@ Each world imports a different set of interfaces (sync steps get ``models``,
 the other kinds ``declarative``), so every import is optional here; the
 SDK's functions say which world they need when called from another.
 Outside a component (unit tests, type checking) every interface is absent.
+Everything is imported when this module is: componentize-py generates the
+modules for the build only, so an import at call time would not find them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ declarative = _optional("declarative")
 log = _optional("log")
 config = _optional("config")
 secrets = _optional("secrets")
+# wasi:http, in components built for a manifest granting outbound HTTP.
+# Imported here, while componentize-py snapshots the component: the
+# generated modules are not there to import later.
+outgoing_handler = _optional("outgoing_handler")
+wasi_http_types = _optional("wasi_http_types")
+streams = _optional("streams")
 
 
 def need(module: Optional[ModuleType], interface: str, who: str) -> ModuleType:
