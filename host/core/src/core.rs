@@ -355,8 +355,26 @@ impl Core {
     ///
     /// When the database is unavailable.
     pub async fn begin(&self) -> Result<CoreTx> {
-        Ok(CoreTx {
-            tx: self.store.begin().await?,
+        let tx = self.store.begin().await?;
+        Ok(self.transaction(tx))
+    }
+
+    /// Starts a transaction that only reads, on a read-only connection
+    /// where the store has them ([`syncplane_store::Store::begin_read`]):
+    /// API reads do not queue behind each other or behind a write. A write
+    /// in it fails.
+    ///
+    /// # Errors
+    ///
+    /// When the database is unavailable.
+    pub async fn begin_read(&self) -> Result<CoreTx> {
+        let tx = self.store.begin_read().await?;
+        Ok(self.transaction(tx))
+    }
+
+    fn transaction(&self, tx: syncplane_store::StoreTx) -> CoreTx {
+        CoreTx {
+            tx,
             registry: self.registry(),
             changes: Vec::new(),
             feed: self.feed.clone(),
@@ -366,7 +384,7 @@ impl Core {
             prehashed: HashMap::new(),
             quotas: crate::quota::snapshot(&self.quotas),
             quota_counts: HashMap::new(),
-        })
+        }
     }
 
     /// Starts a transaction whose writes the audit log puts on `who`.
@@ -490,7 +508,12 @@ impl Core {
     ///
     /// A database failure.
     pub async fn record(&self, namespace: &str, key: &str) -> Result<Option<String>> {
-        Ok(self.store.begin().await?.record(namespace, key).await?)
+        Ok(self
+            .store
+            .begin_read()
+            .await?
+            .record(namespace, key)
+            .await?)
     }
 
     /// Applies record writes in one transaction (no schema change).
@@ -512,7 +535,12 @@ impl Core {
     ///
     /// A database failure.
     pub async fn record_keys(&self, namespace: &str) -> Result<Vec<String>> {
-        Ok(self.store.begin().await?.record_keys(namespace).await?)
+        Ok(self
+            .store
+            .begin_read()
+            .await?
+            .record_keys(namespace)
+            .await?)
     }
 
     /// All host records under `namespace`, sorted by key.
@@ -521,7 +549,7 @@ impl Core {
     ///
     /// A database failure.
     pub async fn records(&self, namespace: &str) -> Result<Vec<(String, String)>> {
-        Ok(self.store.begin().await?.records(namespace).await?)
+        Ok(self.store.begin_read().await?.records(namespace).await?)
     }
 
     /// Reads an object by id, in its leaf model.
@@ -530,7 +558,7 @@ impl Core {
     ///
     /// When the database fails.
     pub async fn get(&self, id: i64) -> Result<Option<Object>> {
-        self.begin().await?.get(id).await
+        self.begin_read().await?.get(id).await
     }
 
     /// Lists the objects of `model` and of the models that inherit from it,

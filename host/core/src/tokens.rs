@@ -215,7 +215,7 @@ impl Core {
             return Ok(found);
         }
         let epoch = self.auth.epoch();
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let info = tx
             .store_tx()
             .record(TOKENS_NAMESPACE, &key)

@@ -38,5 +38,5 @@ pub use error::{Error, Result};
 pub use migrate::SCHEMA_VERSION;
 pub use page::{OrderKey, PageQuery};
 pub use schema::{Column, ColumnType, PartialIndex, TableSpec};
-pub use store::{Location, Store, StoreTx};
+pub use store::{Location, READERS, Store, StoreTx};
 pub use value::{Condition, Row, SqlValue};

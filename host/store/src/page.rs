@@ -6,7 +6,7 @@
 use crate::backend::Dialect;
 use crate::error::Result;
 use crate::schema::{TableSpec, push_quoted, quote};
-use crate::store::{StoreTx, decode_values};
+use crate::store::{Store, StoreTx, decode_values};
 use crate::value::{Condition, SqlValue};
 
 /// One key of an ordering.
@@ -206,6 +206,26 @@ fn after_sql(
         sql.push(')');
     }
     sql.push(')');
+}
+
+impl Store {
+    /// [`StoreTx::select_page`] outside a transaction, on a read-only
+    /// connection where the store has them ([`Store::begin_read`]): one
+    /// statement, one snapshot, and no `BEGIN`/`ROLLBACK` round trips.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Query`] when the statement fails.
+    pub async fn select_page(
+        &self,
+        spec: &TableSpec,
+        query: &PageQuery<'_>,
+    ) -> Result<Vec<(i64, Vec<SqlValue>)>> {
+        let (sql, binds) = query.sql(self.dialect(), spec);
+        self.read_pool()
+            .fetch(&sql, &binds, |r| decode_values(spec, r))
+            .await
+    }
 }
 
 impl StoreTx {

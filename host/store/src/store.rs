@@ -118,10 +118,16 @@ fn redact_url(url: &str) -> String {
 
 /// The database: an embedded SQLite file or a PostgreSQL server.
 ///
-/// Cloning is cheap and shares the connection. Writes are serialised through
-/// one connection, which keeps SQLite free of `database is locked` errors
-/// among our own writers, and gives PostgreSQL the same one-writer
+/// Cloning is cheap and shares the connections. Writes are serialised
+/// through one connection, which keeps SQLite free of `database is locked`
+/// errors among our own writers, and gives PostgreSQL the same one-writer
 /// semantics (change numbers in commit order, no lost update).
+///
+/// On SQLite, read-only transactions ([`Store::begin_read`]) run on a pool
+/// of [`READERS`] more connections that refuse writes (`query_only`): in
+/// WAL mode a reader sees the last commit when it starts and never waits
+/// for the writer, so API reads go on in parallel with each other and with
+/// a write in progress, instead of queueing for the one connection.
 ///
 /// # Guarantees
 ///
@@ -138,7 +144,12 @@ fn redact_url(url: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Read-only connections, where the engine has them (SQLite).
+    readers: Option<Pool>,
 }
+
+/// Connections of the read-only pool of a SQLite store.
+pub const READERS: u32 = 4;
 
 impl Store {
     /// Opens (creating when missing) the SQLite database file at `path`.
@@ -167,16 +178,29 @@ impl Store {
             // Reads through a memory map instead of a read() call per page;
             // writes still go through the WAL as before.
             .pragma("mmap_size", "268435456");
+        // No ping before each use: a connection to a local file does not
+        // go stale (one that failed a commit is closed instead), and the
+        // ping is a round trip to the connection's thread per transaction.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|source| Error::Open {
-                path: display,
+                path: display.clone(),
                 source,
             })?;
-        Store::migrated(Pool::Sqlite(pool)).await
+        let mut store = Store::migrated(Pool::Sqlite(pool)).await?;
+        // Opened once the tables exist; connections open when first needed.
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(0)
+            .test_before_acquire(false)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options.create_if_missing(false).pragma("query_only", "ON"));
+        store.readers = Some(Pool::Sqlite(readers));
+        Ok(store)
     }
 
     /// Connects to the PostgreSQL database at `url` (which must exist) and
@@ -221,7 +245,10 @@ impl Store {
 
     /// The store on `pool`, its tables brought up to date.
     async fn migrated(pool: Pool) -> Result<Store> {
-        let store = Store { pool };
+        let store = Store {
+            pool,
+            readers: None,
+        };
         crate::migrate::run(&store).await?;
         Ok(store)
     }
@@ -253,6 +280,25 @@ impl Store {
     pub async fn begin(&self) -> Result<StoreTx> {
         let conn = self.pool.begin().await?;
         Ok(StoreTx { conn, open: true })
+    }
+
+    /// Starts a transaction that only reads: on SQLite, on one of the
+    /// read-only connections, so it neither waits for nor delays the
+    /// writer; its statements see one snapshot, taken at its first read.
+    /// A write in it fails (`attempt to write a readonly database`).
+    /// Without read-only connections (PostgreSQL) it is [`Store::begin`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::begin`].
+    pub async fn begin_read(&self) -> Result<StoreTx> {
+        let conn = self.read_pool().begin().await?;
+        Ok(StoreTx { conn, open: true })
+    }
+
+    /// The read-only connections, or the writer's without them.
+    pub(crate) fn read_pool(&self) -> &Pool {
+        self.readers.as_ref().unwrap_or(&self.pool)
     }
 
     /// Creates the table of `spec`, or adds the columns it lacks.
@@ -308,6 +354,9 @@ impl Store {
 
     /// Closes the connection, waiting for it to finish.
     pub async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            readers.close().await;
+        }
         self.pool.close().await;
     }
 }
@@ -1214,6 +1263,75 @@ mod tests {
             Some("Thing")
         );
         assert_eq!(tx.next_change_seq().await.expect("seq"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_read_transaction_sees_the_last_commit_refuses_writes_and_never_waits_for_the_writer()
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("db.sqlite"))
+            .await
+            .expect("open");
+        store.ensure_table(&spec()).await.expect("table");
+        let row = |n: i64| Row::from([("n".to_owned(), SqlValue::Integer(n))]);
+        let mut tx = store.begin().await.expect("begin");
+        tx.insert(&spec(), 1, &row(1)).await.expect("insert");
+        tx.commit().await.expect("commit");
+
+        // A write in progress holds the writer; readers go on, on the
+        // last commit.
+        let mut writing = store.begin().await.expect("begin");
+        writing.insert(&spec(), 2, &row(2)).await.expect("insert");
+        let mut reading = tokio::time::timeout(BUSY_TIMEOUT / 2, store.begin_read())
+            .await
+            .expect("a reader does not wait for the writer")
+            .expect("begin_read");
+        let seen = reading
+            .select_values(&spec(), &[], None)
+            .await
+            .expect("read");
+        assert_eq!(seen.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1]);
+        let error = reading
+            .insert(&spec(), 3, &row(3))
+            .await
+            .expect_err("a read transaction refuses writes");
+        assert!(format!("{error:?}").contains("readonly"), "{error:?}");
+        drop(reading);
+        writing.commit().await.expect("commit");
+
+        // Every read-only connection, new transaction after new
+        // transaction, sees the commit.
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let mut tx = store.begin_read().await.expect("begin_read");
+            let ids: Vec<i64> = tx
+                .select_values(&spec(), &[], None)
+                .await
+                .expect("read")
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            assert_eq!(ids, [1, 2]);
+            readers.push(tx);
+        }
+        drop(readers);
+        let order = [crate::OrderKey {
+            column: "id".into(),
+            descending: true,
+        }];
+        let page = store
+            .select_page(
+                &spec(),
+                &crate::PageQuery {
+                    conditions: &[],
+                    order: &order,
+                    after: None,
+                    limit: 10,
+                },
+            )
+            .await
+            .expect("page outside a transaction");
+        assert_eq!(page.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [2, 1]);
     }
 
     #[tokio::test]

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::object::Object;
 use crate::registry::Registry;
 pub(crate) use snapshot::Snapshot;
-use snapshot::{decide, object_ref};
+use snapshot::{Decided, decide, decide_held, object_ref};
 
 /// On whose behalf a read or write is made.
 #[derive(Debug, Clone)]
@@ -89,6 +89,45 @@ fn policy_of<'r>(registry: &'r Registry, model: &str) -> Option<&'r PolicyExpr> 
         .find_map(|m| schema.model(m)?.policy.as_deref())
         .and_then(|name| schema.policy(name))
         .map(|p| &p.expr)
+}
+
+/// [`CoreTx::retain_readable`] without a database: the items whose
+/// object `who` may read, in their order, when every decision needs
+/// nothing but the object, the user and the policy; `None` as soon as one
+/// reads other data (only a transaction can decide it then).
+pub(crate) fn retain_readable_held<T>(
+    who: &Principal,
+    items: Vec<(Object, T)>,
+    snapshot: &mut Snapshot,
+) -> Option<Vec<(Object, T)>> {
+    let Principal::User(user) = who else {
+        return Some(items);
+    };
+    let registry = snapshot.registry();
+    let mut visible = Vec::with_capacity(items.len());
+    for (object, extra) in items {
+        let Some(expr) = policy_of(&registry, &object.model) else {
+            visible.push((object, extra));
+            continue;
+        };
+        snapshot.hold_once(user);
+        let target = object_ref(&object);
+        snapshot.hold(object);
+        let decided = decide_held(
+            snapshot,
+            expr,
+            &target,
+            Some(&object_ref(user)),
+            Access::Read,
+        );
+        let object = snapshot.release(target.id);
+        match decided {
+            Decided::Granted(true) => visible.extend(object.map(|o| (o, extra))),
+            Decided::Granted(false) => {}
+            Decided::Needs(_) => return None,
+        }
+    }
+    Some(visible)
 }
 
 impl CoreTx {
@@ -464,22 +503,22 @@ fn forbidden(who: &Principal, action: &str, object: &Object) -> Error {
 }
 
 impl Core {
-    /// [`CoreTx::get_as`] in its own transaction.
+    /// [`CoreTx::get_as`] in its own read-only transaction.
     ///
     /// # Errors
     ///
     /// A database failure.
     pub async fn get_as(&self, who: &Principal, id: i64) -> Result<Option<Object>> {
-        self.begin().await?.get_as(who, id).await
+        self.begin_read().await?.get_as(who, id).await
     }
 
-    /// [`CoreTx::list_as`] in its own transaction, without a filter.
+    /// [`CoreTx::list_as`] in its own read-only transaction, without a filter.
     ///
     /// # Errors
     ///
     /// As [`CoreTx::list`].
     pub async fn list_as(&self, who: &Principal, model: &str) -> Result<Vec<Object>> {
-        self.begin().await?.list_as(who, model, &[]).await
+        self.begin_read().await?.list_as(who, model, &[]).await
     }
 
     /// [`CoreTx::create_as`] in its own transaction.

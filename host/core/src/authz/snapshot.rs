@@ -35,7 +35,7 @@ type Query = (String, Equalities);
 
 /// What the evaluator reached that the snapshot did not hold.
 #[derive(Debug, Clone)]
-enum Need {
+pub(crate) enum Need {
     Object(i64),
     Query(Query),
     /// Every object of a model matching the fixed equalities of queries
@@ -98,6 +98,11 @@ impl Snapshot {
     pub(crate) fn hiding_all(mut self, batch: Arc<HashSet<i64>>) -> Self {
         self.hidden_batch = Some(batch);
         self
+    }
+
+    /// The registry whose policies and models it decides with.
+    pub(crate) fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
     }
 
     /// Adds an object the caller already read (the one decided, the user).
@@ -341,37 +346,53 @@ pub(crate) async fn decide(
     access: Access,
 ) -> Result<bool> {
     for _ in 0..MAX_ROUNDS {
-        let outcome = {
-            let ctx = EvalContext {
-                env: &*snapshot,
-                user: user.cloned(),
-                access,
-            };
-            eval(expr, target, &ctx)
-        };
-        match outcome {
-            Ok(granted) => return Ok(granted),
-            Err(error) => {
-                let missing = snapshot.missing.borrow_mut().take();
-                match missing {
-                    Some(need) => match snapshot.load(tx, need).await {
-                        Ok(()) => {}
-                        Err(e) if e.is_client_error() => {
-                            tracing::warn!(model = %target.model, object.id = target.id, error = %e, "policy reads data that is not there; denied");
-                            return Ok(false);
-                        }
-                        Err(e) => return Err(e),
-                    },
-                    None => {
-                        tracing::warn!(model = %target.model, object.id = target.id, %error, "policy could not be decided; denied");
-                        return Ok(false);
-                    }
+        match decide_held(snapshot, expr, target, user, access) {
+            Decided::Granted(granted) => return Ok(granted),
+            Decided::Needs(need) => match snapshot.load(tx, need).await {
+                Ok(()) => {}
+                Err(e) if e.is_client_error() => {
+                    tracing::warn!(model = %target.model, object.id = target.id, error = %e, "policy reads data that is not there; denied");
+                    return Ok(false);
                 }
-            }
+                Err(e) => return Err(e),
+            },
         }
     }
     tracing::warn!(model = %target.model, object.id = target.id, "policy read too much data; denied");
     Ok(false)
+}
+
+/// What one evaluation of a policy on what a snapshot holds gave.
+pub(crate) enum Decided {
+    /// The decision (an expression that cannot be decided denies).
+    Granted(bool),
+    /// The policy reads data the snapshot does not hold yet.
+    Needs(Need),
+}
+
+/// Evaluates `expr` once on what `snapshot` holds, reading nothing.
+pub(crate) fn decide_held(
+    snapshot: &Snapshot,
+    expr: &PolicyExpr,
+    target: &ObjectRef,
+    user: Option<&ObjectRef>,
+    access: Access,
+) -> Decided {
+    let ctx = EvalContext {
+        env: snapshot,
+        user: user.cloned(),
+        access,
+    };
+    match eval(expr, target, &ctx) {
+        Ok(granted) => Decided::Granted(granted),
+        Err(error) => match snapshot.missing.borrow_mut().take() {
+            Some(need) => Decided::Needs(need),
+            None => {
+                tracing::warn!(model = %target.model, object.id = target.id, %error, "policy could not be decided; denied");
+                Decided::Granted(false)
+            }
+        },
+    }
 }
 
 /// Objects not marked deleted: a deleted `Privilege` grants nothing.

@@ -9,10 +9,11 @@ use std::sync::Arc;
 use syncplane_store::{Condition, OrderKey, PageQuery, SqlValue, TableSpec};
 
 use super::Query;
-use crate::authz::Principal;
+use crate::authz::{Principal, Snapshot, retain_readable_held};
 use crate::core::{Core, CoreTx, ValueColumns};
 use crate::error::Result;
 use crate::object::Object;
+use crate::registry::Registry;
 
 /// The most candidate rows read from one table per statement.
 const MAX_CHUNK: u32 = 1000;
@@ -36,6 +37,55 @@ struct Leaf<'r> {
     table: &'r TableSpec,
     /// Where each order key sits among the table's columns (`None`: `id`).
     keys: Vec<Option<usize>>,
+}
+
+impl Leaf<'_> {
+    /// The order key values of the row `id` with `values`.
+    fn key(&self, id: i64, values: &[SqlValue]) -> Vec<SqlValue> {
+        self.keys
+            .iter()
+            .map(|at| match at {
+                Some(at) => values.get(*at).cloned().unwrap_or(SqlValue::Null),
+                None => SqlValue::Integer(id),
+            })
+            .collect()
+    }
+}
+
+/// The concrete models whose tables hold objects of `model`, with where
+/// each key of `order` sits among their columns.
+fn leaves<'r>(registry: &'r Registry, model: &str, order: &[OrderKey]) -> Result<Vec<Leaf<'r>>> {
+    registry.model(model)?;
+    registry
+        .schema()
+        .concrete_descendants(model)
+        .into_iter()
+        .map(|leaf| {
+            let table = registry.table(&leaf.name)?;
+            let keys = order
+                .iter()
+                .map(|k| table.columns.iter().position(|c| c.name == k.column))
+                .collect();
+            Ok(Leaf {
+                model: leaf.name.clone(),
+                table,
+                keys,
+            })
+        })
+        .collect()
+}
+
+/// A page of `want` = page size + 1 readable objects (fewer after the
+/// last) with their key values: the page's objects and its `next` cursor.
+fn listing(query: &Query, mut page: Vec<(Object, Vec<SqlValue>)>) -> (Vec<Object>, Option<String>) {
+    let want = query.page_size() as usize + 1;
+    let more = page.len() == want;
+    page.truncate(want - 1);
+    let next = match page.last() {
+        Some((_, key)) if more => Some(query.cursor_after(key)),
+        _ => None,
+    };
+    (page.into_iter().map(|(o, _)| o).collect(), next)
 }
 
 /// A row read for a page: its leaf, id, values and order key values.
@@ -75,21 +125,8 @@ impl CoreTx {
         query: &Query,
     ) -> Result<Listing> {
         let registry = Arc::clone(self.registry_arc());
-        registry.model(model)?;
         let order = query.order();
-        let mut leaves = Vec::new();
-        for leaf in registry.schema().concrete_descendants(model) {
-            let table = registry.table(&leaf.name)?;
-            let keys = order
-                .iter()
-                .map(|k| table.columns.iter().position(|c| c.name == k.column))
-                .collect();
-            leaves.push(Leaf {
-                model: leaf.name.clone(),
-                table,
-                keys,
-            });
-        }
+        let leaves = leaves(&registry, model, order)?;
         let decoders: Vec<&ValueColumns> = leaves
             .iter()
             .map(|l| registry.value_columns(&l.model))
@@ -135,13 +172,7 @@ impl CoreTx {
             }
             chunk = chunk.saturating_mul(2).min(MAX_CHUNK);
         }
-        let more = page.len() == want;
-        page.truncate(want - 1);
-        let next = match page.last() {
-            Some((_, key)) if more => Some(query.cursor_after(key)),
-            _ => None,
-        };
-        let mut objects: Vec<Object> = page.into_iter().map(|(o, _)| o).collect();
+        let (mut objects, next) = listing(query, page);
         drop(decoders);
         crate::many::attach(self.store_tx(), &registry, &mut objects).await?;
         Ok(Listing { objects, next })
@@ -167,14 +198,7 @@ impl CoreTx {
         for (i, leaf) in leaves.iter().enumerate() {
             let rows = self.store_tx().select_page(leaf.table, &query).await?;
             merged.extend(rows.into_iter().map(|(id, values)| {
-                let key = leaf
-                    .keys
-                    .iter()
-                    .map(|at| match at {
-                        Some(at) => values[*at].clone(),
-                        None => SqlValue::Integer(id),
-                    })
-                    .collect();
+                let key = leaf.key(id, &values);
                 Candidate {
                     leaf: i,
                     id,
@@ -207,13 +231,85 @@ fn compare_keys(order: &[OrderKey], a: &[SqlValue], b: &[SqlValue]) -> Ordering 
 }
 
 impl Core {
-    /// [`CoreTx::query_as`] in its own (read-only) transaction: one
-    /// snapshot of the database for the whole page.
+    /// [`CoreTx::query_as`] in its own read-only transaction
+    /// ([`Core::begin_read`]): one snapshot of the database for the whole
+    /// page.
     ///
     /// # Errors
     ///
     /// As [`CoreTx::query_as`].
     pub async fn query_as(&self, who: &Principal, model: &str, query: &Query) -> Result<Listing> {
-        self.begin().await?.query_as(who, model, query).await
+        if let Some(listing) = self.query_in_one_read(who, model, query).await? {
+            return Ok(listing);
+        }
+        self.begin_read().await?.query_as(who, model, query).await
+    }
+
+    /// The page of [`CoreTx::query_as`] from one statement outside a
+    /// transaction (a statement is one snapshot), when that is enough to
+    /// answer it as the transaction would: the model has one table and no
+    /// many-to-many fields, every row read is decided from itself and the
+    /// user alone, and the rows fill the page or are all there are. `None`
+    /// otherwise. Spares the `BEGIN` and `ROLLBACK` round trips of most
+    /// lists (an admin's, or any list whose policy needs no other data).
+    pub(super) async fn query_in_one_read(
+        &self,
+        who: &Principal,
+        model: &str,
+        query: &Query,
+    ) -> Result<Option<Listing>> {
+        let registry = self.registry();
+        let order = query.order();
+        let leaves = leaves(&registry, model, order)?;
+        let [leaf] = leaves.as_slice() else {
+            return Ok(None);
+        };
+        if !registry.joins(&leaf.model).is_empty() {
+            return Ok(None);
+        }
+        let decoder = registry.value_columns(&leaf.model)?;
+        let (after, skip) = query.start();
+        let want = query.page_size() as usize + 1;
+        let limit = u32::try_from(want)
+            .unwrap_or(u32::MAX)
+            .saturating_add(skip)
+            .min(MAX_CHUNK);
+        let conditions = query.conditions();
+        let rows = self
+            .store
+            .select_page(
+                leaf.table,
+                &PageQuery {
+                    conditions: &conditions,
+                    order,
+                    after,
+                    limit,
+                },
+            )
+            .await?;
+        let exhausted = rows.len() < limit as usize;
+        let candidates: Vec<(Object, Vec<SqlValue>)> = rows
+            .into_iter()
+            .map(|(id, values)| {
+                let key = leaf.key(id, &values);
+                (decoder.decode(&leaf.model, id, values), key)
+            })
+            .collect();
+        let mut snapshot = Snapshot::new(Arc::clone(&registry));
+        let Some(readable) = retain_readable_held(who, candidates, &mut snapshot) else {
+            return Ok(None);
+        };
+        let page: Vec<_> = readable
+            .into_iter()
+            .skip(skip as usize)
+            .take(want)
+            .collect();
+        if page.len() < want && !exhausted {
+            // Rows the caller may not read (or skipped) left the page short
+            // of what the table may still hold.
+            return Ok(None);
+        }
+        let (objects, next) = listing(query, page);
+        Ok(Some(Listing { objects, next }))
     }
 }
