@@ -72,11 +72,13 @@ impl Default for ApiConfig {
     }
 }
 
-/// Shared state of the handlers.
+/// Shared state of the handlers. Cloned for every extractor of every
+/// request, so each part is behind an `Arc`: a clone is a few counter
+/// increments, not a copy of the host's handles.
 #[derive(Clone)]
 pub struct AppState {
     /// The host the API serves.
-    pub host: Host,
+    pub host: Arc<Host>,
     config: Arc<ApiConfig>,
     login: Arc<limit::LoginGuard>,
 }
@@ -104,7 +106,7 @@ impl AppState {
     /// gRPC server share one, so that they share the sign-in limits.
     pub fn new(host: Host, config: ApiConfig) -> Self {
         AppState {
-            host,
+            host: Arc::new(host),
             login: Arc::new(limit::LoginGuard::new(config.login_limits)),
             config: Arc::new(config),
         }
