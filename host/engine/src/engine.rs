@@ -293,6 +293,12 @@ impl Engine {
         }
     }
 
+    /// The clock the engine reads time from; pull steps keep their
+    /// intervals on it too.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
+    }
+
     /// The engine's counters and metrics.
     pub fn stats(&self) -> Arc<Stats> {
         Arc::clone(&self.stats)
@@ -532,21 +538,20 @@ impl Engine {
                         warn!(error = %error, retry_in = ?delay, failed_rounds, "cannot take work from the store; retrying");
                         // Look at everything again once the delay is over.
                         self.signals.dirty().scope.merge(scope);
-                        next_retry = Some(self.clock.now_ms() + delay.as_millis() as i64);
+                        let at = self.clock.now_ms() + delay.as_millis() as i64;
+                        next_retry = Some(at);
                         tokio::select! {
                             _ = shutdown.changed() => break,
-                            _ = tokio::time::sleep(delay) => continue,
+                            _ = self.clock.sleep_until(at) => continue,
                         }
                     }
                 }
             }
-            let sleep = next_retry
-                .map(|at| Duration::from_millis((at - self.clock.now_ms()).max(0) as u64))
-                .unwrap_or(Duration::from_secs(3600));
+            let wake_at = next_retry.unwrap_or_else(|| self.clock.now_ms() + IDLE_LOOK_MS);
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = self.signals.wake.notified() => {}
-                _ = tokio::time::sleep(sleep) => {
+                _ = self.clock.sleep_until(wake_at) => {
                     next_retry = None;
                     self.signals.everything();
                 }
@@ -756,6 +761,10 @@ enum Feed {
 
 /// The most changes taken from the feed at once.
 const FEED_BATCH: usize = 65_536;
+
+/// With no retry due, the loop still looks at everything this often (on
+/// its clock), in case a signal was lost.
+const IDLE_LOOK_MS: i64 = 3_600_000;
 
 /// Waits for a change that may give the engine work, then takes every
 /// change already queued, so that a burst (a batch of thousands of

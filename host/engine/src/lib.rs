@@ -34,7 +34,7 @@ mod steps;
 
 pub use backoff::RetryPolicy;
 pub use calls::{CallFuture, CallOutcome, Event, EventInvoker, EventStep, PullInvoker, PullStep};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use engine::{Engine, EngineConfig, PassReport, PassScope, ServiceUsage};
 pub use error::{Error, Result};
 pub use lease::{LocalLeases, TakeFuture, Taken, WorkSource};

@@ -375,10 +375,22 @@ pub(crate) mod tests {
         Arc<BusyOnce>,
         mpsc::UnboundedReceiver<usize>,
     ) {
+        busy_once_on(Arc::new(syncplane_engine::SystemClock)).await
+    }
+
+    /// [`busy_once`] with an engine on `clock`.
+    pub(crate) async fn busy_once_on(
+        clock: Arc<dyn syncplane_engine::Clock>,
+    ) -> (
+        tempfile::TempDir,
+        Engine,
+        Arc<BusyOnce>,
+        mpsc::UnboundedReceiver<usize>,
+    ) {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("db.sqlite");
         let core = Core::open(&db).await.expect("open");
-        let engine = Engine::new(core.clone(), EngineConfig::default());
+        let engine = Engine::with_clock(core.clone(), EngineConfig::default(), clock);
         let (ended, calls) = mpsc::unbounded_channel();
         let step = Arc::new(BusyOnce {
             core,

@@ -137,28 +137,35 @@ fn record(step: &PullStep, status: &Mutex<PullStepStatus>, result: &CallOutcome)
     }
 }
 
-/// Calls the step every `interval`, in its service's lane (so under the
-/// service's concurrency and rate), until the engine stops.
+/// Calls the step every `interval` on the engine's clock (at once, then at
+/// a fixed rate; a call longer than the interval is followed at once, not
+/// by a burst), in its service's lane (so under the service's concurrency
+/// and rate), until the engine stops.
 async fn pull_loop(
     engine: Engine,
     step: PullStep,
     interval: Duration,
     status: Arc<Mutex<PullStepStatus>>,
 ) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let clock = engine.clock();
+    let every = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    let mut next = clock.now_ms();
     loop {
-        ticks.tick().await;
+        clock.sleep_until(next).await;
         let span = info_span!("pull", service = %step.service, step = %step.name);
         let call = step.invoker.pull_records().instrument(span);
         let Some(result) = engine.call(&step.service, call).await else {
             return;
         };
+        let now = clock.now_ms();
         record(&step, &status, &result);
-        if matches!(result, CallOutcome::Deferred(_)) {
+        next = if matches!(result, CallOutcome::Deferred(_)) {
             // The host's passing trouble, not the step's: soon again.
-            ticks.reset_after(DEFERRED_PULL_RETRY.min(interval));
-        }
+            let soon = i64::try_from(DEFERRED_PULL_RETRY.as_millis()).unwrap_or(i64::MAX);
+            now.saturating_add(soon.min(every))
+        } else {
+            next.saturating_add(every).max(now)
+        };
     }
 }
 
@@ -169,7 +176,63 @@ mod tests {
     use syncplane_engine::PullInvoker;
 
     use super::*;
-    use crate::events::tests::busy_once;
+    use crate::events::tests::{busy_once, busy_once_on};
+
+    /// Waits until `status` counts `runs` runs.
+    async fn runs(status: &Mutex<PullStepStatus>, runs: u64) -> PullStepStatus {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let now = lock(status).clone();
+                if now.runs >= runs {
+                    return now;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the run counted")
+    }
+
+    #[tokio::test]
+    async fn pulls_keep_their_interval_and_retry_on_the_engines_clock() {
+        let clock = Arc::new(syncplane_engine::ManualClock::at(1_000_000));
+        let (_dir, engine, invoker, mut calls) =
+            busy_once_on(Arc::clone(&clock) as Arc<dyn syncplane_engine::Clock>).await;
+        let step = PullStep {
+            service: "s".into(),
+            name: "p".into(),
+            invoker: Arc::clone(&invoker) as Arc<dyn PullInvoker>,
+        };
+        let status = Arc::new(Mutex::new(PullStepStatus::default()));
+        let interval = Duration::from_secs(3600);
+        let task = tokio::spawn(pull_loop(engine, step, interval, Arc::clone(&status)));
+        let quiet = Duration::from_millis(300);
+        let limit = Duration::from_secs(10);
+        // At once; busy, so deferred: again a second later on the clock.
+        let first = tokio::time::timeout(limit, calls.recv()).await;
+        assert_eq!(first.expect("first call at once"), Some(0));
+        runs(&status, 1).await;
+        assert!(
+            tokio::time::timeout(quiet, calls.recv()).await.is_err(),
+            "ran again before the clock moved"
+        );
+        clock.advance(DEFERRED_PULL_RETRY);
+        let second = tokio::time::timeout(limit, calls.recv()).await;
+        assert_eq!(second.expect("again once the retry is due"), Some(1));
+        runs(&status, 2).await;
+        // Then every interval: not a minute early, at once when due.
+        clock.advance(interval - Duration::from_secs(60));
+        assert!(
+            tokio::time::timeout(quiet, calls.recv()).await.is_err(),
+            "ran before its interval"
+        );
+        clock.advance(Duration::from_secs(60));
+        let third = tokio::time::timeout(limit, calls.recv()).await;
+        assert_eq!(third.expect("again after the interval"), Some(2));
+        let counted = runs(&status, 3).await;
+        task.abort();
+        assert_eq!((counted.deferred, counted.failed), (1, 0), "{counted:?}");
+    }
 
     #[tokio::test]
     async fn a_pull_that_met_a_busy_database_runs_again_soon_and_is_not_a_failure() {

@@ -1,16 +1,15 @@
 //! The virtual clock the engine of a test host reads.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use syncplane_engine::Clock;
+use syncplane_engine::{Clock, ManualClock, Sleep};
 
 /// A clock that moves only when a test says so (`advance`), and goes back
 /// to its start for each test.
 #[derive(Debug)]
 pub(crate) struct VirtualClock {
     start_ms: i64,
-    now_ms: AtomicI64,
+    clock: ManualClock,
 }
 
 impl VirtualClock {
@@ -18,29 +17,28 @@ impl VirtualClock {
     pub(crate) fn at(start_ms: i64) -> Self {
         VirtualClock {
             start_ms,
-            now_ms: AtomicI64::new(start_ms),
+            clock: ManualClock::at(start_ms),
         }
     }
 
     /// Back to the start.
     pub(crate) fn reset(&self) {
-        self.now_ms.store(self.start_ms, Ordering::SeqCst);
+        self.clock.set(self.start_ms);
     }
 
     /// Forward by `by`.
     pub(crate) fn advance(&self, by: Duration) {
-        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        self.now_ms
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
-                Some(now.saturating_add(ms))
-            })
-            .ok();
+        self.clock.advance(by);
     }
 }
 
 impl Clock for VirtualClock {
     fn now_ms(&self) -> i64 {
-        self.now_ms.load(Ordering::SeqCst)
+        self.clock.now_ms()
+    }
+
+    fn sleep_until(&self, at_ms: i64) -> Sleep<'_> {
+        self.clock.sleep_until(at_ms)
     }
 }
 
