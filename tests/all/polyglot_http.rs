@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::toolchains::{componentize_js, componentize_py, syncplane};
+use crate::toolchains::{componentize_js, componentize_py, service_new, syncplane};
 use crate::util::{Server, assert_success, repo};
 
 /// Guest components are compiled when loaded; generous for a busy machine.
@@ -96,24 +96,7 @@ fn answer(stream: &std::net::TcpStream) {
 /// and `other`; returns the directory (and its guard).
 fn new_service(name: &str, lang: &str, origin: &str) -> (tempfile::TempDir, PathBuf) {
     let parent = tempfile::tempdir().expect("tempdir");
-    let dir = parent.path().join(name);
-    assert_success(&syncplane(
-        None,
-        &[
-            "service",
-            "new",
-            name,
-            "--lang",
-            lang,
-            "--model",
-            "WebThing",
-            "--dir",
-            dir.to_str().expect("utf-8 path"),
-            "--sdk",
-            repo().to_str().expect("utf-8 path"),
-        ],
-        &[],
-    ));
+    let dir = service_new(parent.path(), name, lang, "WebThing");
     let manifest = std::fs::read_to_string(dir.join("syncplane.toml")).expect("manifest");
     std::fs::write(
         dir.join("syncplane.toml"),

@@ -258,17 +258,7 @@ mod tests {
             "ran again after {again:?}"
         );
         // The status is written right after the call returns.
-        let counted = tokio::time::timeout(Duration::from_secs(5), async {
-            loop {
-                let now = lock(&status).clone();
-                if now.runs == 2 {
-                    return now;
-                }
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the second run counted");
+        let counted = runs(&status, 2).await;
         task.abort();
         assert_eq!((counted.deferred, counted.failed), (1, 0), "{counted:?}");
         assert_eq!(counted.last_error, None);
