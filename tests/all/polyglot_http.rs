@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::toolchains::{componentize_js, componentize_py, service_new, syncplane};
-use crate::util::{Server, assert_success, repo};
+use crate::util::{Server, assert_success};
 
 /// Guest components are compiled when loaded; generous for a busy machine.
 const LIMIT: Duration = Duration::from_secs(120);
