@@ -178,6 +178,15 @@ mod tests {
     use super::*;
     use crate::events::tests::{busy_once, busy_once_on};
 
+    /// The pull step `p` of service `s`, calling `invoker`.
+    fn pull_step(invoker: &Arc<crate::events::tests::BusyOnce>) -> PullStep {
+        PullStep {
+            service: "s".into(),
+            name: "p".into(),
+            invoker: Arc::clone(invoker) as Arc<dyn PullInvoker>,
+        }
+    }
+
     /// Waits until `status` counts `runs` runs.
     async fn runs(status: &Mutex<PullStepStatus>, runs: u64) -> PullStepStatus {
         tokio::time::timeout(Duration::from_secs(5), async {
@@ -198,11 +207,7 @@ mod tests {
         let clock = Arc::new(syncplane_engine::ManualClock::at(1_000_000));
         let (_dir, engine, invoker, mut calls) =
             busy_once_on(Arc::clone(&clock) as Arc<dyn syncplane_engine::Clock>).await;
-        let step = PullStep {
-            service: "s".into(),
-            name: "p".into(),
-            invoker: Arc::clone(&invoker) as Arc<dyn PullInvoker>,
-        };
+        let step = pull_step(&invoker);
         let status = Arc::new(Mutex::new(PullStepStatus::default()));
         let interval = Duration::from_secs(3600);
         let task = tokio::spawn(pull_loop(engine, step, interval, Arc::clone(&status)));
@@ -237,11 +242,7 @@ mod tests {
     #[tokio::test]
     async fn a_pull_that_met_a_busy_database_runs_again_soon_and_is_not_a_failure() {
         let (_dir, engine, invoker, mut calls) = busy_once().await;
-        let step = PullStep {
-            service: "s".into(),
-            name: "p".into(),
-            invoker: Arc::clone(&invoker) as Arc<dyn PullInvoker>,
-        };
+        let step = pull_step(&invoker);
         let status = Arc::new(Mutex::new(PullStepStatus::default()));
         // An interval far longer than the test: only a deferral retries.
         let interval = Duration::from_secs(3600);
