@@ -81,6 +81,8 @@
   // page; forms being edited are never touched.
   function refresh() {
     timer = null;
+    // A paused tab does not change; shown again, it refreshes once.
+    if (document.hidden) { return; }
     if (inFlight) { again = true; return; }
     inFlight = true;
     fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
@@ -92,7 +94,7 @@
         return response.text();
       })
       .then(function (html) {
-        if (html === null || html === undefined) { return; }
+        if (html === null || html === undefined || document.hidden) { return; }
         var doc = new DOMParser().parseFromString(html, "text/html");
         var regions = document.querySelectorAll("[data-live-region]");
         for (var i = 0; i < regions.length; i++) {
@@ -176,6 +178,8 @@
   document.addEventListener("visibilitychange", function () {
     if (document.hidden) {
       close();
+      if (timer) { window.clearTimeout(timer); timer = null; }
+      again = false;
       show("off", "paused");
     } else if (!source) {
       open();
