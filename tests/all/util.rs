@@ -53,6 +53,9 @@ impl Server {
             ("--backoff-max", "20s"),
             ("--step-timeout", "1s"),
             ("--memory-limit-mib", "32"),
+            // The shared cache below outlives runs: keep what a run does
+            // not use to 1 GiB, not the 4 GiB default.
+            ("--component-cache-max-mib", "1024"),
         ];
         for &(flag, value) in flags {
             match settings.iter_mut().find(|(f, _)| *f == flag) {
