@@ -13,7 +13,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// A service `name` whose model `<Model>` is served by the `slow_step` test
 /// guest: an object named `sleep-<ms>-<tag>` sleeps that long in WASI.
-fn install_sleeper(server: &Server, name: &str, model: &str) -> String {
+pub(crate) fn install_sleeper(server: &Server, name: &str, model: &str) -> String {
     let xproto = format!(
         "option app_label = \"{name}\";\n\nmessage {model} (XOSBase) {{\n    required string name = 1;\n}}\n"
     );
@@ -28,7 +28,7 @@ fn install_sleeper(server: &Server, name: &str, model: &str) -> String {
 }
 
 /// Waits until the server log contains `line` `times` times.
-async fn logged(server: &Server, line: &str, times: usize) {
+pub(crate) async fn logged(server: &Server, line: &str, times: usize) {
     let started = Instant::now();
     while server.log().matches(line).count() < times {
         assert!(

@@ -28,6 +28,7 @@ mod isolation;
 mod kafka;
 mod lifecycle;
 mod marketplace;
+mod multihost;
 mod oci_registry;
 mod pack;
 mod package_files;

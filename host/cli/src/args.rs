@@ -282,7 +282,7 @@ pub struct PublishArgs {
 pub enum BenchCommand {
     /// Sync freshly created objects through a no-op step on a temporary
     /// SQLite store; then time single changes among them.
-    Sync(BenchSyncArgs),
+    Sync(Box<BenchSyncArgs>),
     /// Serve the API on loopback from a temporary data directory and
     /// measure it: /healthz rate, authenticated list rate with a session
     /// token and with HTTP Basic (4 clients each), a token client's latency
@@ -882,6 +882,11 @@ pub struct TuningArgs {
     /// they are interrupted (their objects stay pending).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+    /// With several hosts on one PostgreSQL store: how long this host's
+    /// claim on an object lasts unless renewed (every third of it), so how
+    /// soon the other hosts take over the work of a host that died.
+    #[arg(long, default_value = "10s", value_parser = parse_lease_ttl)]
+    pub lease_ttl: Duration,
     /// Time one guest call may take before it is interrupted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_timeout: Duration,
@@ -1159,6 +1164,16 @@ pub struct ServerArgs {
     /// (`syncplane token create` makes one).
     #[arg(long, env = "SYNCPLANE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// A lease time: at least 1 s (renewals go out every third of it), at most
+/// an hour.
+fn parse_lease_ttl(s: &str) -> Result<Duration, String> {
+    let ttl = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if ttl < Duration::from_secs(1) || ttl > Duration::from_secs(3600) {
+        return Err(format!("{s} is not between 1s and 1h"));
+    }
+    Ok(ttl)
 }
 
 #[cfg(test)]

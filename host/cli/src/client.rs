@@ -237,6 +237,25 @@ fn render_status(status: &Value) -> String {
             status["store"]["location"].as_str().unwrap_or("")
         );
     }
+    if let Some(hosts) = status["hosts"].as_array() {
+        let _ = writeln!(out, "hosts sharing the store: {}", hosts.len());
+        for host in hosts {
+            let seen = (syncplane_core::now_ms() - host["seen_ms"].as_i64().unwrap_or_default())
+                as f64
+                / 1000.0;
+            let _ = writeln!(
+                out,
+                "  {}{}  {} leases  seen {seen:.1}s ago",
+                host["name"].as_str().unwrap_or("?"),
+                if host["this"] == true {
+                    " (this host)"
+                } else {
+                    ""
+                },
+                host["leases"],
+            );
+        }
+    }
     let memory = &status["guest_memory"];
     if memory.is_object() {
         let mib = |v: &Value| v.as_u64().unwrap_or_default() >> 20;

@@ -95,7 +95,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: BenchCommand::Sync(args),
         } => {
             logging::init(&args.log.filter("warn"));
-            bench::sync(args).await
+            bench::sync(*args).await
         }
         Command::Bench {
             command: BenchCommand::Api(args),

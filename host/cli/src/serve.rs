@@ -30,6 +30,7 @@ impl TuningArgs {
                 invocations_per_sec: self.service_rate.0,
             },
             shutdown_grace: self.shutdown_grace,
+            lease_ttl: self.lease_ttl,
         };
         config.service_max_objects = self.service_max_objects.0;
         config.guest_idle_unload = self.guest_idle_unload;

@@ -38,7 +38,10 @@ pub struct Core {
     registry: Arc<RwLock<Arc<Registry>>>,
     /// The built-in core models alone: services' models are added to it.
     core_schema: Arc<Schema>,
-    feed: broadcast::Sender<Change>,
+    pub(crate) feed: broadcast::Sender<Change>,
+    /// Told when another host sharing the store changed the installed
+    /// services ([`Core::subscribe_activations`]).
+    pub(crate) activations: broadcast::Sender<()>,
     /// Password hashing and the caches of successful checks.
     pub(crate) auth: Arc<Auth>,
     /// Object quotas per owner ([`Core::set_object_quota`]).
@@ -109,6 +112,7 @@ impl Core {
             registry: Arc::new(RwLock::new(Arc::new(Registry::default()))),
             core_schema: Arc::new(core_schema.clone()),
             feed,
+            activations: broadcast::channel(16).0,
             auth: Arc::new(Auth::new()),
             quotas: SharedQuotas::default(),
         };
@@ -174,6 +178,10 @@ impl Core {
         }
         for record in records {
             apply_record(&mut tx, record).await?;
+        }
+        if !records.is_empty() {
+            // Other hosts on the store load the services again.
+            tx.announce_activation().await?;
         }
         // Only activations that change the registry of services are the
         // moments the failpoints name (not the core models at open).
@@ -342,6 +350,13 @@ impl Core {
             .iter()
             .flat_map(|f| f.models.iter().map(|m| m.name.clone()))
             .collect())
+    }
+
+    /// Subscribes to activations by other hosts sharing the store: each
+    /// message says the installed services changed there (or may have,
+    /// after a lost connection) and should be loaded again.
+    pub fn subscribe_activations(&self) -> broadcast::Receiver<()> {
+        self.activations.subscribe()
     }
 
     /// Subscribes to the change feed. Changes are sent after they commit.
@@ -525,6 +540,10 @@ impl Core {
         let mut tx = self.store.begin().await?;
         for record in records {
             apply_record(&mut tx, record).await?;
+        }
+        if !records.is_empty() {
+            // Other hosts on the store load the services again.
+            tx.announce_activation().await?;
         }
         Ok(tx.commit().await?)
     }

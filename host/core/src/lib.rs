@@ -53,6 +53,8 @@ mod create;
 mod deletion;
 mod error;
 pub mod failpoint;
+mod follow;
+mod hosts;
 mod input;
 mod keys;
 mod many;
@@ -85,6 +87,7 @@ pub use object::{Change, ChangeKind, Object, SyncState};
 pub use policy::PolicyRecord;
 /// Where a [`Core`] keeps its data (see [`Core::connect`]).
 pub use syncplane_store::Location as StoreLocation;
+pub use syncplane_store::{Claim, HostRecord};
 /// The names of the query parameters that are not filters.
 pub mod query_parameters {
     pub use crate::query::{CURSOR, ORDERING, PAGE, PAGE_SIZE};

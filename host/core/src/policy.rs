@@ -20,14 +20,14 @@ impl Core {
     ///
     /// [`crate::Error::UnknownModel`] or a database failure.
     pub async fn policy_pending(&self, model: &str, limit: Option<u32>) -> Result<Vec<Object>> {
-        self.policy_ready(model, 0, limit, now_ms()).await
+        self.policy_ready(model, None, limit, now_ms()).await
     }
 
-    /// [`Core::policy_pending`] for ids above `after`, due at `now_ms`.
+    /// [`Core::policy_pending`] for the ids `extra` selects, due at `now_ms`.
     pub(crate) async fn policy_ready(
         &self,
         model: &str,
-        after: i64,
+        extra: Option<Condition>,
         limit: Option<u32>,
         now_ms: i64,
     ) -> Result<Vec<Object>> {
@@ -38,12 +38,7 @@ impl Core {
             Condition::AtMost(POLICY_RETRY.into(), SqlValue::Integer(now_ms)),
         ]);
         let mut conditions = vec![Condition::Sql(POLICY_PENDING), due];
-        if after > 0 {
-            conditions.push(Condition::AtLeast(
-                "id".into(),
-                SqlValue::Integer(after + 1),
-            ));
-        }
+        conditions.extend(extra);
         let rows = tx.store_tx().select(&table, &conditions, limit).await?;
         let registry = self.registry();
         Ok(rows

@@ -4,7 +4,7 @@
 //! the object pending again.
 
 use crate::bookkeeping::{BackendCode, field};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -65,11 +65,13 @@ fn due(now: i64) -> Condition {
 ///
 /// Successes are grouped per model so that thousands of them cost one
 /// statement; failures, deferrals and purges are rare and written one by one.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct SyncBatch {
     enacted: BTreeMap<String, Vec<(i64, SqlValue)>>,
     others: Vec<(i64, String, SyncRecord)>,
     purges: Vec<(i64, String)>,
+    /// The host whose store leases the outcomes are written under.
+    fence: Option<String>,
 }
 
 impl SyncBatch {
@@ -98,6 +100,47 @@ impl SyncBatch {
     /// How many outcomes were recorded.
     pub fn len(&self) -> usize {
         self.enacted.values().map(Vec::len).sum::<usize>() + self.others.len() + self.purges.len()
+    }
+
+    /// Writes the outcomes only of objects whose store lease `host` still
+    /// holds, and ends those leases, in the same transaction (several
+    /// hosts sharing a store; see `syncplane_store::Claim`). An object
+    /// another host took over is left to it: its outcome here is dropped.
+    pub fn fence(&mut self, host: impl Into<String>) {
+        self.fence = Some(host.into());
+    }
+
+    /// The objects of the outcomes.
+    fn ids(&self) -> Vec<i64> {
+        let enacted = self.enacted.values().flatten().map(|(id, _)| *id);
+        let others = self.others.iter().map(|(id, ..)| *id);
+        let purges = self.purges.iter().map(|(id, _)| *id);
+        enacted.chain(others).chain(purges).collect()
+    }
+
+    /// The batch with only the outcomes of `keep`.
+    fn only(&self, keep: &HashSet<i64>) -> SyncBatch {
+        let mut enacted = self.enacted.clone();
+        for rows in enacted.values_mut() {
+            rows.retain(|(id, _)| keep.contains(id));
+        }
+        enacted.retain(|_, rows| !rows.is_empty());
+        SyncBatch {
+            enacted,
+            others: self
+                .others
+                .iter()
+                .filter(|(id, ..)| keep.contains(id))
+                .cloned()
+                .collect(),
+            purges: self
+                .purges
+                .iter()
+                .filter(|(id, _)| keep.contains(id))
+                .cloned()
+                .collect(),
+            fence: None,
+        }
     }
 }
 
@@ -301,17 +344,50 @@ impl Core {
         limit: Option<u32>,
         now_ms: i64,
     ) -> Result<Vec<Object>> {
+        let after =
+            (after > 0).then(|| Condition::AtLeast("id".into(), SqlValue::Integer(after + 1)));
+        self.ready_where(model, work, after, limit, now_ms).await
+    }
+
+    /// Those of the objects `ids` (of leaf model `model`) that have `work`
+    /// due at `now_ms`, read afresh: a host that has just leased them in a
+    /// shared store reads them again, since another host may have
+    /// finished their work between the first read and the lease.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownModel`] or a database failure.
+    pub async fn ready_among(
+        &self,
+        model: &str,
+        work: Work,
+        ids: &[i64],
+        now_ms: i64,
+    ) -> Result<Vec<Object>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = Condition::In(
+            "id".into(),
+            ids.iter().map(|&id| SqlValue::Integer(id)).collect(),
+        );
+        self.ready_where(model, work, Some(ids), None, now_ms).await
+    }
+
+    async fn ready_where(
+        &self,
+        model: &str,
+        work: Work,
+        extra: Option<Condition>,
+        limit: Option<u32>,
+        now_ms: i64,
+    ) -> Result<Vec<Object>> {
         let mut conditions = match work {
             Work::Sync => vec![Condition::Sql(PENDING), due(now_ms)],
             Work::Teardown => vec![Condition::Sql(DELETED), due(now_ms)],
-            Work::Policy => return self.policy_ready(model, after, limit, now_ms).await,
+            Work::Policy => return self.policy_ready(model, extra, limit, now_ms).await,
         };
-        if after > 0 {
-            conditions.push(Condition::AtLeast(
-                "id".into(),
-                SqlValue::Integer(after + 1),
-            ));
-        }
+        conditions.extend(extra);
         self.select_leaf(model, &conditions, limit).await
     }
 
@@ -430,6 +506,29 @@ impl Core {
             return Ok(());
         }
         let mut tx = self.begin().await?;
+        let fenced;
+        let batch = match &batch.fence {
+            None => batch,
+            Some(host) => {
+                let ids = batch.ids();
+                let held: HashSet<i64> = tx
+                    .store_tx()
+                    .end_leases(host, &ids)
+                    .await?
+                    .into_iter()
+                    .collect();
+                if held.len() == ids.len() {
+                    batch
+                } else {
+                    tracing::warn!(
+                        lost = ids.len() - held.len(),
+                        "another host took over objects whose work ran here too long; their outcomes here are dropped"
+                    );
+                    fenced = batch.only(&held);
+                    &fenced
+                }
+            }
+        };
         if !batch.enacted.is_empty() {
             let common = enacted_row();
             for (model, rows) in &batch.enacted {

@@ -45,7 +45,7 @@ fn kind_name(kind: ChangeKind) -> Option<&'static str> {
     }
 }
 
-fn kind_of(name: &str) -> Option<ChangeKind> {
+pub(crate) fn kind_of(name: &str) -> Option<ChangeKind> {
     Some(match name {
         "created" => ChangeKind::Created,
         "updated" => ChangeKind::Updated,

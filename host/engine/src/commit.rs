@@ -71,6 +71,9 @@ impl Committer {
                 }
             }
         }
+        if let Some(host) = self.leases.fence() {
+            batch.fence(host);
+        }
         self.apply(&batch).await?;
         // Policies are not backed off: a failed one, and one deferred for
         // a busy database, run again after the retry interval.

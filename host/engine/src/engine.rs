@@ -35,6 +35,7 @@ use crate::plan::{Budget, Planner, Round, Scope, Stages};
 use crate::policy::ModelPolicy;
 use crate::retries::{Retries, RetryOf};
 use crate::runner::{Runner, Verdict};
+use crate::shared_leases::SharedLeases;
 use crate::stats::Stats;
 use crate::steps::StepTable;
 
@@ -66,6 +67,10 @@ pub struct EngineConfig {
     /// On shutdown, how long running invocations may go on before they are
     /// interrupted. Default: 10 s.
     pub shutdown_grace: Duration,
+    /// On a store several hosts share (PostgreSQL), how long a lease on
+    /// an object lasts unless its host renews it: how soon the others
+    /// take over a dead host's work. Default: 10 s.
+    pub lease_ttl: Duration,
 }
 
 impl Default for EngineConfig {
@@ -76,6 +81,7 @@ impl Default for EngineConfig {
             batch_size: 2000,
             service_limits: ServiceLimits::default(),
             shutdown_grace: Duration::from_secs(10),
+            lease_ttl: crate::shared_leases::DEFAULT_LEASE_TTL,
         }
     }
 }
@@ -220,6 +226,15 @@ impl Signals {
         self.wake.notify_one();
     }
 
+    /// Something is due at `at`, on the engine's clock.
+    fn retry_at(&self, at: i64) {
+        {
+            let mut dirty = self.dirty();
+            dirty.retry_at = Some(dirty.retry_at.map_or(at, |e| e.min(at)));
+        }
+        self.wake.notify_one();
+    }
+
     /// Work a round left for after the next commit.
     fn wait_for_commit(&self, models: HashSet<String>) {
         self.dirty().waiting.extend(models);
@@ -262,9 +277,15 @@ impl Engine {
     }
 
     /// [`Engine::new`] reading time from `clock` (tests use a
-    /// [`crate::ManualClock`]).
+    /// [`crate::ManualClock`]). On a store several hosts may share, the
+    /// leases are kept there ([`SharedLeases`], whose heartbeat starts on
+    /// the current Tokio runtime).
     pub fn with_clock(core: Core, config: EngineConfig, clock: Arc<dyn Clock>) -> Self {
-        let leases = Arc::new(LocalLeases::with_clock(core.clone(), Arc::clone(&clock)));
+        let leases: Arc<dyn WorkSource> = if core.store_is_shared() {
+            SharedLeases::start(core.clone(), Arc::clone(&clock), config.lease_ttl)
+        } else {
+            Arc::new(LocalLeases::with_clock(core.clone(), Arc::clone(&clock)))
+        };
         Engine::with_work_source(core, config, leases, clock)
     }
 
@@ -291,6 +312,25 @@ impl Engine {
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             clock,
         }
+    }
+
+    /// Whether this host does the work only one host at a time may do,
+    /// named `key` (a pull step, an event consumer): on a store several
+    /// hosts share, whether it holds that work's lease (taking it when
+    /// free); always on a store of one host.
+    pub async fn holds(&self, key: &str) -> bool {
+        self.leases.hold(key).await
+    }
+
+    /// How often [`Engine::holds`] should be asked again while working:
+    /// a third of the lease time.
+    pub fn hold_period(&self) -> Duration {
+        self.config.lease_ttl / 3
+    }
+
+    /// This host's id in a store several hosts share, when it is one.
+    pub fn host_id(&self) -> Option<String> {
+        self.leases.fence().map(str::to_owned)
     }
 
     /// The clock the engine reads time from; pull steps keep their
@@ -575,6 +615,7 @@ impl Engine {
         self.slots.close();
         drop(ctx);
         let _ = committer.await;
+        self.leases.stop().await;
         debug!("synchronizer stopped");
     }
 
@@ -627,6 +668,11 @@ impl Engine {
         }
         let more = round.more;
         self.signals.wait_for_commit(round.waiting);
+        if let Some(until) = round.busy_until_ms {
+            // Another host holds some of the work: look again when its
+            // lease ends (it renews it while it lives).
+            self.signals.retry_at(until + 1);
+        }
         if !round.purges.is_empty() {
             let finished = purges(round.purges);
             let _ = ctx.done.send(Done {

@@ -5,8 +5,8 @@
 //! it until it releases the object (after the outcome is committed, or when
 //! it decides not to run it after all). While leased, nobody else takes the
 //! object. One host on SQLite keeps its leases in memory
-//! ([`LocalLeases`]); several hosts sharing one PostgreSQL store implement
-//! the same trait with row leases (`FOR UPDATE SKIP LOCKED`).
+//! ([`LocalLeases`]); several hosts sharing one PostgreSQL store keep them
+//! in the store ([`crate::SharedLeases`]).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -29,10 +29,19 @@ pub struct Taken {
     /// leased already: they changed again while their work runs, and must
     /// be looked at again once it commits.
     pub busy: bool,
+    /// When the earliest lease another host holds on some of them ends:
+    /// the work is looked at again then, should that host be gone.
+    pub busy_until_ms: Option<i64>,
 }
 
 /// A boxed future returned by [`WorkSource::take`].
 pub type TakeFuture<'a> = Pin<Box<dyn Future<Output = Result<Taken>> + Send + 'a>>;
+
+/// A boxed future returned by [`WorkSource::hold`].
+pub type HoldFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+/// A boxed future returned by [`WorkSource::stop`].
+pub type StopFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// Where the scheduler takes ready work from.
 pub trait WorkSource: Send + Sync {
@@ -49,6 +58,24 @@ pub trait WorkSource: Send + Sync {
 
     /// How many objects are leased now.
     fn leased(&self) -> usize;
+
+    /// The host whose leases in the store outcomes must be written under
+    /// ([`syncplane_core::SyncBatch::fence`]), when leases live there.
+    fn fence(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether this host holds (or has just taken) the singleton `key`:
+    /// work only one host at a time does. Always on a store of one host.
+    fn hold<'a>(&'a self, key: &'a str) -> HoldFuture<'a> {
+        let _ = key;
+        Box::pin(std::future::ready(true))
+    }
+
+    /// The engine stops: ends what the source holds outside this process.
+    fn stop(&self) -> StopFuture<'_> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Leases kept in this process: right for one host on its own store, and
@@ -131,6 +158,7 @@ impl WorkSource for LocalLeases {
                 objects,
                 more,
                 busy,
+                busy_until_ms: None,
             })
         })
     }

@@ -29,6 +29,7 @@ mod plan;
 mod policy;
 mod retries;
 mod runner;
+mod shared_leases;
 mod stats;
 mod steps;
 
@@ -37,9 +38,10 @@ pub use calls::{CallFuture, CallOutcome, Event, EventInvoker, EventStep, PullInv
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use engine::{Engine, EngineConfig, PassReport, PassScope, ServiceUsage};
 pub use error::{Error, Result};
-pub use lease::{LocalLeases, TakeFuture, Taken, WorkSource};
+pub use lease::{HoldFuture, LocalLeases, StopFuture, TakeFuture, Taken, WorkSource};
 pub use limits::ServiceLimits;
 pub use order::{sync_order, sync_order_with};
 pub use outcome::{InvokeFuture, Outcome, StepInvoker, SyncStep, Trap, TrapCause};
 pub use policy::{ModelPolicy, PolicyEvent, PolicyFuture, PolicyInvoker};
+pub use shared_leases::{DEFAULT_LEASE_TTL, SharedLeases};
 pub use stats::{Stats, StepActivity};

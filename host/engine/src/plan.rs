@@ -114,6 +114,8 @@ pub(crate) struct Round {
     pub waiting: HashSet<String>,
     /// Whether a take came back full: more may be ready right now.
     pub more: bool,
+    /// When the earliest lease of another host on work left out ends.
+    pub busy_until_ms: Option<i64>,
     /// Every object the round leased, whatever became of it: released
     /// if the round fails before its jobs are handed out.
     leased: Vec<i64>,
@@ -266,6 +268,9 @@ impl Planner<'_> {
             // Changed again while its work runs: looked at after the commit,
             // or the change would wait for some unrelated wake-up.
             round.waiting.insert(model.to_owned());
+        }
+        if let Some(until) = taken.busy_until_ms {
+            round.busy_until_ms = Some(round.busy_until_ms.map_or(until, |u| u.min(until)));
         }
         let (ready, unpoliced): (Vec<Object>, Vec<Object>) = taken
             .objects

@@ -187,6 +187,26 @@ pub struct HostStatus {
     /// The cap on guest memory and its use, when the operator set one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub guest_memory: Option<GuestMemoryStatus>,
+    /// The hosts sharing the store (PostgreSQL), by start time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<SharedHostStatus>,
+}
+
+/// A host sharing the store, as it last renewed its leases.
+#[derive(Debug, Clone, Serialize)]
+pub struct SharedHostStatus {
+    /// Its id for this run.
+    pub host: String,
+    /// The machine's name and the process id.
+    pub name: String,
+    /// Whether it is the host answering.
+    pub this: bool,
+    /// When it started, in ms since the epoch.
+    pub started_ms: i64,
+    /// When it last renewed its leases.
+    pub seen_ms: i64,
+    /// The objects it held leases on then.
+    pub leases: i64,
 }
 
 /// The store a host runs on.
@@ -313,6 +333,9 @@ impl Host {
             .clone()
             .unwrap_or_else(|| Location::File(config.data_dir.join("syncplane.db")));
         let core = Core::connect(&location).await?;
+        // Other hosts sharing the store wake this one with their commits;
+        // the follower ends when the store is closed.
+        let _follower = core.follow_other_hosts().await?;
         let store = StoreStatus {
             engine: match location {
                 Location::File(_) => "sqlite",
@@ -381,6 +404,7 @@ impl Host {
             cache.prune();
         }
         host.spawn_integrity_check();
+        host.spawn_service_follower();
         Ok(host)
     }
 
@@ -462,8 +486,24 @@ impl Host {
                 models: counts,
             });
         }
+        let this = self.engine.host_id();
+        let hosts = self
+            .core
+            .hosts()
+            .await?
+            .into_iter()
+            .map(|h| SharedHostStatus {
+                this: this.as_deref() == Some(h.host.as_str()),
+                host: h.host,
+                name: h.name,
+                started_ms: h.started_ms,
+                seen_ms: h.seen_ms,
+                leases: h.leases,
+            })
+            .collect();
         Ok(HostStatus {
             store: self.store.clone(),
+            hosts,
             services,
             guest_memory: self.runtime.guest_memory().map(|m| GuestMemoryStatus {
                 cap_bytes: m.cap_bytes(),

@@ -38,16 +38,22 @@ pub(crate) async fn consume(
     subscription: Subscription,
     status: Arc<Mutex<EventStepStatus>>,
 ) {
-    loop {
-        match consume_once(&engine, &core, &endpoint, &step, &subscription, &status).await {
-            Ok(()) => return,
-            Err(message) => {
-                warn!(service = %step.service, step = %step.name, %endpoint, %message, "kafka consumer failed; reconnecting");
-                lock(&status).last_error = Some(format!("kafka: {message}"));
-                tokio::time::sleep(RETRY).await;
+    // Hosts sharing a store consume each step's topics one at a time, so
+    // each event is handled once across them (offsets are in the store).
+    let key = format!("event {} {}", step.service, step.name);
+    crate::singleton::while_holding(&engine, &key, || async {
+        loop {
+            match consume_once(&engine, &core, &endpoint, &step, &subscription, &status).await {
+                Ok(()) => return,
+                Err(message) => {
+                    warn!(service = %step.service, step = %step.name, %endpoint, %message, "kafka consumer failed; reconnecting");
+                    lock(&status).last_error = Some(format!("kafka: {message}"));
+                    tokio::time::sleep(RETRY).await;
+                }
             }
         }
-    }
+    })
+    .await;
 }
 
 async fn consume_once(

@@ -19,6 +19,7 @@ mod dependencies;
 mod diff;
 mod error;
 mod events;
+mod follow;
 mod history;
 mod host;
 mod integrity;
@@ -35,6 +36,7 @@ mod registry;
 mod resolve;
 mod secrets;
 mod signing;
+mod singleton;
 mod subscription;
 mod trust;
 
@@ -45,7 +47,8 @@ pub use events::{BUS_CAPACITY, EventStepStatus};
 pub use history::{HistoryEntry, MAX_HISTORY};
 pub use host::{
     ADMIN_PASSWORD_FILE, GuestMemoryStatus, Host, HostConfig, HostStatus, InspectedLimits,
-    Inspection, ServiceDependency, ServiceSettings, ServiceStatus, StepStatus, StoreStatus,
+    Inspection, ServiceDependency, ServiceSettings, ServiceStatus, SharedHostStatus, StepStatus,
+    StoreStatus,
 };
 pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{

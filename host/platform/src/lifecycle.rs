@@ -574,7 +574,7 @@ impl Host {
     }
 
     /// The in-memory half of an activation; nothing here can fail.
-    fn swap_in(&self, locked: LockedService) {
+    pub(crate) fn swap_in(&self, locked: LockedService) {
         let name = locked.info.name.clone();
         // The operator's limits go with the version that comes in, under
         // the lock a change of them takes.
@@ -596,6 +596,21 @@ impl Host {
             damaged: Vec::new(),
         });
         drop(quotas);
+    }
+
+    /// Stops serving an uninstalled service: its steps, policies, event
+    /// and pull steps, registry entry and limits go.
+    pub(crate) fn forget(&self, installed: &Installed) {
+        let name = installed.info.name.as_str();
+        installed.ctx.retire();
+        self.engine.set_service_model_deps(name, Vec::new());
+        self.engine.set_service_policies(name, Vec::new());
+        self.engine.set_service_steps(name, Vec::new());
+        self.events
+            .set_service_steps(name, Vec::new(), &EventSource::InProcess);
+        self.pullers.set_service_steps(name, Vec::new());
+        self.registry.remove(name);
+        self.clear_quota(name);
     }
 
     /// Objects per concrete model of an installed service.
@@ -742,15 +757,7 @@ impl Host {
         // their rows and the service's.
         let _settings = self.settings_lock.lock().await;
         self.core.activate(schema, &drop, &writes).await?;
-        installed.ctx.retire();
-        self.engine.set_service_model_deps(name, Vec::new());
-        self.engine.set_service_policies(name, Vec::new());
-        self.engine.set_service_steps(name, Vec::new());
-        self.events
-            .set_service_steps(name, Vec::new(), &EventSource::InProcess);
-        self.pullers.set_service_steps(name, Vec::new());
-        self.registry.remove(name);
-        self.clear_quota(name);
+        self.forget(&installed);
         tracing::info!(service = name, purged = ?held, "service uninstalled");
         if let Err(e) = self.collect_components().await {
             tracing::warn!(error = %e, "cannot remove unused components; they stay until the next change");

@@ -150,8 +150,16 @@ async fn pull_loop(
     let clock = engine.clock();
     let every = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
     let mut next = clock.now_ms();
+    // Hosts sharing a store call each pull step one at a time.
+    let key = format!("pull {} {}", step.service, step.name);
     loop {
         clock.sleep_until(next).await;
+        if !engine.holds(&key).await {
+            // Asked again soon, to take over from a host that died.
+            let soon = i64::try_from(engine.hold_period().as_millis()).unwrap_or(i64::MAX);
+            next = clock.now_ms().saturating_add(soon.min(every));
+            continue;
+        }
         let span = info_span!("pull", service = %step.service, step = %step.name);
         let call = step.invoker.pull_records().instrument(span);
         let Some(result) = engine.call(&step.service, call).await else {

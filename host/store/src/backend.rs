@@ -16,6 +16,10 @@ use crate::error::{Error, Result, query_error};
 use crate::schema::ColumnType;
 use crate::value::SqlValue;
 
+/// The PostgreSQL advisory lock every writing transaction holds (see
+/// [`Pool::begin`]). The schema migration holds another, 7394817.
+pub(crate) const WRITER_LOCK: i64 = 7394818;
+
 /// Which SQL engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -370,13 +374,46 @@ impl Pool {
                 ))
             }
             Pool::Postgres(pool) => {
-                let mut conn = pool.acquire().await.map_err(query_error("BEGIN"))?;
-                PgTransactionManager::begin(&mut conn, None)
-                    .await
-                    .map_err(query_error("BEGIN"))?;
-                Ok(Conn::Postgres(conn))
+                // Writers on every host sharing the database take one lock
+                // first, so transactions that write run one at a time, as
+                // on SQLite: no lost update between hosts, with no
+                // serialization failures to retry. The lock may be waited
+                // for as long as a connection; rows locked by others keep
+                // the short timeout.
+                let begin = format!(
+                    "BEGIN; SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({WRITER_LOCK}); \
+                     SET LOCAL lock_timeout = '{}ms'",
+                    crate::store::ACQUIRE_TIMEOUT.as_millis(),
+                    crate::store::BUSY_TIMEOUT.as_millis()
+                );
+                Pool::begin_postgres(pool, begin).await
             }
         }
+    }
+
+    /// Starts a transaction that only reads. On PostgreSQL it takes no
+    /// writer lock and sees one snapshot (`REPEATABLE READ`, as SQLite's
+    /// read transactions do); on SQLite it is [`Pool::begin`] (the
+    /// read-only pool refuses writes by itself).
+    pub(crate) async fn begin_read(&self) -> Result<Conn> {
+        match self {
+            Pool::Sqlite(_) => self.begin().await,
+            Pool::Postgres(pool) => {
+                Pool::begin_postgres(
+                    pool,
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into(),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn begin_postgres(pool: &PgPool, begin: String) -> Result<Conn> {
+        let mut conn = pool.acquire().await.map_err(query_error("BEGIN"))?;
+        PgTransactionManager::begin(&mut conn, Some(begin.into()))
+            .await
+            .map_err(query_error("BEGIN"))?;
+        Ok(Conn::Postgres(conn))
     }
 
     /// Closes every connection, waiting for them to finish.

@@ -2,7 +2,8 @@
 //!
 //! Rows are appended inside the writing transaction, so a change is in the
 //! log exactly when it is committed. The store has one writer at a time
-//! (one connection, and SQLite's write lock), so sequence numbers are
+//! (SQLite's write lock; on PostgreSQL, an advisory lock every writing
+//! transaction of every host takes first), so sequence numbers are
 //! assigned in commit order, and `AUTOINCREMENT` never reuses one, even
 //! after trimming: a reader that has seen everything up to `n` finds every
 //! later change above `n`, with no gaps and nothing twice.
@@ -87,6 +88,7 @@ impl StoreTx {
                 .execute(sql, &[SqlValue::Integer(last - retain)])
                 .await?;
         }
+        self.announce_changes().await?;
         Ok(Some(last))
     }
 

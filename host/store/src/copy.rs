@@ -22,6 +22,10 @@ const RECORDS_PER_BATCH: u32 = 16;
 /// The store's own tables, which every store has from its migrations.
 const INTERNAL: &[&str] = &["sp_meta", "sp_objects", "sp_kv", "sp_changes"];
 
+/// Tables of the hosts running on a store (their leases), not copied: a
+/// copy is made with no host running.
+const HOST_STATE: &[&str] = &["sp_leases", "sp_hosts"];
+
 /// One copied table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopiedTable {
@@ -151,6 +155,7 @@ async fn tables(tx: &mut StoreTx) -> Result<Vec<String>> {
         .await?
         .into_iter()
         .flatten()
+        .filter(|t| !HOST_STATE.contains(&t.as_str()))
         .collect())
 }
 

@@ -12,6 +12,8 @@
 //!   [`Store::changes_after`]): rows numbered in commit order, kept for a
 //!   bounded number of changes, for watchers that resume where they left.
 //! - [`SqlValue`] and [`Row`] carry values; [`Condition`] selects rows.
+//! - Leases of objects to hosts ([`Store::claim_leases`]), for several
+//!   hosts sharing one PostgreSQL store.
 //! - [`copy`] copies a whole store into an empty one (SQLite to
 //!   PostgreSQL, or back).
 //! - [`PageQuery`] reads rows a page at a time in an [`OrderKey`] order,
@@ -25,7 +27,9 @@ mod backend;
 mod changes;
 mod copy;
 mod error;
+mod leases;
 mod migrate;
+mod notices;
 mod page;
 mod schema;
 mod store;
@@ -35,7 +39,9 @@ pub use backend::Dialect;
 pub use changes::LoggedRow;
 pub use copy::{CopiedTable, copy};
 pub use error::{Error, Result};
+pub use leases::{Claim, HostRecord};
 pub use migrate::SCHEMA_VERSION;
+pub use notices::{ChangeNotices, Notice};
 pub use page::{OrderKey, PageQuery};
 pub use schema::{Column, ColumnType, PartialIndex, TableSpec};
 pub use store::{Location, READERS, Store, StoreTx};

@@ -13,7 +13,7 @@ use crate::store::Store;
 use crate::value::SqlValue;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The statements that bring a store from version `version - 1` to
 /// `version`.
@@ -42,6 +42,22 @@ fn migration(dialect: Dialect, version: i64) -> Vec<String> {
                 ));
             }
             statements
+        }
+        // Leases of objects to hosts, and the hosts sharing the store
+        // (`crate::leases`).
+        2 => {
+            let int = dialect.column_type(crate::ColumnType::Integer);
+            vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS sp_leases (id {int} PRIMARY KEY, host {text} NOT NULL, \
+                     until {int} NOT NULL)"
+                ),
+                "CREATE INDEX IF NOT EXISTS sp_leases_host ON sp_leases (host)".to_owned(),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS sp_hosts (host {text} PRIMARY KEY, name {text} NOT NULL, \
+                     started {int} NOT NULL, seen {int} NOT NULL, leases {int} NOT NULL)"
+                ),
+            ]
         }
         _ => Vec::new(),
     }

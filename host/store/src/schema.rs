@@ -133,16 +133,20 @@ pub(crate) fn index_name(dialect: Dialect, table: &str, suffix: &str) -> String 
     if name.len() <= max {
         return name;
     }
-    // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let tag = format!("_{hash:016x}");
+    let tag = format!("_{:016x}", stable_hash(&name));
     let mut head = max - tag.len();
     while !name.is_char_boundary(head) {
         head -= 1;
     }
     format!("{}{tag}", &name[..head])
+}
+
+/// FNV-1a of `text`: stable across builds and platforms, unlike std's
+/// hasher, so every host computes the same.
+pub(crate) fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Quotes an identifier for SQL.

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -146,10 +147,27 @@ pub struct Store {
     pub(crate) pool: Pool,
     /// Read-only connections, where the engine has them (SQLite).
     readers: Option<Pool>,
+    /// What this store's connections call themselves: unique to it, so
+    /// that its own change notifications can be told apart.
+    pub(crate) instance: Arc<str>,
+}
+
+/// A name for a store's connections that no other process's store has:
+/// `syncplane <pid>.<start time in ns>`.
+fn instance_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("syncplane {}.{nanos}", std::process::id())
 }
 
 /// Connections of the read-only pool of a SQLite store.
 pub const READERS: u32 = 4;
+
+/// Connections to a PostgreSQL store. Transactions that write run one at a
+/// time on every host (they hold one advisory lock); the others serve
+/// reads, lease claims and the change listener.
+pub const PG_CONNECTIONS: u32 = 6;
 
 impl Store {
     /// Opens (creating when missing) the SQLite database file at `path`.
@@ -191,7 +209,7 @@ impl Store {
                 path: display.clone(),
                 source,
             })?;
-        let mut store = Store::migrated(Pool::Sqlite(pool)).await?;
+        let mut store = Store::migrated(Pool::Sqlite(pool), instance_name()).await?;
         // Opened once the tables exist; connections open when first needed.
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
@@ -213,12 +231,13 @@ impl Store {
     /// [`Error::Migrate`] and [`Error::TooNew`] as for [`Store::open`].
     pub async fn connect_postgres(url: &str) -> Result<Store> {
         let shown = redact_url(url);
+        let instance = instance_name();
         let options = PgConnectOptions::from_str(url)
             .map_err(|source| Error::Open {
                 path: shown.clone(),
                 source,
             })?
-            .application_name("syncplane")
+            .application_name(&instance)
             // A row lock held by another session (another host, an
             // operator's psql) fails the statement as SQLite's busy
             // timeout does, instead of waiting forever.
@@ -232,7 +251,8 @@ impl Store {
                 ("client_min_messages", "warning"),
             ]);
         let pool = PgPoolOptions::new()
-            .max_connections(1)
+            .max_connections(PG_CONNECTIONS)
+            .min_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
@@ -240,14 +260,15 @@ impl Store {
                 path: shown,
                 source,
             })?;
-        Store::migrated(Pool::Postgres(pool)).await
+        Store::migrated(Pool::Postgres(pool), instance).await
     }
 
     /// The store on `pool`, its tables brought up to date.
-    async fn migrated(pool: Pool) -> Result<Store> {
+    async fn migrated(pool: Pool, instance: String) -> Result<Store> {
         let store = Store {
             pool,
             readers: None,
+            instance: instance.into(),
         };
         crate::migrate::run(&store).await?;
         Ok(store)
@@ -285,14 +306,15 @@ impl Store {
     /// Starts a transaction that only reads: on SQLite, on one of the
     /// read-only connections, so it neither waits for nor delays the
     /// writer; its statements see one snapshot, taken at its first read.
-    /// A write in it fails (`attempt to write a readonly database`).
-    /// Without read-only connections (PostgreSQL) it is [`Store::begin`].
+    /// A write in it fails (`attempt to write a readonly database`). On
+    /// PostgreSQL it is a `REPEATABLE READ READ ONLY` transaction that does
+    /// not wait for the writers' lock.
     ///
     /// # Errors
     ///
     /// As [`Store::begin`].
     pub async fn begin_read(&self) -> Result<StoreTx> {
-        let conn = self.read_pool().begin().await?;
+        let conn = self.read_pool().begin_read().await?;
         Ok(StoreTx { conn, open: true })
     }
 

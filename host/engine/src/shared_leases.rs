@@ -1,0 +1,254 @@
+//! Leases in the store: several hosts sharing one PostgreSQL store take
+//! work from one queue, each object from one host at a time.
+//!
+//! [`SharedLeases`] keeps what this host holds in memory, as
+//! [`LocalLeases`] does, and claims each object in the store before its
+//! work runs (`syncplane_store::Claim`). An object another host holds is
+//! left out and looked at again when that lease ends. Claimed objects are
+//! read again under the lease, since another host may have just finished
+//! their work. A heartbeat renews this host's leases every third of their
+//! time; a host that dies stops renewing, and the others take its objects
+//! over once its leases end. Outcomes are written only under a lease the
+//! host still holds ([`SyncBatch::fence`](syncplane_core::SyncBatch::fence)),
+//! so a host that was paused past its leases' end writes nothing that
+//! another host has redone.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use syncplane_core::{Core, HostRecord, Work};
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::lease::{HoldFuture, LocalLeases, StopFuture, TakeFuture, Taken, WorkSource};
+
+/// How long a lease lasts unless renewed, by default.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// Leases kept in the store, shared by every host on it.
+pub struct SharedLeases {
+    core: Core,
+    clock: Arc<dyn Clock>,
+    local: LocalLeases,
+    me: HostRecord,
+    ttl_ms: i64,
+    heartbeat: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl SharedLeases {
+    /// Leases in `core`'s store for this host, lasting `ttl` unless
+    /// renewed; starts the heartbeat that renews them (on the current
+    /// Tokio runtime).
+    pub fn start(core: Core, clock: Arc<dyn Clock>, ttl: Duration) -> Arc<SharedLeases> {
+        let now = clock.now_ms();
+        let me = HostRecord {
+            host: format!("{:016x}", rand::random::<u64>()),
+            name: format!("{}/{}", machine_name(), std::process::id()),
+            started_ms: now,
+            seen_ms: now,
+            leases: 0,
+        };
+        let leases = Arc::new(SharedLeases {
+            local: LocalLeases::with_clock(core.clone(), Arc::clone(&clock)),
+            core,
+            clock,
+            me,
+            ttl_ms: (ttl.as_millis() as i64).max(3),
+            heartbeat: std::sync::Mutex::default(),
+        });
+        let task = tokio::spawn(heartbeat(Arc::downgrade(&leases)));
+        *crate::engine::lock(&leases.heartbeat) = Some(task);
+        leases
+    }
+
+    /// This host's id in the store.
+    pub fn host(&self) -> &str {
+        &self.me.host
+    }
+
+    /// Renews this host's leases once.
+    async fn renew(&self) -> Result<i64> {
+        let now = self.clock.now_ms();
+        let me = HostRecord {
+            seen_ms: now,
+            ..self.me.clone()
+        };
+        // Hosts and leases unseen for ten lease times are gone for good.
+        Ok(self
+            .core
+            .renew_leases(&me, now + self.ttl_ms, self.ttl_ms * 10)
+            .await?)
+    }
+
+    async fn take_shared(&self, model: &str, work: Work, limit: u32) -> Result<Taken> {
+        let mut taken = self.local.take(model, work, limit).await?;
+        if taken.objects.is_empty() {
+            return Ok(taken);
+        }
+        let ids: Vec<i64> = taken.objects.iter().map(|o| o.id).collect();
+        let now = self.clock.now_ms();
+        let claim = match self
+            .core
+            .claim_leases(&self.me.host, &ids, now, now + self.ttl_ms)
+            .await
+        {
+            Ok(claim) => claim,
+            Err(error) => {
+                self.local.release(&ids);
+                return Err(error.into());
+            }
+        };
+        let granted: HashSet<i64> = claim.granted.iter().copied().collect();
+        let elsewhere: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !granted.contains(id))
+            .collect();
+        self.local.release(&elsewhere);
+        if !elsewhere.is_empty() {
+            // Not `busy`: no commit here ends those leases.
+            taken.busy_until_ms = Some(claim.busy_until_ms.unwrap_or(now));
+        }
+        // Read again under the lease: what another host finished between
+        // the read and the claim is no longer due.
+        let fresh = match self
+            .core
+            .ready_among(model, work, &claim.granted, now)
+            .await
+        {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                self.release(&claim.granted);
+                return Err(error.into());
+            }
+        };
+        let due: HashSet<i64> = fresh.iter().map(|o| o.id).collect();
+        let done: Vec<i64> = claim
+            .granted
+            .iter()
+            .copied()
+            .filter(|id| !due.contains(id))
+            .collect();
+        self.release(&done);
+        taken.objects = fresh;
+        Ok(taken)
+    }
+}
+
+impl WorkSource for SharedLeases {
+    fn take<'a>(&'a self, model: &'a str, work: Work, limit: u32) -> TakeFuture<'a> {
+        Box::pin(self.take_shared(model, work, limit))
+    }
+
+    fn is_leased(&self, id: i64) -> bool {
+        self.local.is_leased(id)
+    }
+
+    fn release(&self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        self.local.release(ids);
+        // Ended in the store in the background: until then the objects
+        // stay with this host, which may take them again.
+        let core = self.core.clone();
+        let host = self.me.host.clone();
+        let ids = ids.to_vec();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = core.end_leases(&host, &ids).await {
+                    debug!(error = %error, "cannot end leases; they expire by themselves");
+                }
+            });
+        }
+    }
+
+    fn leased(&self) -> usize {
+        self.local.leased()
+    }
+
+    fn fence(&self) -> Option<&str> {
+        Some(&self.me.host)
+    }
+
+    fn hold<'a>(&'a self, key: &'a str) -> HoldFuture<'a> {
+        Box::pin(async move {
+            let now = self.clock.now_ms();
+            match self
+                .core
+                .claim_singleton(&self.me.host, key, now, now + self.ttl_ms)
+                .await
+            {
+                Ok(held) => held,
+                Err(error) => {
+                    warn!(error = %error, key, "cannot tell whether this host holds the work; leaving it to others");
+                    false
+                }
+            }
+        })
+    }
+
+    fn stop(&self) -> StopFuture<'_> {
+        Box::pin(async move {
+            if let Some(task) = crate::engine::lock(&self.heartbeat).take() {
+                task.abort();
+            }
+            match self.core.leave(&self.me.host).await {
+                Ok(()) => debug!(host = %self.me.host, "left the shared store"),
+                Err(error) => {
+                    warn!(error = %error, "cannot end this host's leases; they expire by themselves")
+                }
+            }
+        })
+    }
+}
+
+impl Drop for SharedLeases {
+    fn drop(&mut self) {
+        if let Some(task) = crate::engine::lock(&self.heartbeat).take() {
+            task.abort();
+        }
+    }
+}
+
+/// Renews the leases every third of their time while they exist.
+async fn heartbeat(leases: std::sync::Weak<SharedLeases>) {
+    let period = match leases.upgrade() {
+        Some(l) => Duration::from_millis((l.ttl_ms / 3).max(1) as u64),
+        None => return,
+    };
+    let mut failing = false;
+    loop {
+        let Some(leases) = leases.upgrade() else {
+            return;
+        };
+        match leases.renew().await {
+            Ok(held) => {
+                if failing {
+                    warn!(held, "renewing leases again");
+                }
+                failing = false;
+            }
+            Err(error) => {
+                if !failing {
+                    warn!(error = %error, "cannot renew leases; other hosts take this host's work over when they end");
+                }
+                failing = true;
+            }
+        }
+        drop(leases);
+        tokio::time::sleep(period).await;
+    }
+}
+
+/// The machine's name, for `syncplane status`.
+fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

@@ -1,0 +1,259 @@
+//! Several hosts on one PostgreSQL store, through the real processes: they
+//! share the work without doing any of it twice, a change made on one host
+//! is synced without waiting, and when a host dies (SIGKILL) or stops
+//! (SIGSTOP) mid-step, another takes its work over once its leases end,
+//! running each step again exactly once.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use syncplane_test_postgres::PostgresServer;
+
+use crate::isolation::{install_sleeper, logged};
+use crate::util::Server;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A host on the store at `url`, with leases of `ttl`.
+fn host(data: &tempfile::TempDir, url: &str, ttl: &str, batch: &str) -> Server {
+    Server::start_with(
+        data.path(),
+        &[
+            ("--store", url),
+            ("--lease-ttl", ttl),
+            ("--batch-size", batch),
+            ("--step-timeout", "60s"),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_share_the_work_and_run_each_step_once() {
+    let postgres = PostgresServer::start();
+    let url = postgres.create_database("syncplane");
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = host(&data_a, &url, "10s", "4");
+    let items = install_sleeper(&a, "shared", "SharedItem");
+    // The second host loads the service from the store.
+    let b = host(&data_b, &url, "10s", "4");
+
+    // Created on the second host: each holds at most four at a time, so
+    // both get a part.
+    let mut paths = Vec::new();
+    for i in 0..24 {
+        paths.push(
+            b.create_path(&items, json!({ "name": format!("sleep-300-{i:02}") }))
+                .await,
+        );
+    }
+    for path in &paths {
+        let synced = a.wait_for(path, LIMIT, |o| o["backend_code"] != 0).await;
+        assert_eq!(synced["backend_code"], 1, "{synced}");
+    }
+    let (log_a, log_b) = (a.log(), b.log());
+    for i in 0..24 {
+        let line = format!("slow started sleep-300-{i:02}");
+        let runs = log_a.matches(&line).count() + log_b.matches(&line).count();
+        assert_eq!(
+            runs, 1,
+            "sleep-300-{i:02} ran {runs} times\n--- a:\n{log_a}\n--- b:\n{log_b}"
+        );
+    }
+    let on_a = log_a.matches("slow started sleep-300-").count();
+    assert!(
+        (4..=20).contains(&on_a),
+        "the first host ran {on_a} of 24 steps; both should have a share\n--- a:\n{log_a}\n--- b:\n{log_b}"
+    );
+
+    // A change on one host is synced at once, whichever host runs it.
+    let changed = Instant::now();
+    let late = a
+        .create_path(&items, json!({ "name": "sleep-0-late" }))
+        .await;
+    let synced = b.wait_for(&late, LIMIT, |o| o["backend_code"] != 0).await;
+    assert_eq!(synced["backend_code"], 1, "{synced}");
+    assert!(
+        changed.elapsed() < Duration::from_secs(3),
+        "a change took {:?} to be synced",
+        changed.elapsed()
+    );
+
+    // Each host lists both.
+    let status = b.cli(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("status: {e}: {status:?}"));
+    let hosts = status["hosts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hosts in {status}"));
+    assert_eq!(hosts.len(), 2, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_a_host_dies_mid_step_another_takes_its_work_over_within_the_lease_time() {
+    let postgres = PostgresServer::start();
+    let url = postgres.create_database("syncplane");
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = host(&data_a, &url, "3s", "2000");
+    let items = install_sleeper(&a, "failover", "FailoverItem");
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        paths.push(
+            a.create_path(&items, json!({ "name": format!("sleep-4000-{i}") }))
+                .await,
+        );
+    }
+    logged(&a, "slow started sleep-4000-", 3).await;
+    // The second host starts while the first holds every object.
+    let b = host(&data_b, &url, "3s", "2000");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        b.log().matches("slow started").count(),
+        0,
+        "the second host ran steps the first held:\n{}",
+        b.log()
+    );
+
+    a.kill();
+    let killed = Instant::now();
+    logged(&b, "slow started sleep-4000-", 3).await;
+    let took = killed.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the work was taken over after {took:?}, more than the lease (3 s) + 2 s"
+    );
+    for path in &paths {
+        let synced = b.wait_for(path, LIMIT, |o| o["backend_code"] != 0).await;
+        assert_eq!(synced["backend_code"], 1, "{synced}");
+    }
+    let log_b = b.log();
+    for i in 0..3 {
+        let line = format!("slow started sleep-4000-{i}");
+        assert_eq!(log_b.matches(&line).count(), 1, "{log_b}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_stopped_past_its_leases_writes_no_outcome_of_work_another_host_redid() {
+    let postgres = PostgresServer::start();
+    let url = postgres.create_database("syncplane");
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = host(&data_a, &url, "2s", "2000");
+    let items = install_sleeper(&a, "fenced", "FencedItem");
+    let path = a
+        .create_path(&items, json!({ "name": "sleep-3000-only" }))
+        .await;
+    logged(&a, "slow started sleep-3000-only", 1).await;
+    let b = host(&data_b, &url, "2s", "2000");
+
+    // The first host freezes mid-step; its lease ends and the second host
+    // runs the step and records it.
+    a.signal("STOP");
+    logged(&b, "slow finished sleep-3000-only", 1).await;
+    let synced = b.wait_for(&path, LIMIT, |o| o["backend_code"] != 0).await;
+    assert_eq!(synced["backend_code"], 1, "{synced}");
+    let enacted = synced["enacted"].clone();
+
+    // Woken, the first host finishes its call, but may not write it.
+    a.signal("CONT");
+    logged(&a, "their outcomes here are dropped", 1).await;
+    let after = b.get(&path).await;
+    assert_eq!(
+        after["enacted"], enacted,
+        "the stale outcome was written: {after}"
+    );
+}
+
+/// Polls `host`'s installed services until `check` holds.
+async fn services_until(host: &Server, what: &str, check: impl Fn(&[serde_json::Value]) -> bool) {
+    let started = Instant::now();
+    loop {
+        let listed = host.get("/syncplane/v1/services").await;
+        let services = listed["items"].as_array().cloned().unwrap_or_default();
+        if check(&services) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: the other host lists {listed}\n{}",
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_installed_upgraded_or_removed_on_one_host_changes_on_every_host() {
+    let postgres = PostgresServer::start();
+    let url = postgres.create_database("syncplane");
+    let (data_a, data_b) = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let a = host(&data_a, &url, "10s", "2000");
+    let b = host(&data_b, &url, "10s", "2000");
+
+    // Installed on the first host while the second runs.
+    let installed = Instant::now();
+    let items = install_sleeper(&a, "roaming", "RoamingItem");
+    services_until(&b, "the install", |s| {
+        s.iter().any(|s| s["name"] == "roaming")
+    })
+    .await;
+    assert!(
+        installed.elapsed() < Duration::from_secs(5),
+        "the install reached the other host after {:?}",
+        installed.elapsed()
+    );
+    // The second host serves its models and may run its steps.
+    let path = b
+        .create_path(&items, json!({ "name": "sleep-0-on-b" }))
+        .await;
+    let synced = b.wait_for(&path, LIMIT, |o| o["backend_code"] != 0).await;
+    assert_eq!(synced["backend_code"], 1, "{synced}");
+
+    // An upgrade on the first host.
+    let xproto = "option app_label = \"roaming\";\n\nmessage RoamingItem (XOSBase) {\n    required string name = 1;\n}\n";
+    let dir = crate::lifecycle::package_dir(
+        "roaming",
+        "2.0.0",
+        xproto,
+        &crate::lifecycle::sync_step("sync_roaming", "slow_step", &["RoamingItem"]),
+    );
+    crate::util::assert_success(&a.install(dir.path(), &[]));
+    services_until(&b, "the upgrade", |s| {
+        s.iter()
+            .any(|s| s["name"] == "roaming" && s["version"] == "2.0.0")
+    })
+    .await;
+
+    // Removed on the first host.
+    let (status, body) = a.request(reqwest::Method::DELETE, &path, None).await;
+    assert!((200..300).contains(&status), "{status}: {body}");
+    let gone = Instant::now();
+    loop {
+        let out = a.cli(&["service", "uninstall", "roaming"]);
+        if out.status.success() {
+            break;
+        }
+        assert!(gone.elapsed() < LIMIT, "{}", crate::util::describe(&out));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    services_until(&b, "the uninstall", |s| {
+        !s.iter().any(|s| s["name"] == "roaming")
+    })
+    .await;
+    let (status, _) = b.request(reqwest::Method::GET, &items, None).await;
+    assert_eq!(
+        status, 404,
+        "the removed model is still served on the other host"
+    );
+}
