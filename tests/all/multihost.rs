@@ -191,7 +191,7 @@ async fn services_until(host: &Server, what: &str, check: impl Fn(&[serde_json::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_installed_upgraded_or_removed_on_one_host_changes_on_every_host() {
+async fn a_service_installed_limited_upgraded_or_removed_on_one_host_changes_on_every_host() {
     let postgres = PostgresServer::start();
     let url = postgres.create_database("syncplane");
     let (data_a, data_b) = (
@@ -219,6 +219,22 @@ async fn a_service_installed_upgraded_or_removed_on_one_host_changes_on_every_ho
         .await;
     let synced = b.wait_for(&path, LIMIT, |o| o["backend_code"] != 0).await;
     assert_eq!(synced["backend_code"], 1, "{synced}");
+
+    // Limits set on the first host apply on the second.
+    crate::util::assert_success(&a.cli(&["service", "limits", "roaming", "--concurrency", "2"]));
+    let set = Instant::now();
+    loop {
+        let shown = b.get("/syncplane/v1/services/roaming/limits").await;
+        if shown["limits"]["concurrency"] == 2 {
+            break;
+        }
+        assert!(
+            set.elapsed() < Duration::from_secs(5),
+            "the other host's limits: {shown}\n{}",
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // An upgrade on the first host.
     let xproto = "option app_label = \"roaming\";\n\nmessage RoamingItem (XOSBase) {\n    required string name = 1;\n}\n";
@@ -256,4 +272,50 @@ async fn a_service_installed_upgraded_or_removed_on_one_host_changes_on_every_ho
         status, 404,
         "the removed model is still served on the other host"
     );
+}
+
+#[test]
+fn bench_sync_runs_two_hosts_on_postgres_and_refuses_them_on_sqlite() {
+    let postgres = PostgresServer::start();
+    let url = postgres.create_database("bench");
+    let out = crate::util::assert_success(&crate::toolchains::syncplane(
+        None,
+        &[
+            "bench",
+            "sync",
+            "--json",
+            "--store",
+            &url,
+            "--hosts",
+            "2",
+            "--objects",
+            "3000",
+            "--changes",
+            "20",
+            "--invocations",
+            "10",
+        ],
+        &[],
+    ));
+    let figures: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("bench sync printed no JSON ({e}):\n{out}"));
+    assert_eq!(figures["hosts"], 2, "{figures}");
+    let per_host: Vec<u64> = figures["per_host"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{figures}"))
+        .iter()
+        .map(|d| d.as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(per_host.len(), 2, "{figures}");
+    assert!(per_host.iter().sum::<u64>() >= 3000, "{figures}");
+    assert!(
+        per_host.iter().all(|&d| d > 0),
+        "one host synced nothing: {figures}"
+    );
+    assert_eq!(figures["changes"], 20, "{figures}");
+
+    let refused = crate::toolchains::syncplane(None, &["bench", "sync", "--hosts", "2"], &[]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--store postgres://"), "{said}");
 }

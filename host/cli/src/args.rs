@@ -461,6 +461,10 @@ pub struct BenchSyncArgs {
     /// empty PostgreSQL database (`postgres://USER@HOST:PORT/DB`).
     #[arg(long, env = "SYNCPLANE_STORE", hide_env_values = true, value_parser = parse_store)]
     pub store: Option<syncplane_platform::StoreLocation>,
+    /// Hosts sharing the store (in this process, each with its own engine,
+    /// leases and connections); more than one needs `--store postgres://…`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub hosts: u32,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[command(flatten)]

@@ -37,6 +37,10 @@ struct Figures {
     /// `sqlite` or `postgres`.
     store: &'static str,
     objects: u32,
+    /// Hosts sharing the store.
+    hosts: u32,
+    /// Objects each host synced (the bulk sync).
+    per_host: Vec<u64>,
     concurrency: usize,
     batch_size: u32,
     create_seconds: f64,
@@ -97,11 +101,25 @@ pub(crate) fn store_dir(
 }
 
 pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
+    let shared = matches!(
+        args.store,
+        Some(syncplane_platform::StoreLocation::Postgres(_))
+    );
+    if args.hosts > 1 && !shared {
+        bail!(
+            "--hosts {} needs a store hosts can share: --store postgres://USER@HOST:PORT/DB",
+            args.hosts
+        );
+    }
     let (_temp, data_dir) = store_dir(args.data_dir.as_deref())?;
-    let mut config = HostConfig::new(&data_dir);
-    config.admin_password = Some("bench".into());
-    config.store = args.store.clone();
-    args.tuning.apply(&mut config);
+    let open = |dir: PathBuf| {
+        let mut config = HostConfig::new(dir);
+        config.admin_password = Some("bench".into());
+        config.store = args.store.clone();
+        args.tuning.apply(&mut config);
+        config
+    };
+    let config = open(data_dir.join("host-1"));
     let engine_config = config.engine;
     let host = Host::open(config)
         .await
@@ -109,6 +127,14 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
     host.install(noop_package()?, &Default::default())
         .await
         .context("cannot install the no-op service")?;
+    // The other hosts load the service from the store as they open.
+    let mut hosts = vec![host.clone()];
+    for i in 2..=args.hosts {
+        let other = Host::open(open(data_dir.join(format!("host-{i}"))))
+            .await
+            .with_context(|| format!("cannot open host {i} on the bench store"))?;
+        hosts.push(other);
+    }
     let core = host.core().clone();
     let n = args.objects;
 
@@ -118,13 +144,19 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
 
     let (stop, stopped) = watch::channel(false);
     let started = Instant::now();
-    let engine = host.spawn_engine(stopped);
-    wait_until_synced(&host, n, args.json).await?;
+    let engines: Vec<_> = hosts
+        .iter()
+        .map(|h| h.spawn_engine(stopped.clone()))
+        .collect();
+    wait_until_synced(&hosts, n, args.json).await?;
     let sync_seconds = started.elapsed().as_secs_f64();
+    let per_host: Vec<u64> = hosts.iter().map(done).collect();
 
     let latencies = time_changes(&core, &ids, args.changes).await?;
     let _ = stop.send(true);
-    engine.await.context("the engine task failed")?;
+    for engine in engines {
+        engine.await.context("the engine task failed")?;
+    }
 
     let invoke_overhead_us = time_invocations(&host, &core, ids[0], args.invocations).await?;
 
@@ -135,6 +167,8 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
             _ => "sqlite",
         },
         objects: n,
+        hosts: args.hosts,
+        per_host,
         concurrency: engine_config.concurrency,
         batch_size: engine_config.batch_size,
         create_seconds,
@@ -155,19 +189,19 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates `n` objects in large transactions; returns their ids.
+/// Creates `n` objects in batches of [`CREATE_CHUNK`], one transaction
+/// each; returns their ids.
 async fn create(core: &Core, n: u32, quiet: bool) -> anyhow::Result<Vec<i64>> {
     let bar = progress(quiet, u64::from(n), "creating");
     let mut ids = Vec::with_capacity(n as usize);
     while ids.len() < n as usize {
         let chunk = CREATE_CHUNK.min(n - ids.len() as u32);
         let mut tx = core.begin().await?;
-        for _ in 0..chunk {
-            let object = tx
-                .create(MODEL, fields(format!("item-{}", ids.len())))
-                .await?;
-            ids.push(object.id);
-        }
+        let inputs = (0..chunk)
+            .map(|i| fields(format!("item-{}", ids.len() + i as usize)))
+            .collect();
+        // As a REST batch create does: one statement per chunk of rows.
+        ids.extend(tx.create_many(MODEL, inputs).await?.iter().map(|o| o.id));
         tx.commit().await?;
         bar.set_position(ids.len() as u64);
     }
@@ -175,15 +209,24 @@ async fn create(core: &Core, n: u32, quiet: bool) -> anyhow::Result<Vec<i64>> {
     Ok(ids)
 }
 
-/// Waits until every object is enacted, showing the engine's progress.
-async fn wait_until_synced(host: &Host, n: u32, quiet: bool) -> anyhow::Result<()> {
+/// Invocations `host` completed.
+fn done(host: &Host) -> u64 {
+    host.engine()
+        .stats()
+        .activity()
+        .iter()
+        .map(|a| a.done)
+        .sum()
+}
+
+/// Waits until every object is enacted, showing the engines' progress.
+async fn wait_until_synced(hosts: &[Host], n: u32, quiet: bool) -> anyhow::Result<()> {
     let bar = progress(quiet, u64::from(n), "syncing");
-    let stats = host.engine().stats();
     let mut last = (0, Instant::now());
     loop {
-        let done: u64 = stats.activity().iter().map(|a| a.done).sum();
+        let done: u64 = hosts.iter().map(done).sum();
         bar.set_position(done.min(u64::from(n)));
-        if done >= u64::from(n) && host.core().pending(MODEL, Some(1)).await?.is_empty() {
+        if done >= u64::from(n) && hosts[0].core().pending(MODEL, Some(1)).await?.is_empty() {
             bar.finish();
             return Ok(());
         }
@@ -277,9 +320,20 @@ fn print_summary(f: &Figures) {
             ),
         ),
     ];
-    let store = match f.store {
-        "postgres" => "PostgreSQL, one host",
-        _ => "embedded SQLite",
+    let store = match (f.store, f.hosts) {
+        ("postgres", 1) => "PostgreSQL, one host".to_owned(),
+        ("postgres", hosts) => format!(
+            "PostgreSQL, {hosts} hosts synced {}",
+            f.per_host
+                .iter()
+                .map(|d| format!(
+                    "{:.0} %",
+                    100.0 * *d as f64 / f.per_host.iter().sum::<u64>().max(1) as f64
+                ))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        ),
+        _ => "embedded SQLite".to_owned(),
     };
     println!("\nsyncplane bench sync (no-op guest, {store})");
     for (what, figure) in rows {

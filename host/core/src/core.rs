@@ -542,7 +542,8 @@ impl Core {
             apply_record(&mut tx, record).await?;
         }
         if !records.is_empty() {
-            // Other hosts on the store load the services again.
+            // Other hosts on the store load the services and their
+            // settings again.
             tx.announce_activation().await?;
         }
         Ok(tx.commit().await?)

@@ -5,6 +5,8 @@
 //! (`syncplane_core::Core::subscribe_activations`). Each loads the rows
 //! again and brings what it runs in line: a new or changed row is resolved
 //! and swapped in as at start, a service whose row is gone is forgotten.
+//! Settings (config, secrets, limits) are written the same way, and loaded
+//! again with them.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::error::{Error, Result};
 use crate::host::Host;
 use crate::registry::{SERVICES_NAMESPACE, ServiceRecord};
-use crate::resolve::{Mode, parse_files};
+use crate::resolve::parse_files;
 
 impl Host {
     /// On a store other hosts share, follows their service changes for as
@@ -30,6 +32,9 @@ impl Host {
                     Ok(()) | Err(RecvError::Lagged(_)) => {
                         if let Err(error) = host.load_changed_services().await {
                             tracing::warn!(error = %error, "cannot load the services another host changed; trying again at its next change");
+                        }
+                        if let Err(error) = host.load_settings().await {
+                            tracing::warn!(error = %error, "cannot load the service settings another host changed; trying again at its next change");
                         }
                     }
                     Err(RecvError::Closed) => return,
@@ -83,24 +88,27 @@ impl Host {
         }
         let mut loaded = Vec::new();
         for record in changed {
-            let replaced = self.registry.get(&record.package.manifest.service.name);
-            let locked = self
-                .resolve(
-                    record,
-                    Mode::Restore {
-                        schema: schema.clone(),
-                    },
-                )
-                .await?;
-            let (name, version) = (locked.info.name.clone(), locked.info.version.clone());
-            self.swap_in(locked);
-            if let Some(replaced) = replaced {
-                replaced.ctx.retire();
-            }
+            let (name, version) = self.load_stored(record, &schema).await?;
             tracing::info!(service = %name, %version, "service loaded: another host changed it");
             loaded.push(name);
         }
         Ok((loaded, forgotten))
+    }
+}
+
+impl Host {
+    /// Loads every service's limits, config and secrets again from the
+    /// store: another host may have changed them.
+    pub(crate) async fn load_settings(&self) -> Result<()> {
+        let _settings = self.settings_lock.lock().await;
+        self.restore_quotas().await?;
+        for installed in self.registry.all() {
+            let name = &installed.info.name;
+            let overrides = self.quotas.lock().get(name).copied().unwrap_or_default();
+            self.apply_quota(name, &installed.ctx, &installed.files, &overrides);
+            self.refresh_values(&installed.ctx).await?;
+        }
+        Ok(())
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use syncplane_core::{Core, ModelSyncCounts, StoreLocation as Location};
+use syncplane_core::{Core, ModelSyncCounts, RecordWrite, StoreLocation as Location};
 use syncplane_engine::{
     CallOutcome, Clock, Engine, EngineConfig, Event, StepActivity, SystemClock,
 };
@@ -823,7 +823,13 @@ impl Host {
     ) -> Result<()> {
         let text = serde_json::to_string(map)
             .map_err(|e| Error::Package(format!("cannot serialise {namespace}: {e}")))?;
-        Ok(self.core.put_record(namespace, service, &text).await?)
+        // Written as a host record change other hosts hear of.
+        let write = RecordWrite::Put {
+            namespace: namespace.to_owned(),
+            key: service.to_owned(),
+            value: text,
+        };
+        Ok(self.core.write_records(&[write]).await?)
     }
 
     /// Loads the stored config and secrets of a service into its context.

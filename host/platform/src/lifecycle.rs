@@ -93,17 +93,34 @@ impl Host {
         })?;
         self.core.activate(schema.clone(), &[], &[]).await?;
         for record in records {
-            let locked = self
-                .resolve(
-                    record,
-                    Mode::Restore {
-                        schema: schema.clone(),
-                    },
-                )
-                .await?;
-            self.swap_in(locked);
+            self.load_stored(record, &schema).await?;
         }
         Ok(())
+    }
+
+    /// Resolves a stored service row against `schema` (the models of every
+    /// stored row) and swaps it in, retiring the version it replaces.
+    /// Returns its name and version.
+    pub(crate) async fn load_stored(
+        &self,
+        record: ServiceRecord,
+        schema: &syncplane_xproto::Schema,
+    ) -> Result<(String, String)> {
+        let replaced = self.registry.get(&record.package.manifest.service.name);
+        let locked = self
+            .resolve(
+                record,
+                Mode::Restore {
+                    schema: schema.clone(),
+                },
+            )
+            .await?;
+        let loaded = (locked.info.name.clone(), locked.info.version.clone());
+        self.swap_in(locked);
+        if let Some(replaced) = replaced {
+            replaced.ctx.retire();
+        }
+        Ok(loaded)
     }
 
     /// What installing (or upgrading to) `package` would change, checked

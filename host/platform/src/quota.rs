@@ -539,9 +539,13 @@ impl Host {
         overrides.check(service, self.quota_defaults.memory_mib)?;
         let text = serde_json::to_string(&overrides)
             .map_err(|e| Error::Package(format!("cannot serialise the limits: {e}")))?;
-        self.core
-            .put_record(QUOTAS_NAMESPACE, service, &text)
-            .await?;
+        // Written as a host record change other hosts hear of.
+        let write = syncplane_core::RecordWrite::Put {
+            namespace: QUOTAS_NAMESPACE.to_owned(),
+            key: service.to_owned(),
+            value: text,
+        };
+        self.core.write_records(&[write]).await?;
         {
             let mut all = self.quotas.lock();
             all.insert(service.to_owned(), overrides);

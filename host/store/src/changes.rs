@@ -187,15 +187,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("db.sqlite"))
-            .await
-            .expect("open");
-        (dir, store)
-    }
+    use crate::store::temp_store as store;
 
     #[tokio::test]
     async fn changes_are_numbered_in_commit_order_and_a_rollback_leaves_no_gap() {

@@ -305,13 +305,7 @@ impl StoreTx {
 mod tests {
     use super::*;
 
-    async fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(&dir.path().join("db.sqlite"))
-            .await
-            .expect("open");
-        (dir, store)
-    }
+    use crate::store::temp_store as store;
 
     #[tokio::test]
     async fn a_lease_goes_to_one_host_until_it_ends_or_expires() {

@@ -1159,6 +1159,16 @@ pub(crate) fn sql_text(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// A store in a new temporary directory, for unit tests.
+#[cfg(test)]
+pub(crate) async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("db.sqlite"))
+        .await
+        .expect("open");
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
