@@ -152,7 +152,7 @@ pub async fn sync(args: BenchSyncArgs) -> anyhow::Result<ExitCode> {
     let sync_seconds = started.elapsed().as_secs_f64();
     let per_host: Vec<u64> = hosts.iter().map(done).collect();
 
-    let latencies = time_changes(&core, &ids, args.changes).await?;
+    let latencies = time_changes(&hosts, &ids, args.changes).await?;
     let _ = stop.send(true);
     for engine in engines {
         engine.await.context("the engine task failed")?;
@@ -241,17 +241,51 @@ async fn wait_until_synced(hosts: &[Host], n: u32, quiet: bool) -> anyhow::Resul
 
 /// Changes one object at a time and measures until its new version is
 /// enacted (the engine's durable write, seen on the change feed).
-async fn time_changes(core: &Core, ids: &[i64], changes: u32) -> anyhow::Result<Vec<Duration>> {
-    let mut feed = core.subscribe();
+///
+/// Changes are made on the first host; with several, whichever enacts a
+/// change says so on its own feed, so every host's feed is watched.
+async fn time_changes(hosts: &[Host], ids: &[i64], changes: u32) -> anyhow::Result<Vec<Duration>> {
+    let (tx, mut enacted_ids) = tokio::sync::mpsc::unbounded_channel();
+    let forwarders: Vec<_> = hosts
+        .iter()
+        .map(|host| {
+            let mut feed = host.core().subscribe();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match feed.recv().await {
+                        Ok(change) if change.kind == ChangeKind::Bookkeeping => {
+                            if tx.send(change.id).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    let core = hosts[0].core();
     let mut out = Vec::with_capacity(changes as usize);
     for k in 0..changes {
         let id = ids[(k as usize * 7919) % ids.len()];
         let started = Instant::now();
         core.update(id, fields(format!("changed-{k}"))).await?;
-        tokio::time::timeout(STALL_LIMIT, enacted(&mut feed, id))
+        let wait = async {
+            while let Some(enacted) = enacted_ids.recv().await {
+                if enacted == id {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(STALL_LIMIT, wait)
             .await
-            .with_context(|| format!("object {id} was not enacted within {STALL_LIMIT:?}"))??;
+            .with_context(|| format!("object {id} was not enacted within {STALL_LIMIT:?}"))?;
         out.push(started.elapsed());
+    }
+    for forwarder in forwarders {
+        forwarder.abort();
     }
     Ok(out)
 }

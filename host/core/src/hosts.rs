@@ -59,23 +59,15 @@ impl Core {
         Ok(())
     }
 
-    /// Renews `host`'s leases to `until_ms` and records it as seen;
-    /// forgets what was not renewed for `forget_after_ms`. Returns how
-    /// many leases the host holds.
+    /// Records `host` alive until `host.until_ms`, which its leases hold
+    /// until; forgets hosts gone for `forget_after_ms`. Returns how many
+    /// leases the host holds.
     ///
     /// # Errors
     ///
     /// A database failure.
-    pub async fn renew_leases(
-        &self,
-        host: &HostRecord,
-        until_ms: i64,
-        forget_after_ms: i64,
-    ) -> Result<i64> {
-        Ok(self
-            .store
-            .renew_leases(host, until_ms, forget_after_ms)
-            .await?)
+    pub async fn renew_leases(&self, host: &HostRecord, forget_after_ms: i64) -> Result<i64> {
+        Ok(self.store.renew_leases(host, forget_after_ms).await?)
     }
 
     /// Ends every lease and the record of `host`, which stops.

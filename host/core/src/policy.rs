@@ -8,7 +8,7 @@ use syncplane_store::{Condition, Row, SqlValue};
 use crate::core::{Core, decode};
 use crate::error::Result;
 use crate::object::{Change, ChangeKind, Object};
-use crate::registry::{POLICED_SEQ, POLICY_PENDING, POLICY_RETRY};
+use crate::registry::{POLICED_SEQ, POLICY_PENDING, POLICY_RETRY, POLICY_RETRYING};
 use crate::time::{now_ms, now_secs};
 
 impl Core {
@@ -31,7 +31,7 @@ impl Core {
         limit: Option<u32>,
         now_ms: i64,
     ) -> Result<Vec<Object>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let table = tx.table(model)?;
         let due = Condition::Any(vec![
             Condition::IsNull(POLICY_RETRY.into()),
@@ -54,7 +54,7 @@ impl Core {
     ///
     /// A database failure.
     pub async fn policy_retry_times_ms(&self, models: &[String]) -> Result<Vec<(String, i64)>> {
-        self.earliest_by_model(models, POLICY_RETRY, &[POLICY_PENDING])
+        self.earliest_by_model(models, POLICY_RETRY, POLICY_RETRYING, &[POLICY_PENDING])
             .await
     }
 

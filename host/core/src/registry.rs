@@ -30,6 +30,16 @@ pub(crate) const POLICY_PENDING: &str =
 pub(crate) const PENDING: &str = "deleted = 0 AND no_sync = 0 AND lazy_blocked = 0 \
      AND (_enacted_seq IS NULL OR _enacted_seq < _change_seq)";
 
+/// The rows waiting for a sync or teardown retry. With the partial index
+/// of that predicate on `_next_retry`, the earliest retry is found among
+/// the rows that have one, not among every pending row: PostgreSQL plans
+/// from statistics that lag behind a burst of syncs, and would scan the
+/// table.
+pub(crate) const RETRYING: &str = "_next_retry IS NOT NULL";
+
+/// The rows waiting for a model policy retry (as [`RETRYING`]).
+pub(crate) const POLICY_RETRYING: &str = "_policy_retry IS NOT NULL";
+
 /// The rows not marked deleted: what unique indexes hold.
 pub(crate) const LIVE: &str = "deleted = 0";
 
@@ -261,6 +271,18 @@ fn table_spec(schema: &Schema, model: &Model) -> TableSpec {
             name: "unpoliced".into(),
             columns: vec!["id".into()],
             predicate: POLICY_PENDING,
+            unique: false,
+        },
+        PartialIndex {
+            name: "retrying".into(),
+            columns: vec![NEXT_RETRY.into()],
+            predicate: RETRYING,
+            unique: false,
+        },
+        PartialIndex {
+            name: "policy_retrying".into(),
+            columns: vec![POLICY_RETRY.into()],
+            predicate: POLICY_RETRYING,
             unique: false,
         },
     ];

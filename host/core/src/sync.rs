@@ -14,7 +14,7 @@ use crate::authz::Principal;
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::object::{Change, ChangeKind, Object};
-use crate::registry::{DELETED, ENACTED_SEQ, FAILURES, NEXT_RETRY, PENDING, to_sql};
+use crate::registry::{DELETED, ENACTED_SEQ, FAILURES, NEXT_RETRY, PENDING, RETRYING, to_sql};
 use crate::time::{now_ms, now_secs};
 
 /// The result of one sync or delete attempt, as the core records it.
@@ -231,7 +231,7 @@ impl Core {
     ///
     /// [`Error::UnknownModel`] or a database failure.
     pub async fn sync_counts(&self, model: &str) -> Result<ModelSyncCounts> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let table = tx.table(model)?;
         let store = tx.store_tx();
         let pending = Condition::Sql(PENDING);
@@ -412,20 +412,22 @@ impl Core {
     ///
     /// A database failure.
     pub async fn retry_times_ms(&self, models: &[String]) -> Result<Vec<(String, i64)>> {
-        self.earliest_by_model(models, NEXT_RETRY, &[PENDING, DELETED])
+        self.earliest_by_model(models, NEXT_RETRY, RETRYING, &[PENDING, DELETED])
             .await
     }
 
     /// The least `column` of each of `models` among its objects matching
     /// one of `predicates`, for the models that have one; read in one
-    /// transaction.
+    /// transaction. `set` is the predicate of `column`'s partial index
+    /// (the rows where it is set), which the reads use.
     pub(crate) async fn earliest_by_model(
         &self,
         models: &[String],
         column: &str,
+        set: &'static str,
         predicates: &[&'static str],
     ) -> Result<Vec<(String, i64)>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let mut times = Vec::new();
         for model in models {
             let Ok(table) = tx.table(model) else { continue };
@@ -433,7 +435,11 @@ impl Core {
             for predicate in predicates {
                 let min = tx
                     .store_tx()
-                    .min(&table, column, &[Condition::Sql(predicate)])
+                    .min(
+                        &table,
+                        column,
+                        &[Condition::Sql(set), Condition::Sql(predicate)],
+                    )
                     .await?;
                 earliest = earliest.into_iter().chain(min).min();
             }
@@ -456,7 +462,7 @@ impl Core {
     ) -> Result<Option<(String, i64)>> {
         let registry = self.registry();
         let schema = registry.schema();
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         for model in schema.models().filter(|m| !m.is_abstract()) {
             for field in schema.all_fields(&model.name) {
                 let Some(target) = field.link_target() else {

@@ -122,12 +122,23 @@ impl Committer {
         }
     }
 
-    /// Ends the leases a group held.
-    pub(crate) fn release(&self, group: &[Done]) {
+    /// Ends the leases a group held; `written` when its outcomes were
+    /// committed (ending the leases of those in the batch with them).
+    pub(crate) fn release(&self, group: &[Done], written: bool) {
         for done in group {
-            self.leases.release(&done.finished.ids);
+            let finished = &done.finished;
+            if written {
+                let recorded: std::collections::HashSet<i64> =
+                    finished.verdicts.iter().map(|(o, _)| o.id).collect();
+                let (ended, rest): (Vec<i64>, Vec<i64>) =
+                    finished.ids.iter().partition(|id| recorded.contains(id));
+                self.leases.committed(&ended);
+                self.leases.release(&rest);
+            } else {
+                self.leases.release(&finished.ids);
+            }
             if let Some(lane) = &done.lane {
-                lane.release(done.finished.ids.len());
+                lane.release(finished.ids.len());
             }
         }
     }
@@ -156,10 +167,11 @@ impl Committer {
             }
             let finished: Vec<&Finished> = group.iter().map(|d| &d.finished).collect();
             let mut retry_at = None;
-            match self.write(&finished).await {
+            let written = self.write(&finished).await;
+            match &written {
                 Ok(earliest) => {
                     failed = 0;
-                    retry_at = earliest;
+                    retry_at = *earliest;
                     debug!(objects, jobs = group.len(), "committed");
                 }
                 Err(error) => {
@@ -171,7 +183,7 @@ impl Committer {
                     tokio::time::sleep(delay).await;
                 }
             }
-            self.release(&group);
+            self.release(&group, written.is_ok());
             committed(retry_at);
         }
     }

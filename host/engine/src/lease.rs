@@ -59,6 +59,12 @@ pub trait WorkSource: Send + Sync {
     /// How many objects are leased now.
     fn leased(&self) -> usize;
 
+    /// Ends the leases of `ids`, whose outcomes were just committed under
+    /// [`WorkSource::fence`] (which ended them in the store already).
+    fn committed(&self, ids: &[i64]) {
+        self.release(ids);
+    }
+
     /// The host whose leases in the store outcomes must be written under
     /// ([`syncplane_core::SyncBatch::fence`]), when leases live there.
     fn fence(&self) -> Option<&str> {

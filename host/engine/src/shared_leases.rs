@@ -6,9 +6,10 @@
 //! work runs (`syncplane_store::Claim`). An object another host holds is
 //! left out and looked at again when that lease ends. Claimed objects are
 //! read again under the lease, since another host may have just finished
-//! their work. A heartbeat renews this host's leases every third of their
-//! time; a host that dies stops renewing, and the others take its objects
-//! over once its leases end. Outcomes are written only under a lease the
+//! their work. A heartbeat keeps this host alive in the store, renewing
+//! all its leases at once, every third of their time; a host that dies
+//! stops renewing, and the others take its objects over once its leases
+//! end. Outcomes are written only under a lease the
 //! host still holds ([`SyncBatch::fence`](syncplane_core::SyncBatch::fence)),
 //! so a host that was paused past its leases' end writes nothing that
 //! another host has redone.
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use syncplane_core::{Core, HostRecord, Work};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
@@ -36,6 +38,14 @@ pub struct SharedLeases {
     me: HostRecord,
     ttl_ms: i64,
     heartbeat: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// Set once the host has renewed once: before that, the others would
+    /// take its leases for a dead host's.
+    alive: tokio::sync::OnceCell<()>,
+    /// Released leases not yet ended in the store, and the wake-up of the
+    /// task that ends them.
+    ending: std::sync::Mutex<Vec<i64>>,
+    end_soon: Arc<Notify>,
+    ender: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl SharedLeases {
@@ -49,6 +59,7 @@ impl SharedLeases {
             name: format!("{}/{}", machine_name(), std::process::id()),
             started_ms: now,
             seen_ms: now,
+            until_ms: now,
             leases: 0,
         };
         let leases = Arc::new(SharedLeases {
@@ -58,10 +69,31 @@ impl SharedLeases {
             me,
             ttl_ms: (ttl.as_millis() as i64).max(3),
             heartbeat: std::sync::Mutex::default(),
+            alive: tokio::sync::OnceCell::new(),
+            ending: std::sync::Mutex::default(),
+            end_soon: Arc::new(Notify::new()),
+            ender: std::sync::Mutex::default(),
         });
         let task = tokio::spawn(heartbeat(Arc::downgrade(&leases)));
         *crate::engine::lock(&leases.heartbeat) = Some(task);
+        let task = tokio::spawn(end_released(
+            Arc::downgrade(&leases),
+            Arc::clone(&leases.end_soon),
+        ));
+        *crate::engine::lock(&leases.ender) = Some(task);
         leases
+    }
+
+    /// Ends the released leases in the store; returns how many.
+    async fn end_released(&self) -> usize {
+        let ids = std::mem::take(&mut *crate::engine::lock(&self.ending));
+        if ids.is_empty() {
+            return 0;
+        }
+        if let Err(error) = self.core.end_leases(&self.me.host, &ids).await {
+            debug!(error = %error, "cannot end leases; they end when this host stops");
+        }
+        ids.len()
     }
 
     /// This host's id in the store.
@@ -74,16 +106,25 @@ impl SharedLeases {
         let now = self.clock.now_ms();
         let me = HostRecord {
             seen_ms: now,
+            until_ms: now + self.ttl_ms,
             ..self.me.clone()
         };
         // Hosts and leases unseen for ten lease times are gone for good.
-        Ok(self
-            .core
-            .renew_leases(&me, now + self.ttl_ms, self.ttl_ms * 10)
-            .await?)
+        let held = self.core.renew_leases(&me, self.ttl_ms * 10).await?;
+        let _ = self.alive.set(());
+        Ok(held)
+    }
+
+    /// Renews once unless that was done: a claim needs it.
+    async fn ensure_alive(&self) -> Result<()> {
+        self.alive
+            .get_or_try_init(|| async { self.renew().await.map(|_| ()) })
+            .await?;
+        Ok(())
     }
 
     async fn take_shared(&self, model: &str, work: Work, limit: u32) -> Result<Taken> {
+        self.ensure_alive().await?;
         let mut taken = self.local.take(model, work, limit).await?;
         if taken.objects.is_empty() {
             return Ok(taken);
@@ -152,18 +193,15 @@ impl WorkSource for SharedLeases {
             return;
         }
         self.local.release(ids);
-        // Ended in the store in the background: until then the objects
-        // stay with this host, which may take them again.
-        let core = self.core.clone();
-        let host = self.me.host.clone();
-        let ids = ids.to_vec();
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(error) = core.end_leases(&host, &ids).await {
-                    debug!(error = %error, "cannot end leases; they expire by themselves");
-                }
-            });
-        }
+        // Ended in the store in the background, many at once: until then
+        // the objects stay with this host, which may take them again.
+        crate::engine::lock(&self.ending).extend_from_slice(ids);
+        self.end_soon.notify_one();
+    }
+
+    fn committed(&self, ids: &[i64]) {
+        // The commit ended them in the store.
+        self.local.release(ids);
     }
 
     fn leased(&self) -> usize {
@@ -177,11 +215,15 @@ impl WorkSource for SharedLeases {
     fn hold<'a>(&'a self, key: &'a str) -> HoldFuture<'a> {
         Box::pin(async move {
             let now = self.clock.now_ms();
-            match self
-                .core
-                .claim_singleton(&self.me.host, key, now, now + self.ttl_ms)
-                .await
-            {
+            let claimed = match self.ensure_alive().await {
+                Ok(()) => self
+                    .core
+                    .claim_singleton(&self.me.host, key, now, now + self.ttl_ms)
+                    .await
+                    .map_err(crate::Error::from),
+                Err(error) => Err(error),
+            };
+            match claimed {
                 Ok(held) => held,
                 Err(error) => {
                     warn!(error = %error, key, "cannot tell whether this host holds the work; leaving it to others");
@@ -193,8 +235,10 @@ impl WorkSource for SharedLeases {
 
     fn stop(&self) -> StopFuture<'_> {
         Box::pin(async move {
-            if let Some(task) = crate::engine::lock(&self.heartbeat).take() {
-                task.abort();
+            for task in [&self.heartbeat, &self.ender] {
+                if let Some(task) = crate::engine::lock(task).take() {
+                    task.abort();
+                }
             }
             match self.core.leave(&self.me.host).await {
                 Ok(()) => debug!(host = %self.me.host, "left the shared store"),
@@ -208,9 +252,22 @@ impl WorkSource for SharedLeases {
 
 impl Drop for SharedLeases {
     fn drop(&mut self) {
-        if let Some(task) = crate::engine::lock(&self.heartbeat).take() {
-            task.abort();
+        for task in [&self.heartbeat, &self.ender] {
+            if let Some(task) = crate::engine::lock(task).take() {
+                task.abort();
+            }
         }
+    }
+}
+
+/// Ends released leases in the store as they come, in batches.
+async fn end_released(leases: std::sync::Weak<SharedLeases>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        let Some(leases) = leases.upgrade() else {
+            return;
+        };
+        leases.end_released().await;
     }
 }
 

@@ -1,21 +1,27 @@
 //! Leases of objects to hosts, for several hosts sharing one store.
 //!
-//! A host that takes an object's work writes a lease, `(id, host, until)`,
-//! in `sp_leases`. While the lease is current, no other host takes the
-//! object; a lease past its `until` may be taken over by anyone. Holders
-//! renew theirs well before they end ([`Store::renew_leases`]), so only a
-//! host that died or lost the database loses its leases, and the object's
-//! work is then done again elsewhere (steps are idempotent by contract).
+//! A host that takes an object's work writes a lease, `(id, host)`, in
+//! `sp_leases`. A lease holds while its host is alive: every host has a
+//! row in `sp_hosts` whose `until` it moves forward with a heartbeat
+//! ([`Store::renew_leases`]). The heartbeat is one row per host, whatever
+//! it holds, so renewing never locks lease rows that claims and commits
+//! are working on. A host that dies (or loses the database) stops moving
+//! its `until`; once that passes, every lease it held may be taken over,
+//! and the object's work is done again elsewhere (steps are idempotent by
+//! contract).
 //!
-//! A claim is one `INSERT … ON CONFLICT DO UPDATE … WHERE expired`: the
-//! conflict on the primary key decides between hosts claiming at once,
-//! and a lease row being ended or taken over is locked by the statement
-//! that changes it, so two hosts never both hold one. Outcomes are
-//! written under the same rule ([`StoreTx::end_leases`]): a host writes
-//! the outcome of an object only while the lease row still names it.
+//! A claim is one `INSERT … ON CONFLICT DO UPDATE … WHERE` the holder is
+//! this host or is no longer alive: the conflict on the primary key
+//! decides between hosts claiming at once, and a lease row being ended or
+//! taken over is locked by the statement that changes it, so two hosts
+//! never both hold one. Ids a live host holds are left out before any row
+//! is locked, and claims and commits lock rows in id order, so hosts
+//! working side by side rarely wait for each other and never deadlock. Outcomes are written under the same rule
+//! ([`StoreTx::end_leases`]): a host writes the outcome of an object only
+//! while the lease row still names it.
 //!
-//! `sp_hosts` has a row per running host, refreshed with its leases, for
-//! `syncplane status`.
+//! A claiming host must have renewed once before it claims: to the others,
+//! a lease of a host with no `sp_hosts` row is a lease of a dead host.
 
 use crate::backend::Dialect;
 use crate::error::Result;
@@ -33,6 +39,8 @@ pub struct HostRecord {
     pub started_ms: i64,
     /// When it last renewed its leases.
     pub seen_ms: i64,
+    /// Until when its leases hold unless it renews them again.
+    pub until_ms: i64,
     /// How many leases it held then.
     pub leases: i64,
 }
@@ -75,8 +83,9 @@ fn ids_text(dialect: Dialect, ids: &[i64]) -> SqlValue {
 }
 
 impl Store {
-    /// Leases those of `ids` that no other host holds at `now_ms` to
-    /// `host`, until `until_ms`; renews those `host` holds already.
+    /// Leases those of `ids` that no other live host holds at `now_ms` to
+    /// `host` (which must have renewed once); `until_ms` is recorded on
+    /// the rows for people reading them, the host's heartbeat decides.
     ///
     /// # Errors
     ///
@@ -98,14 +107,19 @@ impl Store {
             .pool
             .fetch_ints(
                 &format!(
-                    "INSERT INTO sp_leases (id, host, until) SELECT id, ?, ? FROM ({source}) AS ids WHERE true \
+                    "INSERT INTO sp_leases (id, host, until) SELECT id, ?, ? FROM ({source}) AS ids \
+                     WHERE NOT EXISTS (SELECT 1 FROM sp_leases l JOIN sp_hosts h ON h.host = l.host \
+                     WHERE l.id = ids.id AND l.host <> ? AND h.until >= ?) ORDER BY id \
                      ON CONFLICT (id) DO UPDATE SET host = excluded.host, until = excluded.until \
-                     WHERE sp_leases.host = excluded.host OR sp_leases.until < ? RETURNING id"
+                     WHERE sp_leases.host = excluded.host OR NOT EXISTS \
+                     (SELECT 1 FROM sp_hosts h WHERE h.host = sp_leases.host AND h.until >= ?) RETURNING id"
                 ),
                 &[
                     SqlValue::Text(host.to_owned()),
                     SqlValue::Integer(until_ms),
                     list.clone(),
+                    SqlValue::Text(host.to_owned()),
+                    SqlValue::Integer(now_ms),
                     SqlValue::Integer(now_ms),
                 ],
             )
@@ -115,7 +129,8 @@ impl Store {
             self.pool
                 .fetch_ints(
                     &format!(
-                        "SELECT min(until) FROM sp_leases WHERE id IN ({source}) AND host <> ? AND until >= ?"
+                        "SELECT min(h.until) FROM sp_leases l JOIN sp_hosts h ON h.host = l.host \
+                         WHERE l.id IN ({source}) AND l.host <> ? AND h.until >= ?"
                     ),
                     &[
                         list,
@@ -178,52 +193,51 @@ impl Store {
             .await
     }
 
-    /// Moves the end of every lease `host` holds to `until_ms`, records
-    /// the host as seen at `now_ms` (named `name`, started at
-    /// `started_ms`), and forgets leases and hosts gone for longer than
-    /// `forget_after_ms`. Returns how many leases the host holds.
+    /// Records `host` alive until `host.until_ms` (seen at
+    /// `host.seen_ms`): its leases hold until then. Forgets hosts whose
+    /// `until` passed more than `forget_after_ms` ago, and their leases.
+    /// Returns how many leases the host holds.
     ///
     /// # Errors
     ///
     /// When the database fails.
-    pub async fn renew_leases(
-        &self,
-        host: &HostRecord,
-        until_ms: i64,
-        forget_after_ms: i64,
-    ) -> Result<i64> {
+    pub async fn renew_leases(&self, host: &HostRecord, forget_after_ms: i64) -> Result<i64> {
+        let me = SqlValue::Text(host.host.clone());
         let held = self
             .pool
-            .execute(
-                "UPDATE sp_leases SET until = ? WHERE host = ?",
-                &[
-                    SqlValue::Integer(until_ms),
-                    SqlValue::Text(host.host.clone()),
-                ],
+            .fetch_ints(
+                "SELECT count(*) FROM sp_leases WHERE host = ?",
+                std::slice::from_ref(&me),
             )
-            .await? as i64;
+            .await?
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or(0);
         self.pool
             .execute(
-                "INSERT INTO sp_hosts (host, name, started, seen, leases) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (host) DO UPDATE SET seen = excluded.seen, leases = excluded.leases",
+                "INSERT INTO sp_hosts (host, name, started, seen, until, leases) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (host) DO UPDATE SET seen = excluded.seen, until = excluded.until, \
+                 leases = excluded.leases",
                 &[
-                    SqlValue::Text(host.host.clone()),
+                    me,
                     SqlValue::Text(host.name.clone()),
                     SqlValue::Integer(host.started_ms),
                     SqlValue::Integer(host.seen_ms),
+                    SqlValue::Integer(host.until_ms),
                     SqlValue::Integer(held),
                 ],
             )
             .await?;
         let horizon = SqlValue::Integer(host.seen_ms - forget_after_ms);
         self.pool
-            .execute(
-                "DELETE FROM sp_leases WHERE until < ?",
-                std::slice::from_ref(&horizon),
-            )
+            .execute("DELETE FROM sp_hosts WHERE until < ?", &[horizon])
             .await?;
         self.pool
-            .execute("DELETE FROM sp_hosts WHERE seen < ?", &[horizon])
+            .execute(
+                "DELETE FROM sp_leases WHERE host NOT IN (SELECT host FROM sp_hosts)",
+                &[],
+            )
             .await?;
         Ok(held)
     }
@@ -255,7 +269,7 @@ impl Store {
     pub async fn hosts(&self) -> Result<Vec<HostRecord>> {
         self.read_pool()
             .fetch(
-                "SELECT host, name, started, seen, leases FROM sp_hosts ORDER BY started, host",
+                "SELECT host, name, started, seen, until, leases FROM sp_hosts ORDER BY started, host",
                 &[],
                 |r| {
                     Ok(HostRecord {
@@ -263,7 +277,8 @@ impl Store {
                         name: r.text(1)?.unwrap_or_default(),
                         started_ms: r.int(2)?.unwrap_or_default(),
                         seen_ms: r.int(3)?.unwrap_or_default(),
-                        leases: r.int(4)?.unwrap_or_default(),
+                        until_ms: r.int(4)?.unwrap_or_default(),
+                        leases: r.int(5)?.unwrap_or_default(),
                     })
                 },
             )
@@ -288,9 +303,17 @@ impl StoreTx {
         Ok(self
             .conn
             .fetch_ints(
+                // The rows are locked in id order, as claims lock them,
+                // so that a claim and a commit never wait for each other
+                // in a circle.
                 &format!(
-                    "DELETE FROM sp_leases WHERE host = ? AND id IN ({}) RETURNING id",
-                    ids_source(dialect)
+                    "DELETE FROM sp_leases WHERE id IN (SELECT id FROM sp_leases WHERE host = ? \
+                     AND id IN ({}) ORDER BY id{}) RETURNING id",
+                    ids_source(dialect),
+                    match dialect {
+                        Dialect::Sqlite => "",
+                        Dialect::Postgres => " FOR UPDATE",
+                    }
                 ),
                 &[SqlValue::Text(host.to_owned()), ids_text(dialect, ids)],
             )
@@ -304,12 +327,26 @@ impl StoreTx {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use crate::store::temp_store as store;
 
+    /// Records host `host` as seen at `now`, alive until `until`.
+    async fn alive(store: &Store, host: &str, now: i64, until: i64) -> i64 {
+        let record = HostRecord {
+            host: host.into(),
+            name: format!("machine/{host}"),
+            started_ms: 0,
+            seen_ms: now,
+            until_ms: until,
+            leases: 0,
+        };
+        store.renew_leases(&record, 1000).await.expect("renew")
+    }
+
     #[tokio::test]
-    async fn a_lease_goes_to_one_host_until_it_ends_or_expires() {
+    async fn a_lease_goes_to_one_live_host_until_it_ends_or_its_host_stops_renewing() {
         let (_dir, store) = store().await;
+        alive(&store, "a", 100, 200).await;
+        alive(&store, "b", 100, 10_000).await;
         let a = store
             .claim_leases("a", &[1, 2, 3], 100, 200)
             .await
@@ -328,8 +365,8 @@ mod tests {
             .await
             .expect("claim");
         assert_eq!(b.granted, [2], "an ended lease is free");
-        // Past its end, a's lease on 3 is taken over; a may then no longer
-        // write 3's outcome, but still 1's.
+        // a stopped renewing at 200: its lease on 3 is taken over; a may
+        // then no longer write 3's outcome, but still 1's.
         let b = store
             .claim_leases("b", &[3], 201, 300)
             .await
@@ -340,16 +377,38 @@ mod tests {
         held.sort();
         assert_eq!(held, [1], "a lost 3");
         tx.commit().await.expect("commit");
+        assert_eq!(
+            alive(&store, "a", 210, 1000).await,
+            0,
+            "a holds nothing now"
+        );
         let again = store
             .claim_leases("a", &[3], 210, 300)
             .await
             .expect("claim");
-        assert!(again.granted.is_empty());
+        assert!(again.granted.is_empty(), "b is alive and holds 3");
     }
 
     #[tokio::test]
-    async fn a_singleton_has_one_holder_until_its_lease_ends() {
+    async fn a_lease_of_a_host_that_never_renewed_is_free() {
         let (_dir, store) = store().await;
+        store
+            .claim_leases("ghost", &[5], 100, 200)
+            .await
+            .expect("claim");
+        alive(&store, "b", 100, 1000).await;
+        let b = store
+            .claim_leases("b", &[5], 110, 210)
+            .await
+            .expect("claim");
+        assert_eq!(b.granted, [5]);
+    }
+
+    #[tokio::test]
+    async fn a_singleton_has_one_holder_until_its_host_stops_renewing() {
+        let (_dir, store) = store().await;
+        alive(&store, "a", 100, 250).await;
+        alive(&store, "b", 100, 10_000).await;
         assert!(
             store
                 .claim_singleton("a", "pull s p", 100, 200)
@@ -360,7 +419,7 @@ mod tests {
             store
                 .claim_singleton("a", "pull s p", 150, 250)
                 .await
-                .expect("renew")
+                .expect("again")
         );
         assert!(
             !store
@@ -378,48 +437,37 @@ mod tests {
             store
                 .claim_singleton("b", "pull s p", 251, 350)
                 .await
-                .expect("after the end")
+                .expect("after a's end")
         );
         assert!(singleton_id("pull s p") < 0 && singleton_id("") < 0);
     }
 
     #[tokio::test]
-    async fn renewal_keeps_leases_and_hosts_gone_too_long_are_forgotten() {
+    async fn hosts_are_listed_with_their_leases_and_forgotten_long_after_they_stop() {
         let (_dir, store) = store().await;
-        let mut a = HostRecord {
-            host: "a".into(),
-            name: "machine-a/1".into(),
-            started_ms: 100,
-            seen_ms: 100,
-            leases: 0,
-        };
+        alive(&store, "a", 100, 400).await;
         store
-            .claim_leases("a", &[7, 8], 100, 200)
+            .claim_leases("a", &[7, 8], 100, 400)
             .await
             .expect("claim");
-        a.seen_ms = 150;
-        assert_eq!(store.renew_leases(&a, 400, 1000).await.expect("renew"), 2);
+        assert_eq!(alive(&store, "a", 150, 400).await, 2);
+        alive(&store, "b", 300, 1300).await;
         let b = store
             .claim_leases("b", &[7], 300, 400)
             .await
             .expect("claim");
-        assert!(b.granted.is_empty(), "the renewed lease still holds at 300");
+        assert!(b.granted.is_empty(), "a is alive at 300");
+        let hosts = store.hosts().await.expect("hosts");
+        assert_eq!(hosts.len(), 2);
+        assert_eq!(
+            (hosts[0].name.as_str(), hosts[0].leases, hosts[0].until_ms),
+            ("machine/a", 2, 400)
+        );
+        // a's end, 400, is more than 1000 ms before 3000: forgotten, with
+        // its leases.
+        alive(&store, "b", 3000, 4000).await;
         let hosts = store.hosts().await.expect("hosts");
         assert_eq!(hosts.len(), 1);
-        assert_eq!(
-            (hosts[0].name.as_str(), hosts[0].leases),
-            ("machine-a/1", 2)
-        );
-        let b = HostRecord {
-            host: "b".into(),
-            name: "machine-b/2".into(),
-            started_ms: 3000,
-            seen_ms: 3000,
-            leases: 0,
-        };
-        store.renew_leases(&b, 3100, 1000).await.expect("renew");
-        let hosts = store.hosts().await.expect("hosts");
-        assert_eq!(hosts.len(), 1, "a, unseen since 150, is forgotten at 3000");
         assert_eq!(hosts[0].host, "b");
         let b_claims = store
             .claim_leases("b", &[7, 8], 3000, 3100)
@@ -428,8 +476,9 @@ mod tests {
         assert_eq!(b_claims.granted.len(), 2);
         store.leave("b").await.expect("leave");
         assert!(store.hosts().await.expect("hosts").is_empty());
+        alive(&store, "a", 3001, 4000).await;
         let a_claims = store
-            .claim_leases("a", &[7], 3001, 3100)
+            .claim_leases("a", &[7], 3001, 4000)
             .await
             .expect("claim");
         assert_eq!(a_claims.granted, [7], "b left: its leases ended");

@@ -13,7 +13,7 @@ use crate::store::Store;
 use crate::value::SqlValue;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The statements that bring a store from version `version - 1` to
 /// `version`.
@@ -59,6 +59,11 @@ fn migration(dialect: Dialect, version: i64) -> Vec<String> {
                 ),
             ]
         }
+        // A lease holds while its host renews `sp_hosts.until`.
+        3 => vec![format!(
+            "ALTER TABLE sp_hosts ADD COLUMN until {} NOT NULL DEFAULT 0",
+            dialect.column_type(crate::ColumnType::Integer)
+        )],
         _ => Vec::new(),
     }
 }
