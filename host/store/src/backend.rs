@@ -410,9 +410,14 @@ impl Pool {
 
     async fn begin_postgres(pool: &PgPool, begin: String) -> Result<Conn> {
         let mut conn = pool.acquire().await.map_err(query_error("BEGIN"))?;
-        PgTransactionManager::begin(&mut conn, Some(begin.into()))
-            .await
-            .map_err(query_error("BEGIN"))?;
+        if let Err(error) = PgTransactionManager::begin(&mut conn, Some(begin.into())).await {
+            // A statement after BEGIN failed (the writers' lock not had in
+            // time): the transaction is open and aborted, and sqlx, which
+            // does not count it, would not roll it back. The connection
+            // is closed rather than handed to the next user in that state.
+            conn.close_on_drop();
+            return Err(query_error("BEGIN")(error));
+        }
         Ok(Conn::Postgres(conn))
     }
 

@@ -527,3 +527,45 @@ async fn a_store_copied_to_postgres_and_back_holds_the_same_and_reuses_no_number
         .expect_err("not empty");
     assert!(error.to_string().contains("not empty"), "{error}");
 }
+
+#[tokio::test]
+async fn writers_on_postgres_wait_for_each_other_and_one_that_waits_too_long_leaves_no_broken_connection()
+ {
+    // Two stores on one database are two hosts: their writing
+    // transactions run one at a time, reads do not wait, and a writer that
+    // cannot have its turn within the wait fails as busy without leaving
+    // an aborted transaction on a pooled connection.
+    let url = syncplane_test_postgres::shared().fresh_database();
+    let location = Location::parse(&url).expect("url");
+    let a = Store::connect(&location).await.expect("open a");
+    let b = Store::connect(&location).await.expect("open b");
+    a.ensure_table(&spec()).await.expect("table");
+    let mut held = a.begin().await.expect("a writes");
+    held.insert(&spec(), 1, &row(Some("first"), Some(1), None))
+        .await
+        .expect("insert");
+    let mut read = b.begin_read().await.expect("b reads while a writes");
+    assert!(
+        read.get(&spec(), 1).await.expect("get").is_none(),
+        "a has not committed"
+    );
+    drop(read);
+    let started = std::time::Instant::now();
+    let error = b
+        .begin()
+        .await
+        .expect_err("b's writer waits for a's, then gives up");
+    assert!(error.is_busy() || error.is_unavailable(), "{error}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    held.commit().await.expect("commit");
+    // Every connection of b's pool still works.
+    for _ in 0..8 {
+        let mut tx = b.begin().await.expect("b writes now");
+        assert!(tx.get(&spec(), 1).await.expect("get").is_some());
+        tx.commit().await.expect("commit");
+    }
+}
