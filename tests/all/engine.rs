@@ -17,7 +17,7 @@ const RACKS: &str = "/xosapi/v1/chain/chainracks";
 
 /// A service directory whose sync step serves the three chain models, with
 /// two event steps and a pull step.
-fn chain_service(dir: &Path, extra: &str) {
+pub(crate) fn chain_service(dir: &Path, extra: &str) {
     std::fs::create_dir_all(dir.join("models")).expect("dir");
     std::fs::copy(
         repo().join("tests/guests/models/chain.xproto"),

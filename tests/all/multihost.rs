@@ -14,6 +14,15 @@ use crate::util::Server;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// A PostgreSQL server (stopped when dropped) with an empty database, its
+/// URL, and a data directory for each of two hosts.
+fn shared_store() -> (PostgresServer, String, [tempfile::TempDir; 2]) {
+    let postgres = PostgresServer::start();
+    let url = postgres.create_database("syncplane");
+    let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
+    (postgres, url, dirs)
+}
+
 /// A host on the store at `url`, with leases of `ttl`.
 fn host(data: &tempfile::TempDir, url: &str, ttl: &str, batch: &str) -> Server {
     Server::start_with(
@@ -29,12 +38,7 @@ fn host(data: &tempfile::TempDir, url: &str, ttl: &str, batch: &str) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hosts_share_the_work_and_run_each_step_once() {
-    let postgres = PostgresServer::start();
-    let url = postgres.create_database("syncplane");
-    let (data_a, data_b) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
+    let (_postgres, url, [data_a, data_b]) = shared_store();
     let a = host(&data_a, &url, "10s", "4");
     let items = install_sleeper(&a, "shared", "SharedItem");
     // The second host loads the service from the store.
@@ -93,12 +97,7 @@ async fn two_hosts_share_the_work_and_run_each_step_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_a_host_dies_mid_step_another_takes_its_work_over_within_the_lease_time() {
-    let postgres = PostgresServer::start();
-    let url = postgres.create_database("syncplane");
-    let (data_a, data_b) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
+    let (_postgres, url, [data_a, data_b]) = shared_store();
     let a = host(&data_a, &url, "3s", "2000");
     let items = install_sleeper(&a, "failover", "FailoverItem");
     let mut paths = Vec::new();
@@ -140,12 +139,7 @@ async fn when_a_host_dies_mid_step_another_takes_its_work_over_within_the_lease_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_stopped_past_its_leases_writes_no_outcome_of_work_another_host_redid() {
-    let postgres = PostgresServer::start();
-    let url = postgres.create_database("syncplane");
-    let (data_a, data_b) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
+    let (_postgres, url, [data_a, data_b]) = shared_store();
     let a = host(&data_a, &url, "2s", "2000");
     let items = install_sleeper(&a, "fenced", "FencedItem");
     let path = a
@@ -192,12 +186,7 @@ async fn services_until(host: &Server, what: &str, check: impl Fn(&[serde_json::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_installed_limited_upgraded_or_removed_on_one_host_changes_on_every_host() {
-    let postgres = PostgresServer::start();
-    let url = postgres.create_database("syncplane");
-    let (data_a, data_b) = (
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    );
+    let (_postgres, url, [data_a, data_b]) = shared_store();
     let a = host(&data_a, &url, "10s", "2000");
     let b = host(&data_b, &url, "10s", "2000");
 
@@ -318,4 +307,74 @@ fn bench_sync_runs_two_hosts_on_postgres_and_refuses_them_on_sqlite() {
     assert!(!refused.status.success());
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("--store postgres://"), "{said}");
+}
+
+/// How many times each host ran the chain service's pull step.
+async fn pull_runs(hosts: [&Server; 2]) -> [i64; 2] {
+    let mut runs = [0; 2];
+    for (i, host) in hosts.iter().enumerate() {
+        let status = host.get("/syncplane/v1/status").await;
+        runs[i] = status["services"][0]["pull_steps"][0]["runs"]
+            .as_i64()
+            .unwrap_or(0);
+    }
+    runs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_step_runs_on_one_host_at_a_time_and_moves_when_that_host_dies() {
+    let (_postgres, url, [data_a, data_b]) = shared_store();
+    let a = host(&data_a, &url, "3s", "2000");
+    let b = host(&data_b, &url, "3s", "2000");
+    let service = tempfile::tempdir().expect("tempdir");
+    crate::engine::chain_service(service.path(), "");
+    crate::util::assert_success(&a.cli(&[
+        "service",
+        "install",
+        service.path().to_str().expect("utf-8"),
+    ]));
+
+    // Every 200 ms, on one of the two hosts only.
+    let started = Instant::now();
+    loop {
+        let runs = pull_runs([&a, &b]).await;
+        if runs[0] + runs[1] >= 10 {
+            assert!(
+                runs[0] == 0 || runs[1] == 0,
+                "both hosts ran the pull step: {runs:?}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "the pull step ran {runs:?} times"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs = pull_runs([&a, &b]).await;
+    let (holder, other) = if runs[0] > 0 { (a, b) } else { (b, a) };
+
+    // The host running it dies: the other takes it over once the lease
+    // ends.
+    let before = other.get("/syncplane/v1/status").await["services"][0]["pull_steps"][0]["runs"]
+        .as_i64()
+        .unwrap_or(0);
+    assert_eq!(before, 0);
+    holder.kill();
+    let killed = Instant::now();
+    loop {
+        let status = other.get("/syncplane/v1/status").await;
+        let runs = status["services"][0]["pull_steps"][0]["runs"]
+            .as_i64()
+            .unwrap_or(0);
+        if runs >= 3 {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the surviving host ran the pull step {runs} times in {:?}",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
