@@ -70,6 +70,18 @@ pub enum RecordWrite {
     },
 }
 
+/// Applies `records` in `tx`, and tells the other hosts sharing the store,
+/// when it commits, to load the services and their settings again.
+async fn apply_records(tx: &mut StoreTx, records: &[RecordWrite]) -> Result<()> {
+    for record in records {
+        apply_record(tx, record).await?;
+    }
+    if !records.is_empty() {
+        tx.announce_activation().await?;
+    }
+    Ok(())
+}
+
 /// Applies one record write inside `tx`.
 async fn apply_record(tx: &mut StoreTx, record: &RecordWrite) -> Result<()> {
     match record {
@@ -176,13 +188,7 @@ impl Core {
                 }
             }
         }
-        for record in records {
-            apply_record(&mut tx, record).await?;
-        }
-        if !records.is_empty() {
-            // Other hosts on the store load the services again.
-            tx.announce_activation().await?;
-        }
+        apply_records(&mut tx, records).await?;
         // Only activations that change the registry of services are the
         // moments the failpoints name (not the core models at open).
         if !records.is_empty() {
@@ -538,14 +544,7 @@ impl Core {
     /// A database failure; nothing changed then.
     pub async fn write_records(&self, records: &[RecordWrite]) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        for record in records {
-            apply_record(&mut tx, record).await?;
-        }
-        if !records.is_empty() {
-            // Other hosts on the store load the services and their
-            // settings again.
-            tx.announce_activation().await?;
-        }
+        apply_records(&mut tx, records).await?;
         Ok(tx.commit().await?)
     }
 

@@ -65,7 +65,7 @@ fn due(now: i64) -> Condition {
 ///
 /// Successes are grouped per model so that thousands of them cost one
 /// statement; failures, deferrals and purges are rare and written one by one.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct SyncBatch {
     enacted: BTreeMap<String, Vec<(i64, SqlValue)>>,
     others: Vec<(i64, String, SyncRecord)>,

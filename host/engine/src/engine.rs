@@ -171,6 +171,11 @@ struct Signals {
 }
 
 impl Dirty {
+    /// Something is due at `at`: the earliest such time is kept.
+    fn due_at(&mut self, at: i64) {
+        self.retry_at = Some(self.retry_at.map_or(at, |e| e.min(at)));
+    }
+
     /// Puts the models whose work waited back into the scope.
     fn look_again(&mut self) {
         let waiting = std::mem::take(&mut self.waiting);
@@ -219,7 +224,7 @@ impl Signals {
         {
             let mut dirty = self.dirty();
             if let Some(at) = retry_at {
-                dirty.retry_at = Some(dirty.retry_at.map_or(at, |e| e.min(at)));
+                dirty.due_at(at);
             }
             dirty.look_again();
         }
@@ -228,10 +233,7 @@ impl Signals {
 
     /// Something is due at `at`, on the engine's clock.
     fn retry_at(&self, at: i64) {
-        {
-            let mut dirty = self.dirty();
-            dirty.retry_at = Some(dirty.retry_at.map_or(at, |e| e.min(at)));
-        }
+        self.dirty().due_at(at);
         self.wake.notify_one();
     }
 

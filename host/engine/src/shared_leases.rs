@@ -96,9 +96,13 @@ impl SharedLeases {
         ids.len()
     }
 
-    /// This host's id in the store.
-    pub fn host(&self) -> &str {
-        &self.me.host
+    /// Stops the heartbeat and the task that ends released leases.
+    fn stop_tasks(&self) {
+        for task in [&self.heartbeat, &self.ender] {
+            if let Some(task) = crate::engine::lock(task).take() {
+                task.abort();
+            }
+        }
     }
 
     /// Renews this host's leases once.
@@ -235,11 +239,7 @@ impl WorkSource for SharedLeases {
 
     fn stop(&self) -> StopFuture<'_> {
         Box::pin(async move {
-            for task in [&self.heartbeat, &self.ender] {
-                if let Some(task) = crate::engine::lock(task).take() {
-                    task.abort();
-                }
-            }
+            self.stop_tasks();
             match self.core.leave(&self.me.host).await {
                 Ok(()) => debug!(host = %self.me.host, "left the shared store"),
                 Err(error) => {
@@ -252,11 +252,7 @@ impl WorkSource for SharedLeases {
 
 impl Drop for SharedLeases {
     fn drop(&mut self) {
-        for task in [&self.heartbeat, &self.ender] {
-            if let Some(task) = crate::engine::lock(task).take() {
-                task.abort();
-            }
-        }
+        self.stop_tasks();
     }
 }
 

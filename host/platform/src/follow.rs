@@ -44,8 +44,7 @@ impl Host {
     }
 
     /// Brings the services this host runs in line with the store's rows.
-    /// Returns the services loaded again and those forgotten.
-    pub(crate) async fn load_changed_services(&self) -> Result<(Vec<String>, Vec<String>)> {
+    pub(crate) async fn load_changed_services(&self) -> Result<()> {
         let _guard = self.lifecycle_lock.lock().await;
         let mut stored: BTreeMap<String, ServiceRecord> = BTreeMap::new();
         let mut files = Vec::new();
@@ -71,7 +70,7 @@ impl Host {
             .filter(|installed| !stored.contains_key(&installed.info.name))
             .collect();
         if changed.is_empty() && gone.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(());
         }
         let schema = self.core.core_schema().with_files(&files).map_err(|e| {
             Error::Package(format!(
@@ -80,23 +79,17 @@ impl Host {
         })?;
         // The other host made the tables; this only takes the models in.
         self.core.activate(schema.clone(), &[], &[]).await?;
-        let mut forgotten = Vec::new();
         for installed in gone {
             self.forget(&installed);
             tracing::info!(service = %installed.info.name, "service uninstalled by another host");
-            forgotten.push(installed.info.name);
         }
-        let mut loaded = Vec::new();
         for record in changed {
             let (name, version) = self.load_stored(record, &schema).await?;
             tracing::info!(service = %name, %version, "service loaded: another host changed it");
-            loaded.push(name);
         }
-        Ok((loaded, forgotten))
+        Ok(())
     }
-}
 
-impl Host {
     /// Loads every service's limits, config and secrets again from the
     /// store: another host may have changed them.
     pub(crate) async fn load_settings(&self) -> Result<()> {
