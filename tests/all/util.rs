@@ -388,7 +388,10 @@ pub fn test_store(data_dir: &Path) -> Option<String> {
             let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
             });
-            Some(syncplane_test_postgres::shared().create_database(&format!("d{hash:016x}")))
+            // The database goes when the directory does: made now, so
+            // that it is there from the start.
+            std::fs::create_dir_all(data_dir).expect("make the data directory");
+            Some(syncplane_test_postgres::shared().database_for(&format!("d{hash:016x}"), data_dir))
         }
         other => panic!("SYNCPLANE_TEST_STORE={other}: expected sqlite or postgres"),
     }

@@ -7,10 +7,13 @@
 //! through the same call, and each engine is used through its own
 //! concrete driver (no `Any` layer converting every row).
 
+use std::sync::Arc;
+
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgRow, PgTransactionManager, Postgres};
 use sqlx::sqlite::{SqlitePool, SqliteRow, SqliteTransactionManager};
 use sqlx::{Database, Encode, Row as _, Sqlite, TransactionManager as _, Type};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result, query_error};
 use crate::schema::ColumnType;
@@ -108,13 +111,20 @@ impl Dialect {
 #[derive(Debug, Clone)]
 pub(crate) enum Pool {
     Sqlite(SqlitePool),
-    Postgres(PgPool),
+    /// The pool, and the one permit this host's writers take before they
+    /// draw a connection (see [`Pool::begin`]).
+    Postgres(PgPool, Arc<Semaphore>),
 }
 
 /// A connection taken from a [`Pool`].
 pub(crate) enum Conn {
     Sqlite(PoolConnection<Sqlite>),
-    Postgres(PoolConnection<Postgres>),
+    /// A connection, with this host's writer permit when it writes.
+    Postgres(
+        PoolConnection<Postgres>,
+        #[expect(dead_code, reason = "held, not read: released with the connection")]
+        Option<OwnedSemaphorePermit>,
+    ),
 }
 
 /// Reads the columns of a result row by position.
@@ -316,7 +326,7 @@ macro_rules! conn_target {
     ($self:ident) => {
         match $self {
             Conn::Sqlite(c) => Target::<_, &mut sqlx::PgConnection>::Sqlite(&mut **c),
-            Conn::Postgres(c) => Target::Postgres(&mut **c),
+            Conn::Postgres(c, _) => Target::Postgres(&mut **c),
         }
     };
 }
@@ -325,7 +335,7 @@ macro_rules! pool_target {
     ($self:ident) => {
         match $self {
             Pool::Sqlite(p) => Target::<_, &PgPool>::Sqlite(p),
-            Pool::Postgres(p) => Target::Postgres(p),
+            Pool::Postgres(p, _) => Target::Postgres(p),
         }
     };
 }
@@ -340,7 +350,7 @@ impl Pool {
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
             Pool::Sqlite(_) => Dialect::Sqlite,
-            Pool::Postgres(_) => Dialect::Postgres,
+            Pool::Postgres(..) => Dialect::Postgres,
         }
     }
 
@@ -373,7 +383,7 @@ impl Pool {
                     "the database connection could not start a transaction".into(),
                 ))
             }
-            Pool::Postgres(pool) => {
+            Pool::Postgres(pool, writers) => {
                 // Writers on every host sharing the database take one lock
                 // first, so transactions that write run one at a time, as
                 // on SQLite: no lost update between hosts, with no
@@ -386,7 +396,17 @@ impl Pool {
                     crate::store::ACQUIRE_TIMEOUT.as_millis(),
                     crate::store::BUSY_TIMEOUT.as_millis()
                 );
-                Pool::begin_postgres(pool, begin).await
+                // This host's writers queue here, not on the lock: one
+                // waiting on it holds a connection, and writers waiting in
+                // numbers would leave none for reads.
+                let permit = tokio::time::timeout(
+                    crate::store::ACQUIRE_TIMEOUT,
+                    Arc::clone(writers).acquire_owned(),
+                )
+                .await
+                .map_err(|_| query_error("BEGIN")(sqlx::Error::PoolTimedOut))?
+                .map_err(|_| query_error("BEGIN")(sqlx::Error::PoolClosed))?;
+                Pool::begin_postgres(pool, begin, Some(permit)).await
             }
         }
     }
@@ -398,17 +418,22 @@ impl Pool {
     pub(crate) async fn begin_read(&self) -> Result<Conn> {
         match self {
             Pool::Sqlite(_) => self.begin().await,
-            Pool::Postgres(pool) => {
+            Pool::Postgres(pool, _) => {
                 Pool::begin_postgres(
                     pool,
                     "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".into(),
+                    None,
                 )
                 .await
             }
         }
     }
 
-    async fn begin_postgres(pool: &PgPool, begin: String) -> Result<Conn> {
+    async fn begin_postgres(
+        pool: &PgPool,
+        begin: String,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Conn> {
         let mut conn = pool.acquire().await.map_err(query_error("BEGIN"))?;
         if let Err(error) = PgTransactionManager::begin(&mut conn, Some(begin.into())).await {
             // A statement after BEGIN failed (the writers' lock not had in
@@ -418,14 +443,14 @@ impl Pool {
             conn.close_on_drop();
             return Err(query_error("BEGIN")(error));
         }
-        Ok(Conn::Postgres(conn))
+        Ok(Conn::Postgres(conn, permit))
     }
 
     /// Closes every connection, waiting for them to finish.
     pub(crate) async fn close(&self) {
         match self {
             Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
+            Pool::Postgres(pool, _) => pool.close().await,
         }
     }
 }
@@ -435,7 +460,7 @@ impl Conn {
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
             Conn::Sqlite(_) => Dialect::Sqlite,
-            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::Postgres(..) => Dialect::Postgres,
         }
     }
 
@@ -443,7 +468,7 @@ impl Conn {
     pub(crate) async fn commit(&mut self) -> Result<(), sqlx::Error> {
         match self {
             Conn::Sqlite(conn) => SqliteTransactionManager::commit(conn).await,
-            Conn::Postgres(conn) => PgTransactionManager::commit(conn).await,
+            Conn::Postgres(conn, _) => PgTransactionManager::commit(conn).await,
         }
     }
 
@@ -451,7 +476,7 @@ impl Conn {
     pub(crate) async fn rollback(&mut self) -> Result<(), sqlx::Error> {
         match self {
             Conn::Sqlite(conn) => SqliteTransactionManager::rollback(conn).await,
-            Conn::Postgres(conn) => PgTransactionManager::rollback(conn).await,
+            Conn::Postgres(conn, _) => PgTransactionManager::rollback(conn).await,
         }
     }
 
@@ -460,7 +485,7 @@ impl Conn {
     pub(crate) fn start_rollback(&mut self) {
         match self {
             Conn::Sqlite(conn) => SqliteTransactionManager::start_rollback(conn),
-            Conn::Postgres(conn) => PgTransactionManager::start_rollback(conn),
+            Conn::Postgres(conn, _) => PgTransactionManager::start_rollback(conn),
         }
     }
 
@@ -469,7 +494,7 @@ impl Conn {
     pub(crate) fn close_on_drop(&mut self) {
         match self {
             Conn::Sqlite(conn) => conn.close_on_drop(),
-            Conn::Postgres(conn) => conn.close_on_drop(),
+            Conn::Postgres(conn, _) => conn.close_on_drop(),
         }
     }
 }

@@ -89,7 +89,7 @@ impl Store {
     ///
     /// When the database cannot be reached.
     pub async fn change_notices(&self) -> Result<Option<ChangeNotices>> {
-        let Pool::Postgres(pool) = &self.pool else {
+        let Pool::Postgres(pool, _) = &self.pool else {
             return Ok(None);
         };
         let mut listener = PgListener::connect_with(pool)

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::Semaphore;
 
 use crate::backend::{Columns, Conn, Dialect, Pool};
 use crate::error::{Error, Result, classify};
@@ -260,7 +261,7 @@ impl Store {
                 path: shown,
                 source,
             })?;
-        Store::migrated(Pool::Postgres(pool), instance).await
+        Store::migrated(Pool::Postgres(pool, Arc::new(Semaphore::new(1))), instance).await
     }
 
     /// The store on `pool`, its tables brought up to date.

@@ -8,6 +8,13 @@
 //! [`shared`] is one server for a whole test process, with a fresh
 //! database per caller ([`PostgresServer::fresh_database`]).
 //!
+//! A test process that ends leaves its cluster behind (the shared server
+//! is never dropped, and a killed process drops nothing): each start first
+//! removes the clusters of test processes no longer running. Databases
+//! made for a data directory ([`PostgresServer::database_for`]) are
+//! dropped once that directory is gone, so a long run holds only the
+//! databases of the tests still running.
+//!
 //! Without the binaries the start panics with the command that installs
 //! them: a test that needs PostgreSQL fails, it never skips.
 #![deny(missing_docs)]
@@ -24,6 +31,15 @@ pub const INSTALL: &str = "apt-get install postgresql";
 
 /// How long the server may take to accept connections.
 const START_LIMIT: Duration = Duration::from_secs(60);
+
+/// What the temporary directory of every cluster is called first.
+const PREFIX: &str = "syncplane-pg-";
+
+/// The file in a cluster's directory naming the test process it is for.
+const OWNER_FILE: &str = "owner.pid";
+
+/// What the comment of a database made for a data directory starts with.
+const OWNER_COMMENT: &str = "syncplane test data: ";
 
 /// A running PostgreSQL server of its own, in a temporary directory.
 pub struct PostgresServer {
@@ -50,10 +66,13 @@ impl PostgresServer {
     /// server does not start (with its log).
     pub fn start() -> PostgresServer {
         let bin = bin_dir();
+        remove_stale_clusters();
         let dir = tempfile::Builder::new()
-            .prefix("syncplane-pg-")
+            .prefix(PREFIX)
             .tempdir()
             .expect("a temporary directory for PostgreSQL");
+        std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
+            .expect("write the cluster's owner");
         let data = dir.path().join("data");
         let as_root = is_root();
         if as_root {
@@ -187,6 +206,46 @@ impl PostgresServer {
         self.url(name)
     }
 
+    /// Creates the database of the files at `owner` (a test's data
+    /// directory) unless it exists, under `name`; returns its URL. It is
+    /// dropped by a later call once `owner` is gone.
+    pub fn database_for(&self, name: &str, owner: &Path) -> String {
+        self.drop_orphaned_databases();
+        let url = self.create_database(name);
+        let comment = format!("{OWNER_COMMENT}{}", owner.display()).replace('\'', "''");
+        self.psql(
+            "postgres",
+            &format!("COMMENT ON DATABASE \"{name}\" IS '{comment}'"),
+        )
+        .expect("comment on database");
+        url
+    }
+
+    /// Drops the databases made for data directories since removed.
+    fn drop_orphaned_databases(&self) {
+        let listing = self
+            .psql(
+                "postgres",
+                "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database",
+            )
+            .expect("list databases");
+        for line in listing.lines() {
+            let Some((name, comment)) = line.split_once('|') else {
+                continue;
+            };
+            let Some(owner) = comment.strip_prefix(OWNER_COMMENT) else {
+                continue;
+            };
+            if !Path::new(owner).exists() {
+                // Another test may be dropping it too: its error is moot.
+                let _ = self.psql(
+                    "postgres",
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                );
+            }
+        }
+    }
+
     /// Runs `sql` with `psql` on database `db`; returns its unaligned
     /// output, or its error output when it fails.
     ///
@@ -255,6 +314,10 @@ impl PostgresServer {
             // Tests stop hosts, not machines: skipping fsync changes no
             // behaviour they check and saves the disk.
             .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            // The default keeps up to a gigabyte of WAL; tests need none
+            // of it for recovery beyond the last checkpoint.
+            .args(["-c", "wal_level=minimal", "-c", "max_wal_senders=0"])
+            .args(["-c", "max_wal_size=64MB", "-c", "min_wal_size=32MB"])
             .args(["-c", "max_connections=300"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -343,6 +406,33 @@ pub fn bin_dir() -> PathBuf {
             "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); \
              install it with `{INSTALL}` (Debian; .ci/run does this)"
         ),
+    }
+}
+
+/// Removes the clusters of test processes that are no longer running
+/// (their servers died with them).
+fn remove_stale_clusters() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with(PREFIX) {
+            continue;
+        }
+        let owner = std::fs::read_to_string(path.join(OWNER_FILE)).ok();
+        let stale = match owner.and_then(|pid| pid.trim().parse::<u32>().ok()) {
+            Some(pid) => !Path::new(&format!("/proc/{pid}")).exists(),
+            // One being made by a process starting now has no owner file
+            // for a moment; one that old never will.
+            None => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(600))),
+        };
+        if stale {
+            let _ = std::fs::remove_dir_all(&path);
+        }
     }
 }
 
