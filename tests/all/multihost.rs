@@ -16,7 +16,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// A PostgreSQL server (stopped when dropped) with an empty database, its
 /// URL, and a data directory for each of two hosts.
-fn shared_store() -> (PostgresServer, String, [tempfile::TempDir; 2]) {
+pub(crate) fn shared_store() -> (PostgresServer, String, [tempfile::TempDir; 2]) {
     let postgres = PostgresServer::start();
     let url = postgres.create_database("syncplane");
     let dirs = [(); 2].map(|()| tempfile::tempdir().expect("tempdir"));
@@ -24,7 +24,7 @@ fn shared_store() -> (PostgresServer, String, [tempfile::TempDir; 2]) {
 }
 
 /// A host on the store at `url`, with leases of `ttl`.
-fn host(data: &tempfile::TempDir, url: &str, ttl: &str, batch: &str) -> Server {
+pub(crate) fn host(data: &tempfile::TempDir, url: &str, ttl: &str, batch: &str) -> Server {
     Server::start_with(
         data.path(),
         &[
@@ -85,14 +85,41 @@ async fn two_hosts_share_the_work_and_run_each_step_once() {
         changed.elapsed()
     );
 
-    // Each host lists both.
-    let status = b.cli(&["status", "--json"]);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout)
-        .unwrap_or_else(|e| panic!("status: {e}: {status:?}"));
-    let hosts = status["hosts"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no hosts in {status}"));
-    assert_eq!(hosts.len(), 2, "{status}");
+    // Each host lists both, with the steps each ran as of its latest
+    // heartbeat (a third of the lease time): 25 in all, some on each.
+    let started = Instant::now();
+    loop {
+        let status = b.cli(&["status", "--json"]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout)
+            .unwrap_or_else(|e| panic!("status: {e}: {status:?}"));
+        let hosts = status["hosts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no hosts in {status}"));
+        assert_eq!(hosts.len(), 2, "{status}");
+        let steps: Vec<i64> = hosts
+            .iter()
+            .map(|h| h["steps"].as_i64().expect("steps"))
+            .collect();
+        assert!(
+            hosts
+                .iter()
+                .all(|h| h["steps_per_s"].as_f64().is_some() && h["running"].as_i64().is_some()),
+            "{status}"
+        );
+        if steps.iter().sum::<i64>() == 25 && steps.iter().all(|s| *s > 0) {
+            break;
+        }
+        assert!(
+            started.elapsed() < LIMIT,
+            "hosts' steps {steps:?}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let human = crate::util::assert_success(&a.cli(&["status"]));
+    assert!(
+        human.contains("hosts sharing the store: 2") && human.contains("steps/s"),
+        "{human}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -245,7 +245,7 @@ fn render_status(status: &Value) -> String {
                 / 1000.0;
             let _ = writeln!(
                 out,
-                "  {}{}  {} leases  seen {seen:.1}s ago",
+                "  {}{}  {} leases  {} steps running  {:.1} steps/s  {} steps done  seen {seen:.1}s ago",
                 host["name"].as_str().unwrap_or("?"),
                 if host["this"] == true {
                     " (this host)"
@@ -253,6 +253,9 @@ fn render_status(status: &Value) -> String {
                     ""
                 },
                 host["leases"],
+                host["running"],
+                host["steps_per_s"].as_f64().unwrap_or_default(),
+                host["steps"],
             );
         }
     }

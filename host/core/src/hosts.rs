@@ -49,6 +49,15 @@ impl Core {
             .await?)
     }
 
+    /// Ends `host`'s lease on the singleton `key`, if it holds it.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn end_singleton(&self, host: &str, key: &str) -> Result<()> {
+        Ok(self.store.end_singleton(host, key).await?)
+    }
+
     /// Ends `host`'s leases on `ids`.
     ///
     /// # Errors

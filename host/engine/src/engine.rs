@@ -283,12 +283,21 @@ impl Engine {
     /// leases are kept there ([`SharedLeases`], whose heartbeat starts on
     /// the current Tokio runtime).
     pub fn with_clock(core: Core, config: EngineConfig, clock: Arc<dyn Clock>) -> Self {
+        let stats: Arc<Stats> = Arc::default();
         let leases: Arc<dyn WorkSource> = if core.store_is_shared() {
-            SharedLeases::start(core.clone(), Arc::clone(&clock), config.lease_ttl)
+            SharedLeases::start(
+                core.clone(),
+                Arc::clone(&clock),
+                config.lease_ttl,
+                Arc::clone(&stats),
+            )
         } else {
             Arc::new(LocalLeases::with_clock(core.clone(), Arc::clone(&clock)))
         };
-        Engine::with_work_source(core, config, leases, clock)
+        Engine {
+            stats,
+            ..Engine::with_work_source(core, config, leases, clock)
+        }
     }
 
     /// A new engine that takes its work from `leases` and reads time from
@@ -322,6 +331,12 @@ impl Engine {
     /// free); always on a store of one host.
     pub async fn holds(&self, key: &str) -> bool {
         self.leases.hold(key).await
+    }
+
+    /// Gives up the work named `key` that [`Engine::holds`] took, so that
+    /// another host may take it at once.
+    pub async fn let_go(&self, key: &str) {
+        self.leases.let_go(key).await;
     }
 
     /// How often [`Engine::holds`] should be asked again while working:

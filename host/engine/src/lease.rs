@@ -78,6 +78,13 @@ pub trait WorkSource: Send + Sync {
         Box::pin(std::future::ready(true))
     }
 
+    /// Gives up the singleton `key` (see [`WorkSource::hold`]): another
+    /// host may take it at once. Nothing on a store of one host.
+    fn let_go<'a>(&'a self, key: &'a str) -> StopFuture<'a> {
+        let _ = key;
+        Box::pin(std::future::ready(()))
+    }
+
     /// The engine stops: ends what the source holds outside this process.
     fn stop(&self) -> StopFuture<'_> {
         Box::pin(std::future::ready(()))

@@ -26,6 +26,7 @@ use tracing::{debug, warn};
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::lease::{HoldFuture, LocalLeases, StopFuture, TakeFuture, Taken, WorkSource};
+use crate::stats::Stats;
 
 /// How long a lease lasts unless renewed, by default.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
@@ -46,13 +47,22 @@ pub struct SharedLeases {
     ending: std::sync::Mutex<Vec<i64>>,
     end_soon: Arc<Notify>,
     ender: std::sync::Mutex<Option<JoinHandle<()>>>,
+    /// What this host reports as its load.
+    stats: Arc<Stats>,
+    /// The previous heartbeat's time and finished invocations.
+    last_beat: std::sync::Mutex<(i64, u64)>,
 }
 
 impl SharedLeases {
     /// Leases in `core`'s store for this host, lasting `ttl` unless
     /// renewed; starts the heartbeat that renews them (on the current
-    /// Tokio runtime).
-    pub fn start(core: Core, clock: Arc<dyn Clock>, ttl: Duration) -> Arc<SharedLeases> {
+    /// Tokio runtime), and reports the load `stats` counts with it.
+    pub fn start(
+        core: Core,
+        clock: Arc<dyn Clock>,
+        ttl: Duration,
+        stats: Arc<Stats>,
+    ) -> Arc<SharedLeases> {
         let now = clock.now_ms();
         let me = HostRecord {
             host: format!("{:016x}", rand::random::<u64>()),
@@ -60,7 +70,7 @@ impl SharedLeases {
             started_ms: now,
             seen_ms: now,
             until_ms: now,
-            leases: 0,
+            ..HostRecord::default()
         };
         let leases = Arc::new(SharedLeases {
             local: LocalLeases::with_clock(core.clone(), Arc::clone(&clock)),
@@ -73,6 +83,8 @@ impl SharedLeases {
             ending: std::sync::Mutex::default(),
             end_soon: Arc::new(Notify::new()),
             ender: std::sync::Mutex::default(),
+            stats,
+            last_beat: std::sync::Mutex::new((now, 0)),
         });
         let task = tokio::spawn(heartbeat(Arc::downgrade(&leases)));
         *crate::engine::lock(&leases.heartbeat) = Some(task);
@@ -108,9 +120,23 @@ impl SharedLeases {
     /// Renews this host's leases once.
     async fn renew(&self) -> Result<i64> {
         let now = self.clock.now_ms();
+        let (finished, running) = self.stats.load();
+        let steps_per_s = {
+            let mut last = crate::engine::lock(&self.last_beat);
+            let (then, before) = std::mem::replace(&mut *last, (now, finished));
+            let seconds = (now - then) as f64 / 1000.0;
+            if seconds > 0.0 {
+                finished.saturating_sub(before) as f64 / seconds
+            } else {
+                0.0
+            }
+        };
         let me = HostRecord {
             seen_ms: now,
             until_ms: now + self.ttl_ms,
+            steps: i64::try_from(finished).unwrap_or(i64::MAX),
+            running,
+            steps_per_s,
             ..self.me.clone()
         };
         // Hosts and leases unseen for ten lease times are gone for good.
@@ -233,6 +259,14 @@ impl WorkSource for SharedLeases {
                     warn!(error = %error, key, "cannot tell whether this host holds the work; leaving it to others");
                     false
                 }
+            }
+        })
+    }
+
+    fn let_go<'a>(&'a self, key: &'a str) -> StopFuture<'a> {
+        Box::pin(async move {
+            if let Err(error) = self.core.end_singleton(&self.me.host, key).await {
+                warn!(error = %error, key, "cannot give up the work; its lease expires by itself");
             }
         })
     }

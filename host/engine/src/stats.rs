@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -89,6 +90,14 @@ pub struct Stats {
     queue_depth: Gauge,
     passes: Counter,
     steps: Mutex<BTreeMap<(String, String), StepActivity>>,
+    load: Load,
+}
+
+/// Invocations finished and running, across all steps.
+#[derive(Default)]
+struct Load {
+    finished: AtomicU64,
+    running: AtomicI64,
 }
 
 impl std::fmt::Debug for Stats {
@@ -148,6 +157,7 @@ impl Default for Stats {
             queue_depth,
             passes,
             steps: Mutex::default(),
+            load: Load::default(),
         }
     }
 }
@@ -160,6 +170,7 @@ impl Stats {
             step: step.name.clone(),
         };
         self.running.get_or_create(&labels).inc();
+        self.load.running.fetch_add(1, Ordering::Relaxed);
         self.with_activity(&labels, |a| a.running += 1);
         Running {
             stats: self,
@@ -176,6 +187,15 @@ impl Stats {
                 kind,
             })
             .inc();
+    }
+
+    /// The step invocations finished since the engine started, and those
+    /// running now.
+    pub fn load(&self) -> (u64, i64) {
+        (
+            self.load.finished.load(Ordering::Relaxed),
+            self.load.running.load(Ordering::Relaxed),
+        )
     }
 
     pub(crate) fn pass(&self, queue_depth: usize) {
@@ -225,6 +245,8 @@ impl Running<'_> {
     pub(crate) fn finish(self, outcome: &Outcome, elapsed: Duration) {
         let stats = self.stats;
         stats.running.get_or_create(&self.labels).dec();
+        stats.load.running.fetch_sub(1, Ordering::Relaxed);
+        stats.load.finished.fetch_add(1, Ordering::Relaxed);
         stats
             .latency
             .get_or_create(&self.labels)

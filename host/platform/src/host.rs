@@ -207,6 +207,12 @@ pub struct SharedHostStatus {
     pub seen_ms: i64,
     /// The objects it held leases on then.
     pub leases: i64,
+    /// The step invocations it finished since it started, as of then.
+    pub steps: i64,
+    /// The step invocations running on it then.
+    pub running: i64,
+    /// Its step invocations per second between its last two heartbeats.
+    pub steps_per_s: f64,
 }
 
 /// The store a host runs on.
@@ -499,6 +505,9 @@ impl Host {
                 started_ms: h.started_ms,
                 seen_ms: h.seen_ms,
                 leases: h.leases,
+                steps: h.steps,
+                running: h.running,
+                steps_per_s: h.steps_per_s,
             })
             .collect();
         Ok(HostStatus {

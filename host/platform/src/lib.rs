@@ -36,7 +36,6 @@ mod registry;
 mod resolve;
 mod secrets;
 mod signing;
-mod singleton;
 mod subscription;
 mod trust;
 

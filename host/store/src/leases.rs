@@ -29,7 +29,7 @@ use crate::store::{Store, StoreTx};
 use crate::value::SqlValue;
 
 /// A host sharing the store, as it last reported itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostRecord {
     /// Its unique id for this run (new at every start).
     pub host: String,
@@ -43,6 +43,13 @@ pub struct HostRecord {
     pub until_ms: i64,
     /// How many leases it held then.
     pub leases: i64,
+    /// The step invocations it finished since it started.
+    pub steps: i64,
+    /// The step invocations running on it then.
+    pub running: i64,
+    /// The step invocations it finished per second since its previous
+    /// heartbeat.
+    pub steps_per_s: f64,
 }
 
 /// What a claim got.
@@ -183,6 +190,17 @@ impl Store {
         Ok(!claim.granted.is_empty())
     }
 
+    /// Ends `host`'s lease on the singleton `key`, if it holds it: another
+    /// host may take it at once.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn end_singleton(&self, host: &str, key: &str) -> Result<()> {
+        self.end_leases(host, &[singleton_id(key)]).await?;
+        Ok(())
+    }
+
     /// Ends `host`'s leases on `ids`.
     ///
     /// # Errors
@@ -227,9 +245,11 @@ impl Store {
             .unwrap_or(0);
         self.pool
             .execute(
-                "INSERT INTO sp_hosts (host, name, started, seen, until, leases) VALUES (?, ?, ?, ?, ?, ?) \
+                "INSERT INTO sp_hosts (host, name, started, seen, until, leases, steps, running, steps_per_s) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (host) DO UPDATE SET seen = excluded.seen, until = excluded.until, \
-                 leases = excluded.leases",
+                 leases = excluded.leases, steps = excluded.steps, running = excluded.running, \
+                 steps_per_s = excluded.steps_per_s",
                 &[
                     me,
                     SqlValue::Text(host.name.clone()),
@@ -237,6 +257,9 @@ impl Store {
                     SqlValue::Integer(host.seen_ms),
                     SqlValue::Integer(host.until_ms),
                     SqlValue::Integer(held),
+                    SqlValue::Integer(host.steps),
+                    SqlValue::Integer(host.running),
+                    SqlValue::Real(host.steps_per_s),
                 ],
             )
             .await?;
@@ -280,7 +303,8 @@ impl Store {
     pub async fn hosts(&self) -> Result<Vec<HostRecord>> {
         self.read_pool()
             .fetch(
-                "SELECT host, name, started, seen, until, leases FROM sp_hosts ORDER BY started, host",
+                "SELECT host, name, started, seen, until, leases, steps, running, steps_per_s \
+                 FROM sp_hosts ORDER BY started, host",
                 &[],
                 |r| {
                     Ok(HostRecord {
@@ -290,6 +314,9 @@ impl Store {
                         seen_ms: r.int(3)?.unwrap_or_default(),
                         until_ms: r.int(4)?.unwrap_or_default(),
                         leases: r.int(5)?.unwrap_or_default(),
+                        steps: r.int(6)?.unwrap_or_default(),
+                        running: r.int(7)?.unwrap_or_default(),
+                        steps_per_s: r.real(8)?.unwrap_or_default(),
                     })
                 },
             )
@@ -343,7 +370,7 @@ mod tests {
             started_ms: 0,
             seen_ms: now,
             until_ms: until,
-            leases: 0,
+            ..HostRecord::default()
         };
         store.renew_leases(&record, 1000).await.expect("renew")
     }

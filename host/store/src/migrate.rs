@@ -13,7 +13,7 @@ use crate::store::Store;
 use crate::value::SqlValue;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The statements that bring a store from version `version - 1` to
 /// `version`.
@@ -64,6 +64,16 @@ fn migration(dialect: Dialect, version: i64) -> Vec<String> {
             "ALTER TABLE sp_hosts ADD COLUMN until {} NOT NULL DEFAULT 0",
             dialect.column_type(crate::ColumnType::Integer)
         )],
+        // Each host's load, as its heartbeat last saw it.
+        4 => {
+            let int = dialect.column_type(crate::ColumnType::Integer);
+            let real = dialect.column_type(crate::ColumnType::Real);
+            vec![
+                format!("ALTER TABLE sp_hosts ADD COLUMN steps {int} NOT NULL DEFAULT 0"),
+                format!("ALTER TABLE sp_hosts ADD COLUMN running {int} NOT NULL DEFAULT 0"),
+                format!("ALTER TABLE sp_hosts ADD COLUMN steps_per_s {real} NOT NULL DEFAULT 0"),
+            ]
+        }
         _ => Vec::new(),
     }
 }
