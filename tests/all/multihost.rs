@@ -165,6 +165,88 @@ async fn when_a_host_dies_mid_step_another_takes_its_work_over_within_the_lease_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_linking_to_one_running_on_another_host_waits_for_it_without_deferral() {
+    let (_postgres, url, [data_a, data_b]) = shared_store();
+    // The first host holds one object per service at a time: running the
+    // parent, it cannot take its child; the second host takes the child.
+    let start = |data: &tempfile::TempDir, batch: &str| {
+        Server::start_with(
+            data.path(),
+            &[
+                ("--store", url.as_str()),
+                ("--lease-ttl", "10s"),
+                ("--batch-size", batch),
+                ("--step-timeout", "60s"),
+            ],
+        )
+    };
+    let a = start(&data_a, "1");
+    let xproto = "option app_label = \"deps\";\n\n\
+        message DepParent (XOSBase) {\n    required string name = 1;\n}\n\n\
+        message DepChild (XOSBase) {\n    required string name = 1;\n    \
+        required manytoone parent->DepParent:children = 2;\n}\n";
+    let package = crate::lifecycle::package_dir(
+        "deps",
+        "1.0.0",
+        xproto,
+        &crate::lifecycle::sync_step("sync_deps", "slow_step", &["DepParent", "DepChild"]),
+    );
+    crate::util::assert_success(&a.install(package.path(), &[]));
+    let b = start(&data_b, "100");
+
+    let parent = a
+        .create(
+            "/xosapi/v1/deps/depparents",
+            json!({ "name": "sleep-3000-parent" }),
+        )
+        .await;
+    logged(&a, "slow started sleep-3000-parent", 1).await;
+    let child = b
+        .create_path(
+            "/xosapi/v1/deps/depchilds",
+            json!({ "name": "sleep-0-child", "parent_id": parent }),
+        )
+        .await;
+
+    // While the parent runs, the child neither runs nor is deferred: it
+    // waits for the parent's outcome, then runs once.
+    let started = Instant::now();
+    let child = loop {
+        let child = b.get(&child).await;
+        let status = child["backend_status"].as_str().unwrap_or_default();
+        assert!(
+            !status.contains("DepParent"),
+            "the child was deferred for its parent: {child}"
+        );
+        if child["backend_code"] == 1 {
+            break child;
+        }
+        assert!(started.elapsed() < LIMIT, "the child never ran: {child}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let parent = b.get(&format!("/xosapi/v1/deps/depparents/{parent}")).await;
+    assert_eq!(parent["backend_code"], 1, "{parent}");
+    assert_eq!(
+        (
+            a.log().matches("slow started sleep-0-child").count(),
+            b.log().matches("slow started sleep-0-child").count()
+        ),
+        (0, 1),
+        "the second host runs the child once\n--- a:\n{}\n--- b:\n{}",
+        a.log(),
+        b.log()
+    );
+    let enacted = |o: &serde_json::Value| o["enacted"].as_f64().expect("enacted");
+    let after = enacted(&child) - enacted(&parent);
+    // Not held back to a retry (`--retry-interval`, 5 s): woken by the
+    // parent's commit.
+    assert!(
+        (0.0..2.0).contains(&after),
+        "the child was enacted {after:.3} s after its parent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_stopped_past_its_leases_writes_no_outcome_of_work_another_host_redid() {
     let (_postgres, url, [data_a, data_b]) = shared_store();
     let a = host(&data_a, &url, "2s", "2000");

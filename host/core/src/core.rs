@@ -42,6 +42,9 @@ pub struct Core {
     /// Told when another host sharing the store changed the installed
     /// services ([`Core::subscribe_activations`]).
     pub(crate) activations: broadcast::Sender<()>,
+    /// Told when another host sharing the store committed outcomes of
+    /// leased work ([`Core::subscribe_outcomes_elsewhere`]).
+    pub(crate) outcomes_elsewhere: broadcast::Sender<()>,
     /// Password hashing and the caches of successful checks.
     pub(crate) auth: Arc<Auth>,
     /// Object quotas per owner ([`Core::set_object_quota`]).
@@ -125,6 +128,7 @@ impl Core {
             core_schema: Arc::new(core_schema.clone()),
             feed,
             activations: broadcast::channel(16).0,
+            outcomes_elsewhere: broadcast::channel(16).0,
             auth: Arc::new(Auth::new()),
             quotas: SharedQuotas::default(),
         };
@@ -363,6 +367,13 @@ impl Core {
     /// after a lost connection) and should be loaded again.
     pub fn subscribe_activations(&self) -> broadcast::Receiver<()> {
         self.activations.subscribe()
+    }
+
+    /// Subscribes to the outcomes other hosts sharing the store commit:
+    /// work that links to objects they worked on may go on. Lagging
+    /// behind only means several came at once.
+    pub fn subscribe_outcomes_elsewhere(&self) -> broadcast::Receiver<()> {
+        self.outcomes_elsewhere.subscribe()
     }
 
     /// Subscribes to the change feed. Changes are sent after they commit.

@@ -9,7 +9,8 @@
 //! commit. After a lost connection it catches up from the log the same
 //! way, so a missed notification delays nothing past the reconnection.
 //! Changes to the installed services on another host are passed on to
-//! [`Core::subscribe_activations`].
+//! [`Core::subscribe_activations`], and its commits of outcomes to
+//! [`Core::subscribe_outcomes_elsewhere`].
 
 use std::time::Duration;
 
@@ -76,9 +77,16 @@ async fn follow(core: Core, mut notices: ChangeNotices, mut last: i64) {
             Ok(None) => return,
             Ok(Some(notice)) => {
                 delay = Duration::from_millis(100);
-                if notice != Notice::Changes {
-                    // No receivers is fine.
+                // No receivers is fine.
+                if matches!(notice, Notice::Outcomes | Notice::Reconnected) {
+                    let _ = core.outcomes_elsewhere.send(());
+                }
+                if matches!(notice, Notice::Activated | Notice::Reconnected) {
                     let _ = core.activations.send(());
+                }
+                if notice == Notice::Outcomes {
+                    // Nothing was logged.
+                    continue;
                 }
                 match core.publish_logged_after(last).await {
                     Ok(seen) => {

@@ -49,6 +49,21 @@ impl Core {
             .await?)
     }
 
+    /// Of `ids`, those leased to a live host other than `host`, each with
+    /// when that lease ends unless renewed.
+    ///
+    /// # Errors
+    ///
+    /// A database failure.
+    pub async fn leased_elsewhere(
+        &self,
+        host: &str,
+        ids: &[i64],
+        now_ms: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        Ok(self.store.leased_elsewhere(host, ids, now_ms).await?)
+    }
+
     /// Ends `host`'s lease on the singleton `key`, if it holds it.
     ///
     /// # Errors

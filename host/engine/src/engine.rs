@@ -551,6 +551,7 @@ impl Engine {
         );
         let mut workers = JoinSet::new();
         let mut feed = self.core.subscribe();
+        let mut outcomes_elsewhere = self.core.subscribe_outcomes_elsewhere();
         let mut failed_rounds = 0u32;
         let mut next_retry: Option<i64> = None;
         // The models looked at since the retry times were last read.
@@ -617,6 +618,11 @@ impl Engine {
                     Feed::Lagged => self.signals.everything(),
                     Feed::Closed => break,
                 },
+                // Work waiting for another host's may go on, as after a
+                // commit here (lagging: several came at once).
+                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) = outcomes_elsewhere.recv() => {
+                    self.signals.committed(None);
+                }
                 Some(joined) = workers.join_next(), if !workers.is_empty() => {
                     if let Err(error) = joined
                         && error.is_panic()

@@ -40,6 +40,9 @@ pub type TakeFuture<'a> = Pin<Box<dyn Future<Output = Result<Taken>> + Send + 'a
 /// A boxed future returned by [`WorkSource::hold`].
 pub type HoldFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 
+/// A boxed future returned by [`WorkSource::held_elsewhere`].
+pub type ElsewhereFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<(i64, i64)>>> + Send + 'a>>;
+
 /// A boxed future returned by [`WorkSource::stop`].
 pub type StopFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
@@ -52,6 +55,14 @@ pub trait WorkSource: Send + Sync {
     /// Whether the object `id` is leased now (its work is queued, running
     /// or being committed).
     fn is_leased(&self, id: i64) -> bool;
+
+    /// Of `ids`, the objects whose work another host runs now, each with
+    /// when that host's lease ends unless renewed. None on a store of one
+    /// host.
+    fn held_elsewhere<'a>(&'a self, ids: &'a [i64]) -> ElsewhereFuture<'a> {
+        let _ = ids;
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
 
     /// Ends the leases of `ids`: their objects may be taken again.
     fn release(&self, ids: &[i64]);

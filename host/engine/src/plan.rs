@@ -337,16 +337,37 @@ impl Planner<'_> {
                 }
             }
             Phase::Delete => {
+                let mut referrers = Vec::new();
                 for object in &objects {
                     if let Some((model, id)) = self.core.referrer(object, &in_round).await? {
                         let wait = if self.leases.is_leased(id) {
                             Wait::Busy
                         } else {
+                            referrers.push((object.id, id));
                             Wait::On(format!("{model} {id}: it still links here"))
                         };
                         waits.insert(object.id, wait);
                     }
                 }
+                let ids: Vec<i64> = referrers.iter().map(|(_, id)| *id).collect();
+                let elsewhere = self.busy_elsewhere(&ids, round).await?;
+                for (object, referrer) in referrers {
+                    if elsewhere.contains(&referrer) {
+                        waits.insert(object, Wait::Busy);
+                    }
+                }
+            }
+        }
+        if phase == Phase::Sync {
+            // Work running on another host is waited for as work running
+            // here is: its commit is announced to every host.
+            let ids: Vec<i64> = outside
+                .iter()
+                .filter(|(_, wait)| matches!(wait, Wait::On(_)))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in self.busy_elsewhere(&ids, round).await? {
+                outside.insert(id, Wait::Busy);
             }
         }
         let groups = crate::cohort::cohorts(&nodes);
@@ -400,6 +421,20 @@ impl Planner<'_> {
 
     /// Why the object `id` (outside the round) holds up objects linking
     /// to it, if it does: a step serves it and it is not in sync.
+    /// Of `ids`, those whose work another host runs now; the earliest end
+    /// of their leases is noted in `round`, to look again then should that
+    /// host die before it commits.
+    async fn busy_elsewhere(&self, ids: &[i64], round: &mut Round) -> Result<HashSet<i64>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let held = self.leases.held_elsewhere(ids).await?;
+        if let Some(until) = held.iter().map(|(_, until)| *until).min() {
+            round.busy_until_ms = Some(round.busy_until_ms.map_or(until, |u| u.min(until)));
+        }
+        Ok(held.into_iter().map(|(id, _)| id).collect())
+    }
+
     async fn blocking(&self, id: i64) -> Result<Option<String>> {
         let Some(target) = self.core.get(id).await? else {
             return Ok(None);

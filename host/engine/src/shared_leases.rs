@@ -25,7 +25,9 @@ use tracing::{debug, warn};
 
 use crate::clock::Clock;
 use crate::error::Result;
-use crate::lease::{HoldFuture, LocalLeases, StopFuture, TakeFuture, Taken, WorkSource};
+use crate::lease::{
+    ElsewhereFuture, HoldFuture, LocalLeases, StopFuture, TakeFuture, Taken, WorkSource,
+};
 use crate::stats::Stats;
 
 /// How long a lease lasts unless renewed, by default.
@@ -260,6 +262,13 @@ impl WorkSource for SharedLeases {
                     false
                 }
             }
+        })
+    }
+
+    fn held_elsewhere<'a>(&'a self, ids: &'a [i64]) -> ElsewhereFuture<'a> {
+        Box::pin(async move {
+            let now = self.clock.now_ms();
+            Ok(self.core.leased_elsewhere(&self.me.host, ids, now).await?)
         })
     }
 

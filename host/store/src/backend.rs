@@ -345,6 +345,36 @@ macro_rules! pool_target {
 statements!(Conn, conn_target, mut);
 statements!(Pool, pool_target,);
 
+/// A connection on which a transaction is being begun. Dropped before
+/// [`Beginning::begun`] — the BEGIN failed, or the caller's future was
+/// cancelled while BEGIN ran (a client that went away) — it closes the
+/// connection: its transaction may be open while sqlx counts none, and the
+/// next user of the connection would run inside it.
+struct Beginning<DB: Database>(Option<PoolConnection<DB>>);
+
+impl<DB: Database> Beginning<DB> {
+    fn new(conn: PoolConnection<DB>) -> Self {
+        Beginning(Some(conn))
+    }
+
+    fn conn(&mut self) -> &mut PoolConnection<DB> {
+        self.0.as_mut().expect("only `begun` takes the connection")
+    }
+
+    /// The connection, its transaction begun.
+    fn begun(mut self) -> PoolConnection<DB> {
+        self.0.take().expect("only `begun` takes the connection")
+    }
+}
+
+impl<DB: Database> Drop for Beginning<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
+        }
+    }
+}
+
 impl Pool {
     /// The engine.
     pub(crate) fn dialect(&self) -> Dialect {
@@ -366,10 +396,12 @@ impl Pool {
                 // nothing. Such a connection is closed and the transaction
                 // begun again on a fresh one.
                 for _ in 0..2 {
-                    let mut conn = pool.acquire().await.map_err(query_error("BEGIN"))?;
-                    SqliteTransactionManager::begin(&mut conn, None)
+                    let mut beginning =
+                        Beginning::new(pool.acquire().await.map_err(query_error("BEGIN"))?);
+                    SqliteTransactionManager::begin(beginning.conn(), None)
                         .await
                         .map_err(query_error("BEGIN"))?;
+                    let mut conn = beginning.begun();
                     if SqliteTransactionManager::get_transaction_depth(&conn) == 1 {
                         return Ok(Conn::Sqlite(conn));
                     }
@@ -434,16 +466,15 @@ impl Pool {
         begin: String,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Conn> {
-        let mut conn = pool.acquire().await.map_err(query_error("BEGIN"))?;
-        if let Err(error) = PgTransactionManager::begin(&mut conn, Some(begin.into())).await {
-            // A statement after BEGIN failed (the writers' lock not had in
-            // time): the transaction is open and aborted, and sqlx, which
-            // does not count it, would not roll it back. The connection
-            // is closed rather than handed to the next user in that state.
-            conn.close_on_drop();
-            return Err(query_error("BEGIN")(error));
-        }
-        Ok(Conn::Postgres(conn, permit))
+        let mut beginning = Beginning::new(pool.acquire().await.map_err(query_error("BEGIN"))?);
+        // A statement after BEGIN that fails (the writers' lock not had in
+        // time) leaves the transaction open and aborted, and sqlx, which
+        // does not count it, would not roll it back: dropping `beginning`
+        // closes the connection rather than hand it on in that state.
+        PgTransactionManager::begin(beginning.conn(), Some(begin.into()))
+            .await
+            .map_err(query_error("BEGIN"))?;
+        Ok(Conn::Postgres(beginning.begun(), permit))
     }
 
     /// Closes every connection, waiting for them to finish.

@@ -190,6 +190,39 @@ impl Store {
         Ok(!claim.granted.is_empty())
     }
 
+    /// Of `ids`, those leased to a host other than `host` that is alive
+    /// at `now_ms`, each with when its host's leases end unless renewed.
+    ///
+    /// # Errors
+    ///
+    /// When the database fails.
+    pub async fn leased_elsewhere(
+        &self,
+        host: &str,
+        ids: &[i64],
+        now_ms: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dialect = self.dialect();
+        self.read_pool()
+            .fetch(
+                &format!(
+                    "SELECT l.id, h.until FROM sp_leases l JOIN sp_hosts h ON h.host = l.host \
+                     WHERE l.host <> ? AND h.until >= ? AND {}",
+                    among_ids(dialect, "l.id")
+                ),
+                &[
+                    SqlValue::Text(host.to_owned()),
+                    SqlValue::Integer(now_ms),
+                    ids_text(dialect, ids),
+                ],
+                |r| Ok((r.int(0)?.unwrap_or_default(), r.int(1)?.unwrap_or_default())),
+            )
+            .await
+    }
+
     /// Ends `host`'s lease on the singleton `key`, if it holds it: another
     /// host may take it at once.
     ///
@@ -338,7 +371,7 @@ impl StoreTx {
             return Ok(Vec::new());
         }
         let dialect = self.dialect();
-        Ok(self
+        let held: Vec<i64> = self
             .conn
             .fetch_ints(
                 // The index visits (and locks) the rows in id order, as
@@ -353,7 +386,12 @@ impl StoreTx {
             .await?
             .into_iter()
             .flatten()
-            .collect())
+            .collect();
+        if !held.is_empty() {
+            // Hosts whose work links to these objects wait for them.
+            self.announce_outcomes().await?;
+        }
+        Ok(held)
     }
 }
 

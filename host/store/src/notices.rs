@@ -21,6 +21,9 @@ const CHANNEL: &str = "syncplane_changes";
 /// The payload's `<what>` of [`Notice::Activated`].
 const ACTIVATED: &str = "activated";
 
+/// The payload's `<what>` of [`Notice::Outcomes`].
+const OUTCOMES: &str = "outcomes";
+
 /// What [`ChangeNotices::next`] heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
@@ -29,6 +32,9 @@ pub enum Notice {
     /// Another host changed the installed services (models and host
     /// records, [`StoreTx::announce_activation`]).
     Activated,
+    /// Another host committed outcomes of work it held leases on
+    /// ([`StoreTx::end_leases`]): work linked to those objects may go on.
+    Outcomes,
     /// The listening connection was lost and is back: notifications may
     /// have been missed in between.
     Reconnected,
@@ -70,6 +76,7 @@ impl ChangeNotices {
                     }
                     return Ok(Some(match what {
                         ACTIVATED => Notice::Activated,
+                        OUTCOMES => Notice::Outcomes,
                         _ => Notice::Changes,
                     }));
                 }
@@ -122,6 +129,12 @@ impl StoreTx {
     /// When the statement fails.
     pub async fn announce_activation(&mut self) -> Result<()> {
         self.announce(ACTIVATED).await
+    }
+
+    /// Announces to the other hosts, when this transaction commits, that
+    /// it writes outcomes of leased work (PostgreSQL; nothing on SQLite).
+    pub(crate) async fn announce_outcomes(&mut self) -> Result<()> {
+        self.announce(OUTCOMES).await
     }
 
     async fn announce(&mut self, what: &str) -> Result<()> {

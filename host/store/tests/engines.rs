@@ -569,3 +569,36 @@ async fn writers_on_postgres_wait_for_each_other_and_one_that_waits_too_long_lea
         tx.commit().await.expect("commit");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_cancelled_while_it_waits_for_its_turn_leaves_no_transaction_open() {
+    // A request whose client goes away is cancelled wherever it waits,
+    // BEGIN included. The connection it was beginning on must not go back
+    // to the pool with a transaction sqlx does not count: that one would
+    // take the writers' lock once its turn came and hold it for good, so
+    // no other host could write again.
+    let url = syncplane_test_postgres::shared().fresh_database();
+    let location = Location::parse(&url).expect("url");
+    let a = Store::connect(&location).await.expect("open a");
+    let b = Store::connect(&location).await.expect("open b");
+    a.ensure_table(&spec()).await.expect("table");
+    let held = b.begin().await.expect("b writes");
+    let cancelled = tokio::time::timeout(std::time::Duration::from_millis(300), a.begin()).await;
+    assert!(cancelled.is_err(), "a's writer waits for b's");
+    drop(held);
+    // b's turn ended; a's abandoned BEGIN would get the lock now.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut tx = b.begin().await.expect("b writes again");
+    tx.insert(&spec(), 1, &row(Some("again"), Some(1), None))
+        .await
+        .expect("insert");
+    tx.commit().await.expect("commit");
+    // And every connection of a's pool begins cleanly.
+    for _ in 0..8 {
+        let mut tx = a.begin().await.expect("a writes");
+        assert!(tx.get(&spec(), 1).await.expect("get").is_some());
+        tx.commit().await.expect("commit");
+        let mut read = a.begin_read().await.expect("a reads");
+        assert!(read.get(&spec(), 1).await.expect("get").is_some());
+    }
+}
