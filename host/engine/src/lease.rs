@@ -119,6 +119,67 @@ pub struct LocalLeases {
 struct LeaseState {
     held: HashSet<i64>,
     cursors: HashMap<(String, Work), i64>,
+    /// Takes reading the store now.
+    reading: usize,
+    /// Leases ended while some take was reading, numbered in order: an
+    /// object read before its lease ended may have been read before its
+    /// outcome was committed, and is not handed out by that take.
+    ended: Vec<(u64, i64)>,
+    /// The number of the latest entry of `ended`.
+    ended_seq: u64,
+}
+
+impl LeaseState {
+    /// A take starts reading; returns where `ended` stands.
+    fn start_reading(&mut self) -> u64 {
+        self.reading += 1;
+        self.ended_seq
+    }
+
+    /// A take that started reading at `since` is done reading; returns the
+    /// objects whose leases ended meanwhile.
+    fn done_reading(&mut self, since: u64) -> HashSet<i64> {
+        let stale = self
+            .ended
+            .iter()
+            .filter(|(seq, _)| *seq > since)
+            .map(|(_, id)| *id)
+            .collect();
+        self.reading = self.reading.saturating_sub(1);
+        if self.reading == 0 {
+            self.ended.clear();
+        }
+        stale
+    }
+
+    fn end(&mut self, id: i64) {
+        if self.held.remove(&id) && self.reading > 0 {
+            self.ended_seq += 1;
+            self.ended.push((self.ended_seq, id));
+        }
+    }
+}
+
+/// Marks a take done reading, also when its future is dropped mid-read.
+struct Reading<'a> {
+    leases: &'a LocalLeases,
+    since: u64,
+    done: bool,
+}
+
+impl Reading<'_> {
+    fn done(mut self) -> HashSet<i64> {
+        self.done = true;
+        self.leases.state().done_reading(self.since)
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.leases.state().done_reading(self.since);
+        }
+    }
 }
 
 impl LocalLeases {
@@ -151,6 +212,11 @@ impl WorkSource for LocalLeases {
             let key = (model.to_owned(), work);
             let after = self.state().cursors.get(&key).copied().unwrap_or(0);
             let now = self.clock.now_ms();
+            let reading = Reading {
+                leases: self,
+                since: self.state().start_reading(),
+                done: false,
+            };
             let mut read = self
                 .core
                 .ready_at(model, work, after, Some(limit), now)
@@ -163,6 +229,10 @@ impl WorkSource for LocalLeases {
                 more = start.len() >= left as usize;
                 read.extend(start.into_iter().filter(|o| o.id <= after));
             }
+            // An object whose work was committed while it was being read
+            // may have been read as it was before: left for the next take,
+            // which the commit triggers.
+            let stale = reading.done();
             let mut state = self.state();
             match read.last() {
                 Some(last) if more => {
@@ -173,16 +243,23 @@ impl WorkSource for LocalLeases {
                 }
             }
             let found = read.len();
+            let mut left_stale = false;
             let objects: Vec<Object> = read
                 .into_iter()
-                .filter(|o| state.held.insert(o.id))
+                .filter(|o| {
+                    let fresh = !stale.contains(&o.id);
+                    left_stale |= !fresh;
+                    fresh && state.held.insert(o.id)
+                })
                 .collect();
             let busy = objects.len() < found;
             Ok(Taken {
                 objects,
                 more,
                 busy,
-                busy_until_ms: None,
+                // Their commit may have signalled before this take ends:
+                // look again at once rather than wait for another.
+                busy_until_ms: left_stale.then_some(now),
             })
         })
     }
@@ -194,7 +271,7 @@ impl WorkSource for LocalLeases {
     fn release(&self, ids: &[i64]) {
         let mut state = self.state();
         for id in ids {
-            state.held.remove(id);
+            state.end(*id);
         }
     }
 
@@ -206,6 +283,26 @@ impl WorkSource for LocalLeases {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_ended_while_a_take_reads_marks_that_object_stale_for_it_alone() {
+        let mut state = LeaseState::default();
+        state.held.extend([1, 2]);
+        let first = state.start_reading();
+        state.end(1);
+        let second = state.start_reading();
+        state.end(2);
+        // Not held: ending it again records nothing.
+        state.end(3);
+        assert_eq!(state.done_reading(second), HashSet::from([2]));
+        assert_eq!(state.done_reading(first), HashSet::from([1, 2]));
+        // Nobody reads: nothing is kept.
+        state.held.insert(4);
+        state.end(4);
+        assert!(state.ended.is_empty());
+        let third = state.start_reading();
+        assert!(state.done_reading(third).is_empty());
+    }
     use serde_json::{Value, json};
 
     async fn core_with(n: usize) -> (tempfile::TempDir, Core) {

@@ -183,7 +183,8 @@ impl SharedLeases {
         self.local.release(&elsewhere);
         if !elsewhere.is_empty() {
             // Not `busy`: no commit here ends those leases.
-            taken.busy_until_ms = Some(claim.busy_until_ms.unwrap_or(now));
+            let until = claim.busy_until_ms.unwrap_or(now);
+            taken.busy_until_ms = Some(taken.busy_until_ms.map_or(until, |u| u.min(until)));
         }
         // Read again under the lease: what another host finished between
         // the read and the claim is no longer due.
