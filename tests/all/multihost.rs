@@ -226,16 +226,11 @@ async fn an_object_linking_to_one_running_on_another_host_waits_for_it_without_d
     };
     let parent = b.get(&format!("/xosapi/v1/deps/depparents/{parent}")).await;
     assert_eq!(parent["backend_code"], 1, "{parent}");
-    assert_eq!(
-        (
-            a.log().matches("slow started sleep-0-child").count(),
-            b.log().matches("slow started sleep-0-child").count()
-        ),
-        (0, 1),
-        "the second host runs the child once\n--- a:\n{}\n--- b:\n{}",
-        a.log(),
-        b.log()
-    );
+    // Once, on either host: the second host waited for the parent's
+    // commit, and either may take the child then.
+    let runs = a.log().matches("slow started sleep-0-child").count()
+        + b.log().matches("slow started sleep-0-child").count();
+    assert_eq!(runs, 1, "--- a:\n{}\n--- b:\n{}", a.log(), b.log());
     let enacted = |o: &serde_json::Value| o["enacted"].as_f64().expect("enacted");
     let after = enacted(&child) - enacted(&parent);
     // Not held back to a retry (`--retry-interval`, 5 s): woken by the
