@@ -387,6 +387,10 @@ fn bench_sync_runs_two_hosts_on_postgres_and_refuses_them_on_sqlite() {
             "20",
             "--invocations",
             "10",
+            // Each host holds at most 500 objects at a time, so a host that
+            // starts first cannot take all 3,000 before the other starts.
+            "--batch-size",
+            "500",
         ],
         &[],
     ));
