@@ -86,7 +86,7 @@ fn venv() -> PathBuf {
 /// The `gadgets` service: `Gadget` (a field of each kind, a feedback
 /// field) synced by `chain_step`, which fails objects named `bad...` with
 /// `<name> is broken`, and a `gui_hidden` model.
-fn gadgets_package(dir: &Path) {
+pub(crate) fn gadgets_package(dir: &Path) {
     std::fs::create_dir_all(dir.join("models")).expect("package dir");
     std::fs::write(
         dir.join("models/gadgets.xproto"),

@@ -15,6 +15,7 @@ mod faults;
 mod grpc;
 mod grpc_security;
 mod gui;
+mod gui_history;
 mod gui_http;
 mod gui_install;
 mod hello_world;

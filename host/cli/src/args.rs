@@ -891,6 +891,16 @@ pub struct TuningArgs {
     /// soon the other hosts take over the work of a host that died.
     #[arg(long, default_value = "10s", value_parser = parse_lease_ttl)]
     pub lease_ttl: Duration,
+    /// The most step and policy invocations the history keeps (besides
+    /// each object's first and latest failure, kept while it exists).
+    /// 0 records no history (it costs each invocation a row written with
+    /// its outcome).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub history_keep: u64,
+    /// How long the invocation history keeps an invocation (besides each
+    /// object's first and latest failure).
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    pub history_max_age: Duration,
     /// Time one guest call may take before it is interrupted.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub step_timeout: Duration,

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use syncplane_api::{ApiConfig, AppState, LoginLimits};
+use syncplane_core::HistoryRetention;
 use syncplane_core::{ADMIN_EMAIL, AuthOptions};
 use syncplane_platform::capability::OperatorPolicy;
 use syncplane_platform::toml_error;
@@ -31,6 +32,10 @@ impl TuningArgs {
             },
             shutdown_grace: self.shutdown_grace,
             lease_ttl: self.lease_ttl,
+            history: HistoryRetention {
+                keep: self.history_keep,
+                max_age_ms: i64::try_from(self.history_max_age.as_millis()).unwrap_or(i64::MAX),
+            },
         };
         config.service_max_objects = self.service_max_objects.0;
         config.guest_idle_unload = self.guest_idle_unload;

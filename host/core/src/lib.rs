@@ -54,6 +54,7 @@ mod deletion;
 mod error;
 pub mod failpoint;
 mod follow;
+mod history;
 mod hosts;
 mod input;
 mod keys;
@@ -80,6 +81,7 @@ pub use crate::create::MAX_BATCH;
 pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_CASCADE};
 pub use bookkeeping::{BackendCode, PolicyCode, field};
 pub use error::{Error, Result};
+pub use history::{MAX_HISTORY_ROWS, ObjectHistory};
 pub use input::decode_create;
 pub use many::{MAX_MANY, ids_name};
 pub use modeldefs::{Choice, FieldDef, ModelDef, Relation, Validator, modeldefs};
@@ -88,6 +90,7 @@ pub use policy::PolicyRecord;
 /// Where a [`Core`] keeps its data (see [`Core::connect`]).
 pub use syncplane_store::Location as StoreLocation;
 pub use syncplane_store::{Claim, HostRecord};
+pub use syncplane_store::{HistoryEntry, HistoryQuery, HistoryRetention, HistoryRow};
 /// The names of the query parameters that are not filters.
 pub mod query_parameters {
     pub use crate::query::{CURSOR, ORDERING, PAGE, PAGE_SIZE};

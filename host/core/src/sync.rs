@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use syncplane_store::{Condition, Row, SqlValue};
+use syncplane_store::{Condition, HistoryRetention, HistoryRow, Row, SqlValue};
 
 use crate::authz::Principal;
 use crate::core::Core;
@@ -72,6 +72,10 @@ pub struct SyncBatch {
     purges: Vec<(i64, String)>,
     /// The host whose store leases the outcomes are written under.
     fence: Option<String>,
+    /// The invocations that produced the outcomes (and policies'), for the
+    /// history, and how much history to keep.
+    history: Vec<HistoryRow>,
+    retention: HistoryRetention,
 }
 
 impl SyncBatch {
@@ -92,9 +96,20 @@ impl SyncBatch {
         self.purges.push((object.id, object.model.clone()));
     }
 
+    /// Adds invocations to the history, written with the outcomes and
+    /// kept as `retention` says. Each is written even when its outcome is
+    /// not (another host took the object over): it ran all the same.
+    pub fn invoked(&mut self, rows: Vec<HistoryRow>, retention: HistoryRetention) {
+        self.history.extend(rows);
+        self.retention = retention;
+    }
+
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.enacted.is_empty() && self.others.is_empty() && self.purges.is_empty()
+        self.enacted.is_empty()
+            && self.others.is_empty()
+            && self.purges.is_empty()
+            && self.history.is_empty()
     }
 
     /// How many outcomes were recorded.
@@ -140,6 +155,8 @@ impl SyncBatch {
                 .cloned()
                 .collect(),
             fence: None,
+            history: self.history.clone(),
+            retention: self.retention,
         }
     }
 }
@@ -563,6 +580,11 @@ impl Core {
             });
         }
         tx.purge_unlinked(&batch.purges).await?;
+        if !batch.history.is_empty() {
+            tx.store_tx()
+                .append_history(&batch.history, batch.retention, now_ms())
+                .await?;
+        }
         tx.commit().await
     }
 

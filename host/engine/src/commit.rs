@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use syncplane_core::{Core, PolicyRecord, SyncBatch, SyncRecord};
+use syncplane_core::{Core, HistoryRetention, PolicyRecord, SyncBatch, SyncRecord};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -42,6 +42,8 @@ pub(crate) struct Committer {
     pub leases: Arc<dyn WorkSource>,
     pub retry: RetryPolicy,
     pub clock: Arc<dyn Clock>,
+    /// How much invocation history is kept.
+    pub history: HistoryRetention,
 }
 
 impl Committer {
@@ -70,6 +72,15 @@ impl Committer {
                     Verdict::Purge => batch.purge(object),
                 }
             }
+        }
+        if self.history.keep > 0 {
+            batch.invoked(
+                group
+                    .iter()
+                    .flat_map(|f| f.history.iter().cloned())
+                    .collect(),
+                self.history,
+            );
         }
         if let Some(host) = self.leases.fence() {
             batch.fence(host);

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use syncplane_core::{Change, Core, Registry};
+use syncplane_core::{Change, Core, HistoryRetention, Registry};
 use tokio::sync::{Notify, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -71,6 +71,9 @@ pub struct EngineConfig {
     /// an object lasts unless its host renews it: how soon the others
     /// take over a dead host's work. Default: 10 s.
     pub lease_ttl: Duration,
+    /// How much invocation history is kept. Default: 100,000 rows, 7 days;
+    /// `keep: 0` records none.
+    pub history: HistoryRetention,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +85,7 @@ impl Default for EngineConfig {
             service_limits: ServiceLimits::default(),
             shutdown_grace: Duration::from_secs(10),
             lease_ttl: crate::shared_leases::DEFAULT_LEASE_TTL,
+            history: HistoryRetention::default(),
         }
     }
 }
@@ -468,6 +472,7 @@ impl Engine {
             leases: Arc::clone(&self.leases),
             retry: self.config.retry,
             clock: Arc::clone(&self.clock),
+            history: self.config.history,
         }
     }
 
@@ -814,6 +819,7 @@ fn purges(objects: Vec<syncplane_core::Object>) -> Finished {
         ids: objects.iter().map(|o| o.id).collect(),
         verdicts: objects.into_iter().map(|o| (o, Verdict::Purge)).collect(),
         policed: Vec::new(),
+        history: Vec::new(),
     }
 }
 

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use syncplane_core::Object;
+use syncplane_core::{HistoryRow, Object};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::calls::CallOutcome;
+use crate::clock::Clock;
+use crate::history::{Ended, Invocation};
 use crate::policy::{ModelPolicy, PolicyEvent};
 use crate::runner::{Item, Phase, Runner, Verdict};
 
@@ -26,6 +28,8 @@ pub(crate) enum Job {
         object: Object,
         /// Its model's policies, in installation order.
         policies: Vec<ModelPolicy>,
+        /// When invocations start, for the history.
+        clock: Arc<dyn Clock>,
     },
 }
 
@@ -46,17 +50,28 @@ impl Job {
                 phase,
                 items,
                 runner,
-            } => Finished {
-                ids,
-                verdicts: runner.with_rate(rate).run_cohort(items, phase).await,
-                policed: Vec::new(),
-            },
-            Job::Policy { object, policies } => {
-                let outcome = police(&object, &policies, rate.as_deref()).await;
+            } => {
+                let (verdicts, history) = runner.with_rate(rate).run_cohort(items, phase).await;
+                Finished {
+                    ids,
+                    verdicts,
+                    policed: Vec::new(),
+                    history,
+                }
+            }
+            Job::Policy {
+                object,
+                policies,
+                clock,
+            } => {
+                let mut history = Vec::new();
+                let outcome =
+                    police(&object, &policies, rate.as_deref(), &*clock, &mut history).await;
                 Finished {
                     ids,
                     verdicts: Vec::new(),
                     policed: vec![(object, outcome)],
+                    history,
                 }
             }
         }
@@ -69,6 +84,8 @@ async fn police(
     object: &Object,
     policies: &[ModelPolicy],
     rate: Option<&crate::lane::RateLimiter>,
+    clock: &dyn Clock,
+    history: &mut Vec<HistoryRow>,
 ) -> CallOutcome {
     let event = PolicyEvent::of(object);
     for policy in policies {
@@ -83,7 +100,16 @@ async fn police(
             model = %object.model,
             object.id = object.id,
         );
-        match policy.invoker.handle(object, event).instrument(span).await {
+        let invocation = Invocation {
+            object,
+            service: &policy.service,
+            step: &policy.name,
+            kind: "policy",
+        };
+        let call = policy.invoker.handle(object, event).instrument(span);
+        let (outcome, row) = invocation.run(clock, call, Ended::of_call).await;
+        history.push(row);
+        match outcome {
             CallOutcome::Done => {}
             CallOutcome::Deferred(message) => {
                 debug!(service = %policy.service, policy = %policy.name, object.id = object.id, %message, "model policy deferred");
@@ -108,6 +134,8 @@ pub(crate) struct Finished {
     pub verdicts: Vec<(Object, Verdict)>,
     /// Policy outcomes.
     pub policed: Vec<(Object, CallOutcome)>,
+    /// What each invocation did, for the history.
+    pub history: Vec<HistoryRow>,
 }
 
 impl Finished {

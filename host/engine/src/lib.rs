@@ -19,6 +19,7 @@ mod cohort;
 mod commit;
 mod engine;
 mod error;
+mod history;
 mod job;
 mod lane;
 mod lease;
@@ -38,6 +39,7 @@ pub use calls::{CallFuture, CallOutcome, Event, EventInvoker, EventStep, PullInv
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use engine::{Engine, EngineConfig, PassReport, PassScope, ServiceUsage};
 pub use error::{Error, Result};
+pub use history::{MAX_LOG_LINES, capture_guest_log};
 pub use lease::{HoldFuture, LocalLeases, StopFuture, TakeFuture, Taken, WorkSource};
 pub use limits::ServiceLimits;
 pub use order::{sync_order, sync_order_with};

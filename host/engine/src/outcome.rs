@@ -81,6 +81,26 @@ impl TrapCause {
     }
 }
 
+impl std::str::FromStr for TrapCause {
+    type Err = ();
+
+    /// The cause [`TrapCause::name`] names.
+    fn from_str(name: &str) -> Result<Self, ()> {
+        [
+            TrapCause::Crash,
+            TrapCause::Deadline,
+            TrapCause::Memory,
+            TrapCause::OutputLimit,
+            TrapCause::Denied,
+            TrapCause::HostError,
+            TrapCause::StorageUnavailable,
+        ]
+        .into_iter()
+        .find(|cause| cause.name() == name)
+        .ok_or(())
+    }
+}
+
 impl std::fmt::Display for TrapCause {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -94,6 +114,19 @@ pub struct Trap {
     pub cause: TrapCause,
     /// What happened, naming the step and service.
     pub message: String,
+}
+
+impl Trap {
+    /// The trap a status written by [`Trap`]'s `Display` describes
+    /// (`trap (<cause>): <message>`), `None` for any other text.
+    pub fn parse_status(status: &str) -> Option<Trap> {
+        let rest = status.strip_prefix("trap (")?;
+        let (cause, message) = rest.split_once("): ")?;
+        Some(Trap {
+            cause: cause.parse().ok()?,
+            message: message.to_owned(),
+        })
+    }
 }
 
 impl std::fmt::Display for Trap {

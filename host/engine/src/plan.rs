@@ -184,6 +184,7 @@ impl Planner<'_> {
                         Job::Policy {
                             object,
                             policies: policies.to_vec(),
+                            clock: Arc::clone(&self.runner.clock),
                         },
                     ));
                 }

@@ -4,11 +4,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use syncplane_core::{Object, SyncRecord};
+use syncplane_core::{HistoryRow, Object, SyncRecord};
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::backoff::RetryPolicy;
 use crate::clock::Clock;
+use crate::history::{Ended, Invocation};
 use crate::lane::RateLimiter;
 use crate::outcome::{Outcome, SyncStep};
 use crate::stats::Stats;
@@ -75,11 +76,13 @@ impl Runner {
     /// this cohort is deferred with a status naming that object; for a
     /// delete, the same holds for an object whose dependents could not be
     /// torn down.
+    ///
+    /// Returns the verdicts and what each invocation did, for the history.
     pub(crate) async fn run_cohort(
         &self,
         cohort: Vec<Item>,
         phase: Phase,
-    ) -> Vec<(Object, Verdict)> {
+    ) -> (Vec<(Object, Verdict)>, Vec<HistoryRow>) {
         let ids: HashMap<i64, usize> = cohort
             .iter()
             .enumerate()
@@ -101,6 +104,7 @@ impl Runner {
         }
         let mut blocked: Vec<Option<String>> = vec![None; cohort.len()];
         let mut out = Vec::with_capacity(cohort.len());
+        let mut history = Vec::with_capacity(cohort.len());
         for (i, work) in cohort.into_iter().enumerate() {
             let waiting = work
                 .waiting_on
@@ -117,7 +121,7 @@ impl Runner {
                     })
                 }
                 None => {
-                    let verdict = self.run_steps(&work.object, phase).await;
+                    let verdict = self.run_steps(&work.object, phase, &mut history).await;
                     if let Verdict::Record(
                         SyncRecord::Failed { message, .. } | SyncRecord::Deferred { message, .. },
                     ) = &verdict
@@ -132,19 +136,26 @@ impl Runner {
             };
             out.push((work.object, verdict));
         }
-        out
+        (out, history)
     }
 
     /// Runs every step of the object's model; the first that does not
     /// succeed decides.
-    async fn run_steps(&self, object: &Object, phase: Phase) -> Verdict {
+    async fn run_steps(
+        &self,
+        object: &Object,
+        phase: Phase,
+        history: &mut Vec<HistoryRow>,
+    ) -> Verdict {
         let steps = self.steps.steps(&object.model);
         let ordered: Vec<&SyncStep> = match phase {
             Phase::Sync => steps.iter().collect(),
             Phase::Delete => steps.iter().rev().collect(),
         };
         for step in ordered {
-            match self.invoke(step, object, phase).await {
+            let (outcome, row) = self.invoke(step, object, phase).await;
+            history.push(row);
+            match outcome {
                 Outcome::Done => {}
                 Outcome::Deferred(message) => {
                     return Verdict::Record(SyncRecord::Deferred {
@@ -182,7 +193,12 @@ impl Runner {
         })
     }
 
-    async fn invoke(&self, step: &SyncStep, object: &Object, phase: Phase) -> Outcome {
+    async fn invoke(
+        &self,
+        step: &SyncStep,
+        object: &Object,
+        phase: Phase,
+    ) -> (Outcome, HistoryRow) {
         let span = info_span!(
             "invoke",
             service = %step.service,
@@ -198,10 +214,21 @@ impl Runner {
             }
             let running = self.stats.start(step);
             let started = Instant::now();
-            let outcome = match phase {
-                Phase::Sync => step.invoker.sync_record(object).await,
-                Phase::Delete => step.invoker.delete_record(object).await,
+            let invocation = Invocation {
+                object,
+                service: &step.service,
+                step: &step.name,
+                kind: phase.name(),
             };
+            let call = async {
+                match phase {
+                    Phase::Sync => step.invoker.sync_record(object).await,
+                    Phase::Delete => step.invoker.delete_record(object).await,
+                }
+            };
+            let (outcome, row) = invocation
+                .run(self.clock.as_ref(), call, Ended::of_step)
+                .await;
             let elapsed = started.elapsed();
             running.finish(&outcome, elapsed);
             debug!(
@@ -209,7 +236,7 @@ impl Runner {
                 outcome = outcome.name(),
                 "invoked"
             );
-            outcome
+            (outcome, row)
         }
         .instrument(span)
         .await

@@ -53,6 +53,7 @@ mod modelview;
 mod nav;
 mod paths;
 mod pending;
+mod runs;
 mod search;
 mod services;
 mod session;
@@ -99,11 +100,13 @@ pub fn router() -> Router<AppState> {
             get(manage::uninstall_review).post(manage::uninstall),
         )
         .route("/ui/graph", get(graph::page))
+        .route("/ui/history", get(runs::steps))
         .route("/ui/events", get(live::events))
         .route("/ui/m/{model}", get(list::page))
         .route("/ui/m/{model}/new", get(edit::new_form).post(edit::create))
         .route("/ui/m/{model}/search", get(search::search))
         .route("/ui/m/{model}/{id}", get(detail::page))
+        .route("/ui/m/{model}/{id}/history", get(runs::object))
         .route(
             "/ui/m/{model}/{id}/edit",
             get(edit::edit_form).post(edit::update),

@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("delete.html", include_str!("../templates/delete.html")),
     ("plan.html", include_str!("../templates/plan.html")),
     ("manage.html", include_str!("../templates/manage.html")),
+    ("runs.html", include_str!("../templates/runs.html")),
 ];
 
 static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(environment);

@@ -22,9 +22,10 @@ const RECORDS_PER_BATCH: u32 = 16;
 /// The store's own tables, which every store has from its migrations.
 const INTERNAL: &[&str] = &["sp_meta", "sp_objects", "sp_kv", "sp_changes"];
 
-/// Tables of the hosts running on a store (their leases), not copied: a
-/// copy is made with no host running.
-const HOST_STATE: &[&str] = &["sp_leases", "sp_hosts"];
+/// Tables not copied: those of the hosts running on a store (their
+/// leases; a copy is made with no host running) and the invocation
+/// history, which describes what ran against the source.
+const HOST_STATE: &[&str] = &["sp_leases", "sp_hosts", "sp_history", "sp_history_failures"];
 
 /// One copied table.
 #[derive(Debug, Clone, PartialEq, Eq)]

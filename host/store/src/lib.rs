@@ -14,6 +14,9 @@
 //! - [`SqlValue`] and [`Row`] carry values; [`Condition`] selects rows.
 //! - Leases of objects to hosts ([`Store::claim_leases`]), for several
 //!   hosts sharing one PostgreSQL store.
+//! - The invocation history (`sp_history`, [`StoreTx::append_history`],
+//!   [`Store::history`]): what each step and policy invocation did,
+//!   bounded by count and age.
 //! - [`copy`] copies a whole store into an empty one (SQLite to
 //!   PostgreSQL, or back).
 //! - [`PageQuery`] reads rows a page at a time in an [`OrderKey`] order,
@@ -27,6 +30,7 @@ mod backend;
 mod changes;
 mod copy;
 mod error;
+mod history;
 mod leases;
 mod migrate;
 mod notices;
@@ -39,6 +43,7 @@ pub use backend::Dialect;
 pub use changes::LoggedRow;
 pub use copy::{CopiedTable, copy};
 pub use error::{Error, Result};
+pub use history::{HistoryEntry, HistoryQuery, HistoryRetention, HistoryRow};
 pub use leases::{Claim, HostRecord};
 pub use migrate::SCHEMA_VERSION;
 pub use notices::{ChangeNotices, Notice};

@@ -13,7 +13,7 @@ use crate::store::Store;
 use crate::value::SqlValue;
 
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The statements that bring a store from version `version - 1` to
 /// `version`.
@@ -74,6 +74,8 @@ fn migration(dialect: Dialect, version: i64) -> Vec<String> {
                 format!("ALTER TABLE sp_hosts ADD COLUMN steps_per_s {real} NOT NULL DEFAULT 0"),
             ]
         }
+        // The invocation history (`crate::history`).
+        5 => crate::history::history_tables(dialect),
         _ => Vec::new(),
     }
 }

@@ -3,8 +3,8 @@
 //! behind it.
 
 use syncplane_store::{
-    Column, ColumnType, Condition, Dialect, Error, Location, OrderKey, PageQuery, PartialIndex,
-    Row, SqlValue, Store, TableSpec,
+    Column, ColumnType, Condition, Dialect, Error, HistoryQuery, HistoryRetention, HistoryRow,
+    Location, OrderKey, PageQuery, PartialIndex, Row, SqlValue, Store, TableSpec,
 };
 
 fn spec() -> TableSpec {
@@ -68,6 +68,8 @@ struct Observed {
     records: Vec<(String, String)>,
     duplicates: i64,
     appended: Vec<i64>,
+    /// The history after trimming: (object, at_ms, outcome), newest first.
+    history: Vec<(i64, i64, String)>,
 }
 
 async fn battery(store: &Store) -> Observed {
@@ -273,6 +275,43 @@ async fn battery(store: &Store) -> Observed {
     }
     tx.commit().await.expect("commit");
 
+    // The invocation history, trimmed to 10 rows, sparing the first and
+    // latest failure of ids[0].
+    let retention = HistoryRetention {
+        keep: 10,
+        max_age_ms: 1_000_000,
+    };
+    let mut tx = store.begin().await.expect("begin");
+    for at in 0..30_i64 {
+        let outcome = if at < 3 { "failed" } else { "done" };
+        let object = if at < 3 { ids[0] } else { ids[1] };
+        let row = HistoryRow {
+            at_ms: at,
+            object,
+            model: "Thing".into(),
+            service: "s".into(),
+            step: "t".into(),
+            kind: "sync".into(),
+            outcome: outcome.into(),
+            message: format!("{outcome} {at}"),
+            ..HistoryRow::default()
+        };
+        tx.append_history(&[row], retention, at)
+            .await
+            .expect("history");
+    }
+    tx.commit().await.expect("commit");
+    let history = store
+        .history(&HistoryQuery {
+            limit: 100,
+            ..HistoryQuery::default()
+        })
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|e| (e.row.object, e.row.at_ms, e.row.outcome))
+        .collect();
+
     Observed {
         ids,
         all,
@@ -290,6 +329,7 @@ async fn battery(store: &Store) -> Observed {
         records,
         duplicates,
         appended,
+        history,
     }
 }
 
@@ -333,6 +373,12 @@ async fn sqlite_and_postgres_answer_alike() {
     );
     assert_eq!(on_sqlite.duplicates, 0);
     assert_eq!(on_sqlite.appended, [1, 2]);
+    let kept: Vec<i64> = on_sqlite.history.iter().map(|h| h.1).collect();
+    assert_eq!(
+        kept,
+        [29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 2, 0],
+        "the latest 10 and the first and latest failure"
+    );
 }
 
 #[tokio::test]

@@ -53,6 +53,7 @@ impl StepState {
             self.access.ctx.redact(&text),
             self.access.limits.log_line_bytes,
         );
+        syncplane_engine::capture_guest_log(level, &text);
         match level {
             tracing::Level::TRACE => tracing::trace!(target: "syncplane::guest", "{text}"),
             tracing::Level::DEBUG => tracing::debug!(target: "syncplane::guest", "{text}"),
