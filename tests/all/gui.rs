@@ -186,10 +186,12 @@ async fn the_gui_in_chromium_signs_in_lists_edits_deletes_and_updates_live() {
     let artifacts = repo().join("target/gui-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
     let url = server.url.clone();
+    let pid = server.pid().to_string();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(venv.join("bin/python"))
             .arg(repo().join("tests/gui/gui_test.py"))
             .env("SYNCPLANE_URL", url)
+            .env("SYNCPLANE_PID", pid)
             .env("SYNCPLANE_USER", ADMIN)
             .env("SYNCPLANE_PASSWORD", PASSWORD)
             .env("CHROMIUM", chromium)

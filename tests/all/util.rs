@@ -122,6 +122,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends the process `signal` (`STOP`, `CONT`, …) with kill(1).
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();

@@ -7,7 +7,8 @@ service (model `Gadget`, synced by a step that fails objects named
 
     python gui_test.py
 
-with SYNCPLANE_URL, SYNCPLANE_USER, SYNCPLANE_PASSWORD, CHROMIUM (the
+with SYNCPLANE_URL, SYNCPLANE_USER, SYNCPLANE_PASSWORD, SYNCPLANE_PID (the
+server's process, paused and resumed by one check), CHROMIUM (the
 browser's path) and ARTIFACTS (where a failure leaves a screenshot and the
 page's HTML). Prints one line per check; exits non-zero on the first
 failure.
@@ -19,6 +20,7 @@ import importlib
 import json
 import os
 import re
+import signal
 import sys
 import time
 import traceback
@@ -34,6 +36,7 @@ PASSWORD = os.environ["SYNCPLANE_PASSWORD"]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = os.environ.get("ARTIFACTS", "gui-artifacts")
 GADGETS = "/xosapi/v1/gadgets/gadgets"
+SERVER_PID = int(os.environ["SYNCPLANE_PID"])
 HOSTILE = "<img src=x onerror=window.__xss=1>"
 HOSTILE_NEW = "<img src=x onerror=window.__xss=2>"
 
@@ -284,6 +287,69 @@ def live(page):
     check("a REST change shows in the open detail page")
 
 
+def invocation_history(page):
+    bad = gadget_by_name("bad" + HOSTILE)[0]
+    page.goto(BASE + f"/ui/m/Gadget/{bad['id']}")
+    page.get_by_role("link", name="History", exact=True).click()
+    expect(page.locator("h1")).to_contain_text(f"History of Gadget {bad['id']}")
+    expect(page.locator("#failures-h")).to_have_text("Failures kept")
+    failed = page.locator("tr.run-failed")
+    expect(failed.first).to_contain_text("Failed")
+    expect(failed.first.locator("bdi.message")).to_have_text("bad" + HOSTILE + " is broken")
+    assert page.evaluate("window.__xss") is None, "a script ran"
+    page.select_option("#outcome", "done")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"outcome=done"))
+    expect(page.locator("tr.run-failed")).to_have_count(0)
+    check("an object's history shows its failed runs, message as text, and filters by outcome")
+    page.get_by_role("link", name="Invocation history").click()
+    expect(page.locator("h1")).to_have_text("History of every step")
+    expect(page.locator("table.runs")).to_contain_text(f"Gadget {bad['id']}")
+    page.locator("table.runs a", has_text="gadgets / chain_step").first.click()
+    expect(page.locator("h1")).to_have_text("History of step chain_step of gadgets")
+    check("the step history lists invocations across objects, each linking to its object")
+
+
+def tosca_live(page):
+    page.goto(BASE + "/ui/m/Gadget?f=name&op=icontains&q=tosca-gadget")
+    expect(page.locator("#live")).to_contain_text("live")
+    recipe = (
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "topology_template:\n  node_templates:\n    g:\n"
+        "      type: tosca.nodes.Gadget\n      properties:\n"
+        "        name: tosca-gadget-1\n        vlan: 321\n"
+    )
+    request = urllib.request.Request(BASE + "/run", data=recipe.encode(), method="POST")
+    request.add_header("xos-username", USER)
+    request.add_header("xos-password", PASSWORD)
+    started = time.monotonic()
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200, response.read()
+    expect(page.locator("tbody tr", has_text="tosca-gadget-1")).to_contain_text("321")
+    elapsed = time.monotonic() - started
+    check(f"an object created by a TOSCA recipe shows in the open list ({elapsed * 1000:.0f} ms)")
+
+
+def paused_server(page):
+    """The server stopped for 10 s (SIGSTOP) with a change just before and
+    one just after: the open page shows both, and its stream is live again."""
+    page.goto(BASE + "/ui/m/Gadget?f=name&op=icontains&q=paused-")
+    expect(page.locator("#live")).to_contain_text("live")
+    status, _ = rest("POST", GADGETS, {"name": "paused-before", "vlan": 11})
+    assert status == 201
+    os.kill(SERVER_PID, signal.SIGSTOP)
+    try:
+        page.wait_for_timeout(10_000)
+    finally:
+        os.kill(SERVER_PID, signal.SIGCONT)
+    status, _ = rest("POST", GADGETS, {"name": "paused-after", "vlan": 12})
+    assert status == 201
+    expect(page.locator("tbody tr", has_text="paused-before")).to_have_count(1)
+    expect(page.locator("tbody tr", has_text="paused-after")).to_have_count(1)
+    expect(page.locator("#live")).to_contain_text("live")
+    check("a server paused 10 s (SIGSTOP) and resumed loses no change in the open page")
+
+
 def delete(page, object_id):
     page.goto(BASE + f"/ui/m/Gadget/{object_id}")
     page.get_by_role("link", name="Delete").click()
@@ -395,6 +461,8 @@ def accessibility(browser, object_id):
             "/ui/m/Gadget/new",
             f"/ui/m/Gadget/{object_id}/edit",
             f"/ui/m/Gadget/{object_id}/delete",
+            f"/ui/m/Gadget/{object_id}/history",
+            "/ui/history",
         ]
         for path in paths:
             page.goto(BASE + path)
@@ -519,6 +587,12 @@ def main():
             edit(page, created)
             step = "live"
             live(page)
+            step = "history"
+            invocation_history(page)
+            step = "tosca-live"
+            tosca_live(page)
+            step = "sigstop"
+            paused_server(page)
             step = "delete"
             delete(page, created)
             step = "keyboard"
