@@ -158,3 +158,97 @@ async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest
     assert_eq!(alice.get("/ui/m/User/1/history").await.status(), 404);
     assert_eq!(alice.get("/ui/m/Gadget/99999/history").await.status(), 404);
 }
+
+/// A service's `[[gui_views]]`: named lists of its objects, on its section
+/// of the services page and in the navigation, opening the list they
+/// describe; a view of a model that is not the service's is refused at
+/// install, naming it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_services_gui_views_are_listed_and_open_the_lists_they_name() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&work.path().join("data"));
+    let package = work.path().join("gadgets");
+    gadgets_package(&package);
+    let manifest = package.join("syncplane.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        format!(
+            "{text}\n[[gui_views]]\ntitle = \"Broken <gadgets>\"\nmodel = \"Gadget\"\n\
+             query = \"failed=1&ordering=-name\"\ndescription = \"Gadgets whose sync failed\"\n"
+        ),
+    )
+    .expect("manifest");
+    assert_success(&server.install(&package, &[]));
+    let bad = server.create(GADGETS, json!({ "name": "bad-view" })).await;
+    server.create(GADGETS, json!({ "name": "good-view" })).await;
+    server
+        .wait_for(&format!("{GADGETS}/{bad}"), LIMIT, |o| {
+            o["backend_code"] == 2
+        })
+        .await;
+
+    let http = client(&server);
+    sign_in(&http, ADMIN, PASSWORD).await;
+    let services = http.get("/ui/services").await.text().await.expect("body");
+    let link = "href=\"&#x2f;ui&#x2f;m&#x2f;Gadget?failed=1&amp;ordering=-name\"";
+    assert!(
+        services.contains(&format!(
+            "{link}>Broken &lt;gadgets&gt;</a>: Gadgets whose sync failed"
+        )),
+        "{services}"
+    );
+    assert!(
+        services.contains("<span aria-hidden=\"true\">▸ </span>Broken &lt;gadgets&gt;"),
+        "the navigation lists it: {services}"
+    );
+    let list = http
+        .get("/ui/m/Gadget?failed=1&ordering=-name")
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        list.contains("bad-view") && !list.contains("good-view"),
+        "{list}"
+    );
+
+    // A view of another service's model is refused, naming it.
+    let other = work.path().join("other");
+    gadgets_package(&other);
+    let manifest = other.join("syncplane.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .expect("manifest")
+        .replace("name = \"gadgets\"", "name = \"gadgets2\"")
+        .replace("models/gadgets.xproto", "models/gadgets2.xproto");
+    std::fs::rename(
+        other.join("models/gadgets.xproto"),
+        other.join("models/gadgets2.xproto"),
+    )
+    .expect("rename");
+    let xproto = std::fs::read_to_string(other.join("models/gadgets2.xproto"))
+        .expect("xproto")
+        .replace("app_label = \"gadgets\"", "app_label = \"gadgets2\"")
+        .replace("message Gadget ", "message Gizmo ")
+        .replace("site->Site:gadgets", "site->Site:gizmos")
+        .replace("message HiddenGadget ", "message HiddenGizmo ")
+        .replace("observes = \"Gadget\"", "observes = \"Gizmo\"");
+    std::fs::write(other.join("models/gadgets2.xproto"), xproto).expect("xproto");
+    std::fs::write(
+        &manifest,
+        format!(
+            "{}\n[[gui_views]]\ntitle = \"Theirs\"\nmodel = \"Gadget\"\n",
+            text.replace("observes = \"Gadget\"", "observes = \"Gizmo\"")
+        ),
+    )
+    .expect("manifest");
+    let refused = server.install(&other, &[]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains(
+            "[[gui_views]] `Theirs` shows `Gadget`, which is not one of the service's models"
+        ),
+        "{said}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The navigation every page shows: the models that have objects, grouped
 //! by the service that defines them (`core` for the built-in ones), by
-//! `verbose_name`, without models marked `gui_hidden`.
+//! `verbose_name`, without models marked `gui_hidden`; after a service's
+//! models, the views its manifest adds (`[[gui_views]]`).
 
 use std::collections::BTreeSet;
 
@@ -18,6 +19,34 @@ pub(crate) struct NavGroup {
     pub(crate) service: String,
     /// Its models, by verbose name.
     pub(crate) models: Vec<NavModel>,
+    /// The views its manifest adds, in the manifest's order.
+    pub(crate) views: Vec<View>,
+}
+
+/// A view a service adds to the GUI: a list of its objects, named.
+#[derive(Debug, Serialize)]
+pub(crate) struct View {
+    pub(crate) title: String,
+    pub(crate) description: String,
+    /// The list page, with the view's query.
+    pub(crate) href: String,
+}
+
+/// The views `service` adds.
+pub(crate) fn views(service: &syncplane_platform::InstalledService) -> Vec<View> {
+    service
+        .gui_views
+        .iter()
+        .map(|view| View {
+            title: view.title.clone(),
+            description: view.description.clone(),
+            href: if view.query.is_empty() {
+                format!("/ui/m/{}", view.model)
+            } else {
+                format!("/ui/m/{}?{}", view.model, view.query)
+            },
+        })
+        .collect()
 }
 
 /// One model in the navigation.
@@ -51,6 +80,7 @@ pub(crate) fn groups(state: &AppState, defs: &[ModelDef]) -> Vec<NavGroup> {
         models.sort_by(|a, b| a.verbose_name.cmp(&b.verbose_name));
         placed.extend(models.iter().map(|m| m.name.clone()));
         groups.push(NavGroup {
+            views: views(&service),
             service: service.name,
             models,
         });
@@ -67,6 +97,7 @@ pub(crate) fn groups(state: &AppState, defs: &[ModelDef]) -> Vec<NavGroup> {
             NavGroup {
                 service: "core".into(),
                 models: core,
+                views: Vec::new(),
             },
         );
     }

@@ -154,6 +154,7 @@ pub(crate) async fn page(
                 "models": service.models,
                 "details": details,
                 "grants": grants,
+                "views": nav::views(service),
             })
         })
         .collect();

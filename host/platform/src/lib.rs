@@ -51,9 +51,9 @@ pub use host::{
 };
 pub use lifecycle::{InstallOptions, PURGE_TIMEOUT, RollbackOutcome, ServiceDetails};
 pub use manifest::{
-    BuildSection, EventBusKind, EventBusSection, EventStepSection, MANIFEST_FILE, Manifest,
-    ModelPolicySection, Observes, PullStepSection, ServiceSection, SyncStepSection, Toolchain,
-    toml_error,
+    BuildSection, EventBusKind, EventBusSection, EventStepSection, GuiViewSection, MANIFEST_FILE,
+    MAX_GUI_VIEWS, Manifest, ModelPolicySection, Observes, PullStepSection, ServiceSection,
+    SyncStepSection, Toolchain, toml_error,
 };
 pub use package::{InspectedImport, ServicePackage};
 pub use package_files::{

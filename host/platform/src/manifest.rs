@@ -65,6 +65,68 @@ pub struct Manifest {
     /// works with as a semantic-version requirement: `onos = "^2.1"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dependencies: BTreeMap<String, String>,
+    /// Views the GUI offers for this service (its extensions of the GUI):
+    /// named lists of its models' objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gui_views: Vec<GuiViewSection>,
+}
+
+/// The most `[[gui_views]]` one service may declare.
+pub const MAX_GUI_VIEWS: usize = 20;
+
+/// One `[[gui_views]]` entry: a named view of the service's objects that
+/// the GUI lists on the service's section and in its navigation. A view is
+/// data, never code: no script or markup of a package reaches a page.
+///
+/// ```toml
+/// [[gui_views]]
+/// title = "Failing greetings"
+/// model = "HelloWorldServiceInstance"
+/// query = "failed=1&ordering=-updated"
+/// description = "Instances whose sync failed, latest change first"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuiViewSection {
+    /// What the view is called (one line, at most 80 characters).
+    pub title: String,
+    /// One of the service's models.
+    pub model: String,
+    /// The list's URL query, as the GUI writes it: filters
+    /// (`hello_to__icontains=x`), `failed=1`, `ordering=-updated`,
+    /// `page_size`. Checked when the view is opened, as any URL is.
+    #[serde(default)]
+    pub query: String,
+    /// A sentence saying what the view shows (at most 300 characters).
+    #[serde(default)]
+    pub description: String,
+}
+
+impl GuiViewSection {
+    /// Why the view cannot be shown, if it cannot.
+    fn problem(&self) -> Option<String> {
+        let title = &self.title;
+        if title.trim().is_empty() || title.chars().count() > 80 || title.contains(['\n', '\r']) {
+            return Some(format!(
+                "[[gui_views]] title {title:?} must be one line of 1 to 80 characters"
+            ));
+        }
+        if self.description.chars().count() > 300 {
+            return Some(format!(
+                "[[gui_views]] `{title}`: the description is over 300 characters"
+            ));
+        }
+        if self.query.len() > 500
+            || self.query.contains(['#', '\n', '\r', ' '])
+            || self.query.starts_with('?')
+        {
+            return Some(format!(
+                "[[gui_views]] `{title}`: query {:?} must be a URL query without `?`, spaces or `#`, at most 500 bytes",
+                self.query
+            ));
+        }
+        None
+    }
 }
 
 /// `[event_bus]`.
@@ -499,6 +561,15 @@ impl Manifest {
                 ));
             }
         }
+        if self.gui_views.len() > MAX_GUI_VIEWS {
+            return bad(format!(
+                "{} [[gui_views]]: at most {MAX_GUI_VIEWS}",
+                self.gui_views.len()
+            ));
+        }
+        if let Some(problem) = self.gui_views.iter().find_map(GuiViewSection::problem) {
+            return bad(problem);
+        }
         for step in &self.sync_steps {
             if step.observes.0.is_empty() {
                 return bad(format!("step `{}` observes no model", step.name));
@@ -553,6 +624,49 @@ mod tests {
         .expect_err("unknown key");
         assert!(err.to_string().contains("syncplane.toml:6:1"), "{err}");
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn gui_views_are_checked_for_title_description_query_and_count() {
+        let base = "manifest_version = 1\n[service]\nname = \"s\"\nversion = \"1\"\nxproto = []\n";
+        let view = |fields: &str| format!("[[gui_views]]\nmodel = \"M\"\n{fields}\n");
+        let ok = Manifest::parse(
+            "m.toml",
+            &format!(
+                "{base}{}",
+                view("title = \"Failing\"\nquery = \"failed=1\"")
+            ),
+        )
+        .expect("a good view");
+        assert_eq!(ok.gui_views[0].query, "failed=1");
+        for (fields, says) in [
+            ("title = \"\"", "must be one line of 1 to 80 characters"),
+            (
+                &format!("title = \"{}\"", "t".repeat(81)),
+                "must be one line of 1 to 80 characters",
+            ),
+            (
+                "title = \"t\"\nquery = \"?failed=1\"",
+                "must be a URL query without `?`",
+            ),
+            (
+                "title = \"t\"\nquery = \"a b\"",
+                "must be a URL query without `?`",
+            ),
+            (
+                &format!("title = \"t\"\ndescription = \"{}\"", "d".repeat(301)),
+                "over 300 characters",
+            ),
+        ] {
+            let err =
+                Manifest::parse("m.toml", &format!("{base}{}", view(fields))).expect_err(fields);
+            assert!(err.to_string().contains(says), "{fields}: {err}");
+        }
+        let many: String = (0..=MAX_GUI_VIEWS)
+            .map(|i| view(&format!("title = \"v{i}\"")))
+            .collect();
+        let err = Manifest::parse("m.toml", &format!("{base}{many}")).expect_err("too many");
+        assert!(err.to_string().contains("at most 20"), "{err}");
     }
 
     #[test]

@@ -166,6 +166,9 @@ pub struct InstalledService {
     /// The services it depends on, with the versions it accepts.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub dependencies: BTreeMap<String, String>,
+    /// The views its manifest adds to the GUI.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gui_views: Vec<crate::manifest::GuiViewSection>,
 }
 
 /// One installed service as the host runs it.

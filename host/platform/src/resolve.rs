@@ -244,6 +244,7 @@ impl Host {
         let ctx = Arc::new(ctx);
         self.refresh_values(&ctx).await?;
         check_observed(package, &schema, &ctx)?;
+        check_gui_views(package, &ctx)?;
         let loaded = self.load_components(package, &record.component_digests, &schema, &ctx)?;
         let info = InstalledService {
             name: service.clone(),
@@ -268,6 +269,7 @@ impl Host {
             allowed: record.allowed.clone(),
             origin: record.origin.clone(),
             dependencies: manifest.dependencies.clone(),
+            gui_views: manifest.gui_views.clone(),
         };
         let mut record = record;
         if let Some(previous) = kept_previous {
@@ -455,6 +457,22 @@ fn check_observed(package: &ServicePackage, schema: &Schema, ctx: &ServiceContex
         }
     }
     Ok(())
+}
+
+/// A GUI view must show one of the service's own models.
+fn check_gui_views(package: &ServicePackage, ctx: &ServiceContext) -> Result<()> {
+    match package
+        .manifest
+        .gui_views
+        .iter()
+        .find(|view| !ctx.owns(&view.model))
+    {
+        Some(view) => Err(Error::Package(format!(
+            "[[gui_views]] `{}` shows `{}`, which is not one of the service's models",
+            view.title, view.model
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Other services whose models extend or link to a model the change removes.
