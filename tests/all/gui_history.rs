@@ -14,13 +14,23 @@ use crate::util::{ADMIN, PASSWORD, Server, assert_success};
 const GADGETS: &str = "/xosapi/v1/gadgets/gadgets";
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// A server with the `gadgets` service installed, its manifest with
+/// `extra` appended.
+fn gadgets_server(work: &std::path::Path, extra: &str) -> Server {
+    let server = Server::start(&work.join("data"));
+    let package = work.join("gadgets");
+    gadgets_package(&package);
+    let manifest = package.join("syncplane.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, format!("{text}{extra}")).expect("manifest");
+    assert_success(&server.install(&package, &[]));
+    server
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest_failure() {
     let work = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&work.path().join("data"));
-    let package = work.path().join("gadgets");
-    gadgets_package(&package);
-    assert_success(&server.install(&package, &[]));
+    let server = gadgets_server(work.path(), "");
 
     let good = server.create(GADGETS, json!({ "name": "good-one" })).await;
     let bad = server
@@ -166,20 +176,11 @@ async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest
 #[tokio::test(flavor = "multi_thread")]
 async fn a_services_gui_views_are_listed_and_open_the_lists_they_name() {
     let work = tempfile::tempdir().expect("tempdir");
-    let server = Server::start(&work.path().join("data"));
-    let package = work.path().join("gadgets");
-    gadgets_package(&package);
-    let manifest = package.join("syncplane.toml");
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(
-        &manifest,
-        format!(
-            "{text}\n[[gui_views]]\ntitle = \"Broken <gadgets>\"\nmodel = \"Gadget\"\n\
-             query = \"failed=1&ordering=-name\"\ndescription = \"Gadgets whose sync failed\"\n"
-        ),
-    )
-    .expect("manifest");
-    assert_success(&server.install(&package, &[]));
+    let server = gadgets_server(
+        work.path(),
+        "\n[[gui_views]]\ntitle = \"Broken <gadgets>\"\nmodel = \"Gadget\"\n\
+         query = \"failed=1&ordering=-name\"\ndescription = \"Gadgets whose sync failed\"\n",
+    );
     let bad = server.create(GADGETS, json!({ "name": "bad-view" })).await;
     server.create(GADGETS, json!({ "name": "good-view" })).await;
     server

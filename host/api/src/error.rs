@@ -147,17 +147,7 @@ fn retry_later(status: StatusCode, message: String, retry_after: u64) -> Respons
     response
 }
 
-/// `e` and its sources, joined with `: `.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub(crate) use syncplane_core::error_chain as chain;
 
 /// Seconds a client is told to wait when the database is busy: the store's
 /// busy timeout is 1 s, so a lock that outlived it is likely held by a

@@ -80,7 +80,7 @@ pub use crate::core::{CORE_XPROTO, Core, CoreTx, IMPORT_FLAGS, RecordWrite};
 pub use crate::create::MAX_BATCH;
 pub use crate::deletion::{CascadeAction, Cascaded, DeleteOptions, Deletion, MAX_CASCADE};
 pub use bookkeeping::{BackendCode, PolicyCode, field};
-pub use error::{Error, Result};
+pub use error::{Error, Result, error_chain};
 pub use history::{MAX_HISTORY_ROWS, ObjectHistory};
 pub use input::decode_create;
 pub use many::{MAX_MANY, ids_name};

@@ -26,16 +26,7 @@ pub enum Error {
 /// Result with the gRPC server's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+pub(crate) use syncplane_core::error_chain as chain;
 
 /// The status for an API error, as REST answers it with an HTTP status:
 ///

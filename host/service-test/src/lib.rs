@@ -48,6 +48,7 @@ mod session;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+use syncplane_core::error_chain as chain;
 
 use syncplane_platform::ServicePackage;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -284,16 +285,4 @@ fn test_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
-}
-
-/// An error with its causes, `: `-separated.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
