@@ -54,12 +54,7 @@ async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest
     sign_in(&http, ADMIN, PASSWORD).await;
 
     // A successful run, with the line the guest logged while it ran.
-    let page = http
-        .get(&format!("/ui/m/Gadget/{good}/history"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let page = http.page(&format!("/ui/m/Gadget/{good}/history")).await;
     assert!(page.contains("gadgets / chain_step"), "{page}");
     assert!(page.contains("<span class=\"label\">Done</span>"), "{page}");
     assert!(page.contains("INFO: chain synced good-one"), "{page}");
@@ -67,12 +62,7 @@ async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest
 
     // Two failed runs of the bad one, its message escaped, and the failure
     // panel naming the first and latest.
-    let page = http
-        .get(&format!("/ui/m/Gadget/{bad}/history"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let page = http.page(&format!("/ui/m/Gadget/{bad}/history")).await;
     assert_eq!(
         page.matches("class=\"run run-failed\"").count(),
         2,
@@ -97,12 +87,7 @@ async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest
             o["backend_code"] == 1
         })
         .await;
-    let page = http
-        .get(&format!("/ui/m/Gadget/{bad}/history"))
-        .await
-        .text()
-        .await
-        .expect("body");
+    let page = http.page(&format!("/ui/m/Gadget/{bad}/history")).await;
     let done = page.find("run run-done").expect("a done run");
     let failed = page.find("run run-failed").expect("failed runs");
     assert!(done < failed, "newest first: {page}");
@@ -110,11 +95,8 @@ async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest
     assert!(page.contains("First failure"), "{page}");
     // Filtered to failures only, the done run goes.
     let page = http
-        .get(&format!("/ui/m/Gadget/{bad}/history?outcome=failed"))
-        .await
-        .text()
-        .await
-        .expect("body");
+        .page(&format!("/ui/m/Gadget/{bad}/history?outcome=failed"))
+        .await;
     assert!(!page.contains("run run-done"), "{page}");
     assert_eq!(
         page.matches("class=\"run run-failed\"").count(),
@@ -124,11 +106,8 @@ async fn an_objects_history_shows_each_invocation_and_keeps_its_first_and_latest
 
     // The step's history across objects, failures only: the bad one's.
     let page = http
-        .get("/ui/history?service=gadgets&step=chain_step&outcome=failed")
-        .await
-        .text()
-        .await
-        .expect("body");
+        .page("/ui/history?service=gadgets&step=chain_step&outcome=failed")
+        .await;
     assert!(
         page.contains("History of step chain_step of gadgets"),
         "{page}"
@@ -191,7 +170,7 @@ async fn a_services_gui_views_are_listed_and_open_the_lists_they_name() {
 
     let http = client(&server);
     sign_in(&http, ADMIN, PASSWORD).await;
-    let services = http.get("/ui/services").await.text().await.expect("body");
+    let services = http.page("/ui/services").await;
     let link = "href=\"&#x2f;ui&#x2f;m&#x2f;Gadget?failed=1&amp;ordering=-name\"";
     assert!(
         services.contains(&format!(
@@ -203,12 +182,7 @@ async fn a_services_gui_views_are_listed_and_open_the_lists_they_name() {
         services.contains("<span aria-hidden=\"true\">▸ </span>Broken &lt;gadgets&gt;"),
         "the navigation lists it: {services}"
     );
-    let list = http
-        .get("/ui/m/Gadget?failed=1&ordering=-name")
-        .await
-        .text()
-        .await
-        .expect("body");
+    let list = http.page("/ui/m/Gadget?failed=1&ordering=-name").await;
     assert!(
         list.contains("bad-view") && !list.contains("good-view"),
         "{list}"

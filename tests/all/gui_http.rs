@@ -76,6 +76,11 @@ impl Client {
         self.get_with(path, &[]).await
     }
 
+    /// The body of the page at `path`.
+    pub(crate) async fn page(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
     pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.send(self.http.post(format!("{}{path}", self.base)).form(form))
             .await

@@ -18,7 +18,7 @@ use crate::clock::Clock;
 /// Log lines kept per invocation; further lines are counted, not kept.
 pub const MAX_LOG_LINES: usize = 20;
 
-/// Bytes kept of each log line and of the message.
+/// Bytes kept of each log line.
 pub const MAX_LINE_BYTES: usize = 512;
 
 /// Bytes kept of an invocation's message.
@@ -89,24 +89,8 @@ impl Invocation<'_> {
         call: impl Future<Output = T>,
         describe: impl FnOnce(&T) -> Ended,
     ) -> (T, HistoryRow) {
-        if std::env::var_os("X_NO_ROW").is_some() {
-            let output = call.await;
-            return (output, HistoryRow::default());
-        }
         let at_ms = clock.now_ms();
         let started = Instant::now();
-        if std::env::var_os("X_NO_CAPTURE").is_some() {
-            let output = call.await;
-            let _ = describe(&output);
-            return (
-                output,
-                HistoryRow {
-                    at_ms,
-                    duration_us: started.elapsed().as_micros() as i64,
-                    ..HistoryRow::default()
-                },
-            );
-        }
         let (output, capture) = CAPTURE
             .scope(RefCell::new(Capture::default()), async {
                 let output = call.await;

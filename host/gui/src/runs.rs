@@ -51,6 +51,12 @@ pub(crate) struct Params {
     step: Option<String>,
 }
 
+/// A parameter's value, unless absent or empty (as a form sends an unset
+/// one).
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
 impl Params {
     /// The store query these parameters ask for (one row more than a page,
     /// to know whether there is a next one).
@@ -71,11 +77,10 @@ impl Params {
                 GuiError::BadRequest(format!("before `{text}` is not a position (a number)"))
             })?),
         };
-        let nonempty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         Ok(HistoryQuery {
             object: None,
-            service: nonempty(&self.service),
-            step: nonempty(&self.step),
+            service: given(&self.service).map(str::to_owned),
+            step: given(&self.step).map(str::to_owned),
             outcomes,
             before,
             limit: PAGE + 1,
@@ -155,7 +160,7 @@ fn page_of(entries: &[HistoryEntry], params: &Params, base: &str) -> (Vec<Run>, 
                 ("step", &params.step),
                 ("outcome", &params.outcome),
             ] {
-                if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                if let Some(value) = given(value) {
                     query.append_pair(name, value);
                 }
             }
@@ -207,7 +212,7 @@ pub(crate) async fn object(
         "next": next,
         "failures": failures,
         "filters": filters(&params),
-        "filtered": params.outcome.as_deref().is_some_and(|o| !o.is_empty()),
+        "filtered": given(&params.outcome).is_some(),
         "per_object": true,
         "hidden": [],
     });
@@ -228,21 +233,14 @@ pub(crate) async fn steps(
         .await?;
     let base = "/ui/history";
     let (runs, next) = page_of(&entries, &params, base);
-    let title = match (params.service.as_deref(), params.step.as_deref()) {
-        (Some(service), Some(step)) if !service.is_empty() && !step.is_empty() => {
-            format!("History of step {step} of {service}")
-        }
-        (Some(service), _) if !service.is_empty() => format!("History of service {service}"),
+    let title = match (given(&params.service), given(&params.step)) {
+        (Some(service), Some(step)) => format!("History of step {step} of {service}"),
+        (Some(service), None) => format!("History of service {service}"),
         _ => "History of every step".to_owned(),
     };
     let hidden: Vec<(&str, &str)> = [("service", &params.service), ("step", &params.step)]
         .into_iter()
-        .filter_map(|(name, value)| {
-            value
-                .as_deref()
-                .filter(|v| !v.is_empty())
-                .map(|v| (name, v))
-        })
+        .filter_map(|(name, value)| given(value).map(|v| (name, v)))
         .collect();
     let context = json!({
         "layout": nav::layout(&state, &viewer, "history", None, None),
@@ -252,7 +250,7 @@ pub(crate) async fn steps(
         "next": next,
         "failures": null,
         "filters": filters(&params),
-        "filtered": params.outcome.as_deref().is_some_and(|o| !o.is_empty()),
+        "filtered": given(&params.outcome).is_some(),
         "per_object": false,
         "hidden": hidden,
     });
